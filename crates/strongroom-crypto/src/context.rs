@@ -1,0 +1,67 @@
+//! Associated data: where a ciphertext belongs.
+
+/// The context a value is sealed for, bound into the AEAD's associated data.
+///
+/// A context is a domain label followed by parts, each encoded as a 4-byte big-endian
+/// length and its bytes, so `("ab", "c")` and `("a", "bc")` never collide. A ciphertext
+/// sealed for one context fails authentication in any other.
+///
+/// ```
+/// use strongroom_crypto::Context;
+/// let a = Context::secret("default", "prod", "DB_URL");
+/// let b = Context::secret("default", "prod", "DB_URL2");
+/// assert_ne!(a.as_bytes(), b.as_bytes());
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Context {
+    encoded: Vec<u8>,
+}
+
+impl Context {
+    /// A context with a domain label and no parts yet.
+    pub fn new(domain: &str) -> Self {
+        let mut context = Self {
+            encoded: Vec::with_capacity(64),
+        };
+        context.push_part(domain.as_bytes());
+        context
+    }
+
+    /// Appends one part (builder style).
+    #[must_use]
+    pub fn with(mut self, part: impl AsRef<[u8]>) -> Self {
+        self.push_part(part.as_ref());
+        self
+    }
+
+    /// The context of a layer-3 stored secret: `(namespace, env, key)`.
+    pub fn secret(namespace: &str, env: &str, key: &str) -> Self {
+        Self::new("secret").with(namespace).with(env).with(key)
+    }
+
+    /// The context of a layer-2 encrypted field: `(table, column, row id)`.
+    pub fn field(table: &str, column: &str, row_id: impl AsRef<[u8]>) -> Self {
+        Self::new("field").with(table).with(column).with(row_id)
+    }
+
+    /// The canonical encoding, as used in associated data.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.encoded
+    }
+
+    fn push_part(&mut self, part: &[u8]) {
+        let len = u32::try_from(part.len()).expect("context parts are far below 4 GiB");
+        self.encoded.extend_from_slice(&len.to_be_bytes());
+        self.encoded.extend_from_slice(part);
+    }
+}
+
+impl core::fmt::Debug for Context {
+    // Contexts hold names (namespace, env, key, table), never values; still, keep the
+    // output compact and unambiguous.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Context(")?;
+        f.write_str(&hex::encode(&self.encoded))?;
+        f.write_str(")")
+    }
+}

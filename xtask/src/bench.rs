@@ -1,0 +1,92 @@
+//! `cargo xtask bench`: runs the criterion suites and writes `target/bench-report.md`.
+//!
+//! Every benchmark group holds a baseline whose name starts with `raw` and the Strongroom
+//! variants of the same work; the report gives each variant's mean as a ratio of the
+//! baseline measured in the same run.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::{root, Result};
+
+/// Runs the benchmarks (`--quick`: short warm-up and measurement) and writes the report.
+pub fn run(quick: bool) -> Result {
+    let mut args = vec!["bench", "-p", "strongroom-benches", "--benches", "--"];
+    if quick {
+        args.extend(["--warm-up-time", "0.5", "--measurement-time", "1"]);
+    }
+    crate::run("cargo", &args)?;
+    let report = report(&root().join("target/criterion"))?;
+    let path = root().join("target/bench-report.md");
+    std::fs::write(&path, &report).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    println!("{report}");
+    eprintln!("xtask: wrote {}", path.display());
+    Ok(())
+}
+
+fn report(criterion: &Path) -> Result<String> {
+    let mut out = String::from("# Strongroom benchmark report\n\n");
+    let _ = writeln!(out, "CPU: {}\n", cpu_model());
+    out.push_str("| group | variant | mean | ratio to raw baseline |\n|---|---|---|---|\n");
+    let mut groups: Vec<_> = std::fs::read_dir(criterion)
+        .map_err(|e| format!("no criterion results in {}: {e}", criterion.display()))?
+        .flatten()
+        .filter(|e| e.path().is_dir() && e.file_name() != "report")
+        .collect();
+    groups.sort_by_key(std::fs::DirEntry::file_name);
+    for group in groups {
+        let mut variants: Vec<(String, f64)> = std::fs::read_dir(group.path())
+            .map_err(|e| e.to_string())?
+            .flatten()
+            .filter_map(|v| {
+                Some((
+                    v.file_name().to_string_lossy().into_owned(),
+                    mean_ns(&v.path())?,
+                ))
+            })
+            .collect();
+        variants.sort_by(|a, b| a.0.cmp(&b.0));
+        let baseline = variants
+            .iter()
+            .find(|(n, _)| n.starts_with("raw"))
+            .map(|(_, m)| *m);
+        for (name, mean) in &variants {
+            let ratio = baseline.map_or_else(|| "—".to_owned(), |b| format!("{:.2}×", mean / b));
+            let _ = writeln!(
+                out,
+                "| {} | {name} | {} | {ratio} |",
+                group.file_name().to_string_lossy(),
+                human(*mean)
+            );
+        }
+    }
+    Ok(out)
+}
+
+fn mean_ns(variant: &Path) -> Option<f64> {
+    let text = std::fs::read_to_string(variant.join("new/estimates.json")).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    json["mean"]["point_estimate"].as_f64()
+}
+
+fn human(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{ns:.0} ns")
+    }
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}

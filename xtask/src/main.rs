@@ -1,0 +1,121 @@
+//! `cargo xtask` — the project's automation, in Rust so it runs wherever cargo does.
+//!
+//! ```text
+//! cargo xtask ci                 fmt check, clippy -D warnings, the whole test suite
+//! cargo xtask bench [--quick]    criterion suites, then target/bench-report.md
+//! cargo xtask fuzz [--seconds N] every cargo-fuzz target for N seconds (default 60)
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+mod bench;
+mod fuzz;
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("bench") => bench::run(args[1..].iter().any(|a| a == "--quick")),
+        Some("fuzz") => seconds(&args[1..]).and_then(fuzz::run),
+        _ => Err("usage: cargo xtask (ci | bench [--quick] | fuzz [--seconds N])".into()),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn seconds(args: &[String]) -> Result<u64> {
+    match args {
+        [] => Ok(60),
+        [flag, n] if flag == "--seconds" => n
+            .parse()
+            .map_err(|_| format!("--seconds expects a whole number, got {n:?}")),
+        _ => Err("usage: cargo xtask fuzz [--seconds N]".into()),
+    }
+}
+
+/// The repository root (the parent of `xtask/`).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the repository")
+        .to_path_buf()
+}
+
+/// Runs a command from the repository root, failing with its description.
+fn run(program: &str, args: &[&str]) -> Result {
+    run_in(&root(), program, args, &[])
+}
+
+fn run_in(dir: &Path, program: &str, args: &[&str], envs: &[(&str, &str)]) -> Result {
+    eprintln!("xtask: $ {program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .envs(envs.iter().copied())
+        .status()
+        .map_err(|e| format!("cannot start {program}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{program} {}` failed ({status})", args.join(" ")))
+    }
+}
+
+fn succeeds(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Everything CI checks, in the order that fails fastest.
+fn ci() -> Result {
+    ensure_python_cryptography()?;
+    run("cargo", &["fmt", "--all", "--", "--check"])?;
+    run(
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    run("cargo", &["test", "--workspace", "--locked"])?;
+    // Benchmarks compile and run once each (no timing) so they never rot.
+    run("cargo", &["test", "--workspace", "--benches", "--locked"])?;
+    eprintln!("xtask: ci passed");
+    Ok(())
+}
+
+/// The interop tests open values with Python's `cryptography`; install it when absent.
+fn ensure_python_cryptography() -> Result {
+    if succeeds("python3", &["-c", "import cryptography"]) {
+        return Ok(());
+    }
+    run(
+        "python3",
+        &[
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "cryptography",
+        ],
+    )
+    .map_err(|e| format!("the interop tests need Python's `cryptography` package: {e}"))
+}
