@@ -1,0 +1,274 @@
+//! The storage interface the [`Store`](crate::Store) runs on, and its implementations.
+//!
+//! A backend stores sealed bytes and attributes and makes every write one transaction
+//! (value, version history, audit event, key fingerprint record). It never sees a key or
+//! a plaintext: sealing, opening, naming rules and fallback live in the store.
+
+use async_trait::async_trait;
+
+use crate::{Action, AuditEvent, AuditQuery, Result, SecretId, State, WriteOutcome};
+
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+/// Attributes of a stored secret (everything but its value).
+#[derive(Debug, Clone)]
+pub struct StoredInfo {
+    /// Public row id.
+    pub row_id: String,
+    /// Identity.
+    pub id: SecretId,
+    /// Current version.
+    pub version: u32,
+    /// KEK version of the current value.
+    pub kek_version: u32,
+    /// Description.
+    pub description: String,
+    /// Metadata JSON text.
+    pub metadata: Option<String>,
+    /// Kind.
+    pub kind: String,
+    /// Expiry, Unix ms.
+    pub expires_at: Option<i64>,
+    /// Created, Unix ms.
+    pub created: i64,
+    /// Updated, Unix ms.
+    pub updated: i64,
+}
+
+/// One sealed value (a version) as stored.
+#[derive(Debug, Clone)]
+pub struct StoredValue {
+    /// Envelope (format 0x01) bound to the secret's identity.
+    pub value: Vec<u8>,
+    /// Keyed hash (format 0x03) of the plaintext, for `verify`.
+    pub value_hash: Vec<u8>,
+    /// KEK version of `value`.
+    pub kek_version: u32,
+}
+
+/// A stored secret: attributes and current value.
+#[derive(Debug, Clone)]
+pub struct StoredSecret {
+    /// Attributes.
+    pub info: StoredInfo,
+    /// Current value.
+    pub value: StoredValue,
+}
+
+/// One kept version's attributes.
+#[derive(Debug, Clone)]
+pub struct StoredVersion {
+    /// Version number.
+    pub version: u32,
+    /// KEK version.
+    pub kek_version: u32,
+    /// Written at, Unix ms.
+    pub created: i64,
+    /// Written by.
+    pub actor: String,
+}
+
+/// A change to an optional attribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change<T> {
+    /// Leave as is.
+    Keep,
+    /// Replace.
+    Set(T),
+}
+
+/// A value write (create, update or rollback), applied in one transaction.
+#[derive(Debug, Clone)]
+pub struct WriteRecord {
+    /// Identity.
+    pub id: SecretId,
+    /// The new sealed value.
+    pub value: StoredValue,
+    /// Description change.
+    pub description: Change<String>,
+    /// Metadata change (JSON text).
+    pub metadata: Change<Option<String>>,
+    /// Kind change.
+    pub kind: Change<String>,
+    /// Expiry change.
+    pub expires_at: Change<Option<i64>>,
+    /// Now, Unix ms.
+    pub now: i64,
+    /// Who writes.
+    pub actor: String,
+    /// Versions to keep, the new one included.
+    pub history_depth: u32,
+    /// `Rollback` for a rollback; otherwise the backend records create or update.
+    pub rollback: bool,
+    /// A fresh public row id, used if the secret is created.
+    pub new_row_id: String,
+    /// `(version, fingerprint)` of the writing KEK, recorded or checked in the same
+    /// transaction so that a write under the wrong key never lands.
+    pub writer_key: (u32, String),
+}
+
+/// An attribute change that leaves the value alone.
+#[derive(Debug, Clone)]
+pub struct MetaRecord {
+    /// Identity.
+    pub id: SecretId,
+    /// Description change.
+    pub description: Change<String>,
+    /// Metadata change.
+    pub metadata: Change<Option<String>>,
+    /// Kind change.
+    pub kind: Change<String>,
+    /// Expiry change.
+    pub expires_at: Change<Option<i64>>,
+    /// Now, Unix ms.
+    pub now: i64,
+    /// Who.
+    pub actor: String,
+}
+
+/// An audit event to append.
+#[derive(Debug, Clone)]
+pub struct AuditRecord {
+    /// When, Unix ms.
+    pub time: i64,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: Action,
+    /// Which secret.
+    pub id: SecretId,
+    /// Secret version, if any.
+    pub version: Option<u32>,
+    /// KEK version, if any.
+    pub kek_version: Option<u32>,
+}
+
+/// Filters of a list, already validated by the store.
+#[derive(Debug, Clone)]
+pub struct ListFilter {
+    /// Namespace.
+    pub namespace: String,
+    /// Only this env.
+    pub env: Option<String>,
+    /// Only keys with this prefix.
+    pub prefix: Option<String>,
+    /// Only this state, judged at `now`.
+    pub state: Option<State>,
+    /// Now, Unix ms.
+    pub now: i64,
+    /// Page size.
+    pub limit: usize,
+    /// Continue after `(env, key)`.
+    pub after: Option<(String, String)>,
+    /// Skip rows (when no cursor).
+    pub offset: usize,
+}
+
+/// A stored version whose KEK is not the target of a rotation.
+#[derive(Debug, Clone)]
+pub struct RotationCandidate {
+    /// Stable position of the version row, the rotation cursor.
+    pub position: i64,
+    /// Identity (for the crypto context).
+    pub id: SecretId,
+    /// Version number.
+    pub version: u32,
+    /// Its sealed value.
+    pub value: StoredValue,
+}
+
+/// A re-wrapped version, applied only if the stored bytes are still `expected`.
+#[derive(Debug, Clone)]
+pub struct RotationUpdate {
+    /// The candidate's position.
+    pub position: i64,
+    /// Identity (for the audit event).
+    pub id: SecretId,
+    /// Version number.
+    pub version: u32,
+    /// The bytes read (compare-and-swap).
+    pub expected: Vec<u8>,
+    /// The new sealed value.
+    pub new: StoredValue,
+}
+
+/// The storage interface. Every method is one transaction.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// Short name for messages, e.g. `sqlite`.
+    fn name(&self) -> &'static str;
+
+    /// A store-wide setting (password parameters, ...).
+    async fn meta(&self, name: &str) -> Result<Option<String>>;
+
+    /// Stores `value` under `name` unless present; returns what is stored.
+    async fn init_meta(&self, name: &str, value: &str) -> Result<String>;
+
+    /// `(kek_version, fingerprint)` of every key that has written to this database.
+    async fn recorded_keys(&self) -> Result<Vec<(u32, String)>>;
+
+    /// The KEK versions used by stored values (current and kept versions).
+    async fn kek_versions_in_use(&self) -> Result<Vec<u32>>;
+
+    /// A secret's attributes and current value.
+    async fn fetch(&self, id: &SecretId) -> Result<Option<StoredSecret>>;
+
+    /// A kept version's value.
+    async fn fetch_version(&self, id: &SecretId, version: u32) -> Result<Option<StoredValue>>;
+
+    /// The current version and the kept versions, newest first; `None` if no secret.
+    async fn history(&self, id: &SecretId) -> Result<Option<(u32, Vec<StoredVersion>)>>;
+
+    /// Creates, updates or rolls back a secret's value, with its version row, history
+    /// trimming and audit event, in one transaction.
+    async fn write(&self, record: WriteRecord) -> Result<WriteOutcome>;
+
+    /// Changes attributes and appends a `metadata_update` event; `None` if no secret.
+    async fn update_meta(&self, record: MetaRecord) -> Result<Option<StoredInfo>>;
+
+    /// Deletes a secret and its versions and appends a `delete` event; false if absent.
+    async fn delete(&self, id: &SecretId, actor: &str, now: i64) -> Result<bool>;
+
+    /// A page of secrets' attributes and the total count.
+    async fn list(&self, filter: &ListFilter) -> Result<(Vec<StoredInfo>, u64)>;
+
+    /// Audit events, newest first.
+    async fn audit_events(&self, query: &AuditQuery, limit: usize) -> Result<Vec<AuditEvent>>;
+
+    /// Appends one audit event (reads through the HTTP API).
+    async fn append_audit(&self, record: AuditRecord) -> Result<()>;
+
+    /// Version rows not on `target`, (only those on `from` if given), after `after`.
+    async fn rotation_candidates(
+        &self,
+        target: u32,
+        from: Option<u32>,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<RotationCandidate>>;
+
+    /// How many version rows a rotation to `target` would touch.
+    async fn count_rotation_candidates(&self, target: u32, from: Option<u32>) -> Result<u64>;
+
+    /// Applies re-wraps whose stored bytes are unchanged (compare-and-swap), each with a
+    /// `rotate` event, and saves `cursor`, in one transaction. Returns how many applied.
+    async fn apply_rotation(
+        &self,
+        updates: Vec<RotationUpdate>,
+        writer_key: (u32, String),
+        cursor: Option<String>,
+        actor: &str,
+        now: i64,
+    ) -> Result<u64>;
+
+    /// `(kek_version, current values, kept versions)` for every KEK version in use.
+    async fn rotation_status(&self) -> Result<Vec<(u32, u64, u64)>>;
+
+    /// Deletes secrets whose expiry is before `expired_before`, each with an
+    /// `expired_cleanup` event. Returns how many.
+    async fn cleanup_expired(&self, expired_before: i64, actor: &str, now: i64) -> Result<u64>;
+
+    /// Deletes audit events older than `before`. Returns how many.
+    async fn cleanup_events(&self, before: i64) -> Result<u64>;
+}

@@ -1,0 +1,129 @@
+//! The store's errors: distinct, clear, and free of secret values.
+
+use crate::SecretId;
+
+/// Result alias for the store.
+pub type Result<T> = core::result::Result<T, StoreError>;
+
+/// Everything a store operation can report. Names (namespace, env, key) are not secret
+/// and appear in messages; values, keys and tokens never do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// No secret under that identity (after fallback, for reads).
+    #[error("secret {0} not found")]
+    NotFound(SecretId),
+
+    /// The secret exists but its expiry has passed.
+    #[error("secret {id} expired at {expired_at}")]
+    Expired {
+        /// The expired secret.
+        id: SecretId,
+        /// When it expired (RFC 3339).
+        expired_at: String,
+    },
+
+    /// A version of a secret that is not (or no longer) kept.
+    #[error("secret {id} has no version {version}")]
+    VersionNotFound {
+        /// The secret.
+        id: SecretId,
+        /// The version asked for.
+        version: u32,
+    },
+
+    /// The row exists but its KEK version is not in the configured key ring.
+    #[error(
+        "secret {id} is sealed under key version {version}, which is not configured \
+         (add it to STRONGROOM_KEYS)"
+    )]
+    KeyVersionUnavailable {
+        /// The secret.
+        id: SecretId,
+        /// The missing KEK version.
+        version: u32,
+    },
+
+    /// The stored value failed authentication: altered, moved, or sealed by another key.
+    #[error("integrity check failed for secret {0}: the stored value was altered or moved")]
+    Integrity(SecretId),
+
+    /// At open: a configured KEK has a different fingerprint from the one that wrote the
+    /// database under the same version.
+    #[error(
+        "wrong key: key version {version} has fingerprint {configured}, but this database \
+         was written with fingerprint {recorded}; check STRONGROOM_MASTER_KEY / STRONGROOM_KEYS"
+    )]
+    WrongKey {
+        /// The KEK version.
+        version: u32,
+        /// Fingerprint of the configured key.
+        configured: String,
+        /// Fingerprint recorded in the database.
+        recorded: String,
+    },
+
+    /// At open: rows use KEK versions that the key ring lacks.
+    #[error(
+        "the key ring lacks key version(s) {} used by stored secrets; configure them in \
+         STRONGROOM_KEYS (first entry active), or rotate with the old key still present",
+        .versions.iter().map(|(v, fp)| match fp { Some(fp) => format!("{v} (fingerprint {fp})"), None => v.to_string() }).collect::<Vec<_>>().join(", ")
+    )]
+    MissingKeyVersions {
+        /// Each missing version with the fingerprint the database recorded for it.
+        versions: Vec<(u32, Option<String>)>,
+    },
+
+    /// A name (key, env, namespace) breaks the configured rules.
+    #[error("invalid {what}: {reason}")]
+    InvalidName {
+        /// `key`, `env` or `namespace`.
+        what: &'static str,
+        /// The rule broken.
+        reason: String,
+    },
+
+    /// The value is larger than the configured maximum.
+    #[error("value is {size} bytes; the maximum is {max} bytes (STRONGROOM_MAX_VALUE_SIZE)")]
+    ValueTooLarge {
+        /// Size given.
+        size: usize,
+        /// Configured maximum.
+        max: usize,
+    },
+
+    /// Some other argument is unacceptable (metadata not a JSON object, ...).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+
+    /// The configuration can not be used (bad database URL, ...).
+    #[error("configuration: {0}")]
+    Config(String),
+
+    /// The database failed. The message comes from the driver and never holds values.
+    #[error("database error: {0}")]
+    Database(String),
+
+    /// A cryptographic operation failed outside a specific secret (key setup, ...).
+    #[error(transparent)]
+    Crypto(#[from] strongroom_crypto::Error),
+}
+
+impl StoreError {
+    /// Maps a crypto error met while opening `id` to the store's distinct read errors.
+    pub(crate) fn opening(id: &SecretId, error: strongroom_crypto::Error) -> Self {
+        match error {
+            strongroom_crypto::Error::KeyVersionUnavailable { version } => {
+                Self::KeyVersionUnavailable {
+                    id: id.clone(),
+                    version,
+                }
+            }
+            strongroom_crypto::Error::Integrity
+            | strongroom_crypto::Error::Truncated { .. }
+            | strongroom_crypto::Error::UnknownFormat { .. }
+            | strongroom_crypto::Error::Malformed { .. } => Self::Integrity(id.clone()),
+            other => Self::Crypto(other),
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! # strongroom-store
+//!
+//! Layer 3 of Strongroom: system secrets identified by `(namespace, env, key)`, with
+//! environment fallback, versions, audit events, expiry, verification without decryption
+//! and batched, resumable key rotation. Values are sealed by `strongroom-crypto` envelopes
+//! bound to their identity; the database never sees a key or a plaintext.
+//!
+//! ```no_run
+//! # async fn demo() -> strongroom_store::Result<()> {
+//! use std::sync::Arc;
+//! use strongroom_store::{backend::sqlite::SqliteBackend, KeySource, SetRequest, Store, StoreConfig};
+//! use strongroom_crypto::{Key, KeyRing};
+//!
+//! let ring = KeyRing::single(&Key::parse(&std::env::var("STRONGROOM_MASTER_KEY").unwrap())?);
+//! let store = Store::open(Arc::new(SqliteBackend::open("strongroom.db")?), KeySource::Ring(ring), StoreConfig::default()).await?;
+//! let id = store.secret_id(None, Some("prod"), "DATABASE_URL")?;
+//! store.set(&id, SetRequest::value("postgres://...")).await?;
+//! let secret = store.get(&id).await?;
+//! assert_eq!(secret.id.env, "prod");
+//! # Ok(()) }
+//! ```
+
+pub mod backend;
+mod config;
+mod error;
+mod model;
+mod store;
+
+pub use config::{Limits, StoreConfig};
+pub use error::{Result, StoreError};
+pub use model::{
+    format_time, parse_duration, Action, AuditEvent, AuditQuery, Expiry, ListQuery, MetaUpdate,
+    Page, RotationProgress, RotationStatus, Secret, SecretId, SecretInfo, SetRequest, State,
+    VersionInfo, WriteOutcome, MASK,
+};
+pub use store::{KeySource, RotateOptions, Store};
+
+/// Opens the backend a `STRONGROOM_DATABASE_URL` names: `sqlite://PATH` (relative),
+/// `sqlite:///ABSOLUTE/PATH`.
+pub fn open_backend(url: &str) -> Result<std::sync::Arc<dyn backend::Backend>> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        if path.is_empty() {
+            return Err(StoreError::Config(
+                "sqlite:// needs a path, e.g. sqlite://strongroom.db".into(),
+            ));
+        }
+        #[cfg(feature = "sqlite")]
+        return Ok(std::sync::Arc::new(backend::sqlite::SqliteBackend::open(
+            path,
+        )?));
+        #[cfg(not(feature = "sqlite"))]
+        return Err(StoreError::Config(
+            "this build has no SQLite backend (feature `sqlite`)".into(),
+        ));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Err(StoreError::Config(
+            "the PostgreSQL backend is not available in this build".into(),
+        ));
+    }
+    Err(StoreError::Config(
+        "expected sqlite://PATH, sqlite:///ABSOLUTE/PATH or postgres://...".into(),
+    ))
+}

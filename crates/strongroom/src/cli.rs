@@ -1,0 +1,164 @@
+//! Command-line grammar (clap). Names are the spec's contract.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Encrypted secrets with environments, versions, audit and key rotation.
+///
+/// Configuration comes from STRONGROOM_* environment variables (see docs/cli.md).
+#[derive(Debug, Parser)]
+#[command(name = "strongroom", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where a secret lives.
+#[derive(Debug, Args)]
+pub struct Target {
+    /// Environment (default: STRONGROOM_DEFAULT_ENV, else `global`).
+    #[arg(long, short = 'e')]
+    pub env: Option<String>,
+    /// Namespace (default `default`).
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print a new random master key (64 hex characters).
+    Keygen {
+        /// Print base64 instead of hex.
+        #[arg(long)]
+        base64: bool,
+    },
+    /// Set a secret; the value is read from stdin (or --value-file), never from arguments.
+    Set {
+        /// The secret's key.
+        key: String,
+        #[command(flatten)]
+        target: Target,
+        /// Human description.
+        #[arg(long, short = 'd')]
+        description: Option<String>,
+        /// Expire after this long (e.g. 90d, 12h).
+        #[arg(long)]
+        ttl: Option<String>,
+        /// Metadata, a JSON object.
+        #[arg(long)]
+        metadata: Option<String>,
+        /// Kind of secret (e.g. api_key, password).
+        #[arg(long)]
+        kind: Option<String>,
+        /// Read the value from this file instead of stdin.
+        #[arg(long)]
+        value_file: Option<PathBuf>,
+    },
+    /// Print a secret's value exactly as stored (fallback applies).
+    Get {
+        /// The secret's key.
+        key: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// List secrets, masked.
+    List {
+        /// Only this environment.
+        #[arg(long, short = 'e')]
+        env: Option<String>,
+        /// Namespace (default `default`).
+        #[arg(long, short = 'n')]
+        namespace: Option<String>,
+        /// Only keys starting with this prefix.
+        #[arg(long, short = 'p')]
+        prefix: Option<String>,
+        /// Only secrets in this state.
+        #[arg(long, value_enum)]
+        state: Option<StateArg>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a secret and its versions.
+    Rm {
+        /// The secret's key.
+        key: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Show a secret's kept versions.
+    History {
+        /// The secret's key.
+        key: String,
+        #[command(flatten)]
+        target: Target,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make an older version current again (as a new version).
+    Rollback {
+        /// The secret's key.
+        key: String,
+        /// The version to restore.
+        #[arg(long)]
+        version: u32,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Check a candidate (from stdin) against a secret; exit 0 on match, 1 otherwise.
+    Verify {
+        /// The secret's key.
+        key: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Show audit events, newest first.
+    Audit {
+        /// Only this key.
+        #[arg(long, short = 'k')]
+        key: Option<String>,
+        /// Only this environment.
+        #[arg(long, short = 'e')]
+        env: Option<String>,
+        /// Only this namespace.
+        #[arg(long, short = 'n')]
+        namespace: Option<String>,
+        /// How many events (at most 1000).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-wrap every value under the active key (first entry of STRONGROOM_KEYS).
+    Rotate {
+        /// Only values under this key version.
+        #[arg(long)]
+        from_version: Option<u32>,
+        /// Values per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch_size: usize,
+    },
+    /// Remove expired secrets and old audit events.
+    Cleanup {
+        /// Remove secrets expired longer ago than this.
+        #[arg(long, default_value = "30d")]
+        retention: String,
+        /// Remove audit events older than this.
+        #[arg(long, default_value = "180d")]
+        events_retention: String,
+    },
+}
+
+/// `--state` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StateArg {
+    /// Readable.
+    Active,
+    /// Past expiry.
+    Expired,
+}

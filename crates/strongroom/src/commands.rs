@@ -1,0 +1,422 @@
+//! The subcommands, each a few lines over the store.
+
+use std::io::{IsTerminal as _, Read as _, Write as _};
+use std::process::ExitCode;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use strongroom_crypto::secrecy::{ExposeSecret as _, SecretSlice};
+use strongroom_crypto::Key;
+use strongroom_store::{
+    parse_duration, AuditQuery, Expiry, ListQuery, RotateOptions, SetRequest, State, Store,
+};
+
+use crate::cli::{Command, StateArg, Target};
+use crate::exit::{code, Failure};
+use crate::settings::Settings;
+
+type Outcome = Result<ExitCode, Failure>;
+
+/// Runs one command.
+pub async fn run(command: Command) -> Outcome {
+    match command {
+        Command::Keygen { base64 } => keygen(base64),
+        Command::Set {
+            key,
+            target,
+            description,
+            ttl,
+            metadata,
+            kind,
+            value_file,
+        } => set(key, target, description, ttl, metadata, kind, value_file).await,
+        Command::Get { key, target } => {
+            let store = open().await?;
+            let secret = store.get(&id(&store, &target, &key)?).await?;
+            store.record_read(&secret).await?;
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(secret.value.expose_secret())
+                .and_then(|()| stdout.flush())
+                .map_err(|e| Failure::io(format!("cannot write to stdout: {e}")))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::List {
+            env,
+            namespace,
+            prefix,
+            state,
+            json,
+        } => list(env, namespace, prefix, state, json).await,
+        Command::Rm { key, target } => {
+            let store = open().await?;
+            let id = id(&store, &target, &key)?;
+            store.delete(&id).await?;
+            println!("deleted {id}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::History { key, target, json } => history(key, target, json).await,
+        Command::Rollback {
+            key,
+            version,
+            target,
+        } => {
+            let store = open().await?;
+            let id = id(&store, &target, &key)?;
+            let outcome = store.rollback(&id, version).await?;
+            println!(
+                "rolled back {id} to version {version} (now version {})",
+                outcome.version
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { key, target } => {
+            let store = open().await?;
+            let id = id(&store, &target, &key)?;
+            let candidate = read_stdin()?;
+            if store.verify(&id, candidate.expose_secret()).await? {
+                println!("match");
+                Ok(ExitCode::from(code::OK))
+            } else {
+                println!("no match");
+                Ok(ExitCode::from(code::NO_MATCH))
+            }
+        }
+        Command::Audit {
+            key,
+            env,
+            namespace,
+            limit,
+            json,
+        } => audit(key, env, namespace, limit, json).await,
+        Command::Rotate {
+            from_version,
+            batch_size,
+        } => rotate(from_version, batch_size).await,
+        Command::Cleanup {
+            retention,
+            events_retention,
+        } => {
+            let retention = parse_duration(&retention)
+                .map_err(|e| Failure::input(format!("--retention: {e}")))?;
+            let events_retention = parse_duration(&events_retention)
+                .map_err(|e| Failure::input(format!("--events-retention: {e}")))?;
+            let store = open().await?;
+            let secrets = store.cleanup_expired(retention).await?;
+            let events = store.cleanup_events(events_retention).await?;
+            println!("removed {secrets} expired secret(s) and {events} audit event(s)");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn keygen(base64: bool) -> Outcome {
+    let key = Key::generate().map_err(|e| Failure::io(e.to_string()))?;
+    let text = if base64 {
+        key.to_base64()
+    } else {
+        key.to_hex()
+    };
+    println!("{}", text.expose_secret());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Opens the configured store, acting as `cli:$USER`.
+async fn open() -> Result<Store, Failure> {
+    let settings = Settings::from_env()?;
+    let keys = Settings::keys()?;
+    let backend = strongroom_store::open_backend(&settings.database_url)?;
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_default();
+    let actor = if user.is_empty() {
+        "cli".to_owned()
+    } else {
+        format!("cli:{user}")
+    };
+    Ok(Store::open(backend, keys, settings.store)
+        .await?
+        .with_actor(&actor))
+}
+
+fn id(store: &Store, target: &Target, key: &str) -> Result<strongroom_store::SecretId, Failure> {
+    Ok(store.secret_id(target.namespace.as_deref(), target.env.as_deref(), key)?)
+}
+
+/// The value to set: a file, a hidden prompt on a terminal, or all of stdin.
+fn read_value(file: Option<&std::path::Path>) -> Result<SecretSlice<u8>, Failure> {
+    let value = match file {
+        Some(path) => SecretSlice::from(
+            std::fs::read(path)
+                .map_err(|e| Failure::input(format!("--value-file {}: {e}", path.display())))?,
+        ),
+        None if std::io::stdin().is_terminal() => {
+            let typed = rpassword::prompt_password("value (input hidden): ")
+                .map_err(|e| Failure::io(format!("cannot read the value: {e}")))?;
+            SecretSlice::from(typed.into_bytes())
+        }
+        None => read_stdin()?,
+    };
+    if value.expose_secret().is_empty() {
+        return Err(Failure::input(
+            "the value is empty; pipe it on stdin or pass --value-file",
+        ));
+    }
+    Ok(value)
+}
+
+fn read_stdin() -> Result<SecretSlice<u8>, Failure> {
+    let mut buf = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut buf)
+        .map_err(|e| Failure::io(format!("cannot read stdin: {e}")))?;
+    Ok(SecretSlice::from(buf))
+}
+
+async fn list(
+    env: Option<String>,
+    namespace: Option<String>,
+    prefix: Option<String>,
+    state: Option<StateArg>,
+    json: bool,
+) -> Outcome {
+    let store = open().await?;
+    let state = state.map(|s| match s {
+        StateArg::Active => State::Active,
+        StateArg::Expired => State::Expired,
+    });
+    let mut items = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .list(ListQuery {
+                namespace: namespace.clone(),
+                env: env.clone(),
+                prefix: prefix.clone(),
+                state,
+                limit: Some(1000),
+                cursor,
+                offset: None,
+            })
+            .await?;
+        items.extend(page.items);
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    if json {
+        print_json(&items)?;
+    } else {
+        let rows = items
+            .iter()
+            .map(|i| {
+                vec![
+                    i.key.clone(),
+                    i.env.clone(),
+                    i.masked_value.clone(),
+                    format!("{:?}", i.state).to_lowercase(),
+                    i.version.to_string(),
+                    i.updated.clone(),
+                    i.description.clone(),
+                ]
+            })
+            .collect();
+        print_table(
+            &[
+                "KEY",
+                "ENV",
+                "VALUE",
+                "STATE",
+                "VERSION",
+                "UPDATED",
+                "DESCRIPTION",
+            ],
+            rows,
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn rotate(from_version: Option<u32>, batch_size: usize) -> Outcome {
+    let store = open().await?;
+    // indicatif draws only when stderr is a terminal.
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} values re-wrapped ({per_sec}, eta {eta})",
+        )
+        .map_err(|e| Failure::io(e.to_string()))?,
+    );
+    let done = store
+        .rotate(
+            RotateOptions {
+                from_version,
+                batch_size,
+                max_batches: None,
+            },
+            |p| {
+                bar.set_length(p.total);
+                bar.set_position(p.rotated + p.skipped);
+            },
+        )
+        .await;
+    bar.finish_and_clear();
+    let done = done?;
+    println!(
+        "rotated {} value(s) to key version {}; {} changed concurrently and were left as written",
+        done.rotated, done.target_version, done.skipped
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Failure::io(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
+fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(headers.iter().map(|h| (*h).to_owned()).collect());
+    for row in rows {
+        line(row);
+    }
+}
+
+async fn audit(
+    key: Option<String>,
+    env: Option<String>,
+    namespace: Option<String>,
+    limit: usize,
+    json: bool,
+) -> Outcome {
+    let store = open().await?;
+    let page = store
+        .audit(AuditQuery {
+            key,
+            env,
+            namespace,
+            limit: Some(limit),
+            ..AuditQuery::default()
+        })
+        .await?;
+    if json {
+        print_json(&page.items)?;
+    } else {
+        let rows = page
+            .items
+            .iter()
+            .map(|e| {
+                let opt = |v: Option<u32>| v.map(|v| v.to_string()).unwrap_or_default();
+                vec![
+                    e.time.clone(),
+                    e.actor.clone(),
+                    e.action.as_str().to_owned(),
+                    format!("{}/{}/{}", e.namespace, e.env, e.key),
+                    opt(e.version),
+                    opt(e.kek_version),
+                ]
+            })
+            .collect();
+        print_table(
+            &[
+                "TIME",
+                "ACTOR",
+                "ACTION",
+                "SECRET",
+                "VERSION",
+                "KEY VERSION",
+            ],
+            rows,
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn history(key: String, target: Target, json: bool) -> Outcome {
+    let store = open().await?;
+    let versions = store.history(&id(&store, &target, &key)?).await?;
+    if json {
+        print_json(&versions)?;
+    } else {
+        let rows = versions
+            .iter()
+            .map(|v| {
+                vec![
+                    v.version.to_string(),
+                    if v.current { "*".into() } else { String::new() },
+                    v.kek_version.to_string(),
+                    v.created.clone(),
+                    v.actor.clone(),
+                ]
+            })
+            .collect();
+        print_table(
+            &["VERSION", "CURRENT", "KEY VERSION", "CREATED", "ACTOR"],
+            rows,
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[allow(clippy::too_many_arguments)] // one parameter per command-line option
+async fn set(
+    key: String,
+    target: Target,
+    description: Option<String>,
+    ttl: Option<String>,
+    metadata: Option<String>,
+    kind: Option<String>,
+    value_file: Option<std::path::PathBuf>,
+) -> Outcome {
+    let store = open().await?;
+    let id = store.secret_id(target.namespace.as_deref(), target.env.as_deref(), &key)?;
+    let expiry = match ttl {
+        Some(ttl) => {
+            Expiry::In(parse_duration(&ttl).map_err(|e| Failure::input(format!("--ttl: {e}")))?)
+        }
+        None => Expiry::Keep,
+    };
+    let metadata = metadata
+        .map(|m| {
+            serde_json::from_str(&m)
+                .map_err(|e| Failure::input(format!("--metadata: not valid JSON ({e})")))
+        })
+        .transpose()?;
+    let value = read_value(value_file.as_deref())?;
+    let outcome = store
+        .set(
+            &id,
+            SetRequest {
+                value,
+                description,
+                metadata,
+                kind,
+                expiry,
+            },
+        )
+        .await?;
+    println!(
+        "{} {id} (version {})",
+        if outcome.created {
+            "created"
+        } else {
+            "updated"
+        },
+        outcome.version
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,96 @@
+//! Exit codes and the one-line error report. Documented in docs/cli.md.
+
+use std::process::ExitCode;
+
+use strongroom_store::StoreError;
+
+use crate::settings::SettingsError;
+
+/// Exit codes (also in docs/cli.md).
+pub mod code {
+    /// Success (for `verify`: the candidate matches).
+    pub const OK: u8 = 0;
+    /// `verify`: the candidate does not match.
+    pub const NO_MATCH: u8 = 1;
+    /// Usage error (clap's own).
+    pub const _USAGE: u8 = 2;
+    /// Configuration error: a STRONGROOM_* variable, the database URL.
+    pub const CONFIG: u8 = 3;
+    /// No such secret or version.
+    pub const NOT_FOUND: u8 = 4;
+    /// The secret has expired.
+    pub const EXPIRED: u8 = 5;
+    /// Key problem: wrong key, or a key version the ring lacks.
+    pub const KEY: u8 = 6;
+    /// Integrity failure: a stored value was altered or moved.
+    pub const INTEGRITY: u8 = 7;
+    /// Invalid input: names, sizes, metadata, an empty value.
+    pub const INPUT: u8 = 8;
+    /// Database or I/O failure.
+    pub const IO: u8 = 9;
+}
+
+/// A failure to report: a message (never holding a secret) and an exit code.
+#[derive(Debug)]
+pub struct Failure {
+    /// The one line printed to stderr.
+    pub message: String,
+    /// The exit code.
+    pub code: u8,
+}
+
+impl Failure {
+    /// Invalid input.
+    pub fn input(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            code: code::INPUT,
+        }
+    }
+
+    /// Database or I/O.
+    pub fn io(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            code: code::IO,
+        }
+    }
+}
+
+impl From<SettingsError> for Failure {
+    fn from(e: SettingsError) -> Self {
+        Self {
+            message: e.to_string(),
+            code: code::CONFIG,
+        }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        let code = match &e {
+            StoreError::NotFound(_) | StoreError::VersionNotFound { .. } => code::NOT_FOUND,
+            StoreError::Expired { .. } => code::EXPIRED,
+            StoreError::KeyVersionUnavailable { .. }
+            | StoreError::WrongKey { .. }
+            | StoreError::MissingKeyVersions { .. } => code::KEY,
+            StoreError::Integrity(_) => code::INTEGRITY,
+            StoreError::InvalidName { .. }
+            | StoreError::ValueTooLarge { .. }
+            | StoreError::InvalidInput(_) => code::INPUT,
+            StoreError::Config(_)
+            | StoreError::Crypto(strongroom_crypto::Error::Password { .. }) => code::CONFIG,
+            _ => code::IO,
+        };
+        Self {
+            message: e.to_string(),
+            code,
+        }
+    }
+}
+
+/// Prints `strongroom: MESSAGE` on stderr and returns the exit code.
+pub fn report(failure: &Failure) -> ExitCode {
+    eprintln!("strongroom: {}", failure.message);
+    ExitCode::from(failure.code)
+}
