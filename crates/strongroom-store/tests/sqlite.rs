@@ -1,6 +1,7 @@
 //! The behaviour suite on SQLite, and what is particular to the SQLite file.
 
-#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+// Tests: a panic is the failure report; harness makers are async for every backend.
+#![allow(clippy::unwrap_used, clippy::unused_async)]
 
 mod common;
 

@@ -133,8 +133,10 @@ pub async fn fallback_default_chain(h: &dyn Harness) {
 }
 
 pub async fn configurable_chain(h: &dyn Harness) {
-    let mut config = StoreConfig::default();
-    config.fallback = StoreConfig::parse_fallback("prod-eu=prod>global").unwrap();
+    let config = StoreConfig {
+        fallback: StoreConfig::parse_fallback("prod-eu=prod>global").unwrap(),
+        ..StoreConfig::default()
+    };
     let store = open_with(h, &[(1, 0x11)], config).await.unwrap();
     set(&store, "global", "A", "g").await;
     set(&store, "prod", "A", "p").await;

@@ -1,0 +1,506 @@
+//! End-to-end: the built `strongroom` binary, run as a user would, on a real SQLite file.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+const KEY1: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+const KEY2: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+
+struct Sandbox {
+    dir: tempfile::TempDir,
+    vars: Vec<(String, String)>,
+}
+
+impl Sandbox {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            vars: vec![("STRONGROOM_MASTER_KEY".into(), KEY1.into())],
+        }
+    }
+
+    fn with(mut self, name: &str, value: &str) -> Self {
+        self.vars.retain(|(n, _)| n != name);
+        self.vars.push((name.into(), value.into()));
+        self
+    }
+
+    fn without(mut self, name: &str) -> Self {
+        self.vars.retain(|(n, _)| n != name);
+        self
+    }
+
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("strongroom.db")
+    }
+
+    fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_strongroom"));
+        command.args(args).current_dir(self.dir.path());
+        for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("STRONGROOM_")) {
+            command.env_remove(name);
+        }
+        command
+            .envs(self.vars.iter().map(|(n, v)| (n, v)))
+            .env("USER", "tester");
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs and expects success; returns stdout.
+    fn ok(&self, args: &[&str], stdin: &[u8]) -> Vec<u8> {
+        let out = self.run(args, stdin);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    fn text(&self, args: &[&str], stdin: &[u8]) -> String {
+        String::from_utf8(self.ok(args, stdin)).unwrap()
+    }
+
+    /// Runs and expects `code`; returns stderr.
+    fn fails(&self, args: &[&str], stdin: &[u8], code: i32) -> String {
+        let out = self.run(args, stdin);
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(
+            out.stdout.is_empty() || code == 1,
+            "nothing on stdout on failure"
+        );
+        if code != 2 {
+            // Our errors are one line; clap's usage errors (exit 2) add a usage hint.
+            assert_eq!(
+                stderr.trim_end().lines().count(),
+                1,
+                "one line on stderr: {stderr}"
+            );
+        }
+        stderr
+    }
+}
+
+#[test]
+fn keygen_prints_fresh_keys_in_both_encodings() {
+    let sandbox = Sandbox::new().without("STRONGROOM_MASTER_KEY");
+    let hex = sandbox.text(&["keygen"], b"");
+    assert_eq!(hex.trim().len(), 64);
+    assert!(hex.trim().bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_ne!(hex, sandbox.text(&["keygen"], b""));
+    let b64 = sandbox.text(&["keygen", "--base64"], b"");
+    assert_eq!(b64.trim().len(), 44);
+    // Both are accepted as keys.
+    for key in [hex.trim(), b64.trim()] {
+        let s = Sandbox::new().with("STRONGROOM_MASTER_KEY", key);
+        s.ok(&["set", "K"], b"v");
+        assert_eq!(s.ok(&["get", "K"], b""), b"v");
+    }
+}
+
+#[test]
+fn the_whole_lifecycle() {
+    let s = Sandbox::new();
+    // get prints exactly the stored bytes, trailing newline and binary included.
+    s.ok(
+        &["set", "DATABASE_URL", "--description", "main database"],
+        b"postgres://global\n",
+    );
+    assert_eq!(s.ok(&["get", "DATABASE_URL"], b""), b"postgres://global\n");
+    let binary: Vec<u8> = (0..=255).collect();
+    s.ok(&["set", "BLOB", "--env", "prod"], &binary);
+    assert_eq!(s.ok(&["get", "BLOB", "--env", "prod"], b""), binary);
+
+    // Fallback: prod has no DATABASE_URL, so global serves.
+    assert_eq!(
+        s.ok(&["get", "DATABASE_URL", "--env", "prod"], b""),
+        b"postgres://global\n"
+    );
+    s.ok(
+        &["set", "DATABASE_URL", "--env", "prod"],
+        b"postgres://prod",
+    );
+    assert_eq!(
+        s.ok(&["get", "DATABASE_URL", "--env", "prod"], b""),
+        b"postgres://prod"
+    );
+
+    // list is masked, as a table and as JSON.
+    let table = s.text(&["list"], b"");
+    assert!(
+        table.contains("DATABASE_URL")
+            && table.contains("********")
+            && table.contains("main database")
+    );
+    assert!(!table.contains("postgres://"));
+    let json: serde_json::Value =
+        serde_json::from_str(&s.text(&["list", "--env", "prod", "--json"], b"")).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 2);
+    assert!(json
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["masked_value"] == "********" && i["env"] == "prod"));
+    let prefixed: serde_json::Value =
+        serde_json::from_str(&s.text(&["list", "--prefix", "DATA", "--json"], b"")).unwrap();
+    assert_eq!(prefixed.as_array().unwrap().len(), 2);
+
+    // history and rollback.
+    s.ok(&["set", "DATABASE_URL"], b"postgres://global-2");
+    let history = s.text(&["history", "DATABASE_URL"], b"");
+    assert!(
+        history.lines().count() == 3 && history.contains("cli:tester"),
+        "{history}"
+    );
+    assert!(s
+        .text(&["rollback", "DATABASE_URL", "--version", "1"], b"")
+        .contains("now version 3"));
+    assert_eq!(s.ok(&["get", "DATABASE_URL"], b""), b"postgres://global\n");
+    s.fails(&["rollback", "DATABASE_URL", "--version", "9"], b"", 4);
+
+    // verify: exit 0 on match, 1 otherwise.
+    assert_eq!(
+        s.text(
+            &["verify", "DATABASE_URL", "--env", "prod"],
+            b"postgres://prod"
+        ),
+        "match\n"
+    );
+    let out = s.run(
+        &["verify", "DATABASE_URL", "--env", "prod"],
+        b"postgres://wrong",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.stdout, b"no match\n");
+
+    // rm, then the prod read falls back to global again.
+    s.ok(&["rm", "DATABASE_URL", "--env", "prod"], b"");
+    assert_eq!(
+        s.ok(&["get", "DATABASE_URL", "--env", "prod"], b""),
+        b"postgres://global\n"
+    );
+    s.fails(&["rm", "DATABASE_URL", "--env", "prod"], b"", 4);
+
+    // audit: every step, never a value.
+    let audit = s.text(&["audit", "--json", "--limit", "1000"], b"");
+    let events: serde_json::Value = serde_json::from_str(&audit).unwrap();
+    let actions: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for action in ["create", "update", "rollback", "delete", "read"] {
+        assert!(
+            actions.contains(&action),
+            "{action} missing from {actions:?}"
+        );
+    }
+    assert!(!audit.contains("postgres://"));
+    let only: serde_json::Value =
+        serde_json::from_str(&s.text(&["audit", "--key", "BLOB", "--json"], b"")).unwrap();
+    assert!(only.as_array().unwrap().iter().all(|e| e["key"] == "BLOB"));
+    assert!(s.text(&["audit"], b"").contains("cli:tester"));
+}
+
+#[test]
+fn values_never_come_from_arguments() {
+    let s = Sandbox::new();
+    let stderr = s.fails(&["set", "K", "the-value"], b"", 2);
+    assert!(stderr.contains("unexpected argument"), "{stderr}");
+    s.fails(&["set", "K"], b"", 8);
+    let file = s.dir.path().join("value.txt");
+    std::fs::write(&file, b"from-file").unwrap();
+    s.ok(
+        &["set", "K", "--value-file", file.to_str().unwrap()],
+        b"ignored",
+    );
+    assert_eq!(s.ok(&["get", "K"], b""), b"from-file");
+    s.fails(&["set", "K", "--value-file", "/nonexistent/file"], b"", 8);
+}
+
+#[test]
+fn attributes_ttl_metadata_and_cleanup() {
+    let s = Sandbox::new();
+    s.ok(
+        &[
+            "set",
+            "T",
+            "--ttl",
+            "90d",
+            "--metadata",
+            r#"{"owner":"ops"}"#,
+            "--kind",
+            "api_key",
+        ],
+        b"v",
+    );
+    let listed: serde_json::Value =
+        serde_json::from_str(&s.text(&["list", "--json"], b"")).unwrap();
+    assert_eq!(listed[0]["metadata"]["owner"], "ops");
+    assert_eq!(listed[0]["kind"], "api_key");
+    assert!(listed[0]["expires_at"].is_string());
+    s.fails(&["set", "T", "--metadata", "{not json"], b"v", 8);
+    s.fails(&["set", "T", "--metadata", "[1,2]"], b"v", 8);
+    s.fails(&["set", "T", "--ttl", "soon"], b"v", 8);
+
+    s.ok(&["set", "SHORT", "--ttl", "1ms"], b"v");
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let stderr = s.fails(&["get", "SHORT"], b"", 5);
+    assert!(stderr.contains("expired"), "{stderr}");
+    let expired: serde_json::Value =
+        serde_json::from_str(&s.text(&["list", "--state", "expired", "--json"], b"")).unwrap();
+    assert_eq!(expired.as_array().unwrap().len(), 1);
+    assert!(s
+        .text(&["cleanup", "--retention", "0s"], b"")
+        .contains("removed 1 expired"));
+    s.fails(&["get", "SHORT"], b"", 4);
+    assert_eq!(s.ok(&["get", "T"], b""), b"v");
+    s.fails(&["cleanup", "--retention", "later"], b"", 8);
+}
+
+#[test]
+fn input_errors_are_clear_and_write_nothing() {
+    let s = Sandbox::new()
+        .with("STRONGROOM_MAX_VALUE_SIZE", "8")
+        .with("STRONGROOM_MAX_KEY_LENGTH", "10");
+    assert!(s
+        .fails(&["set", "BAD KEY"], b"v", 8)
+        .contains("invalid key"));
+    assert!(s
+        .fails(&["set", "KEY_TOO_LONG"], b"v", 8)
+        .contains("STRONGROOM_MAX_KEY_LENGTH"));
+    assert!(s
+        .fails(&["set", "K"], b"123456789", 8)
+        .contains("maximum is 8 bytes"));
+    assert!(s
+        .fails(&["set", "K", "--env", "Prod"], b"v", 8)
+        .contains("invalid env"));
+    assert!(s
+        .fails(&["set", "K", "--namespace", "a b"], b"v", 8)
+        .contains("invalid namespace"));
+    assert_eq!(s.text(&["list", "--json"], b"").trim(), "[]");
+    assert_eq!(s.text(&["audit", "--json"], b"").trim(), "[]");
+    s.fails(&["get", "MISSING"], b"", 4);
+}
+
+#[test]
+fn configuration_errors_name_the_variable_and_never_echo_keys() {
+    let secretish = "my-secret-password-not-a-key";
+    let cases: Vec<(Sandbox, &str)> = vec![
+        (
+            Sandbox::new().with("STRONGROOM_MASTER_KEY", secretish),
+            "STRONGROOM_MASTER_KEY",
+        ),
+        (
+            Sandbox::new().with("STRONGROOM_KEYS", &format!("2:{KEY2}")),
+            "STRONGROOM_MASTER_KEY and STRONGROOM_KEYS",
+        ),
+        (
+            Sandbox::new()
+                .without("STRONGROOM_MASTER_KEY")
+                .with("STRONGROOM_KEYS", &format!("2:{secretish}")),
+            "STRONGROOM_KEYS",
+        ),
+        (
+            Sandbox::new()
+                .without("STRONGROOM_MASTER_KEY")
+                .with("STRONGROOM_KEYS", &format!("1:{KEY1},1:{KEY2}")),
+            "STRONGROOM_KEYS",
+        ),
+        (
+            Sandbox::new().without("STRONGROOM_MASTER_KEY"),
+            "STRONGROOM_MASTER_KEY",
+        ),
+        (
+            Sandbox::new().with("STRONGROOM_MASTER_PASSWORD", "pw"),
+            "STRONGROOM_MASTER_PASSWORD",
+        ),
+        (
+            Sandbox::new().with("STRONGROOM_DATABASE_URL", "mysql://x"),
+            "STRONGROOM_DATABASE_URL",
+        ),
+        (
+            Sandbox::new().with("STRONGROOM_ENV_ISOLATION", "maybe"),
+            "STRONGROOM_ENV_ISOLATION",
+        ),
+        (
+            Sandbox::new().with("STRONGROOM_DEFAULT_ENV", "Prod"),
+            "STRONGROOM_DEFAULT_ENV",
+        ),
+        (
+            Sandbox::new().with("STRONGROOM_MAX_VALUE_SIZE", "-1"),
+            "STRONGROOM_MAX_VALUE_SIZE",
+        ),
+        (
+            Sandbox::new().with("STRONGROOM_MAX_KEY_LENGTH", "lots"),
+            "STRONGROOM_MAX_KEY_LENGTH",
+        ),
+        (
+            Sandbox::new().with("STRONGROOM_HTTP_ENABLED", "yes please"),
+            "STRONGROOM_HTTP_ENABLED",
+        ),
+        (
+            Sandbox::new().with("STRONGROOM_FALLBACK", "prod"),
+            "STRONGROOM_FALLBACK",
+        ),
+    ];
+    for (sandbox, variable) in cases {
+        let stderr = sandbox.fails(&["list"], b"", 3);
+        assert!(
+            stderr.starts_with(&format!("strongroom: {variable}")),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains(secretish) && !stderr.contains(KEY1) && !stderr.contains(KEY2),
+            "{stderr}"
+        );
+        assert!(
+            !sandbox.db().exists() || variable == "STRONGROOM_MASTER_PASSWORD",
+            "nothing written on a config error"
+        );
+    }
+}
+
+#[test]
+fn isolation_off_and_fallback_chains() {
+    let s = Sandbox::new().with("STRONGROOM_ENV_ISOLATION", "false");
+    s.ok(&["set", "K", "--env", "prod"], b"v");
+    let listed: serde_json::Value =
+        serde_json::from_str(&s.text(&["list", "--json"], b"")).unwrap();
+    assert_eq!(listed[0]["env"], "global");
+    let s = Sandbox::new().with("STRONGROOM_FALLBACK", "prod-eu=prod>global");
+    s.ok(&["set", "K", "--env", "prod"], b"from-prod");
+    s.ok(&["set", "K"], b"from-global");
+    assert_eq!(s.ok(&["get", "K", "--env", "prod-eu"], b""), b"from-prod");
+    let s = s.with("STRONGROOM_DEFAULT_ENV", "dev");
+    s.ok(&["set", "D"], b"dev-value");
+    assert_eq!(s.ok(&["get", "D", "--env", "staging"], b""), b"dev-value");
+}
+
+#[test]
+fn rotation_then_retiring_the_old_key() {
+    let s = Sandbox::new();
+    for i in 0..20 {
+        s.ok(&["set", &format!("K{i}")], format!("value-{i}").as_bytes());
+    }
+    let both = Sandbox {
+        dir: s.dir,
+        vars: vec![],
+    }
+    .with("STRONGROOM_KEYS", &format!("2:{KEY2},1:{KEY1}"));
+    let out = both.text(&["rotate", "--batch-size", "7"], b"");
+    assert!(
+        out.contains("rotated 20 value(s) to key version 2"),
+        "{out}"
+    );
+    assert!(both.text(&["rotate"], b"").contains("rotated 0 value(s)"));
+    let new_only = Sandbox {
+        dir: both.dir,
+        vars: vec![],
+    }
+    .with("STRONGROOM_KEYS", &format!("2:{KEY2}"));
+    assert_eq!(new_only.ok(&["get", "K13"], b""), b"value-13");
+    assert_eq!(new_only.text(&["verify", "K5"], b"value-5"), "match\n");
+    // The old key alone is refused at open: its version is no longer what rows use...
+    let old_only = Sandbox {
+        dir: new_only.dir,
+        vars: vec![],
+    }
+    .with("STRONGROOM_MASTER_KEY", KEY1);
+    let stderr = old_only.fails(&["get", "K1"], b"", 6);
+    assert!(stderr.contains("key version(s) 2"), "{stderr}");
+    // ...and a wrong key under a recorded version is named as such.
+    let wrong = Sandbox {
+        dir: old_only.dir,
+        vars: vec![],
+    }
+    .with("STRONGROOM_KEYS", &format!("2:{KEY1}"));
+    let stderr = wrong.fails(&["set", "NEW"], b"v", 6);
+    assert!(stderr.contains("wrong key"), "{stderr}");
+}
+
+#[test]
+fn password_mode_for_development() {
+    let s = Sandbox::new()
+        .without("STRONGROOM_MASTER_KEY")
+        .with("STRONGROOM_MASTER_PASSWORD", "correct horse battery");
+    s.ok(&["set", "K"], b"dev-secret");
+    assert_eq!(s.ok(&["get", "K"], b""), b"dev-secret");
+    let wrong = Sandbox {
+        dir: s.dir,
+        vars: vec![],
+    }
+    .with("STRONGROOM_MASTER_PASSWORD", "wrong horse");
+    assert!(wrong.fails(&["get", "K"], b"", 6).contains("wrong key"));
+}
+
+#[test]
+fn tampering_is_an_integrity_error() {
+    let s = Sandbox::new();
+    s.ok(&["set", "A"], b"alpha");
+    s.ok(&["set", "B"], b"beta");
+    let conn = rusqlite::Connection::open(s.db()).unwrap();
+    // Move B's ciphertext into A's row.
+    conn.execute(
+        "UPDATE secret_versions SET value = (SELECT v.value FROM secret_versions v JOIN secrets s ON s.sid = v.sid WHERE s.key = 'B')
+         WHERE sid = (SELECT sid FROM secrets WHERE key = 'A')",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    assert!(s.fails(&["get", "A"], b"", 7).contains("integrity"));
+    assert_eq!(s.ok(&["get", "B"], b""), b"beta");
+}
+
+#[test]
+fn no_plaintext_in_the_database_files_or_outputs() {
+    let s = Sandbox::new();
+    // Hold a connection open so the WAL and SHM files stay on disk for inspection.
+    s.ok(&["set", "WARMUP"], b"x");
+    let holder = rusqlite::Connection::open(s.db()).unwrap();
+    holder
+        .query_row("SELECT count(*) FROM secrets", [], |r| r.get::<_, i64>(0))
+        .unwrap();
+    let marker = "PLAINTEXT-MARKER-7f3a9c";
+    let mut outputs = String::new();
+    for i in 0..5 {
+        let value = format!("{marker}-{i}");
+        outputs += &s.text(
+            &["set", &format!("S{i}"), "--env", "prod"],
+            value.as_bytes(),
+        );
+        outputs += &s.text(&["set", &format!("S{i}")], value.as_bytes());
+    }
+    outputs += &s.text(&["list"], b"");
+    outputs += &s.text(&["list", "--json"], b"");
+    outputs += &s.text(&["audit", "--json"], b"");
+    outputs += &s.text(&["history", "S1"], b"");
+    let out = s.run(&["get", "S1"], b"");
+    outputs += &String::from_utf8_lossy(&out.stderr);
+    assert!(!outputs.contains(marker), "plaintext in command output");
+    let wal = s.dir.path().join("strongroom.db-wal");
+    assert!(
+        wal.exists(),
+        "the WAL should be on disk while a connection is open"
+    );
+    for file in ["strongroom.db", "strongroom.db-wal", "strongroom.db-shm"] {
+        let bytes = std::fs::read(s.dir.path().join(file)).unwrap_or_default();
+        assert!(
+            !bytes.windows(marker.len()).any(|w| w == marker.as_bytes()),
+            "plaintext in {file}"
+        );
+    }
+    drop(holder);
+}
