@@ -31,7 +31,7 @@ pub use error::{Result, StoreError};
 pub use model::{
     format_time, parse_duration, Action, AuditEvent, AuditQuery, Expiry, ListQuery, MetaUpdate,
     Page, RotationProgress, RotationStatus, Secret, SecretId, SecretInfo, SetRequest, State,
-    VersionInfo, WriteOutcome, MASK,
+    Timestamp, VersionInfo, WriteOutcome, MASK,
 };
 pub use store::{KeySource, RotateOptions, Store};
 

@@ -166,14 +166,14 @@ pub struct SecretInfo {
     pub version: u32,
     /// KEK version of the current value.
     pub kek_version: u32,
-    /// Expiry (RFC 3339), if any.
-    pub expires_at: Option<String>,
+    /// Expiry, if any.
+    pub expires_at: Option<Timestamp>,
     /// `active` or `expired`.
     pub state: State,
-    /// Creation time (RFC 3339).
-    pub created: String,
-    /// Last update (RFC 3339).
-    pub updated: String,
+    /// Creation time.
+    pub created: Timestamp,
+    /// Last update.
+    pub updated: Timestamp,
 }
 
 /// Whether a secret can be read.
@@ -226,8 +226,8 @@ pub struct VersionInfo {
     pub version: u32,
     /// KEK version of this version's value.
     pub kek_version: u32,
-    /// When it was written (RFC 3339).
-    pub created: String,
+    /// When it was written.
+    pub created: Timestamp,
     /// Who wrote it.
     pub actor: String,
     /// Whether it is the current version.
@@ -293,8 +293,8 @@ impl Action {
 pub struct AuditEvent {
     /// Sequence number (increasing).
     pub id: i64,
-    /// When (RFC 3339).
-    pub time: String,
+    /// When.
+    pub time: Timestamp,
     /// Who.
     pub actor: String,
     /// What.
@@ -357,6 +357,30 @@ pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// An instant, stored as Unix milliseconds; shown and serialized as RFC 3339 (UTC, with
+/// milliseconds). Formatting happens only when the time is displayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// Unix milliseconds.
+    pub fn unix_ms(self) -> i64 {
+        self.0
+    }
+}
+
+impl core::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&format_time(self.0))
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }
 
 /// Unix milliseconds as RFC 3339 with milliseconds, UTC.

@@ -10,7 +10,7 @@ use crate::backend::{
     AuditRecord, Backend, Change, ListFilter, MetaRecord, RotationUpdate, StoredInfo, StoredValue,
     WriteRecord,
 };
-use crate::model::{format_time, now_ms, MASK};
+use crate::model::{format_time, now_ms, Timestamp, MASK};
 use crate::{
     Action, AuditEvent, AuditQuery, Expiry, ListQuery, MetaUpdate, Page, Result, RotationProgress,
     RotationStatus, Secret, SecretId, SecretInfo, SetRequest, State, StoreConfig, StoreError,
@@ -205,12 +205,32 @@ impl Store {
         self.write_value(&id, request, false).await
     }
 
+    /// Sets several secrets in one transaction: all land, or (on any error) none does.
+    pub async fn set_many(&self, items: Vec<(SecretId, SetRequest)>) -> Result<Vec<WriteOutcome>> {
+        let records = items
+            .into_iter()
+            .map(|(id, request)| self.write_record(&self.normalize(&id)?, request, false))
+            .collect::<Result<Vec<_>>>()?;
+        self.inner.backend.write_many(records).await
+    }
+
     async fn write_value(
         &self,
         id: &SecretId,
         request: SetRequest,
         rollback: bool,
     ) -> Result<WriteOutcome> {
+        let record = self.write_record(id, request, rollback)?;
+        self.inner.backend.write(record).await
+    }
+
+    /// Checks a write and seals its value; nothing is written yet.
+    fn write_record(
+        &self,
+        id: &SecretId,
+        request: SetRequest,
+        rollback: bool,
+    ) -> Result<WriteRecord> {
         let limits = &self.inner.config.limits;
         let value = request.value.expose_secret();
         if value.len() > limits.max_value_size {
@@ -220,28 +240,20 @@ impl Store {
             });
         }
         let now = now_ms();
-        let description = self.check_description(request.description)?;
-        let metadata = self.check_metadata(request.metadata)?;
-        let kind = self.check_kind(request.kind)?;
-        let expires_at = expiry_change(request.expiry, now)?;
-        let sealed = self.seal(id, value)?;
-        self.inner
-            .backend
-            .write(WriteRecord {
-                id: id.clone(),
-                value: sealed,
-                description,
-                metadata,
-                kind,
-                expires_at,
-                now,
-                actor: self.actor.to_string(),
-                history_depth: self.inner.config.history_depth,
-                rollback,
-                new_row_id: new_row_id()?,
-                writer_key: self.inner.writer_key.clone(),
-            })
-            .await
+        Ok(WriteRecord {
+            id: id.clone(),
+            description: self.check_description(request.description)?,
+            metadata: self.check_metadata(request.metadata)?,
+            kind: self.check_kind(request.kind)?,
+            expires_at: expiry_change(request.expiry, now)?,
+            value: self.seal(id, value)?,
+            now,
+            actor: self.actor.to_string(),
+            history_depth: self.inner.config.history_depth,
+            rollback,
+            new_row_id: new_row_id()?,
+            writer_key: self.inner.writer_key.clone(),
+        })
     }
 
     fn seal(&self, id: &SecretId, value: &[u8]) -> Result<StoredValue> {
@@ -470,7 +482,7 @@ impl Store {
             .map(|v| VersionInfo {
                 version: v.version,
                 kek_version: v.kek_version,
-                created: format_time(v.created),
+                created: Timestamp(v.created),
                 actor: v.actor,
                 current: v.version == current,
             })
@@ -712,14 +724,14 @@ fn info_of(row: StoredInfo, now: i64) -> SecretInfo {
         kind: row.kind,
         version: row.version,
         kek_version: row.kek_version,
-        expires_at: row.expires_at.map(format_time),
+        expires_at: row.expires_at.map(Timestamp),
         state: if row.expires_at.is_some_and(|at| at <= now) {
             State::Expired
         } else {
             State::Active
         },
-        created: format_time(row.created),
-        updated: format_time(row.updated),
+        created: Timestamp(row.created),
+        updated: Timestamp(row.updated),
     }
 }
 

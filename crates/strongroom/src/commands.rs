@@ -216,7 +216,7 @@ async fn list(
                     i.masked_value.clone(),
                     format!("{:?}", i.state).to_lowercase(),
                     i.version.to_string(),
-                    i.updated.clone(),
+                    i.updated.to_string(),
                     i.description.clone(),
                 ]
             })
@@ -322,7 +322,7 @@ async fn audit(
             .map(|e| {
                 let opt = |v: Option<u32>| v.map(|v| v.to_string()).unwrap_or_default();
                 vec![
-                    e.time.clone(),
+                    e.time.to_string(),
                     e.actor.clone(),
                     e.action.as_str().to_owned(),
                     format!("{}/{}/{}", e.namespace, e.env, e.key),
@@ -359,7 +359,7 @@ async fn history(key: String, target: Target, json: bool) -> Outcome {
                     v.version.to_string(),
                     if v.current { "*".into() } else { String::new() },
                     v.kek_version.to_string(),
-                    v.created.clone(),
+                    v.created.to_string(),
                     v.actor.clone(),
                 ]
             })

@@ -224,6 +224,9 @@ pub trait Backend: Send + Sync + 'static {
     /// trimming and audit event, in one transaction.
     async fn write(&self, record: WriteRecord) -> Result<WriteOutcome>;
 
+    /// Several writes in one transaction: all land or none does.
+    async fn write_many(&self, records: Vec<WriteRecord>) -> Result<Vec<WriteOutcome>>;
+
     /// Changes attributes and appends a `metadata_update` event; `None` if no secret.
     async fn update_meta(&self, record: MetaRecord) -> Result<Option<StoredInfo>>;
 

@@ -311,6 +311,157 @@ fn apply_change<T: rusqlite::ToSql + 'static>(
     }
 }
 
+/// Sets `updated`, optionally `version`, and the attributes a change sets, on one row.
+fn update_secret_row(
+    tx: &Connection,
+    sid: i64,
+    version: Option<u32>,
+    now: i64,
+    [description, kind]: [&Change<String>; 2],
+    metadata: &Change<Option<String>>,
+    expires_at: &Change<Option<i64>>,
+) -> Result<()> {
+    let mut sets = vec!["updated = ?1".to_owned()];
+    let mut values: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(now)];
+    apply_change(
+        &mut sets,
+        &mut values,
+        "version",
+        version.map_or(Change::Keep, Change::Set),
+    );
+    apply_change(&mut sets, &mut values, "description", description.clone());
+    apply_change(&mut sets, &mut values, "kind", kind.clone());
+    apply_change(&mut sets, &mut values, "metadata", metadata.clone());
+    apply_change(&mut sets, &mut values, "expires_at", expires_at.clone());
+    values.push(Box::new(sid));
+    let sql = format!(
+        "UPDATE secrets SET {} WHERE sid = ?{}",
+        sets.join(", "),
+        values.len()
+    );
+    tx.execute(
+        &sql,
+        rusqlite::params_from_iter(values.iter().map(AsRef::as_ref)),
+    )
+    .map(drop)
+    .map_err(db)
+}
+
+/// Inserts a new secret row at version 1; returns its `sid`.
+fn insert_secret_row(tx: &Connection, record: &WriteRecord) -> Result<i64> {
+    let set_or = |change: &Change<String>, default: &str| match change {
+        Change::Set(v) => v.clone(),
+        Change::Keep => default.to_owned(),
+    };
+    let flatten = |change: &Change<Option<String>>| match change {
+        Change::Set(v) => v.clone(),
+        Change::Keep => None,
+    };
+    tx.prepare_cached(
+        "INSERT INTO secrets (row_id, namespace, env, key, version, description, metadata, kind,
+                              expires_at, created, updated)
+         VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9, ?9)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            record.new_row_id,
+            record.id.namespace,
+            record.id.env,
+            record.id.key,
+            set_or(&record.description, ""),
+            flatten(&record.metadata),
+            set_or(&record.kind, "generic"),
+            match record.expires_at {
+                Change::Set(e) => e,
+                Change::Keep => None,
+            },
+            record.now
+        ])
+    })
+    .map_err(db)?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// A value write inside an open transaction: the secret row, its version row, history
+/// trimming and the audit event.
+fn write_record(tx: &Connection, record: &WriteRecord) -> Result<WriteOutcome> {
+    let existing = sid_of(tx, &record.id)?;
+    let (sid, version, created, row_id) = if let Some((sid, current)) = existing {
+        let version = current.checked_add(1).ok_or_else(|| {
+            StoreError::InvalidInput("the secret has reached the last version number".into())
+        })?;
+        update_secret_row(
+            tx,
+            sid,
+            Some(version),
+            record.now,
+            [&record.description, &record.kind],
+            &record.metadata,
+            &record.expires_at,
+        )?;
+        let row_id: String = tx
+            .query_row("SELECT row_id FROM secrets WHERE sid = ?1", [sid], |r| {
+                r.get(0)
+            })
+            .map_err(db)?;
+        (sid, version, false, row_id)
+    } else {
+        (
+            insert_secret_row(tx, record)?,
+            1,
+            true,
+            record.new_row_id.clone(),
+        )
+    };
+    tx.prepare_cached(
+        "INSERT INTO secret_versions (sid, version, value, value_hash, kek_version, created, actor)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            sid,
+            version,
+            record.value.value,
+            record.value.value_hash,
+            record.value.kek_version,
+            record.now,
+            record.actor
+        ])
+    })
+    .map_err(db)?;
+    tx.prepare_cached("DELETE FROM secret_versions WHERE sid = ?1 AND version <= ?2")
+        .and_then(|mut s| {
+            s.execute(params![
+                sid,
+                i64::from(version) - i64::from(record.history_depth.max(1))
+            ])
+        })
+        .map_err(db)?;
+    let action = if record.rollback {
+        Action::Rollback
+    } else if created {
+        Action::Create
+    } else {
+        Action::Update
+    };
+    insert_audit(
+        tx,
+        &AuditRecord {
+            time: record.now,
+            actor: record.actor.clone(),
+            action,
+            id: record.id.clone(),
+            version: Some(version),
+            kek_version: Some(record.value.kek_version),
+        },
+    )?;
+    Ok(WriteOutcome {
+        id: row_id,
+        version,
+        created,
+    })
+}
+
 #[async_trait]
 impl Backend for SqliteBackend {
     fn name(&self) -> &'static str {
@@ -435,99 +586,19 @@ impl Backend for SqliteBackend {
     async fn write(&self, record: WriteRecord) -> Result<WriteOutcome> {
         self.write_tx(|tx| {
             check_writer_key(tx, &record.writer_key, record.now)?;
-            let existing = sid_of(tx, &record.id)?;
-            let (sid, version, created, row_id) = if let Some((sid, current)) = existing {
-                {
-                    let version = current.checked_add(1).ok_or_else(|| {
-                        StoreError::InvalidInput("the secret has reached the last version number".into())
-                    })?;
-                    let mut sets = vec!["version = ?1".to_owned(), "updated = ?2".to_owned()];
-                    let mut values: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(version), Box::new(record.now)];
-                    apply_change(&mut sets, &mut values, "description", record.description.clone());
-                    apply_change(&mut sets, &mut values, "metadata", record.metadata.clone());
-                    apply_change(&mut sets, &mut values, "kind", record.kind.clone());
-                    apply_change(&mut sets, &mut values, "expires_at", record.expires_at.clone());
-                    values.push(Box::new(sid));
-                    let sql = format!("UPDATE secrets SET {} WHERE sid = ?{}", sets.join(", "), values.len());
-                    tx.execute(&sql, rusqlite::params_from_iter(values.iter().map(AsRef::as_ref)))
-                        .map_err(db)?;
-                    let row_id: String = tx
-                        .query_row("SELECT row_id FROM secrets WHERE sid = ?1", [sid], |r| r.get(0))
-                        .map_err(db)?;
-                    (sid, version, false, row_id)
-                }
-            } else {
-                {
-                    let keep = |c: &Change<String>, default: &str| match c {
-                        Change::Set(v) => v.clone(),
-                        Change::Keep => default.to_owned(),
-                    };
-                    tx.prepare_cached(
-                        "INSERT INTO secrets (row_id, namespace, env, key, version, description, metadata, kind,
-                                              expires_at, created, updated)
-                         VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9, ?9)",
-                    )
-                    .and_then(|mut s| {
-                        s.execute(params![
-                            record.new_row_id,
-                            record.id.namespace,
-                            record.id.env,
-                            record.id.key,
-                            keep(&record.description, ""),
-                            match &record.metadata {
-                                Change::Set(m) => m.clone(),
-                                Change::Keep => None,
-                            },
-                            keep(&record.kind, "generic"),
-                            match record.expires_at {
-                                Change::Set(e) => e,
-                                Change::Keep => None,
-                            },
-                            record.now
-                        ])
-                    })
-                    .map_err(db)?;
-                    (tx.last_insert_rowid(), 1, true, record.new_row_id.clone())
-                }
-            };
-            tx.prepare_cached(
-                "INSERT INTO secret_versions (sid, version, value, value_hash, kek_version, created, actor)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    sid,
-                    version,
-                    record.value.value,
-                    record.value.value_hash,
-                    record.value.kek_version,
-                    record.now,
-                    record.actor
-                ])
-            })
-            .map_err(db)?;
-            tx.prepare_cached("DELETE FROM secret_versions WHERE sid = ?1 AND version <= ?2")
-                .and_then(|mut s| s.execute(params![sid, i64::from(version) - i64::from(record.history_depth.max(1))]))
-                .map_err(db)?;
-            let action = if record.rollback {
-                Action::Rollback
-            } else if created {
-                Action::Create
-            } else {
-                Action::Update
-            };
-            insert_audit(
-                tx,
-                &AuditRecord {
-                    time: record.now,
-                    actor: record.actor.clone(),
-                    action,
-                    id: record.id.clone(),
-                    version: Some(version),
-                    kek_version: Some(record.value.kek_version),
-                },
-            )?;
-            Ok(WriteOutcome { id: row_id, version, created })
+            write_record(tx, &record)
+        })
+    }
+
+    async fn write_many(&self, records: Vec<WriteRecord>) -> Result<Vec<WriteOutcome>> {
+        self.write_tx(|tx| {
+            if let Some(first) = records.first() {
+                check_writer_key(tx, &first.writer_key, first.now)?;
+            }
+            records
+                .iter()
+                .map(|record| write_record(tx, record))
+                .collect()
         })
     }
 
@@ -536,16 +607,15 @@ impl Backend for SqliteBackend {
             let Some((sid, version)) = sid_of(tx, &record.id)? else {
                 return Ok(None);
             };
-            let mut sets = vec!["updated = ?1".to_owned()];
-            let mut values: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(record.now)];
-            apply_change(&mut sets, &mut values, "description", record.description.clone());
-            apply_change(&mut sets, &mut values, "metadata", record.metadata.clone());
-            apply_change(&mut sets, &mut values, "kind", record.kind.clone());
-            apply_change(&mut sets, &mut values, "expires_at", record.expires_at.clone());
-            values.push(Box::new(sid));
-            let sql = format!("UPDATE secrets SET {} WHERE sid = ?{}", sets.join(", "), values.len());
-            tx.execute(&sql, rusqlite::params_from_iter(values.iter().map(AsRef::as_ref)))
-                .map_err(db)?;
+            update_secret_row(
+                tx,
+                sid,
+                None,
+                record.now,
+                [&record.description, &record.kind],
+                &record.metadata,
+                &record.expires_at,
+            )?;
             let info = tx
                 .query_row(
                     &format!(
@@ -706,7 +776,7 @@ impl Backend for SqliteBackend {
                     let action: String = r.get(3)?;
                     Ok(AuditEvent {
                         id: r.get(0)?,
-                        time: crate::model::format_time(r.get(1)?),
+                        time: crate::model::Timestamp(r.get(1)?),
                         actor: r.get(2)?,
                         action: Action::parse(&action).unwrap_or(Action::Read),
                         namespace: r.get(4)?,

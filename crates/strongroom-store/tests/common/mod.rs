@@ -911,7 +911,7 @@ macro_rules! behaviour_suite {
             verify_without_decrypting, audit_records_every_change_without_values, distinct_read_errors,
             limits_reject_and_write_nothing, wrong_key_is_caught_at_open_and_at_write, rotation_rewraps_everything,
             rotation_resumes_from_its_cursor, rotation_never_loses_a_concurrent_write, cleanup_expired_and_old_events,
-            namespaces_are_separate
+            namespaces_are_separate, set_many_is_all_or_nothing
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -923,4 +923,38 @@ macro_rules! behaviour_suite {
             }
         )*
     };
+}
+
+pub async fn set_many_is_all_or_nothing(h: &dyn Harness) {
+    let store = open(h).await;
+    let good = vec![
+        (id("global", "A"), SetRequest::value("a")),
+        (id("prod", "B"), SetRequest::value("b")),
+    ];
+    let outcomes = store.set_many(good).await.unwrap();
+    assert_eq!(outcomes.len(), 2);
+    assert_eq!(value(&store, "prod", "B").await, "b");
+    let mixed = vec![
+        (id("global", "C"), SetRequest::value("c")),
+        (id("global", "BAD KEY"), SetRequest::value("x")),
+    ];
+    assert!(matches!(
+        store.set_many(mixed).await,
+        Err(StoreError::InvalidName { .. })
+    ));
+    assert!(matches!(
+        store.get(&id("global", "C")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    // The same key twice in one batch: both versions land in order.
+    let twice = vec![
+        (id("global", "A"), SetRequest::value("a2")),
+        (id("global", "A"), SetRequest::value("a3")),
+    ];
+    let outcomes = store.set_many(twice).await.unwrap();
+    assert_eq!(
+        outcomes.iter().map(|o| o.version).collect::<Vec<_>>(),
+        [2, 3]
+    );
+    assert_eq!(value(&store, "global", "A").await, "a3");
 }
