@@ -25,6 +25,7 @@ mod config;
 mod error;
 mod model;
 mod store;
+pub mod tokens;
 
 pub use config::{Limits, StoreConfig};
 pub use error::{Result, StoreError};

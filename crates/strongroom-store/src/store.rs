@@ -319,19 +319,34 @@ impl Store {
     /// Reads a secret, falling back along the env's chain; the result's `id.env` says which
     /// env served. An expired value is [`StoreError::Expired`], not a fallback.
     pub async fn get(&self, id: &SecretId) -> Result<Secret> {
+        self.get_within(id, |_| true).await
+    }
+
+    /// Like [`Store::get`], but the fallback chain only visits envs for which `allowed`
+    /// is true (a scoped API token reads only what it covers). When no allowed env holds
+    /// the secret, the answer is `NotFound`: nothing is said about envs outside the scope.
+    pub async fn get_within(
+        &self,
+        id: &SecretId,
+        allowed: impl Fn(&str) -> bool,
+    ) -> Result<Secret> {
         let id = self.normalize(id)?;
-        let chain = if self.inner.config.env_isolation {
-            self.inner.config.chain(&id.env)
-        } else {
-            vec![id.env.clone()]
-        };
-        for env in chain {
+        for env in self.chain(&id).into_iter().filter(|env| allowed(env)) {
             let candidate = SecretId::new(&id.namespace, env, &id.key);
             if let Some(secret) = self.open_current(&candidate, &id.env).await? {
                 return Ok(secret);
             }
         }
         Err(StoreError::NotFound(id))
+    }
+
+    /// The envs a read of `id` visits, in order.
+    fn chain(&self, id: &SecretId) -> Vec<String> {
+        if self.inner.config.env_isolation {
+            self.inner.config.chain(&id.env)
+        } else {
+            vec![id.env.clone()]
+        }
     }
 
     /// Reads exactly `id`, without fallback.
@@ -382,12 +397,7 @@ impl Store {
     pub async fn has(&self, id: &SecretId) -> Result<bool> {
         let id = self.normalize(id)?;
         let now = now_ms();
-        let chain = if self.inner.config.env_isolation {
-            self.inner.config.chain(&id.env)
-        } else {
-            vec![id.env.clone()]
-        };
-        for env in chain {
+        for env in self.chain(&id) {
             let candidate = SecretId::new(&id.namespace, env, &id.key);
             if let Some(stored) = self.inner.backend.fetch(&candidate).await? {
                 return Ok(stored.info.expires_at.is_none_or(|at| at > now));
@@ -525,12 +535,7 @@ impl Store {
     /// constant time, without decrypting.
     pub async fn verify(&self, id: &SecretId, candidate: &[u8]) -> Result<bool> {
         let id = self.normalize(id)?;
-        let chain = if self.inner.config.env_isolation {
-            self.inner.config.chain(&id.env)
-        } else {
-            vec![id.env.clone()]
-        };
-        for env in chain {
+        for env in self.chain(&id) {
             let candidate_id = SecretId::new(&id.namespace, env, &id.key);
             let Some(stored) = self.inner.backend.fetch(&candidate_id).await? else {
                 continue;

@@ -143,6 +143,21 @@ pub enum Command {
         #[arg(long, default_value_t = 500)]
         batch_size: usize,
     },
+    /// Serve the HTTP API.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        bind: std::net::SocketAddr,
+        /// Zero-setup development mode: a key and an admin token under ./.strongroom/.
+        #[arg(long)]
+        dev: bool,
+    },
+    /// Manage API tokens.
+    Token {
+        /// What to do.
+        #[command(subcommand)]
+        action: TokenCommand,
+    },
     /// Remove expired secrets and old audit events.
     Cleanup {
         /// Remove secrets expired longer ago than this.
@@ -151,6 +166,34 @@ pub enum Command {
         /// Remove audit events older than this.
         #[arg(long, default_value = "180d")]
         events_retention: String,
+    },
+}
+
+/// `token` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token; it is printed once and stored only as a hash.
+    Create {
+        /// A unique name (the audit actor of its requests).
+        #[arg(long)]
+        name: String,
+        /// Reach every namespace and env, and the admin routes.
+        #[arg(long, conflicts_with = "scope")]
+        superuser: bool,
+        /// `NAMESPACE/ENV` this token may reach (`*` for any); repeat for several.
+        #[arg(long, required_unless_present = "superuser")]
+        scope: Vec<String>,
+    },
+    /// List tokens (never their secrets).
+    List {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by name; it stops working at once.
+    Revoke {
+        /// The token's name.
+        name: String,
     },
 }
 

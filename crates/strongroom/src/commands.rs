@@ -88,6 +88,8 @@ pub async fn run(command: Command) -> Outcome {
             limit,
             json,
         } => audit(key, env, namespace, limit, json).await,
+        Command::Serve { bind, dev } => crate::serve::serve(bind, dev).await,
+        Command::Token { action } => crate::serve::token(action).await,
         Command::Rotate {
             from_version,
             batch_size,
@@ -269,13 +271,13 @@ async fn rotate(from_version: Option<u32>, batch_size: usize) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
+pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Failure::io(e.to_string()))?;
     println!("{text}");
     Ok(())
 }
 
-fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
+pub fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {

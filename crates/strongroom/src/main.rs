@@ -3,6 +3,7 @@
 mod cli;
 mod commands;
 mod exit;
+mod serve;
 mod settings;
 
 use std::process::ExitCode;
@@ -11,10 +12,17 @@ use clap::Parser as _;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let serving = matches!(cli.command, cli::Command::Serve { .. });
+    if serving {
+        init_logging();
+    }
+    // The server uses every core; one-shot commands need only one thread.
+    let mut builder = if serving {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             return exit::report(&exit::Failure::io(format!("cannot start the runtime: {e}")))
@@ -23,5 +31,21 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::run(cli.command)) {
         Ok(code) => code,
         Err(failure) => exit::report(&failure),
+    }
+}
+
+/// Structured logs on stderr for `serve` (`RUST_LOG`, default `info`; `STRONGROOM_LOG_FORMAT=json`).
+/// Request logs carry method, path, status and latency: never headers, bodies or queries.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if std::env::var("STRONGROOM_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
     }
 }

@@ -28,6 +28,8 @@ pub struct Settings {
     pub database_url: String,
     /// Store policy.
     pub store: StoreConfig,
+    /// `STRONGROOM_HTTP_ENABLED`.
+    pub http_enabled: bool,
 }
 
 /// Reads a variable; an empty value counts as unset.
@@ -98,7 +100,7 @@ impl Settings {
             store.fallback =
                 StoreConfig::parse_fallback(&spec).map_err(|e| error("STRONGROOM_FALLBACK", e))?;
         }
-        parse_bool("STRONGROOM_HTTP_ENABLED", true)?;
+        let http_enabled = parse_bool("STRONGROOM_HTTP_ENABLED", true)?;
         let database_url =
             var("STRONGROOM_DATABASE_URL").unwrap_or_else(|| "sqlite://strongroom.db".into());
         if !["sqlite://", "postgres://", "postgresql://"]
@@ -113,7 +115,29 @@ impl Settings {
         Ok(Self {
             database_url,
             store,
+            http_enabled,
         })
+    }
+
+    /// The key source, or `None` when no key variable is set (the server then answers 503
+    /// on secrets routes); a set but bad variable is still an error.
+    pub fn optional_keys() -> Result<Option<KeySource>, SettingsError> {
+        if [
+            "STRONGROOM_MASTER_KEY",
+            "STRONGROOM_KEYS",
+            "STRONGROOM_MASTER_PASSWORD",
+        ]
+        .iter()
+        .all(|v| var(v).is_none())
+        {
+            return Ok(None);
+        }
+        Self::keys().map(Some)
+    }
+
+    /// `STRONGROOM_ADMIN_TOKEN`, if set.
+    pub fn admin_token() -> Option<SecretString> {
+        var("STRONGROOM_ADMIN_TOKEN").map(SecretString::from)
     }
 
     /// The key source: exactly one of `STRONGROOM_MASTER_KEY`, `STRONGROOM_KEYS`,

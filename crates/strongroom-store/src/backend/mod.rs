@@ -193,6 +193,25 @@ pub struct RotationUpdate {
     pub new: StoredValue,
 }
 
+/// An API token as stored: its secret only as a SHA-256 hash.
+#[derive(Debug, Clone)]
+pub struct TokenRecord {
+    /// Public id (12 hex characters).
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// SHA-256 of the secret part.
+    pub secret_hash: Vec<u8>,
+    /// Superuser or scoped.
+    pub superuser: bool,
+    /// `namespace/env` scopes.
+    pub scopes: Vec<String>,
+    /// Created, Unix ms.
+    pub created: i64,
+    /// Revoked, Unix ms.
+    pub revoked: Option<i64>,
+}
+
 /// The storage interface. Every method is one transaction.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
@@ -274,4 +293,16 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Deletes audit events older than `before`. Returns how many.
     async fn cleanup_events(&self, before: i64) -> Result<u64>;
+
+    /// Stores a new token; a name already in use (even revoked) is an error.
+    async fn insert_token(&self, token: TokenRecord) -> Result<()>;
+
+    /// The token with this public id.
+    async fn token_by_id(&self, id: &str) -> Result<Option<TokenRecord>>;
+
+    /// Every token.
+    async fn tokens(&self) -> Result<Vec<TokenRecord>>;
+
+    /// Marks the active token named `name` revoked; false if there is none.
+    async fn revoke_token(&self, name: &str, now: i64) -> Result<bool>;
 }

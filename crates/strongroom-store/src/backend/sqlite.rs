@@ -10,7 +10,7 @@ use rusqlite_migration::{Migrations, M};
 
 use super::{
     AuditRecord, Backend, Change, ListFilter, MetaRecord, RotationCandidate, RotationUpdate,
-    StoredInfo, StoredSecret, StoredValue, StoredVersion, WriteRecord,
+    StoredInfo, StoredSecret, StoredValue, StoredVersion, TokenRecord, WriteRecord,
 };
 use crate::{Action, AuditEvent, AuditQuery, Result, SecretId, State, StoreError, WriteOutcome};
 
@@ -84,7 +84,25 @@ const MIGRATIONS: &[&str] = &[
     WHEN NOT EXISTS (SELECT 1 FROM audit_retention)
     BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
     ",
+    // 2: API tokens, stored hashed.
+    r"
+    CREATE TABLE api_tokens (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        secret_hash BLOB NOT NULL,
+        superuser   INTEGER NOT NULL,
+        scopes      TEXT NOT NULL,
+        created     INTEGER NOT NULL,
+        revoked     INTEGER
+    ) STRICT;
+    ",
 ];
+
+/// The SQL of every migration, oldest first (for upgrade tests).
+#[doc(hidden)]
+pub fn migrations() -> &'static [&'static str] {
+    MIGRATIONS
+}
 
 /// The newest schema version this build knows.
 pub fn schema_version() -> usize {
@@ -984,4 +1002,68 @@ impl Backend for SqliteBackend {
             Ok(n as u64)
         })
     }
+
+    async fn insert_token(&self, token: TokenRecord) -> Result<()> {
+        self.write_tx(|tx| {
+            let name_in_use: bool = tx
+                .query_row("SELECT EXISTS (SELECT 1 FROM api_tokens WHERE name = ?1)", [&token.name], |r| r.get(0))
+                .map_err(db)?;
+            if name_in_use {
+                return Err(StoreError::InvalidInput(format!("a token named {:?} already exists", token.name)));
+            }
+            let scopes = serde_json::to_string(&token.scopes).map_err(|e| StoreError::Database(e.to_string()))?;
+            tx.execute(
+                "INSERT INTO api_tokens (id, name, secret_hash, superuser, scopes, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![token.id, token.name, token.secret_hash, token.superuser, scopes, token.created],
+            )
+            .map(drop)
+            .map_err(db)
+        })
+    }
+
+    async fn token_by_id(&self, id: &str) -> Result<Option<TokenRecord>> {
+        self.lock()
+            .prepare_cached(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = ?1"
+            ))
+            .and_then(|mut s| s.query_row([id], token_from_row).optional())
+            .map_err(db)
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenRecord>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY created, name"
+            ))
+            .map_err(db)?;
+        let rows = stmt.query_map([], token_from_row).map_err(db)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(db)
+    }
+
+    async fn revoke_token(&self, name: &str, now: i64) -> Result<bool> {
+        self.write_tx(|tx| {
+            tx.execute(
+                "UPDATE api_tokens SET revoked = ?2 WHERE name = ?1 AND revoked IS NULL",
+                params![name, now],
+            )
+            .map(|n| n == 1)
+            .map_err(db)
+        })
+    }
+}
+
+const TOKEN_COLUMNS: &str = "id, name, secret_hash, superuser, scopes, created, revoked";
+
+fn token_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
+    let scopes: String = row.get(4)?;
+    Ok(TokenRecord {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        secret_hash: row.get(2)?,
+        superuser: row.get(3)?,
+        scopes: serde_json::from_str(&scopes).unwrap_or_default(),
+        created: row.get(5)?,
+        revoked: row.get(6)?,
+    })
 }

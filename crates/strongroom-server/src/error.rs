@@ -1,0 +1,113 @@
+//! The API's error body, `{"status", "message", "data"}`, and how store errors map to it.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use strongroom_store::StoreError;
+use utoipa::ToSchema;
+
+/// Every error response: `{"status": N, "message": "...", "data": {...}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The HTTP status, repeated.
+    pub status: u16,
+    /// What went wrong, in one sentence. Never a value or a token.
+    pub message: String,
+    /// Details: `reason` names the error kind (`not_found`, `expired`, ...).
+    #[schema(value_type = Object)]
+    pub data: serde_json::Map<String, serde_json::Value>,
+}
+
+/// An error on its way to the client.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    reason: &'static str,
+}
+
+impl ApiError {
+    /// An error with a status, a message and a reason code.
+    pub fn new(status: StatusCode, reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            reason,
+        }
+    }
+
+    /// 401.
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or invalid bearer token",
+        )
+    }
+
+    /// 403.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 400.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_input", message)
+    }
+
+    /// 503: the server runs without a master key.
+    pub fn disabled() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "disabled",
+            "secrets are disabled: no master key is configured (set STRONGROOM_MASTER_KEY)",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut data = serde_json::Map::new();
+        data.insert("reason".into(), self.reason.into());
+        let body = ErrorBody {
+            status: self.status.as_u16(),
+            message: self.message,
+            data,
+        };
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        let (status, reason) = match &error {
+            StoreError::NotFound(_) | StoreError::VersionNotFound { .. } => {
+                (StatusCode::NOT_FOUND, "not_found")
+            }
+            StoreError::Expired { .. } => (StatusCode::GONE, "expired"),
+            StoreError::InvalidName { .. }
+            | StoreError::ValueTooLarge { .. }
+            | StoreError::InvalidInput(_) => (StatusCode::BAD_REQUEST, "invalid_input"),
+            StoreError::KeyVersionUnavailable { .. } => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "key_version_unavailable")
+            }
+            StoreError::Integrity(_) => (StatusCode::INTERNAL_SERVER_ERROR, "integrity"),
+            StoreError::WrongKey { .. } | StoreError::MissingKeyVersions { .. } => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "wrong_key")
+            }
+            _ => {
+                // Driver messages stay in the server log.
+                tracing::error!(error = %error, "internal error");
+                return Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error",
+                );
+            }
+        };
+        if status.is_server_error() {
+            tracing::error!(error = %error, "request failed");
+        }
+        Self::new(status, reason, error.to_string())
+    }
+}

@@ -1,0 +1,80 @@
+//! # strongroom-server
+//!
+//! The HTTP API of Strongroom as an `axum` [`Router`]: PocketBase-compatible
+//! `/api/secrets` routes, bearer tokens scoped to `namespace/env`, an audit event for
+//! every plaintext read, version history, rollback, audit events, rotation status,
+//! health, and an OpenAPI document generated from the handlers (`utoipa`).
+//!
+//! Routes and JSON shapes are documented in `docs/api.md`.
+
+mod error;
+mod extract;
+mod openapi;
+mod routes;
+
+use std::time::Duration;
+
+use axum::Router;
+use strongroom_store::tokens::Tokens;
+use strongroom_store::Store;
+
+pub use error::{ApiError, ErrorBody};
+pub use openapi::openapi;
+
+/// Shared state of every request.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// Token authentication (works without a master key).
+    pub tokens: Tokens,
+    /// The secrets store; `None` when no master key is configured, in which case every
+    /// secrets route answers 503 after authentication.
+    pub store: Option<Store>,
+}
+
+/// Limits of the HTTP layer.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest request body in bytes (413 beyond).
+    pub max_body: usize,
+    /// Longest time a request may take (408 beyond).
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The router with every route, body limit, timeout and request logging.
+pub fn router(state: AppState, limits: Limits) -> Router {
+    use tower_http::trace::{DefaultOnResponse, TraceLayer};
+    let trace = TraceLayer::new_for_http()
+        // Method and path only: no query string, no headers (tokens), no bodies (values).
+        .make_span_with(|request: &axum::http::Request<_>| {
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+        })
+        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
+    routes::router()
+        .with_state(state)
+        .layer(axum::extract::DefaultBodyLimit::max(limits.max_body))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ))
+        .layer(trace)
+}
+
+/// Serves `router` on `listener` until `shutdown` completes; in-flight requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,742 @@
+//! The HTTP API with a real server on a loopback port, a real SQLite file and a real HTTP
+//! client: every route, every status code, the JSON shapes field by field, scopes,
+//! revocation, audit of reads, and no plaintext in list responses or logs.
+
+#![allow(clippy::unwrap_used, clippy::too_many_lines)] // tests: a panic is the failure report; flows read top to bottom
+
+use std::io::Write as _;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use strongroom_crypto::secrecy::{ExposeSecret as _, SecretString};
+use strongroom_crypto::{Key, KeyRing};
+use strongroom_server::{AppState, Limits};
+use strongroom_store::backend::sqlite::SqliteBackend;
+use strongroom_store::tokens::{Scope, Tokens};
+use strongroom_store::{KeySource, SecretId, SetRequest, Store, StoreConfig};
+
+const ADMIN: &str = "admin-token-for-tests-0123456789";
+
+/// Everything the server logs, across the tests of this binary.
+fn logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || LogWriter(writer.clone()))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        buffer
+    })
+    .clone()
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+struct Server {
+    base: String,
+    client: reqwest::Client,
+    tokens: Tokens,
+    store: Option<Store>,
+    _dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn start(with_key: bool, limits: Limits) -> Server {
+    logs();
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Arc::new(SqliteBackend::open(dir.path().join("api.db")).unwrap());
+    let tokens = Tokens::new(backend.clone(), Some(&SecretString::from(ADMIN))).unwrap();
+    let store = if with_key {
+        let ring = KeyRing::single(&Key::from_bytes(&[7; 32]));
+        Some(
+            Store::open(backend, KeySource::Ring(ring), StoreConfig::default())
+                .await
+                .unwrap(),
+        )
+    } else {
+        None
+    };
+    let router = strongroom_server::router(
+        AppState {
+            tokens: tokens.clone(),
+            store: store.clone(),
+        },
+        limits,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    tokio::spawn(strongroom_server::serve(listener, router, async {
+        let _ = stopped.await;
+    }));
+    Server {
+        base,
+        client: reqwest::Client::new(),
+        tokens,
+        store,
+        _dir: dir,
+        stop: Some(stop),
+    }
+}
+
+impl Server {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method.parse().unwrap(), format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        };
+        (status, json)
+    }
+
+    async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.call(method, path, Some(ADMIN), body).await
+    }
+
+    async fn scoped(&self, name: &str, scopes: &[&str]) -> String {
+        let scopes: Vec<Scope> = scopes.iter().map(|s| Scope::parse(s).unwrap()).collect();
+        let (_, token) = self.tokens.create(name, false, &scopes).await.unwrap();
+        token.expose_secret().to_owned()
+    }
+}
+
+fn keys(value: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = value
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    keys
+}
+
+fn assert_error(status: StatusCode, body: &Value, expected: StatusCode) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(keys(body), ["data", "message", "status"], "{body}");
+    assert_eq!(body["status"], expected.as_u16());
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert!(body["data"].is_object());
+}
+
+#[tokio::test]
+async fn health_and_openapi_need_no_token() {
+    let server = start(true, Limits::default()).await;
+    let (status, body) = server.call("GET", "/api/health", None, None).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
+    let (status, doc) = server.call("GET", "/api/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/api/secrets",
+        "/api/secrets/{key}",
+        "/api/secrets/{key}/history",
+        "/api/secrets/{key}/rollback",
+        "/api/audit",
+        "/api/rotation",
+        "/api/health",
+    ] {
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+#[tokio::test]
+async fn every_protected_route_answers_401_without_a_valid_token() {
+    let server = start(true, Limits::default()).await;
+    let routes = [
+        ("GET", "/api/secrets"),
+        ("POST", "/api/secrets"),
+        ("GET", "/api/secrets/K"),
+        ("PUT", "/api/secrets/K"),
+        ("DELETE", "/api/secrets/K"),
+        ("GET", "/api/secrets/K/history"),
+        ("POST", "/api/secrets/K/rollback"),
+        ("GET", "/api/audit"),
+        ("GET", "/api/rotation"),
+    ];
+    for (method, path) in routes {
+        for token in [None, Some("wrong"), Some("sr.0123456789ab.nope"), Some("")] {
+            let (status, body) = server
+                .call(
+                    method,
+                    path,
+                    token,
+                    Some(json!({"key": "K", "value": "v", "version": 1})),
+                )
+                .await;
+            assert_error(status, &body, StatusCode::UNAUTHORIZED);
+        }
+    }
+}
+
+/// The requests PocketBase's secrets API documents, with the same response fields.
+#[tokio::test]
+async fn pocketbase_compatible_flow() {
+    let server = start(true, Limits::default()).await;
+    // Create.
+    let (status, body) = server
+        .admin(
+            "POST",
+            "/api/secrets",
+            Some(json!({"key": "OPENAI_API_KEY", "value": "sk-test-1", "description": "OpenAI"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(keys(&body), ["env", "key", "message"]);
+    assert_eq!(
+        (body["key"].as_str(), body["env"].as_str()),
+        (Some("OPENAI_API_KEY"), Some("global"))
+    );
+    server
+        .admin(
+            "POST",
+            "/api/secrets",
+            Some(json!({"key": "OPENAI_API_KEY", "value": "sk-prod", "env": "prod"})),
+        )
+        .await;
+
+    // List: masked items with exactly the documented fields.
+    let (status, body) = server.admin("GET", "/api/secrets", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(keys(&body), ["items", "total"]);
+    assert_eq!(body["total"], 2);
+    for item in body["items"].as_array().unwrap() {
+        assert_eq!(
+            keys(item),
+            [
+                "created",
+                "description",
+                "env",
+                "id",
+                "key",
+                "masked_value",
+                "updated"
+            ]
+        );
+        assert_eq!(item["masked_value"], "********");
+    }
+    let text = body.to_string();
+    assert!(!text.contains("sk-test-1") && !text.contains("sk-prod"));
+    let (_, filtered) = server
+        .admin(
+            "GET",
+            "/api/secrets?env=prod&prefix=OPENAI&page=1&perPage=10",
+            None,
+        )
+        .await;
+    assert_eq!(filtered["total"], 1);
+    let (_, paged) = server
+        .admin("GET", "/api/secrets?page=2&perPage=1", None)
+        .await;
+    assert_eq!(
+        (
+            paged["items"].as_array().unwrap().len(),
+            paged["total"].as_u64()
+        ),
+        (1, Some(2))
+    );
+
+    // Get: {key, value, env}; fallback reports the env that served.
+    let (status, body) = server
+        .admin("GET", "/api/secrets/OPENAI_API_KEY", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        json!({"key": "OPENAI_API_KEY", "value": "sk-test-1", "env": "global"})
+    );
+    let (_, body) = server
+        .admin("GET", "/api/secrets/OPENAI_API_KEY?env=staging", None)
+        .await;
+    assert_eq!(body["env"], "global");
+    let (_, body) = server
+        .admin("GET", "/api/secrets/OPENAI_API_KEY?env=prod", None)
+        .await;
+    assert_eq!(body["value"], "sk-prod");
+
+    // Update: value only keeps the description (a documented difference from PocketBase).
+    let (status, body) = server
+        .admin(
+            "PUT",
+            "/api/secrets/OPENAI_API_KEY",
+            Some(json!({"value": "sk-test-2"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(keys(&body), ["env", "key", "message"]);
+    let (_, list) = server.admin("GET", "/api/secrets?env=global", None).await;
+    assert_eq!(list["items"][0]["description"], "OpenAI");
+    let (status, _) = server
+        .admin(
+            "PUT",
+            "/api/secrets/OPENAI_API_KEY",
+            Some(json!({"description": "renamed"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, body) = server
+        .admin("GET", "/api/secrets/OPENAI_API_KEY", None)
+        .await;
+    assert_eq!(body["value"], "sk-test-2");
+    // PUT with a value on a missing key creates it, as PocketBase does.
+    let (status, _) = server
+        .admin(
+            "PUT",
+            "/api/secrets/NEW_KEY?env=prod",
+            Some(json!({"value": "new"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = server
+        .admin(
+            "PUT",
+            "/api/secrets/MISSING",
+            Some(json!({"description": "d"})),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND);
+    let (status, body) = server
+        .admin("PUT", "/api/secrets/NEW_KEY", Some(json!({})))
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST);
+
+    // Delete: 204, then 404.
+    let response = server
+        .client
+        .delete(format!("{}/api/secrets/NEW_KEY?env=prod", server.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(response.text().await.unwrap().is_empty());
+    let (status, body) = server
+        .admin("DELETE", "/api/secrets/NEW_KEY?env=prod", None)
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND);
+    let (status, body) = server
+        .admin("GET", "/api/secrets/NEW_KEY?env=prod", None)
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND);
+    assert_eq!(body["data"]["reason"], "not_found");
+
+    // An empty list is [] (PocketBase answers null).
+    let (_, body) = server
+        .admin("GET", "/api/secrets?namespace=empty", None)
+        .await;
+    assert_eq!(body, json!({"items": [], "total": 0}));
+}
+
+#[tokio::test]
+async fn bad_requests_get_one_clear_error() {
+    let server = start(
+        true,
+        Limits {
+            max_body: 8 * 1024,
+            ..Limits::default()
+        },
+    )
+    .await;
+    let cases = [
+        (
+            json!({"key": "BAD KEY", "value": "v"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"key": "K", "value": "v", "env": "Prod"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (json!({"key": "K"}), StatusCode::BAD_REQUEST),
+        (json!({"key": "K", "value": 42}), StatusCode::BAD_REQUEST),
+        // Over the store's 4 KiB value limit, within the body limit.
+        (
+            json!({"key": "K", "value": "x".repeat(5000)}),
+            StatusCode::BAD_REQUEST,
+        ),
+        // Over the 8 KiB body limit.
+        (
+            json!({"key": "K", "value": "x".repeat(9000)}),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+    ];
+    for (body, expected) in cases {
+        let (status, response) = server.admin("POST", "/api/secrets", Some(body)).await;
+        assert_error(status, &response, expected);
+        assert!(
+            !response.to_string().contains("42"),
+            "errors never echo input"
+        );
+    }
+    let response = server
+        .client
+        .post(format!("{}/api/secrets", server.base))
+        .bearer_auth(ADMIN)
+        .body("{not json")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let response = server
+        .client
+        .post(format!("{}/api/secrets", server.base))
+        .bearer_auth(ADMIN)
+        .body(r#"{"key":"K","value":"v"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (status, body) = server.admin("GET", "/api/secrets?perPage=0", None).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST);
+    let (status, body) = server.admin("GET", "/api/secrets?page=abc", None).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST);
+    let (_, list) = server.admin("GET", "/api/secrets", None).await;
+    assert_eq!(list["total"], 0, "nothing was written");
+}
+
+#[tokio::test]
+async fn scoped_tokens_reach_only_what_they_cover() {
+    let server = start(true, Limits::default()).await;
+    server
+        .admin(
+            "POST",
+            "/api/secrets",
+            Some(json!({"key": "SHARED", "value": "global-only"})),
+        )
+        .await;
+    server
+        .admin(
+            "POST",
+            "/api/secrets",
+            Some(json!({"key": "DB", "value": "global-db"})),
+        )
+        .await;
+    server
+        .admin(
+            "POST",
+            "/api/secrets",
+            Some(json!({"key": "DB", "value": "prod-db", "env": "prod"})),
+        )
+        .await;
+    let prod = server.scoped("prod-app", &["default/prod"]).await;
+
+    let (status, body) = server
+        .call("GET", "/api/secrets/DB?env=prod", Some(&prod), None)
+        .await;
+    assert_eq!(
+        (status, body["value"].as_str()),
+        (StatusCode::OK, Some("prod-db"))
+    );
+    // Fallback does not leave the scope: global is not covered, so SHARED is not found.
+    let (status, body) = server
+        .call("GET", "/api/secrets/SHARED?env=prod", Some(&prod), None)
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND);
+    assert!(!body.to_string().contains("global-only"));
+    // Envs outside the scope are 403.
+    for (method, path, payload) in [
+        ("GET", "/api/secrets/DB", None),
+        ("GET", "/api/secrets/DB?env=staging", None),
+        (
+            "POST",
+            "/api/secrets",
+            Some(json!({"key": "X", "value": "v"})),
+        ),
+        ("PUT", "/api/secrets/DB", Some(json!({"value": "v"}))),
+        ("DELETE", "/api/secrets/DB", None),
+        ("GET", "/api/secrets/DB/history", None),
+        ("GET", "/api/secrets?env=global", None),
+        ("GET", "/api/secrets", None),
+        ("GET", "/api/secrets?namespace=other&env=prod", None),
+        ("GET", "/api/audit", None),
+        ("GET", "/api/rotation", None),
+    ] {
+        let (status, body) = server.call(method, path, Some(&prod), payload).await;
+        assert_error(status, &body, StatusCode::FORBIDDEN);
+    }
+    let (status, _) = server
+        .call(
+            "POST",
+            "/api/secrets",
+            Some(&prod),
+            Some(json!({"key": "X", "value": "v", "env": "prod"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, list) = server
+        .call("GET", "/api/secrets?env=prod", Some(&prod), None)
+        .await;
+    assert_eq!(list["total"], 2);
+    // A token covering prod and global sees the fallback; one covering all envs lists all.
+    let both = server
+        .scoped("both", &["default/prod", "default/global"])
+        .await;
+    let (_, body) = server
+        .call("GET", "/api/secrets/SHARED?env=prod", Some(&both), None)
+        .await;
+    assert_eq!(body["env"], "global");
+    let all = server.scoped("all-envs", &["default/*"]).await;
+    let (status, list) = server.call("GET", "/api/secrets", Some(&all), None).await;
+    assert_eq!((status, list["total"].as_u64()), (StatusCode::OK, Some(4)));
+}
+
+#[tokio::test]
+async fn revocation_takes_effect_at_once() {
+    let server = start(true, Limits::default()).await;
+    let token = server.scoped("short-lived", &["*/*"]).await;
+    let (status, _) = server.call("GET", "/api/secrets", Some(&token), None).await;
+    assert_eq!(status, StatusCode::OK);
+    server.tokens.revoke("short-lived").await.unwrap();
+    let (status, body) = server.call("GET", "/api/secrets", Some(&token), None).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED);
+    // A token with a right id but a wrong secret is refused too.
+    let other = server.scoped("other", &["*/*"]).await;
+    let forged = format!("{}x", &other[..other.len() - 1]);
+    let (status, _) = server
+        .call("GET", "/api/secrets", Some(&forged), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn every_plaintext_read_is_audited_with_the_token_name() {
+    let server = start(true, Limits::default()).await;
+    server
+        .admin(
+            "POST",
+            "/api/secrets",
+            Some(json!({"key": "K", "value": "audited-value", "env": "prod"})),
+        )
+        .await;
+    let reader = server.scoped("reader-app", &["default/prod"]).await;
+    for _ in 0..3 {
+        server
+            .call("GET", "/api/secrets/K?env=prod", Some(&reader), None)
+            .await;
+    }
+    let (status, body) = server.admin("GET", "/api/audit?action=read", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(keys(&body), ["items", "next"]);
+    let reads = body["items"].as_array().unwrap();
+    assert_eq!(reads.len(), 3);
+    for event in reads {
+        assert_eq!(
+            keys(event),
+            [
+                "action",
+                "actor",
+                "env",
+                "id",
+                "kek_version",
+                "key",
+                "namespace",
+                "time",
+                "version"
+            ]
+        );
+        assert_eq!(
+            (
+                event["actor"].as_str(),
+                event["env"].as_str(),
+                event["key"].as_str()
+            ),
+            (Some("reader-app"), Some("prod"), Some("K"))
+        );
+    }
+    let (_, creates) = server.admin("GET", "/api/audit?action=create", None).await;
+    assert_eq!(creates["items"][0]["actor"], "admin");
+    let (_, page) = server.admin("GET", "/api/audit?perPage=2", None).await;
+    let next = page["next"].as_i64().unwrap();
+    let (_, rest) = server
+        .admin("GET", &format!("/api/audit?perPage=2&before={next}"), None)
+        .await;
+    assert!(rest["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["id"].as_i64().unwrap() < next));
+    assert!(!body.to_string().contains("audited-value"));
+    let (status, body) = server.admin("GET", "/api/audit?action=explode", None).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn history_rollback_and_rotation_status() {
+    let server = start(true, Limits::default()).await;
+    for value in ["v1", "v2", "v3"] {
+        server
+            .admin(
+                "POST",
+                "/api/secrets",
+                Some(json!({"key": "K", "value": value})),
+            )
+            .await;
+    }
+    let (status, body) = server.admin("GET", "/api/secrets/K/history", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(
+        items
+            .iter()
+            .map(|v| v["version"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [3, 2, 1]
+    );
+    assert_eq!(
+        keys(&items[0]),
+        ["actor", "created", "current", "kek_version", "version"]
+    );
+    let (status, body) = server
+        .admin(
+            "POST",
+            "/api/secrets/K/rollback",
+            Some(json!({"version": 1})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(keys(&body), ["env", "key", "message", "version"]);
+    assert_eq!(body["version"], 4);
+    let (_, body) = server.admin("GET", "/api/secrets/K", None).await;
+    assert_eq!(body["value"], "v1");
+    let (status, body) = server
+        .admin(
+            "POST",
+            "/api/secrets/K/rollback",
+            Some(json!({"version": 99})),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND);
+    let (status, body) = server.admin("GET", "/api/rotation", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        json!({"active_version": 1, "by_version": [{"kek_version": 1, "current": 1, "history": 3}], "pending": false})
+    );
+}
+
+#[tokio::test]
+async fn expired_and_binary_values_have_their_own_answers() {
+    let server = start(true, Limits::default()).await;
+    let store = server.store.clone().unwrap();
+    store
+        .set(
+            &SecretId::new("default", "global", "OLD"),
+            SetRequest {
+                expiry: strongroom_store::Expiry::At(1_000),
+                ..SetRequest::value("v")
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .set(
+            &SecretId::new("default", "global", "BIN"),
+            SetRequest::value(vec![0xff, 0xfe, 0x00]),
+        )
+        .await
+        .unwrap();
+    let (status, body) = server.admin("GET", "/api/secrets/OLD", None).await;
+    assert_error(status, &body, StatusCode::GONE);
+    assert_eq!(body["data"]["reason"], "expired");
+    let (status, body) = server.admin("GET", "/api/secrets/BIN", None).await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn without_a_master_key_secrets_are_disabled_after_authentication() {
+    let server = start(false, Limits::default()).await;
+    let (status, body) = server.call("GET", "/api/secrets", None, None).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED);
+    let (status, body) = server.admin("GET", "/api/secrets", None).await;
+    assert_error(status, &body, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["data"]["reason"], "disabled");
+    let (status, _) = server.call("GET", "/api/health", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn logs_hold_no_values_and_no_tokens() {
+    let server = start(true, Limits::default()).await;
+    let marker = "LOG-LEAK-MARKER-93c1";
+    let token = server.scoped("logger", &["*/*"]).await;
+    server
+        .call(
+            "POST",
+            "/api/secrets",
+            Some(&token),
+            Some(json!({"key": "L", "value": marker})),
+        )
+        .await;
+    server
+        .call("GET", "/api/secrets/L", Some(&token), None)
+        .await;
+    server
+        .call(
+            "GET",
+            "/api/secrets/L?env=secret-looking-query",
+            Some(&token),
+            None,
+        )
+        .await;
+    server
+        .call(
+            "PUT",
+            "/api/secrets/L",
+            Some(&token),
+            Some(json!({"value": format!("{marker}-2")})),
+        )
+        .await;
+    let logs = String::from_utf8(logs().lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("/api/secrets/L"), "requests are logged");
+    assert!(!logs.contains(marker), "a value reached the logs");
+    assert!(
+        !logs.contains(&token) && !logs.contains(ADMIN),
+        "a token reached the logs"
+    );
+    std::io::stderr().flush().unwrap();
+}

@@ -1,0 +1,276 @@
+//! API tokens: created once, stored hashed, checked in constant time, revoked at once.
+//!
+//! A token reads `sr.<id>.<secret>`: `id` is 12 public hex characters used to find the
+//! row; `secret` is 32 random bytes (base64url). The database keeps SHA-256(secret) only —
+//! the secret has 256 bits of entropy, so a slow password hash adds nothing. Every request
+//! looks the token up again, so a revocation takes effect at once in every process that
+//! shares the database.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+use strongroom_crypto::secrecy::{ExposeSecret as _, SecretString};
+use subtle::ConstantTimeEq as _;
+
+use crate::backend::{Backend, TokenRecord};
+use crate::model::{now_ms, Timestamp};
+use crate::{Result, StoreError};
+
+/// What a token may reach: `namespace/env`, each part a name or `*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    /// Namespace or `*`.
+    pub namespace: String,
+    /// Env or `*`.
+    pub env: String,
+}
+
+impl Scope {
+    /// Parses `namespace/env`.
+    pub fn parse(text: &str) -> Result<Self> {
+        let invalid = || {
+            StoreError::InvalidInput(format!(
+                "scope {text:?}: expected NAMESPACE/ENV, each a-z 0-9 _ - or *"
+            ))
+        };
+        let (namespace, env) = text.trim().split_once('/').ok_or_else(invalid)?;
+        let ok = |part: &str| {
+            part == "*"
+                || (!part.is_empty()
+                    && part.len() <= 64
+                    && part.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                    }))
+        };
+        if !ok(namespace) || !ok(env) {
+            return Err(invalid());
+        }
+        Ok(Self {
+            namespace: namespace.to_owned(),
+            env: env.to_owned(),
+        })
+    }
+
+    /// Whether this scope covers `namespace`/`env`.
+    pub fn covers(&self, namespace: &str, env: &str) -> bool {
+        (self.namespace == "*" || self.namespace == namespace)
+            && (self.env == "*" || self.env == env)
+    }
+
+    /// Whether this scope covers every env of `namespace`.
+    pub fn covers_all_envs(&self, namespace: &str) -> bool {
+        (self.namespace == "*" || self.namespace == namespace) && self.env == "*"
+    }
+}
+
+impl core::fmt::Display for Scope {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.env)
+    }
+}
+
+/// Who is calling: a token's name and what it may reach.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The token's name (the audit actor).
+    pub name: String,
+    /// Superusers reach everything.
+    pub superuser: bool,
+    /// What a non-superuser reaches.
+    pub scopes: Vec<Scope>,
+}
+
+impl Principal {
+    /// Whether this principal may touch `namespace`/`env`.
+    pub fn covers(&self, namespace: &str, env: &str) -> bool {
+        self.superuser || self.scopes.iter().any(|s| s.covers(namespace, env))
+    }
+
+    /// Whether this principal may touch every env of `namespace`.
+    pub fn covers_all_envs(&self, namespace: &str) -> bool {
+        self.superuser || self.scopes.iter().any(|s| s.covers_all_envs(namespace))
+    }
+}
+
+/// A token as listed: never its secret.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenInfo {
+    /// Public id.
+    pub id: String,
+    /// Name (unique).
+    pub name: String,
+    /// Superuser or scoped.
+    pub superuser: bool,
+    /// Scopes, `namespace/env`.
+    pub scopes: Vec<String>,
+    /// Created.
+    pub created: Timestamp,
+    /// Revoked, if it was.
+    pub revoked: Option<Timestamp>,
+}
+
+/// Token management and authentication over a backend (no master key needed).
+#[derive(Clone)]
+pub struct Tokens {
+    backend: Arc<dyn Backend>,
+    admin_hash: Option<[u8; 32]>,
+}
+
+impl core::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Tokens")
+            .field("admin_token", &self.admin_hash.map(|_| "[REDACTED]"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Shortest accepted `STRONGROOM_ADMIN_TOKEN`.
+pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
+
+impl Tokens {
+    /// Tokens stored in `backend`, plus an optional bootstrap superuser token (named
+    /// `admin`, from `STRONGROOM_ADMIN_TOKEN`).
+    pub fn new(backend: Arc<dyn Backend>, admin_token: Option<&SecretString>) -> Result<Self> {
+        let admin_hash = match admin_token {
+            Some(token) if token.expose_secret().len() < MIN_ADMIN_TOKEN_LEN => {
+                return Err(StoreError::Config(format!(
+                    "STRONGROOM_ADMIN_TOKEN: expected at least {MIN_ADMIN_TOKEN_LEN} characters"
+                )))
+            }
+            Some(token) => Some(sha256(token.expose_secret().as_bytes())),
+            None => None,
+        };
+        Ok(Self {
+            backend,
+            admin_hash,
+        })
+    }
+
+    /// Creates a token and returns it: the only time its secret is shown.
+    pub async fn create(
+        &self,
+        name: &str,
+        superuser: bool,
+        scopes: &[Scope],
+    ) -> Result<(TokenInfo, SecretString)> {
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        {
+            return Err(StoreError::InvalidInput(
+                "token name: expected 1-64 characters of A-Z a-z 0-9 _ . -".into(),
+            ));
+        }
+        if name == "admin" {
+            return Err(StoreError::InvalidInput(
+                "token name `admin` is reserved for STRONGROOM_ADMIN_TOKEN".into(),
+            ));
+        }
+        if superuser != scopes.is_empty() {
+            return Err(StoreError::InvalidInput(
+                "a token is either --superuser or has at least one --scope".into(),
+            ));
+        }
+        let mut random = [0u8; 38];
+        getrandom::getrandom(&mut random)
+            .map_err(|_| StoreError::Crypto(strongroom_crypto::Error::Random))?;
+        let id = hex::encode(&random[..6]);
+        let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&random[6..]);
+        let record = TokenRecord {
+            id: id.clone(),
+            name: name.to_owned(),
+            secret_hash: sha256(secret.as_bytes()).to_vec(),
+            superuser,
+            scopes: scopes.iter().map(ToString::to_string).collect(),
+            created: now_ms(),
+            revoked: None,
+        };
+        self.backend.insert_token(record.clone()).await?;
+        Ok((
+            info_of(record),
+            SecretString::from(format!("sr.{id}.{secret}")),
+        ))
+    }
+
+    /// Every token, revoked ones included.
+    pub async fn list(&self) -> Result<Vec<TokenInfo>> {
+        Ok(self
+            .backend
+            .tokens()
+            .await?
+            .into_iter()
+            .map(info_of)
+            .collect())
+    }
+
+    /// Revokes the token named `name`; it stops working at once.
+    pub async fn revoke(&self, name: &str) -> Result<()> {
+        if self.backend.revoke_token(name, now_ms()).await? {
+            Ok(())
+        } else {
+            Err(StoreError::InvalidInput(format!(
+                "no active token named {name:?}"
+            )))
+        }
+    }
+
+    /// The principal a presented bearer token stands for, or `None`. Comparisons of the
+    /// secret are constant-time.
+    pub async fn authenticate(&self, presented: &str) -> Result<Option<Principal>> {
+        if let Some(admin) = &self.admin_hash {
+            if bool::from(sha256(presented.as_bytes()).ct_eq(admin)) {
+                return Ok(Some(Principal {
+                    name: "admin".into(),
+                    superuser: true,
+                    scopes: Vec::new(),
+                }));
+            }
+        }
+        let mut parts = presented.splitn(3, '.');
+        let (Some("sr"), Some(id), Some(secret)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Ok(None);
+        };
+        if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(None);
+        }
+        let Some(record) = self.backend.token_by_id(id).await? else {
+            return Ok(None);
+        };
+        let matches: bool = sha256(secret.as_bytes())
+            .ct_eq(record.secret_hash.as_slice())
+            .into();
+        if !matches || record.revoked.is_some() {
+            return Ok(None);
+        }
+        let scopes = record
+            .scopes
+            .iter()
+            .filter_map(|s| Scope::parse(s).ok())
+            .collect();
+        Ok(Some(Principal {
+            name: record.name,
+            superuser: record.superuser,
+            scopes,
+        }))
+    }
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+fn info_of(record: TokenRecord) -> TokenInfo {
+    TokenInfo {
+        id: record.id,
+        name: record.name,
+        superuser: record.superuser,
+        scopes: record.scopes,
+        created: Timestamp(record.created),
+        revoked: record.revoked.map(Timestamp),
+    }
+}

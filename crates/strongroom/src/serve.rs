@@ -1,0 +1,224 @@
+//! `strongroom serve` and `strongroom token`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use strongroom_crypto::secrecy::{ExposeSecret as _, SecretString};
+use strongroom_crypto::{Key, KeyRing};
+use strongroom_store::tokens::{Scope, Tokens};
+use strongroom_store::{KeySource, Store};
+
+use crate::cli::TokenCommand;
+use crate::exit::{code, Failure};
+use crate::settings::{Settings, SettingsError};
+
+/// Where `serve --dev` keeps its key and token.
+const DEV_DIR: &str = ".strongroom";
+
+/// Runs the HTTP server until SIGTERM or Ctrl-C; in-flight requests finish first.
+pub async fn serve(bind: std::net::SocketAddr, dev: bool) -> Result<ExitCode, Failure> {
+    let settings = Settings::from_env()?;
+    if !settings.http_enabled {
+        return Err(SettingsError {
+            variable: "STRONGROOM_HTTP_ENABLED",
+            expected: "is false: the HTTP API is turned off".into(),
+        }
+        .into());
+    }
+    let (keys, admin_token) = if dev {
+        dev_setup()?
+    } else {
+        (Settings::optional_keys()?, Settings::admin_token())
+    };
+    let backend = strongroom_store::open_backend(&settings.database_url)?;
+    let tokens = Tokens::new(backend.clone(), admin_token.as_ref())?;
+    let store = match keys {
+        Some(keys) => Some(Store::open(backend, keys, settings.store).await?),
+        None => {
+            tracing::warn!(
+                "no master key configured: secrets routes answer 503 (set STRONGROOM_MASTER_KEY)"
+            );
+            None
+        }
+    };
+    let router = strongroom_server::router(
+        strongroom_server::AppState { tokens, store },
+        strongroom_server::Limits::default(),
+    );
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| Failure::io(format!("cannot listen on {bind}: {e}")))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Failure::io(e.to_string()))?;
+    tracing::info!(address = %local, "serving the Strongroom API");
+    eprintln!("strongroom: serving on http://{local}");
+    strongroom_server::serve(listener, router, shutdown_signal())
+        .await
+        .map_err(|e| Failure::io(format!("server error: {e}")))?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// Creates or reuses `./.strongroom/dev.key` and `./.strongroom/admin.token` (mode 0600).
+/// Environment variables, when set, win over the files.
+fn dev_setup() -> Result<(Option<KeySource>, Option<SecretString>), Failure> {
+    let dir = Path::new(DEV_DIR);
+    create_private_dir(dir)?;
+    eprintln!();
+    eprintln!("  !!! DEVELOPMENT MODE — NOT FOR PRODUCTION !!!");
+    eprintln!("  The master key and the admin token are stored in plain files under ./{DEV_DIR}/.");
+    eprintln!("  Anyone who can read them can read every secret. Use STRONGROOM_MASTER_KEY and");
+    eprintln!("  scoped tokens (`strongroom token create`) in production.");
+    eprintln!();
+    let keys = match Settings::optional_keys()? {
+        Some(keys) => keys,
+        None => {
+            let (text, _) = read_or_create(&dir.join("dev.key"), || {
+                Key::generate()
+                    .map(|k| k.to_hex())
+                    .map_err(|e| Failure::io(e.to_string()))
+            })?;
+            let key = Key::parse(text.expose_secret()).map_err(|_| Failure {
+                message: format!("{DEV_DIR}/dev.key: expected 64 hex characters; delete the file to make a new key"),
+                code: code::CONFIG,
+            })?;
+            KeySource::Ring(KeyRing::single(&key))
+        }
+    };
+    let token = match Settings::admin_token() {
+        Some(token) => token,
+        None => {
+            let path = dir.join("admin.token");
+            let (token, created) = read_or_create(&path, || {
+                Key::generate()
+                    .map(|k| SecretString::from(format!("sr-dev-{}", k.to_hex().expose_secret())))
+                    .map_err(|e| Failure::io(e.to_string()))
+            })?;
+            if created {
+                eprintln!("  admin token (shown once; also in {}):", path.display());
+                eprintln!("  {}", token.expose_secret());
+            } else {
+                eprintln!("  admin token: in {}", path.display());
+            }
+            eprintln!();
+            token
+        }
+    };
+    Ok((Some(keys), Some(token)))
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), Failure> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Failure::io(format!("cannot create {}: {e}", dir.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| Failure::io(format!("cannot restrict {}: {e}", dir.display())))?;
+    }
+    Ok(())
+}
+
+/// Reads a secret file, or creates it (mode 0600) with `make()`; says whether it created.
+fn read_or_create(
+    path: &Path,
+    make: impl FnOnce() -> Result<SecretString, Failure>,
+) -> Result<(SecretString, bool), Failure> {
+    if path.exists() {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::io(format!("cannot read {}: {e}", path.display())))?;
+        return Ok((SecretString::from(text.trim().to_owned()), false));
+    }
+    let value = make()?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .map_err(|e| Failure::io(format!("cannot create {}: {e}", path.display())))?;
+    std::io::Write::write_all(&mut file, format!("{}\n", value.expose_secret()).as_bytes())
+        .map_err(|e| Failure::io(format!("cannot write {}: {e}", path.display())))?;
+    Ok((value, true))
+}
+
+/// `strongroom token ...`: needs the database, not the master key.
+pub async fn token(action: TokenCommand) -> Result<ExitCode, Failure> {
+    let settings = Settings::from_env()?;
+    let tokens = Tokens::new(
+        strongroom_store::open_backend(&settings.database_url)?,
+        None,
+    )?;
+    match action {
+        TokenCommand::Create {
+            name,
+            superuser,
+            scope,
+        } => {
+            let scopes = scope
+                .iter()
+                .map(|s| Scope::parse(s))
+                .collect::<Result<Vec<_>, _>>()?;
+            let (info, secret) = tokens.create(&name, superuser, &scopes).await?;
+            eprintln!(
+                "created token {:?} ({}); it is shown once:",
+                info.name,
+                if info.superuser {
+                    "superuser".to_owned()
+                } else {
+                    info.scopes.join(", ")
+                }
+            );
+            println!("{}", secret.expose_secret());
+        }
+        TokenCommand::List { json } => {
+            let list = tokens.list().await?;
+            if json {
+                crate::commands::print_json(&list)?;
+            } else {
+                let rows = list
+                    .iter()
+                    .map(|t| {
+                        vec![
+                            t.name.clone(),
+                            t.id.clone(),
+                            if t.superuser {
+                                "superuser".into()
+                            } else {
+                                t.scopes.join(",")
+                            },
+                            t.created.to_string(),
+                            t.revoked
+                                .map_or_else(|| "active".into(), |r| format!("revoked {r}")),
+                        ]
+                    })
+                    .collect();
+                crate::commands::print_table(&["NAME", "ID", "SCOPE", "CREATED", "STATE"], rows);
+            }
+        }
+        TokenCommand::Revoke { name } => {
+            tokens.revoke(&name).await?;
+            println!("revoked token {name:?}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
