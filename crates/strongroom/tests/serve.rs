@@ -1,0 +1,217 @@
+//! `strongroom serve` and `strongroom token`, as processes: zero-setup dev mode, tokens
+//! created by one process and revoked by another, and a clean stop on SIGTERM.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const KEY: &str = "3333333333333333333333333333333333333333333333333333333333333333";
+
+fn strongroom(dir: &Path, vars: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_strongroom"));
+    command.current_dir(dir);
+    for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("STRONGROOM_")) {
+        command.env_remove(name);
+    }
+    command.envs(vars.iter().copied());
+    command
+}
+
+/// Starts `serve` and returns the child, its base URL and everything it printed on
+/// stderr up to the "serving on" line.
+fn start(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> (Child, String, String) {
+    let mut child = strongroom(dir, vars)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (lines_tx, lines_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            if lines_tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = String::new();
+    loop {
+        let line = lines_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the server did not start");
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(url) = line.strip_prefix("strongroom: serving on ") {
+            // Keep draining stderr so the server never blocks on a full pipe.
+            std::thread::spawn(move || while lines_rx.recv().is_ok() {});
+            return (child, url.to_owned(), seen);
+        }
+    }
+}
+
+fn sigterm(child: &mut Child) -> std::process::ExitStatus {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for _ in 0..100 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    panic!("the server did not stop within 5 s of SIGTERM");
+}
+
+#[tokio::test]
+async fn dev_mode_is_zero_setup_and_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, url, stderr) = start(dir.path(), &["--dev"], &[]);
+    assert!(stderr.contains("DEVELOPMENT MODE"), "{stderr}");
+    let token = std::fs::read_to_string(dir.path().join(".strongroom/admin.token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(stderr.contains(&token), "the new token is printed once");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &str| {
+            std::fs::metadata(dir.path().join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode(".strongroom"), 0o700);
+        assert_eq!(mode(".strongroom/dev.key"), 0o600);
+        assert_eq!(mode(".strongroom/admin.token"), 0o600);
+    }
+    let client = reqwest::Client::new();
+    assert_eq!(
+        client
+            .get(format!("{url}/api/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let created = client
+        .post(format!("{url}/api/secrets"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"key": "DEV", "value": "dev-value"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 200);
+    assert!(sigterm(&mut child).success(), "SIGTERM is a clean stop");
+
+    // Second start: same key and token reused, the token is not printed again.
+    let (mut child, url, stderr) = start(dir.path(), &["--dev"], &[]);
+    assert!(!stderr.contains(&token));
+    let body: serde_json::Value = client
+        .get(format!("{url}/api/secrets/DEV"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["value"], "dev-value");
+    assert!(sigterm(&mut child).success());
+}
+
+#[tokio::test]
+async fn tokens_made_and_revoked_by_the_cli_work_at_once_on_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let vars = [("STRONGROOM_MASTER_KEY", KEY)];
+    let create = strongroom(dir.path(), &vars)
+        .args([
+            "token",
+            "create",
+            "--name",
+            "billing",
+            "--scope",
+            "default/prod",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        create.status.success(),
+        "{}",
+        String::from_utf8_lossy(&create.stderr)
+    );
+    let token = String::from_utf8(create.stdout).unwrap().trim().to_owned();
+    assert!(token.starts_with("sr."));
+    let list = strongroom(dir.path(), &vars)
+        .args(["token", "list", "--json"])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8(list.stdout).unwrap();
+    assert!(
+        listed.contains("billing")
+            && listed.contains("default/prod")
+            && !listed.contains(&token[16..])
+    );
+    // Bad token commands fail clearly.
+    let bad = strongroom(dir.path(), &vars)
+        .args(["token", "create", "--name", "x", "--scope", "Prod"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(8));
+    let none = strongroom(dir.path(), &vars)
+        .args(["token", "create", "--name", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(none.status.code(), Some(2));
+
+    let (mut child, url, _) = start(dir.path(), &[], &vars);
+    let client = reqwest::Client::new();
+    let save = |env: &'static str| {
+        client
+            .post(format!("{url}/api/secrets"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"key": "K", "value": "v", "env": env}))
+            .send()
+    };
+    assert_eq!(save("prod").await.unwrap().status(), 200);
+    assert_eq!(save("global").await.unwrap().status(), 403);
+    let revoke = strongroom(dir.path(), &vars)
+        .args(["token", "revoke", "billing"])
+        .output()
+        .unwrap();
+    assert!(revoke.status.success());
+    assert_eq!(
+        save("prod").await.unwrap().status(),
+        401,
+        "revoked in another process, refused at once"
+    );
+    assert!(sigterm(&mut child).success());
+}
+
+#[test]
+fn serve_refuses_bad_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = strongroom(dir.path(), &[("STRONGROOM_HTTP_ENABLED", "false")])
+        .args(["serve"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let out = strongroom(dir.path(), &[("STRONGROOM_ADMIN_TOKEN", "short")])
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("STRONGROOM_ADMIN_TOKEN"));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("short"));
+}
