@@ -1,7 +1,8 @@
 //! `strongroom serve` and `strongroom token`, as processes: zero-setup dev mode, tokens
 //! created by one process and revoked by another, and a clean stop on SIGTERM.
 
-#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+// Tests: a panic is the failure report; children are waited for by `sigterm`.
+#![allow(clippy::unwrap_used, clippy::zombie_processes)]
 
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
