@@ -4,6 +4,7 @@
 //! cargo xtask ci                 fmt check, clippy -D warnings, the whole test suite
 //! cargo xtask bench [--quick]    criterion suites, then target/bench-report.md
 //! cargo xtask fuzz [--seconds N] every cargo-fuzz target for N seconds (default 60)
+//! cargo xtask schemathesis       the API against its own OpenAPI document
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use std::process::{Command, ExitCode};
 
 mod bench;
 mod fuzz;
+mod robustness;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -20,7 +22,10 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("bench") => bench::run(args[1..].iter().any(|a| a == "--quick")),
         Some("fuzz") => seconds(&args[1..]).and_then(fuzz::run),
-        _ => Err("usage: cargo xtask (ci | bench [--quick] | fuzz [--seconds N])".into()),
+        Some("schemathesis") => robustness::schemathesis(100),
+        _ => Err(
+            "usage: cargo xtask (ci | bench [--quick] | fuzz [--seconds N] | schemathesis)".into(),
+        ),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -97,6 +102,8 @@ fn ci() -> Result {
     run("cargo", &["test", "--workspace", "--locked"])?;
     // Benchmarks compile and run once each (no timing) so they never rot.
     run("cargo", &["test", "--workspace", "--benches", "--locked"])?;
+    // The HTTP API against its own OpenAPI document: no 5xx, every response conforms.
+    robustness::schemathesis(50)?;
     eprintln!("xtask: ci passed");
     Ok(())
 }

@@ -88,6 +88,7 @@ pub(crate) async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
 #[into_params(parameter_in = Query)]
 pub(crate) struct NamespaceQuery {
     /// Namespace (default `default`).
+    #[param(pattern = r"^[a-z0-9_-]{1,64}$")]
     namespace: Option<String>,
 }
 
@@ -96,8 +97,10 @@ pub(crate) struct NamespaceQuery {
 #[into_params(parameter_in = Query)]
 pub(crate) struct TargetQuery {
     /// Environment (default: the server's default env). Reads fall back along its chain.
+    #[param(pattern = r"^[a-z0-9_-]{1,64}$")]
     env: Option<String>,
     /// Namespace (default `default`).
+    #[param(pattern = r"^[a-z0-9_-]{1,64}$")]
     namespace: Option<String>,
 }
 
@@ -105,12 +108,16 @@ pub(crate) struct TargetQuery {
 #[derive(Deserialize, ToSchema)]
 pub(crate) struct CreateSecret {
     /// The secret's key: up to 256 bytes of `A-Z a-z 0-9 _ . - /`.
+    #[schema(pattern = r"^[A-Za-z0-9_./-]{1,256}$")]
     key: String,
-    /// The value (text).
+    /// The value (text, at most `STRONGROOM_MAX_VALUE_SIZE` bytes, default 4096).
+    #[schema(max_length = 4096)]
     value: String,
     /// Environment (default: the server's default env).
+    #[schema(pattern = r"^[a-z0-9_-]{1,64}$")]
     env: Option<String>,
     /// Description.
+    #[schema(max_length = 1024)]
     description: Option<String>,
 }
 
@@ -159,6 +166,7 @@ pub(crate) async fn create_secret(
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListParams {
     /// Only this environment.
+    #[param(pattern = r"^[a-z0-9_-]{1,64}$")]
     env: Option<String>,
     /// Only keys starting with this prefix.
     prefix: Option<String>,
@@ -170,6 +178,7 @@ pub(crate) struct ListParams {
     #[param(minimum = 1, maximum = 500)]
     per_page: Option<u32>,
     /// Namespace (default `default`).
+    #[param(pattern = r"^[a-z0-9_-]{1,64}$")]
     namespace: Option<String>,
 }
 
@@ -272,7 +281,7 @@ pub(crate) struct SecretValue {
 
 /// Reads a secret's value (fallback applies, within the token's scope). Every read is an
 /// audit event with the token's name as actor.
-#[utoipa::path(get, path = "/api/secrets/{key}", tag = "secrets", params(("key" = String, Path, description = "The secret's key"), TargetQuery),
+#[utoipa::path(get, path = "/api/secrets/{key}", tag = "secrets", params(("key" = String, Path, description = "The secret's key", pattern = r"^[A-Za-z0-9_.-]{1,256}$"), TargetQuery),
     responses((status = 200, body = SecretValue), (status = 400, body = crate::ErrorBody), (status = 401, body = crate::ErrorBody),
         (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody), (status = 410, body = crate::ErrorBody),
         (status = 422, body = crate::ErrorBody), (status = 500, body = crate::ErrorBody), (status = 503, body = crate::ErrorBody)),
@@ -316,15 +325,18 @@ pub(crate) async fn get_secret(
 #[derive(Deserialize, ToSchema)]
 pub(crate) struct UpdateSecret {
     /// New value; creates the secret when it does not exist.
+    #[schema(max_length = 4096)]
     value: Option<String>,
     /// New description; omitted keeps the current one.
+    #[schema(max_length = 1024)]
     description: Option<String>,
     /// Environment (else `?env=`, else the default env).
+    #[schema(pattern = r"^[a-z0-9_-]{1,64}$")]
     env: Option<String>,
 }
 
 /// Updates a secret's value and/or description. With a `value` on a missing key, creates it.
-#[utoipa::path(put, path = "/api/secrets/{key}", tag = "secrets", params(("key" = String, Path, description = "The secret's key"), TargetQuery),
+#[utoipa::path(put, path = "/api/secrets/{key}", tag = "secrets", params(("key" = String, Path, description = "The secret's key", pattern = r"^[A-Za-z0-9_.-]{1,256}$"), TargetQuery),
     request_body = UpdateSecret,
     responses((status = 200, body = Saved), (status = 400, body = crate::ErrorBody), (status = 401, body = crate::ErrorBody),
         (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody), (status = 413, body = crate::ErrorBody),
@@ -377,7 +389,7 @@ pub(crate) async fn update_secret(
 }
 
 /// Deletes a secret and its versions.
-#[utoipa::path(delete, path = "/api/secrets/{key}", tag = "secrets", params(("key" = String, Path, description = "The secret's key"), TargetQuery),
+#[utoipa::path(delete, path = "/api/secrets/{key}", tag = "secrets", params(("key" = String, Path, description = "The secret's key", pattern = r"^[A-Za-z0-9_.-]{1,256}$"), TargetQuery),
     responses((status = 204, description = "Deleted"), (status = 400, body = crate::ErrorBody), (status = 401, body = crate::ErrorBody),
         (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody), (status = 503, body = crate::ErrorBody)),
     security(("bearer" = [])))]
@@ -417,7 +429,7 @@ pub(crate) struct HistoryResponse {
 }
 
 /// A secret's kept versions (no values), newest first.
-#[utoipa::path(get, path = "/api/secrets/{key}/history", tag = "versions", params(("key" = String, Path, description = "The secret's key"), TargetQuery),
+#[utoipa::path(get, path = "/api/secrets/{key}/history", tag = "versions", params(("key" = String, Path, description = "The secret's key", pattern = r"^[A-Za-z0-9_.-]{1,256}$"), TargetQuery),
     responses((status = 200, body = HistoryResponse), (status = 400, body = crate::ErrorBody), (status = 401, body = crate::ErrorBody),
         (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody), (status = 503, body = crate::ErrorBody)),
     security(("bearer" = [])))]
@@ -454,8 +466,10 @@ pub(crate) async fn history(
 #[derive(Deserialize, ToSchema)]
 pub(crate) struct RollbackRequest {
     /// The kept version to make current again.
+    #[schema(minimum = 1)]
     version: u32,
     /// Environment (else `?env=`, else the default env).
+    #[schema(pattern = r"^[a-z0-9_-]{1,64}$")]
     env: Option<String>,
 }
 
@@ -470,7 +484,7 @@ pub(crate) struct RolledBack {
 }
 
 /// Makes a kept version current again, as a new version.
-#[utoipa::path(post, path = "/api/secrets/{key}/rollback", tag = "versions", params(("key" = String, Path, description = "The secret's key"), TargetQuery),
+#[utoipa::path(post, path = "/api/secrets/{key}/rollback", tag = "versions", params(("key" = String, Path, description = "The secret's key", pattern = r"^[A-Za-z0-9_.-]{1,256}$"), TargetQuery),
     request_body = RollbackRequest,
     responses((status = 200, body = RolledBack), (status = 400, body = crate::ErrorBody), (status = 401, body = crate::ErrorBody),
         (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody), (status = 413, body = crate::ErrorBody),
