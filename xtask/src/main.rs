@@ -5,6 +5,7 @@
 //! cargo xtask bench [--quick]    criterion suites, then target/bench-report.md
 //! cargo xtask fuzz [--seconds N] every cargo-fuzz target for N seconds (default 60)
 //! cargo xtask schemathesis       the API against its own OpenAPI document
+//! cargo xtask load               64 clients for 30 s on loopback; throughput, p99, nothing lost
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -23,8 +24,26 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(args[1..].iter().any(|a| a == "--quick")),
         Some("fuzz") => seconds(&args[1..]).and_then(fuzz::run),
         Some("schemathesis") => robustness::schemathesis(100),
+        Some("load") => run(
+            "cargo",
+            &[
+                "run",
+                "--release",
+                "--quiet",
+                "-p",
+                "strongroom-benches",
+                "--bin",
+                "load",
+                "--",
+                "--seconds",
+                "30",
+                "--clients",
+                "64",
+            ],
+        ),
         _ => Err(
-            "usage: cargo xtask (ci | bench [--quick] | fuzz [--seconds N] | schemathesis)".into(),
+            "usage: cargo xtask (ci | bench [--quick] | fuzz [--seconds N] | schemathesis | load)"
+                .into(),
         ),
     };
     match outcome {
@@ -104,6 +123,24 @@ fn ci() -> Result {
     run("cargo", &["test", "--workspace", "--benches", "--locked"])?;
     // The HTTP API against its own OpenAPI document: no 5xx, every response conforms.
     robustness::schemathesis(50)?;
+    // A short load smoke (the full run is `cargo xtask load`): nothing lost under concurrency.
+    run(
+        "cargo",
+        &[
+            "run",
+            "--quiet",
+            "--locked",
+            "-p",
+            "strongroom-benches",
+            "--bin",
+            "load",
+            "--",
+            "--seconds",
+            "3",
+            "--clients",
+            "16",
+        ],
+    )?;
     eprintln!("xtask: ci passed");
     Ok(())
 }

@@ -1,0 +1,206 @@
+//! A bounded load test of the HTTP API on loopback.
+//!
+//! ```text
+//! cargo run --release -p strongroom-benches --bin load -- [--seconds 30] [--clients 64]
+//! ```
+//!
+//! Starts the real server (axum, SQLite file in a temp dir) on a loopback port; each
+//! client loops for the duration: 80 % reads of shared secrets, 20 % writes of its own
+//! secret with an increasing counter. Prints throughput and latency percentiles, then
+//! checks that nothing was lost: every client's last acknowledged write is the stored
+//! value, and the audit trail holds exactly one create/update event per acknowledged write.
+
+// A load tool: a panic is the failure report; the casts are of counts and percentiles.
+#![allow(clippy::unwrap_used, clippy::too_many_lines, clippy::cast_possible_truncation, clippy::cast_precision_loss, clippy::cast_sign_loss)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use strongroom_crypto::secrecy::{ExposeSecret as _, SecretString};
+use strongroom_crypto::{Key, KeyRing};
+use strongroom_server::{AppState, Limits};
+use strongroom_store::backend::sqlite::SqliteBackend;
+use strongroom_store::tokens::Tokens;
+use strongroom_store::{AuditQuery, KeySource, SecretId, Store, StoreConfig};
+
+const ADMIN: &str = "load-test-admin-token-0123456789";
+const SHARED: usize = 100;
+
+#[derive(Default)]
+struct ClientReport {
+    latencies_us: Vec<u64>,
+    errors: u64,
+    writes_acked: u64,
+    last_acked: Option<u64>,
+}
+
+fn arg(args: &[String], name: &str, default: u64) -> u64 {
+    args.windows(2)
+        .find(|w| w[0] == name)
+        .and_then(|w| w[1].parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let seconds = arg(&args, "--seconds", 30);
+    let clients = arg(&args, "--clients", 64);
+
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Arc::new(SqliteBackend::open(dir.path().join("load.db")).unwrap());
+    let tokens = Tokens::new(backend.clone(), Some(&SecretString::from(ADMIN))).unwrap();
+    let ring = KeyRing::single(&Key::generate().unwrap());
+    let store = Store::open(backend, KeySource::Ring(ring), StoreConfig::default())
+        .await
+        .unwrap();
+    let router = strongroom_server::router(
+        AppState {
+            tokens,
+            store: Some(store.clone()),
+        },
+        Limits::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(strongroom_server::serve(
+        listener,
+        router,
+        std::future::pending(),
+    ));
+
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients as usize)
+        .build()
+        .unwrap();
+    for i in 0..SHARED {
+        let response = http
+            .post(format!("{base}/api/secrets"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"key": format!("SHARED_{i}"), "value": format!("shared-value-{i}"), "env": "prod"}))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for client in 0..clients {
+        let http = http.clone();
+        let base = base.clone();
+        handles.push(tokio::spawn(async move {
+            let mut report = ClientReport::default();
+            let mut n: u64 = client * 7919;
+            let mut counter = 0;
+            while Instant::now() < deadline {
+                n = n.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                let start = Instant::now();
+                let ok = if (n >> 33) % 10 < 8 {
+                    let key = format!("SHARED_{}", (n >> 40) as usize % SHARED);
+                    http.get(format!("{base}/api/secrets/{key}?env=prod")).bearer_auth(ADMIN).send().await.is_ok_and(|r| r.status() == 200)
+                } else {
+                    counter += 1;
+                    let ok = http
+                        .post(format!("{base}/api/secrets"))
+                        .bearer_auth(ADMIN)
+                        .json(&json!({"key": format!("CLIENT_{client}"), "value": counter.to_string(), "env": "prod"}))
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status() == 200);
+                    if ok {
+                        report.writes_acked += 1;
+                        report.last_acked = Some(counter);
+                    }
+                    ok
+                };
+                report.latencies_us.push(u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX));
+                if !ok {
+                    report.errors += 1;
+                }
+            }
+            report
+        }));
+    }
+    let mut reports = Vec::new();
+    for handle in handles {
+        reports.push(handle.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+
+    let mut latencies: Vec<u64> = reports
+        .iter()
+        .flat_map(|r| r.latencies_us.iter().copied())
+        .collect();
+    latencies.sort_unstable();
+    let percentile = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize];
+    let errors: u64 = reports.iter().map(|r| r.errors).sum();
+    let writes: u64 = reports.iter().map(|r| r.writes_acked).sum();
+    println!(
+        "clients {clients}, {seconds} s, {} requests ({writes} writes), {errors} errors",
+        latencies.len()
+    );
+    println!(
+        "throughput {:.0} requests/s",
+        latencies.len() as f64 / elapsed
+    );
+    println!(
+        "latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        percentile(0.50) as f64 / 1000.0,
+        percentile(0.90) as f64 / 1000.0,
+        percentile(0.99) as f64 / 1000.0,
+        percentile(1.0) as f64 / 1000.0
+    );
+
+    // Nothing lost: the last acknowledged write of every client is what is stored, and
+    // the audit trail has one create/update event per acknowledged write.
+    let mut audited = 0;
+    for (client, report) in reports.iter().enumerate() {
+        let Some(last) = report.last_acked else {
+            continue;
+        };
+        let id = SecretId::new("default", "prod", format!("CLIENT_{client}"));
+        let secret = store.get(&id).await.unwrap();
+        assert_eq!(
+            secret.value.expose_secret(),
+            last.to_string().as_bytes(),
+            "client {client} lost a write"
+        );
+        assert_eq!(
+            u64::from(secret.version),
+            report.writes_acked,
+            "client {client}: versions != acknowledged writes"
+        );
+        let mut before = None;
+        loop {
+            let page = store
+                .audit(AuditQuery {
+                    key: Some(id.key.clone()),
+                    limit: Some(1000),
+                    before_id: before,
+                    ..AuditQuery::default()
+                })
+                .await
+                .unwrap();
+            audited += page
+                .items
+                .iter()
+                .filter(|e| {
+                    matches!(
+                        e.action,
+                        strongroom_store::Action::Create | strongroom_store::Action::Update
+                    )
+                })
+                .count() as u64;
+            before = page.next_cursor.map(|c| c.parse().unwrap());
+            if before.is_none() {
+                break;
+            }
+        }
+    }
+    assert_eq!(audited, writes, "audit events != acknowledged writes");
+    assert_eq!(errors, 0, "requests failed under load");
+    println!("nothing lost: {writes} acknowledged writes, all stored and audited");
+}
