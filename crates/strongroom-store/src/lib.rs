@@ -37,8 +37,8 @@ pub use model::{
 pub use store::{KeySource, RotateOptions, Store};
 
 /// Opens the backend a `STRONGROOM_DATABASE_URL` names: `sqlite://PATH` (relative),
-/// `sqlite:///ABSOLUTE/PATH`.
-pub fn open_backend(url: &str) -> Result<std::sync::Arc<dyn backend::Backend>> {
+/// `sqlite:///ABSOLUTE/PATH`, or `postgres://...` (feature `postgres`).
+pub async fn open_backend(url: &str) -> Result<std::sync::Arc<dyn backend::Backend>> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         if path.is_empty() {
             return Err(StoreError::Config(

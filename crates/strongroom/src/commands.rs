@@ -126,7 +126,7 @@ fn keygen(base64: bool) -> Outcome {
 async fn open() -> Result<Store, Failure> {
     let settings = Settings::from_env()?;
     let keys = Settings::keys()?;
-    let backend = strongroom_store::open_backend(&settings.database_url)?;
+    let backend = strongroom_store::open_backend(&settings.database_url).await?;
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_default();

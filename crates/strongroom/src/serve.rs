@@ -30,7 +30,7 @@ pub async fn serve(bind: std::net::SocketAddr, dev: bool) -> Result<ExitCode, Fa
     } else {
         (Settings::optional_keys()?, Settings::admin_token())
     };
-    let backend = strongroom_store::open_backend(&settings.database_url)?;
+    let backend = strongroom_store::open_backend(&settings.database_url).await?;
     let tokens = Tokens::new(backend.clone(), admin_token.as_ref())?;
     let store = match keys {
         Some(keys) => Some(Store::open(backend, keys, settings.store).await?),
@@ -165,7 +165,7 @@ fn read_or_create(
 pub async fn token(action: TokenCommand) -> Result<ExitCode, Failure> {
     let settings = Settings::from_env()?;
     let tokens = Tokens::new(
-        strongroom_store::open_backend(&settings.database_url)?,
+        strongroom_store::open_backend(&settings.database_url).await?,
         None,
     )?;
     match action {

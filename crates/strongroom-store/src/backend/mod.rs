@@ -8,6 +8,8 @@ use async_trait::async_trait;
 
 use crate::{Action, AuditEvent, AuditQuery, Result, SecretId, State, WriteOutcome};
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 

@@ -1,0 +1,835 @@
+//! The PostgreSQL backend: `tokio-postgres` with a `deadpool` connection pool, for several
+//! processes (servers, CLIs) sharing one database.
+//!
+//! Migrations run at open inside a transaction holding an advisory lock, so two processes
+//! opening a fresh database at the same moment apply them once. Every write is one
+//! transaction; the secret row is locked by its upsert, so concurrent writers of one
+//! secret are serialized and version numbers never collide.
+
+use std::fmt::Write as _;
+use std::str::FromStr as _;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::types::ToSql;
+use deadpool_postgres::GenericClient;
+use tokio_postgres::{NoTls, Row};
+
+use super::{
+    AuditRecord, Backend, Change, ListFilter, MetaRecord, RotationCandidate, RotationUpdate, StoredInfo, StoredSecret,
+    StoredValue, StoredVersion, TokenRecord, WriteRecord,
+};
+use crate::{Action, AuditEvent, AuditQuery, Result, SecretId, State, StoreError, WriteOutcome};
+
+/// Schema migrations, applied in order at open. Append, never edit.
+const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema (same model as SQLite's migrations 1 and 2).
+    r"
+    CREATE TABLE strongroom_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE strongroom_key_fingerprints (
+        kek_version BIGINT PRIMARY KEY, fingerprint TEXT NOT NULL, recorded BIGINT NOT NULL);
+    CREATE TABLE strongroom_secrets (
+        sid BIGSERIAL PRIMARY KEY,
+        row_id TEXT NOT NULL UNIQUE,
+        namespace TEXT NOT NULL, env TEXT NOT NULL, key TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        metadata TEXT,
+        kind TEXT NOT NULL DEFAULT 'generic',
+        expires_at BIGINT,
+        created BIGINT NOT NULL, updated BIGINT NOT NULL,
+        UNIQUE (namespace, env, key));
+    CREATE INDEX strongroom_secrets_expiry ON strongroom_secrets (expires_at) WHERE expires_at IS NOT NULL;
+    CREATE TABLE strongroom_secret_versions (
+        vid BIGSERIAL PRIMARY KEY,
+        sid BIGINT NOT NULL REFERENCES strongroom_secrets (sid) ON DELETE CASCADE,
+        version BIGINT NOT NULL,
+        value BYTEA NOT NULL, value_hash BYTEA NOT NULL, kek_version BIGINT NOT NULL,
+        created BIGINT NOT NULL, actor TEXT NOT NULL,
+        UNIQUE (sid, version));
+    CREATE INDEX strongroom_secret_versions_kek ON strongroom_secret_versions (kek_version, vid);
+    CREATE TABLE strongroom_audit_events (
+        id BIGSERIAL PRIMARY KEY,
+        time BIGINT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+        namespace TEXT NOT NULL, env TEXT NOT NULL, key TEXT NOT NULL,
+        version BIGINT, kek_version BIGINT);
+    CREATE INDEX strongroom_audit_events_key ON strongroom_audit_events (namespace, key, id);
+    CREATE INDEX strongroom_audit_events_time ON strongroom_audit_events (time);
+    CREATE FUNCTION strongroom_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'DELETE' AND current_setting('strongroom.retention', true) = 'on' THEN
+            RETURN OLD;
+        END IF;
+        RAISE EXCEPTION 'audit events are append-only';
+    END $$;
+    CREATE TRIGGER strongroom_audit_events_append_only BEFORE UPDATE OR DELETE ON strongroom_audit_events
+        FOR EACH ROW EXECUTE FUNCTION strongroom_audit_append_only();
+    CREATE TABLE strongroom_api_tokens (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, secret_hash BYTEA NOT NULL,
+        superuser BOOLEAN NOT NULL, scopes TEXT NOT NULL, created BIGINT NOT NULL, revoked BIGINT);
+    ",
+];
+
+/// A fixed advisory-lock key for migrations ("strongroom" in ASCII, truncated).
+const MIGRATION_LOCK: i64 = 0x7374_726f_6e67_726f;
+
+/// A PostgreSQL database shared by many processes.
+pub struct PostgresBackend {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PostgresBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresBackend").finish_non_exhaustive()
+    }
+}
+
+/// A driver error with its causes (tokio-postgres puts the server's message in a cause).
+/// Server messages name tables and constraints, never parameter values.
+fn db(error: impl std::error::Error) -> StoreError {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    StoreError::Database(message)
+}
+
+fn u32_of(value: i64) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
+}
+
+impl PostgresBackend {
+    /// Connects to `url` (`postgres://user:password@host:port/db`), with a pool of up to
+    /// `max_connections`, and applies migrations.
+    pub async fn connect(url: &str, max_connections: usize) -> Result<Self> {
+        let config = tokio_postgres::Config::from_str(url)
+            .map_err(|_| StoreError::Config("STRONGROOM_DATABASE_URL: not a valid postgres:// URL".into()))?;
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager).max_size(max_connections.max(1)).build().map_err(db)?;
+        let backend = Self { pool };
+        backend.migrate().await?;
+        Ok(backend)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(|e| StoreError::Database(format!("cannot connect to PostgreSQL: {e}")))
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(db)?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS strongroom_schema_version (version BIGINT NOT NULL)")
+            .await
+            .map_err(db)?;
+        let current: i64 = tx
+            .query_opt("SELECT version FROM strongroom_schema_version", &[])
+            .await
+            .map_err(db)?
+            .map_or(0, |r| r.get(0));
+        let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+        if current > known {
+            return Err(StoreError::Database(format!(
+                "the database schema is version {current}, newer than this build understands ({known}); upgrade strongroom"
+            )));
+        }
+        for sql in &MIGRATIONS[usize::try_from(current).unwrap_or(0)..] {
+            tx.batch_execute(sql).await.map_err(|e| StoreError::Database(format!("schema migration failed: {e}")))?;
+        }
+        tx.execute("DELETE FROM strongroom_schema_version", &[]).await.map_err(db)?;
+        tx.execute("INSERT INTO strongroom_schema_version (version) VALUES ($1)", &[&known]).await.map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+}
+
+const INFO_COLUMNS: &str = "s.row_id, s.namespace, s.env, s.key, s.version, v.kek_version, s.description, \
+     s.metadata, s.kind, s.expires_at, s.created, s.updated";
+
+fn info_from_row(row: &Row) -> StoredInfo {
+    StoredInfo {
+        row_id: row.get(0),
+        id: SecretId::new(row.get::<_, String>(1), row.get::<_, String>(2), row.get::<_, String>(3)),
+        version: u32_of(row.get(4)),
+        kek_version: u32_of(row.get(5)),
+        description: row.get(6),
+        metadata: row.get(7),
+        kind: row.get(8),
+        expires_at: row.get(9),
+        created: row.get(10),
+        updated: row.get(11),
+    }
+}
+
+async fn insert_audit(tx: &impl GenericClient, record: &AuditRecord) -> Result<()> {
+    tx.execute(
+        "INSERT INTO strongroom_audit_events (time, actor, action, namespace, env, key, version, kek_version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[
+            &record.time,
+            &record.actor,
+            &record.action.as_str(),
+            &record.id.namespace,
+            &record.id.env,
+            &record.id.key,
+            &record.version.map(i64::from),
+            &record.kek_version.map(i64::from),
+        ],
+    )
+    .await
+    .map(drop)
+    .map_err(db)
+}
+
+async fn check_writer_key(tx: &impl GenericClient, (version, fingerprint): &(u32, String), now: i64) -> Result<()> {
+    tx.execute(
+        "INSERT INTO strongroom_key_fingerprints (kek_version, fingerprint, recorded) VALUES ($1, $2, $3)
+         ON CONFLICT (kek_version) DO NOTHING",
+        &[&i64::from(*version), fingerprint, &now],
+    )
+    .await
+    .map_err(db)?;
+    let recorded: String = tx
+        .query_one("SELECT fingerprint FROM strongroom_key_fingerprints WHERE kek_version = $1", &[&i64::from(*version)])
+        .await
+        .map_err(db)?
+        .get(0);
+    if &recorded == fingerprint {
+        Ok(())
+    } else {
+        Err(StoreError::WrongKey { version: *version, configured: fingerprint.clone(), recorded })
+    }
+}
+
+/// `(is_set, value)` pairs for `CASE WHEN $set THEN $value ELSE column END`.
+fn change<T: Clone + Default>(change: &Change<T>) -> (bool, T) {
+    match change {
+        Change::Keep => (false, T::default()),
+        Change::Set(value) => (true, value.clone()),
+    }
+}
+
+async fn write_record(tx: &impl GenericClient, record: &WriteRecord) -> Result<WriteOutcome> {
+    let (set_description, description) = change(&record.description);
+    let (set_metadata, metadata) = change(&record.metadata);
+    let (set_kind, kind) = change(&record.kind);
+    let (set_expiry, expires_at) = change(&record.expires_at);
+    // One statement creates or bumps the secret row and locks it until commit.
+    let row = tx
+        .query_one(
+            "INSERT INTO strongroom_secrets AS s
+                 (row_id, namespace, env, key, version, description, metadata, kind, expires_at, created, updated)
+             VALUES ($1, $2, $3, $4, 1,
+                     CASE WHEN $5::BOOLEAN THEN $6::TEXT ELSE '' END,
+                     CASE WHEN $7::BOOLEAN THEN $8::TEXT ELSE NULL END,
+                     CASE WHEN $9::BOOLEAN THEN $10::TEXT ELSE 'generic' END,
+                     CASE WHEN $11::BOOLEAN THEN $12::BIGINT ELSE NULL END,
+                     $13, $13)
+             ON CONFLICT (namespace, env, key) DO UPDATE SET
+                 version = s.version + 1,
+                 updated = EXCLUDED.updated,
+                 description = CASE WHEN $5::BOOLEAN THEN $6::TEXT ELSE s.description END,
+                 metadata = CASE WHEN $7::BOOLEAN THEN $8::TEXT ELSE s.metadata END,
+                 kind = CASE WHEN $9::BOOLEAN THEN $10::TEXT ELSE s.kind END,
+                 expires_at = CASE WHEN $11::BOOLEAN THEN $12::BIGINT ELSE s.expires_at END
+             RETURNING sid, version, row_id, (xmax = 0) AS created",
+            &[
+                &record.new_row_id,
+                &record.id.namespace,
+                &record.id.env,
+                &record.id.key,
+                &set_description,
+                &description,
+                &set_metadata,
+                &metadata,
+                &set_kind,
+                &kind,
+                &set_expiry,
+                &expires_at,
+                &record.now,
+            ],
+        )
+        .await
+        .map_err(db)?;
+    let (sid, version, row_id, created): (i64, i64, String, bool) = (row.get(0), row.get(1), row.get(2), row.get(3));
+    tx.execute(
+        "INSERT INTO strongroom_secret_versions (sid, version, value, value_hash, kek_version, created, actor)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &[
+            &sid,
+            &version,
+            &record.value.value,
+            &record.value.value_hash,
+            &i64::from(record.value.kek_version),
+            &record.now,
+            &record.actor,
+        ],
+    )
+    .await
+    .map_err(db)?;
+    tx.execute(
+        "DELETE FROM strongroom_secret_versions WHERE sid = $1 AND version <= $2",
+        &[&sid, &(version - i64::from(record.history_depth.max(1)))],
+    )
+    .await
+    .map_err(db)?;
+    let action = if record.rollback {
+        Action::Rollback
+    } else if created {
+        Action::Create
+    } else {
+        Action::Update
+    };
+    let version = u32_of(version);
+    insert_audit(
+        tx,
+        &AuditRecord {
+            time: record.now,
+            actor: record.actor.clone(),
+            action,
+            id: record.id.clone(),
+            version: Some(version),
+            kek_version: Some(record.value.kek_version),
+        },
+    )
+    .await?;
+    Ok(WriteOutcome { id: row_id, version, created })
+}
+
+/// Builds a parameter list for dynamic SQL.
+#[derive(Default)]
+struct Params(Vec<Box<dyn ToSql + Sync + Send>>);
+
+impl Params {
+    /// Adds a value and returns its placeholder, `$N`.
+    fn add(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
+        self.0.push(Box::new(value));
+        format!("${}", self.0.len())
+    }
+
+    fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.0.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
+    }
+}
+
+fn token_from_row(row: &Row) -> TokenRecord {
+    let scopes: String = row.get(4);
+    TokenRecord {
+        id: row.get(0),
+        name: row.get(1),
+        secret_hash: row.get(2),
+        superuser: row.get(3),
+        scopes: serde_json::from_str(&scopes).unwrap_or_default(),
+        created: row.get(5),
+        revoked: row.get(6),
+    }
+}
+
+const TOKEN_COLUMNS: &str = "id, name, secret_hash, superuser, scopes, created, revoked";
+
+#[async_trait]
+impl Backend for PostgresBackend {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn meta(&self, name: &str) -> Result<Option<String>> {
+        let client = self.client().await?;
+        let row = client.query_opt("SELECT value FROM strongroom_meta WHERE name = $1", &[&name]).await.map_err(db)?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn init_meta(&self, name: &str, value: &str) -> Result<String> {
+        let client = self.client().await?;
+        client
+            .execute("INSERT INTO strongroom_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", &[&name, &value])
+            .await
+            .map_err(db)?;
+        let row = client.query_one("SELECT value FROM strongroom_meta WHERE name = $1", &[&name]).await.map_err(db)?;
+        Ok(row.get(0))
+    }
+
+    async fn recorded_keys(&self) -> Result<Vec<(u32, String)>> {
+        let client = self.client().await?;
+        let rows = client
+            .query("SELECT kek_version, fingerprint FROM strongroom_key_fingerprints ORDER BY kek_version", &[])
+            .await
+            .map_err(db)?;
+        Ok(rows.iter().map(|r| (u32_of(r.get(0)), r.get(1))).collect())
+    }
+
+    async fn kek_versions_in_use(&self) -> Result<Vec<u32>> {
+        let client = self.client().await?;
+        let rows = client
+            .query("SELECT DISTINCT kek_version FROM strongroom_secret_versions ORDER BY kek_version", &[])
+            .await
+            .map_err(db)?;
+        Ok(rows.iter().map(|r| u32_of(r.get(0))).collect())
+    }
+
+    async fn fetch(&self, id: &SecretId) -> Result<Option<StoredSecret>> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {INFO_COLUMNS}, v.value, v.value_hash
+                 FROM strongroom_secrets s JOIN strongroom_secret_versions v ON v.sid = s.sid AND v.version = s.version
+                 WHERE s.namespace = $1 AND s.env = $2 AND s.key = $3"
+            ))
+            .await
+            .map_err(db)?;
+        let row = client.query_opt(&statement, &[&id.namespace, &id.env, &id.key]).await.map_err(db)?;
+        Ok(row.map(|row| {
+            let info = info_from_row(&row);
+            let kek_version = info.kek_version;
+            StoredSecret { info, value: StoredValue { value: row.get(12), value_hash: row.get(13), kek_version } }
+        }))
+    }
+
+    async fn fetch_version(&self, id: &SecretId, version: u32) -> Result<Option<StoredValue>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT v.value, v.value_hash, v.kek_version
+                 FROM strongroom_secrets s JOIN strongroom_secret_versions v ON v.sid = s.sid
+                 WHERE s.namespace = $1 AND s.env = $2 AND s.key = $3 AND v.version = $4",
+                &[&id.namespace, &id.env, &id.key, &i64::from(version)],
+            )
+            .await
+            .map_err(db)?;
+        Ok(row.map(|r| StoredValue { value: r.get(0), value_hash: r.get(1), kek_version: u32_of(r.get(2)) }))
+    }
+
+    async fn history(&self, id: &SecretId) -> Result<Option<(u32, Vec<StoredVersion>)>> {
+        let client = self.client().await?;
+        let Some(secret) = client
+            .query_opt(
+                "SELECT sid, version FROM strongroom_secrets WHERE namespace = $1 AND env = $2 AND key = $3",
+                &[&id.namespace, &id.env, &id.key],
+            )
+            .await
+            .map_err(db)?
+        else {
+            return Ok(None);
+        };
+        let (sid, current): (i64, i64) = (secret.get(0), secret.get(1));
+        let rows = client
+            .query(
+                "SELECT version, kek_version, created, actor FROM strongroom_secret_versions WHERE sid = $1 ORDER BY version DESC",
+                &[&sid],
+            )
+            .await
+            .map_err(db)?;
+        let versions = rows
+            .iter()
+            .map(|r| StoredVersion { version: u32_of(r.get(0)), kek_version: u32_of(r.get(1)), created: r.get(2), actor: r.get(3) })
+            .collect();
+        Ok(Some((u32_of(current), versions)))
+    }
+
+    async fn write(&self, record: WriteRecord) -> Result<WriteOutcome> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        check_writer_key(&tx, &record.writer_key, record.now).await?;
+        let outcome = write_record(&tx, &record).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(outcome)
+    }
+
+    async fn write_many(&self, records: Vec<WriteRecord>) -> Result<Vec<WriteOutcome>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        if let Some(first) = records.first() {
+            check_writer_key(&tx, &first.writer_key, first.now).await?;
+        }
+        let mut outcomes = Vec::with_capacity(records.len());
+        for record in &records {
+            outcomes.push(write_record(&tx, record).await?);
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(outcomes)
+    }
+
+    async fn update_meta(&self, record: MetaRecord) -> Result<Option<StoredInfo>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        let (set_description, description) = change(&record.description);
+        let (set_metadata, metadata) = change(&record.metadata);
+        let (set_kind, kind) = change(&record.kind);
+        let (set_expiry, expires_at) = change(&record.expires_at);
+        let Some(row) = tx
+            .query_opt(
+                "UPDATE strongroom_secrets SET updated = $4,
+                     description = CASE WHEN $5::BOOLEAN THEN $6::TEXT ELSE description END,
+                     metadata = CASE WHEN $7::BOOLEAN THEN $8::TEXT ELSE metadata END,
+                     kind = CASE WHEN $9::BOOLEAN THEN $10::TEXT ELSE kind END,
+                     expires_at = CASE WHEN $11::BOOLEAN THEN $12::BIGINT ELSE expires_at END
+                 WHERE namespace = $1 AND env = $2 AND key = $3 RETURNING sid, version",
+                &[
+                    &record.id.namespace,
+                    &record.id.env,
+                    &record.id.key,
+                    &record.now,
+                    &set_description,
+                    &description,
+                    &set_metadata,
+                    &metadata,
+                    &set_kind,
+                    &kind,
+                    &set_expiry,
+                    &expires_at,
+                ],
+            )
+            .await
+            .map_err(db)?
+        else {
+            return Ok(None);
+        };
+        let (sid, version): (i64, i64) = (row.get(0), row.get(1));
+        let info = tx
+            .query_one(
+                &format!(
+                    "SELECT {INFO_COLUMNS} FROM strongroom_secrets s
+                     JOIN strongroom_secret_versions v ON v.sid = s.sid AND v.version = s.version WHERE s.sid = $1"
+                ),
+                &[&sid],
+            )
+            .await
+            .map_err(db)?;
+        insert_audit(
+            &tx,
+            &AuditRecord {
+                time: record.now,
+                actor: record.actor.clone(),
+                action: Action::MetadataUpdate,
+                id: record.id.clone(),
+                version: Some(u32_of(version)),
+                kek_version: None,
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(db)?;
+        Ok(Some(info_from_row(&info)))
+    }
+
+    async fn delete(&self, id: &SecretId, actor: &str, now: i64) -> Result<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        let Some(row) = tx
+            .query_opt(
+                "DELETE FROM strongroom_secrets WHERE namespace = $1 AND env = $2 AND key = $3 RETURNING version",
+                &[&id.namespace, &id.env, &id.key],
+            )
+            .await
+            .map_err(db)?
+        else {
+            return Ok(false);
+        };
+        let record = AuditRecord {
+            time: now,
+            actor: actor.to_owned(),
+            action: Action::Delete,
+            id: id.clone(),
+            version: Some(u32_of(row.get(0))),
+            kek_version: None,
+        };
+        insert_audit(&tx, &record).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
+    async fn list(&self, filter: &ListFilter) -> Result<(Vec<StoredInfo>, u64)> {
+        let mut params = Params::default();
+        let mut conditions = vec![format!("s.namespace = {}", params.add(filter.namespace.clone()))];
+        if let Some(env) = &filter.env {
+            conditions.push(format!("s.env = {}", params.add(env.clone())));
+        }
+        if let Some(prefix) = &filter.prefix {
+            // starts_with: LIKE would treat _ in keys as a wildcard.
+            conditions.push(format!("starts_with(s.key, {})", params.add(prefix.clone())));
+        }
+        match filter.state {
+            Some(State::Expired) => {
+                conditions.push(format!("s.expires_at IS NOT NULL AND s.expires_at <= {}", params.add(filter.now)));
+            }
+            Some(State::Active) => {
+                conditions.push(format!("(s.expires_at IS NULL OR s.expires_at > {})", params.add(filter.now)));
+            }
+            None => {}
+        }
+        let base = conditions.join(" AND ");
+        let client = self.client().await?;
+        let total: i64 = client
+            .query_one(&format!("SELECT count(*) FROM strongroom_secrets s WHERE {base}"), &params.refs())
+            .await
+            .map_err(db)?
+            .get(0);
+        let mut page = base;
+        if let Some((env, key)) = &filter.after {
+            let (e, k) = (params.add(env.clone()), params.add(key.clone()));
+            // Byte order (COLLATE "C"), as ORDER BY and SQLite use, whatever the database locale.
+            let _ = write!(
+                page,
+                " AND (s.env COLLATE \"C\" > {e} OR (s.env = {e} AND s.key COLLATE \"C\" > {k}))"
+            );
+        }
+        let limit = params.add(i64::try_from(filter.limit).unwrap_or(i64::MAX));
+        let offset = params.add(if filter.after.is_some() { 0 } else { i64::try_from(filter.offset).unwrap_or(0) });
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {INFO_COLUMNS} FROM strongroom_secrets s
+                     JOIN strongroom_secret_versions v ON v.sid = s.sid AND v.version = s.version
+                     WHERE {page} ORDER BY s.env COLLATE \"C\", s.key COLLATE \"C\" LIMIT {limit} OFFSET {offset}"
+                ),
+                &params.refs(),
+            )
+            .await
+            .map_err(db)?;
+        Ok((rows.iter().map(info_from_row).collect(), u64::try_from(total).unwrap_or(0)))
+    }
+
+    async fn audit_events(&self, query: &AuditQuery, limit: usize) -> Result<Vec<AuditEvent>> {
+        let mut params = Params::default();
+        let mut conditions = vec!["TRUE".to_owned()];
+        if let Some(ns) = &query.namespace {
+            conditions.push(format!("namespace = {}", params.add(ns.clone())));
+        }
+        if let Some(env) = &query.env {
+            conditions.push(format!("env = {}", params.add(env.clone())));
+        }
+        if let Some(key) = &query.key {
+            conditions.push(format!("key = {}", params.add(key.clone())));
+        }
+        if let Some(action) = query.action {
+            conditions.push(format!("action = {}", params.add(action.as_str().to_owned())));
+        }
+        if let Some(before) = query.before_id {
+            conditions.push(format!("id < {}", params.add(before)));
+        }
+        let limit = params.add(i64::try_from(limit).unwrap_or(i64::MAX));
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT id, time, actor, action, namespace, env, key, version, kek_version FROM strongroom_audit_events
+                     WHERE {} ORDER BY id DESC LIMIT {limit}",
+                    conditions.join(" AND ")
+                ),
+                &params.refs(),
+            )
+            .await
+            .map_err(db)?;
+        Ok(rows
+            .iter()
+            .map(|r| AuditEvent {
+                id: r.get(0),
+                time: crate::model::Timestamp(r.get(1)),
+                actor: r.get(2),
+                action: Action::parse(r.get(3)).unwrap_or(Action::Read),
+                namespace: r.get(4),
+                env: r.get(5),
+                key: r.get(6),
+                version: r.get::<_, Option<i64>>(7).map(u32_of),
+                kek_version: r.get::<_, Option<i64>>(8).map(u32_of),
+            })
+            .collect())
+    }
+
+    async fn append_audit(&self, record: AuditRecord) -> Result<()> {
+        let client = self.client().await?;
+        insert_audit(&client, &record).await
+    }
+
+    async fn rotation_candidates(&self, target: u32, from: Option<u32>, after: i64, limit: usize) -> Result<Vec<RotationCandidate>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT v.vid, s.namespace, s.env, s.key, v.version, v.value, v.value_hash, v.kek_version
+                 FROM strongroom_secret_versions v JOIN strongroom_secrets s ON s.sid = v.sid
+                 WHERE v.kek_version != $1 AND ($2::BIGINT IS NULL OR v.kek_version = $2) AND v.vid > $3
+                 ORDER BY v.vid LIMIT $4",
+                &[&i64::from(target), &from.map(i64::from), &after, &i64::try_from(limit).unwrap_or(i64::MAX)],
+            )
+            .await
+            .map_err(db)?;
+        Ok(rows
+            .iter()
+            .map(|r| RotationCandidate {
+                position: r.get(0),
+                id: SecretId::new(r.get::<_, String>(1), r.get::<_, String>(2), r.get::<_, String>(3)),
+                version: u32_of(r.get(4)),
+                value: StoredValue { value: r.get(5), value_hash: r.get(6), kek_version: u32_of(r.get(7)) },
+            })
+            .collect())
+    }
+
+    async fn count_rotation_candidates(&self, target: u32, from: Option<u32>) -> Result<u64> {
+        let client = self.client().await?;
+        let n: i64 = client
+            .query_one(
+                "SELECT count(*) FROM strongroom_secret_versions WHERE kek_version != $1 AND ($2::BIGINT IS NULL OR kek_version = $2)",
+                &[&i64::from(target), &from.map(i64::from)],
+            )
+            .await
+            .map_err(db)?
+            .get(0);
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn apply_rotation(
+        &self,
+        updates: Vec<RotationUpdate>,
+        writer_key: (u32, String),
+        cursor: Option<String>,
+        actor: &str,
+        now: i64,
+    ) -> Result<u64> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        check_writer_key(&tx, &writer_key, now).await?;
+        let statement = tx
+            .prepare(
+                "UPDATE strongroom_secret_versions SET value = $1, value_hash = $2, kek_version = $3
+                 WHERE vid = $4 AND value = $5",
+            )
+            .await
+            .map_err(db)?;
+        let mut applied = 0;
+        for update in &updates {
+            let changed = tx
+                .execute(
+                    &statement,
+                    &[&update.new.value, &update.new.value_hash, &i64::from(update.new.kek_version), &update.position, &update.expected],
+                )
+                .await
+                .map_err(db)?;
+            if changed == 1 {
+                applied += 1;
+                let record = AuditRecord {
+                    time: now,
+                    actor: actor.to_owned(),
+                    action: Action::Rotate,
+                    id: update.id.clone(),
+                    version: Some(update.version),
+                    kek_version: Some(update.new.kek_version),
+                };
+                insert_audit(&tx, &record).await?;
+            }
+        }
+        if let Some(c) = &cursor {
+            tx.execute(
+                "INSERT INTO strongroom_meta (name, value) VALUES ('rotation_cursor', $1)
+                 ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+                &[c],
+            )
+            .await
+            .map_err(db)?;
+        } else {
+            tx.execute("DELETE FROM strongroom_meta WHERE name = 'rotation_cursor'", &[]).await.map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(applied)
+    }
+
+    async fn rotation_status(&self) -> Result<Vec<(u32, u64, u64)>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT v.kek_version,
+                        count(*) FILTER (WHERE v.version = s.version),
+                        count(*) FILTER (WHERE v.version != s.version)
+                 FROM strongroom_secret_versions v JOIN strongroom_secrets s ON s.sid = v.sid
+                 GROUP BY v.kek_version ORDER BY v.kek_version",
+                &[],
+            )
+            .await
+            .map_err(db)?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (u32_of(r.get(0)), u64::try_from(r.get::<_, i64>(1)).unwrap_or(0), u64::try_from(r.get::<_, i64>(2)).unwrap_or(0))
+            })
+            .collect())
+    }
+
+    async fn cleanup_expired(&self, expired_before: i64, actor: &str, now: i64) -> Result<u64> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        let rows = tx
+            .query(
+                "DELETE FROM strongroom_secrets WHERE expires_at IS NOT NULL AND expires_at < $1
+                 RETURNING namespace, env, key, version",
+                &[&expired_before],
+            )
+            .await
+            .map_err(db)?;
+        for row in &rows {
+            let record = AuditRecord {
+                time: now,
+                actor: actor.to_owned(),
+                action: Action::ExpiredCleanup,
+                id: SecretId::new(row.get::<_, String>(0), row.get::<_, String>(1), row.get::<_, String>(2)),
+                version: Some(u32_of(row.get(3))),
+                kek_version: None,
+            };
+            insert_audit(&tx, &record).await?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(rows.len() as u64)
+    }
+
+    async fn cleanup_events(&self, before: i64) -> Result<u64> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        tx.batch_execute("SET LOCAL strongroom.retention = 'on'").await.map_err(db)?;
+        let n = tx.execute("DELETE FROM strongroom_audit_events WHERE time < $1", &[&before]).await.map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(n)
+    }
+
+    async fn insert_token(&self, token: TokenRecord) -> Result<()> {
+        let client = self.client().await?;
+        let scopes = serde_json::to_string(&token.scopes).map_err(db)?;
+        let inserted = client
+            .execute(
+                "INSERT INTO strongroom_api_tokens (id, name, secret_hash, superuser, scopes, created)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                &[&token.id, &token.name, &token.secret_hash, &token.superuser, &scopes, &token.created],
+            )
+            .await
+            .map_err(db)?;
+        if inserted == 0 {
+            return Err(StoreError::InvalidInput(format!("a token named {:?} already exists", token.name)));
+        }
+        Ok(())
+    }
+
+    async fn token_by_id(&self, id: &str) -> Result<Option<TokenRecord>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(&format!("SELECT {TOKEN_COLUMNS} FROM strongroom_api_tokens WHERE id = $1"), &[&id])
+            .await
+            .map_err(db)?;
+        Ok(row.as_ref().map(token_from_row))
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenRecord>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(&format!("SELECT {TOKEN_COLUMNS} FROM strongroom_api_tokens ORDER BY created, name"), &[])
+            .await
+            .map_err(db)?;
+        Ok(rows.iter().map(token_from_row).collect())
+    }
+
+    async fn revoke_token(&self, name: &str, now: i64) -> Result<bool> {
+        let client = self.client().await?;
+        let n = client
+            .execute("UPDATE strongroom_api_tokens SET revoked = $2 WHERE name = $1 AND revoked IS NULL", &[&name, &now])
+            .await
+            .map_err(db)?;
+        Ok(n == 1)
+    }
+}
