@@ -38,11 +38,17 @@ fn find_bindir() -> Option<PathBuf> {
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
 }
 
 fn status(program: &str, args: &[&str]) -> Result {
-    let status = Command::new(program).args(args).status().map_err(|e| format!("cannot run {program}: {e}"))?;
+    let status = Command::new(program)
+        .args(args)
+        .status()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
     if status.success() {
         Ok(())
     } else {
@@ -62,8 +68,14 @@ impl TestServer {
                 }
                 let env = [("DEBIAN_FRONTEND", "noninteractive")];
                 let apt = |args: &[&str]| -> Result {
-                    let s = Command::new("apt-get").args(args).envs(env).status().map_err(|e| e.to_string())?;
-                    s.success().then_some(()).ok_or_else(|| format!("apt-get {} failed", args.join(" ")))
+                    let s = Command::new("apt-get")
+                        .args(args)
+                        .envs(env)
+                        .status()
+                        .map_err(|e| e.to_string())?;
+                    s.success()
+                        .then_some(())
+                        .ok_or_else(|| format!("apt-get {} failed", args.join(" ")))
                 };
                 apt(&["update", "-qq"])?;
                 apt(&["install", "-y", "-qq", "postgresql", "postgresql-contrib"])?;
@@ -71,8 +83,21 @@ impl TestServer {
             }
         };
         let user = if is_root() {
-            if Command::new("id").arg(USER).output().map_or(true, |o| !o.status.success()) {
-                status("useradd", &["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", USER])?;
+            if Command::new("id")
+                .arg(USER)
+                .output()
+                .map_or(true, |o| !o.status.success())
+            {
+                status(
+                    "useradd",
+                    &[
+                        "--system",
+                        "--no-create-home",
+                        "--shell",
+                        "/usr/sbin/nologin",
+                        USER,
+                    ],
+                )?;
             }
             Some(USER)
         } else {
@@ -85,12 +110,45 @@ impl TestServer {
             status("chown", &[user, &dir.to_string_lossy()])?;
         }
         let port = free_port()?;
-        let server = Self { bin, dir, user, url: format!("postgres://postgres@127.0.0.1:{port}/postgres") };
+        let server = Self {
+            bin,
+            dir,
+            user,
+            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+        };
         let data = server.dir.join("data");
-        server.pg("initdb", &["-D", &data.to_string_lossy(), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"])?;
-        let options = format!("-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off", server.dir.display());
+        server.pg(
+            "initdb",
+            &[
+                "-D",
+                &data.to_string_lossy(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+        )?;
+        let options = format!(
+            "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
+            server.dir.display()
+        );
         let log = server.dir.join("server.log");
-        server.pg("pg_ctl", &["-D", &data.to_string_lossy(), "-o", &options, "-l", &log.to_string_lossy(), "-w", "start"])?;
+        server.pg(
+            "pg_ctl",
+            &[
+                "-D",
+                &data.to_string_lossy(),
+                "-o",
+                &options,
+                "-l",
+                &log.to_string_lossy(),
+                "-w",
+                "start",
+            ],
+        )?;
         eprintln!("xtask: PostgreSQL running at {}", server.url);
         Ok(server)
     }
@@ -105,11 +163,20 @@ impl TestServer {
             }
             None => Command::new(&tool),
         };
-        let out = command.args(args).current_dir(&self.dir).output().map_err(|e| format!("cannot run {}: {e}", tool.display()))?;
+        let out = command
+            .args(args)
+            .current_dir(&self.dir)
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", tool.display()))?;
         if out.status.success() {
             Ok(())
         } else {
-            Err(format!("{} failed: {}{}", tool.display(), String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+            Err(format!(
+                "{} failed: {}{}",
+                tool.display(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ))
         }
     }
 
@@ -122,7 +189,10 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         let data = self.dir.join("data");
-        if let Err(e) = self.pg("pg_ctl", &["-D", &data.to_string_lossy(), "-m", "fast", "-w", "stop"]) {
+        if let Err(e) = self.pg(
+            "pg_ctl",
+            &["-D", &data.to_string_lossy(), "-m", "fast", "-w", "stop"],
+        ) {
             eprintln!("xtask: stopping PostgreSQL: {e}");
         }
         let _ = std::fs::remove_dir_all(&self.dir);

@@ -11,7 +11,13 @@
 //! value, and the audit trail holds exactly one create/update event per acknowledged write.
 
 // A load tool: a panic is the failure report; the casts are of counts and percentiles.
-#![allow(clippy::unwrap_used, clippy::too_many_lines, clippy::cast_possible_truncation, clippy::cast_precision_loss, clippy::cast_sign_loss)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::too_many_lines,
+    clippy::cast_possible_truncation,
+    clippy::cast_precision_loss,
+    clippy::cast_sign_loss
+)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

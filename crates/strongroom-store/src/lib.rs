@@ -38,6 +38,7 @@ pub use store::{KeySource, RotateOptions, Store};
 
 /// Opens the backend a `STRONGROOM_DATABASE_URL` names: `sqlite://PATH` (relative),
 /// `sqlite:///ABSOLUTE/PATH`, or `postgres://...` (feature `postgres`).
+#[cfg_attr(not(feature = "postgres"), allow(clippy::unused_async))] // connecting awaits only for PostgreSQL
 pub async fn open_backend(url: &str) -> Result<std::sync::Arc<dyn backend::Backend>> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         if path.is_empty() {
@@ -55,8 +56,13 @@ pub async fn open_backend(url: &str) -> Result<std::sync::Arc<dyn backend::Backe
         ));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        #[cfg(feature = "postgres")]
+        return Ok(std::sync::Arc::new(
+            backend::postgres::PostgresBackend::connect(url, 16).await?,
+        ));
+        #[cfg(not(feature = "postgres"))]
         return Err(StoreError::Config(
-            "the PostgreSQL backend is not available in this build".into(),
+            "this build has no PostgreSQL backend (feature `postgres`)".into(),
         ));
     }
     Err(StoreError::Config(

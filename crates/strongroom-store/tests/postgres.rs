@@ -17,42 +17,16 @@ use strongroom_store::backend::postgres::PostgresBackend;
 use strongroom_store::backend::Backend;
 use strongroom_store::SecretId;
 
-/// The server's superuser URL, or `None` when the developer opted out.
-pub fn server_url() -> Option<String> {
-    match std::env::var("STRONGROOM_TEST_POSTGRES_URL") {
-        Ok(url) => Some(url),
-        Err(_) if std::env::var_os("STRONGROOM_SKIP_POSTGRES").is_some() => {
-            eprintln!("STRONGROOM_SKIP_POSTGRES is set: skipping a PostgreSQL test");
-            None
-        }
-        Err(_) => panic!(
-            "STRONGROOM_TEST_POSTGRES_URL is not set: run `cargo xtask ci` (it starts a PostgreSQL server), \
-             or set STRONGROOM_SKIP_POSTGRES=1 to skip the PostgreSQL tests explicitly"
-        ),
-    }
-}
-
-/// A fresh, empty database on the test server; returns its URL.
-pub async fn fresh_database(server: &str) -> String {
-    let (client, connection) = tokio_postgres::connect(server, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
-    let mut random = [0u8; 8];
-    getrandom::getrandom(&mut random).unwrap();
-    let name = format!("sr_test_{}", hex::encode(random));
-    client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
-    let (base, _) = server.rsplit_once('/').unwrap();
-    format!("{base}/{name}")
-}
-
 struct PostgresHarness {
     url: String,
     client: tokio_postgres::Client,
 }
 
 async fn postgres() -> Option<PostgresHarness> {
-    let server = server_url()?;
-    let url = fresh_database(&server).await;
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    let url = common::fresh_postgres_database().await?;
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(connection);
     Some(PostgresHarness { url, client })
 }
@@ -80,7 +54,10 @@ impl common::Harness for PostgresHarness {
     }
     async fn stored_value(&self, id: &SecretId) -> Vec<u8> {
         self.client
-            .query_one(&format!("SELECT v.value {CURRENT_VALUE}"), &[&id.namespace, &id.env, &id.key])
+            .query_one(
+                &format!("SELECT v.value {CURRENT_VALUE}"),
+                &[&id.namespace, &id.env, &id.key],
+            )
             .await
             .unwrap()
             .get(0)
@@ -102,37 +79,69 @@ macro_rules! on_postgres {
 }
 
 on_postgres!(
-    set_then_get, fallback_default_chain, configurable_chain, isolation_off_uses_default_env,
-    overwrite_keeps_omitted_attributes, get_or_default_and_has, update_meta_leaves_value,
-    delete_removes_everything, list_is_masked_paginated_and_filtered, history_versions_and_rollback,
-    verify_without_decrypting, audit_records_every_change_without_values, distinct_read_errors,
-    limits_reject_and_write_nothing, wrong_key_is_caught_at_open_and_at_write, rotation_rewraps_everything,
-    rotation_resumes_from_its_cursor, rotation_never_loses_a_concurrent_write, cleanup_expired_and_old_events,
-    namespaces_are_separate, set_many_is_all_or_nothing
+    set_then_get,
+    fallback_default_chain,
+    configurable_chain,
+    isolation_off_uses_default_env,
+    overwrite_keeps_omitted_attributes,
+    get_or_default_and_has,
+    update_meta_leaves_value,
+    delete_removes_everything,
+    list_is_masked_paginated_and_filtered,
+    history_versions_and_rollback,
+    verify_without_decrypting,
+    audit_records_every_change_without_values,
+    distinct_read_errors,
+    limits_reject_and_write_nothing,
+    wrong_key_is_caught_at_open_and_at_write,
+    rotation_rewraps_everything,
+    rotation_resumes_from_its_cursor,
+    rotation_never_loses_a_concurrent_write,
+    cleanup_expired_and_old_events,
+    namespaces_are_separate,
+    set_many_is_all_or_nothing
 );
 
 #[tokio::test]
 async fn two_processes_opening_a_fresh_database_at_once_migrate_it_once() {
-    let Some(server) = server_url() else { return };
-    let url = fresh_database(&server).await;
-    let opens: Vec<_> = (0..6).map(|_| {
-        let url = url.clone();
-        tokio::spawn(async move { PostgresBackend::connect(&url, 1).await.map(drop) })
-    }).collect();
+    let Some(url) = common::fresh_postgres_database().await else {
+        return;
+    };
+    let opens: Vec<_> = (0..6)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { PostgresBackend::connect(&url, 1).await.map(drop) })
+        })
+        .collect();
     for open in opens {
         open.await.unwrap().unwrap();
     }
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(connection);
-    let rows = client.query("SELECT version FROM strongroom_schema_version", &[]).await.unwrap();
+    let rows = client
+        .query("SELECT version FROM strongroom_schema_version", &[])
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 1);
 }
 
 #[tokio::test]
 async fn audit_events_are_append_only_in_the_database() {
-    let Some(harness) = postgres().await else { return };
+    let Some(harness) = postgres().await else {
+        return;
+    };
     let store = common::open(&harness).await;
     common::set(&store, "global", "K", "v").await;
-    assert!(harness.client.execute("UPDATE strongroom_audit_events SET actor = 'x'", &[]).await.is_err());
-    assert!(harness.client.execute("DELETE FROM strongroom_audit_events", &[]).await.is_err());
+    assert!(harness
+        .client
+        .execute("UPDATE strongroom_audit_events SET actor = 'x'", &[])
+        .await
+        .is_err());
+    assert!(harness
+        .client
+        .execute("DELETE FROM strongroom_audit_events", &[])
+        .await
+        .is_err());
 }

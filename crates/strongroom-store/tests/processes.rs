@@ -12,11 +12,9 @@ mod common;
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 
 use secrecy::ExposeSecret as _;
 use strongroom_crypto::secrecy;
-use strongroom_store::backend::sqlite::SqliteBackend;
 use strongroom_store::{
     AuditQuery, KeySource, ListQuery, RotateOptions, SecretId, SetRequest, Store, StoreConfig,
 };
@@ -25,8 +23,8 @@ const CHILD_DB: &str = "STRONGROOM_TEST_CHILD_DB";
 const CHILD_WRITES: &str = "STRONGROOM_TEST_CHILD_WRITES";
 const KEYS: usize = 40;
 
-async fn open(path: &std::path::Path, keys: &[(u32, u8)]) -> Store {
-    let backend = Arc::new(SqliteBackend::open(path).unwrap());
+async fn open(url: &str, keys: &[(u32, u8)]) -> Store {
+    let backend = strongroom_store::open_backend(url).await.unwrap();
     Store::open(
         backend,
         KeySource::Ring(common::ring(keys)),
@@ -34,6 +32,10 @@ async fn open(path: &std::path::Path, keys: &[(u32, u8)]) -> Store {
     )
     .await
     .unwrap()
+}
+
+fn sqlite_url(dir: &tempfile::TempDir, name: &str) -> String {
+    format!("sqlite://{}", dir.path().join(name).display())
 }
 
 fn key_name(i: usize) -> String {
@@ -65,11 +67,11 @@ async fn child_writer() {
     }
 }
 
-fn spawn_child(path: &std::path::Path, writes: Option<usize>) -> Child {
+fn spawn_child(url: &str, writes: Option<usize>) -> Child {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
         .args(["--exact", "child_writer", "--nocapture", "--test-threads=1"])
-        .env(CHILD_DB, path)
+        .env(CHILD_DB, url)
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     if let Some(n) = writes {
@@ -160,9 +162,34 @@ async fn check_consistent(store: &Store, acked: &HashMap<String, usize>) {
 #[tokio::test]
 async fn sigkill_mid_burst_loses_no_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("crash.db");
-    drop(open(&path, &[(2, 0x22), (1, 0x11)]).await);
-    let mut child = spawn_child(&path, None);
+    sigkill_mid_burst(&sqlite_url(&dir, "crash.db")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_and_a_rotation_at_once_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    writer_and_rotation(&sqlite_url(&dir, "race.db")).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn sigkill_mid_burst_loses_no_acknowledged_write_on_postgres() {
+    if let Some(url) = common::fresh_postgres_database().await {
+        sigkill_mid_burst(&url).await;
+    }
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_and_a_rotation_at_once_lose_nothing_on_postgres() {
+    if let Some(url) = common::fresh_postgres_database().await {
+        writer_and_rotation(&url).await;
+    }
+}
+
+async fn sigkill_mid_burst(url: &str) {
+    drop(open(url, &[(2, 0x22), (1, 0x11)]).await);
+    let mut child = spawn_child(url, None);
     let mut reader = BufReader::new(child.stdout.take().unwrap());
     let mut lines = Vec::new();
     let mut line = String::new();
@@ -187,16 +214,13 @@ async fn sigkill_mid_burst_loses_no_acknowledged_write() {
     }
     let acked = acknowledged(&lines);
     assert_eq!(acked.len(), KEYS);
-    let store = open(&path, &[(2, 0x22), (1, 0x11)]).await;
+    let store = open(url, &[(2, 0x22), (1, 0x11)]).await;
     check_consistent(&store, &acked).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_writer_and_a_rotation_at_once_lose_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("race.db");
+async fn writer_and_rotation(url: &str) {
     // Values under key 1, then a writer (active key 2) and rotations run together.
-    let old = open(&path, &[(1, 0x11)]).await;
+    let old = open(url, &[(1, 0x11)]).await;
     for i in 0..KEYS * 5 {
         old.set(
             &SecretId::new("default", "global", key_name(i)),
@@ -206,8 +230,8 @@ async fn a_writer_and_a_rotation_at_once_lose_nothing() {
         .unwrap();
     }
     let writes = 400;
-    let mut child = spawn_child(&path, Some(writes));
-    let rotator = open(&path, &[(2, 0x22), (1, 0x11)]).await;
+    let mut child = spawn_child(url, Some(writes));
+    let rotator = open(url, &[(2, 0x22), (1, 0x11)]).await;
     let mut rotated = 0;
     while child.try_wait().unwrap().is_none() {
         rotated += rotator
@@ -238,7 +262,7 @@ async fn a_writer_and_a_rotation_at_once_lose_nothing() {
         .rotated;
     assert!(rotated > 0);
     // The old key can go: everything is on version 2, and every last write is current.
-    let new_only = open(&path, &[(2, 0x22)]).await;
+    let new_only = open(url, &[(2, 0x22)]).await;
     for (key, last) in &acked {
         let secret = new_only
             .get(&SecretId::new("default", "global", key))

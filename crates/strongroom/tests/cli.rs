@@ -111,7 +111,54 @@ fn keygen_prints_fresh_keys_in_both_encodings() {
 
 #[test]
 fn the_whole_lifecycle() {
-    let s = Sandbox::new();
+    lifecycle(&Sandbox::new());
+}
+
+/// The same acceptance on PostgreSQL (`STRONGROOM_TEST_POSTGRES_URL`, set by `cargo xtask
+/// ci`; skipped only with an explicit `STRONGROOM_SKIP_POSTGRES=1`).
+#[test]
+fn the_whole_lifecycle_on_postgres() {
+    let Some(url) = fresh_postgres_database() else {
+        return;
+    };
+    lifecycle(&Sandbox::new().with("STRONGROOM_DATABASE_URL", &url));
+}
+
+fn fresh_postgres_database() -> Option<String> {
+    let Ok(server) = std::env::var("STRONGROOM_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var_os("STRONGROOM_SKIP_POSTGRES").is_some(),
+            "STRONGROOM_TEST_POSTGRES_URL is not set: run `cargo xtask ci`, or set STRONGROOM_SKIP_POSTGRES=1"
+        );
+        return None;
+    };
+    let name = format!(
+        "sr_cli_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&server, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+    });
+    let (base, _) = server.rsplit_once('/').unwrap();
+    Some(format!("{base}/{name}"))
+}
+
+fn lifecycle(s: &Sandbox) {
     // get prints exactly the stored bytes, trailing newline and binary included.
     s.ok(
         &["set", "DATABASE_URL", "--description", "main database"],

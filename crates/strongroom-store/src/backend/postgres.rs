@@ -10,14 +10,14 @@ use std::fmt::Write as _;
 use std::str::FromStr as _;
 
 use async_trait::async_trait;
+use deadpool_postgres::GenericClient;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::types::ToSql;
-use deadpool_postgres::GenericClient;
 use tokio_postgres::{NoTls, Row};
 
 use super::{
-    AuditRecord, Backend, Change, ListFilter, MetaRecord, RotationCandidate, RotationUpdate, StoredInfo, StoredSecret,
-    StoredValue, StoredVersion, TokenRecord, WriteRecord,
+    AuditRecord, Backend, Change, ListFilter, MetaRecord, RotationCandidate, RotationUpdate,
+    StoredInfo, StoredSecret, StoredValue, StoredVersion, TokenRecord, WriteRecord,
 };
 use crate::{Action, AuditEvent, AuditQuery, Result, SecretId, State, StoreError, WriteOutcome};
 
@@ -105,26 +105,43 @@ impl PostgresBackend {
     /// Connects to `url` (`postgres://user:password@host:port/db`), with a pool of up to
     /// `max_connections`, and applies migrations.
     pub async fn connect(url: &str, max_connections: usize) -> Result<Self> {
-        let config = tokio_postgres::Config::from_str(url)
-            .map_err(|_| StoreError::Config("STRONGROOM_DATABASE_URL: not a valid postgres:// URL".into()))?;
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let pool = Pool::builder(manager).max_size(max_connections.max(1)).build().map_err(db)?;
+        let config = tokio_postgres::Config::from_str(url).map_err(|_| {
+            StoreError::Config("STRONGROOM_DATABASE_URL: not a valid postgres:// URL".into())
+        })?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(max_connections.max(1))
+            .build()
+            .map_err(db)?;
         let backend = Self { pool };
         backend.migrate().await?;
         Ok(backend)
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object> {
-        self.pool.get().await.map_err(|e| StoreError::Database(format!("cannot connect to PostgreSQL: {e}")))
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Database(format!("cannot connect to PostgreSQL: {e}")))
     }
 
     async fn migrate(&self) -> Result<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db)?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(db)?;
-        tx.batch_execute("CREATE TABLE IF NOT EXISTS strongroom_schema_version (version BIGINT NOT NULL)")
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
             .await
             .map_err(db)?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS strongroom_schema_version (version BIGINT NOT NULL)",
+        )
+        .await
+        .map_err(db)?;
         let current: i64 = tx
             .query_opt("SELECT version FROM strongroom_schema_version", &[])
             .await
@@ -137,21 +154,35 @@ impl PostgresBackend {
             )));
         }
         for sql in &MIGRATIONS[usize::try_from(current).unwrap_or(0)..] {
-            tx.batch_execute(sql).await.map_err(|e| StoreError::Database(format!("schema migration failed: {e}")))?;
+            tx.batch_execute(sql)
+                .await
+                .map_err(|e| StoreError::Database(format!("schema migration failed: {e}")))?;
         }
-        tx.execute("DELETE FROM strongroom_schema_version", &[]).await.map_err(db)?;
-        tx.execute("INSERT INTO strongroom_schema_version (version) VALUES ($1)", &[&known]).await.map_err(db)?;
+        tx.execute("DELETE FROM strongroom_schema_version", &[])
+            .await
+            .map_err(db)?;
+        tx.execute(
+            "INSERT INTO strongroom_schema_version (version) VALUES ($1)",
+            &[&known],
+        )
+        .await
+        .map_err(db)?;
         tx.commit().await.map_err(db)
     }
 }
 
-const INFO_COLUMNS: &str = "s.row_id, s.namespace, s.env, s.key, s.version, v.kek_version, s.description, \
+const INFO_COLUMNS: &str =
+    "s.row_id, s.namespace, s.env, s.key, s.version, v.kek_version, s.description, \
      s.metadata, s.kind, s.expires_at, s.created, s.updated";
 
 fn info_from_row(row: &Row) -> StoredInfo {
     StoredInfo {
         row_id: row.get(0),
-        id: SecretId::new(row.get::<_, String>(1), row.get::<_, String>(2), row.get::<_, String>(3)),
+        id: SecretId::new(
+            row.get::<_, String>(1),
+            row.get::<_, String>(2),
+            row.get::<_, String>(3),
+        ),
         version: u32_of(row.get(4)),
         kek_version: u32_of(row.get(5)),
         description: row.get(6),
@@ -183,7 +214,11 @@ async fn insert_audit(tx: &impl GenericClient, record: &AuditRecord) -> Result<(
     .map_err(db)
 }
 
-async fn check_writer_key(tx: &impl GenericClient, (version, fingerprint): &(u32, String), now: i64) -> Result<()> {
+async fn check_writer_key(
+    tx: &impl GenericClient,
+    (version, fingerprint): &(u32, String),
+    now: i64,
+) -> Result<()> {
     tx.execute(
         "INSERT INTO strongroom_key_fingerprints (kek_version, fingerprint, recorded) VALUES ($1, $2, $3)
          ON CONFLICT (kek_version) DO NOTHING",
@@ -192,14 +227,21 @@ async fn check_writer_key(tx: &impl GenericClient, (version, fingerprint): &(u32
     .await
     .map_err(db)?;
     let recorded: String = tx
-        .query_one("SELECT fingerprint FROM strongroom_key_fingerprints WHERE kek_version = $1", &[&i64::from(*version)])
+        .query_one(
+            "SELECT fingerprint FROM strongroom_key_fingerprints WHERE kek_version = $1",
+            &[&i64::from(*version)],
+        )
         .await
         .map_err(db)?
         .get(0);
     if &recorded == fingerprint {
         Ok(())
     } else {
-        Err(StoreError::WrongKey { version: *version, configured: fingerprint.clone(), recorded })
+        Err(StoreError::WrongKey {
+            version: *version,
+            configured: fingerprint.clone(),
+            recorded,
+        })
     }
 }
 
@@ -253,7 +295,8 @@ async fn write_record(tx: &impl GenericClient, record: &WriteRecord) -> Result<W
         )
         .await
         .map_err(db)?;
-    let (sid, version, row_id, created): (i64, i64, String, bool) = (row.get(0), row.get(1), row.get(2), row.get(3));
+    let (sid, version, row_id, created): (i64, i64, String, bool) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
     tx.execute(
         "INSERT INTO strongroom_secret_versions (sid, version, value, value_hash, kek_version, created, actor)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -295,7 +338,11 @@ async fn write_record(tx: &impl GenericClient, record: &WriteRecord) -> Result<W
         },
     )
     .await?;
-    Ok(WriteOutcome { id: row_id, version, created })
+    Ok(WriteOutcome {
+        id: row_id,
+        version,
+        created,
+    })
 }
 
 /// Builds a parameter list for dynamic SQL.
@@ -310,7 +357,10 @@ impl Params {
     }
 
     fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
-        self.0.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
+        self.0
+            .iter()
+            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .collect()
     }
 }
 
@@ -337,7 +387,13 @@ impl Backend for PostgresBackend {
 
     async fn meta(&self, name: &str) -> Result<Option<String>> {
         let client = self.client().await?;
-        let row = client.query_opt("SELECT value FROM strongroom_meta WHERE name = $1", &[&name]).await.map_err(db)?;
+        let row = client
+            .query_opt(
+                "SELECT value FROM strongroom_meta WHERE name = $1",
+                &[&name],
+            )
+            .await
+            .map_err(db)?;
         Ok(row.map(|r| r.get(0)))
     }
 
@@ -347,7 +403,13 @@ impl Backend for PostgresBackend {
             .execute("INSERT INTO strongroom_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", &[&name, &value])
             .await
             .map_err(db)?;
-        let row = client.query_one("SELECT value FROM strongroom_meta WHERE name = $1", &[&name]).await.map_err(db)?;
+        let row = client
+            .query_one(
+                "SELECT value FROM strongroom_meta WHERE name = $1",
+                &[&name],
+            )
+            .await
+            .map_err(db)?;
         Ok(row.get(0))
     }
 
@@ -363,7 +425,10 @@ impl Backend for PostgresBackend {
     async fn kek_versions_in_use(&self) -> Result<Vec<u32>> {
         let client = self.client().await?;
         let rows = client
-            .query("SELECT DISTINCT kek_version FROM strongroom_secret_versions ORDER BY kek_version", &[])
+            .query(
+                "SELECT DISTINCT kek_version FROM strongroom_secret_versions ORDER BY kek_version",
+                &[],
+            )
             .await
             .map_err(db)?;
         Ok(rows.iter().map(|r| u32_of(r.get(0))).collect())
@@ -379,11 +444,21 @@ impl Backend for PostgresBackend {
             ))
             .await
             .map_err(db)?;
-        let row = client.query_opt(&statement, &[&id.namespace, &id.env, &id.key]).await.map_err(db)?;
+        let row = client
+            .query_opt(&statement, &[&id.namespace, &id.env, &id.key])
+            .await
+            .map_err(db)?;
         Ok(row.map(|row| {
             let info = info_from_row(&row);
             let kek_version = info.kek_version;
-            StoredSecret { info, value: StoredValue { value: row.get(12), value_hash: row.get(13), kek_version } }
+            StoredSecret {
+                info,
+                value: StoredValue {
+                    value: row.get(12),
+                    value_hash: row.get(13),
+                    kek_version,
+                },
+            }
         }))
     }
 
@@ -398,7 +473,11 @@ impl Backend for PostgresBackend {
             )
             .await
             .map_err(db)?;
-        Ok(row.map(|r| StoredValue { value: r.get(0), value_hash: r.get(1), kek_version: u32_of(r.get(2)) }))
+        Ok(row.map(|r| StoredValue {
+            value: r.get(0),
+            value_hash: r.get(1),
+            kek_version: u32_of(r.get(2)),
+        }))
     }
 
     async fn history(&self, id: &SecretId) -> Result<Option<(u32, Vec<StoredVersion>)>> {
@@ -423,7 +502,12 @@ impl Backend for PostgresBackend {
             .map_err(db)?;
         let versions = rows
             .iter()
-            .map(|r| StoredVersion { version: u32_of(r.get(0)), kek_version: u32_of(r.get(1)), created: r.get(2), actor: r.get(3) })
+            .map(|r| StoredVersion {
+                version: u32_of(r.get(0)),
+                kek_version: u32_of(r.get(1)),
+                created: r.get(2),
+                actor: r.get(3),
+            })
             .collect();
         Ok(Some((u32_of(current), versions)))
     }
@@ -541,27 +625,42 @@ impl Backend for PostgresBackend {
 
     async fn list(&self, filter: &ListFilter) -> Result<(Vec<StoredInfo>, u64)> {
         let mut params = Params::default();
-        let mut conditions = vec![format!("s.namespace = {}", params.add(filter.namespace.clone()))];
+        let mut conditions = vec![format!(
+            "s.namespace = {}",
+            params.add(filter.namespace.clone())
+        )];
         if let Some(env) = &filter.env {
             conditions.push(format!("s.env = {}", params.add(env.clone())));
         }
         if let Some(prefix) = &filter.prefix {
             // starts_with: LIKE would treat _ in keys as a wildcard.
-            conditions.push(format!("starts_with(s.key, {})", params.add(prefix.clone())));
+            conditions.push(format!(
+                "starts_with(s.key, {})",
+                params.add(prefix.clone())
+            ));
         }
         match filter.state {
             Some(State::Expired) => {
-                conditions.push(format!("s.expires_at IS NOT NULL AND s.expires_at <= {}", params.add(filter.now)));
+                conditions.push(format!(
+                    "s.expires_at IS NOT NULL AND s.expires_at <= {}",
+                    params.add(filter.now)
+                ));
             }
             Some(State::Active) => {
-                conditions.push(format!("(s.expires_at IS NULL OR s.expires_at > {})", params.add(filter.now)));
+                conditions.push(format!(
+                    "(s.expires_at IS NULL OR s.expires_at > {})",
+                    params.add(filter.now)
+                ));
             }
             None => {}
         }
         let base = conditions.join(" AND ");
         let client = self.client().await?;
         let total: i64 = client
-            .query_one(&format!("SELECT count(*) FROM strongroom_secrets s WHERE {base}"), &params.refs())
+            .query_one(
+                &format!("SELECT count(*) FROM strongroom_secrets s WHERE {base}"),
+                &params.refs(),
+            )
             .await
             .map_err(db)?
             .get(0);
@@ -575,7 +674,11 @@ impl Backend for PostgresBackend {
             );
         }
         let limit = params.add(i64::try_from(filter.limit).unwrap_or(i64::MAX));
-        let offset = params.add(if filter.after.is_some() { 0 } else { i64::try_from(filter.offset).unwrap_or(0) });
+        let offset = params.add(if filter.after.is_some() {
+            0
+        } else {
+            i64::try_from(filter.offset).unwrap_or(0)
+        });
         let rows = client
             .query(
                 &format!(
@@ -587,7 +690,10 @@ impl Backend for PostgresBackend {
             )
             .await
             .map_err(db)?;
-        Ok((rows.iter().map(info_from_row).collect(), u64::try_from(total).unwrap_or(0)))
+        Ok((
+            rows.iter().map(info_from_row).collect(),
+            u64::try_from(total).unwrap_or(0),
+        ))
     }
 
     async fn audit_events(&self, query: &AuditQuery, limit: usize) -> Result<Vec<AuditEvent>> {
@@ -603,7 +709,10 @@ impl Backend for PostgresBackend {
             conditions.push(format!("key = {}", params.add(key.clone())));
         }
         if let Some(action) = query.action {
-            conditions.push(format!("action = {}", params.add(action.as_str().to_owned())));
+            conditions.push(format!(
+                "action = {}",
+                params.add(action.as_str().to_owned())
+            ));
         }
         if let Some(before) = query.before_id {
             conditions.push(format!("id < {}", params.add(before)));
@@ -642,7 +751,13 @@ impl Backend for PostgresBackend {
         insert_audit(&client, &record).await
     }
 
-    async fn rotation_candidates(&self, target: u32, from: Option<u32>, after: i64, limit: usize) -> Result<Vec<RotationCandidate>> {
+    async fn rotation_candidates(
+        &self,
+        target: u32,
+        from: Option<u32>,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<RotationCandidate>> {
         let client = self.client().await?;
         let rows = client
             .query(
@@ -658,9 +773,17 @@ impl Backend for PostgresBackend {
             .iter()
             .map(|r| RotationCandidate {
                 position: r.get(0),
-                id: SecretId::new(r.get::<_, String>(1), r.get::<_, String>(2), r.get::<_, String>(3)),
+                id: SecretId::new(
+                    r.get::<_, String>(1),
+                    r.get::<_, String>(2),
+                    r.get::<_, String>(3),
+                ),
                 version: u32_of(r.get(4)),
-                value: StoredValue { value: r.get(5), value_hash: r.get(6), kek_version: u32_of(r.get(7)) },
+                value: StoredValue {
+                    value: r.get(5),
+                    value_hash: r.get(6),
+                    kek_version: u32_of(r.get(7)),
+                },
             })
             .collect())
     }
@@ -701,7 +824,13 @@ impl Backend for PostgresBackend {
             let changed = tx
                 .execute(
                     &statement,
-                    &[&update.new.value, &update.new.value_hash, &i64::from(update.new.kek_version), &update.position, &update.expected],
+                    &[
+                        &update.new.value,
+                        &update.new.value_hash,
+                        &i64::from(update.new.kek_version),
+                        &update.position,
+                        &update.expected,
+                    ],
                 )
                 .await
                 .map_err(db)?;
@@ -727,7 +856,12 @@ impl Backend for PostgresBackend {
             .await
             .map_err(db)?;
         } else {
-            tx.execute("DELETE FROM strongroom_meta WHERE name = 'rotation_cursor'", &[]).await.map_err(db)?;
+            tx.execute(
+                "DELETE FROM strongroom_meta WHERE name = 'rotation_cursor'",
+                &[],
+            )
+            .await
+            .map_err(db)?;
         }
         tx.commit().await.map_err(db)?;
         Ok(applied)
@@ -749,7 +883,11 @@ impl Backend for PostgresBackend {
         Ok(rows
             .iter()
             .map(|r| {
-                (u32_of(r.get(0)), u64::try_from(r.get::<_, i64>(1)).unwrap_or(0), u64::try_from(r.get::<_, i64>(2)).unwrap_or(0))
+                (
+                    u32_of(r.get(0)),
+                    u64::try_from(r.get::<_, i64>(1)).unwrap_or(0),
+                    u64::try_from(r.get::<_, i64>(2)).unwrap_or(0),
+                )
             })
             .collect())
     }
@@ -770,7 +908,11 @@ impl Backend for PostgresBackend {
                 time: now,
                 actor: actor.to_owned(),
                 action: Action::ExpiredCleanup,
-                id: SecretId::new(row.get::<_, String>(0), row.get::<_, String>(1), row.get::<_, String>(2)),
+                id: SecretId::new(
+                    row.get::<_, String>(0),
+                    row.get::<_, String>(1),
+                    row.get::<_, String>(2),
+                ),
                 version: Some(u32_of(row.get(3))),
                 kek_version: None,
             };
@@ -783,8 +925,16 @@ impl Backend for PostgresBackend {
     async fn cleanup_events(&self, before: i64) -> Result<u64> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db)?;
-        tx.batch_execute("SET LOCAL strongroom.retention = 'on'").await.map_err(db)?;
-        let n = tx.execute("DELETE FROM strongroom_audit_events WHERE time < $1", &[&before]).await.map_err(db)?;
+        tx.batch_execute("SET LOCAL strongroom.retention = 'on'")
+            .await
+            .map_err(db)?;
+        let n = tx
+            .execute(
+                "DELETE FROM strongroom_audit_events WHERE time < $1",
+                &[&before],
+            )
+            .await
+            .map_err(db)?;
         tx.commit().await.map_err(db)?;
         Ok(n)
     }
@@ -801,7 +951,10 @@ impl Backend for PostgresBackend {
             .await
             .map_err(db)?;
         if inserted == 0 {
-            return Err(StoreError::InvalidInput(format!("a token named {:?} already exists", token.name)));
+            return Err(StoreError::InvalidInput(format!(
+                "a token named {:?} already exists",
+                token.name
+            )));
         }
         Ok(())
     }
@@ -809,7 +962,10 @@ impl Backend for PostgresBackend {
     async fn token_by_id(&self, id: &str) -> Result<Option<TokenRecord>> {
         let client = self.client().await?;
         let row = client
-            .query_opt(&format!("SELECT {TOKEN_COLUMNS} FROM strongroom_api_tokens WHERE id = $1"), &[&id])
+            .query_opt(
+                &format!("SELECT {TOKEN_COLUMNS} FROM strongroom_api_tokens WHERE id = $1"),
+                &[&id],
+            )
             .await
             .map_err(db)?;
         Ok(row.as_ref().map(token_from_row))
@@ -818,7 +974,12 @@ impl Backend for PostgresBackend {
     async fn tokens(&self) -> Result<Vec<TokenRecord>> {
         let client = self.client().await?;
         let rows = client
-            .query(&format!("SELECT {TOKEN_COLUMNS} FROM strongroom_api_tokens ORDER BY created, name"), &[])
+            .query(
+                &format!(
+                    "SELECT {TOKEN_COLUMNS} FROM strongroom_api_tokens ORDER BY created, name"
+                ),
+                &[],
+            )
             .await
             .map_err(db)?;
         Ok(rows.iter().map(token_from_row).collect())
@@ -827,7 +988,10 @@ impl Backend for PostgresBackend {
     async fn revoke_token(&self, name: &str, now: i64) -> Result<bool> {
         let client = self.client().await?;
         let n = client
-            .execute("UPDATE strongroom_api_tokens SET revoked = $2 WHERE name = $1 AND revoked IS NULL", &[&name, &now])
+            .execute(
+                "UPDATE strongroom_api_tokens SET revoked = $2 WHERE name = $1 AND revoked IS NULL",
+                &[&name, &now],
+            )
             .await
             .map_err(db)?;
         Ok(n == 1)
