@@ -15,7 +15,15 @@ pub fn run(quick: bool) -> Result {
     if quick {
         args.extend(["--warm-up-time", "0.5", "--measurement-time", "1"]);
     }
-    crate::run("cargo", &args)?;
+    // The PostgreSQL comparison (Strongroom vs raw select vs pgcrypto) needs a server.
+    let server = crate::postgres::TestServer::start()?;
+    crate::run_in(
+        &root(),
+        "cargo",
+        &args,
+        &[("STRONGROOM_TEST_POSTGRES_URL", &server.url)],
+    )?;
+    drop(server);
     let report = report(&root().join("target/criterion"))?;
     let path = root().join("target/bench-report.md");
     std::fs::write(&path, &report).map_err(|e| format!("cannot write {}: {e}", path.display()))?;

@@ -125,9 +125,18 @@ fn ci() -> Result {
             "warnings",
         ],
     )?;
-    run("cargo", &["test", "--workspace", "--locked"])?;
+    // A real PostgreSQL server for the PostgreSQL backend's tests (never skipped in CI).
+    let server = postgres::TestServer::start()?;
+    let pg = [("STRONGROOM_TEST_POSTGRES_URL", server.url.as_str())];
+    run_in(&root(), "cargo", &["test", "--workspace", "--locked"], &pg)?;
     // Benchmarks compile and run once each (no timing) so they never rot.
-    run("cargo", &["test", "--workspace", "--benches", "--locked"])?;
+    run_in(
+        &root(),
+        "cargo",
+        &["test", "--workspace", "--benches", "--locked"],
+        &pg,
+    )?;
+    drop(server);
     // The HTTP API against its own OpenAPI document: no 5xx, every response conforms.
     robustness::schemathesis(50)?;
     // A short load smoke (the full run is `cargo xtask load`): nothing lost under concurrency.
