@@ -179,32 +179,21 @@ async fn main() {
             report.writes_acked,
             "client {client}: versions != acknowledged writes"
         );
-        let mut before = None;
-        loop {
-            let page = store
-                .audit(AuditQuery {
-                    key: Some(id.key.clone()),
-                    limit: Some(1000),
-                    before_id: before,
-                    ..AuditQuery::default()
-                })
-                .await
-                .unwrap();
-            audited += page
-                .items
-                .iter()
-                .filter(|e| {
-                    matches!(
-                        e.action,
-                        strongroom_store::Action::Create | strongroom_store::Action::Update
-                    )
-                })
-                .count() as u64;
-            before = page.next_cursor.map(|c| c.parse().unwrap());
-            if before.is_none() {
-                break;
-            }
-        }
+        audited += store
+            .audit_all(AuditQuery {
+                key: Some(id.key.clone()),
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.action,
+                    strongroom_store::Action::Create | strongroom_store::Action::Update
+                )
+            })
+            .count() as u64;
     }
     assert_eq!(audited, writes, "audit events != acknowledged writes");
     assert_eq!(errors, 0, "requests failed under load");

@@ -571,6 +571,20 @@ impl Store {
         })
     }
 
+    /// Every audit event matching `query`, newest first, paging through all of them.
+    pub async fn audit_all(&self, mut query: AuditQuery) -> Result<Vec<AuditEvent>> {
+        query.limit = Some(1000);
+        let mut events = Vec::new();
+        loop {
+            let page = self.audit(query.clone()).await?;
+            events.extend(page.items);
+            match page.next_cursor.and_then(|c| c.parse().ok()) {
+                Some(before) => query.before_id = Some(before),
+                None => return Ok(events),
+            }
+        }
+    }
+
     /// Records that the plaintext of `secret` was handed out (HTTP API, CLI `get`).
     pub async fn record_read(&self, secret: &Secret) -> Result<()> {
         self.inner

@@ -124,35 +124,25 @@ async fn check_consistent(store: &Store, acked: &HashMap<String, usize>) {
         for version in store.history(&id).await.unwrap() {
             store.get_version(&id, version.version).await.unwrap();
         }
-        let mut writes = 0;
-        let mut before = None;
-        loop {
-            let page = store
-                .audit(AuditQuery {
-                    key: Some(info.key.clone()),
-                    limit: Some(1000),
-                    before_id: before,
-                    ..AuditQuery::default()
-                })
-                .await
-                .unwrap();
-            writes += page
-                .items
-                .iter()
-                .filter(|e| {
-                    matches!(
-                        e.action,
-                        strongroom_store::Action::Create | strongroom_store::Action::Update
-                    )
-                })
-                .count();
-            before = page.next_cursor.map(|c| c.parse().unwrap());
-            if before.is_none() {
-                break;
-            }
-        }
+        let mut writes: u64 = 0;
+        writes += store
+            .audit_all(AuditQuery {
+                key: Some(info.key.clone()),
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.action,
+                    strongroom_store::Action::Create | strongroom_store::Action::Update
+                )
+            })
+            .count() as u64;
         assert_eq!(
-            writes, info.version as usize,
+            writes,
+            u64::from(info.version),
             "{}: versions and audit events disagree",
             info.key
         );
