@@ -24,8 +24,8 @@ pub fn run(quick: bool) -> Result {
         &[("STRONGROOM_TEST_POSTGRES_URL", &server.url)],
     )?;
     drop(server);
-    let report = report(&root().join("target/criterion"))?;
-    let path = root().join("target/bench-report.md");
+    let report = report(&crate::target_dir().join("criterion"))?;
+    let path = crate::target_dir().join("bench-report.md");
     std::fs::write(&path, &report).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     println!("{report}");
     eprintln!("xtask: wrote {}", path.display());

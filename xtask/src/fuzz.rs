@@ -29,7 +29,7 @@ pub fn run(seconds: u64) -> Result {
     let mut failures = Vec::new();
     for target in TARGETS {
         // New inputs go to a scratch corpus; the committed seeds are read only.
-        let scratch = root().join("target/fuzz-corpus").join(target);
+        let scratch = crate::target_dir().join("fuzz-corpus").join(target);
         std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
         let scratch = scratch.to_string_lossy().into_owned();
         let seeds = format!("corpus/{target}");

@@ -80,6 +80,11 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Cargo's target directory (`CARGO_TARGET_DIR`, else `target/` in the repository).
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
+}
+
 /// Runs a command from the repository root, failing with its description.
 fn run(program: &str, args: &[&str]) -> Result {
     run_in(&root(), program, args, &[])

@@ -28,11 +28,11 @@ pub fn schemathesis(examples: u32) -> Result {
         .map_err(|e| format!("schemathesis is needed from PyPI: {e}"))?;
     }
     crate::run("cargo", &["build", "--quiet", "-p", "strongroom"])?;
-    let dir = root().join("target/schemathesis");
+    let dir = crate::target_dir().join("schemathesis");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let admin = "schemathesis-admin-token-0123456789";
-    let binary = root().join("target/debug/strongroom");
+    let binary = crate::target_dir().join("debug/strongroom");
     let mut server = Command::new(&binary)
         .args(["serve", "--bind", "127.0.0.1:0"])
         .current_dir(&dir)
