@@ -124,16 +124,42 @@ fn ci() -> Result {
             "clippy",
             "--workspace",
             "--all-targets",
+            "--all-features",
             "--locked",
             "--",
             "-D",
             "warnings",
         ],
     )?;
+    check_dependency_boundaries()?;
     // A real PostgreSQL server for the PostgreSQL backend's tests (never skipped in CI).
     let server = postgres::TestServer::start()?;
     let pg = [("STRONGROOM_TEST_POSTGRES_URL", server.url.as_str())];
-    run_in(&root(), "cargo", &["test", "--workspace", "--locked"], &pg)?;
+    run_in(
+        &root(),
+        "cargo",
+        &["test", "--workspace", "--all-features", "--locked"],
+        &pg,
+    )?;
+    // The layer-2 example programs, on both databases.
+    for (feature, example) in [("rusqlite", "users_sqlite"), ("postgres", "users_postgres")] {
+        run_in(
+            &root(),
+            "cargo",
+            &[
+                "run",
+                "--quiet",
+                "--locked",
+                "-p",
+                "strongroom-field",
+                "--features",
+                feature,
+                "--example",
+                example,
+            ],
+            &pg,
+        )?;
+    }
     // Benchmarks compile and run once each (no timing) so they never rot.
     run_in(
         &root(),
@@ -163,6 +189,63 @@ fn ci() -> Result {
         ],
     )?;
     eprintln!("xtask: ci passed");
+    Ok(())
+}
+
+/// A crate taken alone pulls in nothing it does not need: `cargo tree` of the lower
+/// layers shows no database driver (crypto), and no HTTP or CLI crate (crypto, field).
+fn check_dependency_boundaries() -> Result {
+    let forbidden_everywhere = [
+        "axum",
+        "hyper",
+        "tower",
+        "clap",
+        "reqwest",
+        "indicatif",
+        "utoipa",
+    ];
+    let cases: [(&str, &[&str], &[&str]); 2] = [
+        (
+            "strongroom-crypto",
+            &[],
+            &["rusqlite", "tokio", "tokio-postgres", "serde_json"],
+        ),
+        (
+            "strongroom-field",
+            &["--features", "rusqlite,postgres"],
+            &[],
+        ),
+    ];
+    for (krate, features, forbidden) in cases {
+        let mut args = vec![
+            "tree", "--quiet", "-p", krate, "-e", "normal", "--prefix", "none", "--locked",
+        ];
+        args.extend_from_slice(features);
+        let out = Command::new("cargo")
+            .args(&args)
+            .current_dir(root())
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!(
+                "cargo tree -p {krate} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let tree = String::from_utf8_lossy(&out.stdout);
+        for line in tree.lines() {
+            let name = line.split_whitespace().next().unwrap_or_default();
+            if forbidden_everywhere.contains(&name) || forbidden.contains(&name) {
+                return Err(format!(
+                    "{krate} depends on {name}, which does not belong in that layer"
+                ));
+            }
+        }
+        eprintln!(
+            "xtask: {krate} depends on {} crates, none of them HTTP, CLI or out of layer",
+            tree.lines().count()
+        );
+    }
     Ok(())
 }
 

@@ -1,0 +1,96 @@
+//! The users example on PostgreSQL.
+//!
+//! ```text
+//! DATABASE_URL=postgres://... cargo run -p strongroom-field --features postgres --example users_postgres
+//! ```
+//! (`STRONGROOM_TEST_POSTGRES_URL`, set by `cargo xtask ci`, works too.)
+
+use strongroom_crypto::{Key, KeyRing};
+use strongroom_field::rotation::rotate_postgres;
+use strongroom_field::{Column, Encrypted};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let url = std::env::var("DATABASE_URL")
+        .or_else(|_| std::env::var("STRONGROOM_TEST_POSTGRES_URL"))
+        .map_err(|_| "set DATABASE_URL to a PostgreSQL URL (or run `cargo xtask postgres`)")?;
+    let (mut client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    client
+        .batch_execute(
+            "DROP TABLE IF EXISTS example_users;
+             CREATE TABLE example_users (
+                 id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
+                 name TEXT NOT NULL,
+                 email BYTEA NOT NULL, email_bidx BYTEA NOT NULL, api_token BYTEA NOT NULL);
+             CREATE INDEX ON example_users (email_bidx);",
+        )
+        .await?;
+
+    let old_key = Key::generate()?;
+    let ring = KeyRing::single(&old_key);
+    let email = Column::new("example_users", "email")?;
+    let api_token = Column::new("example_users", "api_token")?;
+
+    for (name, address, token) in [
+        ("alice", "alice@example.com", "tok_alice"),
+        ("bob", "bob@example.com", "tok_bob"),
+    ] {
+        // The row id is bound into the ciphertexts, so take it first.
+        let id: String = client
+            .query_one("SELECT gen_random_uuid()::text", &[])
+            .await?
+            .get(0);
+        let sealed_email: Encrypted<String> = email.seal(&ring, &id, &address.to_owned())?;
+        let sealed_token: Encrypted<String> = api_token.seal(&ring, &id, &token.to_owned())?;
+        let bidx = email.blind_index(&ring, address.as_bytes()).to_vec();
+        client
+            .execute(
+                "INSERT INTO example_users (id, name, email, email_bidx, api_token) VALUES ($1::text::uuid, $2, $3, $4, $5)",
+                &[&id, &name, &sealed_email, &bidx, &sealed_token],
+            )
+            .await?;
+    }
+
+    let wanted = email.blind_index(&ring, b"bob@example.com").to_vec();
+    let row = client
+        .query_one(
+            "SELECT id::text, api_token FROM example_users WHERE email_bidx = $1",
+            &[&wanted],
+        )
+        .await?;
+    let (id, token): (String, Encrypted<String>) = (row.get(0), row.get(1));
+    println!(
+        "found {id} by blind index; token opens: {}",
+        api_token.open(&ring, &id, &token)? == "tok_bob"
+    );
+
+    let new_key = Key::generate()?;
+    let rotated_ring = KeyRing::new([(2, &new_key), (1, &old_key)])?;
+    for column in [&email, &api_token] {
+        let done = rotate_postgres(&mut client, column, "id", &rotated_ring, 1, None, |p| {
+            println!(
+                "  {}: scanned {}, re-wrapped {}",
+                column.column(),
+                p.scanned,
+                p.rotated
+            );
+        })
+        .await?;
+        println!("{} rotated: {} values", column.column(), done.rotated);
+    }
+    let new_only = KeyRing::new([(2, &new_key)])?;
+    let row = client
+        .query_one(
+            "SELECT id::text, api_token FROM example_users WHERE name = 'alice'",
+            &[],
+        )
+        .await?;
+    let (id, token): (String, Encrypted<String>) = (row.get(0), row.get(1));
+    println!(
+        "after rotation, the new key alone opens alice's token: {}",
+        api_token.open(&new_only, &id, &token)? == "tok_alice"
+    );
+    client.batch_execute("DROP TABLE example_users").await?;
+    Ok(())
+}
