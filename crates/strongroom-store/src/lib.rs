@@ -24,6 +24,7 @@ pub mod backend;
 mod config;
 mod error;
 mod model;
+pub mod pocketbase;
 mod store;
 pub mod tokens;
 

@@ -406,6 +406,12 @@ impl Store {
         Ok(false)
     }
 
+    /// Whether a row exists for exactly `id` (expired or not, no fallback, no decryption).
+    pub async fn has_row(&self, id: &SecretId) -> Result<bool> {
+        let id = self.normalize(id)?;
+        Ok(self.inner.backend.fetch(&id).await?.is_some())
+    }
+
     /// Changes description, metadata, kind or expiry without touching the value.
     pub async fn update_meta(&self, id: &SecretId, update: MetaUpdate) -> Result<SecretInfo> {
         let id = self.normalize(id)?;

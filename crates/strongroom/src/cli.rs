@@ -143,6 +143,45 @@ pub enum Command {
         #[arg(long, default_value_t = 500)]
         batch_size: usize,
     },
+    /// Import secrets from another system.
+    Import {
+        /// The system to import from.
+        #[arg(long = "from", value_enum)]
+        from: ImportSource,
+        /// `sqlite://PATH/data.db` or `postgres://...` of the PocketBase database.
+        source: String,
+        /// Namespace to import into (default `default`).
+        #[arg(long, short = 'n')]
+        namespace: Option<String>,
+        /// Show what would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Replace secrets that already exist (default: skip them).
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// Export secrets for another system.
+    Export {
+        /// The format to write.
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// Write an SQL script to this file.
+        #[arg(
+            long,
+            required_unless_present = "database",
+            conflicts_with = "database"
+        )]
+        out: Option<std::path::PathBuf>,
+        /// Write into this PocketBase database (`sqlite://PATH/data.db`).
+        #[arg(long)]
+        database: Option<String>,
+        /// Only this env.
+        #[arg(long, short = 'e')]
+        env: Option<String>,
+        /// Namespace (default `default`).
+        #[arg(long, short = 'n')]
+        namespace: Option<String>,
+    },
     /// Serve the HTTP API.
     Serve {
         /// Address to listen on.
@@ -195,6 +234,20 @@ pub enum TokenCommand {
         /// The token's name.
         name: String,
     },
+}
+
+/// Where `import` reads from.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ImportSource {
+    /// PocketBase's `_secrets` table (key in `PB_MASTER_KEY`).
+    Pocketbase,
+}
+
+/// What `export` writes.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    /// PocketBase's `_secrets` rows, sealed under `PB_MASTER_KEY`.
+    Pocketbase,
 }
 
 /// `--state` values.

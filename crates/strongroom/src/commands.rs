@@ -29,17 +29,7 @@ pub async fn run(command: Command) -> Outcome {
             kind,
             value_file,
         } => set(key, target, description, ttl, metadata, kind, value_file).await,
-        Command::Get { key, target } => {
-            let store = open().await?;
-            let secret = store.get(&id(&store, &target, &key)?).await?;
-            store.record_read(&secret).await?;
-            let mut stdout = std::io::stdout().lock();
-            stdout
-                .write_all(secret.value.expose_secret())
-                .and_then(|()| stdout.flush())
-                .map_err(|e| Failure::io(format!("cannot write to stdout: {e}")))?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Get { key, target } => get(key, target).await,
         Command::List {
             env,
             namespace,
@@ -69,18 +59,7 @@ pub async fn run(command: Command) -> Outcome {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Verify { key, target } => {
-            let store = open().await?;
-            let id = id(&store, &target, &key)?;
-            let candidate = read_stdin()?;
-            if store.verify(&id, candidate.expose_secret()).await? {
-                println!("match");
-                Ok(ExitCode::from(code::OK))
-            } else {
-                println!("no match");
-                Ok(ExitCode::from(code::NO_MATCH))
-            }
-        }
+        Command::Verify { key, target } => verify(key, target).await,
         Command::Audit {
             key,
             env,
@@ -89,6 +68,31 @@ pub async fn run(command: Command) -> Outcome {
             json,
         } => audit(key, env, namespace, limit, json).await,
         Command::Serve { bind, dev } => crate::serve::serve(bind, dev).await,
+        Command::Import {
+            from: _,
+            source,
+            namespace,
+            dry_run,
+            overwrite,
+        } => {
+            crate::migrate::import_pocketbase(&source, namespace.as_deref(), dry_run, overwrite)
+                .await
+        }
+        Command::Export {
+            format: _,
+            out,
+            database,
+            env,
+            namespace,
+        } => {
+            crate::migrate::export_pocketbase(
+                out.as_deref(),
+                database.as_deref(),
+                env.as_deref(),
+                namespace.as_deref(),
+            )
+            .await
+        }
         Command::Token { action } => crate::serve::token(action).await,
         Command::Rotate {
             from_version,
@@ -97,17 +101,7 @@ pub async fn run(command: Command) -> Outcome {
         Command::Cleanup {
             retention,
             events_retention,
-        } => {
-            let retention = parse_duration(&retention)
-                .map_err(|e| Failure::input(format!("--retention: {e}")))?;
-            let events_retention = parse_duration(&events_retention)
-                .map_err(|e| Failure::input(format!("--events-retention: {e}")))?;
-            let store = open().await?;
-            let secrets = store.cleanup_expired(retention).await?;
-            let events = store.cleanup_events(events_retention).await?;
-            println!("removed {secrets} expired secret(s) and {events} audit event(s)");
-            Ok(ExitCode::SUCCESS)
-        }
+        } => cleanup(retention, events_retention).await,
     }
 }
 
@@ -123,7 +117,7 @@ fn keygen(base64: bool) -> Outcome {
 }
 
 /// Opens the configured store, acting as `cli:$USER`.
-async fn open() -> Result<Store, Failure> {
+pub async fn open() -> Result<Store, Failure> {
     let settings = Settings::from_env()?;
     let keys = Settings::keys()?;
     let backend = strongroom_store::open_backend(&settings.database_url).await?;
@@ -421,4 +415,41 @@ async fn set(
         outcome.version
     );
     Ok(ExitCode::SUCCESS)
+}
+
+async fn cleanup(retention: String, events_retention: String) -> Outcome {
+    let retention =
+        parse_duration(&retention).map_err(|e| Failure::input(format!("--retention: {e}")))?;
+    let events_retention = parse_duration(&events_retention)
+        .map_err(|e| Failure::input(format!("--events-retention: {e}")))?;
+    let store = open().await?;
+    let secrets = store.cleanup_expired(retention).await?;
+    let events = store.cleanup_events(events_retention).await?;
+    println!("removed {secrets} expired secret(s) and {events} audit event(s)");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn get(key: String, target: Target) -> Outcome {
+    let store = open().await?;
+    let secret = store.get(&id(&store, &target, &key)?).await?;
+    store.record_read(&secret).await?;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(secret.value.expose_secret())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::io(format!("cannot write to stdout: {e}")))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn verify(key: String, target: Target) -> Outcome {
+    let store = open().await?;
+    let id = id(&store, &target, &key)?;
+    let candidate = read_stdin()?;
+    if store.verify(&id, candidate.expose_secret()).await? {
+        println!("match");
+        Ok(ExitCode::from(code::OK))
+    } else {
+        println!("no match");
+        Ok(ExitCode::from(code::NO_MATCH))
+    }
 }

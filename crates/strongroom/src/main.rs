@@ -3,6 +3,7 @@
 mod cli;
 mod commands;
 mod exit;
+mod migrate;
 mod serve;
 mod settings;
 

@@ -1,0 +1,145 @@
+//! `strongroom import --from pocketbase` and `strongroom export --format pocketbase`.
+
+use std::io::IsTerminal as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+use indicatif::{ProgressBar, ProgressDrawTarget};
+use strongroom_store::pocketbase::{self, ImportAction};
+
+use crate::exit::{code, Failure};
+
+fn pb_key() -> Result<strongroom_crypto::Key, Failure> {
+    let text = std::env::var("PB_MASTER_KEY")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| Failure {
+            message: "PB_MASTER_KEY: not set; expected PocketBase's 64 hex character master key"
+                .into(),
+            code: code::CONFIG,
+        })?;
+    Ok(pocketbase::parse_pb_key(&text)?)
+}
+
+/// Imports PocketBase's `_secrets` rows. Rows that fail are listed (by key and env) and
+/// make the exit code 8; every other row lands in one transaction.
+pub async fn import_pocketbase(
+    source: &str,
+    namespace: Option<&str>,
+    dry_run: bool,
+    overwrite: bool,
+) -> Result<ExitCode, Failure> {
+    let key = pb_key()?;
+    let rows = if let Some(path) = source.strip_prefix("sqlite://") {
+        pocketbase::read_sqlite(Path::new(path))?
+    } else if source.starts_with("postgres://") || source.starts_with("postgresql://") {
+        pocketbase::read_postgres(source).await?
+    } else {
+        return Err(Failure::input(
+            "the PocketBase source must be sqlite://PATH/data.db or postgres://...",
+        ));
+    };
+    let store = crate::commands::open().await?;
+    let bar = ProgressBar::with_draw_target(
+        Some(rows.len() as u64),
+        if std::io::stderr().is_terminal() {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
+    );
+    let report = pocketbase::import(&store, &key, &rows, namespace, overwrite, dry_run, |n| {
+        bar.set_position(n as u64);
+    })
+    .await;
+    bar.finish_and_clear();
+    let report = report?;
+    for item in &report.items {
+        let target = if item.env.is_empty() {
+            "(default env)"
+        } else {
+            item.env.as_str()
+        };
+        match &item.action {
+            ImportAction::Fail(reason) => {
+                eprintln!("strongroom: failed {} (env {target}): {reason}", item.key);
+            }
+            action if dry_run => println!("would {} {} (env {target})", verb(action), item.key),
+            _ => {}
+        }
+    }
+    let (created, overwritten, skipped, failed) = report.counts();
+    println!(
+        "{}: {created} created, {overwritten} overwritten, {skipped} skipped (already present{}), {failed} failed, of {} rows",
+        if dry_run { "dry run, nothing written" } else { "imported" },
+        if overwrite { "" } else { "; --overwrite replaces them" },
+        report.items.len()
+    );
+    Ok(if failed > 0 {
+        ExitCode::from(code::INPUT)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn verb(action: &ImportAction) -> &'static str {
+    match action {
+        ImportAction::Create => "create",
+        ImportAction::Overwrite => "overwrite",
+        ImportAction::SkipExisting => "skip (exists)",
+        ImportAction::Fail(_) => "fail",
+    }
+}
+
+/// Exports secrets as PocketBase rows: an SQL script or straight into a PocketBase
+/// SQLite database.
+pub async fn export_pocketbase(
+    out: Option<&Path>,
+    database: Option<&str>,
+    env: Option<&str>,
+    namespace: Option<&str>,
+) -> Result<ExitCode, Failure> {
+    let key = pb_key()?;
+    let store = crate::commands::open().await?;
+    let rows = pocketbase::export(&store, &key, namespace, env).await?;
+    match (out, database) {
+        (Some(path), _) => {
+            write_private(path, pocketbase::to_sql(&rows).as_bytes())?;
+            println!(
+                "wrote {} row(s) to {} (load with: sqlite3 pb_data/data.db < {})",
+                rows.len(),
+                path.display(),
+                path.display()
+            );
+        }
+        (None, Some(url)) => {
+            let path = url.strip_prefix("sqlite://").ok_or_else(|| {
+                Failure::input(
+                    "--database must be sqlite://PATH/data.db (for PostgreSQL, use --out and psql)",
+                )
+            })?;
+            pocketbase::write_sqlite(Path::new(path), &rows)?;
+            println!("wrote {} row(s) into {path}", rows.len());
+        }
+        (None, None) => {
+            return Err(Failure::input(
+                "give --out FILE.sql or --database sqlite://PATH",
+            ))
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a new file readable by its owner only (the rows are ciphertexts, but a
+/// secrets export deserves it).
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .map_err(|e| Failure::io(format!("cannot create {}: {e}", path.display())))?;
+    std::io::Write::write_all(&mut file, bytes)
+        .map_err(|e| Failure::io(format!("cannot write {}: {e}", path.display())))
+}

@@ -1,0 +1,220 @@
+//! Coming from (and going back to) PocketBase: a PocketBase-shaped `_secrets` table whose
+//! values are sealed by an independent AES-GCM implementation (Python's `cryptography`),
+//! imported by the CLI; then exported and opened by Python again.
+
+#![allow(clippy::unwrap_used, clippy::too_many_lines)] // tests: a panic is the failure report; the flow reads top to bottom
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+const PB_KEY: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
+const OTHER_KEY: &str = "0000000000000000000000000000000000000000000000000000000000000001";
+const MASTER: &str = "5555555555555555555555555555555555555555555555555555555555555555";
+
+fn python(program: &str, args: &[&str]) -> Option<String> {
+    if std::env::var_os("STRONGROOM_SKIP_PYTHON_INTEROP").is_some() {
+        return None;
+    }
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(program)
+        .args(args)
+        .output()
+        .expect("python3 is needed");
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8(out.stdout).unwrap())
+}
+
+/// A PocketBase `data.db` with `_secrets` rows sealed by Python.
+fn fixture(path: &Path) -> Option<()> {
+    let program = r#"
+import base64, os, sqlite3, sys
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+path, key, other = sys.argv[1], bytes.fromhex(sys.argv[2]), bytes.fromhex(sys.argv[3])
+def seal(k, text):
+    nonce = os.urandom(12)
+    return base64.b64encode(nonce + AESGCM(k).encrypt(nonce, text.encode(), None)).decode()
+db = sqlite3.connect(path)
+db.execute("CREATE TABLE _secrets (id TEXT PRIMARY KEY NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, env TEXT DEFAULT '' NOT NULL, description TEXT DEFAULT '' NOT NULL, created TEXT DEFAULT '' NOT NULL, updated TEXT DEFAULT '' NOT NULL)")
+rows = [
+    ("pb1", "OPENAI_API_KEY", seal(key, "sk-pb-openai"), "", "OpenAI key"),
+    ("pb2", "DATABASE_URL", seal(key, "postgres://pb-prod"), "prod", ""),
+    ("pb3", "DATABASE_URL", seal(key, "postgres://pb-global"), "global", "main db"),
+    ("pb4", "STRIPE_KEY", seal(other, "sk-wrong-key-value"), "prod", ""),
+    ("pb5", "bad key!", seal(key, "sk-bad-name-value"), "", ""),
+]
+for i, (rid, k, v, env, desc) in enumerate(rows):
+    db.execute("INSERT INTO _secrets VALUES (?, ?, ?, ?, ?, ?, ?)", (rid, k, v, env, desc, f"2025-01-0{i+1} 10:00:00.000Z", f"2025-01-0{i+1} 10:00:00.000Z"))
+db.commit()
+"#;
+    python(program, &[path.to_str().unwrap(), PB_KEY, OTHER_KEY]).map(drop)
+}
+
+fn strongroom(dir: &Path, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_strongroom"));
+    for (name, _) in
+        std::env::vars().filter(|(n, _)| n.starts_with("STRONGROOM_") || n == "PB_MASTER_KEY")
+    {
+        command.env_remove(name);
+    }
+    let mut child = command
+        .args(args)
+        .current_dir(dir)
+        .env("STRONGROOM_MASTER_KEY", MASTER)
+        .env("PB_MASTER_KEY", PB_KEY)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"").unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn import_from_pocketbase_then_export_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let pb = dir.path().join("data.db");
+    if fixture(&pb).is_none() {
+        return;
+    }
+    let source = format!("sqlite://{}", pb.display());
+
+    // Dry run: the plan, nothing written.
+    let out = strongroom(
+        dir.path(),
+        &["import", "--from", "pocketbase", &source, "--dry-run"],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(
+        stdout.contains("would create OPENAI_API_KEY")
+            && stdout.contains("dry run, nothing written"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("3 created, 0 overwritten, 0 skipped") && stdout.contains("2 failed"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("failed STRIPE_KEY (env prod)") && stderr.contains("failed bad key!"),
+        "{stderr}"
+    );
+    assert_eq!(
+        text(&strongroom(dir.path(), &["list", "--json"])).0.trim(),
+        "[]"
+    );
+
+    // Import: the good rows land; the failures are named by key and env, never by value.
+    let out = strongroom(dir.path(), &["import", "--from", "pocketbase", &source]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(8), "{stdout}{stderr}");
+    assert!(stdout.contains("imported: 3 created"), "{stdout}");
+    assert!(
+        !stderr.contains("sk-wrong-key-value")
+            && !stderr.contains("sk-bad-name-value")
+            && !stdout.contains("sk-")
+    );
+    assert_eq!(
+        strongroom(dir.path(), &["get", "OPENAI_API_KEY"]).stdout,
+        b"sk-pb-openai"
+    );
+    assert_eq!(
+        strongroom(dir.path(), &["get", "DATABASE_URL", "--env", "prod"]).stdout,
+        b"postgres://pb-prod"
+    );
+    assert_eq!(
+        strongroom(dir.path(), &["get", "DATABASE_URL", "--env", "staging"]).stdout,
+        b"postgres://pb-global"
+    );
+    let listed = text(&strongroom(dir.path(), &["list", "--json"])).0;
+    assert!(listed.contains("OpenAI key") && listed.contains("main db"));
+
+    // Again: existing keys are skipped, unless --overwrite.
+    let (stdout, _) = text(&strongroom(
+        dir.path(),
+        &["import", "--from", "pocketbase", &source],
+    ));
+    assert!(
+        stdout.contains("0 created, 0 overwritten, 3 skipped"),
+        "{stdout}"
+    );
+    let (stdout, _) = text(&strongroom(
+        dir.path(),
+        &["import", "--from", "pocketbase", &source, "--overwrite"],
+    ));
+    assert!(
+        stdout.contains("0 created, 3 overwritten, 0 skipped"),
+        "{stdout}"
+    );
+
+    // A wrong PB_MASTER_KEY format is a configuration error that does not echo it.
+    let bad = Command::new(env!("CARGO_BIN_EXE_strongroom"))
+        .args(["import", "--from", "pocketbase", &source])
+        .current_dir(dir.path())
+        .env("STRONGROOM_MASTER_KEY", MASTER)
+        .env("PB_MASTER_KEY", "not-a-pocketbase-key")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(3));
+    assert!(!String::from_utf8_lossy(&bad.stderr).contains("not-a-pocketbase-key"));
+
+    // Back to PocketBase: rows Python opens with the same key, straight into a data.db…
+    let back = dir.path().join("back.db");
+    let out = strongroom(
+        dir.path(),
+        &[
+            "export",
+            "--format",
+            "pocketbase",
+            "--database",
+            &format!("sqlite://{}", back.display()),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out).1);
+    let reader = r#"
+import base64, sqlite3, sys
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+key = bytes.fromhex(sys.argv[2])
+for k, env, v, desc in sqlite3.connect(sys.argv[1]).execute("SELECT key, env, value, description FROM _secrets ORDER BY env, key"):
+    raw = base64.b64decode(v, validate=True)
+    print(env, k, AESGCM(key).decrypt(raw[:12], raw[12:], None).decode(), desc, sep="|")
+"#;
+    let opened = python(reader, &[back.to_str().unwrap(), PB_KEY]).unwrap();
+    assert_eq!(
+        opened,
+        "global|DATABASE_URL|postgres://pb-global|main db\nglobal|OPENAI_API_KEY|sk-pb-openai|OpenAI key\nprod|DATABASE_URL|postgres://pb-prod|\n"
+    );
+    // …or as an SQL script.
+    let script = dir.path().join("export.sql");
+    assert!(strongroom(
+        dir.path(),
+        &[
+            "export",
+            "--format",
+            "pocketbase",
+            "--out",
+            script.to_str().unwrap(),
+            "--env",
+            "prod"
+        ]
+    )
+    .status
+    .success());
+    let loaded = dir.path().join("loaded.db");
+    let apply = "import sqlite3, sys\ndb = sqlite3.connect(sys.argv[1]); db.executescript(open(sys.argv[2]).read()); db.commit()";
+    python(apply, &[loaded.to_str().unwrap(), script.to_str().unwrap()]).unwrap();
+    let opened = python(reader, &[loaded.to_str().unwrap(), PB_KEY]).unwrap();
+    assert_eq!(opened, "prod|DATABASE_URL|postgres://pb-prod|\n");
+}
