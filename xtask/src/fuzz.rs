@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crate::{root, run_in, succeeds, Result};
 
-const TARGETS: &[&str] = &["open_any", "parse_key"];
+const TARGETS: &[&str] = &["open_any", "parse_key", "template"];
 
 /// Runs each target for `seconds`, or, without cargo-fuzz, the stable corpus replay.
 pub fn run(seconds: u64) -> Result {

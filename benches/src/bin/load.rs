@@ -65,6 +65,7 @@ async fn main() {
         AppState {
             tokens,
             store: Some(store.clone()),
+            gateway: None,
         },
         Limits::default(),
     );

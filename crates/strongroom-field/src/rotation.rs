@@ -26,6 +26,7 @@ pub struct RotationProgress {
 }
 
 /// One row read for rotation.
+#[cfg(any(feature = "rusqlite", feature = "postgres"))]
 struct Candidate {
     position: String,
     row_id: String,
@@ -33,9 +34,11 @@ struct Candidate {
 }
 
 /// A re-wrapped row: its position, the bytes read, the new bytes.
+#[cfg(any(feature = "rusqlite", feature = "postgres"))]
 type Rewrapped = (String, Vec<u8>, Vec<u8>);
 
 /// Re-wraps what needs it.
+#[cfg(any(feature = "rusqlite", feature = "postgres"))]
 fn rewrap_batch(
     ring: &strongroom_crypto::KeyRing,
     column: &crate::Column,

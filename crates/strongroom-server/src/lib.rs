@@ -9,6 +9,7 @@
 
 mod error;
 mod extract;
+mod gateway;
 mod openapi;
 mod routes;
 
@@ -29,6 +30,9 @@ pub struct AppState {
     /// The secrets store; `None` when no master key is configured, in which case every
     /// secrets route answers 503 after authentication.
     pub store: Option<Store>,
+    /// The gateway's routes, mounted under `/gateway/{route}/...`; `None` when no gateway
+    /// configuration is given.
+    pub gateway: Option<std::sync::Arc<strongroom_gateway::Gateway>>,
 }
 
 /// Limits of the HTTP layer.

@@ -28,6 +28,14 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/secrets/{key}/rollback", axum::routing::post(rollback))
         .route("/api/audit", get(audit))
         .route("/api/rotation", get(rotation))
+        .route(
+            "/gateway/{route}",
+            axum::routing::any(crate::gateway::forward_root),
+        )
+        .route(
+            "/gateway/{route}/{*rest}",
+            axum::routing::any(crate::gateway::forward),
+        )
 }
 
 type ApiResult<T> = Result<T, ApiError>;

@@ -83,6 +83,7 @@ async fn start(with_key: bool, limits: Limits) -> Server {
         AppState {
             tokens: tokens.clone(),
             store: store.clone(),
+            gateway: None,
         },
         limits,
     );

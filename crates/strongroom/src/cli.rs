@@ -190,6 +190,10 @@ pub enum Command {
         /// Zero-setup development mode: a key and an admin token under ./.strongroom/.
         #[arg(long)]
         dev: bool,
+        /// Gateway routes (TOML or JSON), mounted under /gateway/ROUTE/...
+        /// (default: STRONGROOM_GATEWAY_CONFIG).
+        #[arg(long)]
+        gateway_config: Option<std::path::PathBuf>,
     },
     /// Manage API tokens.
     Token {

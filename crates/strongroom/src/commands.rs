@@ -67,7 +67,11 @@ pub async fn run(command: Command) -> Outcome {
             limit,
             json,
         } => audit(key, env, namespace, limit, json).await,
-        Command::Serve { bind, dev } => crate::serve::serve(bind, dev).await,
+        Command::Serve {
+            bind,
+            dev,
+            gateway_config,
+        } => crate::serve::serve(bind, dev, gateway_config).await,
         Command::Import {
             from: _,
             source,

@@ -16,7 +16,11 @@ use crate::settings::{Settings, SettingsError};
 const DEV_DIR: &str = ".strongroom";
 
 /// Runs the HTTP server until SIGTERM or Ctrl-C; in-flight requests finish first.
-pub async fn serve(bind: std::net::SocketAddr, dev: bool) -> Result<ExitCode, Failure> {
+pub async fn serve(
+    bind: std::net::SocketAddr,
+    dev: bool,
+    gateway_config: Option<std::path::PathBuf>,
+) -> Result<ExitCode, Failure> {
     let settings = Settings::from_env()?;
     if !settings.http_enabled {
         return Err(SettingsError {
@@ -42,7 +46,11 @@ pub async fn serve(bind: std::net::SocketAddr, dev: bool) -> Result<ExitCode, Fa
         }
     };
     let router = strongroom_server::router(
-        strongroom_server::AppState { tokens, store },
+        strongroom_server::AppState {
+            tokens,
+            gateway: gateway(gateway_config, store.as_ref())?,
+            store,
+        },
         strongroom_server::Limits::default(),
     );
     let listener = tokio::net::TcpListener::bind(bind)
@@ -58,6 +66,34 @@ pub async fn serve(bind: std::net::SocketAddr, dev: bool) -> Result<ExitCode, Fa
         .map_err(|e| Failure::io(format!("server error: {e}")))?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Loads the gateway's routes (`--gateway-config` or `STRONGROOM_GATEWAY_CONFIG`); a bad
+/// file is a startup error naming the route, header and position.
+fn gateway(
+    path: Option<std::path::PathBuf>,
+    store: Option<&Store>,
+) -> Result<Option<std::sync::Arc<strongroom_gateway::Gateway>>, Failure> {
+    let Some(path) = path.or_else(|| {
+        std::env::var_os("STRONGROOM_GATEWAY_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(Into::into)
+    }) else {
+        return Ok(None);
+    };
+    let config = strongroom_gateway::GatewayConfig::load(&path).map_err(|e| Failure {
+        message: e.to_string(),
+        code: code::CONFIG,
+    })?;
+    let store = store.ok_or_else(|| Failure {
+        message: "the gateway needs the secrets store: set STRONGROOM_MASTER_KEY".into(),
+        code: code::CONFIG,
+    })?;
+    let routes = config.routes.len();
+    let gateway = strongroom_gateway::Gateway::new(config, std::sync::Arc::new(store.clone()))
+        .map_err(|e| Failure::io(format!("cannot build the gateway's HTTP client: {e}")))?;
+    tracing::info!(routes, "gateway routes loaded");
+    Ok(Some(std::sync::Arc::new(gateway)))
 }
 
 async fn shutdown_signal() {

@@ -1,0 +1,186 @@
+//! The streaming reverse proxy (feature `proxy`).
+//!
+//! Request and response bodies stream in both directions (server-sent events pass
+//! through event by event). Hop-by-hop headers (RFC 9110 §7.6.1, and any listed in
+//! `Connection`), `Host`, `Content-Length` and the client's `Authorization` (its token
+//! to the gateway) are never forwarded. Only the route's configured templates are
+//! expanded: whatever the client sends — headers, path, query, body — passes as literal
+//! text. Authentication and scope checks belong to the caller (the server mounts this
+//! behind its token check), so the gateway is never an open relay.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderName, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures_util::TryStreamExt as _;
+
+use crate::config::{GatewayConfig, Route};
+use crate::resolve::{resolve_headers, ResolveError};
+use crate::source::SecretSource;
+
+/// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// The proxy: routes, a secret source and one HTTP client.
+pub struct Gateway {
+    config: GatewayConfig,
+    source: Arc<dyn SecretSource>,
+    client: reqwest::Client,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("routes", &self.config.routes.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The JSON error shape shared with the HTTP API.
+fn error(status: StatusCode, reason: &str, message: &str, secret: Option<&str>) -> Response {
+    let mut data = serde_json::Map::new();
+    data.insert("reason".into(), reason.into());
+    if let Some(secret) = secret {
+        data.insert("secret".into(), secret.into());
+    }
+    let body = serde_json::json!({"status": status.as_u16(), "message": message, "data": data});
+    (status, axum::Json(body)).into_response()
+}
+
+impl Gateway {
+    /// A gateway over `config`, resolving secrets from `source`.
+    pub fn new(
+        config: GatewayConfig,
+        source: Arc<dyn SecretSource>,
+    ) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(10))
+            .build()?;
+        Ok(Self {
+            config,
+            source,
+            client,
+        })
+    }
+
+    /// The route called `name`.
+    pub fn route(&self, name: &str) -> Option<&Route> {
+        self.config.routes.get(name)
+    }
+
+    /// Forwards one request to `route`'s upstream: `rest` is the path after the route
+    /// name (with its leading `/`, or empty) and `query` the raw query string.
+    pub async fn forward(
+        &self,
+        route: &Route,
+        method: Method,
+        rest: &str,
+        query: Option<&str>,
+        headers: &HeaderMap,
+        body: Body,
+    ) -> Response {
+        let injected = match resolve_headers(route, self.source.as_ref()).await {
+            Ok(injected) => injected,
+            Err(e @ (ResolveError::Missing(_) | ResolveError::Unsafe(_))) => {
+                let reason = if matches!(e, ResolveError::Missing(_)) {
+                    "missing_secret"
+                } else {
+                    "unsafe_secret"
+                };
+                return error(
+                    StatusCode::BAD_GATEWAY,
+                    reason,
+                    &format!("route {}: {e}", route.name),
+                    e.secret(),
+                );
+            }
+            Err(e) => {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "secret_unavailable",
+                    &format!("route {}: {e}", route.name),
+                    None,
+                )
+            }
+        };
+        let mut url = format!("{}{rest}", route.upstream);
+        if let Some(query) = query {
+            url.push('?');
+            url.push_str(query);
+        }
+        let mut outgoing = forwardable(headers);
+        outgoing.remove(axum::http::header::AUTHORIZATION);
+        for (name, value) in injected {
+            outgoing.insert(name, value);
+        }
+        let stream = body.into_data_stream().map_err(std::io::Error::other);
+        let request = self
+            .client
+            .request(method, &url)
+            .headers(outgoing)
+            .timeout(Duration::from_secs(route.timeout_seconds))
+            .body(reqwest::Body::wrap_stream(stream));
+        let upstream = match request.send().await {
+            Ok(response) => response,
+            Err(e) if e.is_timeout() => {
+                return error(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "upstream_timeout",
+                    &format!("route {}: the upstream did not answer in time", route.name),
+                    None,
+                )
+            }
+            Err(e) => {
+                tracing::warn!(route = %route.name, error = %e.without_url(), "upstream request failed");
+                return error(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_error",
+                    &format!("route {}: the upstream could not be reached", route.name),
+                    None,
+                );
+            }
+        };
+        let status = upstream.status();
+        let response_headers = forwardable(upstream.headers());
+        let mut response = Response::new(Body::from_stream(upstream.bytes_stream()));
+        *response.status_mut() = status;
+        *response.headers_mut() = response_headers;
+        response
+    }
+}
+
+/// `headers` minus hop-by-hop headers, those named in `Connection`, `Host` and
+/// `Content-Length` (the body is re-framed).
+fn forwardable(headers: &HeaderMap) -> HeaderMap {
+    let listed: Vec<HeaderName> = headers
+        .get_all(axum::http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    let mut out = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let drop = HOP_BY_HOP.contains(&name.as_str())
+            || listed.contains(name)
+            || *name == axum::http::header::HOST
+            || *name == axum::http::header::CONTENT_LENGTH;
+        if !drop {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out
+}
