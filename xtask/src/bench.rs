@@ -24,7 +24,53 @@ pub fn run(quick: bool) -> Result {
         &[("STRONGROOM_TEST_POSTGRES_URL", &server.url)],
     )?;
     drop(server);
-    let report = report(&crate::target_dir().join("criterion"))?;
+    let mut report = report(&crate::target_dir().join("criterion"))?;
+    // The gateway and the load test measure latency percentiles, outside criterion.
+    for (bin, args) in [
+        ("gateway", &["--requests", "2000"][..]),
+        (
+            "gateway",
+            &["--requests", "500", "--upstream-delay-ms", "5"][..],
+        ),
+        (
+            "load",
+            &[
+                "--seconds",
+                if quick { "5" } else { "30" },
+                "--clients",
+                "64",
+            ][..],
+        ),
+    ] {
+        let mut command = vec![
+            "run",
+            "--release",
+            "--quiet",
+            "-p",
+            "strongroom-benches",
+            "--bin",
+            bin,
+            "--",
+        ];
+        command.extend_from_slice(args);
+        let out = std::process::Command::new("cargo")
+            .args(&command)
+            .current_dir(root())
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!(
+                "{bin} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let _ = write!(
+            report,
+            "\n## {bin} {}\n\n```\n{}```\n",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
     let path = crate::target_dir().join("bench-report.md");
     std::fs::write(&path, &report).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     println!("{report}");

@@ -126,13 +126,20 @@ impl Gateway {
         for (name, value) in injected {
             outgoing.insert(name, value);
         }
-        let stream = body.into_data_stream().map_err(std::io::Error::other);
-        let request = self
+        let mut request = self
             .client
             .request(method, &url)
             .headers(outgoing)
-            .timeout(Duration::from_secs(route.timeout_seconds))
-            .body(reqwest::Body::wrap_stream(stream));
+            .timeout(Duration::from_secs(route.timeout_seconds));
+        // Stream a body only when the client sent one (a GET stays a plain GET).
+        let has_body = headers.contains_key(axum::http::header::TRANSFER_ENCODING)
+            || headers
+                .get(axum::http::header::CONTENT_LENGTH)
+                .is_some_and(|v| v.as_bytes() != b"0");
+        if has_body {
+            let stream = body.into_data_stream().map_err(std::io::Error::other);
+            request = request.body(reqwest::Body::wrap_stream(stream));
+        }
         let upstream = match request.send().await {
             Ok(response) => response,
             Err(e) if e.is_timeout() => {

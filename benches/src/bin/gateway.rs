@@ -1,0 +1,154 @@
+//! Gateway round trip against a direct request to the same loopback upstream, same run.
+//!
+//! ```text
+//! cargo run --release -p strongroom-benches --bin gateway -- [--requests 3000] [--upstream-delay-ms 0]
+//! ```
+//!
+//! Requests alternate between direct and gateway so both see the same machine state.
+//! Prints p50 and p99 of each and the gateway's overhead. The gateway path includes the
+//! token check (a scoped token, looked up in the database), the secret's resolution from
+//! the store (decryption included), and the second HTTP hop.
+
+// A measuring tool: a panic is the failure report; the casts are of counts.
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_precision_loss,
+    clippy::cast_sign_loss
+)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use strongroom_crypto::secrecy::{ExposeSecret as _, SecretString};
+use strongroom_crypto::{Key, KeyRing};
+use strongroom_gateway::{Gateway, GatewayConfig};
+use strongroom_server::{AppState, Limits};
+use strongroom_store::backend::sqlite::SqliteBackend;
+use strongroom_store::tokens::{Scope, Tokens};
+use strongroom_store::{KeySource, SecretId, SetRequest, Store, StoreConfig};
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.windows(2)
+        .find(|w| w[0] == name)
+        .and_then(|w| w[1].parse().ok())
+        .unwrap_or(default)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p) as usize]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let requests = arg("--requests", 3000);
+    let delay = Duration::from_millis(arg("--upstream-delay-ms", 0));
+
+    let upstream = axum::Router::new().fallback(move || async move {
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        "{\"ok\":true}"
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, upstream).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Arc::new(SqliteBackend::open(dir.path().join("gw.db")).unwrap());
+    let tokens = Tokens::new(backend.clone(), None).unwrap();
+    let (_, token) = tokens
+        .create("bench", false, &[Scope::parse("default/prod").unwrap()])
+        .await
+        .unwrap();
+    let store = Store::open(
+        backend,
+        KeySource::Ring(KeyRing::single(&Key::generate().unwrap())),
+        StoreConfig::default(),
+    )
+    .await
+    .unwrap();
+    store
+        .set(
+            &SecretId::new("default", "prod", "API_KEY"),
+            SetRequest::value("sk-bench-0123456789"),
+        )
+        .await
+        .unwrap();
+    let config = GatewayConfig::from_toml(&format!(
+        "[[routes]]\nname = \"up\"\nupstream = \"{upstream_url}\"\nenv = \"prod\"\n[routes.headers]\nAuthorization = \"Bearer {{secret.API_KEY}}\"\n"
+    ))
+    .unwrap();
+    let gateway = Gateway::new(config, Arc::new(store.clone())).unwrap();
+    let state = AppState {
+        tokens,
+        store: Some(store),
+        gateway: Some(Arc::new(gateway)),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(strongroom_server::serve(
+        listener,
+        strongroom_server::router(state, Limits::default()),
+        std::future::pending(),
+    ));
+
+    let client = reqwest::Client::new();
+    let direct_url = format!("{upstream_url}/v1/models");
+    let gateway_url = format!("{server}/gateway/up/v1/models");
+    let bearer = SecretString::from(token.expose_secret().to_owned());
+    let (mut direct, mut via) = (Vec::new(), Vec::new());
+    for i in 0..requests + 200 {
+        let start = Instant::now();
+        let ok = client
+            .get(&direct_url)
+            .header("authorization", "Bearer sk-direct")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success();
+        let d = start.elapsed();
+        let start = Instant::now();
+        let response = client
+            .get(&gateway_url)
+            .bearer_auth(bearer.expose_secret())
+            .send()
+            .await
+            .unwrap();
+        let ok =
+            ok && response.status().is_success() && !response.bytes().await.unwrap().is_empty();
+        let g = start.elapsed();
+        assert!(ok, "a request failed");
+        if i >= 200 {
+            direct.push(d);
+            via.push(g);
+        }
+    }
+    direct.sort_unstable();
+    via.sort_unstable();
+    let (d50, d99, g50, g99) = (
+        percentile(&direct, 0.5),
+        percentile(&direct, 0.99),
+        percentile(&via, 0.5),
+        percentile(&via, 0.99),
+    );
+    println!("upstream delay {delay:?}, {requests} requests each (after 200 warm-up)");
+    println!(
+        "direct   p50 {:>9.1} µs   p99 {:>9.1} µs",
+        d50.as_secs_f64() * 1e6,
+        d99.as_secs_f64() * 1e6
+    );
+    println!(
+        "gateway  p50 {:>9.1} µs   p99 {:>9.1} µs",
+        g50.as_secs_f64() * 1e6,
+        g99.as_secs_f64() * 1e6
+    );
+    println!(
+        "gateway overhead at p50: +{:.1} µs ({:.1}%), at p99: +{:.1} µs",
+        (g50.as_secs_f64() - d50.as_secs_f64()) * 1e6,
+        (g50.as_secs_f64() / d50.as_secs_f64() - 1.0) * 100.0,
+        (g99.as_secs_f64() - d99.as_secs_f64()) * 1e6
+    );
+}
