@@ -5,6 +5,7 @@
 //! cargo xtask bench [--quick]    criterion suites, then target/bench-report.md
 //! cargo xtask fuzz [--seconds N] every cargo-fuzz target for N seconds (default 60)
 //! cargo xtask schemathesis       the API against its own OpenAPI document
+//! cargo xtask release [--dry-run] VERSION   bump, changelog, ci, package in order, tag
 //! cargo xtask postgres           start a throw-away PostgreSQL server and print its URL
 //! cargo xtask load               64 clients for 30 s on loopback; throughput, p99, nothing lost
 //! ```
@@ -15,6 +16,7 @@ use std::process::{Command, ExitCode};
 mod bench;
 mod fuzz;
 mod postgres;
+mod release;
 mod robustness;
 
 type Result<T = ()> = std::result::Result<T, String>;
@@ -26,6 +28,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(args[1..].iter().any(|a| a == "--quick")),
         Some("fuzz") => seconds(&args[1..]).and_then(fuzz::run),
         Some("schemathesis") => robustness::schemathesis(100),
+        Some("release") => release::run(&args[1..]),
         Some("postgres") => postgres::TestServer::start().map(|server| {
             println!("{}", server.url);
             eprintln!("xtask: data in {}; press Enter to stop and delete it", server.dir().display());
@@ -49,7 +52,7 @@ fn main() -> ExitCode {
             ],
         ),
         _ => Err(
-            "usage: cargo xtask (ci | bench [--quick] | fuzz [--seconds N] | schemathesis | load | postgres)"
+            "usage: cargo xtask (ci | bench [--quick] | fuzz [--seconds N] | schemathesis | load | postgres | release [--dry-run] [--skip-ci] VERSION)"
                 .into(),
         ),
     };

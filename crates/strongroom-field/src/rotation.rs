@@ -10,6 +10,7 @@
 //! SQLite, `id::text` on PostgreSQL): seal with the same text (`42`, a UUID in lowercase
 //! hyphenated form, ...).
 
+#[cfg(any(feature = "rusqlite", feature = "postgres"))]
 use crate::Result;
 
 /// Where a rotation stands.

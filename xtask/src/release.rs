@@ -1,0 +1,228 @@
+//! `cargo xtask release [--dry-run] [--skip-ci] VERSION`.
+//!
+//! Checks a clean tree, bumps every crate's version (the workspace version and the
+//! versions of the internal dependencies), moves CHANGELOG.md's Unreleased section under
+//! the new version, runs `cargo xtask ci`, packages every crate in dependency order
+//! (`cargo package`, which verifies that each builds from its package alone), commits
+//! and tags `vVERSION`. Publishing to crates.io is a separate, deliberate `cargo publish`.
+//!
+//! `--dry-run` does all of it in a scratch copy of the tree under the target directory,
+//! offline, and leaves the repository untouched (no commit, no tag).
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::{root, run_in, Result};
+
+/// Publishable crates, dependencies first.
+pub const CRATES: &[&str] = &[
+    "strongroom-crypto",
+    "strongroom-field",
+    "strongroom-store",
+    "strongroom-gateway",
+    "strongroom-server",
+    "strongroom",
+];
+
+/// Runs the release.
+pub fn run(args: &[String]) -> Result {
+    let dry_run = args.iter().any(|a| a == "--dry-run");
+    let skip_ci = args.iter().any(|a| a == "--skip-ci");
+    let version = args
+        .iter()
+        .find(|a| !a.starts_with("--"))
+        .ok_or("usage: cargo xtask release [--dry-run] [--skip-ci] VERSION")?;
+    check_version(version)?;
+    let repo = root();
+    let status = git(&repo, &["status", "--porcelain"])?;
+    if !status.trim().is_empty() {
+        return Err(format!(
+            "the working tree is not clean; commit or stash first:\n{status}"
+        ));
+    }
+    let current = workspace_version(
+        &std::fs::read_to_string(repo.join("Cargo.toml")).map_err(|e| e.to_string())?,
+    )?;
+    if version == &current {
+        return Err(format!("the workspace is already at version {current}"));
+    }
+    let tree = if dry_run {
+        let scratch = crate::target_dir().join("release-dry-run");
+        let _ = std::fs::remove_dir_all(&scratch);
+        std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
+        // A copy of HEAD: `git archive | tar -x`.
+        let archive = Command::new("git")
+            .args(["archive", "--format=tar", "HEAD"])
+            .current_dir(&repo)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !archive.status.success() {
+            return Err("git archive failed".into());
+        }
+        let mut tar = Command::new("tar")
+            .args(["-x", "-C"])
+            .arg(&scratch)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        std::io::Write::write_all(tar.stdin.as_mut().ok_or("tar stdin")?, &archive.stdout)
+            .map_err(|e| e.to_string())?;
+        if !tar.wait().map_err(|e| e.to_string())?.success() {
+            return Err("tar failed".into());
+        }
+        eprintln!("xtask: dry run in {}", scratch.display());
+        scratch
+    } else {
+        repo.clone()
+    };
+
+    bump(&tree, &current, version)?;
+    changelog(&tree, version)?;
+    eprintln!("xtask: version {current} -> {version} in every crate; CHANGELOG.md updated");
+    // The lock file follows the new versions (offline: only workspace crates change).
+    run_in(&tree, "cargo", &["update", "--offline", "--workspace"], &[])?;
+    if !skip_ci {
+        run_in(&tree, "cargo", &["xtask", "ci"], &[])?;
+    }
+    let mut package = vec!["package", "--offline", "--locked"];
+    for krate in CRATES {
+        package.extend(["-p", krate]);
+    }
+    if dry_run {
+        // The scratch copy is not a git checkout.
+        package.push("--allow-dirty");
+    }
+    run_in(&tree, "cargo", &package, &[])?;
+    eprintln!("xtask: packaged, in order: {}", CRATES.join(" -> "));
+    if dry_run {
+        eprintln!("xtask: dry run complete; would commit \"Release {version}\" and tag v{version}");
+        return Ok(());
+    }
+    git(&repo, &["commit", "-am", &format!("Release {version}")])?;
+    git(
+        &repo,
+        &[
+            "tag",
+            "-a",
+            &format!("v{version}"),
+            "-m",
+            &format!("Strongroom {version}"),
+        ],
+    )?;
+    eprintln!("xtask: committed and tagged v{version}; publish with `cargo publish -p CRATE` in the order above");
+    Ok(())
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<String> {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "git {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// `MAJOR.MINOR.PATCH` with an optional `-pre` part.
+fn check_version(version: &str) -> Result {
+    let core = version.split_once('-').map_or(version, |(core, _)| core);
+    let parts: Vec<&str> = core.split('.').collect();
+    if parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        Ok(())
+    } else {
+        Err(format!("{version:?} is not a version like 1.2.3"))
+    }
+}
+
+fn workspace_version(manifest: &str) -> Result<String> {
+    let section = manifest
+        .split("[workspace.package]")
+        .nth(1)
+        .ok_or("no [workspace.package] in Cargo.toml")?;
+    section
+        .lines()
+        .find_map(|line| {
+            line.trim()
+                .strip_prefix("version = \"")
+                .and_then(|v| v.strip_suffix('"'))
+        })
+        .map(str::to_owned)
+        .ok_or_else(|| "no version in [workspace.package]".to_owned())
+}
+
+/// Sets the workspace version and every internal dependency's version requirement.
+fn bump(tree: &Path, current: &str, version: &str) -> Result {
+    let path = tree.join("Cargo.toml");
+    let manifest = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+    let mut out = String::with_capacity(manifest.len());
+    let mut in_package = false;
+    for line in manifest.lines() {
+        if line.starts_with('[') {
+            in_package = line.trim() == "[workspace.package]";
+        }
+        let bumped = if in_package && line.trim() == format!("version = \"{current}\"") {
+            line.replace(current, version)
+        } else if line.starts_with("strongroom") && line.contains("path = \"crates/") {
+            line.replace(
+                &format!("version = \"{current}\""),
+                &format!("version = \"{version}\""),
+            )
+        } else {
+            line.to_owned()
+        };
+        out.push_str(&bumped);
+        out.push('\n');
+    }
+    std::fs::write(&path, out).map_err(|e| e.to_string())
+}
+
+/// Moves `## [Unreleased]` under `## [VERSION] - DATE`, leaving an empty Unreleased.
+fn changelog(tree: &Path, version: &str) -> Result {
+    let path = tree.join("CHANGELOG.md");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("CHANGELOG.md: {e}"))?;
+    if !text.contains("## [Unreleased]") {
+        return Err("CHANGELOG.md has no ## [Unreleased] section".into());
+    }
+    let date = Command::new("date")
+        .args(["-u", "+%Y-%m-%d"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let date = String::from_utf8_lossy(&date.stdout).trim().to_owned();
+    let text = text.replacen(
+        "## [Unreleased]",
+        &format!("## [Unreleased]\n\n## [{version}] - {date}"),
+        1,
+    );
+    std::fs::write(&path, text).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_checked() {
+        assert!(check_version("1.2.3").is_ok());
+        assert!(check_version("0.2.0-rc.1").is_ok());
+        for bad in ["1.2", "v1.2.3", "1.2.x", ""] {
+            assert!(check_version(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_workspace_version_is_read() {
+        let manifest = "[workspace]\nmembers = []\n\n[workspace.package]\nversion = \"0.4.2\"\nedition = \"2021\"\n";
+        assert_eq!(workspace_version(manifest).unwrap(), "0.4.2");
+    }
+}
