@@ -36,9 +36,14 @@ pub fn run(args: &[String]) -> Result {
     let repo = root();
     let status = git(&repo, &["status", "--porcelain"])?;
     if !status.trim().is_empty() {
-        return Err(format!(
-            "the working tree is not clean; commit or stash first:\n{status}"
-        ));
+        if !dry_run {
+            return Err(format!(
+                "the working tree is not clean; commit or stash first:\n{status}"
+            ));
+        }
+        eprintln!(
+            "xtask: the working tree is not clean; the dry run uses HEAD, without those changes"
+        );
     }
     let current = workspace_version(
         &std::fs::read_to_string(repo.join("Cargo.toml")).map_err(|e| e.to_string())?,
@@ -76,13 +81,22 @@ pub fn run(args: &[String]) -> Result {
         repo.clone()
     };
 
+    // Build the copy in the repository's target directory: dependencies stay compiled.
+    let target = crate::target_dir();
+    let target = target.to_string_lossy();
+    let env = [("CARGO_TARGET_DIR", target.as_ref())];
     bump(&tree, &current, version)?;
     changelog(&tree, version)?;
     eprintln!("xtask: version {current} -> {version} in every crate; CHANGELOG.md updated");
     // The lock file follows the new versions (offline: only workspace crates change).
-    run_in(&tree, "cargo", &["update", "--offline", "--workspace"], &[])?;
+    run_in(
+        &tree,
+        "cargo",
+        &["update", "--offline", "--workspace"],
+        &env,
+    )?;
     if !skip_ci {
-        run_in(&tree, "cargo", &["xtask", "ci"], &[])?;
+        run_in(&tree, "cargo", &["xtask", "ci"], &env)?;
     }
     let mut package = vec!["package", "--offline", "--locked"];
     for krate in CRATES {
@@ -92,7 +106,7 @@ pub fn run(args: &[String]) -> Result {
         // The scratch copy is not a git checkout.
         package.push("--allow-dirty");
     }
-    run_in(&tree, "cargo", &package, &[])?;
+    run_in(&tree, "cargo", &package, &env)?;
     eprintln!("xtask: packaged, in order: {}", CRATES.join(" -> "));
     if dry_run {
         eprintln!("xtask: dry run complete; would commit \"Release {version}\" and tag v{version}");
