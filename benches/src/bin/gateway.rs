@@ -12,6 +12,7 @@
 // A measuring tool: a panic is the failure report; the casts are of counts.
 #![allow(
     clippy::unwrap_used,
+    clippy::too_many_lines,
     clippy::cast_possible_truncation,
     clippy::cast_precision_loss,
     clippy::cast_sign_loss
