@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use strongroom_crypto::secrecy::{ExposeSecret as _, SecretSlice};
 use strongroom_crypto::{simple, Key};
 
-use crate::{Result, SecretId, SetRequest, Store, StoreError};
+use crate::{Result, SecretId, Store, StoreError};
 
 /// One row of PocketBase's `_secrets` table.
 #[derive(Clone)]
@@ -40,58 +40,10 @@ impl core::fmt::Debug for PocketBaseRow {
     }
 }
 
-/// What an import does with one row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ImportAction {
-    /// New in Strongroom.
-    Create,
-    /// Exists; replaced because `overwrite` was asked.
-    Overwrite,
-    /// Exists; left alone.
-    SkipExisting,
-    /// Could not be imported; the reason names no value.
-    Fail(String),
-}
+pub use crate::import::{ImportAction, ImportItem, ImportReport};
 
-/// One planned row: where it goes and what happens to it.
-#[derive(Debug, Clone)]
-pub struct ImportItem {
-    /// `key` as in PocketBase.
-    pub key: String,
-    /// `env` as in PocketBase.
-    pub env: String,
-    /// What the import does.
-    pub action: ImportAction,
-}
-
-/// The outcome of an import (or of a dry run: the same, with nothing written).
-#[derive(Debug, Clone, Default)]
-pub struct ImportReport {
-    /// Every row, in table order.
-    pub items: Vec<ImportItem>,
-    /// Whether anything was written.
-    pub applied: bool,
-}
-
-impl ImportReport {
-    /// Counts of `(created, overwritten, skipped, failed)`.
-    pub fn counts(&self) -> (usize, usize, usize, usize) {
-        let count =
-            |f: fn(&ImportAction) -> bool| self.items.iter().filter(|i| f(&i.action)).count();
-        (
-            count(|a| *a == ImportAction::Create),
-            count(|a| *a == ImportAction::Overwrite),
-            count(|a| *a == ImportAction::SkipExisting),
-            count(|a| matches!(a, ImportAction::Fail(_))),
-        )
-    }
-}
-
-/// Imports PocketBase rows into `store` (in `namespace`). Every row is opened first; rows
-/// that fail (wrong key, tampered, a key or env name Strongroom does not accept) are
-/// reported by key and env and not written. Unless `dry_run`, every other row is written
-/// in **one** transaction: the import lands whole or not at all. Existing secrets are
-/// skipped unless `overwrite`.
+/// Imports PocketBase rows into `store` (in `namespace`), as [`crate::import::import`]
+/// does: rows that do not open with `pb_key` are reported by key and env, never written.
 pub async fn import(
     store: &Store,
     pb_key: &Key,
@@ -99,50 +51,19 @@ pub async fn import(
     namespace: Option<&str>,
     overwrite: bool,
     dry_run: bool,
-    mut progress: impl FnMut(usize),
+    progress: impl FnMut(usize),
 ) -> Result<ImportReport> {
-    let mut report = ImportReport::default();
-    let mut writes = Vec::new();
-    for (n, row) in rows.iter().enumerate() {
-        progress(n + 1);
-        let env = (!row.env.is_empty()).then_some(row.env.as_str());
-        let action = match store.secret_id(namespace, env, &row.key) {
-            Err(e) => ImportAction::Fail(e.to_string()),
-            Ok(id) => match simple::open(pb_key, &row.value) {
-                Err(e) => ImportAction::Fail(format!("cannot decrypt with PB_MASTER_KEY: {e}")),
-                Ok(value) => {
-                    let exists = store.has_row(&id).await?;
-                    if exists && !overwrite {
-                        ImportAction::SkipExisting
-                    } else {
-                        writes.push((
-                            id,
-                            SetRequest {
-                                description: Some(row.description.clone()),
-                                value,
-                                ..SetRequest::default()
-                            },
-                        ));
-                        if exists {
-                            ImportAction::Overwrite
-                        } else {
-                            ImportAction::Create
-                        }
-                    }
-                }
-            },
-        };
-        report.items.push(ImportItem {
+    let items = rows
+        .iter()
+        .map(|row| crate::import::ImportRow {
             key: row.key.clone(),
-            env: row.env.clone(),
-            action,
-        });
-    }
-    if !dry_run && !writes.is_empty() {
-        store.set_many(writes).await?;
-        report.applied = true;
-    }
-    Ok(report)
+            env: (!row.env.is_empty()).then(|| row.env.clone()),
+            description: Some(row.description.clone()),
+            value: simple::open(pb_key, &row.value)
+                .map_err(|e| format!("cannot decrypt with PB_MASTER_KEY: {e}")),
+        })
+        .collect();
+    crate::import::import(store, items, namespace, overwrite, dry_run, progress).await
 }
 
 /// Exports every secret of `namespace` (and `env`, if given) as PocketBase rows sealed

@@ -412,6 +412,48 @@ impl Store {
         Ok(self.inner.backend.fetch(&id).await?.is_some())
     }
 
+    /// Every secret `env` sees, after fallback: the keys present in any env of its chain
+    /// (only those starting with `prefix`, if given), each read with [`Store::get`] so the
+    /// nearest env wins. Sorted by key. Nothing is audited here; callers that hand the
+    /// values out record the reads.
+    pub async fn resolve_env(
+        &self,
+        namespace: Option<&str>,
+        env: Option<&str>,
+        prefix: Option<&str>,
+    ) -> Result<Vec<Secret>> {
+        let probe = self.secret_id(namespace, env, "_")?;
+        let mut keys = std::collections::BTreeSet::new();
+        for chain_env in self.chain(&probe) {
+            let mut cursor = None;
+            loop {
+                let page = self
+                    .list(ListQuery {
+                        namespace: Some(probe.namespace.clone()),
+                        env: Some(chain_env.clone()),
+                        prefix: prefix.map(str::to_owned),
+                        limit: Some(1000),
+                        cursor,
+                        ..ListQuery::default()
+                    })
+                    .await?;
+                keys.extend(page.items.into_iter().map(|i| i.key));
+                cursor = page.next_cursor;
+                if cursor.is_none() {
+                    break;
+                }
+            }
+        }
+        let mut secrets = Vec::with_capacity(keys.len());
+        for key in keys {
+            secrets.push(
+                self.get(&SecretId::new(&probe.namespace, &probe.env, key))
+                    .await?,
+            );
+        }
+        Ok(secrets)
+    }
+
     /// Changes description, metadata, kind or expiry without touching the value.
     pub async fn update_meta(&self, id: &SecretId, update: MetaUpdate) -> Result<SecretInfo> {
         let id = self.normalize(id)?;

@@ -143,13 +143,21 @@ pub enum Command {
         #[arg(long, default_value_t = 500)]
         batch_size: usize,
     },
-    /// Import secrets from another system.
+    /// Import secrets: from PocketBase (`--from pocketbase SOURCE`) or a dotenv file
+    /// (`--format dotenv FILE`).
+    #[command(group(clap::ArgGroup::new("kind").required(true).args(["from", "format"])))]
     Import {
         /// The system to import from.
         #[arg(long = "from", value_enum)]
-        from: ImportSource,
-        /// `sqlite://PATH/data.db` or `postgres://...` of the PocketBase database.
+        from: Option<ImportSource>,
+        /// The file format to import.
+        #[arg(long, value_enum)]
+        format: Option<ImportFormat>,
+        /// `sqlite://PATH/data.db` or `postgres://...` (PocketBase), or a dotenv FILE.
         source: String,
+        /// Env to import a dotenv file into.
+        #[arg(long, short = 'e')]
+        env: Option<String>,
         /// Namespace to import into (default `default`).
         #[arg(long, short = 'n')]
         namespace: Option<String>,
@@ -160,27 +168,41 @@ pub enum Command {
         #[arg(long)]
         overwrite: bool,
     },
-    /// Export secrets for another system.
+    /// Export secrets: PocketBase rows (sealed), or plaintext dotenv/JSON (needs --plaintext).
     Export {
         /// The format to write.
         #[arg(long, value_enum)]
         format: ExportFormat,
-        /// Write an SQL script to this file.
-        #[arg(
-            long,
-            required_unless_present = "database",
-            conflicts_with = "database"
-        )]
+        /// Write to this file (dotenv/json default: stdout; pocketbase: an SQL script).
+        #[arg(long, conflicts_with = "database")]
         out: Option<std::path::PathBuf>,
         /// Write into this PocketBase database (`sqlite://PATH/data.db`).
         #[arg(long)]
         database: Option<String>,
-        /// Only this env.
+        /// Only this env (dotenv/json: the env's view after fallback).
         #[arg(long, short = 'e')]
         env: Option<String>,
         /// Namespace (default `default`).
         #[arg(long, short = 'n')]
         namespace: Option<String>,
+        /// Confirm a plaintext export (dotenv, json); each value read is an audit event.
+        #[arg(long)]
+        plaintext: bool,
+    },
+    /// Run a command with an env's secrets (after fallback) as environment variables.
+    Run {
+        /// Environment (default: the default env).
+        #[arg(long, short = 'e')]
+        env: Option<String>,
+        /// Namespace (default `default`).
+        #[arg(long, short = 'n')]
+        namespace: Option<String>,
+        /// Only secrets whose key starts with this prefix.
+        #[arg(long)]
+        only: Option<String>,
+        /// The command and its arguments, after `--`.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
     },
     /// Serve the HTTP API.
     Serve {
@@ -247,11 +269,22 @@ pub enum ImportSource {
     Pocketbase,
 }
 
-/// What `export` writes.
+/// File formats `import` reads.
 #[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ImportFormat {
+    /// `KEY=value` lines (quotes, `export `, multi-line values).
+    Dotenv,
+}
+
+/// What `export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
     /// PocketBase's `_secrets` rows, sealed under `PB_MASTER_KEY`.
     Pocketbase,
+    /// Plaintext `KEY="value"` lines.
+    Dotenv,
+    /// Plaintext `{"KEY": "value"}`.
+    Json,
 }
 
 /// `--state` values.

@@ -2,6 +2,8 @@
 
 mod cli;
 mod commands;
+mod dotenv;
+mod envfiles;
 mod exit;
 mod migrate;
 mod serve;

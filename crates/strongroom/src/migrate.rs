@@ -132,7 +132,7 @@ pub async fn export_pocketbase(
 
 /// Writes a new file readable by its owner only (the rows are ciphertexts, but a
 /// secrets export deserves it).
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]

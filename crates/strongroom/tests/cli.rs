@@ -551,3 +551,201 @@ fn no_plaintext_in_the_database_files_or_outputs() {
     }
     drop(holder);
 }
+
+#[test]
+fn run_passes_the_env_view_as_variables_and_the_exit_code_back() {
+    let s = Sandbox::new();
+    s.ok(&["set", "API_KEY", "--env", "prod"], b"sk-prod-run");
+    s.ok(&["set", "SHARED"], b"from-global");
+    s.ok(&["set", "API_KEY"], b"sk-global-run");
+    s.ok(&["set", "app.name"], b"not-a-variable");
+    s.ok(&["set", "OTHER_PREFIX"], b"x");
+    let out = s.run(
+        &[
+            "run",
+            "--env",
+            "prod",
+            "--",
+            "sh",
+            "-c",
+            "printf '%s|%s' \"$API_KEY\" \"$SHARED\" > seen.txt; exit 7",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(7), "the command's exit code");
+    assert_eq!(
+        std::fs::read_to_string(s.dir.path().join("seen.txt")).unwrap(),
+        "sk-prod-run|from-global"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not passing app.name"),
+        "invalid names are reported: {stderr}"
+    );
+    assert!(
+        !stderr.contains("sk-prod-run") && out.stdout.is_empty(),
+        "values never reach our output"
+    );
+    let out = s.run(
+        &[
+            "run",
+            "--only",
+            "OTHER",
+            "--",
+            "sh",
+            "-c",
+            "test -z \"$API_KEY\" && test \"$OTHER_PREFIX\" = x",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let out = s.run(&["run", "--", "/nonexistent/program"], b"");
+    assert_eq!(out.status.code(), Some(127));
+    let audit: serde_json::Value =
+        serde_json::from_str(&s.text(&["audit", "--json", "--key", "API_KEY"], b"")).unwrap();
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "read"),
+        "injected values are audited reads"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn run_passes_signals_to_the_command() {
+    let s = Sandbox::new();
+    s.ok(&["set", "K"], b"v");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_strongroom"));
+    for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("STRONGROOM_")) {
+        command.env_remove(name);
+    }
+    let mut child = command
+        .args([
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "trap 'exit 42' TERM; touch ready; while :; do sleep 0.05; done",
+        ])
+        .current_dir(s.dir.path())
+        .envs(s.vars.iter().map(|(n, v)| (n, v)))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready = s.dir.path().join("ready");
+    for _ in 0..200 {
+        if ready.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(ready.exists(), "the command started");
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    assert_eq!(
+        child.wait().unwrap().code(),
+        Some(42),
+        "SIGTERM reached the command, its exit code came back"
+    );
+}
+
+#[test]
+fn dotenv_import_and_plaintext_export() {
+    let s = Sandbox::new();
+    let file = s.dir.path().join(".env");
+    std::fs::write(&file, "# team secrets\nexport API_KEY=\"sk-\\\"quoted\\\"\"\nDB_URL=postgres://db/app # inline comment\nMULTI=\"line one\nline two\"\nSINGLE='literal $HOME \\n'\n").unwrap();
+    let path = file.to_str().unwrap();
+    let dry = s.text(
+        &[
+            "import",
+            "--format",
+            "dotenv",
+            path,
+            "--env",
+            "prod",
+            "--dry-run",
+        ],
+        b"",
+    );
+    assert!(
+        dry.contains("would create API_KEY") && dry.contains("4 created"),
+        "{dry}"
+    );
+    assert_eq!(s.text(&["list", "--json"], b"").trim(), "[]");
+    s.ok(
+        &["import", "--format", "dotenv", path, "--env", "prod"],
+        b"",
+    );
+    assert_eq!(
+        s.ok(&["get", "API_KEY", "--env", "prod"], b""),
+        b"sk-\"quoted\""
+    );
+    assert_eq!(
+        s.ok(&["get", "MULTI", "--env", "prod"], b""),
+        b"line one\nline two"
+    );
+    assert_eq!(
+        s.ok(&["get", "SINGLE", "--env", "prod"], b""),
+        b"literal $HOME \\n"
+    );
+    assert_eq!(
+        s.ok(&["get", "DB_URL", "--env", "prod"], b""),
+        b"postgres://db/app"
+    );
+    assert!(s
+        .text(
+            &["import", "--format", "dotenv", path, "--env", "prod"],
+            b""
+        )
+        .contains("4 skipped"));
+
+    // Parse errors name the line; nothing is written.
+    std::fs::write(&file, "GOOD=1\nthis line is wrong\n").unwrap();
+    let stderr = s.fails(&["import", "--format", "dotenv", path], b"", 8);
+    assert!(stderr.contains("line 2"), "{stderr}");
+    assert!(!s.text(&["list", "--json"], b"").contains("GOOD"));
+
+    // Plaintext export needs --plaintext, reads back exactly, and is audited.
+    assert!(s
+        .fails(&["export", "--format", "dotenv", "--env", "prod"], b"", 8)
+        .contains("--plaintext"));
+    let exported = s.text(
+        &[
+            "export",
+            "--format",
+            "dotenv",
+            "--env",
+            "prod",
+            "--plaintext",
+        ],
+        b"",
+    );
+    std::fs::write(&file, &exported).unwrap();
+    let again = Sandbox::new();
+    again.ok(&["import", "--format", "dotenv", path], b"");
+    assert_eq!(again.ok(&["get", "MULTI"], b""), b"line one\nline two");
+    assert_eq!(again.ok(&["get", "API_KEY"], b""), b"sk-\"quoted\"");
+    let json: serde_json::Value = serde_json::from_str(&s.text(
+        &["export", "--format", "json", "--env", "prod", "--plaintext"],
+        b"",
+    ))
+    .unwrap();
+    assert_eq!(json["SINGLE"], "literal $HOME \\n");
+    let audit: serde_json::Value =
+        serde_json::from_str(&s.text(&["audit", "--json", "--key", "MULTI"], b"")).unwrap();
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "read")
+            .count()
+            >= 2
+    );
+}

@@ -1,0 +1,226 @@
+//! `strongroom run`, `import --format dotenv` and `export --format dotenv|json`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use strongroom_crypto::secrecy::ExposeSecret as _;
+use strongroom_crypto::secrecy::SecretSlice;
+use strongroom_store::import::{self, ImportAction, ImportRow};
+
+use crate::cli::ExportFormat;
+use crate::exit::{code, Failure};
+
+/// Whether `name` can be an environment variable (`[A-Za-z_][A-Za-z0-9_]*`).
+fn valid_env_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Starts `command` with the env's secrets as environment variables, passes SIGINT,
+/// SIGTERM, SIGHUP and SIGQUIT on to it, and exits with its exit code (128 + N when a
+/// signal ended it). Keys that are not valid variable names are reported and left out.
+pub async fn run(
+    env: Option<&str>,
+    namespace: Option<&str>,
+    only: Option<&str>,
+    command: &[String],
+) -> Result<ExitCode, Failure> {
+    let store = crate::commands::open().await?;
+    let secrets = store.resolve_env(namespace, env, only).await?;
+    let mut child = tokio::process::Command::new(&command[0]);
+    child.args(&command[1..]);
+    let mut injected = 0;
+    for secret in &secrets {
+        let key = &secret.id.key;
+        if !valid_env_name(key) {
+            eprintln!("strongroom: not passing {key}: not a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
+            continue;
+        }
+        let Ok(value) = std::str::from_utf8(secret.value.expose_secret()) else {
+            eprintln!("strongroom: not passing {key}: the value is not UTF-8 text");
+            continue;
+        };
+        if value.contains('\0') {
+            eprintln!("strongroom: not passing {key}: the value contains a NUL byte");
+            continue;
+        }
+        child.env(key, value);
+        store.record_read(secret).await?;
+        injected += 1;
+    }
+    let mut child = child.spawn().map_err(|e| Failure {
+        message: format!("cannot start {}: {e}", command[0]),
+        code: if e.kind() == std::io::ErrorKind::NotFound {
+            127
+        } else {
+            126
+        },
+    })?;
+    announce(injected);
+    let status = wait_forwarding_signals(&mut child)
+        .await
+        .map_err(|e| Failure::io(format!("waiting for the command: {e}")))?;
+    Ok(ExitCode::from(exit_code(status)))
+}
+
+/// A one-line note on stderr (counts only, never names or values of the env).
+fn announce(injected: usize) {
+    if std::env::var_os("STRONGROOM_QUIET").is_none() {
+        eprintln!("strongroom: started with {injected} secret(s) in the environment");
+    }
+}
+
+#[cfg(unix)]
+async fn wait_forwarding_signals(
+    child: &mut tokio::process::Child,
+) -> std::io::Result<std::process::ExitStatus> {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    use tokio::signal::unix::{signal, SignalKind};
+    let pid = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .map(Pid::from_raw);
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut quit = signal(SignalKind::quit())?;
+    loop {
+        let forward = tokio::select! {
+            status = child.wait() => return status,
+            _ = int.recv() => Signal::SIGINT,
+            _ = term.recv() => Signal::SIGTERM,
+            _ = hup.recv() => Signal::SIGHUP,
+            _ = quit.recv() => Signal::SIGQUIT,
+        };
+        if let Some(pid) = pid {
+            let _ = kill(pid, forward);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_forwarding_signals(
+    child: &mut tokio::process::Child,
+) -> std::io::Result<std::process::ExitStatus> {
+    child.wait().await
+}
+
+fn exit_code(status: std::process::ExitStatus) -> u8 {
+    if let Some(code) = status.code() {
+        return u8::try_from(code & 0xff).unwrap_or(1);
+    }
+    #[cfg(unix)]
+    if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&status) {
+        return u8::try_from(128 + signal).unwrap_or(1);
+    }
+    1
+}
+
+/// Imports a dotenv file into `env`: one transaction, existing keys skipped unless
+/// `overwrite`; parse errors name the line.
+pub async fn import_dotenv(
+    file: &str,
+    env: Option<&str>,
+    namespace: Option<&str>,
+    dry_run: bool,
+    overwrite: bool,
+) -> Result<ExitCode, Failure> {
+    let text = std::fs::read_to_string(file).map_err(|e| Failure::input(format!("{file}: {e}")))?;
+    let pairs = crate::dotenv::parse(&text).map_err(|e| Failure::input(format!("{file}: {e}")))?;
+    let store = crate::commands::open().await?;
+    let rows = pairs
+        .into_iter()
+        .map(|(key, value)| ImportRow {
+            key,
+            env: env.map(str::to_owned),
+            description: None,
+            value: Ok(SecretSlice::from(value.into_bytes())),
+        })
+        .collect();
+    let report = import::import(&store, rows, namespace, overwrite, dry_run, |_| {}).await?;
+    for item in &report.items {
+        match &item.action {
+            ImportAction::Fail(reason) => eprintln!("strongroom: failed {}: {reason}", item.key),
+            ImportAction::Create if dry_run => println!("would create {}", item.key),
+            ImportAction::Overwrite if dry_run => println!("would overwrite {}", item.key),
+            ImportAction::SkipExisting if dry_run => println!("would skip (exists) {}", item.key),
+            _ => {}
+        }
+    }
+    let (created, overwritten, skipped, failed) = report.counts();
+    println!(
+        "{}: {created} created, {overwritten} overwritten, {skipped} skipped (already present), {failed} failed",
+        if dry_run { "dry run, nothing written" } else { "imported" }
+    );
+    Ok(if failed > 0 {
+        ExitCode::from(code::INPUT)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Writes an env's view (after fallback) as plaintext dotenv or JSON. Refused without
+/// `--plaintext`; every value written is a `read` audit event.
+pub async fn export_plaintext(
+    format: ExportFormat,
+    out: Option<&Path>,
+    env: Option<&str>,
+    namespace: Option<&str>,
+    plaintext: bool,
+) -> Result<ExitCode, Failure> {
+    if !plaintext {
+        return Err(Failure::input(
+            "a dotenv or JSON export writes plaintext values: confirm with --plaintext",
+        ));
+    }
+    let store = crate::commands::open().await?;
+    let secrets = store.resolve_env(namespace, env, None).await?;
+    let mut pairs = Vec::with_capacity(secrets.len());
+    for secret in &secrets {
+        let value = std::str::from_utf8(secret.value.expose_secret()).map_err(|_| {
+            Failure::input(format!(
+                "{}: the value is not UTF-8 text; it can not be exported as {format:?}",
+                secret.id.key
+            ))
+        })?;
+        pairs.push((secret.id.key.clone(), value.to_owned()));
+    }
+    let text = if format == ExportFormat::Json {
+        let map: serde_json::Map<String, serde_json::Value> =
+            pairs.into_iter().map(|(k, v)| (k, v.into())).collect();
+        let mut text =
+            serde_json::to_string_pretty(&map).map_err(|e| Failure::io(e.to_string()))?;
+        text.push('\n');
+        text
+    } else {
+        pairs
+            .iter()
+            .map(|(k, v)| crate::dotenv::line(k, v) + "\n")
+            .collect()
+    };
+    // Only record the reads once the values are on their way out.
+    for secret in &secrets {
+        store.record_read(secret).await?;
+    }
+    match out {
+        Some(path) => {
+            crate::migrate::write_private(path, text.as_bytes())?;
+            eprintln!(
+                "strongroom: wrote {} secret(s) in plaintext to {}",
+                secrets.len(),
+                path.display()
+            );
+        }
+        None => {
+            use std::io::Write as _;
+            std::io::stdout()
+                .write_all(text.as_bytes())
+                .map_err(|e| Failure::io(e.to_string()))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
