@@ -72,69 +72,8 @@ pub async fn run(command: Command) -> Outcome {
             dev,
             gateway_config,
         } => crate::serve::serve(bind, dev, gateway_config).await,
-        Command::Import {
-            from,
-            format: _,
-            source,
-            env,
-            namespace,
-            dry_run,
-            overwrite,
-        } => {
-            if from.is_some() {
-                crate::migrate::import_pocketbase(&source, namespace.as_deref(), dry_run, overwrite)
-                    .await
-            } else {
-                crate::envfiles::import_dotenv(
-                    &source,
-                    env.as_deref(),
-                    namespace.as_deref(),
-                    dry_run,
-                    overwrite,
-                )
-                .await
-            }
-        }
-        Command::Export {
-            format,
-            out,
-            database,
-            env,
-            namespace,
-            plaintext,
-        } => {
-            if format == crate::cli::ExportFormat::Pocketbase {
-                crate::migrate::export_pocketbase(
-                    out.as_deref(),
-                    database.as_deref(),
-                    env.as_deref(),
-                    namespace.as_deref(),
-                )
-                .await
-            } else {
-                crate::envfiles::export_plaintext(
-                    format,
-                    out.as_deref(),
-                    env.as_deref(),
-                    namespace.as_deref(),
-                    plaintext,
-                )
-                .await
-            }
-        }
-        Command::Run {
-            env,
-            namespace,
-            only,
-            command,
-        } => {
-            crate::envfiles::run(
-                env.as_deref(),
-                namespace.as_deref(),
-                only.as_deref(),
-                &command,
-            )
-            .await
+        command @ (Command::Import { .. } | Command::Export { .. } | Command::Run { .. }) => {
+            crate::envfiles::dispatch(command).await
         }
         Command::Token { action } => crate::serve::token(action).await,
         Command::Rotate {

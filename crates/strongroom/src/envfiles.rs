@@ -10,6 +10,89 @@ use strongroom_store::import::{self, ImportAction, ImportRow};
 use crate::cli::ExportFormat;
 use crate::exit::{code, Failure};
 
+/// Runs `import`, `export` and `run`.
+pub async fn dispatch(command: crate::cli::Command) -> Result<ExitCode, Failure> {
+    use crate::cli::Command;
+    match command {
+        Command::Import {
+            from: Some(_),
+            source,
+            namespace,
+            dry_run,
+            overwrite,
+            ..
+        } => {
+            crate::migrate::import_pocketbase(&source, namespace.as_deref(), dry_run, overwrite)
+                .await
+        }
+        Command::Import {
+            source,
+            env,
+            namespace,
+            dry_run,
+            overwrite,
+            ..
+        } => {
+            import_dotenv(
+                &source,
+                env.as_deref(),
+                namespace.as_deref(),
+                dry_run,
+                overwrite,
+            )
+            .await
+        }
+        Command::Export {
+            format: ExportFormat::Pocketbase,
+            out,
+            database,
+            env,
+            namespace,
+            ..
+        } => {
+            crate::migrate::export_pocketbase(
+                out.as_deref(),
+                database.as_deref(),
+                env.as_deref(),
+                namespace.as_deref(),
+            )
+            .await
+        }
+        Command::Export {
+            format,
+            out,
+            env,
+            namespace,
+            plaintext,
+            ..
+        } => {
+            export_plaintext(
+                format,
+                out.as_deref(),
+                env.as_deref(),
+                namespace.as_deref(),
+                plaintext,
+            )
+            .await
+        }
+        Command::Run {
+            env,
+            namespace,
+            only,
+            command,
+        } => {
+            run(
+                env.as_deref(),
+                namespace.as_deref(),
+                only.as_deref(),
+                &command,
+            )
+            .await
+        }
+        _ => Err(Failure::input("not an import, export or run command")),
+    }
+}
+
 /// Whether `name` can be an environment variable (`[A-Za-z_][A-Za-z0-9_]*`).
 fn valid_env_name(name: &str) -> bool {
     let mut bytes = name.bytes();
