@@ -45,6 +45,7 @@ fn postgres(c: &mut Criterion) {
             .await
             .unwrap();
         let backend = strongroom_store::open_backend(&url).await.unwrap();
+        client.batch_execute("SET search_path = strongroom, public").await.unwrap();
         let ring = KeyRing::single(&Key::from_bytes(&[9; 32]));
         let store = Store::open(backend, KeySource::Ring(ring), StoreConfig::default()).await.unwrap();
         for chunk in (0..ROWS).collect::<Vec<_>>().chunks(1000) {

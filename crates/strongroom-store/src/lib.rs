@@ -42,6 +42,19 @@ pub use store::{KeySource, RotateOptions, Store};
 /// `sqlite:///ABSOLUTE/PATH`, or `postgres://...` (feature `postgres`).
 #[cfg_attr(not(feature = "postgres"), allow(clippy::unused_async))] // connecting awaits only for PostgreSQL
 pub async fn open_backend(url: &str) -> Result<std::sync::Arc<dyn backend::Backend>> {
+    open_backend_in(url, None).await
+}
+
+/// Like [`open_backend`], with the PostgreSQL schema to use (`STRONGROOM_PG_SCHEMA`;
+/// default `strongroom`). Ignored for SQLite.
+#[cfg_attr(
+    not(feature = "postgres"),
+    allow(clippy::unused_async, unused_variables)
+)]
+pub async fn open_backend_in(
+    url: &str,
+    pg_schema: Option<&str>,
+) -> Result<std::sync::Arc<dyn backend::Backend>> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         if path.is_empty() {
             return Err(StoreError::Config(
@@ -60,7 +73,12 @@ pub async fn open_backend(url: &str) -> Result<std::sync::Arc<dyn backend::Backe
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         #[cfg(feature = "postgres")]
         return Ok(std::sync::Arc::new(
-            backend::postgres::PostgresBackend::connect(url, 16).await?,
+            backend::postgres::PostgresBackend::connect(
+                url,
+                16,
+                pg_schema.unwrap_or(backend::postgres::DEFAULT_SCHEMA),
+            )
+            .await?,
         ));
         #[cfg(not(feature = "postgres"))]
         return Err(StoreError::Config(

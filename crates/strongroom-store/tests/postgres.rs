@@ -31,13 +31,17 @@ async fn postgres() -> Option<PostgresHarness> {
     Some(PostgresHarness { url, client })
 }
 
-const CURRENT_VALUE: &str = "FROM strongroom_secret_versions v JOIN strongroom_secrets s ON s.sid = v.sid AND s.version = v.version
+const CURRENT_VALUE: &str = "FROM strongroom.strongroom_secret_versions v JOIN strongroom.strongroom_secrets s ON s.sid = v.sid AND s.version = v.version
      WHERE s.namespace = $1 AND s.env = $2 AND s.key = $3";
 
 #[async_trait]
 impl common::Harness for PostgresHarness {
     async fn backend(&self) -> Arc<dyn Backend> {
-        Arc::new(PostgresBackend::connect(&self.url, 4).await.unwrap())
+        Arc::new(
+            PostgresBackend::connect(&self.url, 4, "strongroom")
+                .await
+                .unwrap(),
+        )
     }
     async fn overwrite_value(&self, id: &SecretId, bytes: Vec<u8>) {
         // Make sure the schema exists before touching it directly.
@@ -45,7 +49,7 @@ impl common::Harness for PostgresHarness {
         let n = self
             .client
             .execute(
-                &format!("UPDATE strongroom_secret_versions SET value = $4 WHERE vid = (SELECT v.vid {CURRENT_VALUE})"),
+                &format!("UPDATE strongroom.strongroom_secret_versions SET value = $4 WHERE vid = (SELECT v.vid {CURRENT_VALUE})"),
                 &[&id.namespace, &id.env, &id.key, &bytes],
             )
             .await
@@ -110,7 +114,11 @@ async fn two_processes_opening_a_fresh_database_at_once_migrate_it_once() {
     let opens: Vec<_> = (0..6)
         .map(|_| {
             let url = url.clone();
-            tokio::spawn(async move { PostgresBackend::connect(&url, 1).await.map(drop) })
+            tokio::spawn(async move {
+                PostgresBackend::connect(&url, 1, "strongroom")
+                    .await
+                    .map(drop)
+            })
         })
         .collect();
     for open in opens {
@@ -121,7 +129,7 @@ async fn two_processes_opening_a_fresh_database_at_once_migrate_it_once() {
         .unwrap();
     tokio::spawn(connection);
     let rows = client
-        .query("SELECT version FROM strongroom_schema_version", &[])
+        .query("SELECT version FROM strongroom.strongroom_schema_version", &[])
         .await
         .unwrap();
     assert_eq!(rows.len(), 1);
@@ -136,12 +144,53 @@ async fn audit_events_are_append_only_in_the_database() {
     common::set(&store, "global", "K", "v").await;
     assert!(harness
         .client
-        .execute("UPDATE strongroom_audit_events SET actor = 'x'", &[])
+        .execute("UPDATE strongroom.strongroom_audit_events SET actor = 'x'", &[])
         .await
         .is_err());
     assert!(harness
         .client
-        .execute("DELETE FROM strongroom_audit_events", &[])
+        .execute("DELETE FROM strongroom.strongroom_audit_events", &[])
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn independent_stores_live_side_by_side_in_schemas() {
+    let Some(url) = common::fresh_postgres_database().await else {
+        return;
+    };
+    let open = |schema: &'static str, byte: u8| {
+        let url = url.clone();
+        async move {
+            let backend = Arc::new(PostgresBackend::connect(&url, 2, schema).await.unwrap());
+            strongroom_store::Store::open(
+                backend,
+                strongroom_store::KeySource::Ring(common::ring(&[(1, byte)])),
+                strongroom_store::StoreConfig::default(),
+            )
+            .await
+        }
+    };
+    let team_a = open("team_a", 0xa1).await.unwrap();
+    let team_b = open("team_b", 0xb2).await.unwrap();
+    common::set(&team_a, "global", "K", "a-value").await;
+    common::set(&team_b, "global", "K", "b-value").await;
+    assert_eq!(common::value(&team_a, "global", "K").await, "a-value");
+    assert_eq!(common::value(&team_b, "global", "K").await, "b-value");
+    assert_eq!(
+        team_a
+            .list(strongroom_store::ListQuery::default())
+            .await
+            .unwrap()
+            .total,
+        1
+    );
+    // Each schema knows its own key: B's key is refused in A's schema.
+    assert!(matches!(
+        open("team_a", 0xb2).await,
+        Err(strongroom_store::StoreError::WrongKey { .. })
+    ));
+    assert!(PostgresBackend::connect(&url, 1, "Bad-Schema")
         .await
         .is_err());
 }

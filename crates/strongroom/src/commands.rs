@@ -102,7 +102,9 @@ fn keygen(base64: bool) -> Outcome {
 pub async fn open() -> Result<Store, Failure> {
     let settings = Settings::from_env()?;
     let keys = Settings::keys()?;
-    let backend = strongroom_store::open_backend(&settings.database_url).await?;
+    let backend =
+        strongroom_store::open_backend_in(&settings.database_url, settings.pg_schema.as_deref())
+            .await?;
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_default();

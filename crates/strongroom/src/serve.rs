@@ -34,7 +34,9 @@ pub async fn serve(
     } else {
         (Settings::optional_keys()?, Settings::admin_token())
     };
-    let backend = strongroom_store::open_backend(&settings.database_url).await?;
+    let backend =
+        strongroom_store::open_backend_in(&settings.database_url, settings.pg_schema.as_deref())
+            .await?;
     let tokens = Tokens::new(backend.clone(), admin_token.as_ref())?;
     let store = match keys {
         Some(keys) => Some(Store::open(backend, keys, settings.store).await?),
@@ -201,7 +203,8 @@ fn read_or_create(
 pub async fn token(action: TokenCommand) -> Result<ExitCode, Failure> {
     let settings = Settings::from_env()?;
     let tokens = Tokens::new(
-        strongroom_store::open_backend(&settings.database_url).await?,
+        strongroom_store::open_backend_in(&settings.database_url, settings.pg_schema.as_deref())
+            .await?,
         None,
     )?;
     match action {

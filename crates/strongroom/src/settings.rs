@@ -30,6 +30,8 @@ pub struct Settings {
     pub store: StoreConfig,
     /// `STRONGROOM_HTTP_ENABLED`.
     pub http_enabled: bool,
+    /// `STRONGROOM_PG_SCHEMA` (PostgreSQL only; default `strongroom`).
+    pub pg_schema: Option<String>,
 }
 
 /// Reads a variable; an empty value counts as unset.
@@ -116,6 +118,7 @@ impl Settings {
             database_url,
             store,
             http_enabled,
+            pg_schema: var("STRONGROOM_PG_SCHEMA"),
         })
     }
 

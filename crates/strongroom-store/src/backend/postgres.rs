@@ -97,17 +97,55 @@ fn db(error: impl std::error::Error) -> StoreError {
     StoreError::Database(message)
 }
 
+/// The default schema of a store (`STRONGROOM_PG_SCHEMA`).
+pub const DEFAULT_SCHEMA: &str = "strongroom";
+
+/// Schema names: `[a-z_][a-z0-9_]*`, at most 63 bytes (no quoting needed).
+fn check_schema(schema: &str) -> Result<()> {
+    let mut bytes = schema.bytes();
+    let ok = bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && schema.len() <= 63;
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Config("STRONGROOM_PG_SCHEMA: expected a schema name of a-z 0-9 _ (not starting with a digit), at most 63 bytes".into()))
+    }
+}
+
 fn u32_of(value: i64) -> u32 {
     u32::try_from(value).unwrap_or(u32::MAX)
 }
 
 impl PostgresBackend {
     /// Connects to `url` (`postgres://user:password@host:port/db`), with a pool of up to
-    /// `max_connections`, and applies migrations.
-    pub async fn connect(url: &str, max_connections: usize) -> Result<Self> {
-        let config = tokio_postgres::Config::from_str(url).map_err(|_| {
+    /// `max_connections`, keeps every table in `schema` (created if missing; independent
+    /// stores live side by side in one database, each in its own schema), and applies
+    /// migrations.
+    pub async fn connect(url: &str, max_connections: usize, schema: &str) -> Result<Self> {
+        check_schema(schema)?;
+        let mut config = tokio_postgres::Config::from_str(url).map_err(|_| {
             StoreError::Config("STRONGROOM_DATABASE_URL: not a valid postgres:// URL".into())
         })?;
+        {
+            // Create the schema once, then have every pooled connection use it.
+            let (client, connection) = config
+                .connect(NoTls)
+                .await
+                .map_err(|e| StoreError::Database(format!("cannot connect to PostgreSQL: {e}")))?;
+            tokio::spawn(connection);
+            client
+                .batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK}); CREATE SCHEMA IF NOT EXISTS {schema}; SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+                .await
+                .map_err(db)?;
+        }
+        let options = format!(
+            "{} -c search_path={schema}",
+            config.get_options().unwrap_or_default()
+        );
+        config.options(options.trim());
         let manager = Manager::from_config(
             config,
             NoTls,
