@@ -23,6 +23,7 @@
 pub mod backend;
 mod config;
 mod error;
+pub mod filestore;
 pub mod import;
 mod model;
 pub mod pocketbase;

@@ -129,7 +129,10 @@ async fn two_processes_opening_a_fresh_database_at_once_migrate_it_once() {
         .unwrap();
     tokio::spawn(connection);
     let rows = client
-        .query("SELECT version FROM strongroom.strongroom_schema_version", &[])
+        .query(
+            "SELECT version FROM strongroom.strongroom_schema_version",
+            &[],
+        )
         .await
         .unwrap();
     assert_eq!(rows.len(), 1);
@@ -144,7 +147,10 @@ async fn audit_events_are_append_only_in_the_database() {
     common::set(&store, "global", "K", "v").await;
     assert!(harness
         .client
-        .execute("UPDATE strongroom.strongroom_audit_events SET actor = 'x'", &[])
+        .execute(
+            "UPDATE strongroom.strongroom_audit_events SET actor = 'x'",
+            &[]
+        )
         .await
         .is_err());
     assert!(harness

@@ -204,6 +204,12 @@ pub enum Command {
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
+    /// An encrypted file of secrets for a repository.
+    File {
+        /// What to do.
+        #[command(subcommand)]
+        action: FileCommand,
+    },
     /// Serve the HTTP API.
     Serve {
         /// Address to listen on.
@@ -259,6 +265,30 @@ pub enum TokenCommand {
     Revoke {
         /// The token's name.
         name: String,
+    },
+}
+
+/// `file` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum FileCommand {
+    /// Write the secrets to an encrypted, diff-friendly file you can commit.
+    Export {
+        /// The file to write.
+        path: std::path::PathBuf,
+        /// Only this env.
+        #[arg(long, short = 'e')]
+        env: Option<String>,
+        /// Namespace (default `default`).
+        #[arg(long, short = 'n')]
+        namespace: Option<String>,
+    },
+    /// Merge an encrypted file into the store (newer wins; conflicts are reported).
+    Import {
+        /// The file to read.
+        path: std::path::PathBuf,
+        /// Show what would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 

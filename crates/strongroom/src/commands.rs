@@ -72,9 +72,10 @@ pub async fn run(command: Command) -> Outcome {
             dev,
             gateway_config,
         } => crate::serve::serve(bind, dev, gateway_config).await,
-        command @ (Command::Import { .. } | Command::Export { .. } | Command::Run { .. }) => {
-            crate::envfiles::dispatch(command).await
-        }
+        command @ (Command::Import { .. }
+        | Command::Export { .. }
+        | Command::Run { .. }
+        | Command::File { .. }) => crate::envfiles::dispatch(command).await,
         Command::Token { action } => crate::serve::token(action).await,
         Command::Rotate {
             from_version,

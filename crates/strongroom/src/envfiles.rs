@@ -89,7 +89,8 @@ pub async fn dispatch(command: crate::cli::Command) -> Result<ExitCode, Failure>
             )
             .await
         }
-        _ => Err(Failure::input("not an import, export or run command")),
+        Command::File { action } => file(action).await,
+        _ => Err(Failure::input("not an import, export, run or file command")),
     }
 }
 
@@ -306,4 +307,53 @@ pub async fn export_plaintext(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `strongroom file export|import`.
+async fn file(action: crate::cli::FileCommand) -> Result<ExitCode, Failure> {
+    let store = crate::commands::open().await?;
+    match action {
+        crate::cli::FileCommand::Export {
+            path,
+            env,
+            namespace,
+        } => {
+            let text =
+                strongroom_store::filestore::export(&store, namespace.as_deref(), env.as_deref())
+                    .await?;
+            crate::migrate::write_private(&path, text.as_bytes())?;
+            let lines = text.lines().count().saturating_sub(3);
+            println!("wrote {lines} sealed secret(s) to {}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        crate::cli::FileCommand::Import { path, dry_run } => {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
+            let report = strongroom_store::filestore::import(&store, &text, dry_run).await?;
+            for item in &report.items {
+                match &item.action {
+                    ImportAction::Fail(reason) => {
+                        eprintln!("strongroom: {}/{}: {reason}", item.env, item.key);
+                    }
+                    ImportAction::Create if dry_run => {
+                        println!("would create {}/{}", item.env, item.key);
+                    }
+                    ImportAction::Overwrite if dry_run => {
+                        println!("would update {}/{} (the file is newer)", item.env, item.key);
+                    }
+                    _ => {}
+                }
+            }
+            let (created, updated, unchanged, conflicts) = report.counts();
+            println!(
+                "{}: {created} created, {updated} updated, {unchanged} unchanged, {conflicts} conflict(s)",
+                if dry_run { "dry run, nothing written" } else { "merged" }
+            );
+            Ok(if conflicts > 0 {
+                ExitCode::from(code::INPUT)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
 }
