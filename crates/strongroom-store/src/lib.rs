@@ -37,7 +37,7 @@ pub use model::{
     Page, RotationProgress, RotationStatus, Secret, SecretId, SecretInfo, SetRequest, State,
     Timestamp, VersionInfo, WriteOutcome, MASK,
 };
-pub use store::{KeySource, RotateOptions, Store};
+pub use store::{AuditVerification, KeySource, RotateOptions, Store};
 
 /// Opens the backend a `STRONGROOM_DATABASE_URL` names: `sqlite://PATH` (relative),
 /// `sqlite:///ABSOLUTE/PATH`, or `postgres://...` (feature `postgres`).

@@ -35,6 +35,47 @@ impl core::fmt::Debug for KeySource {
     }
 }
 
+/// The audit chain's links: a keyed hash (HMAC-SHA-256 under the active KEK's keyed-hash
+/// subkey) over the previous link and the event's fields. Stored with its KEK version.
+struct RingChain(Arc<KeyRing>);
+
+fn chain_input(previous: Option<&[u8]>, event: &AuditRecord) -> Vec<u8> {
+    let opt = |v: Option<u32>| v.map(|v| v.to_string()).unwrap_or_default();
+    let fields = strongroom_crypto::Context::new("audit-event")
+        .with(previous.unwrap_or_default())
+        .with(event.time.to_string())
+        .with(&event.actor)
+        .with(event.action.as_str())
+        .with(&event.id.namespace)
+        .with(&event.id.env)
+        .with(&event.id.key)
+        .with(opt(event.version))
+        .with(opt(event.kek_version));
+    fields.as_bytes().to_vec()
+}
+
+fn chain_context() -> strongroom_crypto::Context {
+    strongroom_crypto::Context::new("audit-chain")
+}
+
+impl crate::backend::AuditChain for RingChain {
+    fn link(&self, previous: Option<&[u8]>, event: &AuditRecord) -> Vec<u8> {
+        self.0
+            .keyed_hash(&chain_context(), &chain_input(previous, event))
+            .to_bytes()
+    }
+}
+
+/// The result of walking the audit chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditVerification {
+    /// Events checked.
+    pub events: u64,
+    /// The first event whose link does not match (an edit, a deletion before it, a
+    /// reordering), with why; `None` when the chain is intact.
+    pub broken_at: Option<(i64, String)>,
+}
+
 /// Options of a key rotation.
 #[derive(Debug, Clone, Copy)]
 pub struct RotateOptions {
@@ -58,7 +99,7 @@ impl Default for RotateOptions {
 
 struct Inner {
     backend: Arc<dyn Backend>,
-    ring: KeyRing,
+    ring: Arc<KeyRing>,
     config: StoreConfig,
     writer_key: (u32, String),
 }
@@ -138,6 +179,8 @@ impl Store {
             ring.active().version(),
             ring.active().fingerprint().to_string(),
         );
+        let ring = Arc::new(ring);
+        backend.attach_audit_chain(Arc::new(RingChain(Arc::clone(&ring))));
         Ok(Self {
             inner: Arc::new(Inner {
                 backend,
@@ -633,6 +676,64 @@ impl Store {
         }
     }
 
+    /// Walks the audit chain from its anchor (or the first event) and reports the first
+    /// event whose link does not match. A deleted, edited, inserted or reordered event
+    /// breaks the chain at or after it. (Removing the newest events, or the oldest ones
+    /// together with the anchor, is not detectable from the chain alone: keep the head
+    /// link elsewhere if that matters.)
+    pub async fn verify_audit(&self) -> Result<AuditVerification> {
+        let backend = &self.inner.backend;
+        let mut previous: Option<Vec<u8>> = backend
+            .meta("audit_anchor")
+            .await?
+            .and_then(|h| hex_decode(&h));
+        let mut after = 0;
+        let mut events = 0;
+        loop {
+            let page = backend.audit_links(after, 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.0.id;
+            for (event, link) in page {
+                events += 1;
+                let record = AuditRecord {
+                    time: event.time.unix_ms(),
+                    actor: event.actor.clone(),
+                    action: event.action,
+                    id: SecretId::new(&event.namespace, &event.env, &event.key),
+                    version: event.version,
+                    kek_version: event.kek_version,
+                };
+                let broken = |why: &str| {
+                    Ok(AuditVerification {
+                        events,
+                        broken_at: Some((event.id, why.to_owned())),
+                    })
+                };
+                let Some(link) = link else {
+                    // Events written before the chain existed (an upgraded database) come
+                    // first and carry no link; after the first linked event, none may lack one.
+                    if previous.is_none() {
+                        continue;
+                    }
+                    return broken("the event has no chain link");
+                };
+                let Ok(stored) = KeyedHash::from_bytes(&link) else {
+                    return broken("the chain link is malformed");
+                };
+                let input = chain_input(previous.as_deref(), &record);
+                match self.inner.ring.verify_keyed_hash(&chain_context(), &input, &stored) {
+                    Ok(true) => previous = Some(link),
+                    Ok(false) => return broken("the link does not match: this event, or one before it, was edited, removed or moved"),
+                    Err(e) => return Err(StoreError::Crypto(e)),
+                }
+            }
+        }
+        Ok(AuditVerification {
+            events,
+            broken_at: None,
+        })
+    }
+
     /// Records that the plaintext of `secret` was handed out (HTTP API, CLI `get`).
     pub async fn record_read(&self, secret: &Secret) -> Result<()> {
         self.inner
@@ -769,6 +870,16 @@ impl Store {
             now_ms().saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));
         self.inner.backend.cleanup_events(before).await
     }
+}
+
+fn hex_decode(text: &str) -> Option<Vec<u8>> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|b| u8::from_str_radix(b, 16).ok())
+        })
+        .collect()
 }
 
 fn parse_cursor(text: &str, target: u32, from_tag: &str) -> Option<i64> {

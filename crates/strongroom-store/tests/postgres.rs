@@ -56,6 +56,46 @@ impl common::Harness for PostgresHarness {
             .unwrap();
         assert_eq!(n, 1);
     }
+    async fn tamper_audit(&self, tamper: common::AuditTamper) {
+        let table = "strongroom.strongroom_audit_events";
+        let columns = "time, actor, action, namespace, env, key, version, kek_version, link";
+        self.client
+            .batch_execute(&format!("ALTER TABLE {table} DISABLE TRIGGER USER"))
+            .await
+            .unwrap();
+        match tamper {
+            common::AuditTamper::SetActor(id, actor) => {
+                self.client
+                    .execute(
+                        &format!("UPDATE {table} SET actor = $2 WHERE id = $1"),
+                        &[&id, &actor],
+                    )
+                    .await
+                    .unwrap();
+            }
+            common::AuditTamper::Delete(id) => {
+                self.client
+                    .execute(&format!("DELETE FROM {table} WHERE id = $1"), &[&id])
+                    .await
+                    .unwrap();
+            }
+            common::AuditTamper::Swap(a, b) => {
+                self.client
+                    .batch_execute(&format!(
+                        "CREATE TEMP TABLE swap AS SELECT * FROM {table} WHERE id IN ({a}, {b});
+                         UPDATE {table} SET ({columns}) = (SELECT {columns} FROM swap WHERE id = {b}) WHERE id = {a};
+                         UPDATE {table} SET ({columns}) = (SELECT {columns} FROM swap WHERE id = {a}) WHERE id = {b};
+                         DROP TABLE swap;"
+                    ))
+                    .await
+                    .unwrap();
+            }
+        }
+        self.client
+            .batch_execute(&format!("ALTER TABLE {table} ENABLE TRIGGER USER"))
+            .await
+            .unwrap();
+    }
     async fn stored_value(&self, id: &SecretId) -> Vec<u8> {
         self.client
             .query_one(
@@ -103,7 +143,8 @@ on_postgres!(
     rotation_never_loses_a_concurrent_write,
     cleanup_expired_and_old_events,
     namespaces_are_separate,
-    set_many_is_all_or_nothing
+    set_many_is_all_or_nothing,
+    audit_chain_detects_tampering
 );
 
 #[tokio::test]

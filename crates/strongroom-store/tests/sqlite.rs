@@ -50,6 +50,33 @@ impl common::Harness for SqliteHarness {
             .unwrap();
         assert_eq!(n, 1);
     }
+    async fn tamper_audit(&self, tamper: common::AuditTamper) {
+        let conn = self.raw();
+        conn.execute_batch("DROP TRIGGER IF EXISTS audit_events_no_update; DROP TRIGGER IF EXISTS audit_events_no_delete;").unwrap();
+        let columns = "time, actor, action, namespace, env, key, version, kek_version, link";
+        match tamper {
+            common::AuditTamper::SetActor(id, actor) => {
+                conn.execute(
+                    "UPDATE audit_events SET actor = ?2 WHERE id = ?1",
+                    rusqlite::params![id, actor],
+                )
+                .unwrap();
+            }
+            common::AuditTamper::Delete(id) => {
+                conn.execute("DELETE FROM audit_events WHERE id = ?1", [id])
+                    .unwrap();
+            }
+            common::AuditTamper::Swap(a, b) => {
+                conn.execute_batch(&format!(
+                    "CREATE TEMP TABLE swap AS SELECT * FROM audit_events WHERE id IN ({a}, {b});
+                     UPDATE audit_events SET ({columns}) = (SELECT {columns} FROM swap WHERE id = {b}) WHERE id = {a};
+                     UPDATE audit_events SET ({columns}) = (SELECT {columns} FROM swap WHERE id = {a}) WHERE id = {b};
+                     DROP TABLE swap;"
+                ))
+                .unwrap();
+            }
+        }
+    }
     async fn stored_value(&self, id: &SecretId) -> Vec<u8> {
         self.raw()
             .query_row(

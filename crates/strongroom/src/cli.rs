@@ -116,8 +116,12 @@ pub enum Command {
         #[command(flatten)]
         target: Target,
     },
-    /// Show audit events, newest first.
+    /// Show audit events, newest first (`audit verify`: check the tamper-evident chain).
+    #[command(args_conflicts_with_subcommands = true)]
     Audit {
+        /// `verify`: walk the chain; exit 0 when intact, 1 at the first broken link.
+        #[command(subcommand)]
+        action: Option<AuditCommand>,
         /// Only this key.
         #[arg(long, short = 'k')]
         key: Option<String>,
@@ -238,6 +242,13 @@ pub enum Command {
         #[arg(long, default_value = "180d")]
         events_retention: String,
     },
+}
+
+/// `audit` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the tamper-evident chain of audit events and report the first broken link.
+    Verify,
 }
 
 /// `token` subcommands.

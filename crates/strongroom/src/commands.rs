@@ -61,6 +61,11 @@ pub async fn run(command: Command) -> Outcome {
         }
         Command::Verify { key, target } => verify(key, target).await,
         Command::Audit {
+            action: Some(crate::cli::AuditCommand::Verify),
+            ..
+        } => verify_audit().await,
+        Command::Audit {
+            action: None,
             key,
             env,
             namespace,
@@ -436,5 +441,20 @@ async fn verify(key: String, target: Target) -> Outcome {
     } else {
         println!("no match");
         Ok(ExitCode::from(code::NO_MATCH))
+    }
+}
+
+async fn verify_audit() -> Outcome {
+    let store = open().await?;
+    let result = store.verify_audit().await?;
+    match result.broken_at {
+        None => {
+            println!("audit chain intact: {} event(s) verified", result.events);
+            Ok(ExitCode::from(code::OK))
+        }
+        Some((id, why)) => {
+            println!("audit chain BROKEN at event {id}: {why}");
+            Ok(ExitCode::from(code::NO_MATCH))
+        }
     }
 }

@@ -749,3 +749,20 @@ fn dotenv_import_and_plaintext_export() {
             >= 2
     );
 }
+
+#[test]
+fn audit_verify_reports_the_first_broken_link() {
+    let s = Sandbox::new();
+    for key in ["A", "B", "C"] {
+        s.ok(&["set", key], b"v");
+    }
+    assert!(s
+        .text(&["audit", "verify"], b"")
+        .contains("intact: 3 event(s)"));
+    let conn = rusqlite::Connection::open(s.db()).unwrap();
+    conn.execute_batch("DROP TRIGGER audit_events_no_update; UPDATE audit_events SET actor = 'mallory' WHERE key = 'B';").unwrap();
+    drop(conn);
+    let out = s.run(&["audit", "verify"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("BROKEN at event 2"));
+}

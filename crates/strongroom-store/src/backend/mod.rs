@@ -214,6 +214,13 @@ pub struct TokenRecord {
     pub revoked: Option<i64>,
 }
 
+/// Computes the links of the tamper-evident audit chain (the store implements it with a
+/// keyed hash under its master key; backends never see the key).
+pub trait AuditChain: Send + Sync {
+    /// The link of `event`, following the link `previous` (`None` for the first event).
+    fn link(&self, previous: Option<&[u8]>, event: &AuditRecord) -> Vec<u8>;
+}
+
 /// The storage interface. Every method is one transaction.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
@@ -295,6 +302,17 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Deletes audit events older than `before`. Returns how many.
     async fn cleanup_events(&self, before: i64) -> Result<u64>;
+
+    /// From now on, every audit event this backend appends carries a chain link computed
+    /// by `chain` from the previous event's link, in the same transaction.
+    fn attach_audit_chain(&self, chain: std::sync::Arc<dyn AuditChain>);
+
+    /// Audit events after `after_id`, oldest first, with their chain links.
+    async fn audit_links(
+        &self,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<(AuditEvent, Option<Vec<u8>>)>>;
 
     /// Stores a new token; a name already in use (even revoked) is an error.
     async fn insert_token(&self, token: TokenRecord) -> Result<()>;

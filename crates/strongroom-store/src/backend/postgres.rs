@@ -16,8 +16,8 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
 use super::{
-    AuditRecord, Backend, Change, ListFilter, MetaRecord, RotationCandidate, RotationUpdate,
-    StoredInfo, StoredSecret, StoredValue, StoredVersion, TokenRecord, WriteRecord,
+    AuditChain, AuditRecord, Backend, Change, ListFilter, MetaRecord, RotationCandidate,
+    RotationUpdate, StoredInfo, StoredSecret, StoredValue, StoredVersion, TokenRecord, WriteRecord,
 };
 use crate::{Action, AuditEvent, AuditQuery, Result, SecretId, State, StoreError, WriteOutcome};
 
@@ -68,7 +68,12 @@ const MIGRATIONS: &[&str] = &[
         id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, secret_hash BYTEA NOT NULL,
         superuser BOOLEAN NOT NULL, scopes TEXT NOT NULL, created BIGINT NOT NULL, revoked BIGINT);
     ",
+    // 2: the tamper-evident audit chain.
+    "ALTER TABLE strongroom_audit_events ADD COLUMN link BYTEA;",
 ];
+
+/// Serializes audit appends, so each event links to the one before it.
+const AUDIT_LOCK: i64 = 0x7374_726f_6e67_6175;
 
 /// A fixed advisory-lock key for migrations ("strongroom" in ASCII, truncated).
 const MIGRATION_LOCK: i64 = 0x7374_726f_6e67_726f;
@@ -76,6 +81,7 @@ const MIGRATION_LOCK: i64 = 0x7374_726f_6e67_726f;
 /// A PostgreSQL database shared by many processes.
 pub struct PostgresBackend {
     pool: Pool,
+    chain: std::sync::RwLock<Option<std::sync::Arc<dyn AuditChain>>>,
 }
 
 impl std::fmt::Debug for PostgresBackend {
@@ -157,9 +163,19 @@ impl PostgresBackend {
             .max_size(max_connections.max(1))
             .build()
             .map_err(db)?;
-        let backend = Self { pool };
+        let backend = Self {
+            pool,
+            chain: std::sync::RwLock::new(None),
+        };
         backend.migrate().await?;
         Ok(backend)
+    }
+
+    fn chain(&self) -> Option<std::sync::Arc<dyn AuditChain>> {
+        self.chain
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object> {
@@ -232,10 +248,44 @@ fn info_from_row(row: &Row) -> StoredInfo {
     }
 }
 
-async fn insert_audit(tx: &impl GenericClient, record: &AuditRecord) -> Result<()> {
+/// Appends an audit event with its chain link (when a chain is attached); must run inside
+/// a transaction: the advisory lock keeps concurrent appends in one line.
+async fn insert_audit(
+    tx: &impl GenericClient,
+    chain: Option<&dyn AuditChain>,
+    record: &AuditRecord,
+) -> Result<()> {
+    let link = match chain {
+        Some(chain) => {
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
+                .await
+                .map_err(db)?;
+            let previous: Option<Option<Vec<u8>>> = tx
+                .query_opt(
+                    "SELECT link FROM strongroom_audit_events ORDER BY id DESC LIMIT 1",
+                    &[],
+                )
+                .await
+                .map_err(db)?
+                .map(|r| r.get(0));
+            let previous = match previous {
+                Some(link) => link,
+                None => tx
+                    .query_opt(
+                        "SELECT value FROM strongroom_meta WHERE name = 'audit_anchor'",
+                        &[],
+                    )
+                    .await
+                    .map_err(db)?
+                    .and_then(|r| hex::decode(r.get::<_, String>(0)).ok()),
+            };
+            Some(chain.link(previous.as_deref(), record))
+        }
+        None => None,
+    };
     tx.execute(
-        "INSERT INTO strongroom_audit_events (time, actor, action, namespace, env, key, version, kek_version)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO strongroom_audit_events (time, actor, action, namespace, env, key, version, kek_version, link)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         &[
             &record.time,
             &record.actor,
@@ -245,6 +295,7 @@ async fn insert_audit(tx: &impl GenericClient, record: &AuditRecord) -> Result<(
             &record.id.key,
             &record.version.map(i64::from),
             &record.kek_version.map(i64::from),
+            &link,
         ],
     )
     .await
@@ -291,7 +342,11 @@ fn change<T: Clone + Default>(change: &Change<T>) -> (bool, T) {
     }
 }
 
-async fn write_record(tx: &impl GenericClient, record: &WriteRecord) -> Result<WriteOutcome> {
+async fn write_record(
+    tx: &impl GenericClient,
+    chain: Option<&dyn AuditChain>,
+    record: &WriteRecord,
+) -> Result<WriteOutcome> {
     let (set_description, description) = change(&record.description);
     let (set_metadata, metadata) = change(&record.metadata);
     let (set_kind, kind) = change(&record.kind);
@@ -366,6 +421,7 @@ async fn write_record(tx: &impl GenericClient, record: &WriteRecord) -> Result<W
     let version = u32_of(version);
     insert_audit(
         tx,
+        chain,
         &AuditRecord {
             time: record.now,
             actor: record.actor.clone(),
@@ -554,7 +610,7 @@ impl Backend for PostgresBackend {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db)?;
         check_writer_key(&tx, &record.writer_key, record.now).await?;
-        let outcome = write_record(&tx, &record).await?;
+        let outcome = write_record(&tx, self.chain().as_deref(), &record).await?;
         tx.commit().await.map_err(db)?;
         Ok(outcome)
     }
@@ -567,7 +623,7 @@ impl Backend for PostgresBackend {
         }
         let mut outcomes = Vec::with_capacity(records.len());
         for record in &records {
-            outcomes.push(write_record(&tx, record).await?);
+            outcomes.push(write_record(&tx, self.chain().as_deref(), record).await?);
         }
         tx.commit().await.map_err(db)?;
         Ok(outcomes)
@@ -621,6 +677,7 @@ impl Backend for PostgresBackend {
             .map_err(db)?;
         insert_audit(
             &tx,
+            self.chain().as_deref(),
             &AuditRecord {
                 time: record.now,
                 actor: record.actor.clone(),
@@ -656,7 +713,7 @@ impl Backend for PostgresBackend {
             version: Some(u32_of(row.get(0))),
             kek_version: None,
         };
-        insert_audit(&tx, &record).await?;
+        insert_audit(&tx, self.chain().as_deref(), &record).await?;
         tx.commit().await.map_err(db)?;
         Ok(true)
     }
@@ -785,8 +842,10 @@ impl Backend for PostgresBackend {
     }
 
     async fn append_audit(&self, record: AuditRecord) -> Result<()> {
-        let client = self.client().await?;
-        insert_audit(&client, &record).await
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        insert_audit(&tx, self.chain().as_deref(), &record).await?;
+        tx.commit().await.map_err(db)
     }
 
     async fn rotation_candidates(
@@ -882,7 +941,7 @@ impl Backend for PostgresBackend {
                     version: Some(update.version),
                     kek_version: Some(update.new.kek_version),
                 };
-                insert_audit(&tx, &record).await?;
+                insert_audit(&tx, self.chain().as_deref(), &record).await?;
             }
         }
         if let Some(c) = &cursor {
@@ -954,7 +1013,7 @@ impl Backend for PostgresBackend {
                 version: Some(u32_of(row.get(3))),
                 kek_version: None,
             };
-            insert_audit(&tx, &record).await?;
+            insert_audit(&tx, self.chain().as_deref(), &record).await?;
         }
         tx.commit().await.map_err(db)?;
         Ok(rows.len() as u64)
@@ -963,6 +1022,23 @@ impl Backend for PostgresBackend {
     async fn cleanup_events(&self, before: i64) -> Result<u64> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db)?;
+        let anchor: Option<Option<Vec<u8>>> = tx
+            .query_opt(
+                "SELECT link FROM strongroom_audit_events WHERE time < $1 ORDER BY id DESC LIMIT 1",
+                &[&before],
+            )
+            .await
+            .map_err(db)?
+            .map(|r| r.get(0));
+        if let Some(Some(anchor)) = anchor {
+            // The chain continues from the last deleted event's link.
+            tx.execute(
+                "INSERT INTO strongroom_meta (name, value) VALUES ('audit_anchor', $1) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+                &[&hex::encode(anchor)],
+            )
+            .await
+            .map_err(db)?;
+        }
         tx.batch_execute("SET LOCAL strongroom.retention = 'on'")
             .await
             .map_err(db)?;
@@ -975,6 +1051,48 @@ impl Backend for PostgresBackend {
             .map_err(db)?;
         tx.commit().await.map_err(db)?;
         Ok(n)
+    }
+
+    fn attach_audit_chain(&self, chain: std::sync::Arc<dyn AuditChain>) {
+        *self
+            .chain
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(chain);
+    }
+
+    async fn audit_links(
+        &self,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<(AuditEvent, Option<Vec<u8>>)>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT id, time, actor, action, namespace, env, key, version, kek_version, link FROM strongroom_audit_events
+                 WHERE id > $1 ORDER BY id LIMIT $2",
+                &[&after_id, &i64::try_from(limit).unwrap_or(i64::MAX)],
+            )
+            .await
+            .map_err(db)?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    AuditEvent {
+                        id: r.get(0),
+                        time: crate::model::Timestamp(r.get(1)),
+                        actor: r.get(2),
+                        action: Action::parse(r.get(3)).unwrap_or(Action::Read),
+                        namespace: r.get(4),
+                        env: r.get(5),
+                        key: r.get(6),
+                        version: r.get::<_, Option<i64>>(7).map(u32_of),
+                        kek_version: r.get::<_, Option<i64>>(8).map(u32_of),
+                    },
+                    r.get(9),
+                )
+            })
+            .collect())
     }
 
     async fn insert_token(&self, token: TokenRecord) -> Result<()> {

@@ -9,8 +9,8 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use rusqlite_migration::{Migrations, M};
 
 use super::{
-    AuditRecord, Backend, Change, ListFilter, MetaRecord, RotationCandidate, RotationUpdate,
-    StoredInfo, StoredSecret, StoredValue, StoredVersion, TokenRecord, WriteRecord,
+    AuditChain, AuditRecord, Backend, Change, ListFilter, MetaRecord, RotationCandidate,
+    RotationUpdate, StoredInfo, StoredSecret, StoredValue, StoredVersion, TokenRecord, WriteRecord,
 };
 use crate::{Action, AuditEvent, AuditQuery, Result, SecretId, State, StoreError, WriteOutcome};
 
@@ -96,6 +96,8 @@ const MIGRATIONS: &[&str] = &[
         revoked     INTEGER
     ) STRICT;
     ",
+    // 3: the tamper-evident audit chain: each event's keyed link to the previous one.
+    "ALTER TABLE audit_events ADD COLUMN link BLOB;",
 ];
 
 /// The SQL of every migration, oldest first (for upgrade tests).
@@ -113,6 +115,7 @@ pub fn schema_version() -> usize {
 pub struct SqliteBackend {
     conn: Mutex<Connection>,
     path: PathBuf,
+    chain: std::sync::RwLock<Option<std::sync::Arc<dyn AuditChain>>>,
 }
 
 impl std::fmt::Debug for SqliteBackend {
@@ -148,6 +151,7 @@ impl SqliteBackend {
         Ok(Self {
             conn: Mutex::new(conn),
             path,
+            chain: std::sync::RwLock::new(None),
         })
     }
 
@@ -166,6 +170,13 @@ impl SqliteBackend {
         backup
             .run_to_completion(256, std::time::Duration::from_millis(5), None)
             .map_err(db)
+    }
+
+    fn chain(&self) -> Option<std::sync::Arc<dyn AuditChain>> {
+        self.chain
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -267,10 +278,38 @@ fn sid_of(tx: &Connection, id: &SecretId) -> Result<Option<(i64, u32)>> {
     .map_err(db)
 }
 
-fn insert_audit(tx: &Connection, record: &AuditRecord) -> Result<()> {
+/// Appends an audit event, with its chain link when a chain is attached. Runs inside the
+/// caller's write transaction, so the previous link can not change underneath.
+fn insert_audit(
+    tx: &Connection,
+    chain: Option<&dyn AuditChain>,
+    record: &AuditRecord,
+) -> Result<()> {
+    let link = match chain {
+        Some(chain) => {
+            let previous: Option<Option<Vec<u8>>> = tx
+                .prepare_cached("SELECT link FROM audit_events ORDER BY id DESC LIMIT 1")
+                .and_then(|mut s| s.query_row([], |r| r.get(0)).optional())
+                .map_err(db)?;
+            let previous = match previous {
+                Some(link) => link,
+                None => tx
+                    .query_row(
+                        "SELECT value FROM meta WHERE name = 'audit_anchor'",
+                        [],
+                        |r| r.get::<_, String>(0),
+                    )
+                    .optional()
+                    .map_err(db)?
+                    .and_then(|hex_link| hex::decode(hex_link).ok()),
+            };
+            Some(chain.link(previous.as_deref(), record))
+        }
+        None => None,
+    };
     tx.prepare_cached(
-        "INSERT INTO audit_events (time, actor, action, namespace, env, key, version, kek_version)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO audit_events (time, actor, action, namespace, env, key, version, kek_version, link)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -281,7 +320,8 @@ fn insert_audit(tx: &Connection, record: &AuditRecord) -> Result<()> {
             record.id.env,
             record.id.key,
             record.version,
-            record.kek_version
+            record.kek_version,
+            link
         ])
     })
     .map(drop)
@@ -402,7 +442,11 @@ fn insert_secret_row(tx: &Connection, record: &WriteRecord) -> Result<i64> {
 
 /// A value write inside an open transaction: the secret row, its version row, history
 /// trimming and the audit event.
-fn write_record(tx: &Connection, record: &WriteRecord) -> Result<WriteOutcome> {
+fn write_record(
+    tx: &Connection,
+    chain: Option<&dyn AuditChain>,
+    record: &WriteRecord,
+) -> Result<WriteOutcome> {
     let existing = sid_of(tx, &record.id)?;
     let (sid, version, created, row_id) = if let Some((sid, current)) = existing {
         let version = current.checked_add(1).ok_or_else(|| {
@@ -464,6 +508,7 @@ fn write_record(tx: &Connection, record: &WriteRecord) -> Result<WriteOutcome> {
     };
     insert_audit(
         tx,
+        chain,
         &AuditRecord {
             time: record.now,
             actor: record.actor.clone(),
@@ -602,25 +647,28 @@ impl Backend for SqliteBackend {
     }
 
     async fn write(&self, record: WriteRecord) -> Result<WriteOutcome> {
+        let chain = self.chain();
         self.write_tx(|tx| {
             check_writer_key(tx, &record.writer_key, record.now)?;
-            write_record(tx, &record)
+            write_record(tx, chain.as_deref(), &record)
         })
     }
 
     async fn write_many(&self, records: Vec<WriteRecord>) -> Result<Vec<WriteOutcome>> {
+        let chain = self.chain();
         self.write_tx(|tx| {
             if let Some(first) = records.first() {
                 check_writer_key(tx, &first.writer_key, first.now)?;
             }
             records
                 .iter()
-                .map(|record| write_record(tx, record))
+                .map(|record| write_record(tx, chain.as_deref(), record))
                 .collect()
         })
     }
 
     async fn update_meta(&self, record: MetaRecord) -> Result<Option<StoredInfo>> {
+        let chain = self.chain();
         self.write_tx(|tx| {
             let Some((sid, version)) = sid_of(tx, &record.id)? else {
                 return Ok(None);
@@ -646,6 +694,7 @@ impl Backend for SqliteBackend {
                 .map_err(db)?;
             insert_audit(
                 tx,
+                chain.as_deref(),
                 &AuditRecord {
                     time: record.now,
                     actor: record.actor.clone(),
@@ -660,6 +709,7 @@ impl Backend for SqliteBackend {
     }
 
     async fn delete(&self, id: &SecretId, actor: &str, now: i64) -> Result<bool> {
+        let chain = self.chain();
         self.write_tx(|tx| {
             let Some((sid, version)) = sid_of(tx, id)? else {
                 return Ok(false);
@@ -668,6 +718,7 @@ impl Backend for SqliteBackend {
                 .map_err(db)?;
             insert_audit(
                 tx,
+                chain.as_deref(),
                 &AuditRecord {
                     time: now,
                     actor: actor.to_owned(),
@@ -810,7 +861,8 @@ impl Backend for SqliteBackend {
     }
 
     async fn append_audit(&self, record: AuditRecord) -> Result<()> {
-        self.write_tx(|tx| insert_audit(tx, &record))
+        let chain = self.chain();
+        self.write_tx(|tx| insert_audit(tx, chain.as_deref(), &record))
     }
 
     async fn rotation_candidates(
@@ -878,6 +930,7 @@ impl Backend for SqliteBackend {
         actor: &str,
         now: i64,
     ) -> Result<u64> {
+        let chain = self.chain();
         self.write_tx(|tx| {
             check_writer_key(tx, &writer_key, now)?;
             let mut applied = 0;
@@ -901,6 +954,7 @@ impl Backend for SqliteBackend {
                     applied += 1;
                     insert_audit(
                         tx,
+                        chain.as_deref(),
                         &AuditRecord {
                             time: now,
                             actor: actor.to_owned(),
@@ -949,6 +1003,7 @@ impl Backend for SqliteBackend {
     }
 
     async fn cleanup_expired(&self, expired_before: i64, actor: &str, now: i64) -> Result<u64> {
+        let chain = self.chain();
         self.write_tx(|tx| {
             let expired: Vec<(i64, SecretId, u32)> = {
                 let mut stmt = tx
@@ -977,6 +1032,7 @@ impl Backend for SqliteBackend {
                     .map_err(db)?;
                 insert_audit(
                     tx,
+                    chain.as_deref(),
                     &AuditRecord {
                         time: now,
                         actor: actor.to_owned(),
@@ -995,12 +1051,68 @@ impl Backend for SqliteBackend {
         self.write_tx(|tx| {
             tx.execute("INSERT INTO audit_retention (active) VALUES (1)", [])
                 .map_err(db)?;
+            // The chain continues from the last deleted event's link: keep it as the anchor.
+            let anchor: Option<Option<Vec<u8>>> = tx
+                .query_row("SELECT link FROM audit_events WHERE time < ?1 ORDER BY id DESC LIMIT 1", [before], |r| r.get(0))
+                .optional()
+                .map_err(db)?;
+            if let Some(Some(anchor)) = anchor {
+                tx.execute(
+                    "INSERT INTO meta (name, value) VALUES ('audit_anchor', ?1) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    [hex::encode(anchor)],
+                )
+                .map_err(db)?;
+            }
             let n = tx
                 .execute("DELETE FROM audit_events WHERE time < ?1", [before])
                 .map_err(db)?;
             tx.execute("DELETE FROM audit_retention", []).map_err(db)?;
             Ok(n as u64)
         })
+    }
+
+    fn attach_audit_chain(&self, chain: std::sync::Arc<dyn AuditChain>) {
+        *self
+            .chain
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(chain);
+    }
+
+    async fn audit_links(
+        &self,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<(AuditEvent, Option<Vec<u8>>)>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, time, actor, action, namespace, env, key, version, kek_version, link FROM audit_events
+                 WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )
+            .map_err(db)?;
+        let rows = stmt
+            .query_map(
+                params![after_id, i64::try_from(limit).unwrap_or(i64::MAX)],
+                |r| {
+                    let action: String = r.get(3)?;
+                    Ok((
+                        AuditEvent {
+                            id: r.get(0)?,
+                            time: crate::model::Timestamp(r.get(1)?),
+                            actor: r.get(2)?,
+                            action: Action::parse(&action).unwrap_or(Action::Read),
+                            namespace: r.get(4)?,
+                            env: r.get(5)?,
+                            key: r.get(6)?,
+                            version: r.get::<_, Option<i64>>(7)?.map(u32_of),
+                            kek_version: r.get::<_, Option<i64>>(8)?.map(u32_of),
+                        },
+                        r.get(9)?,
+                    ))
+                },
+            )
+            .map_err(db)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(db)
     }
 
     async fn insert_token(&self, token: TokenRecord) -> Result<()> {

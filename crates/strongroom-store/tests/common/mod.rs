@@ -26,6 +26,20 @@ pub trait Harness: Send + Sync {
     async fn overwrite_value(&self, id: &SecretId, bytes: Vec<u8>);
     /// The stored bytes of the current value of `id`.
     async fn stored_value(&self, id: &SecretId) -> Vec<u8>;
+    /// Tampers with the audit table directly, as someone with database access could
+    /// (triggers disabled first).
+    async fn tamper_audit(&self, tamper: AuditTamper);
+}
+
+/// A direct change to audit rows.
+#[derive(Debug, Clone, Copy)]
+pub enum AuditTamper {
+    /// Set the actor of event `id`.
+    SetActor(i64, &'static str),
+    /// Swap every column but the id of two events.
+    Swap(i64, i64),
+    /// Delete event `id`.
+    Delete(i64),
 }
 
 /// A fresh, empty database on the PostgreSQL test server (`STRONGROOM_TEST_POSTGRES_URL`);
@@ -939,7 +953,7 @@ macro_rules! behaviour_suite {
             verify_without_decrypting, audit_records_every_change_without_values, distinct_read_errors,
             limits_reject_and_write_nothing, wrong_key_is_caught_at_open_and_at_write, rotation_rewraps_everything,
             rotation_resumes_from_its_cursor, rotation_never_loses_a_concurrent_write, cleanup_expired_and_old_events,
-            namespaces_are_separate, set_many_is_all_or_nothing
+            namespaces_are_separate, set_many_is_all_or_nothing, audit_chain_detects_tampering
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -985,4 +999,64 @@ pub async fn set_many_is_all_or_nothing(h: &dyn Harness) {
         [2, 3]
     );
     assert_eq!(value(&store, "global", "A").await, "a3");
+}
+
+pub async fn audit_chain_detects_tampering(h: &dyn Harness) {
+    let store = open(h).await;
+    // Retention first: removing old events keeps the rest verifiable (anchor).
+    for i in 0..3 {
+        set(&store, "global", &format!("OLD{i}"), "v").await;
+    }
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert_eq!(
+        store
+            .cleanup_events(Duration::from_millis(15))
+            .await
+            .unwrap(),
+        3
+    );
+    for i in 0..5 {
+        set(&store, "global", &format!("K{i}"), "v").await;
+    }
+    let intact = store.verify_audit().await.unwrap();
+    assert_eq!((intact.events, intact.broken_at.clone()), (5, None));
+    let ids: Vec<i64> = store
+        .audit_all(AuditQuery::default())
+        .await
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|e| e.id)
+        .collect();
+
+    h.tamper_audit(AuditTamper::SetActor(ids[2], "mallory"))
+        .await;
+    assert_eq!(
+        store.verify_audit().await.unwrap().broken_at.map(|b| b.0),
+        Some(ids[2]),
+        "an edit"
+    );
+    h.tamper_audit(AuditTamper::SetActor(ids[2], "tester"))
+        .await;
+    assert_eq!(
+        store.verify_audit().await.unwrap().broken_at,
+        None,
+        "restored"
+    );
+
+    h.tamper_audit(AuditTamper::Swap(ids[1], ids[2])).await;
+    assert_eq!(
+        store.verify_audit().await.unwrap().broken_at.map(|b| b.0),
+        Some(ids[1]),
+        "a reordering"
+    );
+    h.tamper_audit(AuditTamper::Swap(ids[1], ids[2])).await;
+    assert_eq!(store.verify_audit().await.unwrap().broken_at, None);
+
+    h.tamper_audit(AuditTamper::Delete(ids[3])).await;
+    assert_eq!(
+        store.verify_audit().await.unwrap().broken_at.map(|b| b.0),
+        Some(ids[4]),
+        "a deletion"
+    );
 }
