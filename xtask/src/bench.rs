@@ -89,23 +89,45 @@ fn report(criterion: &Path) -> Result<String> {
         .collect();
     groups.sort_by_key(std::fs::DirEntry::file_name);
     for group in groups {
-        let mut variants: Vec<(String, f64)> = std::fs::read_dir(group.path())
+        let mut variants: Vec<(String, f64)> = Vec::new();
+        for variant in std::fs::read_dir(group.path())
             .map_err(|e| e.to_string())?
             .flatten()
-            .filter_map(|v| {
-                Some((
-                    v.file_name().to_string_lossy().into_owned(),
-                    mean_ns(&v.path())?,
-                ))
-            })
-            .collect();
+        {
+            let name = variant.file_name().to_string_lossy().into_owned();
+            if let Some(mean) = mean_ns(&variant.path()) {
+                variants.push((name, mean));
+                continue;
+            }
+            // Parameterised benchmarks (`variant/10000`): one row per parameter.
+            for param in std::fs::read_dir(variant.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                if let Some(mean) = mean_ns(&param.path()) {
+                    variants.push((
+                        format!("{name}/{}", param.file_name().to_string_lossy()),
+                        mean,
+                    ));
+                }
+            }
+        }
         variants.sort_by(|a, b| a.0.cmp(&b.0));
         let baseline = variants
             .iter()
             .find(|(n, _)| n.starts_with("raw"))
             .map(|(_, m)| *m);
         for (name, mean) in &variants {
-            let ratio = baseline.map_or_else(|| "—".to_owned(), |b| format!("{:.2}×", mean / b));
+            // Without a raw baseline, a numeric parameter is an item count: show items/s.
+            let per_second = name
+                .rsplit_once('/')
+                .and_then(|(_, n)| n.parse::<f64>().ok())
+                .map(|n| format!("{:.0} items/s", n / (mean / 1e9)));
+            let ratio = baseline.map_or_else(
+                || per_second.unwrap_or_else(|| "—".to_owned()),
+                |b| format!("{:.2}×", mean / b),
+            );
             let _ = writeln!(
                 out,
                 "| {} | {name} | {} | {ratio} |",
