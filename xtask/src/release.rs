@@ -9,7 +9,7 @@
 //! `--dry-run` does all of it in a scratch copy of the tree under the target directory,
 //! offline, and leaves the repository untouched (no commit, no tag).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::{root, run_in, Result};
@@ -106,6 +106,7 @@ pub fn run(args: &[String]) -> Result {
         // The scratch copy is not a git checkout.
         package.push("--allow-dirty");
     }
+    forget_extracted_packages(version)?;
     run_in(&tree, "cargo", &package, &env)?;
     eprintln!("xtask: packaged, in order: {}", CRATES.join(" -> "));
     if dry_run {
@@ -145,6 +146,31 @@ fn git(dir: &Path, args: &[&str]) -> Result<String> {
 }
 
 /// `MAJOR.MINOR.PATCH` with an optional `-pre` part.
+/// Removes what an earlier `cargo package` of the same version extracted under
+/// `$CARGO_HOME/registry/src`: cargo reuses such a directory as is, so a second dry run of
+/// one version would verify the crates against the first run's sources.
+fn forget_extracted_packages(version: &str) -> Result {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let Some(sources) = home.map(|h| h.join("registry").join("src")) else {
+        return Ok(());
+    };
+    let Ok(registries) = std::fs::read_dir(&sources) else {
+        return Ok(());
+    };
+    for registry in registries.flatten() {
+        for krate in CRATES {
+            let stale = registry.path().join(format!("{krate}-{version}"));
+            if stale.exists() {
+                std::fs::remove_dir_all(&stale)
+                    .map_err(|e| format!("cannot remove {}: {e}", stale.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn check_version(version: &str) -> Result {
     let core = version.split_once('-').map_or(version, |(core, _)| core);
     let parts: Vec<&str> = core.split('.').collect();

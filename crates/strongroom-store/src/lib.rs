@@ -43,18 +43,28 @@ pub use store::{AuditVerification, KeySource, RotateOptions, Store};
 /// `sqlite:///ABSOLUTE/PATH`, or `postgres://...` (feature `postgres`).
 #[cfg_attr(not(feature = "postgres"), allow(clippy::unused_async))] // connecting awaits only for PostgreSQL
 pub async fn open_backend(url: &str) -> Result<std::sync::Arc<dyn backend::Backend>> {
-    open_backend_in(url, None).await
+    open_backend_with(url, &BackendOptions::default()).await
 }
 
-/// Like [`open_backend`], with the PostgreSQL schema to use (`STRONGROOM_PG_SCHEMA`;
-/// default `strongroom`). Ignored for SQLite.
+/// How to open a backend, beyond its URL.
+#[derive(Debug, Clone, Default)]
+pub struct BackendOptions {
+    /// The PostgreSQL schema holding the store (`STRONGROOM_PG_SCHEMA`; default
+    /// `strongroom`). Ignored for SQLite.
+    pub pg_schema: Option<String>,
+    /// A read cache invalidated across processes by `LISTEN`/`NOTIFY`
+    /// (`STRONGROOM_READ_CACHE`). PostgreSQL only; SQLite reads are local already.
+    pub read_cache: bool,
+}
+
+/// Like [`open_backend`], with [`BackendOptions`].
 #[cfg_attr(
     not(feature = "postgres"),
     allow(clippy::unused_async, unused_variables)
 )]
-pub async fn open_backend_in(
+pub async fn open_backend_with(
     url: &str,
-    pg_schema: Option<&str>,
+    options: &BackendOptions,
 ) -> Result<std::sync::Arc<dyn backend::Backend>> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         if path.is_empty() {
@@ -74,10 +84,18 @@ pub async fn open_backend_in(
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         #[cfg(feature = "postgres")]
         return Ok(std::sync::Arc::new(
-            backend::postgres::PostgresBackend::connect(
+            backend::postgres::PostgresBackend::open(
                 url,
-                16,
-                pg_schema.unwrap_or(backend::postgres::DEFAULT_SCHEMA),
+                &backend::postgres::PostgresOptions {
+                    schema: options
+                        .pg_schema
+                        .clone()
+                        .unwrap_or_else(|| backend::postgres::DEFAULT_SCHEMA.to_owned()),
+                    read_cache: options
+                        .read_cache
+                        .then(backend::read_cache::ReadCacheConfig::default),
+                    ..backend::postgres::PostgresOptions::default()
+                },
             )
             .await?,
         ));

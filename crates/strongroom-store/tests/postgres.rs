@@ -13,7 +13,8 @@ mod common;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use strongroom_store::backend::postgres::PostgresBackend;
+use strongroom_crypto::secrecy::ExposeSecret as _;
+use strongroom_store::backend::postgres::{PostgresBackend, PostgresOptions, ReadCacheConfig};
 use strongroom_store::backend::Backend;
 use strongroom_store::SecretId;
 
@@ -108,13 +109,28 @@ impl common::Harness for PostgresHarness {
     }
 }
 
-/// Runs a suite function when a server is configured.
-macro_rules! on_postgres {
-    ($($name:ident),* $(,)?) => {
+/// Runs every behaviour-suite function against the harness `$make` makes, when a server
+/// is configured.
+macro_rules! postgres_suite {
+    ($make:path) => {
+        postgres_suite!(@tests $make;
+            set_then_get, fallback_default_chain, configurable_chain,
+            isolation_off_uses_default_env, overwrite_keeps_omitted_attributes,
+            get_or_default_and_has, update_meta_leaves_value, delete_removes_everything,
+            list_is_masked_paginated_and_filtered, history_versions_and_rollback,
+            verify_without_decrypting, audit_records_every_change_without_values,
+            distinct_read_errors, limits_reject_and_write_nothing,
+            wrong_key_is_caught_at_open_and_at_write, rotation_rewraps_everything,
+            rotation_resumes_from_its_cursor, rotation_never_loses_a_concurrent_write,
+            cleanup_expired_and_old_events, namespaces_are_separate,
+            set_many_is_all_or_nothing, audit_chain_detects_tampering
+        );
+    };
+    (@tests $make:path; $($name:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                if let Some(harness) = postgres().await {
+                if let Some(harness) = $make().await {
                     common::$name(&harness).await;
                 }
             }
@@ -122,30 +138,88 @@ macro_rules! on_postgres {
     };
 }
 
-on_postgres!(
-    set_then_get,
-    fallback_default_chain,
-    configurable_chain,
-    isolation_off_uses_default_env,
-    overwrite_keeps_omitted_attributes,
-    get_or_default_and_has,
-    update_meta_leaves_value,
-    delete_removes_everything,
-    list_is_masked_paginated_and_filtered,
-    history_versions_and_rollback,
-    verify_without_decrypting,
-    audit_records_every_change_without_values,
-    distinct_read_errors,
-    limits_reject_and_write_nothing,
-    wrong_key_is_caught_at_open_and_at_write,
-    rotation_rewraps_everything,
-    rotation_resumes_from_its_cursor,
-    rotation_never_loses_a_concurrent_write,
-    cleanup_expired_and_old_events,
-    namespaces_are_separate,
-    set_many_is_all_or_nothing,
-    audit_chain_detects_tampering
-);
+postgres_suite!(postgres);
+
+/// The same suite with the read cache on: one cached backend serves every handle (so the
+/// suite's "next read" expectations hold without waiting for a notification), and direct
+/// SQL changes wait until the notification has reached the cache.
+mod with_read_cache {
+    use super::*;
+
+    pub(super) struct CachedHarness {
+        inner: PostgresHarness,
+        shared: tokio::sync::OnceCell<Arc<PostgresBackend>>,
+    }
+
+    pub(super) async fn cached() -> Option<CachedHarness> {
+        Some(CachedHarness {
+            inner: postgres().await?,
+            shared: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    impl CachedHarness {
+        async fn shared(&self) -> Arc<PostgresBackend> {
+            self.shared
+                .get_or_init(|| async { Arc::new(cached_backend(&self.inner.url).await) })
+                .await
+                .clone()
+        }
+    }
+
+    #[async_trait]
+    impl common::Harness for CachedHarness {
+        async fn backend(&self) -> Arc<dyn Backend> {
+            self.shared().await
+        }
+        async fn overwrite_value(&self, id: &SecretId, bytes: Vec<u8>) {
+            let backend = self.shared().await;
+            let seen = invalidations(&backend);
+            self.inner.overwrite_value(id, bytes).await;
+            wait_for_invalidation(&backend, seen).await;
+        }
+        async fn tamper_audit(&self, tamper: common::AuditTamper) {
+            self.inner.tamper_audit(tamper).await;
+        }
+        async fn stored_value(&self, id: &SecretId) -> Vec<u8> {
+            self.inner.stored_value(id).await
+        }
+    }
+
+    postgres_suite!(cached);
+}
+
+/// A backend on `url` with the read cache on, its listener connected.
+async fn cached_backend(url: &str) -> PostgresBackend {
+    let backend = PostgresBackend::open(
+        url,
+        &PostgresOptions {
+            max_connections: 4,
+            read_cache: Some(ReadCacheConfig::default()),
+            ..PostgresOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(backend.read_cache_stats().unwrap().live, "listener not up");
+    backend
+}
+
+fn invalidations(backend: &PostgresBackend) -> u64 {
+    backend.read_cache_stats().unwrap().invalidations
+}
+
+/// Waits (at most 10 s) until `backend` has received an invalidation after `seen`.
+async fn wait_for_invalidation(backend: &PostgresBackend, seen: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while invalidations(backend) <= seen {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no change notification reached the cache"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}
 
 #[tokio::test]
 async fn two_processes_opening_a_fresh_database_at_once_migrate_it_once() {
@@ -240,4 +314,150 @@ async fn independent_stores_live_side_by_side_in_schemas() {
     assert!(PostgresBackend::connect(&url, 1, "Bad-Schema")
         .await
         .is_err());
+}
+
+/// Two stores on one database, as two processes: `writer` without a cache, `reader` with.
+async fn writer_and_cached_reader(
+    harness: &PostgresHarness,
+) -> (
+    strongroom_store::Store,
+    strongroom_store::Store,
+    Arc<PostgresBackend>,
+) {
+    let open = |backend: Arc<dyn Backend>| async move {
+        strongroom_store::Store::open(
+            backend,
+            strongroom_store::KeySource::Ring(common::ring(&[(1, 0x11)])),
+            strongroom_store::StoreConfig::default(),
+        )
+        .await
+        .unwrap()
+    };
+    let writer = open(common::Harness::backend(harness).await).await;
+    let cached = Arc::new(cached_backend(&harness.url).await);
+    let reader = open(cached.clone()).await;
+    (writer, reader, cached)
+}
+
+fn description(secret: &strongroom_store::Secret) -> &str {
+    &secret.info.description
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_cache_sees_another_process_write_update_and_delete() {
+    let Some(harness) = postgres().await else {
+        return;
+    };
+    let (writer, reader, cached) = writer_and_cached_reader(&harness).await;
+    let seen = invalidations(&cached);
+    common::set(&writer, "global", "K", "v1").await;
+    wait_for_invalidation(&cached, seen).await;
+    assert_eq!(common::value(&reader, "global", "K").await, "v1");
+    assert_eq!(common::value(&reader, "global", "K").await, "v1");
+    let stats = cached.read_cache_stats().unwrap();
+    assert!(
+        stats.hits >= 1,
+        "the second read is served from the cache: {stats:?}"
+    );
+
+    for (step, change) in ["update", "delete", "create"].into_iter().enumerate() {
+        let seen = invalidations(&cached);
+        match change {
+            "update" => common::set(&writer, "global", "K", "v2").await,
+            "delete" => writer.delete(&common::id("global", "K")).await.unwrap(),
+            _ => common::set(&writer, "global", "K", "v3").await,
+        }
+        wait_for_invalidation(&cached, seen).await;
+        let read = reader.get(&common::id("global", "K")).await;
+        match step {
+            0 => assert_eq!(read.unwrap().value.expose_secret(), b"v2".as_slice()),
+            1 => assert!(matches!(
+                read,
+                Err(strongroom_store::StoreError::NotFound(_))
+            )),
+            _ => assert_eq!(read.unwrap().value.expose_secret(), b"v3".as_slice()),
+        }
+    }
+    // "Not found" is cached too (fallback probes), and a create elsewhere clears it.
+    assert!(reader.get(&common::id("prod", "NEW")).await.is_err());
+    let seen = invalidations(&cached);
+    common::set(&writer, "global", "NEW", "fallback").await;
+    wait_for_invalidation(&cached, seen).await;
+    assert_eq!(common::value(&reader, "prod", "NEW").await, "fallback");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_cache_is_invalidated_by_hand_written_sql_through_triggers() {
+    let Some(harness) = postgres().await else {
+        return;
+    };
+    let (writer, reader, cached) = writer_and_cached_reader(&harness).await;
+    common::set(&writer, "global", "K", "v").await;
+    let id = common::id("global", "K");
+    assert_eq!(description(&reader.get(&id).await.unwrap()), "");
+    let seen = invalidations(&cached);
+    harness
+        .client
+        .execute(
+            "UPDATE strongroom.strongroom_secrets SET description = 'set by SQL' WHERE key = 'K'",
+            &[],
+        )
+        .await
+        .unwrap();
+    wait_for_invalidation(&cached, seen).await;
+    assert_eq!(description(&reader.get(&id).await.unwrap()), "set by SQL");
+
+    // With triggers bypassed (a superuser's replica role), the cache keeps serving what it
+    // read: proof that reads come from it, and why the docs say not to do this.
+    harness
+        .client
+        .batch_execute(
+            "SET session_replication_role = replica;
+             UPDATE strongroom.strongroom_secrets SET description = 'silent' WHERE key = 'K';
+             SET session_replication_role = origin;",
+        )
+        .await
+        .unwrap();
+    assert_eq!(description(&writer.get(&id).await.unwrap()), "silent");
+    assert_eq!(description(&reader.get(&id).await.unwrap()), "set by SQL");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_cache_is_bypassed_while_its_listener_is_down_and_recovers() {
+    let Some(harness) = postgres().await else {
+        return;
+    };
+    let (writer, reader, cached) = writer_and_cached_reader(&harness).await;
+    common::set(&writer, "global", "K", "before").await;
+    assert_eq!(common::value(&reader, "global", "K").await, "before");
+    let killed = harness
+        .client
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(killed, 1, "one listening connection");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while cached.read_cache_stats().unwrap().live {
+        assert!(std::time::Instant::now() < deadline, "loss not noticed");
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    // While no notification can arrive, a write elsewhere is still seen at once.
+    common::set(&writer, "global", "K", "during").await;
+    assert_eq!(common::value(&reader, "global", "K").await, "during");
+    while !cached.read_cache_stats().unwrap().live {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "listener not reconnected"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(common::value(&reader, "global", "K").await, "during");
+    let seen = invalidations(&cached);
+    common::set(&writer, "global", "K", "after").await;
+    wait_for_invalidation(&cached, seen).await;
+    assert_eq!(common::value(&reader, "global", "K").await, "after");
 }

@@ -109,8 +109,7 @@ pub async fn open() -> Result<Store, Failure> {
     let settings = Settings::from_env()?;
     let keys = Settings::keys()?;
     let backend =
-        strongroom_store::open_backend_in(&settings.database_url, settings.pg_schema.as_deref())
-            .await?;
+        strongroom_store::open_backend_with(&settings.database_url, &settings.backend).await?;
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_default();

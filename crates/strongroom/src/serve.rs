@@ -35,8 +35,14 @@ pub async fn serve(
         (Settings::optional_keys()?, Settings::admin_token())
     };
     let backend =
-        strongroom_store::open_backend_in(&settings.database_url, settings.pg_schema.as_deref())
-            .await?;
+        strongroom_store::open_backend_with(&settings.database_url, &settings.backend).await?;
+    if settings.backend.read_cache {
+        if backend.name() == "postgres" {
+            eprintln!("strongroom: read cache on (invalidated across processes by LISTEN/NOTIFY)");
+        } else {
+            eprintln!("strongroom: STRONGROOM_READ_CACHE ignored: it applies to PostgreSQL only");
+        }
+    }
     let tokens = Tokens::new(backend.clone(), admin_token.as_ref())?;
     let store = match keys {
         Some(keys) => Some(Store::open(backend, keys, settings.store).await?),
@@ -203,8 +209,7 @@ fn read_or_create(
 pub async fn token(action: TokenCommand) -> Result<ExitCode, Failure> {
     let settings = Settings::from_env()?;
     let tokens = Tokens::new(
-        strongroom_store::open_backend_in(&settings.database_url, settings.pg_schema.as_deref())
-            .await?,
+        strongroom_store::open_backend_with(&settings.database_url, &settings.backend).await?,
         None,
     )?;
     match action {

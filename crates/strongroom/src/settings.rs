@@ -30,8 +30,8 @@ pub struct Settings {
     pub store: StoreConfig,
     /// `STRONGROOM_HTTP_ENABLED`.
     pub http_enabled: bool,
-    /// `STRONGROOM_PG_SCHEMA` (PostgreSQL only; default `strongroom`).
-    pub pg_schema: Option<String>,
+    /// `STRONGROOM_PG_SCHEMA` and `STRONGROOM_READ_CACHE` (PostgreSQL only).
+    pub backend: strongroom_store::BackendOptions,
 }
 
 /// Reads a variable; an empty value counts as unset.
@@ -118,7 +118,10 @@ impl Settings {
             database_url,
             store,
             http_enabled,
-            pg_schema: var("STRONGROOM_PG_SCHEMA"),
+            backend: strongroom_store::BackendOptions {
+                pg_schema: var("STRONGROOM_PG_SCHEMA"),
+                read_cache: parse_bool("STRONGROOM_READ_CACHE", false)?,
+            },
         })
     }
 

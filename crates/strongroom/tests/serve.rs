@@ -4,7 +4,9 @@
 // Tests: a panic is the failure report; children are waited for by `sigterm`.
 #![allow(clippy::unwrap_used, clippy::zombie_processes)]
 
-use std::io::{BufRead as _, BufReader};
+mod support;
+
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -215,4 +217,72 @@ fn serve_refuses_bad_configuration() {
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("STRONGROOM_ADMIN_TOKEN"));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("short"));
+}
+
+/// Runs a CLI command with `stdin` as its input and asserts it succeeds.
+fn cli_ok(dir: &Path, vars: &[(&str, &str)], args: &[&str], stdin: &[u8]) {
+    let mut child = strongroom(dir, vars)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A server with the read cache on, and CLI processes writing to the same PostgreSQL
+/// database: every write is seen by the server's next read, with no waiting.
+#[test]
+fn a_cached_server_sees_each_cli_write_at_its_next_read_on_postgres() {
+    let Some(url) = support::fresh_postgres_database() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let admin = "sr.cache-test-admin-token-0123456789";
+    let vars = [
+        ("STRONGROOM_MASTER_KEY", KEY),
+        ("STRONGROOM_DATABASE_URL", url.as_str()),
+        ("STRONGROOM_READ_CACHE", "true"),
+        ("STRONGROOM_ADMIN_TOKEN", admin),
+    ];
+    cli_ok(dir.path(), &vars, &["set", "K"], b"v0");
+    let (mut child, base, stderr) = start(dir.path(), &[], &vars);
+    assert!(stderr.contains("read cache on"), "{stderr}");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let client = reqwest::Client::new();
+    let read = || {
+        runtime.block_on(async {
+            let response = client
+                .get(format!("{base}/api/secrets/K"))
+                .bearer_auth(admin)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.unwrap();
+            (
+                status,
+                body["value"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+    };
+    assert_eq!(read(), (200, "v0".to_owned()));
+    for round in 1..=5 {
+        let value = format!("v{round}");
+        cli_ok(dir.path(), &vars, &["set", "K"], value.as_bytes());
+        assert_eq!(read(), (200, value.clone()), "round {round}");
+        assert_eq!(read(), (200, value), "round {round}, from the cache");
+    }
+    cli_ok(dir.path(), &vars, &["rm", "K"], b"");
+    assert_eq!(read().0, 404);
+    cli_ok(dir.path(), &vars, &["set", "K"], b"back");
+    assert_eq!(read(), (200, "back".to_owned()));
+    assert!(sigterm(&mut child).success());
 }

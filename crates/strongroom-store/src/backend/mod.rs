@@ -10,6 +10,8 @@ use crate::{Action, AuditEvent, AuditQuery, Result, SecretId, State, WriteOutcom
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "postgres")]
+pub mod read_cache;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 

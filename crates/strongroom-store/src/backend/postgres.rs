@@ -15,6 +15,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
+use super::read_cache::{self, ReadCache};
+pub use super::read_cache::{ReadCacheConfig, ReadCacheStats};
 use super::{
     AuditChain, AuditRecord, Backend, Change, ListFilter, MetaRecord, RotationCandidate,
     RotationUpdate, StoredInfo, StoredSecret, StoredValue, StoredVersion, TokenRecord, WriteRecord,
@@ -70,6 +72,30 @@ const MIGRATIONS: &[&str] = &[
     ",
     // 2: the tamper-evident audit chain.
     "ALTER TABLE strongroom_audit_events ADD COLUMN link BYTEA;",
+    // 3: change notifications for the read caches of every process (channel = the schema;
+    // payload = `namespace env key`, or `*` for "anything may have changed"). Sent by the
+    // server on commit only, whoever wrote.
+    r"
+    CREATE FUNCTION strongroom_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        payload TEXT := '*';
+    BEGIN
+        IF TG_LEVEL = 'ROW' AND TG_OP = 'DELETE' THEN
+            payload := OLD.namespace || ' ' || OLD.env || ' ' || OLD.key;
+        ELSIF TG_LEVEL = 'ROW' THEN
+            payload := NEW.namespace || ' ' || NEW.env || ' ' || NEW.key;
+        END IF;
+        IF octet_length(payload) >= 8000 THEN
+            payload := '*';
+        END IF;
+        PERFORM pg_notify(TG_TABLE_SCHEMA, payload);
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER strongroom_secrets_notify AFTER INSERT OR UPDATE OR DELETE ON strongroom_secrets
+        FOR EACH ROW EXECUTE FUNCTION strongroom_notify_change();
+    CREATE TRIGGER strongroom_secret_versions_notify AFTER UPDATE ON strongroom_secret_versions
+        FOR EACH STATEMENT EXECUTE FUNCTION strongroom_notify_change();
+    ",
 ];
 
 /// Serializes audit appends, so each event links to the one before it.
@@ -82,6 +108,37 @@ const MIGRATION_LOCK: i64 = 0x7374_726f_6e67_726f;
 pub struct PostgresBackend {
     pool: Pool,
     chain: std::sync::RwLock<Option<std::sync::Arc<dyn AuditChain>>>,
+    /// The optional read cache and the task that keeps it invalidated.
+    cache: Option<(std::sync::Arc<ReadCache>, tokio::task::AbortHandle)>,
+}
+
+impl Drop for PostgresBackend {
+    fn drop(&mut self) {
+        if let Some((_, listener)) = &self.cache {
+            listener.abort();
+        }
+    }
+}
+
+/// How to open a [`PostgresBackend`].
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    /// Pool size.
+    pub max_connections: usize,
+    /// The schema holding the store's tables (`STRONGROOM_PG_SCHEMA`).
+    pub schema: String,
+    /// The read cache, off when `None` (`STRONGROOM_READ_CACHE`).
+    pub read_cache: Option<ReadCacheConfig>,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            schema: DEFAULT_SCHEMA.to_owned(),
+            read_cache: None,
+        }
+    }
 }
 
 impl std::fmt::Debug for PostgresBackend {
@@ -131,6 +188,21 @@ impl PostgresBackend {
     /// stores live side by side in one database, each in its own schema), and applies
     /// migrations.
     pub async fn connect(url: &str, max_connections: usize, schema: &str) -> Result<Self> {
+        Self::open(
+            url,
+            &PostgresOptions {
+                max_connections,
+                schema: schema.to_owned(),
+                read_cache: None,
+            },
+        )
+        .await
+    }
+
+    /// Connects to `url` with `options`; with a read cache, also starts the connection that
+    /// listens for changes (see [`read_cache`](super::read_cache)).
+    pub async fn open(url: &str, options: &PostgresOptions) -> Result<Self> {
+        let (max_connections, schema) = (options.max_connections, options.schema.as_str());
         check_schema(schema)?;
         let mut config = tokio_postgres::Config::from_str(url).map_err(|_| {
             StoreError::Config("STRONGROOM_DATABASE_URL: not a valid postgres:// URL".into())
@@ -147,11 +219,12 @@ impl PostgresBackend {
                 .await
                 .map_err(db)?;
         }
-        let options = format!(
+        let server_options = format!(
             "{} -c search_path={schema}",
             config.get_options().unwrap_or_default()
         );
-        config.options(options.trim());
+        config.options(server_options.trim());
+        let listener_config = config.clone();
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -163,12 +236,68 @@ impl PostgresBackend {
             .max_size(max_connections.max(1))
             .build()
             .map_err(db)?;
-        let backend = Self {
+        let mut backend = Self {
             pool,
             chain: std::sync::RwLock::new(None),
+            cache: None,
         };
         backend.migrate().await?;
+        if let Some(cache_config) = options.read_cache {
+            let cache = std::sync::Arc::new(ReadCache::new(cache_config));
+            let (connected, listening) = tokio::sync::oneshot::channel();
+            let listener = tokio::spawn(read_cache::listen(
+                listener_config,
+                schema.to_owned(),
+                std::sync::Arc::downgrade(&cache),
+                connected,
+            ));
+            backend.cache = Some((cache, listener.abort_handle()));
+            // Serve from the cache from the first read when the listener is quick to start.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), listening).await;
+        }
         Ok(backend)
+    }
+
+    /// The read cache's counters, `None` when it is off.
+    pub fn read_cache_stats(&self) -> Option<ReadCacheStats> {
+        self.cache.as_ref().map(|(cache, _)| cache.stats())
+    }
+
+    /// A secret's attributes and current value, from the database.
+    async fn fetch_uncached(&self, id: &SecretId) -> Result<Option<StoredSecret>> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {INFO_COLUMNS}, v.value, v.value_hash
+                 FROM strongroom_secrets s JOIN strongroom_secret_versions v ON v.sid = s.sid AND v.version = s.version
+                 WHERE s.namespace = $1 AND s.env = $2 AND s.key = $3"
+            ))
+            .await
+            .map_err(db)?;
+        let row = client
+            .query_opt(&statement, &[&id.namespace, &id.env, &id.key])
+            .await
+            .map_err(db)?;
+        Ok(row.map(|row| {
+            let info = info_from_row(&row);
+            let kek_version = info.kek_version;
+            StoredSecret {
+                info,
+                value: StoredValue {
+                    value: row.get(12),
+                    value_hash: row.get(13),
+                    kek_version,
+                },
+            }
+        }))
+    }
+
+    /// After a commit of this process, drops what it changed from the read cache at once
+    /// (the notification to every process, this one included, follows).
+    fn forget(&self, id: Option<&SecretId>) {
+        if let Some((cache, _)) = &self.cache {
+            cache.invalidate(id);
+        }
     }
 
     fn chain(&self) -> Option<std::sync::Arc<dyn AuditChain>> {
@@ -529,31 +658,17 @@ impl Backend for PostgresBackend {
     }
 
     async fn fetch(&self, id: &SecretId) -> Result<Option<StoredSecret>> {
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(&format!(
-                "SELECT {INFO_COLUMNS}, v.value, v.value_hash
-                 FROM strongroom_secrets s JOIN strongroom_secret_versions v ON v.sid = s.sid AND v.version = s.version
-                 WHERE s.namespace = $1 AND s.env = $2 AND s.key = $3"
-            ))
-            .await
-            .map_err(db)?;
-        let row = client
-            .query_opt(&statement, &[&id.namespace, &id.env, &id.key])
-            .await
-            .map_err(db)?;
-        Ok(row.map(|row| {
-            let info = info_from_row(&row);
-            let kek_version = info.kek_version;
-            StoredSecret {
-                info,
-                value: StoredValue {
-                    value: row.get(12),
-                    value_hash: row.get(13),
-                    kek_version,
-                },
+        let Some((cache, _)) = &self.cache else {
+            return self.fetch_uncached(id).await;
+        };
+        match cache.get(id) {
+            Ok(answer) => Ok(answer),
+            Err(ticket) => {
+                let answer = self.fetch_uncached(id).await?;
+                cache.fill(ticket, id, answer.clone());
+                Ok(answer)
             }
-        }))
+        }
     }
 
     async fn fetch_version(&self, id: &SecretId, version: u32) -> Result<Option<StoredValue>> {
@@ -612,6 +727,7 @@ impl Backend for PostgresBackend {
         check_writer_key(&tx, &record.writer_key, record.now).await?;
         let outcome = write_record(&tx, self.chain().as_deref(), &record).await?;
         tx.commit().await.map_err(db)?;
+        self.forget(Some(&record.id));
         Ok(outcome)
     }
 
@@ -626,6 +742,9 @@ impl Backend for PostgresBackend {
             outcomes.push(write_record(&tx, self.chain().as_deref(), record).await?);
         }
         tx.commit().await.map_err(db)?;
+        for record in &records {
+            self.forget(Some(&record.id));
+        }
         Ok(outcomes)
     }
 
@@ -689,6 +808,7 @@ impl Backend for PostgresBackend {
         )
         .await?;
         tx.commit().await.map_err(db)?;
+        self.forget(Some(&record.id));
         Ok(Some(info_from_row(&info)))
     }
 
@@ -715,6 +835,7 @@ impl Backend for PostgresBackend {
         };
         insert_audit(&tx, self.chain().as_deref(), &record).await?;
         tx.commit().await.map_err(db)?;
+        self.forget(Some(id));
         Ok(true)
     }
 
@@ -961,6 +1082,7 @@ impl Backend for PostgresBackend {
             .map_err(db)?;
         }
         tx.commit().await.map_err(db)?;
+        self.forget(None);
         Ok(applied)
     }
 
@@ -1016,6 +1138,7 @@ impl Backend for PostgresBackend {
             insert_audit(&tx, self.chain().as_deref(), &record).await?;
         }
         tx.commit().await.map_err(db)?;
+        self.forget(None);
         Ok(rows.len() as u64)
     }
 
