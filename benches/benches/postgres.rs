@@ -25,7 +25,7 @@ fn postgres(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let (client, store) = rt.block_on(async {
+    let (client, store, cached) = rt.block_on(async {
         let (admin, connection) = tokio_postgres::connect(&server, tokio_postgres::NoTls).await.unwrap();
         tokio::spawn(connection);
         let name = format!("sr_bench_{}", std::process::id());
@@ -52,7 +52,16 @@ fn postgres(c: &mut Criterion) {
             let items = chunk.iter().map(|i| (id(*i), SetRequest::value(VALUE))).collect();
             store.set_many(items).await.unwrap();
         }
-        (client, store)
+        // A second store on the same database with the read cache on (LISTEN/NOTIFY).
+        let cached_backend = strongroom_store::open_backend_with(
+            &url,
+            &strongroom_store::BackendOptions { read_cache: true, ..Default::default() },
+        )
+        .await
+        .unwrap();
+        let ring = KeyRing::single(&Key::from_bytes(&[9; 32]));
+        let cached = Store::open(cached_backend, KeySource::Ring(ring), StoreConfig::default()).await.unwrap();
+        (client, store, cached)
     });
     let raw = rt
         .block_on(client.prepare("SELECT value FROM raw_secrets WHERE id = $1"))
@@ -103,6 +112,9 @@ fn postgres(c: &mut Criterion) {
     );
     group.bench_function(BenchmarkId::from_parameter("strongroom_get"), |b| {
         b.iter(|| rt.block_on(store.get(&target)).unwrap());
+    });
+    group.bench_function(BenchmarkId::from_parameter("strongroom_get_read_cache"), |b| {
+        b.iter(|| rt.block_on(cached.get(&target)).unwrap());
     });
     group.finish();
 }
