@@ -15,6 +15,74 @@ const ROWS: usize = 10_000;
 const VALUE: &str =
     "postgres://app:correct-horse-battery-staple@db.internal:5432/app?sslmode=require";
 
+/// A fresh database with the raw, pgcrypto and Strongroom tables of `ROWS` rows each: a
+/// client on it, a store, and a second store with the read cache on.
+async fn setup(server: &str) -> (tokio_postgres::Client, Store, Store) {
+    let (admin, connection) = tokio_postgres::connect(server, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let name = format!("sr_bench_{}", std::process::id());
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+        .await
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let url = format!("{}/{name}", server.rsplit_once('/').unwrap().0);
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!(
+            "CREATE EXTENSION IF NOT EXISTS pgcrypto;
+             CREATE TABLE raw_secrets (id SERIAL PRIMARY KEY, value BYTEA NOT NULL);
+             CREATE TABLE pgcrypto_secrets (id SERIAL PRIMARY KEY, value BYTEA NOT NULL);
+             INSERT INTO raw_secrets (value) SELECT convert_to('{VALUE}', 'UTF8') FROM generate_series(1, {ROWS});
+             INSERT INTO pgcrypto_secrets (value) SELECT pgp_sym_encrypt('{VALUE}', 'password') FROM generate_series(1, {ROWS});"
+        ))
+        .await
+        .unwrap();
+    let backend = strongroom_store::open_backend(&url).await.unwrap();
+    client
+        .batch_execute("SET search_path = strongroom, public")
+        .await
+        .unwrap();
+    let ring = KeyRing::single(&Key::from_bytes(&[9; 32]));
+    let store = Store::open(backend, KeySource::Ring(ring), StoreConfig::default())
+        .await
+        .unwrap();
+    for chunk in (0..ROWS).collect::<Vec<_>>().chunks(1000) {
+        let items = chunk
+            .iter()
+            .map(|i| (id(*i), SetRequest::value(VALUE)))
+            .collect();
+        store.set_many(items).await.unwrap();
+    }
+    // A second store on the same database with the read cache on (LISTEN/NOTIFY).
+    let cached_backend = strongroom_store::open_backend_with(
+        &url,
+        &strongroom_store::BackendOptions {
+            read_cache: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let ring = KeyRing::single(&Key::from_bytes(&[9; 32]));
+    let cached = Store::open(
+        cached_backend,
+        KeySource::Ring(ring),
+        StoreConfig::default(),
+    )
+    .await
+    .unwrap();
+    (client, store, cached)
+}
+
 fn postgres(c: &mut Criterion) {
     let Ok(server) = std::env::var("STRONGROOM_TEST_POSTGRES_URL") else {
         eprintln!("postgres benchmark skipped: set STRONGROOM_TEST_POSTGRES_URL (cargo xtask bench starts a server)");
@@ -25,44 +93,7 @@ fn postgres(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let (client, store, cached) = rt.block_on(async {
-        let (admin, connection) = tokio_postgres::connect(&server, tokio_postgres::NoTls).await.unwrap();
-        tokio::spawn(connection);
-        let name = format!("sr_bench_{}", std::process::id());
-        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).await.unwrap();
-        admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
-        let url = format!("{}/{name}", server.rsplit_once('/').unwrap().0);
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-        tokio::spawn(connection);
-        client
-            .batch_execute(&format!(
-                "CREATE EXTENSION IF NOT EXISTS pgcrypto;
-                 CREATE TABLE raw_secrets (id SERIAL PRIMARY KEY, value BYTEA NOT NULL);
-                 CREATE TABLE pgcrypto_secrets (id SERIAL PRIMARY KEY, value BYTEA NOT NULL);
-                 INSERT INTO raw_secrets (value) SELECT convert_to('{VALUE}', 'UTF8') FROM generate_series(1, {ROWS});
-                 INSERT INTO pgcrypto_secrets (value) SELECT pgp_sym_encrypt('{VALUE}', 'password') FROM generate_series(1, {ROWS});"
-            ))
-            .await
-            .unwrap();
-        let backend = strongroom_store::open_backend(&url).await.unwrap();
-        client.batch_execute("SET search_path = strongroom, public").await.unwrap();
-        let ring = KeyRing::single(&Key::from_bytes(&[9; 32]));
-        let store = Store::open(backend, KeySource::Ring(ring), StoreConfig::default()).await.unwrap();
-        for chunk in (0..ROWS).collect::<Vec<_>>().chunks(1000) {
-            let items = chunk.iter().map(|i| (id(*i), SetRequest::value(VALUE))).collect();
-            store.set_many(items).await.unwrap();
-        }
-        // A second store on the same database with the read cache on (LISTEN/NOTIFY).
-        let cached_backend = strongroom_store::open_backend_with(
-            &url,
-            &strongroom_store::BackendOptions { read_cache: true, ..Default::default() },
-        )
-        .await
-        .unwrap();
-        let ring = KeyRing::single(&Key::from_bytes(&[9; 32]));
-        let cached = Store::open(cached_backend, KeySource::Ring(ring), StoreConfig::default()).await.unwrap();
-        (client, store, cached)
-    });
+    let (client, store, cached) = rt.block_on(setup(&server));
     let raw = rt
         .block_on(client.prepare("SELECT value FROM raw_secrets WHERE id = $1"))
         .unwrap();
@@ -113,9 +144,12 @@ fn postgres(c: &mut Criterion) {
     group.bench_function(BenchmarkId::from_parameter("strongroom_get"), |b| {
         b.iter(|| rt.block_on(store.get(&target)).unwrap());
     });
-    group.bench_function(BenchmarkId::from_parameter("strongroom_get_read_cache"), |b| {
-        b.iter(|| rt.block_on(cached.get(&target)).unwrap());
-    });
+    group.bench_function(
+        BenchmarkId::from_parameter("strongroom_get_read_cache"),
+        |b| {
+            b.iter(|| rt.block_on(cached.get(&target)).unwrap());
+        },
+    );
     group.finish();
 }
 

@@ -31,6 +31,7 @@ fn main() -> ExitCode {
         Some("release") => release::run(&args[1..]),
         Some("postgres") => postgres::TestServer::start().map(|server| {
             println!("{}", server.url);
+            eprintln!("xtask: TLS CA in {} (STRONGROOM_TEST_POSTGRES_CA)", server.ca_file.display());
             eprintln!("xtask: data in {}; press Enter to stop and delete it", server.dir().display());
             let _ = std::io::stdin().read_line(&mut String::new());
         }),
@@ -137,7 +138,11 @@ fn ci() -> Result {
     check_dependency_boundaries()?;
     // A real PostgreSQL server for the PostgreSQL backend's tests (never skipped in CI).
     let server = postgres::TestServer::start()?;
-    let pg = [("STRONGROOM_TEST_POSTGRES_URL", server.url.as_str())];
+    let ca = server.ca_file.to_string_lossy();
+    let pg = [
+        ("STRONGROOM_TEST_POSTGRES_URL", server.url.as_str()),
+        ("STRONGROOM_TEST_POSTGRES_CA", ca.as_ref()),
+    ];
     run_in(
         &root(),
         "cargo",

@@ -17,6 +17,9 @@ pub struct TestServer {
     user: Option<&'static str>,
     /// Superuser URL on loopback, e.g. `postgres://postgres@127.0.0.1:PORT/postgres`.
     pub url: String,
+    /// The PEM file of the throw-away CA that signed the server's TLS certificate (for
+    /// `localhost` and `127.0.0.1`); the server accepts TLS and plain connections.
+    pub ca_file: PathBuf,
 }
 
 const USER: &str = "strongroom-pg";
@@ -112,6 +115,7 @@ impl TestServer {
         let port = free_port()?;
         let server = Self {
             bin,
+            ca_file: dir.join("ca.pem"),
             dir,
             user,
             url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
@@ -131,8 +135,10 @@ impl TestServer {
                 "--no-sync",
             ],
         )?;
+        server.write_tls_files(&data)?;
         let options = format!(
-            "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
+            "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off \
+             -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key",
             server.dir.display()
         );
         let log = server.dir.join("server.log");
@@ -178,6 +184,40 @@ impl TestServer {
                 String::from_utf8_lossy(&out.stderr)
             ))
         }
+    }
+
+    /// A throw-away CA (`ca.pem`) and a server certificate it signed for `localhost` and
+    /// `127.0.0.1` (`server.crt`, `server.key` in `data`, owned by the server's user, 0600).
+    fn write_tls_files(&self, data: &Path) -> Result {
+        use std::os::unix::fs::PermissionsExt as _;
+        let tls = |e: rcgen::Error| format!("cannot make the test server's certificates: {e}");
+        let ca_key = rcgen::KeyPair::generate().map_err(tls)?;
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(tls)?;
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, "Strongroom throw-away test CA");
+        let ca_cert = ca.self_signed(&ca_key).map_err(tls)?;
+        let server_key = rcgen::KeyPair::generate().map_err(tls)?;
+        let server_cert =
+            rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+                .map_err(tls)?
+                .signed_by(&server_key, &ca_cert, &ca_key)
+                .map_err(tls)?;
+        let write = |path: &Path, contents: String| {
+            std::fs::write(path, contents).map_err(|e| format!("{}: {e}", path.display()))
+        };
+        write(&self.ca_file, ca_cert.pem())?;
+        let (crt, key) = (data.join("server.crt"), data.join("server.key"));
+        write(&crt, server_cert.pem())?;
+        write(&key, server_key.serialize_pem())?;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| e.to_string())?;
+        if let Some(user) = self.user {
+            for file in [&crt, &key] {
+                status("chown", &[user, &file.to_string_lossy()])?;
+            }
+        }
+        Ok(())
     }
 
     /// The data directory.

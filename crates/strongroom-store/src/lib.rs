@@ -55,6 +55,9 @@ pub struct BackendOptions {
     /// A read cache invalidated across processes by `LISTEN`/`NOTIFY`
     /// (`STRONGROOM_READ_CACHE`). PostgreSQL only; SQLite reads are local already.
     pub read_cache: bool,
+    /// PEM roots trusted for TLS to PostgreSQL (`STRONGROOM_PG_CA_FILE`; TLS is used when the
+    /// URL says `sslmode=require`; feature `postgres-tls`).
+    pub pg_ca_file: Option<std::path::PathBuf>,
 }
 
 /// Like [`open_backend`], with [`BackendOptions`].
@@ -94,6 +97,7 @@ pub async fn open_backend_with(
                     read_cache: options
                         .read_cache
                         .then(backend::read_cache::ReadCacheConfig::default),
+                    ca_file: options.pg_ca_file.clone(),
                     ..backend::postgres::PostgresOptions::default()
                 },
             )

@@ -461,3 +461,112 @@ async fn read_cache_is_bypassed_while_its_listener_is_down_and_recovers() {
     wait_for_invalidation(&cached, seen).await;
     assert_eq!(common::value(&reader, "global", "K").await, "after");
 }
+
+/// TLS to the test server (`cargo xtask ci` gives it a certificate from a throw-away CA,
+/// `STRONGROOM_TEST_POSTGRES_CA`).
+#[cfg(feature = "postgres-tls")]
+mod tls {
+    use super::*;
+
+    fn ca_file() -> std::path::PathBuf {
+        std::env::var_os("STRONGROOM_TEST_POSTGRES_CA")
+            .expect("STRONGROOM_TEST_POSTGRES_CA is not set: the server `cargo xtask ci` starts provides it")
+            .into()
+    }
+
+    /// `url` with `params` appended to its query.
+    fn with(url: &str, params: &str) -> String {
+        format!("{url}?{params}")
+    }
+
+    async fn open(
+        url: &str,
+        ca_file: Option<std::path::PathBuf>,
+    ) -> strongroom_store::Result<PostgresBackend> {
+        PostgresBackend::open(
+            url,
+            &PostgresOptions {
+                max_connections: 2,
+                read_cache: Some(ReadCacheConfig::default()),
+                ca_file,
+                ..PostgresOptions::default()
+            },
+        )
+        .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sslmode_require_uses_verified_tls_for_every_connection() {
+        let Some(harness) = postgres().await else {
+            return;
+        };
+        let backend = open(&with(&harness.url, "sslmode=require"), Some(ca_file()))
+            .await
+            .unwrap();
+        assert!(
+            backend.read_cache_stats().unwrap().live,
+            "the listener is up over TLS"
+        );
+        let store = strongroom_store::Store::open(
+            Arc::new(backend),
+            strongroom_store::KeySource::Ring(common::ring(&[(1, 0x11)])),
+            strongroom_store::StoreConfig::default(),
+        )
+        .await
+        .unwrap();
+        common::set(&store, "global", "K", "over tls").await;
+        assert_eq!(common::value(&store, "global", "K").await, "over tls");
+        let row = harness
+            .client
+            .query_one(
+                "SELECT count(*) FILTER (WHERE s.ssl), count(*) FILTER (WHERE NOT s.ssl)
+                 FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+                 WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap();
+        let (tls, plain): (i64, i64) = (row.get(0), row.get(1));
+        assert!(tls >= 2, "a pooled connection and the listener: {tls}");
+        assert_eq!(plain, 0, "no plaintext connection besides the test's own");
+    }
+
+    #[tokio::test]
+    async fn an_unverifiable_server_is_refused() {
+        let Some(harness) = postgres().await else {
+            return;
+        };
+        // The throw-away CA is not among the Mozilla roots.
+        let error = open(&with(&harness.url, "sslmode=require"), None)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("certificate"), "{error}");
+        // The right CA, the wrong host name.
+        let (_, rest) = harness.url.split_once('@').unwrap();
+        let (_, port_db) = rest.split_once(':').unwrap();
+        let wrong =
+            format!("postgres://postgres@db.invalid:{port_db}?hostaddr=127.0.0.1&sslmode=require");
+        let error = open(&wrong, Some(ca_file())).await.unwrap_err().to_string();
+        assert!(error.contains("certificate"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn tls_settings_that_cannot_work_are_refused_before_connecting() {
+        let Some(harness) = postgres().await else {
+            return;
+        };
+        // A CA file without sslmode=require would silently protect nothing.
+        let error = open(&harness.url, Some(ca_file()))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("sslmode=require"), "{error}");
+        let missing = std::path::PathBuf::from("/nonexistent/ca.pem");
+        let error = open(&with(&harness.url, "sslmode=require"), Some(missing))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("STRONGROOM_PG_CA_FILE"), "{error}");
+    }
+}

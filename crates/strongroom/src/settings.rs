@@ -30,7 +30,8 @@ pub struct Settings {
     pub store: StoreConfig,
     /// `STRONGROOM_HTTP_ENABLED`.
     pub http_enabled: bool,
-    /// `STRONGROOM_PG_SCHEMA` and `STRONGROOM_READ_CACHE` (PostgreSQL only).
+    /// `STRONGROOM_PG_SCHEMA`, `STRONGROOM_READ_CACHE` and `STRONGROOM_PG_CA_FILE`
+    /// (PostgreSQL only).
     pub backend: strongroom_store::BackendOptions,
 }
 
@@ -121,6 +122,7 @@ impl Settings {
             backend: strongroom_store::BackendOptions {
                 pg_schema: var("STRONGROOM_PG_SCHEMA"),
                 read_cache: parse_bool("STRONGROOM_READ_CACHE", false)?,
+                pg_ca_file: var("STRONGROOM_PG_CA_FILE").map(std::path::PathBuf::from),
             },
         })
     }

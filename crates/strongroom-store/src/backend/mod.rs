@@ -14,6 +14,8 @@ pub mod postgres;
 pub mod read_cache;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(feature = "postgres")]
+mod transport;
 
 /// Attributes of a stored secret (everything but its value).
 #[derive(Debug, Clone)]

@@ -11,12 +11,13 @@ use std::str::FromStr as _;
 
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::Row;
 
 use super::read_cache::{self, ReadCache};
 pub use super::read_cache::{ReadCacheConfig, ReadCacheStats};
+use super::transport::Transport;
 use super::{
     AuditChain, AuditRecord, Backend, Change, ListFilter, MetaRecord, RotationCandidate,
     RotationUpdate, StoredInfo, StoredSecret, StoredValue, StoredVersion, TokenRecord, WriteRecord,
@@ -129,6 +130,9 @@ pub struct PostgresOptions {
     pub schema: String,
     /// The read cache, off when `None` (`STRONGROOM_READ_CACHE`).
     pub read_cache: Option<ReadCacheConfig>,
+    /// PEM roots trusted for TLS (`sslmode=require` in the URL; `STRONGROOM_PG_CA_FILE`);
+    /// without it, the Mozilla roots.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for PostgresOptions {
@@ -137,6 +141,7 @@ impl Default for PostgresOptions {
             max_connections: 16,
             schema: DEFAULT_SCHEMA.to_owned(),
             read_cache: None,
+            ca_file: None,
         }
     }
 }
@@ -150,6 +155,11 @@ impl std::fmt::Debug for PostgresBackend {
 /// A driver error with its causes (tokio-postgres puts the server's message in a cause).
 /// Server messages name tables and constraints, never parameter values.
 fn db(error: impl std::error::Error) -> StoreError {
+    StoreError::Database(causes(&error))
+}
+
+/// An error and its causes, `: `-separated (a TLS failure's reason is in a cause).
+fn causes(error: &dyn std::error::Error) -> String {
     let mut message = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -157,7 +167,7 @@ fn db(error: impl std::error::Error) -> StoreError {
         message.push_str(&cause.to_string());
         source = cause.source();
     }
-    StoreError::Database(message)
+    message
 }
 
 /// The default schema of a store (`STRONGROOM_PG_SCHEMA`).
@@ -193,7 +203,7 @@ impl PostgresBackend {
             &PostgresOptions {
                 max_connections,
                 schema: schema.to_owned(),
-                read_cache: None,
+                ..PostgresOptions::default()
             },
         )
         .await
@@ -207,13 +217,12 @@ impl PostgresBackend {
         let mut config = tokio_postgres::Config::from_str(url).map_err(|_| {
             StoreError::Config("STRONGROOM_DATABASE_URL: not a valid postgres:// URL".into())
         })?;
+        let transport = Transport::for_config(&mut config, options.ca_file.as_deref())?;
         {
             // Create the schema once, then have every pooled connection use it.
-            let (client, connection) = config
-                .connect(NoTls)
-                .await
-                .map_err(|e| StoreError::Database(format!("cannot connect to PostgreSQL: {e}")))?;
-            tokio::spawn(connection);
+            let client = transport.connect(&config).await.map_err(|e| {
+                StoreError::Database(format!("cannot connect to PostgreSQL: {}", causes(&e)))
+            })?;
             client
                 .batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK}); CREATE SCHEMA IF NOT EXISTS {schema}; SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
                 .await
@@ -225,9 +234,8 @@ impl PostgresBackend {
         );
         config.options(server_options.trim());
         let listener_config = config.clone();
-        let manager = Manager::from_config(
+        let manager = transport.manager(
             config,
-            NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -247,6 +255,7 @@ impl PostgresBackend {
             let (connected, listening) = tokio::sync::oneshot::channel();
             let listener = tokio::spawn(read_cache::listen(
                 listener_config,
+                transport,
                 schema.to_owned(),
                 std::sync::Arc::downgrade(&cache),
                 connected,

@@ -170,6 +170,7 @@ pub(super) struct FillTicket(u64);
 /// reconnects after a second when the connection drops, and ends when the cache is gone.
 pub(super) async fn listen(
     config: tokio_postgres::Config,
+    transport: super::transport::Transport,
     channel: String,
     cache: Weak<ReadCache>,
     connected: tokio::sync::oneshot::Sender<()>,
@@ -179,8 +180,7 @@ pub(super) async fn listen(
         let Some(strong) = cache.upgrade() else {
             return;
         };
-        if let Ok((client, mut connection)) = config.connect(tokio_postgres::NoTls).await {
-            let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        if let Ok((client, mut messages)) = transport.connect_listening(&config).await {
             let statement = format!("LISTEN \"{channel}\"");
             let listen = client.batch_execute(&statement);
             // The connection must be polled for LISTEN to complete.
