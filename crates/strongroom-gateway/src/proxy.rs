@@ -92,7 +92,32 @@ impl Gateway {
         headers: &HeaderMap,
         body: Body,
     ) -> Response {
-        let injected = match resolve_headers(route, self.source.as_ref()).await {
+        self.forward_with(
+            self.source.as_ref(),
+            route,
+            method,
+            rest,
+            query,
+            headers,
+            body,
+        )
+        .await
+    }
+
+    /// Like [`Gateway::forward`], resolving this request's templates from `source` (for
+    /// example the store as seen by the calling token: its scope, its name in the audit).
+    #[allow(clippy::too_many_arguments)] // the parts of one request, and its source
+    pub async fn forward_with(
+        &self,
+        source: &dyn SecretSource,
+        route: &Route,
+        method: Method,
+        rest: &str,
+        query: Option<&str>,
+        headers: &HeaderMap,
+        body: Body,
+    ) -> Response {
+        let injected = match resolve_headers(route, source).await {
             Ok(injected) => injected,
             Err(e @ (ResolveError::Missing(_) | ResolveError::Unsafe(_))) => {
                 let reason = if matches!(e, ResolveError::Missing(_)) {

@@ -32,6 +32,40 @@ pub trait SecretSource: Send + Sync {
     ) -> Result<SecretSlice<u8>, SourceError>;
 }
 
+/// Reads through the store's fallback chain and records each use as a `gateway_read` audit
+/// event with the store handle's actor, before the value is used.
+#[cfg(feature = "store")]
+async fn resolve_in_store(
+    store: &strongroom_store::Store,
+    namespace: &str,
+    env: &str,
+    name: &str,
+) -> Result<SecretSlice<u8>, SourceError> {
+    let unavailable = |e: strongroom_store::StoreError| SourceError::Unavailable {
+        name: name.to_owned(),
+        reason: e.to_string(),
+    };
+    let id = store
+        .secret_id(Some(namespace), Some(env), name)
+        .map_err(unavailable)?;
+    let secret = match store.get(&id).await {
+        Ok(secret) => secret,
+        Err(strongroom_store::StoreError::NotFound(_)) => {
+            return Err(SourceError::NotFound(name.to_owned()))
+        }
+        Err(e) => return Err(unavailable(e)),
+    };
+    store
+        .record_access(&secret, strongroom_store::Action::GatewayRead)
+        .await
+        .map_err(unavailable)?;
+    Ok(secret.value)
+}
+
+/// The store, through its fallback chain. Every use is a `gateway_read` audit event with
+/// the handle's actor (the server gives it the calling token's name with
+/// [`Store::with_actor`](strongroom_store::Store::with_actor)); if the event can not be
+/// written, the secret is not used.
 #[cfg(feature = "store")]
 #[async_trait]
 impl SecretSource for strongroom_store::Store {
@@ -41,21 +75,6 @@ impl SecretSource for strongroom_store::Store {
         env: &str,
         name: &str,
     ) -> Result<SecretSlice<u8>, SourceError> {
-        let id = self
-            .secret_id(Some(namespace), Some(env), name)
-            .map_err(|e| SourceError::Unavailable {
-                name: name.to_owned(),
-                reason: e.to_string(),
-            })?;
-        match self.get(&id).await {
-            Ok(secret) => Ok(secret.value),
-            Err(strongroom_store::StoreError::NotFound(_)) => {
-                Err(SourceError::NotFound(name.to_owned()))
-            }
-            Err(e) => Err(SourceError::Unavailable {
-                name: name.to_owned(),
-                reason: e.to_string(),
-            }),
-        }
+        resolve_in_store(self, namespace, env, name).await
     }
 }

@@ -86,7 +86,13 @@ async fn proxy(
         .path()
         .split_once(&format!("/gateway/{}", route.name))
         .map_or(rest, |(_, after)| after);
+    // Every injected secret is a `gateway_read` audit event under the token's name. The
+    // route's env chain is the route's configuration (docs/api.md), not the caller's scope.
+    let Some(store) = &state.store else {
+        return ApiError::disabled().into_response();
+    };
+    let source = store.with_actor(&caller.name);
     gateway
-        .forward(route, method, raw_rest, uri.query(), headers, body)
+        .forward_with(&source, route, method, raw_rest, uri.query(), headers, body)
         .await
 }

@@ -528,7 +528,7 @@ pub(crate) struct AuditParams {
     /// Only this key.
     key: Option<String>,
     /// Only this action (`create`, `update`, `delete`, `rollback`, `rotate`,
-    /// `metadata_update`, `expired_cleanup`, `read`).
+    /// `metadata_update`, `expired_cleanup`, `read`, `gateway_read`).
     action: Option<String>,
     /// Events older than this id (the previous page's `next`).
     before: Option<i64>,

@@ -313,6 +313,36 @@ async fn the_gateway_is_no_open_relay() {
         404
     );
     assert_eq!(s.log.lock().unwrap().len(), 1);
+    // Each injected secret of the one forwarded request is a `gateway_read` event under the
+    // token's name, with the env that served it; refused requests used nothing.
+    let audit: serde_json::Value = s
+        .client
+        .get(format!("{}/api/audit?action=gateway_read", s.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut used: Vec<(String, String, String)> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let field = |name: &str| e[name].as_str().unwrap().to_owned();
+            (field("actor"), field("env"), field("key"))
+        })
+        .collect();
+    used.sort();
+    assert_eq!(
+        used,
+        [
+            ("prod-app".into(), "global".into(), "OPENAI_API_KEY".into()),
+            ("prod-app".into(), "prod".into(), "ORG".into()),
+        ]
+    );
+    assert!(!audit.to_string().contains("sk-upstream-123"));
 }
 
 #[tokio::test]

@@ -254,6 +254,9 @@ pub enum Action {
     ExpiredCleanup,
     /// A plaintext value was read (through the HTTP API).
     Read,
+    /// A plaintext value was injected into an upstream request by the gateway (it went
+    /// upstream in a header, not back to the client).
+    GatewayRead,
 }
 
 impl Action {
@@ -268,6 +271,7 @@ impl Action {
             Self::MetadataUpdate => "metadata_update",
             Self::ExpiredCleanup => "expired_cleanup",
             Self::Read => "read",
+            Self::GatewayRead => "gateway_read",
         }
     }
 
@@ -282,6 +286,7 @@ impl Action {
             Self::MetadataUpdate,
             Self::ExpiredCleanup,
             Self::Read,
+            Self::GatewayRead,
         ]
         .into_iter()
         .find(|a| a.as_str() == name)

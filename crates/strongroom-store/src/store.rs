@@ -736,12 +736,18 @@ impl Store {
 
     /// Records that the plaintext of `secret` was handed out (HTTP API, CLI `get`).
     pub async fn record_read(&self, secret: &Secret) -> Result<()> {
+        self.record_access(secret, Action::Read).await
+    }
+
+    /// Appends an audit event `action` (a kind of plaintext use: [`Action::Read`],
+    /// [`Action::GatewayRead`]) for `secret`, with this handle's actor.
+    pub async fn record_access(&self, secret: &Secret, action: Action) -> Result<()> {
         self.inner
             .backend
             .append_audit(AuditRecord {
                 time: now_ms(),
                 actor: self.actor.to_string(),
-                action: Action::Read,
+                action,
                 id: secret.id.clone(),
                 version: Some(secret.version),
                 kek_version: Some(secret.info.kek_version),

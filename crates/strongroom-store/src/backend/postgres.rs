@@ -224,7 +224,10 @@ impl PostgresBackend {
                 StoreError::Database(format!("cannot connect to PostgreSQL: {}", causes(&e)))
             })?;
             client
-                .batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK}); CREATE SCHEMA IF NOT EXISTS {schema}; SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+                // The lock is held until COMMIT, when the new schema is visible to the next
+                // process (a session lock released inside the batch's implicit transaction
+                // would let it in before the commit, and its CREATE would collide).
+                .batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({MIGRATION_LOCK}); CREATE SCHEMA IF NOT EXISTS {schema}; COMMIT"))
                 .await
                 .map_err(db)?;
         }
