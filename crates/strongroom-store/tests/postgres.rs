@@ -371,10 +371,12 @@ async fn read_cache_sees_another_process_write_update_and_delete() {
         let read = reader.get(&common::id("global", "K")).await;
         match step {
             0 => assert_eq!(read.unwrap().value.expose_secret(), b"v2".as_slice()),
-            1 => assert!(matches!(
-                read,
-                Err(strongroom_store::StoreError::NotFound(_))
-            )),
+            1 => assert!(
+                matches!(read, Err(strongroom_store::StoreError::NotFound(_))),
+                "{:?} {:?}",
+                read.as_ref().map(|s| s.version),
+                cached.read_cache_stats()
+            ),
             _ => assert_eq!(read.unwrap().value.expose_secret(), b"v3".as_slice()),
         }
     }
@@ -392,7 +394,9 @@ async fn read_cache_is_invalidated_by_hand_written_sql_through_triggers() {
         return;
     };
     let (writer, reader, cached) = writer_and_cached_reader(&harness).await;
+    let seen = invalidations(&cached);
     common::set(&writer, "global", "K", "v").await;
+    wait_for_invalidation(&cached, seen).await;
     let id = common::id("global", "K");
     assert_eq!(description(&reader.get(&id).await.unwrap()), "");
     let seen = invalidations(&cached);

@@ -125,7 +125,6 @@ impl ReadCache {
     /// Drops `id`, or everything for `None`.
     pub(super) fn invalidate(&self, id: Option<&SecretId>) {
         self.generation.fetch_add(1, Ordering::AcqRel);
-        self.invalidations.fetch_add(1, Ordering::Relaxed);
         let mut entries = self.entries();
         match id {
             Some(id) => {
@@ -133,6 +132,8 @@ impl ReadCache {
             }
             None => entries.clear(),
         }
+        // Counted once the entry is gone: whoever sees the count sees the removal.
+        self.invalidations.fetch_add(1, Ordering::Release);
     }
 
     /// A notification's payload: `namespace env key`, or anything else to drop all.
@@ -156,7 +157,7 @@ impl ReadCache {
         ReadCacheStats {
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
-            invalidations: self.invalidations.load(Ordering::Relaxed),
+            invalidations: self.invalidations.load(Ordering::Acquire),
             live: self.live.load(Ordering::Acquire),
         }
     }
