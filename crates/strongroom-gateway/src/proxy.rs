@@ -141,6 +141,14 @@ impl Gateway {
                 )
             }
         };
+        if let Err(e) = source.commit_uses().await {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "secret_unavailable",
+                &format!("route {}: {e}", route.name),
+                None,
+            );
+        }
         let mut url = format!("{}{rest}", route.upstream);
         if let Some(query) = query {
             url.push('?');

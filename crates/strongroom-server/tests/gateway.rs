@@ -251,6 +251,36 @@ async fn missing_or_unsafe_secrets_fail_before_anything_is_sent() {
         "{text}"
     );
     assert!(s.log.lock().unwrap().is_empty(), "nothing was forwarded");
+    assert!(
+        gateway_reads(&s).await.is_empty(),
+        "a refused request used no value"
+    );
+}
+
+/// `(actor, env, key)` of every `gateway_read` audit event, sorted.
+async fn gateway_reads(s: &Setup) -> Vec<(String, String, String)> {
+    let audit: serde_json::Value = s
+        .client
+        .get(format!("{}/api/audit?action=gateway_read", s.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!audit.to_string().contains("sk-upstream-123"));
+    let mut used: Vec<(String, String, String)> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let field = |name: &str| e[name].as_str().unwrap().to_owned();
+            (field("actor"), field("env"), field("key"))
+        })
+        .collect();
+    used.sort();
+    used
 }
 
 #[tokio::test]
@@ -315,26 +345,7 @@ async fn the_gateway_is_no_open_relay() {
     assert_eq!(s.log.lock().unwrap().len(), 1);
     // Each injected secret of the one forwarded request is a `gateway_read` event under the
     // token's name, with the env that served it; refused requests used nothing.
-    let audit: serde_json::Value = s
-        .client
-        .get(format!("{}/api/audit?action=gateway_read", s.base))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut used: Vec<(String, String, String)> = audit["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            let field = |name: &str| e[name].as_str().unwrap().to_owned();
-            (field("actor"), field("env"), field("key"))
-        })
-        .collect();
-    used.sort();
+    let used = gateway_reads(&s).await;
     assert_eq!(
         used,
         [
@@ -342,7 +353,6 @@ async fn the_gateway_is_no_open_relay() {
             ("prod-app".into(), "prod".into(), "ORG".into()),
         ]
     );
-    assert!(!audit.to_string().contains("sk-upstream-123"));
 }
 
 #[tokio::test]

@@ -33,9 +33,9 @@ pub mod tokens;
 pub use config::{Limits, StoreConfig};
 pub use error::{Result, StoreError};
 pub use model::{
-    format_time, parse_duration, Action, AuditEvent, AuditQuery, Expiry, ListQuery, MetaUpdate,
-    Page, RotationProgress, RotationStatus, Secret, SecretId, SecretInfo, SetRequest, State,
-    Timestamp, VersionInfo, WriteOutcome, MASK,
+    format_time, parse_duration, Access, Action, AuditEvent, AuditQuery, Expiry, ListQuery,
+    MetaUpdate, Page, RotationProgress, RotationStatus, Secret, SecretId, SecretInfo, SetRequest,
+    State, Timestamp, VersionInfo, WriteOutcome, MASK,
 };
 pub use store::{AuditVerification, KeySource, RotateOptions, Store};
 

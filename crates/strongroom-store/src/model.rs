@@ -143,6 +143,29 @@ impl core::fmt::Debug for Secret {
     }
 }
 
+impl Secret {
+    /// What an audit event of this read records (no value).
+    pub fn access(&self) -> Access {
+        Access {
+            id: self.id.clone(),
+            version: self.version,
+            kek_version: self.info.kek_version,
+        }
+    }
+}
+
+/// Which value a plaintext use touched, for its audit event: identity (serving env),
+/// version and KEK version. Holds no value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    /// The identity that served the read.
+    pub id: SecretId,
+    /// Its version.
+    pub version: u32,
+    /// The KEK version of the value.
+    pub kek_version: u32,
+}
+
 /// The non-secret attributes of a secret, as listed.
 #[derive(Debug, Clone, Serialize)]
 pub struct SecretInfo {

@@ -12,9 +12,9 @@ use crate::backend::{
 };
 use crate::model::{format_time, now_ms, Timestamp, MASK};
 use crate::{
-    Action, AuditEvent, AuditQuery, Expiry, ListQuery, MetaUpdate, Page, Result, RotationProgress,
-    RotationStatus, Secret, SecretId, SecretInfo, SetRequest, State, StoreConfig, StoreError,
-    VersionInfo, WriteOutcome,
+    Access, Action, AuditEvent, AuditQuery, Expiry, ListQuery, MetaUpdate, Page, Result,
+    RotationProgress, RotationStatus, Secret, SecretId, SecretInfo, SetRequest, State, StoreConfig,
+    StoreError, VersionInfo, WriteOutcome,
 };
 
 /// Where the store's keys come from.
@@ -736,23 +736,25 @@ impl Store {
 
     /// Records that the plaintext of `secret` was handed out (HTTP API, CLI `get`).
     pub async fn record_read(&self, secret: &Secret) -> Result<()> {
-        self.record_access(secret, Action::Read).await
+        self.record_access(&[secret.access()], Action::Read).await
     }
 
-    /// Appends an audit event `action` (a kind of plaintext use: [`Action::Read`],
-    /// [`Action::GatewayRead`]) for `secret`, with this handle's actor.
-    pub async fn record_access(&self, secret: &Secret, action: Action) -> Result<()> {
-        self.inner
-            .backend
-            .append_audit(AuditRecord {
-                time: now_ms(),
+    /// Appends one audit event `action` (a kind of plaintext use: [`Action::Read`],
+    /// [`Action::GatewayRead`]) per access, with this handle's actor, in one transaction.
+    pub async fn record_access(&self, accesses: &[Access], action: Action) -> Result<()> {
+        let time = now_ms();
+        let records = accesses
+            .iter()
+            .map(|access| AuditRecord {
+                time,
                 actor: self.actor.to_string(),
                 action,
-                id: secret.id.clone(),
-                version: Some(secret.version),
-                kek_version: Some(secret.info.kek_version),
+                id: access.id.clone(),
+                version: Some(access.version),
+                kek_version: Some(access.kek_version),
             })
-            .await
+            .collect();
+        self.inner.backend.append_audit(records).await
     }
 
     /// Re-wraps every stored value (current and kept versions) that is not under the

@@ -271,8 +271,8 @@ pub trait Backend: Send + Sync + 'static {
     /// Audit events, newest first.
     async fn audit_events(&self, query: &AuditQuery, limit: usize) -> Result<Vec<AuditEvent>>;
 
-    /// Appends one audit event (reads through the HTTP API).
-    async fn append_audit(&self, record: AuditRecord) -> Result<()>;
+    /// Appends audit events (plaintext uses), all in one transaction.
+    async fn append_audit(&self, records: Vec<AuditRecord>) -> Result<()>;
 
     /// Version rows not on `target`, (only those on `from` if given), after `after`.
     async fn rotation_candidates(

@@ -974,10 +974,12 @@ impl Backend for PostgresBackend {
             .collect())
     }
 
-    async fn append_audit(&self, record: AuditRecord) -> Result<()> {
+    async fn append_audit(&self, records: Vec<AuditRecord>) -> Result<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db)?;
-        insert_audit(&tx, self.chain().as_deref(), &record).await?;
+        for record in &records {
+            insert_audit(&tx, self.chain().as_deref(), record).await?;
+        }
         tx.commit().await.map_err(db)
     }
 

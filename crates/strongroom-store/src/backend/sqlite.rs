@@ -860,9 +860,13 @@ impl Backend for SqliteBackend {
         rows.collect::<rusqlite::Result<_>>().map_err(db)
     }
 
-    async fn append_audit(&self, record: AuditRecord) -> Result<()> {
+    async fn append_audit(&self, records: Vec<AuditRecord>) -> Result<()> {
         let chain = self.chain();
-        self.write_tx(|tx| insert_audit(tx, chain.as_deref(), &record))
+        self.write_tx(|tx| {
+            records
+                .iter()
+                .try_for_each(|record| insert_audit(tx, chain.as_deref(), record))
+        })
     }
 
     async fn rotation_candidates(
