@@ -104,8 +104,10 @@ impl Gateway {
         .await
     }
 
-    /// Like [`Gateway::forward`], resolving this request's templates from `source` (for
-    /// example the store as seen by the calling token: its scope, its name in the audit).
+    /// Like [`Gateway::forward`], resolving this request's templates from `source` (the
+    /// server passes a [`RequestSource`](crate::RequestSource): the calling token's name in
+    /// the audit, one transaction for the request's events). `source.commit_uses()` runs
+    /// after every secret resolved and before anything is sent.
     #[allow(clippy::too_many_arguments)] // the parts of one request, and its source
     pub async fn forward_with(
         &self,

@@ -238,9 +238,9 @@ fn cli_ok(dir: &Path, vars: &[(&str, &str)], args: &[&str], stdin: &[u8]) {
 }
 
 /// A server with the read cache on, and CLI processes writing to the same PostgreSQL
-/// database: every write is seen by the server's next read, with no waiting.
+/// database: every write reaches the running server's cache through LISTEN/NOTIFY.
 #[test]
-fn a_cached_server_sees_each_cli_write_at_its_next_read_on_postgres() {
+fn a_cached_server_sees_each_cli_write_through_listen_notify_on_postgres() {
     let Some(url) = support::fresh_postgres_database() else {
         return;
     };
@@ -273,16 +273,44 @@ fn a_cached_server_sees_each_cli_write_at_its_next_read_on_postgres() {
             )
         })
     };
-    assert_eq!(read(), (200, "v0".to_owned()));
+    // The server's next read sees the CLI's write as soon as the change notification has
+    // reached it: normally before the CLI process has even exited. Under heavy load it can
+    // trail by a few milliseconds (docs/operations.md), so a stale answer is retried, and
+    // counted; it must end well within the cache's 60 s age limit, and from then on every
+    // read (now from the cache) is the new value.
+    let converge = |expected: (u16, &str), what: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut stale = 0;
+        loop {
+            let (status, value) = read();
+            if (status, value.as_str()) == expected {
+                return stale;
+            }
+            stale += 1;
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what}: still {status} {value:?} after 5 s"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    assert_eq!(converge((200, "v0"), "first read"), 0);
+    let mut stale_reads = 0;
     for round in 1..=5 {
         let value = format!("v{round}");
         cli_ok(dir.path(), &vars, &["set", "K"], value.as_bytes());
-        assert_eq!(read(), (200, value.clone()), "round {round}");
+        stale_reads += converge((200, &value), "update");
+        assert_eq!(
+            read(),
+            (200, value.clone()),
+            "round {round}, from the cache"
+        );
         assert_eq!(read(), (200, value), "round {round}, from the cache");
     }
     cli_ok(dir.path(), &vars, &["rm", "K"], b"");
-    assert_eq!(read().0, 404);
+    stale_reads += converge((404, ""), "delete");
     cli_ok(dir.path(), &vars, &["set", "K"], b"back");
-    assert_eq!(read(), (200, "back".to_owned()));
+    stale_reads += converge((200, "back"), "re-create");
+    eprintln!("reads that ran ahead of their change notification: {stale_reads} of 7 changes");
     assert!(sigterm(&mut child).success());
 }
