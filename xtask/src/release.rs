@@ -146,10 +146,25 @@ fn git(dir: &Path, args: &[&str]) -> Result<String> {
 }
 
 /// `MAJOR.MINOR.PATCH` with an optional `-pre` part.
-/// Removes what an earlier `cargo package` of the same version extracted under
-/// `$CARGO_HOME/registry/src`: cargo reuses such a directory as is, so a second dry run of
-/// one version would verify the crates against the first run's sources.
+/// Makes `cargo package` verify this tree's crates, not an earlier run's: cargo treats a
+/// registry crate of a given version as immutable, so both what an earlier package run of
+/// the same version extracted under `$CARGO_HOME/registry/src` and the build fingerprints
+/// of our crates in the target directory would be reused as they are. Removing the
+/// fingerprints only makes cargo rebuild our own crates.
 fn forget_extracted_packages(version: &str) -> Result {
+    let fingerprints = crate::target_dir().join("debug").join(".fingerprint");
+    if let Ok(entries) = std::fs::read_dir(&fingerprints) {
+        for entry in entries.flatten() {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("strongroom-")
+            {
+                std::fs::remove_dir_all(entry.path())
+                    .map_err(|e| format!("cannot remove {}: {e}", entry.path().display()))?;
+            }
+        }
+    }
     let home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
