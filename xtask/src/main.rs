@@ -135,6 +135,19 @@ fn ci() -> Result {
             "warnings",
         ],
     )?;
+    // The API docs build without broken or redundant links.
+    run_in(
+        &root(),
+        "cargo",
+        &[
+            "doc",
+            "--workspace",
+            "--all-features",
+            "--no-deps",
+            "--locked",
+        ],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
     check_dependency_boundaries()?;
     // A real PostgreSQL server for the PostgreSQL backend's tests (never skipped in CI).
     let server = postgres::TestServer::start()?;

@@ -210,7 +210,7 @@ impl PostgresBackend {
     }
 
     /// Connects to `url` with `options`; with a read cache, also starts the connection that
-    /// listens for changes (see [`read_cache`](super::read_cache)).
+    /// listens for changes (see [`read_cache`]).
     pub async fn open(url: &str, options: &PostgresOptions) -> Result<Self> {
         let (max_connections, schema) = (options.max_connections, options.schema.as_str());
         check_schema(schema)?;
