@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::too_many_lines)] // tests: a panic is the failure report; the flow reads top to bottom
 
+mod support;
+
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -217,4 +219,83 @@ for k, env, v, desc in sqlite3.connect(sys.argv[1]).execute("SELECT key, env, va
     python(apply, &[loaded.to_str().unwrap(), script.to_str().unwrap()]).unwrap();
     let opened = python(reader, &[loaded.to_str().unwrap(), PB_KEY]).unwrap();
     assert_eq!(opened, "prod|DATABASE_URL|postgres://pb-prod|\n");
+}
+
+/// The same import from a PocketBase `_secrets` table in PostgreSQL (the fixture's rows,
+/// sealed by Python, copied into a fresh database on the test server).
+#[test]
+fn import_from_a_pocketbase_postgres_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let pb = dir.path().join("data.db");
+    if fixture(&pb).is_none() {
+        return;
+    }
+    let Some(url) = support::fresh_postgres_database() else {
+        return;
+    };
+    let rows: Vec<[String; 7]> = {
+        let db = rusqlite::Connection::open(&pb).unwrap();
+        let mut stmt = db
+            .prepare("SELECT id, key, value, env, description, created, updated FROM _secrets")
+            .unwrap();
+        stmt.query_map([], |r| {
+            Ok([
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ])
+        })
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+    };
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            client
+                .batch_execute(
+                    "CREATE TABLE _secrets (id TEXT PRIMARY KEY, key TEXT NOT NULL, value TEXT NOT NULL,
+                     env TEXT NOT NULL DEFAULT '', description TEXT NOT NULL DEFAULT '',
+                     created TEXT NOT NULL DEFAULT '', updated TEXT NOT NULL DEFAULT '')",
+                )
+                .await
+                .unwrap();
+            for row in &rows {
+                let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+                    row.iter().map(|v| v as _).collect();
+                client
+                    .execute("INSERT INTO _secrets VALUES ($1, $2, $3, $4, $5, $6, $7)", &params)
+                    .await
+                    .unwrap();
+            }
+        });
+
+    let out = strongroom(dir.path(), &["import", "--from", "pocketbase", &url]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(8), "{stdout}{stderr}");
+    assert!(stdout.contains("imported: 3 created"), "{stdout}");
+    assert!(
+        stderr.contains("failed STRIPE_KEY (env prod)") && !stderr.contains("sk-wrong-key-value"),
+        "{stderr}"
+    );
+    for (args, expected) in [
+        (&["get", "OPENAI_API_KEY"][..], &b"sk-pb-openai"[..]),
+        (
+            &["get", "DATABASE_URL", "--env", "prod"][..],
+            &b"postgres://pb-prod"[..],
+        ),
+        (&["get", "DATABASE_URL"][..], &b"postgres://pb-global"[..]),
+    ] {
+        assert_eq!(strongroom(dir.path(), args).stdout, expected, "{args:?}");
+    }
 }
