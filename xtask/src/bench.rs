@@ -53,22 +53,11 @@ pub fn run(quick: bool) -> Result {
             "--",
         ];
         command.extend_from_slice(args);
-        let out = std::process::Command::new("cargo")
-            .args(&command)
-            .current_dir(root())
-            .output()
-            .map_err(|e| e.to_string())?;
-        if !out.status.success() {
-            return Err(format!(
-                "{bin} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
+        let output = crate::capture(&root(), "cargo", &command)?;
         let _ = write!(
             report,
-            "\n## {bin} {}\n\n```\n{}```\n",
+            "\n## {bin} {}\n\n```\n{output}```\n",
             args.join(" "),
-            String::from_utf8_lossy(&out.stdout)
         );
     }
     let path = crate::target_dir().join("bench-report.md");

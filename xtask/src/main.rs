@@ -109,6 +109,25 @@ fn run_in(dir: &Path, program: &str, args: &[&str], envs: &[(&str, &str)]) -> Re
     }
 }
 
+/// Runs `program args` in `dir` and returns its standard output; a failure carries its
+/// standard error.
+fn capture(dir: &Path, program: &str, args: &[&str]) -> Result<String> {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "`{program} {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
 fn succeeds(program: &str, args: &[&str]) -> bool {
     Command::new(program)
         .args(args)
@@ -245,18 +264,7 @@ fn check_dependency_boundaries() -> Result {
             "tree", "--quiet", "-p", krate, "-e", "normal", "--prefix", "none", "--locked",
         ];
         args.extend_from_slice(features);
-        let out = Command::new("cargo")
-            .args(&args)
-            .current_dir(root())
-            .output()
-            .map_err(|e| e.to_string())?;
-        if !out.status.success() {
-            return Err(format!(
-                "cargo tree -p {krate} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        let tree = String::from_utf8_lossy(&out.stdout);
+        let tree = capture(&root(), "cargo", &args)?;
         for line in tree.lines() {
             let name = line.split_whitespace().next().unwrap_or_default();
             if forbidden_everywhere.contains(&name) || forbidden.contains(&name) {

@@ -225,6 +225,28 @@ pub trait AuditChain: Send + Sync {
     fn link(&self, previous: Option<&[u8]>, event: &AuditRecord) -> Vec<u8>;
 }
 
+/// The audit chain a backend was given by [`Backend::attach_audit_chain`], if any.
+#[derive(Default)]
+pub(crate) struct ChainSlot(std::sync::RwLock<Option<std::sync::Arc<dyn AuditChain>>>);
+
+impl ChainSlot {
+    /// Attaches `chain` (replacing any earlier one).
+    pub(crate) fn attach(&self, chain: std::sync::Arc<dyn AuditChain>) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(chain);
+    }
+
+    /// The attached chain.
+    pub(crate) fn get(&self) -> Option<std::sync::Arc<dyn AuditChain>> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
 /// The storage interface. Every method is one transaction.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {

@@ -108,7 +108,7 @@ const MIGRATION_LOCK: i64 = 0x7374_726f_6e67_726f;
 /// A PostgreSQL database shared by many processes.
 pub struct PostgresBackend {
     pool: Pool,
-    chain: std::sync::RwLock<Option<std::sync::Arc<dyn AuditChain>>>,
+    chain: super::ChainSlot,
     /// The optional read cache and the task that keeps it invalidated.
     cache: Option<(std::sync::Arc<ReadCache>, tokio::task::AbortHandle)>,
 }
@@ -249,7 +249,7 @@ impl PostgresBackend {
             .map_err(db)?;
         let mut backend = Self {
             pool,
-            chain: std::sync::RwLock::new(None),
+            chain: super::ChainSlot::default(),
             cache: None,
         };
         backend.migrate().await?;
@@ -313,10 +313,7 @@ impl PostgresBackend {
     }
 
     fn chain(&self) -> Option<std::sync::Arc<dyn AuditChain>> {
-        self.chain
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.chain.get()
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object> {
@@ -596,6 +593,22 @@ impl Params {
             .iter()
             .map(|p| p.as_ref() as &(dyn ToSql + Sync))
             .collect()
+    }
+}
+
+/// An audit event from the columns `id, time, actor, action, namespace, env, key, version,
+/// kek_version` (in that order).
+fn audit_event_from_row(r: &Row) -> AuditEvent {
+    AuditEvent {
+        id: r.get(0),
+        time: crate::model::Timestamp(r.get(1)),
+        actor: r.get(2),
+        action: Action::parse(r.get(3)).unwrap_or(Action::Read),
+        namespace: r.get(4),
+        env: r.get(5),
+        key: r.get(6),
+        version: r.get::<_, Option<i64>>(7).map(u32_of),
+        kek_version: r.get::<_, Option<i64>>(8).map(u32_of),
     }
 }
 
@@ -958,20 +971,7 @@ impl Backend for PostgresBackend {
             )
             .await
             .map_err(db)?;
-        Ok(rows
-            .iter()
-            .map(|r| AuditEvent {
-                id: r.get(0),
-                time: crate::model::Timestamp(r.get(1)),
-                actor: r.get(2),
-                action: Action::parse(r.get(3)).unwrap_or(Action::Read),
-                namespace: r.get(4),
-                env: r.get(5),
-                key: r.get(6),
-                version: r.get::<_, Option<i64>>(7).map(u32_of),
-                kek_version: r.get::<_, Option<i64>>(8).map(u32_of),
-            })
-            .collect())
+        Ok(rows.iter().map(audit_event_from_row).collect())
     }
 
     async fn append_audit(&self, records: Vec<AuditRecord>) -> Result<()> {
@@ -1191,10 +1191,7 @@ impl Backend for PostgresBackend {
     }
 
     fn attach_audit_chain(&self, chain: std::sync::Arc<dyn AuditChain>) {
-        *self
-            .chain
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(chain);
+        self.chain.attach(chain);
     }
 
     async fn audit_links(
@@ -1213,22 +1210,7 @@ impl Backend for PostgresBackend {
             .map_err(db)?;
         Ok(rows
             .iter()
-            .map(|r| {
-                (
-                    AuditEvent {
-                        id: r.get(0),
-                        time: crate::model::Timestamp(r.get(1)),
-                        actor: r.get(2),
-                        action: Action::parse(r.get(3)).unwrap_or(Action::Read),
-                        namespace: r.get(4),
-                        env: r.get(5),
-                        key: r.get(6),
-                        version: r.get::<_, Option<i64>>(7).map(u32_of),
-                        kek_version: r.get::<_, Option<i64>>(8).map(u32_of),
-                    },
-                    r.get(9),
-                )
-            })
+            .map(|r| (audit_event_from_row(r), r.get(9)))
             .collect())
     }
 

@@ -115,7 +115,7 @@ pub fn schema_version() -> usize {
 pub struct SqliteBackend {
     conn: Mutex<Connection>,
     path: PathBuf,
-    chain: std::sync::RwLock<Option<std::sync::Arc<dyn AuditChain>>>,
+    chain: super::ChainSlot,
 }
 
 impl std::fmt::Debug for SqliteBackend {
@@ -124,6 +124,23 @@ impl std::fmt::Debug for SqliteBackend {
             .field("path", &self.path)
             .finish_non_exhaustive()
     }
+}
+
+/// An audit event from the columns `id, time, actor, action, namespace, env, key, version,
+/// kek_version` (in that order).
+fn audit_event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEvent> {
+    let action: String = r.get(3)?;
+    Ok(AuditEvent {
+        id: r.get(0)?,
+        time: crate::model::Timestamp(r.get(1)?),
+        actor: r.get(2)?,
+        action: Action::parse(&action).unwrap_or(Action::Read),
+        namespace: r.get(4)?,
+        env: r.get(5)?,
+        key: r.get(6)?,
+        version: r.get::<_, Option<i64>>(7)?.map(u32_of),
+        kek_version: r.get::<_, Option<i64>>(8)?.map(u32_of),
+    })
 }
 
 impl SqliteBackend {
@@ -151,7 +168,7 @@ impl SqliteBackend {
         Ok(Self {
             conn: Mutex::new(conn),
             path,
-            chain: std::sync::RwLock::new(None),
+            chain: super::ChainSlot::default(),
         })
     }
 
@@ -173,10 +190,7 @@ impl SqliteBackend {
     }
 
     fn chain(&self) -> Option<std::sync::Arc<dyn AuditChain>> {
-        self.chain
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.chain.get()
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -841,20 +855,7 @@ impl Backend for SqliteBackend {
         let rows = stmt
             .query_map(
                 rusqlite::params_from_iter(values.iter().map(AsRef::as_ref)),
-                |r| {
-                    let action: String = r.get(3)?;
-                    Ok(AuditEvent {
-                        id: r.get(0)?,
-                        time: crate::model::Timestamp(r.get(1)?),
-                        actor: r.get(2)?,
-                        action: Action::parse(&action).unwrap_or(Action::Read),
-                        namespace: r.get(4)?,
-                        env: r.get(5)?,
-                        key: r.get(6)?,
-                        version: r.get::<_, Option<i64>>(7)?.map(u32_of),
-                        kek_version: r.get::<_, Option<i64>>(8)?.map(u32_of),
-                    })
-                },
+                audit_event_from_row,
             )
             .map_err(db)?;
         rows.collect::<rusqlite::Result<_>>().map_err(db)
@@ -1076,10 +1077,7 @@ impl Backend for SqliteBackend {
     }
 
     fn attach_audit_chain(&self, chain: std::sync::Arc<dyn AuditChain>) {
-        *self
-            .chain
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(chain);
+        self.chain.attach(chain);
     }
 
     async fn audit_links(
@@ -1097,23 +1095,7 @@ impl Backend for SqliteBackend {
         let rows = stmt
             .query_map(
                 params![after_id, i64::try_from(limit).unwrap_or(i64::MAX)],
-                |r| {
-                    let action: String = r.get(3)?;
-                    Ok((
-                        AuditEvent {
-                            id: r.get(0)?,
-                            time: crate::model::Timestamp(r.get(1)?),
-                            actor: r.get(2)?,
-                            action: Action::parse(&action).unwrap_or(Action::Read),
-                            namespace: r.get(4)?,
-                            env: r.get(5)?,
-                            key: r.get(6)?,
-                            version: r.get::<_, Option<i64>>(7)?.map(u32_of),
-                            kek_version: r.get::<_, Option<i64>>(8)?.map(u32_of),
-                        },
-                        r.get(9)?,
-                    ))
-                },
+                |r| Ok((audit_event_from_row(r)?, r.get(9)?)),
             )
             .map_err(db)?;
         rows.collect::<rusqlite::Result<_>>().map_err(db)
