@@ -220,8 +220,10 @@ async fn writer_and_rotation(url: &str) {
         .unwrap();
     }
     let writes = 400;
-    let mut child = spawn_child(url, Some(writes));
+    // Opened before the writer starts, so rotation begins while key-1 versions remain (the
+    // writer's new versions push them out of the history).
     let rotator = open(url, &[(2, 0x22), (1, 0x11)]).await;
+    let mut child = spawn_child(url, Some(writes));
     let mut rotated = 0;
     while child.try_wait().unwrap().is_none() {
         rotated += rotator
