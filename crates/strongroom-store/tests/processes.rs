@@ -220,11 +220,23 @@ async fn writer_and_rotation(url: &str) {
         .unwrap();
     }
     let writes = 400;
-    // Opened before the writer starts, so rotation begins while key-1 versions remain (the
-    // writer's new versions push them out of the history).
+    // The rotation is under way (its cursor mid-table) when the writer starts. Without this
+    // head start, SQLite's busy handler can starve the rotator until the writer's new
+    // versions have pushed every key-1 version out of the history, leaving nothing to race.
     let rotator = open(url, &[(2, 0x22), (1, 0x11)]).await;
+    let mut rotated = rotator
+        .rotate(
+            RotateOptions {
+                batch_size: 7,
+                max_batches: Some(1),
+                ..RotateOptions::default()
+            },
+            |_| {},
+        )
+        .await
+        .unwrap()
+        .rotated;
     let mut child = spawn_child(url, Some(writes));
-    let mut rotated = 0;
     while child.try_wait().unwrap().is_none() {
         rotated += rotator
             .rotate(
