@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crate::{root, run_in, succeeds, Result};
 
-const TARGETS: &[&str] = &["open_any", "parse_key", "template"];
+const TARGETS: &[&str] = &["open_any", "parse_key", "template", "upstream"];
 
 /// Runs each target for `seconds`, or, without cargo-fuzz, the stable corpus replay.
 pub fn run(seconds: u64) -> Result {

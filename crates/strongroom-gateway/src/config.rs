@@ -2,18 +2,20 @@
 
 use std::collections::BTreeMap;
 
-use http::HeaderName;
+use http::{HeaderName, Method};
 use serde::Deserialize;
 
 use crate::template::{Template, TemplateError};
+use crate::upstream::{RequestPath, Upstream};
 
 /// One proxied route.
 #[derive(Debug, Clone)]
 pub struct Route {
     /// The route's name: the first path segment under the gateway mount.
     pub name: String,
-    /// Base URL of the upstream (`http://` or `https://`), without a trailing slash.
-    pub upstream: String,
+    /// The upstream base URL, parsed once; every request stays on its scheme, host and
+    /// port, under its path.
+    pub upstream: Upstream,
     /// Namespace the secrets are read from.
     pub namespace: String,
     /// Env the secrets are read from (the store's fallback applies).
@@ -22,6 +24,25 @@ pub struct Route {
     pub headers: Vec<(HeaderName, Template)>,
     /// Upstream timeout in seconds.
     pub timeout_seconds: u64,
+    /// Methods the route forwards (default [`DEFAULT_METHODS`]; never TRACE or CONNECT).
+    pub methods: Vec<Method>,
+    /// Path prefixes (after the route segment) the route forwards; empty: any path.
+    pub paths: Vec<String>,
+}
+
+/// Methods a route forwards when its configuration lists none.
+pub const DEFAULT_METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+impl Route {
+    /// Whether the route forwards `method`.
+    pub fn allows_method(&self, method: &Method) -> bool {
+        self.methods.contains(method)
+    }
+
+    /// Whether the route forwards `path` (its `paths` allowlist, if any).
+    pub fn allows_path(&self, path: &RequestPath) -> bool {
+        self.paths.is_empty() || self.paths.iter().any(|prefix| path.is_under(prefix))
+    }
 }
 
 /// All routes.
@@ -77,6 +98,10 @@ struct RawRoute {
     headers: BTreeMap<String, String>,
     #[serde(default = "default_timeout")]
     timeout_seconds: u64,
+    #[serde(default)]
+    methods: Option<Vec<String>>,
+    #[serde(default)]
+    paths: Vec<String>,
 }
 
 fn default_namespace() -> String {
@@ -144,13 +169,16 @@ impl GatewayConfig {
             {
                 return Err(fail("the name must be 1 or more of A-Z a-z 0-9 - _".into()));
             }
-            let upstream = route.upstream.trim_end_matches('/').to_owned();
-            if !(upstream.starts_with("http://") || upstream.starts_with("https://"))
-                || upstream.contains(['?', '#'])
-            {
-                return Err(fail(
-                    "upstream must be an http:// or https:// base URL without query".into(),
-                ));
+            let upstream = Upstream::parse(&route.upstream).map_err(&fail)?;
+            let methods = parse_methods(route.methods.as_deref()).map_err(&fail)?;
+            for prefix in &route.paths {
+                let checked = RequestPath::parse(prefix.trim_end_matches('/'))
+                    .map_err(|e| fail(format!("paths entry {prefix:?}: {e}")))?;
+                if !prefix.starts_with('/') || checked.decoded() != prefix.trim_end_matches('/') {
+                    return Err(fail(format!(
+                        "paths entry {prefix:?} must be a plain path starting with / (no %-escapes, no dot segments)"
+                    )));
+                }
             }
             for (what, value) in [("namespace", &route.namespace), ("env", &route.env)] {
                 if value.is_empty()
@@ -192,9 +220,33 @@ impl GatewayConfig {
                     env: route.env,
                     headers,
                     timeout_seconds: route.timeout_seconds,
+                    methods,
+                    paths: route.paths,
                 },
             );
         }
         Ok(Self { routes })
     }
+}
+
+/// The route's methods: `listed`, or the defaults; TRACE and CONNECT are never allowed.
+fn parse_methods(listed: Option<&[String]>) -> Result<Vec<Method>, String> {
+    let names: Vec<&str> = match listed {
+        Some(listed) => listed.iter().map(String::as_str).collect(),
+        None => DEFAULT_METHODS.to_vec(),
+    };
+    if names.is_empty() {
+        return Err("methods must list at least one method".into());
+    }
+    names
+        .into_iter()
+        .map(|name| {
+            let upper = name.to_ascii_uppercase();
+            if upper == "TRACE" || upper == "CONNECT" {
+                return Err(format!("method {name} is never forwarded"));
+            }
+            Method::from_bytes(upper.as_bytes())
+                .map_err(|_| format!("{name:?} is not an HTTP method"))
+        })
+        .collect()
 }

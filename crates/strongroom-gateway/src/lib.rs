@@ -27,8 +27,9 @@ mod proxy;
 mod resolve;
 mod source;
 mod template;
+mod upstream;
 
-pub use config::{ConfigError, GatewayConfig, Route};
+pub use config::{ConfigError, GatewayConfig, Route, DEFAULT_METHODS};
 #[cfg(feature = "proxy")]
 pub use proxy::Gateway;
 pub use resolve::{resolve_headers, ResolveError};
@@ -36,6 +37,9 @@ pub use resolve::{resolve_headers, ResolveError};
 pub use source::RequestSource;
 pub use source::{SecretSource, SourceError};
 pub use template::{Segment, Template, TemplateError};
+#[doc(hidden)]
+pub use upstream::fuzz_upstream;
+pub use upstream::{PathError, RequestPath, Upstream};
 
 #[doc(hidden)]
 /// Body of the template fuzz target, shared with the replay test.

@@ -19,6 +19,7 @@ use futures_util::TryStreamExt as _;
 use crate::config::{GatewayConfig, Route};
 use crate::resolve::{resolve_headers, ResolveError};
 use crate::source::SecretSource;
+use crate::upstream::RequestPath;
 
 /// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1).
 const HOP_BY_HOP: &[&str] = &[
@@ -81,8 +82,9 @@ impl Gateway {
         self.config.routes.get(name)
     }
 
-    /// Forwards one request to `route`'s upstream: `rest` is the path after the route
-    /// name (with its leading `/`, or empty) and `query` the raw query string.
+    /// Forwards one request to `route`'s upstream: `rest` is the raw path after the route
+    /// segment, taken by position from the request line (percent-encoding kept; with its
+    /// leading `/`, or empty) and `query` the raw query string.
     pub async fn forward(
         &self,
         route: &Route,
@@ -119,6 +121,12 @@ impl Gateway {
         headers: &HeaderMap,
         body: Body,
     ) -> Response {
+        // The path and method are checked before any secret is resolved or used: a
+        // refused request reads nothing, records nothing and sends nothing.
+        let url = match target(route, &method, rest, query) {
+            Ok(url) => url,
+            Err(response) => return response,
+        };
         let injected = match resolve_headers(route, source).await {
             Ok(injected) => injected,
             Err(e @ (ResolveError::Missing(_) | ResolveError::Unsafe(_))) => {
@@ -151,11 +159,6 @@ impl Gateway {
                 None,
             );
         }
-        let mut url = format!("{}{rest}", route.upstream);
-        if let Some(query) = query {
-            url.push('?');
-            url.push_str(query);
-        }
         let mut outgoing = forwardable(headers);
         outgoing.remove(axum::http::header::AUTHORIZATION);
         for (name, value) in injected {
@@ -163,7 +166,7 @@ impl Gateway {
         }
         let mut request = self
             .client
-            .request(method, &url)
+            .request(method, url)
             .headers(outgoing)
             .timeout(Duration::from_secs(route.timeout_seconds));
         // Stream a body only when the client sent one (a GET stays a plain GET).
@@ -202,6 +205,50 @@ impl Gateway {
         *response.headers_mut() = response_headers;
         response
     }
+}
+
+/// The upstream URL of a request to `route`, or the refusal to send back: 400 for a path
+/// that could leave the route's base (dot segments, backslashes, encoded slashes), 405 for
+/// a method and 403 for a path the route does not allow.
+#[allow(clippy::result_large_err)] // the refusal is the response itself
+fn target(
+    route: &Route,
+    method: &Method,
+    rest: &str,
+    query: Option<&str>,
+) -> Result<reqwest::Url, Response> {
+    if !route.allows_method(method) {
+        return Err(error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            &format!("route {}: method {method} is not allowed", route.name),
+            None,
+        ));
+    }
+    let path = RequestPath::parse(rest).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "bad_path",
+            &format!("route {}: {e}", route.name),
+            None,
+        )
+    })?;
+    if !route.allows_path(&path) {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "path_not_allowed",
+            &format!("route {}: this path is not allowed", route.name),
+            None,
+        ));
+    }
+    route.upstream.join(&path, query).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "bad_path",
+            &format!("route {}: {e}", route.name),
+            None,
+        )
+    })
 }
 
 /// `headers` minus hop-by-hop headers, those named in `Connection`, `Host` and

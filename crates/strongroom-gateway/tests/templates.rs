@@ -118,7 +118,10 @@ surprise = 1
     }
     let json = r#"{"routes":[{"name":"a","upstream":"http://127.0.0.1:1/","headers":{"X-Key":"{secret.K}"}}]}"#;
     let config = GatewayConfig::from_json(json).unwrap();
-    assert_eq!(config.routes["a"].upstream, "http://127.0.0.1:1");
+    assert_eq!(
+        config.routes["a"].upstream.to_string(),
+        "http://127.0.0.1:1"
+    );
     assert_eq!(config.routes["a"].env, "global");
 }
 

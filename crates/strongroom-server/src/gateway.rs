@@ -21,30 +21,20 @@ pub(crate) async fn forward_root(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    proxy(&state, &caller, &route, "", method, &uri, &headers, body).await
+    proxy(&state, &caller, &route, method, &uri, &headers, body).await
 }
 
 /// `ANY /gateway/{route}/{*rest}`.
 pub(crate) async fn forward(
     state: State<AppState>,
     caller: Caller,
-    Path((route, rest)): Path<(String, String)>,
+    Path((route, _rest)): Path<(String, String)>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    proxy(
-        &state,
-        &caller,
-        &route,
-        &format!("/{rest}"),
-        method,
-        &uri,
-        &headers,
-        body,
-    )
-    .await
+    proxy(&state, &caller, &route, method, &uri, &headers, body).await
 }
 
 #[allow(clippy::too_many_arguments)] // the parts of one request
@@ -52,7 +42,6 @@ async fn proxy(
     state: &AppState,
     Caller(caller): &Caller,
     route: &str,
-    rest: &str,
     method: Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -81,11 +70,16 @@ async fn proxy(
         ))
         .into_response();
     }
-    // The raw path after the route name, as the client sent it (percent-encoding kept).
-    let raw_rest = uri
-        .path()
-        .split_once(&format!("/gateway/{}", route.name))
-        .map_or(rest, |(_, after)| after);
+    // The raw path after the route segment, by position (percent-encoding kept): never
+    // found by searching the path for the route's name, which a client can repeat later.
+    let Some(raw_rest) = raw_rest(uri.path()) else {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_path",
+            "malformed gateway path",
+        )
+        .into_response();
+    };
     // Every injected secret is a `gateway_read` audit event under the token's name. The
     // route's env chain is the route's configuration (docs/api.md), not the caller's scope.
     let Some(store) = &state.store else {
@@ -95,4 +89,31 @@ async fn proxy(
     gateway
         .forward_with(&source, route, method, raw_rest, uri.query(), headers, body)
         .await
+}
+
+/// The raw path after `/gateway/{route}` in `path` (as sent, percent-encoding kept), taken
+/// by position: everything after the first `/` that follows the route segment, with that
+/// `/`; empty when the request names the route only.
+fn raw_rest(path: &str) -> Option<&str> {
+    let after_mount = path.strip_prefix("/gateway/")?;
+    Some(match after_mount.find('/') {
+        Some(slash) => &after_mount[slash..],
+        None => "",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    #[test]
+    fn the_rest_is_taken_by_position() {
+        assert_eq!(
+            super::raw_rest("/gateway/opena%69/gateway/openai@attacker.example/x"),
+            Some("/gateway/openai@attacker.example/x")
+        );
+        assert_eq!(super::raw_rest("/gateway/svc"), Some(""));
+        assert_eq!(super::raw_rest("/gateway/svc/"), Some("/"));
+        assert_eq!(super::raw_rest("/other"), None);
+    }
 }

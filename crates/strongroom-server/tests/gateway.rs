@@ -408,3 +408,184 @@ async fn upstream_timeouts_and_failures_map_to_504_and_502() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["data"]["reason"], "upstream_error");
 }
+
+/// Sends `method path` exactly as written (no client-side normalisation of `..` or
+/// escapes) and returns the status code and body.
+async fn raw_request(base: &str, method: &str, path: &str, token: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+/// The attacks of the adversarial review, against a real server: a repeated route name
+/// that used to steer the credential to another host, dot segments in every spelling
+/// that used to escape the route's base path, and methods or paths a route does not
+/// allow. Nothing reaches the attacker; refused requests send nothing and use nothing.
+#[tokio::test]
+async fn the_upstream_can_not_be_steered_to_another_host_or_path() {
+    let (attacker, attacker_log) = upstream().await;
+    let (upstream, log) = upstream().await;
+    let attacker_host = attacker.trim_start_matches("http://");
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Arc::new(SqliteBackend::open(dir.path().join("gw.db")).unwrap());
+    let tokens = Tokens::new(backend.clone(), Some(&SecretString::from(ADMIN))).unwrap();
+    let store = Store::open(
+        backend,
+        KeySource::Ring(KeyRing::single(&Key::from_bytes(&[3; 32]))),
+        StoreConfig::default(),
+    )
+    .await
+    .unwrap();
+    store
+        .set(
+            &SecretId::new("default", "global", "OPENAI_API_KEY"),
+            SetRequest::value("sk-upstream-123"),
+        )
+        .await
+        .unwrap();
+    let config = GatewayConfig::from_toml(&format!(
+        r#"
+[[routes]]
+name = "openai"
+upstream = "{upstream}/base"
+[routes.headers]
+Authorization = "Bearer {{secret.OPENAI_API_KEY}}"
+
+[[routes]]
+name = "ro"
+upstream = "{upstream}/ro"
+methods = ["GET"]
+paths = ["/v1/models"]
+[routes.headers]
+Authorization = "Bearer {{secret.OPENAI_API_KEY}}"
+"#
+    ))
+    .unwrap();
+    let gateway = Gateway::new(config, Arc::new(store.clone())).unwrap();
+    let state = AppState {
+        tokens: tokens.clone(),
+        store: Some(store),
+        gateway: Some(Arc::new(gateway)),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(strongroom_server::serve(
+        listener,
+        strongroom_server::router(state, Limits::default()),
+        std::future::pending(),
+    ));
+    let (_, scoped) = tokens
+        .create(
+            "route-user",
+            false,
+            &[Scope::parse("default/global").unwrap()],
+        )
+        .await
+        .unwrap();
+    let token = scoped.expose_secret().to_owned();
+
+    // 1. The route name spelled with an escape, and the real name repeated later with the
+    // attacker's host glued on: the rest is taken by position and stays on the upstream.
+    let (status, _) = raw_request(
+        &base,
+        "GET",
+        &format!("/gateway/opena%69/gateway/openai@{attacker_host}/x"),
+        &token,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let seen = log.lock().unwrap().pop().unwrap();
+    assert_eq!(
+        seen.uri,
+        format!("/base/gateway/openai@{attacker_host}/x"),
+        "forwarded under the base path, on the configured host"
+    );
+    // 2. Dot segments and their spellings, backslashes and encoded slashes: 400, nothing sent.
+    for path in [
+        "/gateway/openai/../../admin",
+        "/gateway/openai/..",
+        "/gateway/openai/%2e%2e/%2e%2e/admin",
+        "/gateway/openai/%2E%2E/admin",
+        "/gateway/openai/.%2e/admin",
+        "/gateway/openai/%252e%252e/admin",
+        "/gateway/openai/x/%2e",
+        "/gateway/openai/..%5cadmin",
+        "/gateway/openai/a%2f..%2fadmin",
+        "/gateway/openai/a\\..\\admin",
+    ] {
+        let (status, body) = raw_request(&base, "GET", path, &token).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(!body.contains("sk-upstream-123"));
+    }
+    // 3. Methods and paths outside the route's allowlists; TRACE never.
+    assert_eq!(
+        raw_request(&base, "POST", "/gateway/ro/v1/models", &token)
+            .await
+            .0,
+        405
+    );
+    assert_eq!(
+        raw_request(&base, "TRACE", "/gateway/openai/x", &token)
+            .await
+            .0,
+        405
+    );
+    assert_eq!(
+        raw_request(&base, "GET", "/gateway/ro/v1/admin", &token)
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        raw_request(&base, "GET", "/gateway/ro/v1/modelsx", &token)
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        raw_request(&base, "GET", "/gateway/ro/v1/models/gpt", &token)
+            .await
+            .0,
+        200
+    );
+    let seen = log.lock().unwrap().pop().unwrap();
+    assert_eq!(seen.uri, "/ro/v1/models/gpt");
+
+    assert!(
+        log.lock().unwrap().is_empty(),
+        "refused requests sent nothing"
+    );
+    assert!(
+        attacker_log.lock().unwrap().is_empty(),
+        "nothing ever reached the attacker"
+    );
+    // Two requests were forwarded; each used the one secret once. Refusals used nothing.
+    let audit = store_gateway_reads(&base).await;
+    assert_eq!(audit, 2, "one gateway_read per forwarded request");
+}
+
+async fn store_gateway_reads(base: &str) -> usize {
+    let audit: serde_json::Value = reqwest::Client::new()
+        .get(format!("{base}/api/audit?action=gateway_read"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    audit["items"].as_array().unwrap().len()
+}
