@@ -204,6 +204,10 @@ pub enum Command {
         /// Only secrets whose key starts with this prefix.
         #[arg(long)]
         only: Option<String>,
+        /// Pass a secret whose name is on the denylist (LD_*, PATH, NODE_OPTIONS, ...;
+        /// docs/security.md). Repeat for each name; STRONGROOM_* can never be passed.
+        #[arg(long = "allow-name", value_name = "NAME")]
+        allow_name: Vec<String>,
         /// The command and its arguments, after `--`.
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,

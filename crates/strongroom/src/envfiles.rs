@@ -79,12 +79,14 @@ pub async fn dispatch(command: crate::cli::Command) -> Result<ExitCode, Failure>
             env,
             namespace,
             only,
+            allow_name,
             command,
         } => {
             run(
                 env.as_deref(),
                 namespace.as_deref(),
                 only.as_deref(),
+                &allow_name,
                 &command,
             )
             .await
@@ -106,16 +108,37 @@ fn valid_env_name(name: &str) -> bool {
 /// Starts `command` with the env's secrets as environment variables, passes SIGINT,
 /// SIGTERM, SIGHUP and SIGQUIT on to it, and exits with its exit code (128 + N when a
 /// signal ended it). Keys that are not valid variable names are reported and left out.
+///
+/// The child inherits no `STRONGROOM_*` variable (nor `PB_MASTER_KEY`), and secrets named
+/// on the denylist of [`crate::childenv`] (`LD_PRELOAD`, `PATH`, `NODE_OPTIONS`, ...) are
+/// refused, listed in the error, and nothing runs, unless each is named in `allow_names`.
 pub async fn run(
     env: Option<&str>,
     namespace: Option<&str>,
     only: Option<&str>,
+    allow_names: &[String],
     command: &[String],
 ) -> Result<ExitCode, Failure> {
     let store = crate::commands::open().await?;
     let secrets = store.resolve_env(namespace, env, only).await?;
+    let refused = crate::childenv::refused(secrets.iter().map(|s| s.id.key.as_str()), allow_names);
+    if !refused.is_empty() {
+        return Err(Failure::input(format!(
+            "refusing to run: these secrets would set variables that change what code runs \
+             ({}); allow each one with --allow-name NAME if that is intended (STRONGROOM_* never)",
+            refused.join(", ")
+        )));
+    }
     let mut child = tokio::process::Command::new(&command[0]);
     child.args(&command[1..]);
+    for (name, _) in std::env::vars_os() {
+        if name
+            .to_str()
+            .is_some_and(crate::childenv::is_own_configuration)
+        {
+            child.env_remove(name);
+        }
+    }
     let mut injected = 0;
     for secret in &secrets {
         let key = &secret.id.key;

@@ -1,5 +1,6 @@
 //! `strongroom`: the command-line program. A thin layer over `strongroom-store`.
 
+mod childenv;
 mod cli;
 mod commands;
 mod dotenv;

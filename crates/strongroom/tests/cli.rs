@@ -737,3 +737,97 @@ fn audit_verify_reports_the_first_broken_link() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("BROKEN at event 2"));
 }
+
+/// The review's attack on `run`: the child inherited the master key, the admin token and
+/// the database URL, and a stored `LD_PRELOAD` (or `PATH`, `BASH_ENV`, ...) ran code as
+/// the next operator. Now the child sees no `STRONGROOM_*` variable, and denylisted
+/// names refuse the run (nothing starts) unless allowed one by one.
+#[test]
+fn run_hands_over_no_keys_and_refuses_code_changing_names() {
+    let s = Sandbox::new()
+        .with("STRONGROOM_ADMIN_TOKEN", "admin-token-that-must-not-leak")
+        .with("STRONGROOM_DATABASE_URL", "sqlite://strongroom.db")
+        .with("PB_MASTER_KEY", KEY2);
+    s.ok(&["set", "API_KEY", "--env", "dev"], b"dev-value");
+    let dump = [
+        "run",
+        "--env",
+        "dev",
+        "--",
+        "sh",
+        "-c",
+        "env > child-env.txt",
+    ];
+    s.ok(&dump, b"");
+    let seen = std::fs::read_to_string(s.dir.path().join("child-env.txt")).unwrap();
+    assert!(seen.contains("API_KEY=dev-value"));
+    for leaked in [
+        "STRONGROOM_",
+        KEY1,
+        KEY2,
+        "admin-token-that-must-not-leak",
+        "PB_MASTER_KEY",
+    ] {
+        assert!(!seen.contains(leaked), "the child saw {leaked}");
+    }
+    std::fs::remove_file(s.dir.path().join("child-env.txt")).unwrap();
+
+    // Anyone who may write in `global` (which `dev` falls back to) plants a loader hook.
+    s.ok(&["set", "LD_PRELOAD"], b"/tmp/evil.so");
+    s.ok(&["set", "BASH_ENV", "--env", "dev"], b"/tmp/evil.sh");
+    s.ok(
+        &["set", "STRONGROOM_MASTER_KEY", "--env", "dev"],
+        KEY2.as_bytes(),
+    );
+    let stderr = s.fails(&dump, b"", 8);
+    for name in [
+        "LD_PRELOAD",
+        "BASH_ENV",
+        "STRONGROOM_MASTER_KEY",
+        "--allow-name",
+    ] {
+        assert!(stderr.contains(name), "{name} in: {stderr}");
+    }
+    assert!(!stderr.contains("evil"), "values never appear: {stderr}");
+    assert!(!s.dir.path().join("child-env.txt").exists(), "nothing ran");
+    // Allowing some but not all still runs nothing; STRONGROOM_* can never be allowed.
+    let mut allowing = vec!["run", "--env", "dev", "--allow-name", "LD_PRELOAD"];
+    allowing.extend_from_slice(&[
+        "--allow-name",
+        "BASH_ENV",
+        "--allow-name",
+        "STRONGROOM_MASTER_KEY",
+    ]);
+    allowing.extend_from_slice(&dump[3..]);
+    let stderr = s.fails(&allowing, b"", 8);
+    assert!(
+        stderr.contains("STRONGROOM_MASTER_KEY") && !stderr.contains("LD_PRELOAD,"),
+        "{stderr}"
+    );
+    s.ok(&["rm", "STRONGROOM_MASTER_KEY", "--env", "dev"], b"");
+    s.ok(&["rm", "LD_PRELOAD"], b"");
+    let out = s.run(
+        &[
+            "run",
+            "--env",
+            "dev",
+            "--allow-name",
+            "BASH_ENV",
+            "--",
+            "sh",
+            "-c",
+            "printf %s \"$BASH_ENV\" > child-env.txt",
+        ],
+        b"",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.dir.path().join("child-env.txt")).unwrap(),
+        "/tmp/evil.sh",
+        "an allowed name is passed"
+    );
+}
