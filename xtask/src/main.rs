@@ -281,21 +281,28 @@ fn check_dependency_boundaries() -> Result {
     Ok(())
 }
 
-/// The interop tests open values with Python's `cryptography`; install it when absent.
+/// The interop tests open values with Python's `cryptography` and read exports with
+/// `python-dotenv`; install them when absent.
 fn ensure_python_cryptography() -> Result {
-    if succeeds("python3", &["-c", "import cryptography"]) {
-        return Ok(());
+    for (module, package) in [
+        ("cryptography", "cryptography"),
+        ("dotenv", "python-dotenv"),
+    ] {
+        if succeeds("python3", &["-c", &format!("import {module}")]) {
+            continue;
+        }
+        run(
+            "python3",
+            &[
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                package,
+            ],
+        )
+        .map_err(|e| format!("the interop tests need Python's `{package}` package: {e}"))?;
     }
-    run(
-        "python3",
-        &[
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "cryptography",
-        ],
-    )
-    .map_err(|e| format!("the interop tests need Python's `cryptography` package: {e}"))
+    Ok(())
 }

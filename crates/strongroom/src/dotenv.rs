@@ -120,22 +120,77 @@ fn take_quoted(body: &str, quote: char) -> Option<(String, &str)> {
     None
 }
 
-/// One `KEY="value"` line, escaped so that `parse` (and common loaders) read it back
-/// exactly.
-pub fn line(key: &str, value: &str) -> String {
+/// Why a pair can not be written as a dotenv line. Names the key, never the value.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WriteError {
+    /// The key is not a shell variable name.
+    #[error("{0}: not a variable name ([A-Za-z_][A-Za-z0-9_]*); export it as JSON instead")]
+    Key(String),
+    /// The value can not be quoted so that `sh` and dotenv loaders read it alike.
+    #[error("{0}: {1}; export it as JSON instead")]
+    Value(String, &'static str),
+}
+
+/// One `KEY='value'` or `KEY="value"` line that reads back identically when sourced by
+/// `sh` (`set -a; . ./.env`), parsed by [`parse`], and loaded by python-dotenv and the
+/// loaders that follow its rules. Nothing in it is ever executed or expanded by a shell:
+///
+/// - a value without `'` and without two backslashes in a row is single-quoted (literal
+///   everywhere, newlines too);
+/// - otherwise, a value without `$` and `` ` `` is double-quoted with `\\` and `\"`
+///   (the two escapes every parser reads alike);
+/// - a value that needs double quotes but holds `$` or a backtick, a value holding `${`
+///   (python-dotenv expands it in any quoting), a CR or NUL, or a final backslash has no
+///   spelling all of them read alike, and is refused, as is a key that is not a variable
+///   name. The error names the key, never the value; JSON export takes every value.
+pub fn line(key: &str, value: &str) -> Result<String, WriteError> {
+    let mut bytes = key.bytes();
+    let valid_key = bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !valid_key {
+        return Err(WriteError::Key(key.to_owned()));
+    }
+    if value.contains(['\r', '\0']) {
+        return Err(WriteError::Value(
+            key.to_owned(),
+            "the value holds a carriage return or NUL, which dotenv loaders do not keep",
+        ));
+    }
+    if value.ends_with('\\') {
+        return Err(WriteError::Value(
+            key.to_owned(),
+            "the value ends with a backslash, which python-dotenv reads as escaping the closing quote",
+        ));
+    }
+    if value.contains("${") {
+        return Err(WriteError::Value(
+            key.to_owned(),
+            "the value holds ${, which dotenv loaders expand as a variable in any quoting",
+        ));
+    }
+    // Single quotes are literal to sh and to [`parse`]; python-dotenv decodes a doubled
+    // backslash and a backslash-quote inside them, so those must not occur.
+    if !value.contains('\'') && !value.contains("\\\\") {
+        return Ok(format!("{key}='{value}'"));
+    }
+    if value.contains(['$', '`']) {
+        return Err(WriteError::Value(
+            key.to_owned(),
+            "the value holds a quote or backslash together with $ or a backtick, which no \
+             dotenv quoting keeps identical for both sh and dotenv loaders",
+        ));
+    }
     let mut escaped = String::with_capacity(value.len() + 2);
     for c in value.chars() {
         match c {
             '\\' => escaped.push_str("\\\\"),
             '"' => escaped.push_str("\\\""),
-            '\n' => escaped.push_str("\\n"),
-            '\r' => escaped.push_str("\\r"),
-            '\t' => escaped.push_str("\\t"),
-            '$' => escaped.push_str("\\$"),
             c => escaped.push(c),
         }
     }
-    format!("{key}=\"{escaped}\"")
+    Ok(format!("{key}=\"{escaped}\""))
 }
 
 #[cfg(test)]
@@ -190,18 +245,31 @@ mod tests {
         for value in [
             "plain",
             "with \"quotes\" and \\ backslash",
-            "multi\nline\r\n\ttabbed",
-            "$NOT_EXPANDED ${X}",
+            "multi\nline\n\ttabbed",
+            "$NOT_EXPANDED $X",
             "",
             "# not a comment",
             "'single'",
+            "it's a \\ and \"q\"",
+            "$(touch pwned) `touch pwned` $HOME",
+            "  spaced  ",
+            "héllo wörld ✓",
         ] {
-            let text = line("K", value);
+            let text = line("K", value).unwrap();
             assert_eq!(
                 parse(&text).unwrap(),
                 [("K".to_owned(), value.to_owned())],
                 "{text}"
             );
         }
+        assert!(matches!(line("app.name", "x"), Err(WriteError::Key(_))));
+        assert!(matches!(line("1X", "x"), Err(WriteError::Key(_))));
+        assert!(matches!(
+            line("K", "it's $HOME"),
+            Err(WriteError::Value(..))
+        ));
+        assert!(matches!(line("K", "a\rb"), Err(WriteError::Value(..))));
+        assert!(matches!(line("K", "${HOME}"), Err(WriteError::Value(..))));
+        assert!(matches!(line("K", "ends\\"), Err(WriteError::Value(..))));
     }
 }

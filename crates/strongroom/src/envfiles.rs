@@ -304,10 +304,25 @@ pub async fn export_plaintext(
         text.push('\n');
         text
     } else {
-        pairs
-            .iter()
-            .map(|(k, v)| crate::dotenv::line(k, v) + "\n")
-            .collect()
+        // Every pair is checked before anything is written: one refusal writes nothing.
+        let mut text = String::new();
+        let mut refused = Vec::new();
+        for (key, value) in &pairs {
+            match crate::dotenv::line(key, value) {
+                Ok(line) => {
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+                Err(e) => refused.push(e.to_string()),
+            }
+        }
+        if !refused.is_empty() {
+            return Err(Failure::input(format!(
+                "nothing exported; {}",
+                refused.join("; ")
+            )));
+        }
+        text
     };
     // Only record the reads once the values are on their way out.
     for secret in &secrets {
@@ -315,7 +330,7 @@ pub async fn export_plaintext(
     }
     match out {
         Some(path) => {
-            crate::migrate::write_private(path, text.as_bytes())?;
+            crate::files::write_private(path, text.as_bytes())?;
             eprintln!(
                 "strongroom: wrote {} secret(s) in plaintext to {}",
                 secrets.len(),
@@ -344,7 +359,7 @@ async fn file(action: crate::cli::FileCommand) -> Result<ExitCode, Failure> {
             let text =
                 strongroom_store::filestore::export(&store, namespace.as_deref(), env.as_deref())
                     .await?;
-            crate::migrate::write_private(&path, text.as_bytes())?;
+            crate::files::write_private(&path, text.as_bytes())?;
             let lines = text.lines().count().saturating_sub(3);
             println!("wrote {lines} sealed secret(s) to {}", path.display());
             Ok(ExitCode::SUCCESS)

@@ -6,6 +6,7 @@ mod commands;
 mod dotenv;
 mod envfiles;
 mod exit;
+mod files;
 mod migrate;
 mod serve;
 mod settings;

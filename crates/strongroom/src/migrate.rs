@@ -104,7 +104,7 @@ pub async fn export_pocketbase(
     let rows = pocketbase::export(&store, &key, namespace, env).await?;
     match (out, database) {
         (Some(path), _) => {
-            write_private(path, pocketbase::to_sql(&rows).as_bytes())?;
+            crate::files::write_private(path, pocketbase::to_sql(&rows).as_bytes())?;
             println!(
                 "wrote {} row(s) to {} (load with: sqlite3 pb_data/data.db < {})",
                 rows.len(),
@@ -128,18 +128,4 @@ pub async fn export_pocketbase(
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Writes a new file readable by its owner only (the rows are ciphertexts, but a
-/// secrets export deserves it).
-pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .map_err(|e| Failure::io(format!("cannot create {}: {e}", path.display())))?;
-    std::io::Write::write_all(&mut file, bytes)
-        .map_err(|e| Failure::io(format!("cannot write {}: {e}", path.display())))
 }

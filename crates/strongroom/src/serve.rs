@@ -193,15 +193,7 @@ fn read_or_create(
         return Ok((SecretString::from(text.trim().to_owned()), false));
     }
     let value = make()?;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .map_err(|e| Failure::io(format!("cannot create {}: {e}", path.display())))?;
-    std::io::Write::write_all(&mut file, format!("{}\n", value.expose_secret()).as_bytes())
-        .map_err(|e| Failure::io(format!("cannot write {}: {e}", path.display())))?;
+    crate::files::create_private(path, format!("{}\n", value.expose_secret()).as_bytes())?;
     Ok((value, true))
 }
 

@@ -831,3 +831,174 @@ fn run_hands_over_no_keys_and_refuses_code_changing_names() {
         "an allowed name is passed"
     );
 }
+
+/// Values a shell would execute or mangle, exported as dotenv, read back identically by
+/// `sh` sourcing, by our own import and by python-dotenv (a parser nobody here wrote);
+/// a backtick or `$(...)` never runs. The export file is 0600 even over an existing 0644
+/// file, and a symlink at the target is refused (the file it points to is untouched).
+#[cfg(unix)]
+#[test]
+fn dotenv_exports_are_shell_safe_private_and_never_follow_symlinks() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let s = Sandbox::new();
+    let values: &[(&str, &str)] = &[
+        ("BACKTICK", "`touch pwned-backtick`"),
+        ("SUBST", "$(touch pwned-subst) and $HOME and $"),
+        ("DQUOTE", "say \"hi\""),
+        ("SQUOTE", "it's"),
+        ("BACKSLASH", "C:\\path\\n\\\\x\\ \\\"q"),
+        ("LONE_BS", "a\\b\\nc"),
+        ("NEWLINES", "line one\nline two\n"),
+        ("TABS", "a\tb"),
+        ("SPACES", "  padded  "),
+        ("UNICODE", "héllo wörld ✓ 密码"),
+        ("HASH", "a #not comment"),
+        ("MIXED_Q", "'single' and \"double\""),
+    ];
+    for (key, value) in values {
+        s.ok(&["set", key, "--env", "prod"], value.as_bytes());
+    }
+    let out = s.dir.path().join("prod.env");
+    std::fs::write(&out, "old").unwrap();
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o644)).unwrap();
+    s.ok(
+        &[
+            "export",
+            "--format",
+            "dotenv",
+            "--env",
+            "prod",
+            "--plaintext",
+            "--out",
+            "prod.env",
+        ],
+        b"",
+    );
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "an export is private even over a 0644 file");
+
+    // 1. sh: `set -a; . ./prod.env`, then print each variable NUL-separated.
+    let keys: Vec<&str> = values.iter().map(|(k, _)| *k).collect();
+    let script = format!(
+        "set -a; . ./prod.env; for k in {}; do eval \"printf '%s\\0' \\\"\\${{$k}}\\\"\"; done",
+        keys.join(" ")
+    );
+    let sourced = Command::new("sh")
+        .args(["-c", &script])
+        .current_dir(s.dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        sourced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sourced.stderr)
+    );
+    let got: Vec<String> = String::from_utf8(sourced.stdout)
+        .unwrap()
+        .split('\0')
+        .map(str::to_owned)
+        .collect();
+    for (i, (key, value)) in values.iter().enumerate() {
+        assert_eq!(&got[i], value, "sh read {key} differently");
+    }
+    for pwned in ["pwned-backtick", "pwned-subst"] {
+        assert!(!s.dir.path().join(pwned).exists(), "sourcing ran a command");
+    }
+
+    // 2. python-dotenv.
+    let python = Command::new("python3")
+        .args([
+            "-c",
+            "import json, dotenv; print(json.dumps(dotenv.dotenv_values('prod.env')))",
+        ])
+        .current_dir(s.dir.path())
+        .output()
+        .expect("python3 with python-dotenv (cargo xtask ci installs it)");
+    assert!(
+        python.status.success(),
+        "{}",
+        String::from_utf8_lossy(&python.stderr)
+    );
+    let parsed: serde_json::Value = serde_json::from_slice(&python.stdout).unwrap();
+    for (key, value) in values {
+        assert_eq!(parsed[key], *value, "python-dotenv read {key} differently");
+    }
+
+    // 3. Our own import, into another env, then read back.
+    s.ok(
+        &["import", "prod.env", "--format", "dotenv", "--env", "copy"],
+        b"",
+    );
+    for (key, value) in values {
+        assert_eq!(
+            s.ok(&["get", key, "--env", "copy"], b""),
+            value.as_bytes(),
+            "{key}"
+        );
+    }
+
+    // A key that is not a variable name, or a value no quoting keeps identical, refuses
+    // the whole export and writes nothing.
+    s.ok(&["set", "app.name", "--env", "prod"], b"x");
+    let stderr = s.fails(
+        &[
+            "export",
+            "--format",
+            "dotenv",
+            "--env",
+            "prod",
+            "--plaintext",
+            "--out",
+            "new.env",
+        ],
+        b"",
+        8,
+    );
+    assert!(
+        stderr.contains("app.name") && stderr.contains("JSON"),
+        "{stderr}"
+    );
+    assert!(!s.dir.path().join("new.env").exists());
+    s.ok(&["rm", "app.name", "--env", "prod"], b"");
+    s.ok(&["set", "BOTH", "--env", "prod"], b"it's $(id)");
+    let stderr = s.fails(
+        &[
+            "export",
+            "--format",
+            "dotenv",
+            "--env",
+            "prod",
+            "--plaintext",
+            "--out",
+            "new.env",
+        ],
+        b"",
+        8,
+    );
+    assert!(
+        stderr.contains("BOTH") && !stderr.contains("$(id)"),
+        "{stderr}"
+    );
+    s.ok(&["rm", "BOTH", "--env", "prod"], b"");
+
+    // A symlink at the target is refused; its target is untouched.
+    let victim = s.dir.path().join("victim.txt");
+    std::fs::write(&victim, "keep").unwrap();
+    std::os::unix::fs::symlink(&victim, s.dir.path().join("link.env")).unwrap();
+    let stderr = s.fails(
+        &[
+            "export",
+            "--format",
+            "dotenv",
+            "--env",
+            "prod",
+            "--plaintext",
+            "--out",
+            "link.env",
+        ],
+        b"",
+        9,
+    );
+    assert!(stderr.contains("symbolic link"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+}

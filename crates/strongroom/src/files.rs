@@ -1,0 +1,99 @@
+//! Every file the CLI writes goes through here: a new file beside the target (created
+//! exclusively, mode 0600, so never through a symlink planted at the temporary name),
+//! written, flushed to disk, then renamed over the target. A symlink at the target is
+//! refused; an existing target's looser mode is not kept (the new file is 0600); a crash
+//! leaves either the old file or the new one, never a partial one.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use crate::exit::Failure;
+
+/// Writes `bytes` to `path` (mode 0600), replacing any regular file there.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    write(path, bytes, true)
+}
+
+/// Like [`write_private`], but fails if `path` exists.
+pub fn create_private(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    write(path, bytes, false)
+}
+
+fn write(path: &Path, bytes: &[u8], replace: bool) -> Result<(), Failure> {
+    let shown = path.display();
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            return Err(Failure::io(format!(
+                "{shown} is a symbolic link; refusing to write through it"
+            )));
+        }
+        Ok(meta) if !meta.is_file() => {
+            return Err(Failure::io(format!("{shown} exists and is not a file")));
+        }
+        Ok(_) if !replace => return Err(Failure::io(format!("{shown} already exists"))),
+        _ => {}
+    }
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    // `tempfile` creates with O_CREAT|O_EXCL (no symlink followed) and mode 0600.
+    let mut file = tempfile::Builder::new()
+        .prefix(".strongroom-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| Failure::io(format!("cannot create a file beside {shown}: {e}")))?;
+    file.write_all(bytes)
+        .and_then(|()| file.as_file().sync_all())
+        .map_err(|e| Failure::io(format!("cannot write {shown}: {e}")))?;
+    let persisted = if replace {
+        file.persist(path).map(drop)
+    } else {
+        file.persist_noclobber(path).map(drop)
+    };
+    persisted.map_err(|e| Failure::io(format!("cannot write {shown}: {}", e.error)))?;
+    // The rename itself is durable once the directory is flushed.
+    if let Ok(dir) = std::fs::File::open(dir) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    #[test]
+    fn an_existing_0644_file_becomes_0600_and_a_symlink_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.env");
+        std::fs::write(&target, "old").unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_private(&target, b"new").unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
+        let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep me").unwrap();
+        let link = dir.path().join("link.env");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        assert!(write_private(&link, b"x").is_err());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+        assert!(create_private(&target, b"x").is_err(), "no clobber");
+        let leftovers = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".tmp")
+            })
+            .count();
+        assert_eq!(leftovers, 0, "no temporary files left behind");
+    }
+}
