@@ -1,6 +1,6 @@
 //! End-to-end: the built `strongroom` binary, run as a user would, on a real SQLite file.
 
-#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+#![allow(clippy::unwrap_used, clippy::too_many_lines)] // tests: a panic is the failure report
 
 mod support;
 
