@@ -39,6 +39,25 @@ impl Context {
         Self::new("secret").with(namespace).with(env).with(key)
     }
 
+    /// The context of one version of a layer-3 stored secret: `(namespace, env, key,
+    /// secret id, version)`. The secret id is random per secret (a delete and re-create
+    /// changes it) and the version is the 4-byte big-endian version number, so a sealed
+    /// value copied over another version's row, or into a re-created secret, fails.
+    pub fn secret_version(
+        namespace: &str,
+        env: &str,
+        key: &str,
+        secret_id: &str,
+        version: u32,
+    ) -> Self {
+        Self::new("secret-version")
+            .with(namespace)
+            .with(env)
+            .with(key)
+            .with(secret_id)
+            .with(version.to_be_bytes())
+    }
+
     /// The context of a layer-2 encrypted field: `(table, column, row id)`.
     pub fn field(table: &str, column: &str, row_id: impl AsRef<[u8]>) -> Self {
         Self::new("field").with(table).with(column).with(row_id)

@@ -91,7 +91,9 @@ impl From<StoreError> for ApiError {
             StoreError::KeyVersionUnavailable { .. } => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "key_version_unavailable")
             }
-            StoreError::Integrity(_) => (StatusCode::INTERNAL_SERVER_ERROR, "integrity"),
+            StoreError::Integrity(_) | StoreError::AuditIntegrity(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "integrity")
+            }
             StoreError::WrongKey { .. } | StoreError::MissingKeyVersions { .. } => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "wrong_key")
             }

@@ -48,6 +48,11 @@ pub enum StoreError {
     #[error("integrity check failed for secret {0}: the stored value was altered or moved")]
     Integrity(SecretId),
 
+    /// The audit log or a record tied to it fails its keyed checks (an event without a
+    /// link, a malformed anchor, ...): it was edited without the key.
+    #[error("audit log integrity: {0}")]
+    AuditIntegrity(String),
+
     /// At open: a configured KEK has a different fingerprint from the one that wrote the
     /// database under the same version.
     #[error(

@@ -20,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+mod audit;
 pub mod backend;
 mod config;
 mod error;
@@ -30,6 +31,7 @@ pub mod pocketbase;
 mod store;
 pub mod tokens;
 
+pub use audit::{AuditVerification, Checkpoint};
 pub use config::{Limits, StoreConfig};
 pub use error::{Result, StoreError};
 pub use model::{
@@ -37,7 +39,7 @@ pub use model::{
     MetaUpdate, Page, RotationProgress, RotationStatus, Secret, SecretId, SecretInfo, SetRequest,
     State, Timestamp, VersionInfo, WriteOutcome, MASK,
 };
-pub use store::{AuditVerification, KeySource, RotateOptions, Store};
+pub use store::{KeySource, RotateOptions, Store};
 
 /// Opens the backend a `STRONGROOM_DATABASE_URL` names: `sqlite://PATH` (relative),
 /// `sqlite:///ABSOLUTE/PATH`, or `postgres://...` (feature `postgres`).

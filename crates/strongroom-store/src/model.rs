@@ -280,9 +280,19 @@ pub enum Action {
     /// A plaintext value was injected into an upstream request by the gateway (it went
     /// upstream in a header, not back to the client).
     GatewayRead,
+    /// A value was re-sealed under its version-bound context by the schema-4 upgrade.
+    Reseal,
 }
 
 impl Action {
+    /// Whether the event writes a value (a version is tied to such an event).
+    pub fn writes_value(self) -> bool {
+        matches!(
+            self,
+            Self::Create | Self::Update | Self::Rollback | Self::Reseal
+        )
+    }
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -295,6 +305,7 @@ impl Action {
             Self::ExpiredCleanup => "expired_cleanup",
             Self::Read => "read",
             Self::GatewayRead => "gateway_read",
+            Self::Reseal => "reseal",
         }
     }
 
@@ -310,6 +321,7 @@ impl Action {
             Self::ExpiredCleanup,
             Self::Read,
             Self::GatewayRead,
+            Self::Reseal,
         ]
         .into_iter()
         .find(|a| a.as_str() == name)

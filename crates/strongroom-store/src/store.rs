@@ -6,9 +6,10 @@ use std::time::Duration;
 use secrecy::{ExposeSecret as _, SecretSlice, SecretString};
 use strongroom_crypto::{secrecy, KeyRing, KeyedHash, PasswordParams};
 
+use crate::audit::{self, AuditVerification, Checkpoint, RingChain};
 use crate::backend::{
-    AuditRecord, Backend, Change, ListFilter, MetaRecord, RotationUpdate, StoredInfo, StoredValue,
-    WriteRecord,
+    AuditRecord, Backend, Change, LegacyVersion, ListFilter, MetaRecord, RotationUpdate, SealSlot,
+    StoredInfo, StoredValue, WriteRecord,
 };
 use crate::model::{format_time, now_ms, Timestamp, MASK};
 use crate::{
@@ -35,45 +36,10 @@ impl core::fmt::Debug for KeySource {
     }
 }
 
-/// The audit chain's links: a keyed hash (HMAC-SHA-256 under the active KEK's keyed-hash
-/// subkey) over the previous link and the event's fields. Stored with its KEK version.
-struct RingChain(Arc<KeyRing>);
-
-fn chain_input(previous: Option<&[u8]>, event: &AuditRecord) -> Vec<u8> {
-    let opt = |v: Option<u32>| v.map(|v| v.to_string()).unwrap_or_default();
-    let fields = strongroom_crypto::Context::new("audit-event")
-        .with(previous.unwrap_or_default())
-        .with(event.time.to_string())
-        .with(&event.actor)
-        .with(event.action.as_str())
-        .with(&event.id.namespace)
-        .with(&event.id.env)
-        .with(&event.id.key)
-        .with(opt(event.version))
-        .with(opt(event.kek_version));
-    fields.as_bytes().to_vec()
-}
-
-fn chain_context() -> strongroom_crypto::Context {
-    strongroom_crypto::Context::new("audit-chain")
-}
-
-impl crate::backend::AuditChain for RingChain {
-    fn link(&self, previous: Option<&[u8]>, event: &AuditRecord) -> Vec<u8> {
-        self.0
-            .keyed_hash(&chain_context(), &chain_input(previous, event))
-            .to_bytes()
-    }
-}
-
-/// The result of walking the audit chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditVerification {
-    /// Events checked.
-    pub events: u64,
-    /// The first event whose link does not match (an edit, a deletion before it, a
-    /// reordering), with why; `None` when the chain is intact.
-    pub broken_at: Option<(i64, String)>,
+/// The context a stored value (and its keyed hash) is bound to: the secret's identity,
+/// its random row id (a delete and re-create changes it) and the version number.
+fn value_context(id: &SecretId, row_id: &str, version: u32) -> strongroom_crypto::Context {
+    strongroom_crypto::Context::secret_version(&id.namespace, &id.env, &id.key, row_id, version)
 }
 
 /// Options of a key rotation.
@@ -102,6 +68,7 @@ struct Inner {
     ring: Arc<KeyRing>,
     config: StoreConfig,
     writer_key: (u32, String),
+    chain: Arc<RingChain>,
 }
 
 /// A secrets store. Cheap to clone; clones share the backend and keys.
@@ -180,16 +147,51 @@ impl Store {
             ring.active().fingerprint().to_string(),
         );
         let ring = Arc::new(ring);
-        backend.attach_audit_chain(Arc::new(RingChain(Arc::clone(&ring))));
-        Ok(Self {
+        let chain = Arc::new(RingChain(Arc::clone(&ring)));
+        backend.attach_audit_chain(chain.clone());
+        let store = Self {
             inner: Arc::new(Inner {
                 backend,
                 ring,
                 config,
                 writer_key,
+                chain,
             }),
             actor: Arc::from("library"),
-        })
+        };
+        store.upgrade_legacy().await?;
+        Ok(store)
+    }
+
+    /// Finishes the schema-4 upgrade of an older database, in one transaction: its audit
+    /// events are appended again to the keyed chain, and every value is re-sealed under
+    /// its version-bound context with a `reseal` event. Nothing happens when nothing is
+    /// pending; an interrupted upgrade is rolled back and runs again at the next open.
+    async fn upgrade_legacy(&self) -> Result<u64> {
+        let ring = Arc::clone(&self.inner.ring);
+        let reseal = move |legacy: &LegacyVersion| -> Result<StoredValue> {
+            let old = legacy.id.context();
+            let plaintext = ring
+                .open(&old, &legacy.value.value)
+                .map_err(|e| StoreError::opening(&legacy.id, e))?;
+            let context = value_context(&legacy.id, &legacy.row_id, legacy.version);
+            Ok(StoredValue {
+                value: ring.seal(&context, plaintext.expose_secret())?,
+                value_hash: ring
+                    .keyed_hash(&context, plaintext.expose_secret())
+                    .to_bytes(),
+                kek_version: ring.active().version(),
+            })
+        };
+        self.inner
+            .backend
+            .upgrade_legacy(
+                &reseal,
+                self.inner.writer_key.clone(),
+                &self.actor,
+                now_ms(),
+            )
+            .await
     }
 
     /// The same store, recording `actor` in audit events and version history.
@@ -283,29 +285,31 @@ impl Store {
             });
         }
         let now = now_ms();
+        let ring = Arc::clone(&self.inner.ring);
+        let sealed_id = id.clone();
+        let plaintext = request.value;
+        let seal = move |slot: SealSlot<'_>| -> Result<StoredValue> {
+            let context = value_context(&sealed_id, slot.row_id, slot.version);
+            let value = plaintext.expose_secret();
+            Ok(StoredValue {
+                value: ring.seal(&context, value)?,
+                value_hash: ring.keyed_hash(&context, value).to_bytes(),
+                kek_version: ring.active().version(),
+            })
+        };
         Ok(WriteRecord {
             id: id.clone(),
             description: self.check_description(request.description)?,
             metadata: self.check_metadata(request.metadata)?,
             kind: self.check_kind(request.kind)?,
             expires_at: expiry_change(request.expiry, now)?,
-            value: self.seal(id, value)?,
+            seal: Arc::new(seal),
             now,
             actor: self.actor.to_string(),
             history_depth: self.inner.config.history_depth,
             rollback,
             new_row_id: new_row_id()?,
             writer_key: self.inner.writer_key.clone(),
-        })
-    }
-
-    fn seal(&self, id: &SecretId, value: &[u8]) -> Result<StoredValue> {
-        let ring = &self.inner.ring;
-        let context = id.context();
-        Ok(StoredValue {
-            value: ring.seal(&context, value)?,
-            value_hash: ring.keyed_hash(&context, value).to_bytes(),
-            kek_version: ring.active().version(),
         })
     }
 
@@ -411,10 +415,11 @@ impl Store {
                 expired_at: format_time(at),
             });
         }
+        let context = value_context(id, &stored.info.row_id, stored.info.version);
         let value = self
             .inner
             .ring
-            .open(&id.context(), &stored.value.value)
+            .open(&context, &stored.value.value)
             .map_err(|e| StoreError::opening(id, e))?;
         Ok(Some(Secret {
             id: id.clone(),
@@ -593,16 +598,18 @@ impl Store {
     /// The plaintext of a kept version of exactly `id` (no fallback).
     pub async fn get_version(&self, id: &SecretId, version: u32) -> Result<SecretSlice<u8>> {
         let id = self.normalize(id)?;
-        let stored = self.inner.backend.fetch_version(&id, version).await?;
-        let Some(stored) = stored else {
-            return Err(match self.inner.backend.fetch(&id).await? {
-                Some(_) => StoreError::VersionNotFound { id, version },
-                None => StoreError::NotFound(id),
-            });
+        let Some(current) = self.inner.backend.fetch(&id).await? else {
+            return Err(StoreError::NotFound(id));
+        };
+        let Some(stored) = self.inner.backend.fetch_version(&id, version).await? else {
+            return Err(StoreError::VersionNotFound { id, version });
         };
         self.inner
             .ring
-            .open(&id.context(), &stored.value)
+            .open(
+                &value_context(&id, &current.info.row_id, version),
+                &stored.value,
+            )
             .map_err(|e| StoreError::opening(&id, e))
     }
 
@@ -639,10 +646,11 @@ impl Store {
             }
             let hash = KeyedHash::from_bytes(&stored.value.value_hash)
                 .map_err(|e| StoreError::opening(&candidate_id, e))?;
+            let context = value_context(&candidate_id, &stored.info.row_id, stored.info.version);
             return self
                 .inner
                 .ring
-                .verify_keyed_hash(&candidate_id.context(), candidate, &hash)
+                .verify_keyed_hash(&context, candidate, &hash)
                 .map_err(|e| StoreError::opening(&candidate_id, e));
         }
         Err(StoreError::NotFound(id))
@@ -676,62 +684,25 @@ impl Store {
         }
     }
 
-    /// Walks the audit chain from its anchor (or the first event) and reports the first
-    /// event whose link does not match. A deleted, edited, inserted or reordered event
-    /// breaks the chain at or after it. (Removing the newest events, or the oldest ones
-    /// together with the anchor, is not detectable from the chain alone: keep the head
-    /// link elsewhere if that matters.)
+    /// Verifies the audit log: walks the chain from the retention anchor (or the first
+    /// event) and reports the first event whose link, sequence number or presence does
+    /// not match; then checks that every stored version is tied to the event that wrote
+    /// it, so an emptied or shortened log is detected while secrets exist. (Removing only
+    /// the newest read events is detectable against a [`Store::audit_checkpoint`].)
     pub async fn verify_audit(&self) -> Result<AuditVerification> {
-        let backend = &self.inner.backend;
-        let mut previous: Option<Vec<u8>> = backend
-            .meta("audit_anchor")
-            .await?
-            .and_then(|h| hex_decode(&h));
-        let mut after = 0;
-        let mut events = 0;
-        loop {
-            let page = backend.audit_links(after, 1000).await?;
-            let Some(last) = page.last() else { break };
-            after = last.0.id;
-            for (event, link) in page {
-                events += 1;
-                let record = AuditRecord {
-                    time: event.time.unix_ms(),
-                    actor: event.actor.clone(),
-                    action: event.action,
-                    id: SecretId::new(&event.namespace, &event.env, &event.key),
-                    version: event.version,
-                    kek_version: event.kek_version,
-                };
-                let broken = |why: &str| {
-                    Ok(AuditVerification {
-                        events,
-                        broken_at: Some((event.id, why.to_owned())),
-                    })
-                };
-                let Some(link) = link else {
-                    // Events written before the chain existed (an upgraded database) come
-                    // first and carry no link; after the first linked event, none may lack one.
-                    if previous.is_none() {
-                        continue;
-                    }
-                    return broken("the event has no chain link");
-                };
-                let Ok(stored) = KeyedHash::from_bytes(&link) else {
-                    return broken("the chain link is malformed");
-                };
-                let input = chain_input(previous.as_deref(), &record);
-                match self.inner.ring.verify_keyed_hash(&chain_context(), &input, &stored) {
-                    Ok(true) => previous = Some(link),
-                    Ok(false) => return broken("the link does not match: this event, or one before it, was edited, removed or moved"),
-                    Err(e) => return Err(StoreError::Crypto(e)),
-                }
-            }
-        }
-        Ok(AuditVerification {
-            events,
-            broken_at: None,
-        })
+        audit::verify(self.inner.backend.as_ref(), &self.inner.chain).await
+    }
+
+    /// A keyed checkpoint of the audit log's head, to keep outside the database; fails
+    /// when the log does not verify.
+    pub async fn audit_checkpoint(&self) -> Result<Checkpoint> {
+        audit::checkpoint(self.inner.backend.as_ref(), &self.inner.chain).await
+    }
+
+    /// Like [`Store::verify_audit`], and also that everything up to `checkpoint` is still
+    /// there, unchanged (or was removed by retention, as the keyed anchor shows).
+    pub async fn verify_audit_against(&self, checkpoint: &Checkpoint) -> Result<AuditVerification> {
+        audit::verify_against(self.inner.backend.as_ref(), &self.inner.chain, checkpoint).await
     }
 
     /// Records that the plaintext of `secret` was handed out (HTTP API, CLI `get`).
@@ -802,7 +773,7 @@ impl Store {
             cursor = last.position;
             let mut updates = Vec::with_capacity(batch.len());
             for candidate in batch {
-                let context = candidate.id.context();
+                let context = value_context(&candidate.id, &candidate.row_id, candidate.version);
                 let opening = |e| StoreError::opening(&candidate.id, e);
                 let plaintext = ring
                     .open(&context, &candidate.value.value)
@@ -878,16 +849,6 @@ impl Store {
             now_ms().saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));
         self.inner.backend.cleanup_events(before).await
     }
-}
-
-fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            text.get(i..i + 2)
-                .and_then(|b| u8::from_str_radix(b, 16).ok())
-        })
-        .collect()
 }
 
 fn parse_cursor(text: &str, target: u32, from_tag: &str) -> Option<i64> {

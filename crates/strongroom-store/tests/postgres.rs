@@ -80,6 +80,44 @@ impl common::Harness for PostgresHarness {
                     .await
                     .unwrap();
             }
+            common::AuditTamper::StripLinks => {
+                self.client
+                    .batch_execute(&format!(
+                        "DELETE FROM strongroom.strongroom_meta WHERE name = 'audit_anchor'; UPDATE {table} SET link = NULL;"
+                    ))
+                    .await
+                    .unwrap();
+            }
+            common::AuditTamper::DeleteFrom(id) => {
+                self.client
+                    .execute(&format!("DELETE FROM {table} WHERE id >= $1"), &[&id])
+                    .await
+                    .unwrap();
+            }
+            common::AuditTamper::DeleteAll => {
+                self.client
+                    .batch_execute(&format!(
+                        "DELETE FROM strongroom.strongroom_meta WHERE name = 'audit_anchor'; DELETE FROM {table};"
+                    ))
+                    .await
+                    .unwrap();
+            }
+            common::AuditTamper::RetargetTies => {
+                self.client
+                    .batch_execute("UPDATE strongroom.strongroom_secret_versions SET audit_seq = 0")
+                    .await
+                    .unwrap();
+            }
+            common::AuditTamper::ForgeAnchor(seq) => {
+                self.client
+                    .execute(
+                        "INSERT INTO strongroom.strongroom_meta (name, value) VALUES ('audit_anchor', $1)
+                         ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+                        &[&format!("{seq}:{}:{}", "ab".repeat(40), "cd".repeat(40))],
+                    )
+                    .await
+                    .unwrap();
+            }
             common::AuditTamper::Swap(a, b) => {
                 self.client
                     .batch_execute(&format!(
@@ -123,7 +161,10 @@ macro_rules! postgres_suite {
             wrong_key_is_caught_at_open_and_at_write, rotation_rewraps_everything,
             rotation_resumes_from_its_cursor, rotation_never_loses_a_concurrent_write,
             cleanup_expired_and_old_events, namespaces_are_separate,
-            set_many_is_all_or_nothing, audit_chain_detects_tampering
+            set_many_is_all_or_nothing, audit_chain_detects_tampering,
+            audit_links_can_not_be_stripped, audit_truncation_is_detected,
+            audit_anchor_and_ties_are_keyed, retention_cuts_by_sequence,
+            values_are_bound_to_their_version
         );
     };
     (@tests $make:path; $($name:ident),* $(,)?) => {
@@ -573,4 +614,60 @@ mod tls {
             .to_string();
         assert!(error.contains("STRONGROOM_PG_CA_FILE"), "{error}");
     }
+}
+
+/// A database written by the last release before schema 4 (`pg_dump --inserts` of what
+/// that release's CLI wrote; tests/fixtures/README.md): after the upgrade every value
+/// reads back, under its version-bound context, and the whole log verifies.
+#[tokio::test]
+async fn a_database_written_by_the_previous_release_upgrades_resealed_and_chained() {
+    let Some(harness) = postgres().await else {
+        return;
+    };
+    let dump = include_str!("fixtures/schema3.pg.sql");
+    harness.client.batch_execute(dump).await.unwrap();
+    let old_events: i64 = harness
+        .client
+        .query_one(
+            "SELECT count(*) FROM strongroom.strongroom_audit_events",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let store = common::open_with(
+        &harness,
+        &[(2, 0x22), (1, 0x11)],
+        strongroom_store::StoreConfig::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        common::value(&store, "prod", "DATABASE_URL").await,
+        "postgres://prod-v2"
+    );
+    assert_eq!(
+        common::value(&store, "global", "DATABASE_URL").await,
+        "postgres://global"
+    );
+    let v1 = store
+        .get_version(&common::id("prod", "DATABASE_URL"), 1)
+        .await
+        .unwrap();
+    assert_eq!(v1.expose_secret(), b"postgres://prod-v1");
+    let verified = store.verify_audit().await.unwrap();
+    assert_eq!(verified.broken_at, None, "{verified:?}");
+    let versions: i64 = harness
+        .client
+        .query_one(
+            "SELECT count(*) FROM strongroom.strongroom_secret_versions",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(verified.events as i64, old_events + versions);
+    // Appends continue the chain after the upgrade.
+    common::set(&store, "global", "AFTER", "x").await;
+    assert_eq!(store.verify_audit().await.unwrap().broken_at, None);
 }

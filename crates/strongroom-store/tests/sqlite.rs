@@ -8,9 +8,10 @@ mod common;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use strongroom_crypto::secrecy::ExposeSecret as _;
 use strongroom_store::backend::sqlite::SqliteBackend;
 use strongroom_store::backend::Backend;
-use strongroom_store::SecretId;
+use strongroom_store::{Action, AuditQuery, SecretId, StoreConfig};
 
 struct SqliteHarness {
     dir: tempfile::TempDir,
@@ -65,6 +66,34 @@ impl common::Harness for SqliteHarness {
             common::AuditTamper::Delete(id) => {
                 conn.execute("DELETE FROM audit_events WHERE id = ?1", [id])
                     .unwrap();
+            }
+            common::AuditTamper::StripLinks => {
+                conn.execute_batch(
+                    "DELETE FROM meta WHERE name = 'audit_anchor'; UPDATE audit_events SET link = NULL;",
+                )
+                .unwrap();
+            }
+            common::AuditTamper::DeleteFrom(id) => {
+                conn.execute("DELETE FROM audit_events WHERE id >= ?1", [id])
+                    .unwrap();
+            }
+            common::AuditTamper::DeleteAll => {
+                conn.execute_batch(
+                    "DELETE FROM meta WHERE name = 'audit_anchor'; DELETE FROM audit_events;",
+                )
+                .unwrap();
+            }
+            common::AuditTamper::RetargetTies => {
+                conn.execute("UPDATE secret_versions SET audit_seq = 0", [])
+                    .unwrap();
+            }
+            common::AuditTamper::ForgeAnchor(seq) => {
+                conn.execute(
+                    "INSERT INTO meta (name, value) VALUES ('audit_anchor', ?1)
+                     ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    [format!("{seq}:{}:{}", "ab".repeat(40), "cd".repeat(40))],
+                )
+                .unwrap();
             }
             common::AuditTamper::Swap(a, b) => {
                 conn.execute_batch(&format!(
@@ -166,49 +195,131 @@ async fn online_backup_restores_every_secret() {
     assert_eq!(common::value(&store, "prod", "B").await, "beta");
 }
 
+/// A database written by the last release before schema 4 (tests/fixtures/README.md
+/// says how it was made): values sealed under the old `(namespace, env, key)` context,
+/// events linked without sequence numbers, key 1 rotated to key 2.
+fn schema3_fixture(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("strongroom.db");
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema3.db"),
+        &path,
+    )
+    .unwrap();
+    path
+}
+
+/// What the fixture holds, read back after the upgrade.
+async fn assert_fixture_data(store: &strongroom_store::Store, from: &str) {
+    assert_eq!(
+        common::value(store, "global", "DATABASE_URL").await,
+        "postgres://global",
+        "{from}"
+    );
+    assert_eq!(
+        common::value(store, "prod", "DATABASE_URL").await,
+        "postgres://prod-v2",
+        "{from}"
+    );
+    let old = store
+        .get_version(&common::id("prod", "DATABASE_URL"), 1)
+        .await
+        .unwrap();
+    assert_eq!(old.expose_secret(), b"postgres://prod-v1", "{from}");
+    assert!(store
+        .verify(&common::id("global", "STRIPE_KEY"), b"sk-live-123")
+        .await
+        .unwrap());
+}
+
+#[tokio::test]
+async fn a_database_written_by_the_previous_release_upgrades_resealed_and_chained() {
+    let harness = sqlite().await;
+    schema3_fixture(harness.dir.path());
+    let before: i64 = harness
+        .raw()
+        .query_row("SELECT count(*) FROM audit_events", [], |r| r.get(0))
+        .unwrap();
+    let store = common::open_with(&harness, &[(2, 0x22), (1, 0x11)], StoreConfig::default())
+        .await
+        .unwrap();
+    assert_fixture_data(&store, "schema 3").await;
+    let verified = store.verify_audit().await.unwrap();
+    assert_eq!(verified.broken_at, None, "{verified:?}");
+    let reseals = store
+        .audit_all(AuditQuery {
+            action: Some(Action::Reseal),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    let versions: i64 = harness
+        .raw()
+        .query_row("SELECT count(*) FROM secret_versions", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        reseals.len() as i64,
+        versions,
+        "one reseal event per version"
+    );
+    assert_eq!(
+        verified.events as i64,
+        before + versions,
+        "every old event kept, in the keyed chain"
+    );
+    // Opening again finds nothing pending.
+    drop(store);
+    let again = common::open_with(&harness, &[(2, 0x22), (1, 0x11)], StoreConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(again.verify_audit().await.unwrap().events, verified.events);
+    // Without key 1 (values re-sealed under key 2 only) it still opens and reads.
+    drop(again);
+    let only_two = common::open_with(&harness, &[(2, 0x22)], StoreConfig::default())
+        .await
+        .unwrap();
+    assert_fixture_data(&only_two, "key 2 only").await;
+}
+
 #[tokio::test]
 async fn a_database_at_each_older_schema_version_upgrades_with_its_data() {
     let migrations = strongroom_store::backend::sqlite::migrations();
-    for version in 1..migrations.len() {
+    for version in 1..4 {
         let harness = sqlite().await;
-        {
-            // Build the database as that older release left it, with one secret in it.
-            let store = common::open(&harness).await;
-            common::set(&store, "prod", "KEPT", "still-here").await;
-        }
-        let conn = harness.raw();
-        // Roll the schema back to `version` by recreating it from the older migrations
-        // and copying the data rows across.
-        let old = harness.dir.path().join("old.db");
-        let old_conn = rusqlite::Connection::open(&old).unwrap();
+        let source = harness.dir.path().join("source.db");
+        std::fs::rename(schema3_fixture(harness.dir.path()), &source).unwrap();
+        // Build the database as that older release left it, with the fixture's rows.
+        let conn = rusqlite::Connection::open(harness.path()).unwrap();
         for sql in &migrations[..version] {
-            old_conn.execute_batch(sql).unwrap();
+            conn.execute_batch(sql).unwrap();
         }
-        old_conn
-            .pragma_update(None, "user_version", version)
-            .unwrap();
-        drop(old_conn);
-        conn.execute("ATTACH DATABASE ?1 AS old", [old.to_str().unwrap()])
+        conn.pragma_update(None, "user_version", version).unwrap();
+        conn.execute("ATTACH DATABASE ?1 AS source", [source.to_str().unwrap()])
             .unwrap();
         for table in ["meta", "key_fingerprints", "secrets", "secret_versions"] {
+            let columns: Vec<String> = conn
+                .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let columns = columns.join(", ");
             conn.execute(
-                &format!("INSERT INTO old.{table} SELECT * FROM main.{table}"),
+                &format!(
+                    "INSERT INTO main.{table} ({columns}) SELECT {columns} FROM source.{table}"
+                ),
                 [],
             )
             .unwrap();
         }
-        conn.execute("DETACH DATABASE old", []).unwrap();
+        conn.execute("DETACH DATABASE source", []).unwrap();
         drop(conn);
-        std::fs::rename(&old, harness.path()).unwrap();
-        let _ = std::fs::remove_file(harness.dir.path().join("strongroom.db-wal"));
-        let _ = std::fs::remove_file(harness.dir.path().join("strongroom.db-shm"));
 
-        let store = common::open(&harness).await;
-        assert_eq!(
-            common::value(&store, "prod", "KEPT").await,
-            "still-here",
-            "from schema {version}"
-        );
+        let store = common::open_with(&harness, &[(2, 0x22), (1, 0x11)], StoreConfig::default())
+            .await
+            .unwrap();
+        assert_fixture_data(&store, &format!("schema {version}")).await;
+        assert_eq!(store.verify_audit().await.unwrap().broken_at, None);
         let upgraded: usize = harness
             .raw()
             .pragma_query_value(None, "user_version", |r| r.get(0))

@@ -251,8 +251,17 @@ pub enum Command {
 /// `audit` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Walk the tamper-evident chain of audit events and report the first broken link.
-    Verify,
+    /// Verify the audit log: every event linked under the key, none missing, every stored
+    /// version tied to the event that wrote it; exit 0 intact, 1 broken.
+    Verify {
+        /// Also prove that nothing up to this checkpoint (from `audit checkpoint`) was
+        /// removed or changed.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<std::path::PathBuf>,
+    },
+    /// Print a keyed checkpoint of the log's head (JSON) to keep outside the database: a
+    /// repository, a ticket, object storage.
+    Checkpoint,
 }
 
 /// `token` subcommands.

@@ -61,9 +61,17 @@ pub async fn run(command: Command) -> Outcome {
         }
         Command::Verify { key, target } => verify(key, target).await,
         Command::Audit {
-            action: Some(crate::cli::AuditCommand::Verify),
+            action: Some(crate::cli::AuditCommand::Verify { checkpoint }),
             ..
-        } => verify_audit().await,
+        } => verify_audit(checkpoint.as_deref()).await,
+        Command::Audit {
+            action: Some(crate::cli::AuditCommand::Checkpoint),
+            ..
+        } => {
+            let checkpoint = open().await?.audit_checkpoint().await?;
+            print_json(&checkpoint)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Audit {
             action: None,
             key,
@@ -443,16 +451,36 @@ async fn verify(key: String, target: Target) -> Outcome {
     }
 }
 
-async fn verify_audit() -> Outcome {
+async fn verify_audit(checkpoint: Option<&std::path::Path>) -> Outcome {
     let store = open().await?;
-    let result = store.verify_audit().await?;
+    let result = match checkpoint {
+        None => store.verify_audit().await?,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
+            let checkpoint: strongroom_store::Checkpoint =
+                serde_json::from_str(&text).map_err(|e| {
+                    Failure::input(format!("{}: not a checkpoint: {e}", path.display()))
+                })?;
+            store.verify_audit_against(&checkpoint).await?
+        }
+    };
     match result.broken_at {
         None => {
-            println!("audit chain intact: {} event(s) verified", result.events);
+            println!(
+                "audit log intact: {} event(s) verified, {} version(s) tied to their events{}",
+                result.events,
+                result.versions,
+                if checkpoint.is_some() {
+                    ", everything up to the checkpoint present"
+                } else {
+                    ""
+                }
+            );
             Ok(ExitCode::from(code::OK))
         }
         Some((id, why)) => {
-            println!("audit chain BROKEN at event {id}: {why}");
+            println!("audit log BROKEN at event {id}: {why}");
             Ok(ExitCode::from(code::NO_MATCH))
         }
     }

@@ -74,7 +74,7 @@ impl From<StoreError> for Failure {
             StoreError::KeyVersionUnavailable { .. }
             | StoreError::WrongKey { .. }
             | StoreError::MissingKeyVersions { .. } => code::KEY,
-            StoreError::Integrity(_) => code::INTEGRITY,
+            StoreError::Integrity(_) | StoreError::AuditIntegrity(_) => code::INTEGRITY,
             StoreError::InvalidName { .. }
             | StoreError::ValueTooLarge { .. }
             | StoreError::InvalidInput(_) => code::INPUT,

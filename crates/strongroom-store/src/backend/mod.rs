@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 
-use crate::{Action, AuditEvent, AuditQuery, Result, SecretId, State, WriteOutcome};
+use crate::{Action, AuditEvent, AuditQuery, Result, SecretId, State, StoreError, WriteOutcome};
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -84,13 +84,26 @@ pub enum Change<T> {
     Set(T),
 }
 
+/// Where a new value is being written: the sealer binds the ciphertext to it.
+#[derive(Debug, Clone, Copy)]
+pub struct SealSlot<'a> {
+    /// The secret's random public id (a delete and re-create changes it).
+    pub row_id: &'a str,
+    /// The version number the value is written as.
+    pub version: u32,
+}
+
+/// Seals a write's value for the slot the backend chose inside its transaction (the
+/// backend never sees the key or the plaintext, only the sealed result).
+pub type Sealer = std::sync::Arc<dyn Fn(SealSlot<'_>) -> Result<StoredValue> + Send + Sync>;
+
 /// A value write (create, update or rollback), applied in one transaction.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WriteRecord {
     /// Identity.
     pub id: SecretId,
-    /// The new sealed value.
-    pub value: StoredValue,
+    /// Seals the new value once the backend knows its row id and version number.
+    pub seal: Sealer,
     /// Description change.
     pub description: Change<String>,
     /// Metadata change (JSON text).
@@ -112,6 +125,15 @@ pub struct WriteRecord {
     /// `(version, fingerprint)` of the writing KEK, recorded or checked in the same
     /// transaction so that a write under the wrong key never lands.
     pub writer_key: (u32, String),
+}
+
+impl std::fmt::Debug for WriteRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteRecord")
+            .field("id", &self.id)
+            .field("actor", &self.actor)
+            .finish_non_exhaustive()
+    }
 }
 
 /// An attribute change that leaves the value alone.
@@ -178,6 +200,8 @@ pub struct RotationCandidate {
     pub position: i64,
     /// Identity (for the crypto context).
     pub id: SecretId,
+    /// The secret's random public id (for the crypto context).
+    pub row_id: String,
     /// Version number.
     pub version: u32,
     /// Its sealed value.
@@ -218,12 +242,87 @@ pub struct TokenRecord {
     pub revoked: Option<i64>,
 }
 
-/// Computes the links of the tamper-evident audit chain (the store implements it with a
-/// keyed hash under its master key; backends never see the key).
+/// Computes the keyed values of the tamper-evident audit chain (the store implements it
+/// with a keyed hash under its master key; backends never see the key).
 pub trait AuditChain: Send + Sync {
-    /// The link of `event`, following the link `previous` (`None` for the first event).
-    fn link(&self, previous: Option<&[u8]>, event: &AuditRecord) -> Vec<u8>;
+    /// The link of `event`, appended at sequence number `seq`, following the link
+    /// `previous` (`None` for the first event of an empty log without an anchor).
+    fn link(&self, previous: Option<&[u8]>, seq: i64, event: &AuditRecord) -> Vec<u8>;
+
+    /// The tag tying one stored version to the sequence number of the event that wrote
+    /// it, so deleting that event (the newest ones included) is detected.
+    fn version_tag(&self, row_id: &str, id: &SecretId, version: u32, seq: i64) -> Vec<u8>;
+
+    /// The tag of a retention anchor: the last deleted event's sequence number and link.
+    fn anchor_tag(&self, seq: i64, link: &[u8]) -> Vec<u8>;
 }
+
+/// The retention anchor, kept in the meta table as `SEQ:LINK:TAG` (hex): where the
+/// remaining chain begins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchor {
+    /// Sequence number of the last deleted event.
+    pub seq: i64,
+    /// Its link.
+    pub link: Vec<u8>,
+    /// Keyed tag over both.
+    pub tag: Vec<u8>,
+}
+
+impl Anchor {
+    /// The meta entry's name.
+    pub const META: &'static str = "audit_anchor";
+
+    /// The stored text.
+    pub fn encode(&self) -> String {
+        format!(
+            "{}:{}:{}",
+            self.seq,
+            hex::encode(&self.link),
+            hex::encode(&self.tag)
+        )
+    }
+
+    /// Parses the stored text; `None` if malformed.
+    pub fn decode(text: &str) -> Option<Self> {
+        let mut parts = text.split(':');
+        let seq = parts.next()?.parse().ok()?;
+        let link = hex::decode(parts.next()?).ok()?;
+        let tag = hex::decode(parts.next()?).ok()?;
+        parts.next().is_none().then_some(Self { seq, link, tag })
+    }
+}
+
+/// A stored version and its tie to the event that wrote it.
+#[derive(Debug, Clone)]
+pub struct VersionTie {
+    /// The secret's random public id.
+    pub row_id: String,
+    /// Identity.
+    pub id: SecretId,
+    /// Version number.
+    pub version: u32,
+    /// Sequence number of the event that wrote it, if recorded.
+    pub audit_seq: Option<i64>,
+    /// Keyed tag over the above, if recorded.
+    pub audit_tag: Option<Vec<u8>>,
+}
+
+/// A version written before values were bound to their version (schema 4), to re-seal.
+#[derive(Debug, Clone)]
+pub struct LegacyVersion {
+    /// The secret's random public id.
+    pub row_id: String,
+    /// Identity.
+    pub id: SecretId,
+    /// Version number.
+    pub version: u32,
+    /// The value, sealed under the old `(namespace, env, key)` context.
+    pub value: StoredValue,
+}
+
+/// Re-seals a legacy version under the current context (the store implements it).
+pub type Resealer = dyn Fn(&LegacyVersion) -> Result<StoredValue> + Send + Sync;
 
 /// The audit chain a backend was given by [`Backend::attach_audit_chain`], if any.
 #[derive(Default)]
@@ -244,6 +343,16 @@ impl ChainSlot {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    /// The attached chain, or the error a write without one gets: every event is linked,
+    /// so nothing is appended before the store has attached its keyed chain.
+    pub(crate) fn required(&self) -> Result<std::sync::Arc<dyn AuditChain>> {
+        self.get().ok_or_else(|| {
+            StoreError::Database(
+                "no audit chain is attached: audit events are written through a Store".into(),
+            )
+        })
     }
 }
 
@@ -326,7 +435,10 @@ pub trait Backend: Send + Sync + 'static {
     /// `expired_cleanup` event. Returns how many.
     async fn cleanup_expired(&self, expired_before: i64, actor: &str, now: i64) -> Result<u64>;
 
-    /// Deletes audit events older than `before`. Returns how many.
+    /// Deletes the oldest audit events, by sequence number: the longest run from the start
+    /// of the log in which every event is older than `before` (so a clock that stepped
+    /// back never deletes a younger event), and stores the keyed [`Anchor`] of exactly
+    /// the last one deleted, in one transaction. Returns how many.
     async fn cleanup_events(&self, before: i64) -> Result<u64>;
 
     /// From now on, every audit event this backend appends carries a chain link computed
@@ -339,6 +451,26 @@ pub trait Backend: Send + Sync + 'static {
         after_id: i64,
         limit: usize,
     ) -> Result<Vec<(AuditEvent, Option<Vec<u8>>)>>;
+
+    /// The event with sequence number `seq`, with its link.
+    async fn audit_event_at(&self, seq: i64) -> Result<Option<(AuditEvent, Option<Vec<u8>>)>>;
+
+    /// Stored versions after position `after`, with their audit ties; returns the last
+    /// position read, for the next page.
+    async fn version_ties(&self, after: i64, limit: usize) -> Result<(Vec<VersionTie>, i64)>;
+
+    /// Upgrades a database written before schema 4, in one transaction: the audit events
+    /// kept aside by the schema migration are appended again to the keyed chain (their
+    /// times, actors and fields unchanged), and every version without an audit tie is
+    /// re-sealed by `reseal` under its version-bound context, with a `reseal` event it is
+    /// tied to. Returns how many versions were re-sealed; 0 when nothing was pending.
+    async fn upgrade_legacy(
+        &self,
+        reseal: &Resealer,
+        writer_key: (u32, String),
+        actor: &str,
+        now: i64,
+    ) -> Result<u64>;
 
     /// Stores a new token; a name already in use (even revoked) is an error.
     async fn insert_token(&self, token: TokenRecord) -> Result<()>;

@@ -19,8 +19,9 @@ use super::read_cache::{self, ReadCache};
 pub use super::read_cache::{ReadCacheConfig, ReadCacheStats};
 use super::transport::Transport;
 use super::{
-    AuditChain, AuditRecord, Backend, Change, ListFilter, MetaRecord, RotationCandidate,
-    RotationUpdate, StoredInfo, StoredSecret, StoredValue, StoredVersion, TokenRecord, WriteRecord,
+    Anchor, AuditChain, AuditRecord, Backend, Change, LegacyVersion, ListFilter, MetaRecord,
+    Resealer, RotationCandidate, RotationUpdate, SealSlot, StoredInfo, StoredSecret, StoredValue,
+    StoredVersion, TokenRecord, VersionTie, WriteRecord,
 };
 use crate::{Action, AuditEvent, AuditQuery, Result, SecretId, State, StoreError, WriteOutcome};
 
@@ -96,6 +97,25 @@ const MIGRATIONS: &[&str] = &[
         FOR EACH ROW EXECUTE FUNCTION strongroom_notify_change();
     CREATE TRIGGER strongroom_secret_versions_notify AFTER UPDATE ON strongroom_secret_versions
         FOR EACH STATEMENT EXECUTE FUNCTION strongroom_notify_change();
+    ",
+    // 4: every event linked under the key, its sequence number in the link; each version
+    // tied to the event that wrote it; values bound to their version. The events of an
+    // older database are set aside and appended again to the keyed chain by the store at
+    // its next open (it holds the key; this migration does not).
+    r"
+    ALTER TABLE strongroom_secret_versions ADD COLUMN audit_seq BIGINT;
+    ALTER TABLE strongroom_secret_versions ADD COLUMN audit_tag BYTEA;
+    CREATE TABLE strongroom_audit_events_legacy (
+        id BIGINT PRIMARY KEY,
+        time BIGINT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+        namespace TEXT NOT NULL, env TEXT NOT NULL, key TEXT NOT NULL,
+        version BIGINT, kek_version BIGINT);
+    INSERT INTO strongroom_audit_events_legacy
+        SELECT id, time, actor, action, namespace, env, key, version, kek_version FROM strongroom_audit_events;
+    SET LOCAL strongroom.retention = 'on';
+    DELETE FROM strongroom_audit_events;
+    SET LOCAL strongroom.retention = 'off';
+    DELETE FROM strongroom_meta WHERE name = 'audit_anchor';
     ",
 ];
 
@@ -312,10 +332,6 @@ impl PostgresBackend {
         }
     }
 
-    fn chain(&self) -> Option<std::sync::Arc<dyn AuditChain>> {
-        self.chain.get()
-    }
-
     async fn client(&self) -> Result<deadpool_postgres::Object> {
         self.pool
             .get()
@@ -386,45 +402,55 @@ fn info_from_row(row: &Row) -> StoredInfo {
     }
 }
 
-/// Appends an audit event with its chain link (when a chain is attached); must run inside
-/// a transaction: the advisory lock keeps concurrent appends in one line.
+/// The retention anchor, if any (a malformed one is an error: it is never ignored).
+async fn anchor(tx: &impl GenericClient) -> Result<Option<Anchor>> {
+    let text: Option<String> = tx
+        .query_opt(
+            "SELECT value FROM strongroom_meta WHERE name = $1",
+            &[&Anchor::META],
+        )
+        .await
+        .map_err(db)?
+        .map(|r| r.get(0));
+    text.map(|t| {
+        Anchor::decode(&t)
+            .ok_or_else(|| StoreError::AuditIntegrity("the retention anchor is malformed".into()))
+    })
+    .transpose()
+}
+
+/// Appends an audit event at the next sequence number, linked to the previous event (or
+/// the retention anchor) under the key; must run inside a transaction: the advisory lock
+/// keeps concurrent appends in one line. Returns the event's sequence number.
 async fn insert_audit(
     tx: &impl GenericClient,
-    chain: Option<&dyn AuditChain>,
+    chain: &dyn AuditChain,
     record: &AuditRecord,
-) -> Result<()> {
-    let link = match chain {
-        Some(chain) => {
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
-                .await
-                .map_err(db)?;
-            let previous: Option<Option<Vec<u8>>> = tx
-                .query_opt(
-                    "SELECT link FROM strongroom_audit_events ORDER BY id DESC LIMIT 1",
-                    &[],
-                )
-                .await
-                .map_err(db)?
-                .map(|r| r.get(0));
-            let previous = match previous {
-                Some(link) => link,
-                None => tx
-                    .query_opt(
-                        "SELECT value FROM strongroom_meta WHERE name = 'audit_anchor'",
-                        &[],
-                    )
-                    .await
-                    .map_err(db)?
-                    .and_then(|r| hex::decode(r.get::<_, String>(0)).ok()),
-            };
-            Some(chain.link(previous.as_deref(), record))
-        }
-        None => None,
+) -> Result<i64> {
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
+        .await
+        .map_err(db)?;
+    let last: Option<(i64, Option<Vec<u8>>)> = tx
+        .query_opt(
+            "SELECT id, link FROM strongroom_audit_events ORDER BY id DESC LIMIT 1",
+            &[],
+        )
+        .await
+        .map_err(db)?
+        .map(|r| (r.get(0), r.get(1)));
+    let (previous_seq, previous_link) = match last {
+        Some((seq, link)) => (seq, link),
+        None => anchor(tx)
+            .await?
+            .map_or((0, None), |a| (a.seq, Some(a.link))),
     };
+    let seq = previous_seq + 1;
+    let link = chain.link(previous_link.as_deref(), seq, record);
     tx.execute(
-        "INSERT INTO strongroom_audit_events (time, actor, action, namespace, env, key, version, kek_version, link)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO strongroom_audit_events (id, time, actor, action, namespace, env, key, version, kek_version, link)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         &[
+            &seq,
             &record.time,
             &record.actor,
             &record.action.as_str(),
@@ -437,8 +463,8 @@ async fn insert_audit(
         ],
     )
     .await
-    .map(drop)
-    .map_err(db)
+    .map_err(db)?;
+    Ok(seq)
 }
 
 async fn check_writer_key(
@@ -482,7 +508,7 @@ fn change<T: Clone + Default>(change: &Change<T>) -> (bool, T) {
 
 async fn write_record(
     tx: &impl GenericClient,
-    chain: Option<&dyn AuditChain>,
+    chain: &dyn AuditChain,
     record: &WriteRecord,
 ) -> Result<WriteOutcome> {
     let (set_description, description) = change(&record.description);
@@ -528,27 +554,11 @@ async fn write_record(
         .map_err(db)?;
     let (sid, version, row_id, created): (i64, i64, String, bool) =
         (row.get(0), row.get(1), row.get(2), row.get(3));
-    tx.execute(
-        "INSERT INTO strongroom_secret_versions (sid, version, value, value_hash, kek_version, created, actor)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        &[
-            &sid,
-            &version,
-            &record.value.value,
-            &record.value.value_hash,
-            &i64::from(record.value.kek_version),
-            &record.now,
-            &record.actor,
-        ],
-    )
-    .await
-    .map_err(db)?;
-    tx.execute(
-        "DELETE FROM strongroom_secret_versions WHERE sid = $1 AND version <= $2",
-        &[&sid, &(version - i64::from(record.history_depth.max(1)))],
-    )
-    .await
-    .map_err(db)?;
+    let version = u32_of(version);
+    let value = (record.seal)(SealSlot {
+        row_id: &row_id,
+        version,
+    })?;
     let action = if record.rollback {
         Action::Rollback
     } else if created {
@@ -556,8 +566,7 @@ async fn write_record(
     } else {
         Action::Update
     };
-    let version = u32_of(version);
-    insert_audit(
+    let seq = insert_audit(
         tx,
         chain,
         &AuditRecord {
@@ -566,10 +575,36 @@ async fn write_record(
             action,
             id: record.id.clone(),
             version: Some(version),
-            kek_version: Some(record.value.kek_version),
+            kek_version: Some(value.kek_version),
         },
     )
     .await?;
+    tx.execute(
+        "INSERT INTO strongroom_secret_versions (sid, version, value, value_hash, kek_version, created, actor, audit_seq, audit_tag)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        &[
+            &sid,
+            &i64::from(version),
+            &value.value,
+            &value.value_hash,
+            &i64::from(value.kek_version),
+            &record.now,
+            &record.actor,
+            &seq,
+            &chain.version_tag(&row_id, &record.id, version, seq),
+        ],
+    )
+    .await
+    .map_err(db)?;
+    tx.execute(
+        "DELETE FROM strongroom_secret_versions WHERE sid = $1 AND version <= $2",
+        &[
+            &sid,
+            &(i64::from(version) - i64::from(record.history_depth.max(1))),
+        ],
+    )
+    .await
+    .map_err(db)?;
     Ok(WriteOutcome {
         id: row_id,
         version,
@@ -750,7 +785,7 @@ impl Backend for PostgresBackend {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db)?;
         check_writer_key(&tx, &record.writer_key, record.now).await?;
-        let outcome = write_record(&tx, self.chain().as_deref(), &record).await?;
+        let outcome = write_record(&tx, self.chain.required()?.as_ref(), &record).await?;
         tx.commit().await.map_err(db)?;
         self.forget(Some(&record.id));
         Ok(outcome)
@@ -764,7 +799,7 @@ impl Backend for PostgresBackend {
         }
         let mut outcomes = Vec::with_capacity(records.len());
         for record in &records {
-            outcomes.push(write_record(&tx, self.chain().as_deref(), record).await?);
+            outcomes.push(write_record(&tx, self.chain.required()?.as_ref(), record).await?);
         }
         tx.commit().await.map_err(db)?;
         for record in &records {
@@ -821,7 +856,7 @@ impl Backend for PostgresBackend {
             .map_err(db)?;
         insert_audit(
             &tx,
-            self.chain().as_deref(),
+            self.chain.required()?.as_ref(),
             &AuditRecord {
                 time: record.now,
                 actor: record.actor.clone(),
@@ -858,7 +893,7 @@ impl Backend for PostgresBackend {
             version: Some(u32_of(row.get(0))),
             kek_version: None,
         };
-        insert_audit(&tx, self.chain().as_deref(), &record).await?;
+        insert_audit(&tx, self.chain.required()?.as_ref(), &record).await?;
         tx.commit().await.map_err(db)?;
         self.forget(Some(id));
         Ok(true)
@@ -978,7 +1013,7 @@ impl Backend for PostgresBackend {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db)?;
         for record in &records {
-            insert_audit(&tx, self.chain().as_deref(), record).await?;
+            insert_audit(&tx, self.chain.required()?.as_ref(), record).await?;
         }
         tx.commit().await.map_err(db)
     }
@@ -993,7 +1028,7 @@ impl Backend for PostgresBackend {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT v.vid, s.namespace, s.env, s.key, v.version, v.value, v.value_hash, v.kek_version
+                "SELECT v.vid, s.namespace, s.env, s.key, v.version, v.value, v.value_hash, v.kek_version, s.row_id
                  FROM strongroom_secret_versions v JOIN strongroom_secrets s ON s.sid = v.sid
                  WHERE v.kek_version != $1 AND ($2::BIGINT IS NULL OR v.kek_version = $2) AND v.vid > $3
                  ORDER BY v.vid LIMIT $4",
@@ -1010,6 +1045,7 @@ impl Backend for PostgresBackend {
                     r.get::<_, String>(2),
                     r.get::<_, String>(3),
                 ),
+                row_id: r.get(8),
                 version: u32_of(r.get(4)),
                 value: StoredValue {
                     value: r.get(5),
@@ -1076,7 +1112,7 @@ impl Backend for PostgresBackend {
                     version: Some(update.version),
                     kek_version: Some(update.new.kek_version),
                 };
-                insert_audit(&tx, self.chain().as_deref(), &record).await?;
+                insert_audit(&tx, self.chain.required()?.as_ref(), &record).await?;
             }
         }
         if let Some(c) = &cursor {
@@ -1149,7 +1185,7 @@ impl Backend for PostgresBackend {
                 version: Some(u32_of(row.get(3))),
                 kek_version: None,
             };
-            insert_audit(&tx, self.chain().as_deref(), &record).await?;
+            insert_audit(&tx, self.chain.required()?.as_ref(), &record).await?;
         }
         tx.commit().await.map_err(db)?;
         self.forget(None);
@@ -1157,32 +1193,61 @@ impl Backend for PostgresBackend {
     }
 
     async fn cleanup_events(&self, before: i64) -> Result<u64> {
+        let chain = self.chain.required()?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db)?;
-        let anchor: Option<Option<Vec<u8>>> = tx
-            .query_opt(
-                "SELECT link FROM strongroom_audit_events WHERE time < $1 ORDER BY id DESC LIMIT 1",
+        // Appends wait for this transaction: the cut and the anchor see one log.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
+            .await
+            .map_err(db)?;
+        // The longest run from the start of the log in which every event is old enough:
+        // by sequence number, so a clock that stepped back can not take a younger event.
+        let row = tx
+            .query_one(
+                "SELECT (SELECT min(id) FROM strongroom_audit_events WHERE time >= $1),
+                        (SELECT max(id) FROM strongroom_audit_events)",
                 &[&before],
             )
             .await
-            .map_err(db)?
-            .map(|r| r.get(0));
-        if let Some(Some(anchor)) = anchor {
-            // The chain continues from the last deleted event's link.
-            tx.execute(
-                "INSERT INTO strongroom_meta (name, value) VALUES ('audit_anchor', $1) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
-                &[&hex::encode(anchor)],
+            .map_err(db)?;
+        let (first_young, last): (Option<i64>, Option<i64>) = (row.get(0), row.get(1));
+        let Some(cut) = first_young.map(|young| young - 1).or(last) else {
+            return Ok(0);
+        };
+        let Some(tail) = tx
+            .query_opt(
+                "SELECT id, link FROM strongroom_audit_events WHERE id <= $1 ORDER BY id DESC LIMIT 1",
+                &[&cut],
             )
             .await
-            .map_err(db)?;
-        }
+            .map_err(db)?
+        else {
+            return Ok(0);
+        };
+        let (seq, link): (i64, Option<Vec<u8>>) = (tail.get(0), tail.get(1));
+        let link = link.ok_or_else(|| {
+            StoreError::AuditIntegrity(
+                "an audit event has no chain link; run `strongroom audit verify`".into(),
+            )
+        })?;
+        let anchor = Anchor {
+            seq,
+            tag: chain.anchor_tag(seq, &link),
+            link,
+        };
+        tx.execute(
+            "INSERT INTO strongroom_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+            &[&Anchor::META, &anchor.encode()],
+        )
+        .await
+        .map_err(db)?;
         tx.batch_execute("SET LOCAL strongroom.retention = 'on'")
             .await
             .map_err(db)?;
         let n = tx
             .execute(
-                "DELETE FROM strongroom_audit_events WHERE time < $1",
-                &[&before],
+                "DELETE FROM strongroom_audit_events WHERE id <= $1",
+                &[&seq],
             )
             .await
             .map_err(db)?;
@@ -1212,6 +1277,158 @@ impl Backend for PostgresBackend {
             .iter()
             .map(|r| (audit_event_from_row(r), r.get(9)))
             .collect())
+    }
+
+    async fn audit_event_at(&self, seq: i64) -> Result<Option<(AuditEvent, Option<Vec<u8>>)>> {
+        let client = self.client().await?;
+        Ok(client
+            .query_opt(
+                "SELECT id, time, actor, action, namespace, env, key, version, kek_version, link FROM strongroom_audit_events
+                 WHERE id = $1",
+                &[&seq],
+            )
+            .await
+            .map_err(db)?
+            .map(|r| (audit_event_from_row(&r), r.get(9))))
+    }
+
+    async fn version_ties(&self, after: i64, limit: usize) -> Result<(Vec<VersionTie>, i64)> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT v.vid, s.row_id, s.namespace, s.env, s.key, v.version, v.audit_seq, v.audit_tag
+                 FROM strongroom_secret_versions v JOIN strongroom_secrets s ON s.sid = v.sid
+                 WHERE v.vid > $1 ORDER BY v.vid LIMIT $2",
+                &[&after, &i64::try_from(limit).unwrap_or(i64::MAX)],
+            )
+            .await
+            .map_err(db)?;
+        let last = rows.last().map_or(after, |r| r.get(0));
+        let ties = rows
+            .iter()
+            .map(|r| VersionTie {
+                row_id: r.get(1),
+                id: SecretId::new(
+                    r.get::<_, String>(2),
+                    r.get::<_, String>(3),
+                    r.get::<_, String>(4),
+                ),
+                version: u32_of(r.get(5)),
+                audit_seq: r.get(6),
+                audit_tag: r.get(7),
+            })
+            .collect();
+        Ok((ties, last))
+    }
+
+    async fn upgrade_legacy(
+        &self,
+        reseal: &Resealer,
+        writer_key: (u32, String),
+        actor: &str,
+        now: i64,
+    ) -> Result<u64> {
+        let chain = self.chain.required()?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        // One upgrader at a time; the others find nothing pending afterwards.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(db)?;
+        let events = tx
+            .query(
+                "SELECT time, actor, action, namespace, env, key, version, kek_version
+                 FROM strongroom_audit_events_legacy ORDER BY id",
+                &[],
+            )
+            .await
+            .map_err(db)?;
+        let legacy = tx
+            .query(
+                "SELECT v.vid, s.row_id, s.namespace, s.env, s.key, v.version, v.value, v.value_hash, v.kek_version
+                 FROM strongroom_secret_versions v JOIN strongroom_secrets s ON s.sid = v.sid
+                 WHERE v.audit_tag IS NULL ORDER BY v.vid",
+                &[],
+            )
+            .await
+            .map_err(db)?;
+        if events.is_empty() && legacy.is_empty() {
+            return Ok(0);
+        }
+        check_writer_key(&tx, &writer_key, now).await?;
+        for r in &events {
+            let action: String = r.get(2);
+            let action = Action::parse(&action).ok_or_else(|| {
+                StoreError::AuditIntegrity(format!(
+                    "a legacy audit event has an unknown action {action:?}"
+                ))
+            })?;
+            let record = AuditRecord {
+                time: r.get(0),
+                actor: r.get(1),
+                action,
+                id: SecretId::new(
+                    r.get::<_, String>(3),
+                    r.get::<_, String>(4),
+                    r.get::<_, String>(5),
+                ),
+                version: r.get::<_, Option<i64>>(6).map(u32_of),
+                kek_version: r.get::<_, Option<i64>>(7).map(u32_of),
+            };
+            insert_audit(&tx, chain.as_ref(), &record).await?;
+        }
+        for r in &legacy {
+            let vid: i64 = r.get(0);
+            let version = LegacyVersion {
+                row_id: r.get(1),
+                id: SecretId::new(
+                    r.get::<_, String>(2),
+                    r.get::<_, String>(3),
+                    r.get::<_, String>(4),
+                ),
+                version: u32_of(r.get(5)),
+                value: StoredValue {
+                    value: r.get(6),
+                    value_hash: r.get(7),
+                    kek_version: u32_of(r.get(8)),
+                },
+            };
+            let sealed = reseal(&version)?;
+            let seq = insert_audit(
+                &tx,
+                chain.as_ref(),
+                &AuditRecord {
+                    time: now,
+                    actor: actor.to_owned(),
+                    action: Action::Reseal,
+                    id: version.id.clone(),
+                    version: Some(version.version),
+                    kek_version: Some(sealed.kek_version),
+                },
+            )
+            .await?;
+            tx.execute(
+                "UPDATE strongroom_secret_versions
+                 SET value = $1, value_hash = $2, kek_version = $3, audit_seq = $4, audit_tag = $5
+                 WHERE vid = $6",
+                &[
+                    &sealed.value,
+                    &sealed.value_hash,
+                    &i64::from(sealed.kek_version),
+                    &seq,
+                    &chain.version_tag(&version.row_id, &version.id, version.version, seq),
+                    &vid,
+                ],
+            )
+            .await
+            .map_err(db)?;
+        }
+        tx.execute("DELETE FROM strongroom_audit_events_legacy", &[])
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        self.forget(None);
+        Ok(legacy.len() as u64)
     }
 
     async fn insert_token(&self, token: TokenRecord) -> Result<()> {

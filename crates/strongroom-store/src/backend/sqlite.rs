@@ -9,8 +9,9 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use rusqlite_migration::{Migrations, M};
 
 use super::{
-    AuditChain, AuditRecord, Backend, Change, ListFilter, MetaRecord, RotationCandidate,
-    RotationUpdate, StoredInfo, StoredSecret, StoredValue, StoredVersion, TokenRecord, WriteRecord,
+    Anchor, AuditChain, AuditRecord, Backend, Change, LegacyVersion, ListFilter, MetaRecord,
+    Resealer, RotationCandidate, RotationUpdate, SealSlot, StoredInfo, StoredSecret, StoredValue,
+    StoredVersion, TokenRecord, VersionTie, WriteRecord,
 };
 use crate::{Action, AuditEvent, AuditQuery, Result, SecretId, State, StoreError, WriteOutcome};
 
@@ -98,6 +99,31 @@ const MIGRATIONS: &[&str] = &[
     ",
     // 3: the tamper-evident audit chain: each event's keyed link to the previous one.
     "ALTER TABLE audit_events ADD COLUMN link BLOB;",
+    // 4: every event linked under the key, its sequence number in the link; each version
+    // tied to the event that wrote it; values bound to their version. The events of an
+    // older database are set aside here and appended again to the keyed chain by the
+    // store at its next open (it holds the key; this migration does not).
+    r"
+    ALTER TABLE secret_versions ADD COLUMN audit_seq INTEGER;
+    ALTER TABLE secret_versions ADD COLUMN audit_tag BLOB;
+    CREATE TABLE audit_events_legacy (
+        id          INTEGER PRIMARY KEY,
+        time        INTEGER NOT NULL,
+        actor       TEXT NOT NULL,
+        action      TEXT NOT NULL,
+        namespace   TEXT NOT NULL,
+        env         TEXT NOT NULL,
+        key         TEXT NOT NULL,
+        version     INTEGER,
+        kek_version INTEGER
+    ) STRICT;
+    INSERT INTO audit_events_legacy
+        SELECT id, time, actor, action, namespace, env, key, version, kek_version FROM audit_events;
+    INSERT INTO audit_retention (active) VALUES (1);
+    DELETE FROM audit_events;
+    DELETE FROM audit_retention;
+    DELETE FROM meta WHERE name = 'audit_anchor';
+    ",
 ];
 
 /// The SQL of every migration, oldest first (for upgrade tests).
@@ -187,10 +213,6 @@ impl SqliteBackend {
         backup
             .run_to_completion(256, std::time::Duration::from_millis(5), None)
             .map_err(db)
-    }
-
-    fn chain(&self) -> Option<std::sync::Arc<dyn AuditChain>> {
-        self.chain.get()
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -292,41 +314,40 @@ fn sid_of(tx: &Connection, id: &SecretId) -> Result<Option<(i64, u32)>> {
     .map_err(db)
 }
 
-/// Appends an audit event, with its chain link when a chain is attached. Runs inside the
-/// caller's write transaction, so the previous link can not change underneath.
-fn insert_audit(
-    tx: &Connection,
-    chain: Option<&dyn AuditChain>,
-    record: &AuditRecord,
-) -> Result<()> {
-    let link = match chain {
-        Some(chain) => {
-            let previous: Option<Option<Vec<u8>>> = tx
-                .prepare_cached("SELECT link FROM audit_events ORDER BY id DESC LIMIT 1")
-                .and_then(|mut s| s.query_row([], |r| r.get(0)).optional())
-                .map_err(db)?;
-            let previous = match previous {
-                Some(link) => link,
-                None => tx
-                    .query_row(
-                        "SELECT value FROM meta WHERE name = 'audit_anchor'",
-                        [],
-                        |r| r.get::<_, String>(0),
-                    )
-                    .optional()
-                    .map_err(db)?
-                    .and_then(|hex_link| hex::decode(hex_link).ok()),
-            };
-            Some(chain.link(previous.as_deref(), record))
-        }
-        None => None,
+/// The retention anchor, if any (a malformed one is an error: it is never ignored).
+fn anchor(tx: &Connection) -> Result<Option<Anchor>> {
+    let text: Option<String> = tx
+        .prepare_cached("SELECT value FROM meta WHERE name = ?1")
+        .and_then(|mut s| s.query_row([Anchor::META], |r| r.get(0)).optional())
+        .map_err(db)?;
+    text.map(|t| {
+        Anchor::decode(&t)
+            .ok_or_else(|| StoreError::AuditIntegrity("the retention anchor is malformed".into()))
+    })
+    .transpose()
+}
+
+/// Appends an audit event at the next sequence number, linked to the previous event (or
+/// the retention anchor) under the key. Runs inside the caller's write transaction, so
+/// the previous link can not change underneath. Returns the event's sequence number.
+fn insert_audit(tx: &Connection, chain: &dyn AuditChain, record: &AuditRecord) -> Result<i64> {
+    let last: Option<(i64, Option<Vec<u8>>)> = tx
+        .prepare_cached("SELECT id, link FROM audit_events ORDER BY id DESC LIMIT 1")
+        .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .map_err(db)?;
+    let (previous_seq, previous_link) = match last {
+        Some((seq, link)) => (seq, link),
+        None => anchor(tx)?.map_or((0, None), |a| (a.seq, Some(a.link))),
     };
+    let seq = previous_seq + 1;
+    let link = chain.link(previous_link.as_deref(), seq, record);
     tx.prepare_cached(
-        "INSERT INTO audit_events (time, actor, action, namespace, env, key, version, kek_version, link)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO audit_events (id, time, actor, action, namespace, env, key, version, kek_version, link)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )
     .and_then(|mut s| {
         s.execute(params![
+            seq,
             record.time,
             record.actor,
             record.action.as_str(),
@@ -338,8 +359,8 @@ fn insert_audit(
             link
         ])
     })
-    .map(drop)
-    .map_err(db)
+    .map_err(db)?;
+    Ok(seq)
 }
 
 /// Records the writer's key fingerprint, or refuses the write if the database knows
@@ -458,7 +479,7 @@ fn insert_secret_row(tx: &Connection, record: &WriteRecord) -> Result<i64> {
 /// trimming and the audit event.
 fn write_record(
     tx: &Connection,
-    chain: Option<&dyn AuditChain>,
+    chain: &dyn AuditChain,
     record: &WriteRecord,
 ) -> Result<WriteOutcome> {
     let existing = sid_of(tx, &record.id)?;
@@ -489,19 +510,44 @@ fn write_record(
             record.new_row_id.clone(),
         )
     };
+    let value = (record.seal)(SealSlot {
+        row_id: &row_id,
+        version,
+    })?;
+    let action = if record.rollback {
+        Action::Rollback
+    } else if created {
+        Action::Create
+    } else {
+        Action::Update
+    };
+    let seq = insert_audit(
+        tx,
+        chain,
+        &AuditRecord {
+            time: record.now,
+            actor: record.actor.clone(),
+            action,
+            id: record.id.clone(),
+            version: Some(version),
+            kek_version: Some(value.kek_version),
+        },
+    )?;
     tx.prepare_cached(
-        "INSERT INTO secret_versions (sid, version, value, value_hash, kek_version, created, actor)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO secret_versions (sid, version, value, value_hash, kek_version, created, actor, audit_seq, audit_tag)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )
     .and_then(|mut s| {
         s.execute(params![
             sid,
             version,
-            record.value.value,
-            record.value.value_hash,
-            record.value.kek_version,
+            value.value,
+            value.value_hash,
+            value.kek_version,
             record.now,
-            record.actor
+            record.actor,
+            seq,
+            chain.version_tag(&row_id, &record.id, version, seq),
         ])
     })
     .map_err(db)?;
@@ -513,25 +559,6 @@ fn write_record(
             ])
         })
         .map_err(db)?;
-    let action = if record.rollback {
-        Action::Rollback
-    } else if created {
-        Action::Create
-    } else {
-        Action::Update
-    };
-    insert_audit(
-        tx,
-        chain,
-        &AuditRecord {
-            time: record.now,
-            actor: record.actor.clone(),
-            action,
-            id: record.id.clone(),
-            version: Some(version),
-            kek_version: Some(record.value.kek_version),
-        },
-    )?;
     Ok(WriteOutcome {
         id: row_id,
         version,
@@ -661,28 +688,28 @@ impl Backend for SqliteBackend {
     }
 
     async fn write(&self, record: WriteRecord) -> Result<WriteOutcome> {
-        let chain = self.chain();
+        let chain = self.chain.required()?;
         self.write_tx(|tx| {
             check_writer_key(tx, &record.writer_key, record.now)?;
-            write_record(tx, chain.as_deref(), &record)
+            write_record(tx, chain.as_ref(), &record)
         })
     }
 
     async fn write_many(&self, records: Vec<WriteRecord>) -> Result<Vec<WriteOutcome>> {
-        let chain = self.chain();
+        let chain = self.chain.required()?;
         self.write_tx(|tx| {
             if let Some(first) = records.first() {
                 check_writer_key(tx, &first.writer_key, first.now)?;
             }
             records
                 .iter()
-                .map(|record| write_record(tx, chain.as_deref(), record))
+                .map(|record| write_record(tx, chain.as_ref(), record))
                 .collect()
         })
     }
 
     async fn update_meta(&self, record: MetaRecord) -> Result<Option<StoredInfo>> {
-        let chain = self.chain();
+        let chain = self.chain.required()?;
         self.write_tx(|tx| {
             let Some((sid, version)) = sid_of(tx, &record.id)? else {
                 return Ok(None);
@@ -708,7 +735,7 @@ impl Backend for SqliteBackend {
                 .map_err(db)?;
             insert_audit(
                 tx,
-                chain.as_deref(),
+                chain.as_ref(),
                 &AuditRecord {
                     time: record.now,
                     actor: record.actor.clone(),
@@ -723,7 +750,7 @@ impl Backend for SqliteBackend {
     }
 
     async fn delete(&self, id: &SecretId, actor: &str, now: i64) -> Result<bool> {
-        let chain = self.chain();
+        let chain = self.chain.required()?;
         self.write_tx(|tx| {
             let Some((sid, version)) = sid_of(tx, id)? else {
                 return Ok(false);
@@ -732,7 +759,7 @@ impl Backend for SqliteBackend {
                 .map_err(db)?;
             insert_audit(
                 tx,
-                chain.as_deref(),
+                chain.as_ref(),
                 &AuditRecord {
                     time: now,
                     actor: actor.to_owned(),
@@ -862,11 +889,11 @@ impl Backend for SqliteBackend {
     }
 
     async fn append_audit(&self, records: Vec<AuditRecord>) -> Result<()> {
-        let chain = self.chain();
+        let chain = self.chain.required()?;
         self.write_tx(|tx| {
             records
                 .iter()
-                .try_for_each(|record| insert_audit(tx, chain.as_deref(), record))
+                .try_for_each(|record| insert_audit(tx, chain.as_ref(), record).map(drop))
         })
     }
 
@@ -880,7 +907,7 @@ impl Backend for SqliteBackend {
         let conn = self.lock();
         let mut stmt = conn
             .prepare_cached(
-                "SELECT v.vid, s.namespace, s.env, s.key, v.version, v.value, v.value_hash, v.kek_version
+                "SELECT v.vid, s.namespace, s.env, s.key, v.version, v.value, v.value_hash, v.kek_version, s.row_id
                  FROM secret_versions v JOIN secrets s ON s.sid = v.sid
                  WHERE v.kek_version != ?1 AND (?2 IS NULL OR v.kek_version = ?2) AND v.vid > ?3
                  ORDER BY v.vid LIMIT ?4",
@@ -902,6 +929,7 @@ impl Backend for SqliteBackend {
                             r.get::<_, String>(2)?,
                             r.get::<_, String>(3)?,
                         ),
+                        row_id: r.get(8)?,
                         version: u32_of(r.get(4)?),
                         value: StoredValue {
                             value: r.get(5)?,
@@ -935,7 +963,7 @@ impl Backend for SqliteBackend {
         actor: &str,
         now: i64,
     ) -> Result<u64> {
-        let chain = self.chain();
+        let chain = self.chain.required()?;
         self.write_tx(|tx| {
             check_writer_key(tx, &writer_key, now)?;
             let mut applied = 0;
@@ -959,7 +987,7 @@ impl Backend for SqliteBackend {
                     applied += 1;
                     insert_audit(
                         tx,
-                        chain.as_deref(),
+                        chain.as_ref(),
                         &AuditRecord {
                             time: now,
                             actor: actor.to_owned(),
@@ -1008,7 +1036,7 @@ impl Backend for SqliteBackend {
     }
 
     async fn cleanup_expired(&self, expired_before: i64, actor: &str, now: i64) -> Result<u64> {
-        let chain = self.chain();
+        let chain = self.chain.required()?;
         self.write_tx(|tx| {
             let expired: Vec<(i64, SecretId, u32)> = {
                 let mut stmt = tx
@@ -1037,7 +1065,7 @@ impl Backend for SqliteBackend {
                     .map_err(db)?;
                 insert_audit(
                     tx,
-                    chain.as_deref(),
+                    chain.as_ref(),
                     &AuditRecord {
                         time: now,
                         actor: actor.to_owned(),
@@ -1053,23 +1081,49 @@ impl Backend for SqliteBackend {
     }
 
     async fn cleanup_events(&self, before: i64) -> Result<u64> {
+        let chain = self.chain.required()?;
         self.write_tx(|tx| {
-            tx.execute("INSERT INTO audit_retention (active) VALUES (1)", [])
-                .map_err(db)?;
-            // The chain continues from the last deleted event's link: keep it as the anchor.
-            let anchor: Option<Option<Vec<u8>>> = tx
-                .query_row("SELECT link FROM audit_events WHERE time < ?1 ORDER BY id DESC LIMIT 1", [before], |r| r.get(0))
-                .optional()
-                .map_err(db)?;
-            if let Some(Some(anchor)) = anchor {
-                tx.execute(
-                    "INSERT INTO meta (name, value) VALUES ('audit_anchor', ?1) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                    [hex::encode(anchor)],
+            // The longest run from the start of the log in which every event is old
+            // enough: by sequence number, so a clock that stepped back can not make a
+            // younger event go with it, and no gap is ever cut into the chain.
+            let (first_young, last): (Option<i64>, Option<i64>) = tx
+                .query_row(
+                    "SELECT (SELECT min(id) FROM audit_events WHERE time >= ?1), (SELECT max(id) FROM audit_events)",
+                    [before],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .map_err(db)?;
-            }
+            let Some(cut) = first_young.map(|young| young - 1).or(last) else {
+                return Ok(0);
+            };
+            let tail: Option<(i64, Option<Vec<u8>>)> = tx
+                .query_row(
+                    "SELECT id, link FROM audit_events WHERE id <= ?1 ORDER BY id DESC LIMIT 1",
+                    [cut],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(db)?;
+            let Some((seq, link)) = tail else {
+                return Ok(0);
+            };
+            let link = link.ok_or_else(|| {
+                StoreError::AuditIntegrity("an audit event has no chain link; run `strongroom audit verify`".into())
+            })?;
+            let anchor = Anchor {
+                seq,
+                tag: chain.anchor_tag(seq, &link),
+                link,
+            };
+            tx.execute(
+                "INSERT INTO meta (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                [Anchor::META, &anchor.encode()],
+            )
+            .map_err(db)?;
+            tx.execute("INSERT INTO audit_retention (active) VALUES (1)", [])
+                .map_err(db)?;
             let n = tx
-                .execute("DELETE FROM audit_events WHERE time < ?1", [before])
+                .execute("DELETE FROM audit_events WHERE id <= ?1", [seq])
                 .map_err(db)?;
             tx.execute("DELETE FROM audit_retention", []).map_err(db)?;
             Ok(n as u64)
@@ -1099,6 +1153,172 @@ impl Backend for SqliteBackend {
             )
             .map_err(db)?;
         rows.collect::<rusqlite::Result<_>>().map_err(db)
+    }
+
+    async fn audit_event_at(&self, seq: i64) -> Result<Option<(AuditEvent, Option<Vec<u8>>)>> {
+        self.lock()
+            .prepare_cached(
+                "SELECT id, time, actor, action, namespace, env, key, version, kek_version, link FROM audit_events
+                 WHERE id = ?1",
+            )
+            .and_then(|mut s| {
+                s.query_row([seq], |r| Ok((audit_event_from_row(r)?, r.get(9)?)))
+                    .optional()
+            })
+            .map_err(db)
+    }
+
+    async fn version_ties(&self, after: i64, limit: usize) -> Result<(Vec<VersionTie>, i64)> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT v.vid, s.row_id, s.namespace, s.env, s.key, v.version, v.audit_seq, v.audit_tag
+                 FROM secret_versions v JOIN secrets s ON s.sid = v.sid
+                 WHERE v.vid > ?1 ORDER BY v.vid LIMIT ?2",
+            )
+            .map_err(db)?;
+        let mut last = after;
+        let rows = stmt
+            .query_map(
+                params![after, i64::try_from(limit).unwrap_or(i64::MAX)],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        VersionTie {
+                            row_id: r.get(1)?,
+                            id: SecretId::new(
+                                r.get::<_, String>(2)?,
+                                r.get::<_, String>(3)?,
+                                r.get::<_, String>(4)?,
+                            ),
+                            version: u32_of(r.get(5)?),
+                            audit_seq: r.get(6)?,
+                            audit_tag: r.get(7)?,
+                        },
+                    ))
+                },
+            )
+            .map_err(db)?;
+        let mut ties = Vec::new();
+        for row in rows {
+            let (vid, tie) = row.map_err(db)?;
+            last = vid;
+            ties.push(tie);
+        }
+        Ok((ties, last))
+    }
+
+    async fn upgrade_legacy(
+        &self,
+        reseal: &Resealer,
+        writer_key: (u32, String),
+        actor: &str,
+        now: i64,
+    ) -> Result<u64> {
+        let chain = self.chain.required()?;
+        self.write_tx(|tx| {
+            let events: Vec<AuditRecord> = {
+                let mut stmt = tx
+                    .prepare(
+                        "SELECT time, actor, action, namespace, env, key, version, kek_version
+                         FROM audit_events_legacy ORDER BY id",
+                    )
+                    .map_err(db)?;
+                let rows = stmt
+                    .query_map([], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            SecretId::new(
+                                r.get::<_, String>(3)?,
+                                r.get::<_, String>(4)?,
+                                r.get::<_, String>(5)?,
+                            ),
+                            r.get::<_, Option<u32>>(6)?,
+                            r.get::<_, Option<u32>>(7)?,
+                        ))
+                    })
+                    .map_err(db)?;
+                let mut events = Vec::new();
+                for row in rows {
+                    let (time, actor, action, id, version, kek_version) = row.map_err(db)?;
+                    let action = Action::parse(&action).ok_or_else(|| {
+                        StoreError::AuditIntegrity(format!("a legacy audit event has an unknown action {action:?}"))
+                    })?;
+                    events.push(AuditRecord { time, actor, action, id, version, kek_version });
+                }
+                events
+            };
+            let legacy: Vec<(i64, LegacyVersion)> = {
+                let mut stmt = tx
+                    .prepare(
+                        "SELECT v.vid, s.row_id, s.namespace, s.env, s.key, v.version, v.value, v.value_hash, v.kek_version
+                         FROM secret_versions v JOIN secrets s ON s.sid = v.sid
+                         WHERE v.audit_tag IS NULL ORDER BY v.vid",
+                    )
+                    .map_err(db)?;
+                let rows = stmt
+                    .query_map([], |r| {
+                        Ok((
+                            r.get(0)?,
+                            LegacyVersion {
+                                row_id: r.get(1)?,
+                                id: SecretId::new(
+                                    r.get::<_, String>(2)?,
+                                    r.get::<_, String>(3)?,
+                                    r.get::<_, String>(4)?,
+                                ),
+                                version: u32_of(r.get(5)?),
+                                value: StoredValue {
+                                    value: r.get(6)?,
+                                    value_hash: r.get(7)?,
+                                    kek_version: u32_of(r.get(8)?),
+                                },
+                            },
+                        ))
+                    })
+                    .map_err(db)?;
+                rows.collect::<rusqlite::Result<_>>().map_err(db)?
+            };
+            if events.is_empty() && legacy.is_empty() {
+                return Ok(0);
+            }
+            check_writer_key(tx, &writer_key, now)?;
+            for event in &events {
+                insert_audit(tx, chain.as_ref(), event)?;
+            }
+            for (vid, version) in &legacy {
+                let sealed = reseal(version)?;
+                let seq = insert_audit(
+                    tx,
+                    chain.as_ref(),
+                    &AuditRecord {
+                        time: now,
+                        actor: actor.to_owned(),
+                        action: Action::Reseal,
+                        id: version.id.clone(),
+                        version: Some(version.version),
+                        kek_version: Some(sealed.kek_version),
+                    },
+                )?;
+                tx.execute(
+                    "UPDATE secret_versions SET value = ?1, value_hash = ?2, kek_version = ?3, audit_seq = ?4, audit_tag = ?5
+                     WHERE vid = ?6",
+                    params![
+                        sealed.value,
+                        sealed.value_hash,
+                        sealed.kek_version,
+                        seq,
+                        chain.version_tag(&version.row_id, &version.id, version.version, seq),
+                        vid
+                    ],
+                )
+                .map_err(db)?;
+            }
+            tx.execute("DELETE FROM audit_events_legacy", []).map_err(db)?;
+            Ok(legacy.len() as u64)
+        })
     }
 
     async fn insert_token(&self, token: TokenRecord) -> Result<()> {

@@ -40,6 +40,16 @@ pub enum AuditTamper {
     Swap(i64, i64),
     /// Delete event `id`.
     Delete(i64),
+    /// The reported attack: delete the retention anchor and set every link to NULL.
+    StripLinks,
+    /// Delete every event from `id` on (the tail).
+    DeleteFrom(i64),
+    /// Delete every event and the anchor.
+    DeleteAll,
+    /// Point every version's tie at sequence number 0 ("removed by retention").
+    RetargetTies,
+    /// Store an anchor at sequence `seq` with a made-up link and tag.
+    ForgeAnchor(i64),
 }
 
 /// A fresh, empty database on the PostgreSQL test server (`STRONGROOM_TEST_POSTGRES_URL`);
@@ -827,8 +837,15 @@ pub async fn rotation_never_loses_a_concurrent_write(h: &dyn Harness) {
     let old = open_with(h, &[(1, 0x11)], config.clone()).await.unwrap();
     set(&old, "global", "RACE", "before").await;
     let both = open_with(h, &[(2, 0x22), (1, 0x11)], config).await.unwrap();
-    // The rotation reads its candidate...
+    // The rotation reads its candidate (on a backend a store has attached its chain to)...
     let backend = h.backend().await;
+    let _attached = Store::open(
+        backend.clone(),
+        KeySource::Ring(ring(&[(2, 0x22), (1, 0x11)])),
+        StoreConfig::default(),
+    )
+    .await
+    .unwrap();
     let candidates = backend.rotation_candidates(2, None, 0, 10).await.unwrap();
     assert_eq!(candidates.len(), 1);
     // ...a writer replaces the value meanwhile (history depth 1 drops the old row)...
@@ -953,7 +970,9 @@ macro_rules! behaviour_suite {
             verify_without_decrypting, audit_records_every_change_without_values, distinct_read_errors,
             limits_reject_and_write_nothing, wrong_key_is_caught_at_open_and_at_write, rotation_rewraps_everything,
             rotation_resumes_from_its_cursor, rotation_never_loses_a_concurrent_write, cleanup_expired_and_old_events,
-            namespaces_are_separate, set_many_is_all_or_nothing, audit_chain_detects_tampering
+            namespaces_are_separate, set_many_is_all_or_nothing, audit_chain_detects_tampering,
+            audit_links_can_not_be_stripped, audit_truncation_is_detected, audit_anchor_and_ties_are_keyed,
+            retention_cuts_by_sequence, values_are_bound_to_their_version
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -1059,4 +1078,178 @@ pub async fn audit_chain_detects_tampering(h: &dyn Harness) {
         Some(ids[4]),
         "a deletion"
     );
+}
+
+fn broken_reason(v: &strongroom_store::AuditVerification) -> String {
+    v.broken_at.clone().map(|b| b.1).unwrap_or_default()
+}
+
+/// The reported attack: with write access to the database and no key, delete the anchor
+/// and set every link to NULL, then edit an event. Verification used to say "intact".
+pub async fn audit_links_can_not_be_stripped(h: &dyn Harness) {
+    let store = open(h).await;
+    set(&store, "global", "A", "a").await;
+    set(&store, "global", "B", "b").await;
+    assert_eq!(store.verify_audit().await.unwrap().broken_at, None);
+    h.tamper_audit(AuditTamper::StripLinks).await;
+    let result = store.verify_audit().await.unwrap();
+    assert_eq!(
+        result.broken_at.as_ref().map(|b| b.0),
+        Some(1),
+        "{result:?}"
+    );
+    assert!(broken_reason(&result).contains("no chain link"));
+    // Appending afterwards does not start a fresh valid chain.
+    set(&store, "global", "C", "c").await;
+    assert!(store.verify_audit().await.unwrap().broken_at.is_some());
+}
+
+/// Deleting the newest events, or all of them, is detected while secrets exist (each
+/// version is tied to the event that wrote it); removing only trailing reads is caught
+/// against a checkpoint kept elsewhere.
+pub async fn audit_truncation_is_detected(h: &dyn Harness) {
+    let store = open(h).await;
+    set(&store, "global", "A", "a").await;
+    set(&store, "global", "B", "b").await;
+    let secret = store.get(&id("global", "B")).await.unwrap();
+    let checkpoint = store.audit_checkpoint().await.unwrap();
+    assert_eq!(checkpoint.seq, 2);
+    store.record_read(&secret).await.unwrap();
+    let intact = store.verify_audit_against(&checkpoint).await.unwrap();
+    assert_eq!((intact.events, intact.broken_at.clone()), (3, None));
+    assert_eq!(intact.versions, 2);
+    // A forged checkpoint is refused.
+    let mut forged = checkpoint.clone();
+    forged.seq = 1;
+    assert!(matches!(
+        store.verify_audit_against(&forged).await,
+        Err(StoreError::AuditIntegrity(_))
+    ));
+
+    // Remove the trailing read: the log alone can not tell, the checkpoint still can not
+    // (it predates the read) -- but remove the write before it and both see it.
+    h.tamper_audit(AuditTamper::DeleteFrom(3)).await;
+    assert_eq!(store.verify_audit().await.unwrap().broken_at, None);
+    h.tamper_audit(AuditTamper::DeleteFrom(2)).await;
+    let result = store.verify_audit().await.unwrap();
+    assert!(
+        broken_reason(&result).contains("cut short"),
+        "the tail: {result:?}"
+    );
+    let against = store.verify_audit_against(&checkpoint).await.unwrap();
+    assert!(against.broken_at.is_some(), "{against:?}");
+    h.tamper_audit(AuditTamper::DeleteAll).await;
+    let result = store.verify_audit().await.unwrap();
+    assert_eq!(result.events, 0);
+    assert!(
+        broken_reason(&result).contains("missing"),
+        "an empty log while secrets exist: {result:?}"
+    );
+}
+
+/// The retention anchor and the version ties are keyed: forging either is detected.
+pub async fn audit_anchor_and_ties_are_keyed(h: &dyn Harness) {
+    let store = open(h).await;
+    set(&store, "global", "OLD", "v").await;
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert_eq!(
+        store
+            .cleanup_events(Duration::from_millis(15))
+            .await
+            .unwrap(),
+        1
+    );
+    set(&store, "global", "NEW", "v").await;
+    let intact = store.verify_audit().await.unwrap();
+    assert_eq!(intact.broken_at, None, "{intact:?}");
+    assert_eq!(intact.head.as_ref().map(|h| h.0), Some(2));
+    let checkpoint = store.audit_checkpoint().await.unwrap();
+
+    h.tamper_audit(AuditTamper::RetargetTies).await;
+    let result = store.verify_audit().await.unwrap();
+    assert!(broken_reason(&result).contains("altered"), "{result:?}");
+
+    h.tamper_audit(AuditTamper::ForgeAnchor(5)).await;
+    let result = store.verify_audit().await.unwrap();
+    assert!(broken_reason(&result).contains("anchor"), "{result:?}");
+    let against = store.verify_audit_against(&checkpoint).await.unwrap();
+    assert!(against.broken_at.is_some());
+}
+
+/// Retention deletes by sequence number: after the clock steps back, an event written
+/// later but stamped earlier is not deleted ahead of a younger one, and the chain holds.
+pub async fn retention_cuts_by_sequence(h: &dyn Harness) {
+    let backend = h.backend().await;
+    let _attached = Store::open(
+        backend.clone(),
+        KeySource::Ring(ring(&[(1, 0x11)])),
+        StoreConfig::default(),
+    )
+    .await
+    .unwrap();
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    let event = |time: i64, key: &str| strongroom_store::backend::AuditRecord {
+        time,
+        actor: "tester".into(),
+        action: Action::Read,
+        id: id("global", key),
+        version: Some(1),
+        kek_version: Some(1),
+    };
+    let day = 86_400_000;
+    backend
+        .append_audit(vec![
+            event(now - 10 * day, "OLD"),
+            event(now, "YOUNG"),
+            event(now - 20 * day, "STEPPED_BACK"),
+        ])
+        .await
+        .unwrap();
+    let store = open(h).await;
+    let removed = store
+        .cleanup_events(Duration::from_secs(86_400))
+        .await
+        .unwrap();
+    assert_eq!(removed, 1, "only the run of old events at the start");
+    let left: Vec<String> = store
+        .audit_all(AuditQuery::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
+    assert_eq!(left, ["STEPPED_BACK", "YOUNG"]);
+    assert_eq!(store.verify_audit().await.unwrap().broken_at, None);
+}
+
+/// A sealed value copied over another version's row (a database writer "un-rotating" a
+/// leaked credential), or into a re-created secret, does not open.
+pub async fn values_are_bound_to_their_version(h: &dyn Harness) {
+    let store = open(h).await;
+    set(&store, "global", "KEY", "leaked-v1").await;
+    let v1 = h.stored_value(&id("global", "KEY")).await;
+    set(&store, "global", "KEY", "rotated-v2").await;
+    h.overwrite_value(&id("global", "KEY"), v1.clone()).await;
+    assert!(matches!(
+        store.get(&id("global", "KEY")).await,
+        Err(StoreError::Integrity(_))
+    ));
+    assert!(!store
+        .verify(&id("global", "KEY"), b"leaked-v1")
+        .await
+        .unwrap_or(false));
+    // Delete and re-create: the same version number, another secret id.
+    store.delete(&id("global", "KEY")).await.unwrap();
+    set(&store, "global", "KEY", "fresh").await;
+    h.overwrite_value(&id("global", "KEY"), v1).await;
+    assert!(matches!(
+        store.get(&id("global", "KEY")).await,
+        Err(StoreError::Integrity(_))
+    ));
 }
