@@ -64,12 +64,30 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
     routes::router()
         .with_state(state)
+        .layer(axum::middleware::from_fn(api_response_headers))
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_body))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout,
         ))
         .layer(trace)
+}
+
+/// Every `/api` response, errors included, is never cached (it may hold a secret value)
+/// and never content-sniffed. Gateway responses are the upstream's own and pass as sent.
+async fn api_response_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::header::{HeaderValue, CACHE_CONTROL, X_CONTENT_TYPE_OPTIONS};
+    let api = request.uri().path().starts_with("/api");
+    let mut response = next.run(request).await;
+    if api {
+        let headers = response.headers_mut();
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    }
+    response
 }
 
 /// Serves `router` on `listener` until `shutdown` completes; in-flight requests finish.

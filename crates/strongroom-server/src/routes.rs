@@ -161,7 +161,7 @@ pub(crate) async fn create_secret(
         description: body.description,
         ..SetRequest::value(body.value)
     };
-    store.with_actor(&caller.name).set(&id, request).await?;
+    store.with_actor(&caller.actor()).set(&id, request).await?;
     Ok(Json(Saved {
         key: id.key,
         env: id.env,
@@ -300,7 +300,7 @@ pub(crate) async fn get_secret(
     Path(key): Path<String>,
     ApiQuery(query): ApiQuery<TargetQuery>,
 ) -> ApiResult<Json<SecretValue>> {
-    let store = store(&state)?.with_actor(&caller.name);
+    let store = store(&state)?.with_actor(&caller.actor());
     let id = authorize(
         &store,
         &caller,
@@ -357,7 +357,7 @@ pub(crate) async fn update_secret(
     ApiQuery(query): ApiQuery<TargetQuery>,
     ApiJson(body): ApiJson<UpdateSecret>,
 ) -> ApiResult<Json<Saved>> {
-    let store = store(&state)?.with_actor(&caller.name);
+    let store = store(&state)?.with_actor(&caller.actor());
     let env = body.env.as_deref().or(query.env.as_deref());
     let id = authorize(&store, &caller, query.namespace.as_deref(), env, &key)?;
     match (body.value, body.description) {
@@ -407,7 +407,7 @@ pub(crate) async fn delete_secret(
     Path(key): Path<String>,
     ApiQuery(query): ApiQuery<TargetQuery>,
 ) -> ApiResult<impl IntoResponse> {
-    let store = store(&state)?.with_actor(&caller.name);
+    let store = store(&state)?.with_actor(&caller.actor());
     let id = authorize(
         &store,
         &caller,
@@ -505,7 +505,7 @@ pub(crate) async fn rollback(
     ApiQuery(query): ApiQuery<TargetQuery>,
     ApiJson(body): ApiJson<RollbackRequest>,
 ) -> ApiResult<Json<RolledBack>> {
-    let store = store(&state)?.with_actor(&caller.name);
+    let store = store(&state)?.with_actor(&caller.actor());
     let env = body.env.as_deref().or(query.env.as_deref());
     let id = authorize(&store, &caller, query.namespace.as_deref(), env, &key)?;
     let outcome = store.rollback(&id, body.version).await?;

@@ -586,11 +586,11 @@ async fn every_plaintext_read_is_audited_with_the_token_name() {
                 event["env"].as_str(),
                 event["key"].as_str()
             ),
-            (Some("reader-app"), Some("prod"), Some("K"))
+            (Some("token:reader-app"), Some("prod"), Some("K"))
         );
     }
     let (_, creates) = server.admin("GET", "/api/audit?action=create", None).await;
-    assert_eq!(creates["items"][0]["actor"], "admin");
+    assert_eq!(creates["items"][0]["actor"], "token:admin");
     let (_, page) = server.admin("GET", "/api/audit?perPage=2", None).await;
     let next = page["next"].as_i64().unwrap();
     let (_, rest) = server
@@ -740,4 +740,48 @@ async fn logs_hold_no_values_and_no_tokens() {
         "a token reached the logs"
     );
     std::io::stderr().flush().unwrap();
+}
+
+/// Every `/api` response (success, error, unauthenticated, unknown route) is `no-store`
+/// and `nosniff`; tokens can not take the names of other audit actors.
+#[tokio::test]
+async fn api_responses_are_never_cached_and_actors_can_not_be_impersonated() {
+    let server = start(true, Limits::default()).await;
+    let (status, _) = server
+        .admin(
+            "POST",
+            "/api/secrets",
+            Some(json!({"key": "K", "value": "v"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for (path, token) in [
+        ("/api/secrets/K", Some(ADMIN)),
+        ("/api/secrets/K", None),
+        ("/api/secrets/MISSING", Some(ADMIN)),
+        ("/api/health", None),
+        ("/api/nowhere", Some(ADMIN)),
+    ] {
+        let mut request = server.client.get(format!("{}{path}", server.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.headers()["cache-control"], "no-store", "{path}");
+        assert_eq!(
+            response.headers()["x-content-type-options"],
+            "nosniff",
+            "{path}"
+        );
+    }
+    for name in ["cli", "library", "admin", "CLI"] {
+        let error = server
+            .tokens
+            .create(name, true, &[])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("reserved"), "{name}: {error}");
+    }
+    assert!(server.tokens.create("cli:root", true, &[]).await.is_err());
 }

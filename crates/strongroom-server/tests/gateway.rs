@@ -349,8 +349,12 @@ async fn the_gateway_is_no_open_relay() {
     assert_eq!(
         used,
         [
-            ("prod-app".into(), "global".into(), "OPENAI_API_KEY".into()),
-            ("prod-app".into(), "prod".into(), "ORG".into()),
+            (
+                "token:prod-app".into(),
+                "global".into(),
+                "OPENAI_API_KEY".into()
+            ),
+            ("token:prod-app".into(), "prod".into(), "ORG".into()),
         ]
     );
 }

@@ -192,15 +192,22 @@ pub fn write_sqlite(path: &std::path::Path, rows: &[PocketBaseRow]) -> Result<()
         .map_err(|e| StoreError::Database(e.to_string()))
 }
 
-/// Reads `_secrets` from a PocketBase PostgreSQL database.
+/// Reads `_secrets` from a PocketBase PostgreSQL database, over the same transport as the
+/// main backend: TLS verified against `ca_file` (or the Mozilla roots) when the URL says
+/// `sslmode=require`, plain otherwise.
 #[cfg(feature = "postgres")]
-pub async fn read_postgres(url: &str) -> Result<Vec<PocketBaseRow>> {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .map_err(|e| {
-            StoreError::Database(format!("cannot connect to the PocketBase database: {e}"))
-        })?;
-    tokio::spawn(connection);
+pub async fn read_postgres(
+    url: &str,
+    ca_file: Option<&std::path::Path>,
+) -> Result<Vec<PocketBaseRow>> {
+    use std::str::FromStr as _;
+    let mut config = tokio_postgres::Config::from_str(url).map_err(|_| {
+        StoreError::Config("the PocketBase database URL is not a valid postgres:// URL".into())
+    })?;
+    let transport = crate::backend::transport::Transport::for_config(&mut config, ca_file)?;
+    let client = transport.connect(&config).await.map_err(|e| {
+        StoreError::Database(format!("cannot connect to the PocketBase database: {e}"))
+    })?;
     let rows = client
         .query(
             "SELECT id::text, key::text, value::text, coalesce(env::text, ''), coalesce(description::text, ''),

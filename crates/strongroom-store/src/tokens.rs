@@ -83,6 +83,12 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The audit actor of this principal's requests: `token:NAME`, never to be confused
+    /// with the CLI's `cli:USER` or an embedding program's `library`.
+    pub fn actor(&self) -> String {
+        format!("token:{}", self.name)
+    }
+
     /// Whether this principal may touch `namespace`/`env`.
     pub fn covers(&self, namespace: &str, env: &str) -> bool {
         self.superuser || self.scopes.iter().any(|s| s.covers(namespace, env))
@@ -126,6 +132,9 @@ impl core::fmt::Debug for Tokens {
     }
 }
 
+/// Token names that would pose as other actors in the audit log.
+pub const RESERVED_NAMES: &[&str] = &["admin", "cli", "library"];
+
 /// Shortest accepted `STRONGROOM_ADMIN_TOKEN`.
 pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
@@ -165,10 +174,11 @@ impl Tokens {
                 "token name: expected 1-64 characters of A-Z a-z 0-9 _ . -".into(),
             ));
         }
-        if name == "admin" {
-            return Err(StoreError::InvalidInput(
-                "token name `admin` is reserved for STRONGROOM_ADMIN_TOKEN".into(),
-            ));
+        if RESERVED_NAMES.contains(&name.to_ascii_lowercase().as_str()) {
+            return Err(StoreError::InvalidInput(format!(
+                "token name {name:?} is reserved (admin is STRONGROOM_ADMIN_TOKEN; cli and \
+                 library are audit actors of their own)"
+            )));
         }
         if superuser != scopes.is_empty() {
             return Err(StoreError::InvalidInput(

@@ -666,7 +666,10 @@ async fn a_database_written_by_the_previous_release_upgrades_resealed_and_chaine
         .await
         .unwrap()
         .get(0);
-    assert_eq!(verified.events as i64, old_events + versions);
+    assert_eq!(
+        i64::try_from(verified.events).unwrap(),
+        old_events + versions
+    );
     // Appends continue the chain after the upgrade.
     common::set(&store, "global", "AFTER", "x").await;
     assert_eq!(store.verify_audit().await.unwrap().broken_at, None);

@@ -257,12 +257,12 @@ async fn a_database_written_by_the_previous_release_upgrades_resealed_and_chaine
         .query_row("SELECT count(*) FROM secret_versions", [], |r| r.get(0))
         .unwrap();
     assert_eq!(
-        reseals.len() as i64,
+        i64::try_from(reseals.len()).unwrap(),
         versions,
         "one reseal event per version"
     );
     assert_eq!(
-        verified.events as i64,
+        i64::try_from(verified.events).unwrap(),
         before + versions,
         "every old event kept, in the keyed chain"
     );

@@ -157,7 +157,8 @@ pub enum Command {
         /// The file format to import.
         #[arg(long, value_enum)]
         format: Option<ImportFormat>,
-        /// `sqlite://PATH/data.db` or `postgres://...` (PocketBase), or a dotenv FILE.
+        /// `sqlite://PATH/data.db` or `postgres://...` (PocketBase; `env:VARIABLE` or
+        /// `file:PATH` reads the URL from there, so no password shows in `ps`), or a dotenv FILE.
         source: String,
         /// Env to import a dotenv file into.
         #[arg(long, short = 'e')]

@@ -59,6 +59,26 @@ fn write(path: &Path, bytes: &[u8], replace: bool) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Refuses a file that a group or others may read (a symlink is judged by its target).
+pub fn check_private(path: &Path) -> Result<(), Failure> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(Failure::input(format!(
+                "{}: mode {mode:o} lets others read it; expected 0600 or stricter (chmod 600)",
+                path.display()
+            )));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = meta;
+    Ok(())
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -30,10 +30,13 @@ pub async fn import_pocketbase(
     overwrite: bool,
 ) -> Result<ExitCode, Failure> {
     let key = pb_key()?;
+    let source = resolve_source(source)?;
+    let source = source.as_str();
     let rows = if let Some(path) = source.strip_prefix("sqlite://") {
         pocketbase::read_sqlite(Path::new(path))?
     } else if source.starts_with("postgres://") || source.starts_with("postgresql://") {
-        pocketbase::read_postgres(source).await?
+        let ca_file = std::env::var_os("STRONGROOM_PG_CA_FILE").map(std::path::PathBuf::from);
+        pocketbase::read_postgres(source, ca_file.as_deref()).await?
     } else {
         return Err(Failure::input(
             "the PocketBase source must be sqlite://PATH/data.db or postgres://...",
@@ -80,6 +83,49 @@ pub async fn import_pocketbase(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The PocketBase source: as given, or read from an environment variable (`env:NAME`) or
+/// a file (`file:PATH`, mode 0600 or stricter) so a database password never sits on the
+/// command line, where `ps` shows it. A `postgres://` URL with a password given directly
+/// is refused.
+fn resolve_source(source: &str) -> Result<String, Failure> {
+    let resolved = if let Some(name) = source.strip_prefix("env:") {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| {
+                Failure::input(format!("{name}: not set (the PocketBase database URL)"))
+            })?
+    } else if let Some(path) = source.strip_prefix("file:") {
+        let path = Path::new(path);
+        crate::files::check_private(path)?;
+        std::fs::read_to_string(path)
+            .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?
+            .trim()
+            .to_owned()
+    } else {
+        if (source.starts_with("postgres://") || source.starts_with("postgresql://"))
+            && has_password(source)
+        {
+            return Err(Failure::input(
+                "the PocketBase database URL holds a password, which the process list shows: \
+                 pass env:VARIABLE or file:PATH instead",
+            ));
+        }
+        return Ok(source.to_owned());
+    };
+    Ok(resolved)
+}
+
+/// Whether a `postgres://user:password@host/...` URL carries a password.
+fn has_password(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    authority
+        .rsplit_once('@')
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+        || url.contains("password=")
 }
 
 fn verb(action: &ImportAction) -> &'static str {

@@ -30,7 +30,13 @@ pub async fn serve(
         .into());
     }
     let (keys, admin_token) = if dev {
-        dev_setup()?
+        let setup = dev_setup()?;
+        let database = settings
+            .database_url
+            .strip_prefix("sqlite://")
+            .map(Path::new);
+        warn_unignored(Path::new(DEV_DIR), database);
+        setup
     } else {
         (Settings::optional_keys()?, Settings::admin_token())
     };
@@ -120,6 +126,36 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// Inside a git work tree, warns (on stderr) when the development key directory or the
+/// SQLite database is not ignored, so neither is committed by accident. Without git, or
+/// outside a work tree, says nothing.
+fn warn_unignored(dev_dir: &Path, database: Option<&Path>) {
+    let inside = std::process::Command::new("git")
+        .args(["rev-parse", "--is-inside-work-tree"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .is_ok_and(|o| o.status.success() && o.stdout.starts_with(b"true"));
+    if !inside {
+        return;
+    }
+    for path in std::iter::once(dev_dir).chain(database) {
+        let ignored = std::process::Command::new("git")
+            .arg("check-ignore")
+            .arg("-q")
+            .arg("--no-index")
+            .arg(path)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ignored {
+            eprintln!(
+                "  WARNING: {} is not ignored by git here: add it to .gitignore so the \
+                 development key and secrets are never committed",
+                path.display()
+            );
+        }
+    }
 }
 
 /// Creates or reuses `./.strongroom/dev.key` and `./.strongroom/admin.token` (mode 0600).

@@ -58,6 +58,10 @@ db.commit()
 }
 
 fn strongroom(dir: &Path, args: &[&str]) -> Output {
+    strongroom_with(dir, args, &[])
+}
+
+fn strongroom_with(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_strongroom"));
     for (name, _) in
         std::env::vars().filter(|(n, _)| n.starts_with("STRONGROOM_") || n == "PB_MASTER_KEY")
@@ -69,6 +73,7 @@ fn strongroom(dir: &Path, args: &[&str]) -> Output {
         .current_dir(dir)
         .env("STRONGROOM_MASTER_KEY", MASTER)
         .env("PB_MASTER_KEY", PB_KEY)
+        .envs(envs.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -280,7 +285,48 @@ fn import_from_a_pocketbase_postgres_database() {
             }
         });
 
-    let out = strongroom(dir.path(), &["import", "--from", "pocketbase", &url]);
+    // A password on the command line (visible in `ps`) is refused before connecting.
+    let with_password = url.replacen("postgres@", "postgres:hunter2@", 1);
+    let out = strongroom(
+        dir.path(),
+        &["import", "--from", "pocketbase", &with_password],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(8), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("env:VARIABLE") && !stderr.contains("hunter2"),
+        "{stderr}"
+    );
+    // A URL file others can read is refused.
+    let url_file = dir.path().join("pb-url");
+    std::fs::write(&url_file, &url).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&url_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let source = format!("file:{}", url_file.display());
+        let out = strongroom(
+            dir.path(),
+            &["import", "--from", "pocketbase", "--dry-run", &source],
+        );
+        assert_eq!(out.status.code(), Some(8));
+        assert!(text(&out).1.contains("0600"));
+    }
+    // The URL from a variable, over the main backend's verified TLS transport.
+    let ca = std::env::var("STRONGROOM_TEST_POSTGRES_CA")
+        .expect("STRONGROOM_TEST_POSTGRES_CA: the server `cargo xtask ci` starts provides it");
+    let tls_url = format!(
+        "{url}{}sslmode=require",
+        if url.contains('?') { '&' } else { '?' }
+    );
+    let out = strongroom_with(
+        dir.path(),
+        &["import", "--from", "pocketbase", "env:PB_DATABASE_URL"],
+        &[
+            ("PB_DATABASE_URL", &tls_url),
+            ("STRONGROOM_PG_CA_FILE", &ca),
+        ],
+    );
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(8), "{stdout}{stderr}");
     assert!(stdout.contains("imported: 3 created"), "{stdout}");

@@ -314,3 +314,29 @@ fn a_cached_server_sees_each_cli_write_through_listen_notify_on_postgres() {
     eprintln!("reads that ran ahead of their change notification: {stale_reads} of 7 changes");
     assert!(sigterm(&mut child).success());
 }
+
+/// `serve --dev` inside a git work tree warns when the development key directory or the
+/// database is not ignored, and stops warning once they are.
+#[tokio::test]
+async fn dev_mode_warns_when_its_files_could_be_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let git = Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(dir.path())
+        .status();
+    assert!(
+        git.is_ok_and(|s| s.success()),
+        "git is needed for this test"
+    );
+    let (mut child, _, stderr) = start(dir.path(), &["--dev"], &[]);
+    assert!(
+        stderr.contains(".strongroom is not ignored by git")
+            && stderr.contains("strongroom.db is not ignored by git"),
+        "{stderr}"
+    );
+    assert!(sigterm(&mut child).success());
+    std::fs::write(dir.path().join(".gitignore"), "/.strongroom/\n*.db\n").unwrap();
+    let (mut child, _, stderr) = start(dir.path(), &["--dev"], &[]);
+    assert!(!stderr.contains("not ignored"), "{stderr}");
+    assert!(sigterm(&mut child).success());
+}

@@ -15,7 +15,7 @@ pub mod read_cache;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 #[cfg(feature = "postgres")]
-mod transport;
+pub(crate) mod transport;
 
 /// Attributes of a stored secret (everything but its value).
 #[derive(Debug, Clone)]

@@ -566,6 +566,83 @@ fn write_record(
     })
 }
 
+/// The events the schema-4 migration set aside, oldest first.
+fn legacy_events(tx: &Connection) -> Result<Vec<AuditRecord>> {
+    let mut stmt = tx
+        .prepare(
+            "SELECT time, actor, action, namespace, env, key, version, kek_version
+             FROM audit_events_legacy ORDER BY id",
+        )
+        .map_err(db)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                SecretId::new(
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                ),
+                r.get::<_, Option<u32>>(6)?,
+                r.get::<_, Option<u32>>(7)?,
+            ))
+        })
+        .map_err(db)?;
+    let mut events = Vec::new();
+    for row in rows {
+        let (time, actor, action, id, version, kek_version) = row.map_err(db)?;
+        let action = Action::parse(&action).ok_or_else(|| {
+            StoreError::AuditIntegrity(format!(
+                "a legacy audit event has an unknown action {action:?}"
+            ))
+        })?;
+        events.push(AuditRecord {
+            time,
+            actor,
+            action,
+            id,
+            version,
+            kek_version,
+        });
+    }
+    Ok(events)
+}
+
+/// Versions not yet tied to an audit event (written before schema 4), with their rows.
+fn legacy_versions(tx: &Connection) -> Result<Vec<(i64, LegacyVersion)>> {
+    let mut stmt = tx
+        .prepare(
+            "SELECT v.vid, s.row_id, s.namespace, s.env, s.key, v.version, v.value, v.value_hash, v.kek_version
+             FROM secret_versions v JOIN secrets s ON s.sid = v.sid
+             WHERE v.audit_tag IS NULL ORDER BY v.vid",
+        )
+        .map_err(db)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                LegacyVersion {
+                    row_id: r.get(1)?,
+                    id: SecretId::new(
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                    ),
+                    version: u32_of(r.get(5)?),
+                    value: StoredValue {
+                        value: r.get(6)?,
+                        value_hash: r.get(7)?,
+                        kek_version: u32_of(r.get(8)?),
+                    },
+                },
+            ))
+        })
+        .map_err(db)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(db)
+}
+
 #[async_trait]
 impl Backend for SqliteBackend {
     fn name(&self) -> &'static str {
@@ -1217,70 +1294,8 @@ impl Backend for SqliteBackend {
     ) -> Result<u64> {
         let chain = self.chain.required()?;
         self.write_tx(|tx| {
-            let events: Vec<AuditRecord> = {
-                let mut stmt = tx
-                    .prepare(
-                        "SELECT time, actor, action, namespace, env, key, version, kek_version
-                         FROM audit_events_legacy ORDER BY id",
-                    )
-                    .map_err(db)?;
-                let rows = stmt
-                    .query_map([], |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                            SecretId::new(
-                                r.get::<_, String>(3)?,
-                                r.get::<_, String>(4)?,
-                                r.get::<_, String>(5)?,
-                            ),
-                            r.get::<_, Option<u32>>(6)?,
-                            r.get::<_, Option<u32>>(7)?,
-                        ))
-                    })
-                    .map_err(db)?;
-                let mut events = Vec::new();
-                for row in rows {
-                    let (time, actor, action, id, version, kek_version) = row.map_err(db)?;
-                    let action = Action::parse(&action).ok_or_else(|| {
-                        StoreError::AuditIntegrity(format!("a legacy audit event has an unknown action {action:?}"))
-                    })?;
-                    events.push(AuditRecord { time, actor, action, id, version, kek_version });
-                }
-                events
-            };
-            let legacy: Vec<(i64, LegacyVersion)> = {
-                let mut stmt = tx
-                    .prepare(
-                        "SELECT v.vid, s.row_id, s.namespace, s.env, s.key, v.version, v.value, v.value_hash, v.kek_version
-                         FROM secret_versions v JOIN secrets s ON s.sid = v.sid
-                         WHERE v.audit_tag IS NULL ORDER BY v.vid",
-                    )
-                    .map_err(db)?;
-                let rows = stmt
-                    .query_map([], |r| {
-                        Ok((
-                            r.get(0)?,
-                            LegacyVersion {
-                                row_id: r.get(1)?,
-                                id: SecretId::new(
-                                    r.get::<_, String>(2)?,
-                                    r.get::<_, String>(3)?,
-                                    r.get::<_, String>(4)?,
-                                ),
-                                version: u32_of(r.get(5)?),
-                                value: StoredValue {
-                                    value: r.get(6)?,
-                                    value_hash: r.get(7)?,
-                                    kek_version: u32_of(r.get(8)?),
-                                },
-                            },
-                        ))
-                    })
-                    .map_err(db)?;
-                rows.collect::<rusqlite::Result<_>>().map_err(db)?
-            };
+            let events = legacy_events(tx)?;
+            let legacy = legacy_versions(tx)?;
             if events.is_empty() && legacy.is_empty() {
                 return Ok(0);
             }

@@ -16,7 +16,7 @@ use crate::{Result, StoreError};
 
 /// The connector every connection of one backend uses.
 #[derive(Clone)]
-pub(super) enum Transport {
+pub(crate) enum Transport {
     /// Plain TCP (or a Unix socket).
     Plain,
     /// TLS with rustls, verified against the configured roots.
@@ -37,7 +37,7 @@ impl std::fmt::Debug for Transport {
 impl Transport {
     /// The transport `config` asks for, trusting the PEM roots in `ca_file` (or, without it,
     /// the Mozilla roots). Sets `config`'s SSL mode to what will be done.
-    pub(super) fn for_config(config: &mut Config, ca_file: Option<&Path>) -> Result<Self> {
+    pub(crate) fn for_config(config: &mut Config, ca_file: Option<&Path>) -> Result<Self> {
         if config.get_ssl_mode() != SslMode::Require {
             if ca_file.is_some() {
                 return Err(StoreError::Config(
@@ -94,7 +94,7 @@ impl Transport {
     }
 
     /// Opens one connection and drives it on a task of its own.
-    pub(super) async fn connect(
+    pub(crate) async fn connect(
         &self,
         config: &Config,
     ) -> std::result::Result<Client, tokio_postgres::Error> {
