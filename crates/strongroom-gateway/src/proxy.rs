@@ -34,6 +34,19 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
+/// Request headers that ask an upstream (or a framework in front of it) to use another
+/// method or path than the request line's, which would get around a route's `methods`
+/// and `paths` allowlists: never forwarded.
+const OVERRIDES: &[&str] = &[
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-original-uri",
+    "x-forwarded-prefix",
+];
+
 /// The proxy: routes, a secret source and one HTTP client.
 pub struct Gateway {
     config: GatewayConfig,
@@ -161,6 +174,9 @@ impl Gateway {
         }
         let mut outgoing = forwardable(headers);
         outgoing.remove(axum::http::header::AUTHORIZATION);
+        for name in OVERRIDES {
+            outgoing.remove(*name);
+        }
         for (name, value) in injected {
             outgoing.insert(name, value);
         }

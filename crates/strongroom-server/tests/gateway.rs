@@ -567,6 +567,21 @@ Authorization = "Bearer {{secret.OPENAI_API_KEY}}"
     );
     let seen = log.lock().unwrap().pop().unwrap();
     assert_eq!(seen.uri, "/ro/v1/models/gpt");
+    // Method and path override headers (which some frameworks honour) do not travel.
+    let response = reqwest::Client::new()
+        .get(format!("{base}/gateway/ro/v1/models"))
+        .bearer_auth(&token)
+        .header("X-HTTP-Method-Override", "DELETE")
+        .header("X-Original-URL", "/admin")
+        .header("X-Rewrite-URL", "/admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let seen = log.lock().unwrap().pop().unwrap();
+    for name in ["x-http-method-override", "x-original-url", "x-rewrite-url"] {
+        assert!(seen.headers.get(name).is_none(), "{name} was forwarded");
+    }
 
     assert!(
         log.lock().unwrap().is_empty(),
@@ -576,9 +591,9 @@ Authorization = "Bearer {{secret.OPENAI_API_KEY}}"
         attacker_log.lock().unwrap().is_empty(),
         "nothing ever reached the attacker"
     );
-    // Two requests were forwarded; each used the one secret once. Refusals used nothing.
+    // Three requests were forwarded; each used the one secret once. Refusals used nothing.
     let audit = store_gateway_reads(&base).await;
-    assert_eq!(audit, 2, "one gateway_read per forwarded request");
+    assert_eq!(audit, 3, "one gateway_read per forwarded request");
 }
 
 async fn store_gateway_reads(base: &str) -> usize {
