@@ -1071,3 +1071,30 @@ fn audit_verify_catches_stripped_links_cut_tails_and_checkpoint_mismatches() {
     std::fs::write(s.dir.path().join("forged.json"), forged).unwrap();
     s.fails(&["audit", "verify", "--checkpoint", "forged.json"], b"", 7);
 }
+
+/// Descriptions (written by anyone who may write a secret) can not drive the terminal of
+/// the operator who lists them: control characters are shown escaped.
+#[test]
+fn listings_never_pass_terminal_escape_sequences_through() {
+    let s = Sandbox::new();
+    s.ok(
+        &[
+            "set",
+            "K",
+            "--description",
+            "\u{1b}]0;pwned\u{7}\u{1b}[2J\rfake",
+        ],
+        b"v",
+    );
+    let listed = s.ok(&["list"], b"");
+    assert!(
+        !listed
+            .iter()
+            .any(|b| *b == 0x1b || *b == 0x07 || *b == b'\r'),
+        "{}",
+        String::from_utf8_lossy(&listed)
+    );
+    assert!(String::from_utf8_lossy(&listed).contains("\\u{1b}]0;pwned"));
+    let audit = s.ok(&["audit"], b"");
+    assert!(!audit.contains(&0x1b));
+}
