@@ -25,6 +25,10 @@ def context(*parts: str) -> bytes:
     return b"".join(struct.pack(">I", len(p.encode())) + p.encode() for p in parts)
 
 
+def context_bytes(*parts: bytes) -> bytes:
+    return b"".join(struct.pack(">I", len(p)) + p for p in parts)
+
+
 def envelope(kek, version, ctx, dek, dek_nonce, nonce, plaintext):
     header = b"\x01" + struct.pack(">I", version)
     wrap_key = hkdf(kek, b"dek-wrap", 32)
@@ -83,6 +87,16 @@ def main():
     ctx4 = context("secret", "default", "prod", "API_KEY")
     block("keyed-hash-1", [("kek", kek), ("kek_version", "1"), ("context", ctx4),
                            ("plaintext", b"sk-test-123"), ("sealed", keyed_hash(kek, 1, ctx4, b"sk-test-123"))])
+
+    # A stored secret's version (schema 4): identity, random secret id, version (u32 BE).
+    ctx5 = context_bytes(b"secret-version", b"default", b"prod", b"API_KEY", b"k3q9z0a1b2c3d4e",
+                         struct.pack(">I", 2))
+    pt5 = b"sk-live-version-2"
+    block("envelope-3", [("kek", kek), ("kek_version", "1"), ("context", ctx5), ("dek", dek),
+                         ("dek_nonce", dek_nonce), ("nonce", nonce), ("plaintext", pt5),
+                         ("sealed", envelope(kek, 1, ctx5, dek, dek_nonce, nonce, pt5))])
+    block("keyed-hash-2", [("kek", kek), ("kek_version", "1"), ("context", ctx5),
+                           ("plaintext", pt5), ("sealed", keyed_hash(kek, 1, ctx5, pt5))])
 
     simple_nonce = bytes(range(12))
     simple = simple_nonce + AESGCM(kek).encrypt(simple_nonce, b"pocketbase secret", None)

@@ -84,3 +84,17 @@ impl core::fmt::Debug for Context {
         f.write_str(")")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_version_context_encodes_as_documented() {
+        // docs/format.md, vector `envelope-3`.
+        let context =
+            super::Context::secret_version("default", "prod", "API_KEY", "k3q9z0a1b2c3d4e", 2);
+        assert_eq!(
+            hex::encode(context.as_bytes()),
+            "0000000e7365637265742d76657273696f6e0000000764656661756c740000000470726f64000000074150495f4b45590000000f6b3371397a306131623263336434650000000400000002"
+        );
+    }
+}
