@@ -236,7 +236,8 @@ fn ci() -> Result {
 }
 
 /// A crate taken alone pulls in nothing it does not need: `cargo tree` of the lower
-/// layers shows no database driver (crypto), and no HTTP or CLI crate (crypto, field).
+/// layers shows no database driver (crypto), and no HTTP, CLI or OpenAPI crate (crypto,
+/// field, store).
 fn check_dependency_boundaries() -> Result {
     let forbidden_everywhere = [
         "axum",
@@ -247,7 +248,7 @@ fn check_dependency_boundaries() -> Result {
         "indicatif",
         "utoipa",
     ];
-    let cases: [(&str, &[&str], &[&str]); 2] = [
+    let cases: [(&str, &[&str], &[&str]); 3] = [
         (
             "strongroom-crypto",
             &[],
@@ -258,6 +259,8 @@ fn check_dependency_boundaries() -> Result {
             &["--features", "rusqlite,postgres"],
             &[],
         ),
+        // The store with every backend: drivers yes, HTTP, CLI and OpenAPI no.
+        ("strongroom-store", &["--all-features"], &[]),
     ];
     for (krate, features, forbidden) in cases {
         let mut args = vec![
