@@ -80,25 +80,22 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
-        let (status, reason) = match &error {
-            StoreError::NotFound(_) | StoreError::VersionNotFound { .. } => {
-                (StatusCode::NOT_FOUND, "not_found")
-            }
-            StoreError::Expired { .. } => (StatusCode::GONE, "expired"),
-            StoreError::InvalidName { .. }
-            | StoreError::ValueTooLarge { .. }
-            | StoreError::InvalidInput(_) => (StatusCode::BAD_REQUEST, "invalid_input"),
-            StoreError::KeyVersionUnavailable { .. } => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "key_version_unavailable")
-            }
-            StoreError::Integrity(_) | StoreError::AuditIntegrity(_) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "integrity")
-            }
-            StoreError::WrongKey { .. } | StoreError::MissingKeyVersions { .. } => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "wrong_key")
-            }
-            _ => {
-                // Driver messages stay in the server log.
+        use strongroom_store::ErrorKind;
+        // One arm per kind, no catch-all: a new kind must be given a status here.
+        let (status, reason) = match error.kind() {
+            ErrorKind::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            ErrorKind::Gone => (StatusCode::GONE, "expired"),
+            ErrorKind::Invalid => (StatusCode::BAD_REQUEST, "invalid_input"),
+            ErrorKind::Conflict => (StatusCode::CONFLICT, "conflict"),
+            ErrorKind::WrongKey => match error {
+                StoreError::KeyVersionUnavailable { .. } => {
+                    (StatusCode::INTERNAL_SERVER_ERROR, "key_version_unavailable")
+                }
+                _ => (StatusCode::INTERNAL_SERVER_ERROR, "wrong_key"),
+            },
+            ErrorKind::Integrity => (StatusCode::INTERNAL_SERVER_ERROR, "integrity"),
+            ErrorKind::Config | ErrorKind::Unavailable | ErrorKind::Internal => {
+                // Driver and configuration messages stay in the server log.
                 tracing::error!(error = %error, "internal error");
                 return Self::new(
                     StatusCode::INTERNAL_SERVER_ERROR,

@@ -109,12 +109,62 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Database(String),
 
+    /// The write conflicts with what is stored (a token name already in use, ...).
+    #[error("conflict: {0}")]
+    Conflict(String),
+
     /// A cryptographic operation failed outside a specific secret (key setup, ...).
     #[error(transparent)]
     Crypto(#[from] strongroom_crypto::Error),
 }
 
+/// What kind of failure an error is: what a caller decides on (an HTTP status, an exit
+/// code, a retry). Every [`StoreError`] has exactly one kind; matching on the kind with no
+/// catch-all arm makes a new kind a compile error in every mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// No such secret or version.
+    NotFound,
+    /// The secret exists but has expired.
+    Gone,
+    /// The input breaks a rule (name, size, shape).
+    Invalid,
+    /// The configuration can not be used (database URL, password parameters, ...).
+    Config,
+    /// The write conflicts with what is stored.
+    Conflict,
+    /// The key ring does not fit the data: wrong key, or a key version missing.
+    WrongKey,
+    /// Stored data or the audit log failed its integrity checks.
+    Integrity,
+    /// The database could not be reached or failed.
+    Unavailable,
+    /// Anything else: a defect or an environment failure (no randomness, ...).
+    Internal,
+}
+
 impl StoreError {
+    /// This error's kind.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::NotFound(_) | Self::VersionNotFound { .. } => ErrorKind::NotFound,
+            Self::Expired { .. } => ErrorKind::Gone,
+            Self::InvalidName { .. } | Self::ValueTooLarge { .. } | Self::InvalidInput(_) => {
+                ErrorKind::Invalid
+            }
+            Self::Config(_) | Self::Crypto(strongroom_crypto::Error::Password { .. }) => {
+                ErrorKind::Config
+            }
+            Self::Conflict(_) => ErrorKind::Conflict,
+            Self::KeyVersionUnavailable { .. }
+            | Self::WrongKey { .. }
+            | Self::MissingKeyVersions { .. } => ErrorKind::WrongKey,
+            Self::Integrity(_) | Self::AuditIntegrity(_) => ErrorKind::Integrity,
+            Self::Database(_) => ErrorKind::Unavailable,
+            Self::Crypto(_) => ErrorKind::Internal,
+        }
+    }
+
     /// Maps a crypto error met while opening `id` to the store's distinct read errors.
     pub(crate) fn opening(id: &SecretId, error: strongroom_crypto::Error) -> Self {
         match error {

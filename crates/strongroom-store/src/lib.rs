@@ -33,7 +33,7 @@ pub mod tokens;
 
 pub use audit::{AuditVerification, Checkpoint};
 pub use config::{Limits, StoreConfig};
-pub use error::{Result, StoreError};
+pub use error::{ErrorKind, Result, StoreError};
 pub use model::{
     format_time, parse_duration, Access, Action, AuditEvent, AuditQuery, Expiry, ListQuery,
     MetaUpdate, Page, RotationProgress, RotationStatus, Secret, SecretId, SecretInfo, SetRequest,

@@ -327,3 +327,26 @@ async fn a_database_at_each_older_schema_version_upgrades_with_its_data() {
         assert_eq!(upgraded, migrations.len());
     }
 }
+
+#[tokio::test]
+async fn errors_have_kinds_and_a_duplicate_token_name_is_a_conflict() {
+    use strongroom_store::tokens::Tokens;
+    use strongroom_store::{ErrorKind, StoreError};
+    let harness = sqlite().await;
+    let tokens = Tokens::new(common::Harness::backend(&harness).await, None).unwrap();
+    tokens.create("ci", true, &[]).await.unwrap();
+    let again = tokens.create("ci", true, &[]).await.unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::Conflict, "{again}");
+    let store = common::open(&harness).await;
+    let missing = store.get(&common::id("global", "NOPE")).await.unwrap_err();
+    assert_eq!(missing.kind(), ErrorKind::NotFound);
+    let invalid = store
+        .get(&common::id("global", "bad key"))
+        .await
+        .unwrap_err();
+    assert_eq!(invalid.kind(), ErrorKind::Invalid);
+    assert_eq!(
+        StoreError::AuditIntegrity("x".into()).kind(),
+        ErrorKind::Integrity
+    );
+}

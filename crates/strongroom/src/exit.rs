@@ -68,19 +68,16 @@ impl From<SettingsError> for Failure {
 
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Self {
-        let code = match &e {
-            StoreError::NotFound(_) | StoreError::VersionNotFound { .. } => code::NOT_FOUND,
-            StoreError::Expired { .. } => code::EXPIRED,
-            StoreError::KeyVersionUnavailable { .. }
-            | StoreError::WrongKey { .. }
-            | StoreError::MissingKeyVersions { .. } => code::KEY,
-            StoreError::Integrity(_) | StoreError::AuditIntegrity(_) => code::INTEGRITY,
-            StoreError::InvalidName { .. }
-            | StoreError::ValueTooLarge { .. }
-            | StoreError::InvalidInput(_) => code::INPUT,
-            StoreError::Config(_)
-            | StoreError::Crypto(strongroom_crypto::Error::Password { .. }) => code::CONFIG,
-            _ => code::IO,
+        use strongroom_store::ErrorKind;
+        // One arm per kind, no catch-all: a new kind must be given an exit code here.
+        let code = match e.kind() {
+            ErrorKind::NotFound => code::NOT_FOUND,
+            ErrorKind::Gone => code::EXPIRED,
+            ErrorKind::WrongKey => code::KEY,
+            ErrorKind::Integrity => code::INTEGRITY,
+            ErrorKind::Invalid | ErrorKind::Conflict => code::INPUT,
+            ErrorKind::Config => code::CONFIG,
+            ErrorKind::Unavailable | ErrorKind::Internal => code::IO,
         };
         Self {
             message: e.to_string(),

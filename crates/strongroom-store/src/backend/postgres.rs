@@ -1443,7 +1443,7 @@ impl Backend for PostgresBackend {
             .await
             .map_err(db)?;
         if inserted == 0 {
-            return Err(StoreError::InvalidInput(format!(
+            return Err(StoreError::Conflict(format!(
                 "a token named {:?} already exists",
                 token.name
             )));

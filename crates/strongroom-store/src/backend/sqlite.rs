@@ -1342,7 +1342,7 @@ impl Backend for SqliteBackend {
                 .query_row("SELECT EXISTS (SELECT 1 FROM api_tokens WHERE name = ?1)", [&token.name], |r| r.get(0))
                 .map_err(db)?;
             if name_in_use {
-                return Err(StoreError::InvalidInput(format!("a token named {:?} already exists", token.name)));
+                return Err(StoreError::Conflict(format!("a token named {:?} already exists", token.name)));
             }
             let scopes = serde_json::to_string(&token.scopes).map_err(|e| StoreError::Database(e.to_string()))?;
             tx.execute(
