@@ -91,29 +91,6 @@ struct Setup {
 
 async fn setup() -> Setup {
     let (upstream, log) = upstream().await;
-    let dir = tempfile::tempdir().unwrap();
-    let backend = Arc::new(SqliteBackend::open(dir.path().join("gw.db")).unwrap());
-    let tokens = Tokens::new(backend.clone(), Some(&SecretString::from(ADMIN))).unwrap();
-    let store = Store::open(
-        backend,
-        KeySource::Ring(KeyRing::single(&Key::from_bytes(&[3; 32]))),
-        StoreConfig::default(),
-    )
-    .await
-    .unwrap();
-    for (env, key, value) in [
-        ("global", "OPENAI_API_KEY", "sk-upstream-123"),
-        ("prod", "ORG", "org-prod"),
-        ("global", "BAD", "evil\r\nX-Injected: 1"),
-    ] {
-        store
-            .set(
-                &SecretId::new("default", env, key),
-                SetRequest::value(value),
-            )
-            .await
-            .unwrap();
-    }
     let config = GatewayConfig::from_toml(&format!(
         r#"
 [[routes]]
@@ -147,6 +124,49 @@ upstream = "http://127.0.0.1:9"
 "#
     ))
     .unwrap();
+    let (base, tokens, dir) = start_gateway(
+        config,
+        &[
+            ("global", "OPENAI_API_KEY", "sk-upstream-123"),
+            ("prod", "ORG", "org-prod"),
+            ("global", "BAD", "evil\r\nX-Injected: 1"),
+        ],
+    )
+    .await;
+    Setup {
+        base,
+        log,
+        tokens,
+        client: reqwest::Client::new(),
+        _dir: dir,
+    }
+}
+
+/// A real server on loopback with `config`'s routes, over a fresh SQLite store holding
+/// `secrets` (`(env, key, value)`): its base URL, its tokens, and the directory to keep.
+async fn start_gateway(
+    config: GatewayConfig,
+    secrets: &[(&str, &str, &str)],
+) -> (String, Tokens, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Arc::new(SqliteBackend::open(dir.path().join("gw.db")).unwrap());
+    let tokens = Tokens::new(backend.clone(), Some(&SecretString::from(ADMIN))).unwrap();
+    let store = Store::open(
+        backend,
+        KeySource::Ring(KeyRing::single(&Key::from_bytes(&[3; 32]))),
+        StoreConfig::default(),
+    )
+    .await
+    .unwrap();
+    for (env, key, value) in secrets {
+        store
+            .set(
+                &SecretId::new("default", *env, *key),
+                SetRequest::value(*value),
+            )
+            .await
+            .unwrap();
+    }
     let gateway = Gateway::new(config, Arc::new(store.clone())).unwrap();
     let state = AppState {
         tokens: tokens.clone(),
@@ -160,13 +180,7 @@ upstream = "http://127.0.0.1:9"
         strongroom_server::router(state, Limits::default()),
         std::future::pending(),
     ));
-    Setup {
-        base,
-        log,
-        tokens,
-        client: reqwest::Client::new(),
-        _dir: dir,
-    }
+    (base, tokens, dir)
 }
 
 #[tokio::test]
@@ -443,23 +457,6 @@ async fn the_upstream_can_not_be_steered_to_another_host_or_path() {
     let (attacker, attacker_log) = upstream().await;
     let (upstream, log) = upstream().await;
     let attacker_host = attacker.trim_start_matches("http://");
-    let dir = tempfile::tempdir().unwrap();
-    let backend = Arc::new(SqliteBackend::open(dir.path().join("gw.db")).unwrap());
-    let tokens = Tokens::new(backend.clone(), Some(&SecretString::from(ADMIN))).unwrap();
-    let store = Store::open(
-        backend,
-        KeySource::Ring(KeyRing::single(&Key::from_bytes(&[3; 32]))),
-        StoreConfig::default(),
-    )
-    .await
-    .unwrap();
-    store
-        .set(
-            &SecretId::new("default", "global", "OPENAI_API_KEY"),
-            SetRequest::value("sk-upstream-123"),
-        )
-        .await
-        .unwrap();
     let config = GatewayConfig::from_toml(&format!(
         r#"
 [[routes]]
@@ -478,19 +475,8 @@ Authorization = "Bearer {{secret.OPENAI_API_KEY}}"
 "#
     ))
     .unwrap();
-    let gateway = Gateway::new(config, Arc::new(store.clone())).unwrap();
-    let state = AppState {
-        tokens: tokens.clone(),
-        store: Some(store),
-        gateway: Some(Arc::new(gateway)),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(strongroom_server::serve(
-        listener,
-        strongroom_server::router(state, Limits::default()),
-        std::future::pending(),
-    ));
+    let (base, tokens, _dir) =
+        start_gateway(config, &[("global", "OPENAI_API_KEY", "sk-upstream-123")]).await;
     let (_, scoped) = tokens
         .create(
             "route-user",
@@ -535,36 +521,16 @@ Authorization = "Bearer {{secret.OPENAI_API_KEY}}"
         assert!(!body.contains("sk-upstream-123"));
     }
     // 3. Methods and paths outside the route's allowlists; TRACE never.
-    assert_eq!(
-        raw_request(&base, "POST", "/gateway/ro/v1/models", &token)
-            .await
-            .0,
-        405
-    );
-    assert_eq!(
-        raw_request(&base, "TRACE", "/gateway/openai/x", &token)
-            .await
-            .0,
-        405
-    );
-    assert_eq!(
-        raw_request(&base, "GET", "/gateway/ro/v1/admin", &token)
-            .await
-            .0,
-        403
-    );
-    assert_eq!(
-        raw_request(&base, "GET", "/gateway/ro/v1/modelsx", &token)
-            .await
-            .0,
-        403
-    );
-    assert_eq!(
-        raw_request(&base, "GET", "/gateway/ro/v1/models/gpt", &token)
-            .await
-            .0,
-        200
-    );
+    for (method, path, expected) in [
+        ("POST", "/gateway/ro/v1/models", 405),
+        ("TRACE", "/gateway/openai/x", 405),
+        ("GET", "/gateway/ro/v1/admin", 403),
+        ("GET", "/gateway/ro/v1/modelsx", 403),
+        ("GET", "/gateway/ro/v1/models/gpt", 200),
+    ] {
+        let (status, body) = raw_request(&base, method, path, &token).await;
+        assert_eq!(status, expected, "{method} {path}: {body}");
+    }
     let seen = log.lock().unwrap().pop().unwrap();
     assert_eq!(seen.uri, "/ro/v1/models/gpt");
     // Method and path override headers (which some frameworks honour) do not travel.

@@ -832,6 +832,20 @@ fn run_hands_over_no_keys_and_refuses_code_changing_names() {
     );
 }
 
+/// `export --format dotenv --env prod --plaintext --out FILE`.
+fn export_to(file: &str) -> [&str; 8] {
+    [
+        "export",
+        "--format",
+        "dotenv",
+        "--env",
+        "prod",
+        "--plaintext",
+        "--out",
+        file,
+    ]
+}
+
 /// Values a shell would execute or mangle, exported as dotenv, read back identically by
 /// `sh` sourcing, by our own import and by python-dotenv (a parser nobody here wrote);
 /// a backtick or `$(...)` never runs. The export file is 0600 even over an existing 0644
@@ -861,19 +875,7 @@ fn dotenv_exports_are_shell_safe_private_and_never_follow_symlinks() {
     let out = s.dir.path().join("prod.env");
     std::fs::write(&out, "old").unwrap();
     std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o644)).unwrap();
-    s.ok(
-        &[
-            "export",
-            "--format",
-            "dotenv",
-            "--env",
-            "prod",
-            "--plaintext",
-            "--out",
-            "prod.env",
-        ],
-        b"",
-    );
+    s.ok(&export_to("prod.env"), b"");
     let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "an export is private even over a 0644 file");
 
@@ -940,20 +942,7 @@ fn dotenv_exports_are_shell_safe_private_and_never_follow_symlinks() {
     // A key that is not a variable name, or a value no quoting keeps identical, refuses
     // the whole export and writes nothing.
     s.ok(&["set", "app.name", "--env", "prod"], b"x");
-    let stderr = s.fails(
-        &[
-            "export",
-            "--format",
-            "dotenv",
-            "--env",
-            "prod",
-            "--plaintext",
-            "--out",
-            "new.env",
-        ],
-        b"",
-        8,
-    );
+    let stderr = s.fails(&export_to("new.env"), b"", 8);
     assert!(
         stderr.contains("app.name") && stderr.contains("JSON"),
         "{stderr}"
@@ -961,20 +950,7 @@ fn dotenv_exports_are_shell_safe_private_and_never_follow_symlinks() {
     assert!(!s.dir.path().join("new.env").exists());
     s.ok(&["rm", "app.name", "--env", "prod"], b"");
     s.ok(&["set", "BOTH", "--env", "prod"], b"it's $(id)");
-    let stderr = s.fails(
-        &[
-            "export",
-            "--format",
-            "dotenv",
-            "--env",
-            "prod",
-            "--plaintext",
-            "--out",
-            "new.env",
-        ],
-        b"",
-        8,
-    );
+    let stderr = s.fails(&export_to("new.env"), b"", 8);
     assert!(
         stderr.contains("BOTH") && !stderr.contains("$(id)"),
         "{stderr}"
@@ -985,20 +961,7 @@ fn dotenv_exports_are_shell_safe_private_and_never_follow_symlinks() {
     let victim = s.dir.path().join("victim.txt");
     std::fs::write(&victim, "keep").unwrap();
     std::os::unix::fs::symlink(&victim, s.dir.path().join("link.env")).unwrap();
-    let stderr = s.fails(
-        &[
-            "export",
-            "--format",
-            "dotenv",
-            "--env",
-            "prod",
-            "--plaintext",
-            "--out",
-            "link.env",
-        ],
-        b"",
-        9,
-    );
+    let stderr = s.fails(&export_to("link.env"), b"", 9);
     assert!(stderr.contains("symbolic link"), "{stderr}");
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
 }

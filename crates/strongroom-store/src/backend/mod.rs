@@ -127,6 +127,20 @@ pub struct WriteRecord {
     pub writer_key: (u32, String),
 }
 
+impl WriteRecord {
+    /// The audit action of this write: `rollback`, or `create` when it `created` the
+    /// secret, else `update`.
+    pub fn action(&self, created: bool) -> Action {
+        if self.rollback {
+            Action::Rollback
+        } else if created {
+            Action::Create
+        } else {
+            Action::Update
+        }
+    }
+}
+
 impl std::fmt::Debug for WriteRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WriteRecord")

@@ -514,13 +514,7 @@ fn write_record(
         row_id: &row_id,
         version,
     })?;
-    let action = if record.rollback {
-        Action::Rollback
-    } else if created {
-        Action::Create
-    } else {
-        Action::Update
-    };
+    let action = record.action(created);
     let seq = insert_audit(
         tx,
         chain,
