@@ -73,9 +73,10 @@ pub async fn serve(
     let local = listener
         .local_addr()
         .map_err(|e| Failure::io(e.to_string()))?;
+    let shutdown = shutdown_signal()?;
     tracing::info!(address = %local, "serving the Strongroom API");
     eprintln!("strongroom: serving on http://{local}");
-    strongroom_server::serve(listener, router, shutdown_signal())
+    strongroom_server::serve(listener, router, shutdown)
         .await
         .map_err(|e| Failure::io(format!("server error: {e}")))?;
     tracing::info!("stopped");
@@ -110,22 +111,26 @@ fn gateway(
     Ok(Some(std::sync::Arc::new(gateway)))
 }
 
-async fn shutdown_signal() {
+/// The shutdown future: SIGTERM or Ctrl-C. The handlers are installed here, at once
+/// (before the server announces itself), so a signal that arrives right after "serving
+/// on" is a clean stop, not the default action that kills the process.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, Failure> {
     #[cfg(unix)]
-    {
-        let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        else {
-            return std::future::pending().await;
-        };
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| Failure::io(format!("cannot handle SIGTERM: {e}")))?;
+    #[cfg(unix)]
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| Failure::io(format!("cannot handle SIGINT: {e}")))?;
+    Ok(async move {
+        #[cfg(unix)]
         tokio::select! {
             _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
+            _ = interrupt.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
-    tracing::info!("shutting down: finishing in-flight requests");
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+    })
 }
 
 /// Inside a git work tree, warns (on stderr) when the development key directory or the
