@@ -109,6 +109,17 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Database(String),
 
+    /// The database driver failed; the driver's error is kept as the source. The message
+    /// (the error and its causes) never holds values.
+    #[error("database error: {message}")]
+    Driver {
+        /// The driver's error and its causes, `: `-separated.
+        message: String,
+        /// The driver's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+
     /// The write conflicts with what is stored (a token name already in use, ...).
     #[error("conflict: {0}")]
     Conflict(String),
@@ -144,6 +155,21 @@ pub enum ErrorKind {
 }
 
 impl StoreError {
+    /// A driver failure, keeping `error` as the source.
+    pub fn driver(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        let mut message = error.to_string();
+        let mut cause = error.source();
+        while let Some(next) = cause {
+            message.push_str(": ");
+            message.push_str(&next.to_string());
+            cause = next.source();
+        }
+        Self::Driver {
+            message,
+            source: Box::new(error),
+        }
+    }
+
     /// This error's kind.
     pub fn kind(&self) -> ErrorKind {
         match self {
@@ -160,7 +186,7 @@ impl StoreError {
             | Self::WrongKey { .. }
             | Self::MissingKeyVersions { .. } => ErrorKind::WrongKey,
             Self::Integrity(_) | Self::AuditIntegrity(_) => ErrorKind::Integrity,
-            Self::Database(_) => ErrorKind::Unavailable,
+            Self::Database(_) | Self::Driver { .. } => ErrorKind::Unavailable,
             Self::Crypto(_) => ErrorKind::Internal,
         }
     }

@@ -174,8 +174,8 @@ impl std::fmt::Debug for PostgresBackend {
 
 /// A driver error with its causes (tokio-postgres puts the server's message in a cause).
 /// Server messages name tables and constraints, never parameter values.
-fn db(error: impl std::error::Error) -> StoreError {
-    StoreError::Database(causes(&error))
+fn db(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::driver(error)
 }
 
 /// An error and its causes, `: `-separated (a TLS failure's reason is in a cause).
@@ -1206,6 +1206,8 @@ impl Backend for PostgresBackend {
             .map_err(db)?;
         let (first_young, last): (Option<i64>, Option<i64>) = (row.get(0), row.get(1));
         let Some(cut) = first_young.map(|young| young - 1).or(last) else {
+            // End the transaction now: its advisory lock must not wait for a drop.
+            tx.commit().await.map_err(db)?;
             return Ok(0);
         };
         let Some(tail) = tx
@@ -1216,6 +1218,7 @@ impl Backend for PostgresBackend {
             .await
             .map_err(db)?
         else {
+            tx.commit().await.map_err(db)?;
             return Ok(0);
         };
         let (seq, link): (i64, Option<Vec<u8>>) = (tail.get(0), tail.get(1));
@@ -1347,6 +1350,9 @@ impl Backend for PostgresBackend {
             .await
             .map_err(db)?;
         if events.is_empty() && legacy.is_empty() {
+            // Commit (nothing changed) so the migration lock is released at once, not when
+            // the dropped transaction's rollback gets to run.
+            tx.commit().await.map_err(db)?;
             return Ok(0);
         }
         check_writer_key(&tx, &writer_key, now).await?;

@@ -270,7 +270,7 @@ fn restrict_permissions(_path: &Path) -> Result<()> {
 
 #[allow(clippy::needless_pass_by_value)] // shaped for `map_err(db)`
 fn db(error: rusqlite::Error) -> StoreError {
-    StoreError::Database(error.to_string())
+    StoreError::driver(error)
 }
 
 fn u32_of(value: i64) -> u32 {
