@@ -606,6 +606,29 @@ async fn write_record(
     })
 }
 
+/// An event the schema-4 migration set aside (`time, actor, action, namespace, env, key,
+/// version, kek_version`).
+fn legacy_record(r: &Row) -> Result<AuditRecord> {
+    let action: String = r.get(2);
+    let action = Action::parse(&action).ok_or_else(|| {
+        StoreError::AuditIntegrity(format!(
+            "a legacy audit event has an unknown action {action:?}"
+        ))
+    })?;
+    Ok(AuditRecord {
+        time: r.get(0),
+        actor: r.get(1),
+        action,
+        id: SecretId::new(
+            r.get::<_, String>(3),
+            r.get::<_, String>(4),
+            r.get::<_, String>(5),
+        ),
+        version: r.get::<_, Option<i64>>(6).map(u32_of),
+        kek_version: r.get::<_, Option<i64>>(7).map(u32_of),
+    })
+}
+
 /// Builds a parameter list for dynamic SQL.
 #[derive(Default)]
 struct Params(Vec<Box<dyn ToSql + Sync + Send>>);
@@ -1328,7 +1351,6 @@ impl Backend for PostgresBackend {
         let chain = self.chain.required()?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db)?;
-        // One upgrader at a time; the others find nothing pending afterwards.
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
             .await
             .map_err(db)?;
@@ -1357,25 +1379,7 @@ impl Backend for PostgresBackend {
         }
         check_writer_key(&tx, &writer_key, now).await?;
         for r in &events {
-            let action: String = r.get(2);
-            let action = Action::parse(&action).ok_or_else(|| {
-                StoreError::AuditIntegrity(format!(
-                    "a legacy audit event has an unknown action {action:?}"
-                ))
-            })?;
-            let record = AuditRecord {
-                time: r.get(0),
-                actor: r.get(1),
-                action,
-                id: SecretId::new(
-                    r.get::<_, String>(3),
-                    r.get::<_, String>(4),
-                    r.get::<_, String>(5),
-                ),
-                version: r.get::<_, Option<i64>>(6).map(u32_of),
-                kek_version: r.get::<_, Option<i64>>(7).map(u32_of),
-            };
-            insert_audit(&tx, chain.as_ref(), &record).await?;
+            insert_audit(&tx, chain.as_ref(), &legacy_record(r)?).await?;
         }
         for r in &legacy {
             let vid: i64 = r.get(0);
