@@ -24,6 +24,10 @@ pub const CRATES: &[&str] = &[
     "strongroom",
 ];
 
+/// Set for the `cargo xtask ci` a release runs in its tree, so that ci does not start a
+/// release dry run of its own there.
+pub const INSIDE_RELEASE: &str = "STRONGROOM_XTASK_INSIDE_RELEASE";
+
 /// Runs the release.
 pub fn run(args: &[String]) -> Result {
     let dry_run = args.iter().any(|a| a == "--dry-run");
@@ -96,6 +100,7 @@ pub fn run(args: &[String]) -> Result {
         &env,
     )?;
     if !skip_ci {
+        let env = [env[0], (INSIDE_RELEASE, "1")];
         run_in(&tree, "cargo", &["xtask", "ci"], &env)?;
     }
     let mut package = vec!["package", "--offline", "--locked"];
