@@ -60,7 +60,7 @@ fn get_and_set(c: &mut Criterion) {
     let store = rt.block_on(open(&path, &[(1, 0x11)]));
     rt.block_on(populate(&store, 10_000));
     let target = id(4_242);
-    rt.block_on(store.get(&target)).unwrap();
+    drop(rt.block_on(store.get(&target)).unwrap());
 
     let raw = rusqlite::Connection::open(&path).unwrap();
     raw.pragma_update(None, "synchronous", "FULL").unwrap();

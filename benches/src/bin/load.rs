@@ -169,7 +169,7 @@ async fn main() {
             continue;
         };
         let id = SecretId::new("default", "prod", format!("CLIENT_{client}"));
-        let secret = store.get(&id).await.unwrap();
+        let secret = store.get(&id).await.unwrap().commit().await.unwrap();
         assert_eq!(
             secret.value.expose_secret(),
             last.to_string().as_bytes(),

@@ -33,8 +33,6 @@ pub use config::{ConfigError, GatewayConfig, Route, DEFAULT_METHODS};
 #[cfg(feature = "proxy")]
 pub use proxy::Gateway;
 pub use resolve::{resolve_headers, ResolveError};
-#[cfg(feature = "store")]
-pub use source::RequestSource;
 pub use source::{SecretSource, SourceError};
 pub use template::{Segment, Template, TemplateError};
 #[doc(hidden)]

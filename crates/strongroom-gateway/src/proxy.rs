@@ -120,9 +120,8 @@ impl Gateway {
     }
 
     /// Like [`Gateway::forward`], resolving this request's templates from `source` (the
-    /// server passes a [`RequestSource`](crate::RequestSource): the calling token's name in
-    /// the audit, one transaction for the request's events). `source.commit_uses()` runs
-    /// after every secret resolved and before anything is sent.
+    /// server passes the store with the calling token's name as its actor: one
+    /// transaction records the request's uses before any value is rendered or sent).
     #[allow(clippy::too_many_arguments)] // the parts of one request, and its source
     pub async fn forward_with(
         &self,
@@ -164,14 +163,6 @@ impl Gateway {
                 )
             }
         };
-        if let Err(e) = source.commit_uses().await {
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "secret_unavailable",
-                &format!("route {}: {e}", route.name),
-                None,
-            );
-        }
         let mut outgoing = forwardable(headers);
         outgoing.remove(axum::http::header::AUTHORIZATION);
         for name in OVERRIDES {

@@ -40,30 +40,29 @@ pub async fn resolve_headers(
     route: &Route,
     source: &dyn SecretSource,
 ) -> Result<Vec<(HeaderName, HeaderValue)>, ResolveError> {
-    let mut values: BTreeMap<&str, SecretSlice<u8>> = BTreeMap::new();
+    let mut names: Vec<&str> = Vec::new();
     for (_, template) in &route.headers {
         for name in template.secrets() {
-            if values.contains_key(name) {
-                continue;
+            if !names.contains(&name) {
+                names.push(name);
             }
-            let value = source
-                .resolve(&route.namespace, &route.env, name)
-                .await
-                .map_err(|e| match e {
-                    SourceError::NotFound(name) => ResolveError::Missing(name),
-                    other @ SourceError::Unavailable { .. } => {
-                        ResolveError::Unavailable(other.to_string())
-                    }
-                })?;
-            if value
-                .expose_secret()
-                .iter()
-                .any(|b| matches!(b, b'\r' | b'\n' | 0))
-            {
-                return Err(ResolveError::Unsafe(name.to_owned()));
-            }
-            values.insert(name, value);
         }
+    }
+    let resolved = source
+        .resolve_all(&route.namespace, &route.env, &names)
+        .await
+        .map_err(|e| match e {
+            SourceError::NotFound(name) => ResolveError::Missing(name),
+            other @ SourceError::Unavailable { .. } => ResolveError::Unavailable(other.to_string()),
+        })?;
+    let values: BTreeMap<&str, SecretSlice<u8>> = names.into_iter().zip(resolved).collect();
+    if let Some((name, _)) = values.iter().find(|(_, value)| {
+        value
+            .expose_secret()
+            .iter()
+            .any(|b| matches!(b, b'\r' | b'\n' | 0))
+    }) {
+        return Err(ResolveError::Unsafe((*name).to_owned()));
     }
     let mut headers = Vec::with_capacity(route.headers.len());
     for (header, template) in &route.headers {

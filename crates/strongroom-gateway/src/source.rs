@@ -22,39 +22,16 @@ pub enum SourceError {
 /// A source of secret values: the Strongroom store, or anything else.
 #[async_trait]
 pub trait SecretSource: Send + Sync {
-    /// The value of `name` in `namespace`/`env`. Implementations apply their own fallback
-    /// (the store's env chain) and never fall back to the process environment.
-    async fn resolve(
+    /// The values of `names` in `namespace`/`env`, in order. Implementations apply their
+    /// own fallback (the store's env chain) and never fall back to the process
+    /// environment. It fails as a whole; a source that audits records every use in one
+    /// step before it returns any value (and records nothing when a name is missing).
+    async fn resolve_all(
         &self,
         namespace: &str,
         env: &str,
-        name: &str,
-    ) -> Result<SecretSlice<u8>, SourceError>;
-
-    /// Called once every secret of a request is resolved and checked, before anything is
-    /// sent upstream: a source that audits uses records them here. An error stops the
-    /// request (nothing is forwarded). The default does nothing.
-    async fn commit_uses(&self) -> Result<(), SourceError> {
-        Ok(())
-    }
-}
-
-/// Reads through the store's fallback chain; `NotFound` names the secret, other failures
-/// say why without a value.
-#[cfg(feature = "store")]
-async fn read_from_store(
-    store: &strongroom_store::Store,
-    namespace: &str,
-    env: &str,
-    name: &str,
-) -> Result<strongroom_store::Secret, SourceError> {
-    let id = store
-        .secret_id(Some(namespace), Some(env), name)
-        .map_err(|e| unavailable(name, &e))?;
-    store.get(&id).await.map_err(|e| match e {
-        strongroom_store::StoreError::NotFound(_) => SourceError::NotFound(name.to_owned()),
-        other => unavailable(name, &other),
-    })
+        names: &[&str],
+    ) -> Result<Vec<SecretSlice<u8>>, SourceError>;
 }
 
 #[cfg(feature = "store")]
@@ -65,84 +42,39 @@ fn unavailable(name: &str, error: &strongroom_store::StoreError) -> SourceError 
     }
 }
 
-/// The store, through its fallback chain. Each use is a `gateway_read` audit event with
-/// the handle's actor, written before the value is returned; if it can not be written, the
-/// secret is not used. (The server uses a [`RequestSource`] per request instead: one
-/// transaction for all of a request's events.)
+/// The store, through its fallback chain. The uses of one call are `gateway_read` audit
+/// events with the handle's actor (give it the caller's name with
+/// [`Store::with_actor`](strongroom_store::Store::with_actor)), written in one
+/// transaction before any value is returned: if they can not be written, no value is
+/// used. A missing secret fails the call before anything is recorded.
 #[cfg(feature = "store")]
 #[async_trait]
 impl SecretSource for strongroom_store::Store {
-    async fn resolve(
+    async fn resolve_all(
         &self,
         namespace: &str,
         env: &str,
-        name: &str,
-    ) -> Result<SecretSlice<u8>, SourceError> {
-        let secret = read_from_store(self, namespace, env, name).await?;
-        self.record_access(&[secret.access()], strongroom_store::Action::GatewayRead)
-            .await
-            .map_err(|e| unavailable(name, &e))?;
-        Ok(secret.value)
-    }
-}
-
-/// The store as the source of **one** request's secrets: the uses are recorded together,
-/// as `gateway_read` audit events with the handle's actor (give it the caller's name with
-/// [`Store::with_actor`](strongroom_store::Store::with_actor)), in one transaction at
-/// [`SecretSource::commit_uses`], just before the request is forwarded. A request refused
-/// before that (a missing or unsafe secret) records nothing: no value was used.
-#[cfg(feature = "store")]
-pub struct RequestSource {
-    store: strongroom_store::Store,
-    uses: std::sync::Mutex<Vec<strongroom_store::Access>>,
-}
-
-#[cfg(feature = "store")]
-impl RequestSource {
-    /// A source for one request, reading from `store`.
-    pub fn new(store: strongroom_store::Store) -> Self {
-        Self {
-            store,
-            uses: std::sync::Mutex::new(Vec::new()),
+        names: &[&str],
+    ) -> Result<Vec<SecretSlice<u8>>, SourceError> {
+        let mut reads = Vec::with_capacity(names.len());
+        for name in names {
+            let id = self
+                .secret_id(Some(namespace), Some(env), name)
+                .map_err(|e| unavailable(name, &e))?;
+            reads.push(self.get(&id).await.map_err(|e| match e {
+                strongroom_store::StoreError::NotFound(_) => {
+                    SourceError::NotFound((*name).to_owned())
+                }
+                other => unavailable(name, &other),
+            })?);
         }
-    }
-
-    fn uses(&self) -> std::sync::MutexGuard<'_, Vec<strongroom_store::Access>> {
-        self.uses
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-#[cfg(feature = "store")]
-#[async_trait]
-impl SecretSource for RequestSource {
-    async fn resolve(
-        &self,
-        namespace: &str,
-        env: &str,
-        name: &str,
-    ) -> Result<SecretSlice<u8>, SourceError> {
-        let secret = read_from_store(&self.store, namespace, env, name).await?;
-        self.uses().push(secret.access());
-        Ok(secret.value)
-    }
-
-    async fn commit_uses(&self) -> Result<(), SourceError> {
-        let uses = std::mem::take(&mut *self.uses());
-        if uses.is_empty() {
-            return Ok(());
-        }
-        self.store
-            .record_access(&uses, strongroom_store::Action::GatewayRead)
+        let secrets = self
+            .commit_reads(reads, strongroom_store::Action::GatewayRead)
             .await
             .map_err(|e| SourceError::Unavailable {
-                name: uses
-                    .iter()
-                    .map(|u| u.id.key.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                name: names.join(", "),
                 reason: format!("the audit events of their use could not be written: {e}"),
-            })
+            })?;
+        Ok(secrets.into_iter().map(|secret| secret.value).collect())
     }
 }

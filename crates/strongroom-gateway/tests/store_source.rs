@@ -1,6 +1,6 @@
-//! The store as a `SecretSource`: values through fallback, and every use audited as
-//! `gateway_read` — at once for the shared `Store`, together at `commit_uses` for a
-//! per-request `RequestSource` (nothing if the request never gets that far).
+//! The store as a `SecretSource`: values through fallback, and every use of a call
+//! audited as `gateway_read` in one transaction before any value is returned (nothing if
+//! a name is missing).
 
 // Tests: a panic is the failure report.
 #![allow(clippy::unwrap_used)]
@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use strongroom_crypto::secrecy::ExposeSecret as _;
 use strongroom_crypto::{Key, KeyRing};
-use strongroom_gateway::{RequestSource, SecretSource, SourceError};
+use strongroom_gateway::{SecretSource, SourceError};
 use strongroom_store::backend::sqlite::SqliteBackend;
 use strongroom_store::{Action, AuditQuery, KeySource, SecretId, SetRequest, Store, StoreConfig};
 
@@ -45,50 +45,30 @@ async fn uses(store: &Store) -> Vec<(String, String, String)> {
 }
 
 #[tokio::test]
-async fn a_shared_store_audits_each_use_at_once() {
+async fn the_store_audits_every_use_of_a_call_before_returning_values() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path()).await.with_actor("billing-gateway");
-    let value = store.resolve("default", "prod", "API_KEY").await.unwrap();
-    assert_eq!(value.expose_secret(), b"sk-1");
+    let values = store
+        .resolve_all("default", "prod", &["API_KEY"])
+        .await
+        .unwrap();
+    assert_eq!(values[0].expose_secret(), b"sk-1");
     assert_eq!(
         uses(&store).await,
         [("billing-gateway".into(), "global".into(), "API_KEY".into())]
     );
+    // One missing name fails the call, and nothing of it is recorded.
     assert!(matches!(
-        store.resolve("default", "prod", "MISSING").await,
+        store.resolve_all("default", "prod", &["API_KEY", "MISSING"]).await,
         Err(SourceError::NotFound(name)) if name == "MISSING"
     ));
-    assert_eq!(uses(&store).await.len(), 1, "a missing secret is no use");
-}
-
-#[tokio::test]
-async fn a_request_source_records_uses_only_when_committed() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(dir.path()).await;
-
-    let abandoned = RequestSource::new(store.with_actor("app-token"));
-    abandoned
-        .resolve("default", "prod", "API_KEY")
+    assert_eq!(uses(&store).await.len(), 1, "a failed call used nothing");
+    // Several names: one event each, under the caller's actor.
+    let values = store
+        .with_actor("app-token")
+        .resolve_all("default", "global", &["API_KEY", "API_KEY"])
         .await
         .unwrap();
-    drop(abandoned);
-    assert!(uses(&store).await.is_empty(), "never committed, never used");
-
-    let request = RequestSource::new(store.with_actor("app-token"));
-    request.resolve("default", "prod", "API_KEY").await.unwrap();
-    request
-        .resolve("default", "global", "API_KEY")
-        .await
-        .unwrap();
-    assert!(uses(&store).await.is_empty());
-    request.commit_uses().await.unwrap();
-    assert_eq!(
-        uses(&store).await,
-        [
-            ("app-token".into(), "global".into(), "API_KEY".into()),
-            ("app-token".into(), "global".into(), "API_KEY".into())
-        ]
-    );
-    request.commit_uses().await.unwrap();
-    assert_eq!(uses(&store).await.len(), 2, "each use is recorded once");
+    assert_eq!(values.len(), 2);
+    assert_eq!(uses(&store).await.len(), 3);
 }

@@ -85,7 +85,7 @@ async fn proxy(
     let Some(store) = &state.store else {
         return ApiError::disabled().into_response();
     };
-    let source = strongroom_gateway::RequestSource::new(store.with_actor(&caller.actor()));
+    let source = store.with_actor(&caller.actor());
     gateway
         .forward_with(&source, route, method, raw_rest, uri.query(), headers, body)
         .await

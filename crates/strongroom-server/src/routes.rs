@@ -308,8 +308,12 @@ pub(crate) async fn get_secret(
         query.env.as_deref(),
         &key,
     )?;
+    // No audit event, no value: committing the read records it before the value exists
+    // here (a value that is not text is then refused, the read still recorded).
     let secret = store
         .get_within(&id, |env| caller.covers(&id.namespace, env))
+        .await?
+        .commit()
         .await?;
     let value = std::str::from_utf8(secret.value.expose_secret())
         .map_err(|_| {
@@ -320,8 +324,6 @@ pub(crate) async fn get_secret(
             )
         })?
         .to_owned();
-    // No audit event, no value: the read is recorded before anything is returned.
-    store.record_read(&secret).await?;
     Ok(Json(SecretValue {
         key: secret.id.key,
         value,

@@ -20,11 +20,11 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use strongroom_crypto::{Context, KeyRing, KeyedHash};
 
-use crate::backend::{Anchor, AuditChain, AuditRecord, Backend, VersionTie};
+use crate::backend::{AuditRecord, Backend, VersionTie, WriteTx};
 use crate::model::{format_time, now_ms};
 use crate::{Result, SecretId, StoreError};
 
-/// The key ring as the backends' [`AuditChain`].
+/// The keyed values of the chain, under the key ring's keyed-hash subkey.
 pub(crate) struct RingChain(pub(crate) Arc<KeyRing>);
 
 fn tag_context() -> Context {
@@ -92,18 +92,153 @@ impl RingChain {
     }
 }
 
-impl AuditChain for RingChain {
-    fn link(&self, previous: Option<&[u8]>, seq: i64, event: &AuditRecord) -> Vec<u8> {
+impl RingChain {
+    /// The link of `event`, appended at sequence number `seq`, following the link
+    /// `previous` (`None` for the first event of an empty log without an anchor).
+    pub(crate) fn link(&self, previous: Option<&[u8]>, seq: i64, event: &AuditRecord) -> Vec<u8> {
         self.tag(&link_input(previous, seq, event))
     }
 
-    fn version_tag(&self, row_id: &str, id: &SecretId, version: u32, seq: i64) -> Vec<u8> {
+    /// The tag tying one stored version to the sequence number of the event that wrote
+    /// it, so deleting that event (the newest ones included) is detected.
+    pub(crate) fn version_tag(
+        &self,
+        row_id: &str,
+        id: &SecretId,
+        version: u32,
+        seq: i64,
+    ) -> Vec<u8> {
         self.tag(&tie_input(row_id, id, version, seq))
     }
 
-    fn anchor_tag(&self, seq: i64, link: &[u8]) -> Vec<u8> {
+    /// The tag of a retention anchor: the last deleted event's sequence number and link.
+    pub(crate) fn anchor_tag(&self, seq: i64, link: &[u8]) -> Vec<u8> {
         self.tag(&anchor_input(seq, link))
     }
+}
+
+/// The retention anchor, kept in the meta table as `SEQ:LINK:TAG` (hex): where the
+/// remaining chain begins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Anchor {
+    /// Sequence number of the last deleted event.
+    pub(crate) seq: i64,
+    /// Its link.
+    pub(crate) link: Vec<u8>,
+    /// Keyed tag over both.
+    pub(crate) tag: Vec<u8>,
+}
+
+impl Anchor {
+    /// The meta entry's name.
+    pub(crate) const META: &'static str = "audit_anchor";
+
+    /// The stored text.
+    pub(crate) fn encode(&self) -> String {
+        format!(
+            "{}:{}:{}",
+            self.seq,
+            hex::encode(&self.link),
+            hex::encode(&self.tag)
+        )
+    }
+
+    /// Parses the stored text; `None` if malformed.
+    pub(crate) fn decode(text: &str) -> Option<Self> {
+        let mut parts = text.split(':');
+        let seq = parts.next()?.parse().ok()?;
+        let link = hex::decode(parts.next()?).ok()?;
+        let tag = hex::decode(parts.next()?).ok()?;
+        parts.next().is_none().then_some(Self { seq, link, tag })
+    }
+
+    /// The stored anchor, if any; a malformed one is an error, never ignored.
+    pub(crate) async fn load(tx: &mut dyn WriteTx) -> Result<Option<Self>> {
+        tx.meta(Self::META)
+            .await?
+            .map(|text| {
+                Self::decode(&text).ok_or_else(|| {
+                    StoreError::AuditIntegrity("the retention anchor is malformed".into())
+                })
+            })
+            .transpose()
+    }
+}
+
+/// Appends events to the chain inside one write transaction: each at the next sequence
+/// number, linked to the one before it (or to the retention anchor) under the key.
+pub(crate) struct Appender {
+    chain: Arc<RingChain>,
+    next_seq: i64,
+    previous: Option<Vec<u8>>,
+}
+
+impl Appender {
+    /// Locks the log for appending (until the transaction ends) and reads its head.
+    pub(crate) async fn start(tx: &mut dyn WriteTx, chain: &Arc<RingChain>) -> Result<Self> {
+        let (last_seq, previous) = match tx.lock_audit_head().await? {
+            Some((seq, link)) => (seq, link),
+            None => Anchor::load(tx)
+                .await?
+                .map_or((0, None), |a| (a.seq, Some(a.link))),
+        };
+        Ok(Self {
+            chain: Arc::clone(chain),
+            next_seq: last_seq + 1,
+            previous,
+        })
+    }
+
+    /// Appends `record`; returns its sequence number.
+    pub(crate) async fn append(
+        &mut self,
+        tx: &mut dyn WriteTx,
+        record: &AuditRecord,
+    ) -> Result<i64> {
+        let seq = self.next_seq;
+        let link = self.chain.link(self.previous.as_deref(), seq, record);
+        tx.insert_event(seq, record, &link).await?;
+        self.next_seq += 1;
+        self.previous = Some(link);
+        Ok(seq)
+    }
+
+    /// The keyed tie of a version to the event `seq` that wrote it.
+    pub(crate) fn tie(&self, row_id: &str, id: &SecretId, version: u32, seq: i64) -> Vec<u8> {
+        self.chain.version_tag(row_id, id, version, seq)
+    }
+}
+
+/// Deletes the oldest events, by sequence number: the longest run from the start of the
+/// log in which every event is older than `before` (so a clock that stepped back never
+/// takes a younger event, and no gap is cut into the chain), and stores the keyed anchor
+/// of exactly the last one deleted. Returns how many.
+pub(crate) async fn cut_before(
+    tx: &mut dyn WriteTx,
+    chain: &RingChain,
+    before: i64,
+) -> Result<u64> {
+    // Appends wait for this transaction: the cut and the anchor see one log.
+    let last = tx.lock_audit_head().await?.map(|(seq, _)| seq);
+    let first_young = tx.first_event_since(before).await?;
+    let Some(cut) = first_young.map(|young| young - 1).or(last) else {
+        return Ok(0);
+    };
+    let Some((seq, link)) = tx.event_at_or_before(cut).await? else {
+        return Ok(0);
+    };
+    let link = link.ok_or_else(|| {
+        StoreError::AuditIntegrity(
+            "an audit event has no chain link; run `strongroom audit verify`".into(),
+        )
+    })?;
+    let anchor = Anchor {
+        seq,
+        tag: chain.anchor_tag(seq, &link),
+        link,
+    };
+    tx.set_meta(Anchor::META, Some(&anchor.encode())).await?;
+    tx.delete_events_through(seq).await
 }
 
 /// The result of verifying the audit log.

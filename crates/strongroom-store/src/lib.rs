@@ -15,7 +15,7 @@
 //! let store = Store::open(Arc::new(SqliteBackend::open("strongroom.db")?), KeySource::Ring(ring), StoreConfig::default()).await?;
 //! let id = store.secret_id(None, Some("prod"), "DATABASE_URL")?;
 //! store.set(&id, SetRequest::value("postgres://...")).await?;
-//! let secret = store.get(&id).await?;
+//! let secret = store.get(&id).await?.commit().await?; // the read is audited first
 //! assert_eq!(secret.id.env, "prod");
 //! # Ok(()) }
 //! ```
@@ -39,7 +39,10 @@ pub use model::{
     MetaUpdate, Page, RotationProgress, RotationStatus, Secret, SecretId, SecretInfo, SetRequest,
     State, Timestamp, VersionInfo, WriteOutcome, MASK,
 };
-pub use store::{KeySource, RotateOptions, Store};
+pub use store::{KeySource, PendingRead, RotateOptions, Store};
+
+#[cfg(feature = "testing")]
+pub mod testing;
 
 /// Opens the backend a `STRONGROOM_DATABASE_URL` names: `sqlite://PATH` (relative),
 /// `sqlite:///ABSOLUTE/PATH`, or `postgres://...` (feature `postgres`).

@@ -285,6 +285,11 @@ pub enum Action {
 }
 
 impl Action {
+    /// Whether the event records a plaintext handed out (a read or a gateway use).
+    pub fn is_plaintext_use(self) -> bool {
+        matches!(self, Self::Read | Self::GatewayRead)
+    }
+
     /// Whether the event writes a value (a version is tied to such an event).
     pub fn writes_value(self) -> bool {
         matches!(

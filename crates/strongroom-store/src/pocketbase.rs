@@ -89,11 +89,10 @@ pub async fn export(
         for info in &page.items {
             let id = SecretId::new(&info.namespace, &info.env, &info.key);
             let secret = match store.get_exact(&id).await {
-                Ok(secret) => secret,
+                Ok(read) => read.commit().await?,
                 Err(StoreError::Expired { .. }) => continue,
                 Err(e) => return Err(e),
             };
-            store.record_read(&secret).await?;
             rows.push(PocketBaseRow {
                 id: info.id.clone(),
                 key: info.key.clone(),

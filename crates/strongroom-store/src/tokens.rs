@@ -199,7 +199,16 @@ impl Tokens {
             created: now_ms(),
             revoked: None,
         };
-        self.backend.insert_token(record.clone()).await?;
+        let stored = record.clone();
+        let inserted = crate::store::in_transaction(self.backend.as_ref(), move |tx| {
+            Box::pin(async move { tx.insert_token(&stored).await })
+        })
+        .await?;
+        if !inserted {
+            return Err(StoreError::Conflict(format!(
+                "a token named {name:?} already exists"
+            )));
+        }
         Ok((
             info_of(record),
             SecretString::from(format!("sr.{id}.{secret}")),
@@ -219,7 +228,12 @@ impl Tokens {
 
     /// Revokes the token named `name`; it stops working at once.
     pub async fn revoke(&self, name: &str) -> Result<()> {
-        if self.backend.revoke_token(name, now_ms()).await? {
+        let (target, now) = (name.to_owned(), now_ms());
+        let revoked = crate::store::in_transaction(self.backend.as_ref(), move |tx| {
+            Box::pin(async move { tx.revoke_token(&target, now).await })
+        })
+        .await?;
+        if revoked {
             Ok(())
         } else {
             Err(StoreError::InvalidInput(format!(

@@ -36,7 +36,7 @@ const CURRENT_VALUE: &str = "FROM strongroom.strongroom_secret_versions v JOIN s
      WHERE s.namespace = $1 AND s.env = $2 AND s.key = $3";
 
 #[async_trait]
-impl common::Harness for PostgresHarness {
+impl strongroom_store::testing::Harness for PostgresHarness {
     async fn backend(&self) -> Arc<dyn Backend> {
         Arc::new(
             PostgresBackend::connect(&self.url, 4, "strongroom")
@@ -57,7 +57,7 @@ impl common::Harness for PostgresHarness {
             .unwrap();
         assert_eq!(n, 1);
     }
-    async fn tamper_audit(&self, tamper: common::AuditTamper) {
+    async fn tamper_audit(&self, tamper: strongroom_store::testing::AuditTamper) {
         let table = "strongroom.strongroom_audit_events";
         let columns = "time, actor, action, namespace, env, key, version, kek_version, link";
         self.client
@@ -65,7 +65,7 @@ impl common::Harness for PostgresHarness {
             .await
             .unwrap();
         match tamper {
-            common::AuditTamper::SetActor(id, actor) => {
+            strongroom_store::testing::AuditTamper::SetActor(id, actor) => {
                 self.client
                     .execute(
                         &format!("UPDATE {table} SET actor = $2 WHERE id = $1"),
@@ -74,13 +74,13 @@ impl common::Harness for PostgresHarness {
                     .await
                     .unwrap();
             }
-            common::AuditTamper::Delete(id) => {
+            strongroom_store::testing::AuditTamper::Delete(id) => {
                 self.client
                     .execute(&format!("DELETE FROM {table} WHERE id = $1"), &[&id])
                     .await
                     .unwrap();
             }
-            common::AuditTamper::StripLinks => {
+            strongroom_store::testing::AuditTamper::StripLinks => {
                 self.client
                     .batch_execute(&format!(
                         "DELETE FROM strongroom.strongroom_meta WHERE name = 'audit_anchor'; UPDATE {table} SET link = NULL;"
@@ -88,13 +88,13 @@ impl common::Harness for PostgresHarness {
                     .await
                     .unwrap();
             }
-            common::AuditTamper::DeleteFrom(id) => {
+            strongroom_store::testing::AuditTamper::DeleteFrom(id) => {
                 self.client
                     .execute(&format!("DELETE FROM {table} WHERE id >= $1"), &[&id])
                     .await
                     .unwrap();
             }
-            common::AuditTamper::DeleteAll => {
+            strongroom_store::testing::AuditTamper::DeleteAll => {
                 self.client
                     .batch_execute(&format!(
                         "DELETE FROM strongroom.strongroom_meta WHERE name = 'audit_anchor'; DELETE FROM {table};"
@@ -102,13 +102,13 @@ impl common::Harness for PostgresHarness {
                     .await
                     .unwrap();
             }
-            common::AuditTamper::RetargetTies => {
+            strongroom_store::testing::AuditTamper::RetargetTies => {
                 self.client
                     .batch_execute("UPDATE strongroom.strongroom_secret_versions SET audit_seq = 0")
                     .await
                     .unwrap();
             }
-            common::AuditTamper::ForgeAnchor(seq) => {
+            strongroom_store::testing::AuditTamper::ForgeAnchor(seq) => {
                 self.client
                     .execute(
                         "INSERT INTO strongroom.strongroom_meta (name, value) VALUES ('audit_anchor', $1)
@@ -118,7 +118,7 @@ impl common::Harness for PostgresHarness {
                     .await
                     .unwrap();
             }
-            common::AuditTamper::Swap(a, b) => {
+            strongroom_store::testing::AuditTamper::Swap(a, b) => {
                 self.client
                     .batch_execute(&format!(
                         "CREATE TEMP TABLE swap AS SELECT * FROM {table} WHERE id IN ({a}, {b});
@@ -147,39 +147,7 @@ impl common::Harness for PostgresHarness {
     }
 }
 
-/// Runs every behaviour-suite function against the harness `$make` makes, when a server
-/// is configured.
-macro_rules! postgres_suite {
-    ($make:path) => {
-        postgres_suite!(@tests $make;
-            set_then_get, fallback_default_chain, configurable_chain,
-            isolation_off_uses_default_env, overwrite_keeps_omitted_attributes,
-            get_or_default_and_has, update_meta_leaves_value, delete_removes_everything,
-            list_is_masked_paginated_and_filtered, history_versions_and_rollback,
-            verify_without_decrypting, audit_records_every_change_without_values,
-            distinct_read_errors, limits_reject_and_write_nothing,
-            wrong_key_is_caught_at_open_and_at_write, rotation_rewraps_everything,
-            rotation_resumes_from_its_cursor, rotation_never_loses_a_concurrent_write,
-            cleanup_expired_and_old_events, namespaces_are_separate,
-            set_many_is_all_or_nothing, audit_chain_detects_tampering,
-            audit_links_can_not_be_stripped, audit_truncation_is_detected,
-            audit_anchor_and_ties_are_keyed, retention_cuts_by_sequence,
-            values_are_bound_to_their_version
-        );
-    };
-    (@tests $make:path; $($name:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                if let Some(harness) = $make().await {
-                    common::$name(&harness).await;
-                }
-            }
-        )*
-    };
-}
-
-postgres_suite!(postgres);
+strongroom_store::backend_conformance_suite!(postgres);
 
 /// The same suite with the read cache on: one cached backend serves every handle (so the
 /// suite's "next read" expectations hold without waiting for a notification), and direct
@@ -209,7 +177,7 @@ mod with_read_cache {
     }
 
     #[async_trait]
-    impl common::Harness for CachedHarness {
+    impl strongroom_store::testing::Harness for CachedHarness {
         async fn backend(&self) -> Arc<dyn Backend> {
             self.shared().await
         }
@@ -219,7 +187,7 @@ mod with_read_cache {
             self.inner.overwrite_value(id, bytes).await;
             wait_for_invalidation(&backend, seen).await;
         }
-        async fn tamper_audit(&self, tamper: common::AuditTamper) {
+        async fn tamper_audit(&self, tamper: strongroom_store::testing::AuditTamper) {
             self.inner.tamper_audit(tamper).await;
         }
         async fn stored_value(&self, id: &SecretId) -> Vec<u8> {
@@ -227,7 +195,7 @@ mod with_read_cache {
         }
     }
 
-    postgres_suite!(cached);
+    strongroom_store::backend_conformance_suite!(cached);
 }
 
 /// A backend on `url` with the read cache on, its listener connected.
@@ -374,14 +342,14 @@ async fn writer_and_cached_reader(
         .await
         .unwrap()
     };
-    let writer = open(common::Harness::backend(harness).await).await;
+    let writer = open(strongroom_store::testing::Harness::backend(harness).await).await;
     let cached = Arc::new(cached_backend(&harness.url).await);
     let reader = open(cached.clone()).await;
     (writer, reader, cached)
 }
 
-fn description(secret: &strongroom_store::Secret) -> &str {
-    &secret.info.description
+fn description(read: &strongroom_store::PendingRead) -> &str {
+    &read.info().description
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -411,14 +379,20 @@ async fn read_cache_sees_another_process_write_update_and_delete() {
         wait_for_invalidation(&cached, seen).await;
         let read = reader.get(&common::id("global", "K")).await;
         match step {
-            0 => assert_eq!(read.unwrap().value.expose_secret(), b"v2".as_slice()),
+            0 => assert_eq!(
+                read.unwrap().commit().await.unwrap().value.expose_secret(),
+                b"v2".as_slice()
+            ),
             1 => assert!(
                 matches!(read, Err(strongroom_store::StoreError::NotFound(_))),
                 "{:?} {:?}",
-                read.as_ref().map(|s| s.version),
+                read.as_ref().map(strongroom_store::PendingRead::version),
                 cached.read_cache_stats()
             ),
-            _ => assert_eq!(read.unwrap().value.expose_secret(), b"v3".as_slice()),
+            _ => assert_eq!(
+                read.unwrap().commit().await.unwrap().value.expose_secret(),
+                b"v3".as_slice()
+            ),
         }
     }
     // "Not found" is cached too (fallback probes), and a create elsewhere clears it.
@@ -653,7 +627,11 @@ async fn a_database_written_by_the_previous_release_upgrades_resealed_and_chaine
     let v1 = store
         .get_version(&common::id("prod", "DATABASE_URL"), 1)
         .await
-        .unwrap();
+        .unwrap()
+        .commit()
+        .await
+        .unwrap()
+        .value;
     assert_eq!(v1.expose_secret(), b"postgres://prod-v1");
     let verified = store.verify_audit().await.unwrap();
     assert_eq!(verified.broken_at, None, "{verified:?}");
@@ -666,9 +644,10 @@ async fn a_database_written_by_the_previous_release_upgrades_resealed_and_chaine
         .await
         .unwrap()
         .get(0);
+    // Every old event kept, one reseal per version, and the three reads just committed.
     assert_eq!(
         i64::try_from(verified.events).unwrap(),
-        old_events + versions
+        old_events + versions + 3
     );
     // Appends continue the chain after the upgrade.
     common::set(&store, "global", "AFTER", "x").await;

@@ -102,6 +102,9 @@ async fn check_consistent(store: &Store, acked: &HashMap<String, usize>) {
         let secret = store
             .get(&SecretId::new("default", "global", key))
             .await
+            .unwrap()
+            .commit()
+            .await
             .unwrap();
         let value: usize = std::str::from_utf8(secret.value.expose_secret()).unwrap()[1..]
             .parse()
@@ -122,7 +125,8 @@ async fn check_consistent(store: &Store, acked: &HashMap<String, usize>) {
     for info in listed.items {
         let id = SecretId::new(&info.namespace, &info.env, &info.key);
         for version in store.history(&id).await.unwrap() {
-            store.get_version(&id, version.version).await.unwrap();
+            // Every kept version opens (no plaintext is handed out: not committed).
+            drop(store.get_version(&id, version.version).await.unwrap());
         }
         let mut writes: u64 = 0;
         writes += store
@@ -270,6 +274,9 @@ async fn writer_and_rotation(url: &str) {
     for (key, last) in &acked {
         let secret = new_only
             .get(&SecretId::new("default", "global", key))
+            .await
+            .unwrap()
+            .commit()
             .await
             .unwrap();
         assert_eq!(

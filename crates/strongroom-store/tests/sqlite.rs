@@ -37,7 +37,7 @@ const CURRENT_VALUE: &str =
      WHERE s.namespace = ?1 AND s.env = ?2 AND s.key = ?3";
 
 #[async_trait]
-impl common::Harness for SqliteHarness {
+impl strongroom_store::testing::Harness for SqliteHarness {
     async fn backend(&self) -> Arc<dyn Backend> {
         Arc::new(SqliteBackend::open(self.path()).unwrap())
     }
@@ -51,43 +51,43 @@ impl common::Harness for SqliteHarness {
             .unwrap();
         assert_eq!(n, 1);
     }
-    async fn tamper_audit(&self, tamper: common::AuditTamper) {
+    async fn tamper_audit(&self, tamper: strongroom_store::testing::AuditTamper) {
         let conn = self.raw();
         conn.execute_batch("DROP TRIGGER IF EXISTS audit_events_no_update; DROP TRIGGER IF EXISTS audit_events_no_delete;").unwrap();
         let columns = "time, actor, action, namespace, env, key, version, kek_version, link";
         match tamper {
-            common::AuditTamper::SetActor(id, actor) => {
+            strongroom_store::testing::AuditTamper::SetActor(id, actor) => {
                 conn.execute(
                     "UPDATE audit_events SET actor = ?2 WHERE id = ?1",
                     rusqlite::params![id, actor],
                 )
                 .unwrap();
             }
-            common::AuditTamper::Delete(id) => {
+            strongroom_store::testing::AuditTamper::Delete(id) => {
                 conn.execute("DELETE FROM audit_events WHERE id = ?1", [id])
                     .unwrap();
             }
-            common::AuditTamper::StripLinks => {
+            strongroom_store::testing::AuditTamper::StripLinks => {
                 conn.execute_batch(
                     "DELETE FROM meta WHERE name = 'audit_anchor'; UPDATE audit_events SET link = NULL;",
                 )
                 .unwrap();
             }
-            common::AuditTamper::DeleteFrom(id) => {
+            strongroom_store::testing::AuditTamper::DeleteFrom(id) => {
                 conn.execute("DELETE FROM audit_events WHERE id >= ?1", [id])
                     .unwrap();
             }
-            common::AuditTamper::DeleteAll => {
+            strongroom_store::testing::AuditTamper::DeleteAll => {
                 conn.execute_batch(
                     "DELETE FROM meta WHERE name = 'audit_anchor'; DELETE FROM audit_events;",
                 )
                 .unwrap();
             }
-            common::AuditTamper::RetargetTies => {
+            strongroom_store::testing::AuditTamper::RetargetTies => {
                 conn.execute("UPDATE secret_versions SET audit_seq = 0", [])
                     .unwrap();
             }
-            common::AuditTamper::ForgeAnchor(seq) => {
+            strongroom_store::testing::AuditTamper::ForgeAnchor(seq) => {
                 conn.execute(
                     "INSERT INTO meta (name, value) VALUES ('audit_anchor', ?1)
                      ON CONFLICT (name) DO UPDATE SET value = excluded.value",
@@ -95,7 +95,7 @@ impl common::Harness for SqliteHarness {
                 )
                 .unwrap();
             }
-            common::AuditTamper::Swap(a, b) => {
+            strongroom_store::testing::AuditTamper::Swap(a, b) => {
                 conn.execute_batch(&format!(
                     "CREATE TEMP TABLE swap AS SELECT * FROM audit_events WHERE id IN ({a}, {b});
                      UPDATE audit_events SET ({columns}) = (SELECT {columns} FROM swap WHERE id = {b}) WHERE id = {a};
@@ -117,7 +117,12 @@ impl common::Harness for SqliteHarness {
     }
 }
 
-behaviour_suite!(sqlite);
+/// The harness, for the conformance suite (always available).
+async fn sqlite_harness() -> Option<SqliteHarness> {
+    Some(sqlite().await)
+}
+
+strongroom_store::backend_conformance_suite!(sqlite_harness);
 
 #[test]
 fn migrations_apply_to_an_empty_file_and_reopen() {
@@ -185,6 +190,7 @@ async fn online_backup_restores_every_secret() {
     SqliteBackend::open(harness.path())
         .unwrap()
         .backup_to(&backup)
+        .await
         .unwrap();
     let restored = SqliteHarness {
         dir: tempfile::tempdir().unwrap(),
@@ -223,7 +229,11 @@ async fn assert_fixture_data(store: &strongroom_store::Store, from: &str) {
     let old = store
         .get_version(&common::id("prod", "DATABASE_URL"), 1)
         .await
-        .unwrap();
+        .unwrap()
+        .commit()
+        .await
+        .unwrap()
+        .value;
     assert_eq!(old.expose_secret(), b"postgres://prod-v1", "{from}");
     assert!(store
         .verify(&common::id("global", "STRIPE_KEY"), b"sk-live-123")
@@ -242,7 +252,6 @@ async fn a_database_written_by_the_previous_release_upgrades_resealed_and_chaine
     let store = common::open_with(&harness, &[(2, 0x22), (1, 0x11)], StoreConfig::default())
         .await
         .unwrap();
-    assert_fixture_data(&store, "schema 3").await;
     let verified = store.verify_audit().await.unwrap();
     assert_eq!(verified.broken_at, None, "{verified:?}");
     let reseals = store
@@ -266,12 +275,13 @@ async fn a_database_written_by_the_previous_release_upgrades_resealed_and_chaine
         before + versions,
         "every old event kept, in the keyed chain"
     );
-    // Opening again finds nothing pending.
+    // Opening again finds nothing pending: no new event but the fixture check's reads.
     drop(store);
     let again = common::open_with(&harness, &[(2, 0x22), (1, 0x11)], StoreConfig::default())
         .await
         .unwrap();
     assert_eq!(again.verify_audit().await.unwrap().events, verified.events);
+    assert_fixture_data(&again, "schema 3").await;
     // Without key 1 (values re-sealed under key 2 only) it still opens and reads.
     drop(again);
     let only_two = common::open_with(&harness, &[(2, 0x22)], StoreConfig::default())
@@ -333,7 +343,11 @@ async fn errors_have_kinds_and_a_duplicate_token_name_is_a_conflict() {
     use strongroom_store::tokens::Tokens;
     use strongroom_store::{ErrorKind, StoreError};
     let harness = sqlite().await;
-    let tokens = Tokens::new(common::Harness::backend(&harness).await, None).unwrap();
+    let tokens = Tokens::new(
+        strongroom_store::testing::Harness::backend(&harness).await,
+        None,
+    )
+    .unwrap();
     tokens.create("ci", true, &[]).await.unwrap();
     let again = tokens.create("ci", true, &[]).await.unwrap_err();
     assert_eq!(again.kind(), ErrorKind::Conflict, "{again}");

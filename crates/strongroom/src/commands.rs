@@ -451,8 +451,12 @@ async fn cleanup(retention: String, events_retention: String) -> Outcome {
 
 async fn get(key: String, target: Target) -> Outcome {
     let store = open().await?;
-    let secret = store.get(&id(&store, &target, &key)?).await?;
-    store.record_read(&secret).await?;
+    // Committing the read records it; only then is the value handed out.
+    let secret = store
+        .get(&id(&store, &target, &key)?)
+        .await?
+        .commit()
+        .await?;
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(secret.value.expose_secret())

@@ -120,8 +120,8 @@ pub async fn run(
     command: &[String],
 ) -> Result<ExitCode, Failure> {
     let store = crate::commands::open().await?;
-    let secrets = store.resolve_env(namespace, env, only).await?;
-    let refused = crate::childenv::refused(secrets.iter().map(|s| s.id.key.as_str()), allow_names);
+    let reads = store.resolve_env(namespace, env, only).await?;
+    let refused = crate::childenv::refused(reads.iter().map(|s| s.id().key.as_str()), allow_names);
     if !refused.is_empty() {
         return Err(Failure::input(format!(
             "refusing to run: these secrets would set variables that change what code runs \
@@ -139,13 +139,22 @@ pub async fn run(
             child.env_remove(name);
         }
     }
+    let mut passed = Vec::with_capacity(reads.len());
+    for read in reads {
+        let key = &read.id().key;
+        if valid_env_name(key) {
+            passed.push(read);
+        } else {
+            eprintln!("strongroom: not passing {key}: not a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
+        }
+    }
+    // One transaction records every read the child may receive, before any value is used.
+    let secrets = store
+        .commit_reads(passed, strongroom_store::Action::Read)
+        .await?;
     let mut injected = 0;
     for secret in &secrets {
         let key = &secret.id.key;
-        if !valid_env_name(key) {
-            eprintln!("strongroom: not passing {key}: not a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
-            continue;
-        }
         let Ok(value) = std::str::from_utf8(secret.value.expose_secret()) else {
             eprintln!("strongroom: not passing {key}: the value is not UTF-8 text");
             continue;
@@ -155,7 +164,6 @@ pub async fn run(
             continue;
         }
         child.env(key, value);
-        store.record_read(secret).await?;
         injected += 1;
     }
     let mut child = child.spawn().map_err(|e| Failure {
@@ -285,7 +293,11 @@ pub async fn export_plaintext(
         ));
     }
     let store = crate::commands::open().await?;
-    let secrets = store.resolve_env(namespace, env, None).await?;
+    let reads = store.resolve_env(namespace, env, None).await?;
+    // The reads are recorded before any value is used (a refused export is still a read).
+    let secrets = store
+        .commit_reads(reads, strongroom_store::Action::Read)
+        .await?;
     let mut pairs = Vec::with_capacity(secrets.len());
     for secret in &secrets {
         let value = std::str::from_utf8(secret.value.expose_secret()).map_err(|_| {
@@ -324,10 +336,6 @@ pub async fn export_plaintext(
         }
         text
     };
-    // Only record the reads once the values are on their way out.
-    for secret in &secrets {
-        store.record_read(secret).await?;
-    }
     match out {
         Some(path) => {
             crate::files::write_private(path, text.as_bytes())?;

@@ -1,0 +1,325 @@
+//! The PostgreSQL backend: `tokio-postgres` with a `deadpool` connection pool, for several
+//! processes (servers, CLIs) sharing one database.
+//!
+//! Every write is one transaction. Appending to the audit log takes an advisory lock
+//! first (held to commit), so events are numbered in one line; the secret row is locked
+//! by its upsert, so concurrent writers of one secret queue and version numbers never
+//! collide.
+
+use std::str::FromStr as _;
+
+use async_trait::async_trait;
+use deadpool_postgres::{ManagerConfig, Pool, RecyclingMethod};
+
+use super::read_cache::{self, ReadCache};
+pub use super::read_cache::{ReadCacheConfig, ReadCacheStats};
+use super::transport::Transport;
+use super::{
+    Backend, ListFilter, RotationCandidate, StoredInfo, StoredSecret, StoredValue, StoredVersion,
+    TokenRecord, TxOutput, TxWork, VersionTie,
+};
+use crate::{AuditEvent, AuditQuery, Result, SecretId, StoreError};
+
+mod reads;
+mod schema;
+mod tx;
+
+/// Serializes audit appends, so each event links to the one before it.
+const AUDIT_LOCK: i64 = 0x7374_726f_6e67_6175;
+
+/// A fixed advisory-lock key for migrations ("strongroom" in ASCII, truncated).
+const MIGRATION_LOCK: i64 = 0x7374_726f_6e67_726f;
+
+/// A PostgreSQL database shared by many processes.
+pub struct PostgresBackend {
+    pool: Pool,
+    /// The optional read cache and the task that keeps it invalidated.
+    cache: Option<(std::sync::Arc<ReadCache>, tokio::task::AbortHandle)>,
+}
+
+impl Drop for PostgresBackend {
+    fn drop(&mut self) {
+        if let Some((_, listener)) = &self.cache {
+            listener.abort();
+        }
+    }
+}
+
+/// How to open a [`PostgresBackend`].
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    /// Pool size.
+    pub max_connections: usize,
+    /// The schema holding the store's tables (`STRONGROOM_PG_SCHEMA`).
+    pub schema: String,
+    /// The read cache, off when `None` (`STRONGROOM_READ_CACHE`).
+    pub read_cache: Option<ReadCacheConfig>,
+    /// PEM roots trusted for TLS (`sslmode=require` in the URL; `STRONGROOM_PG_CA_FILE`);
+    /// without it, the Mozilla roots.
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            schema: DEFAULT_SCHEMA.to_owned(),
+            read_cache: None,
+            ca_file: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for PostgresBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresBackend").finish_non_exhaustive()
+    }
+}
+
+/// A driver error with its causes (tokio-postgres puts the server's message in a cause).
+/// Server messages name tables and constraints, never parameter values.
+fn db(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::driver(error)
+}
+
+/// An error and its causes, `: `-separated (a TLS failure's reason is in a cause).
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+/// The default schema of a store (`STRONGROOM_PG_SCHEMA`).
+pub const DEFAULT_SCHEMA: &str = "strongroom";
+
+/// Schema names: `[a-z_][a-z0-9_]*`, at most 63 bytes (no quoting needed).
+fn check_schema(schema: &str) -> Result<()> {
+    let mut bytes = schema.bytes();
+    let ok = bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && schema.len() <= 63;
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Config("STRONGROOM_PG_SCHEMA: expected a schema name of a-z 0-9 _ (not starting with a digit), at most 63 bytes".into()))
+    }
+}
+
+impl PostgresBackend {
+    /// Connects to `url` (`postgres://user:password@host:port/db`), with a pool of up to
+    /// `max_connections`, keeps every table in `schema` (created if missing; independent
+    /// stores live side by side in one database, each in its own schema), and applies
+    /// migrations.
+    pub async fn connect(url: &str, max_connections: usize, schema: &str) -> Result<Self> {
+        Self::open(
+            url,
+            &PostgresOptions {
+                max_connections,
+                schema: schema.to_owned(),
+                ..PostgresOptions::default()
+            },
+        )
+        .await
+    }
+
+    /// Connects to `url` with `options`; with a read cache, also starts the connection that
+    /// listens for changes (see [`read_cache`]).
+    pub async fn open(url: &str, options: &PostgresOptions) -> Result<Self> {
+        let (max_connections, schema) = (options.max_connections, options.schema.as_str());
+        check_schema(schema)?;
+        let mut config = tokio_postgres::Config::from_str(url).map_err(|_| {
+            StoreError::Config("STRONGROOM_DATABASE_URL: not a valid postgres:// URL".into())
+        })?;
+        let transport = Transport::for_config(&mut config, options.ca_file.as_deref())?;
+        {
+            // Create the schema once, then have every pooled connection use it.
+            let client = transport.connect(&config).await.map_err(|e| {
+                StoreError::Database(format!("cannot connect to PostgreSQL: {}", causes(&e)))
+            })?;
+            client
+                // The lock is held until COMMIT, when the new schema is visible to the next
+                // process (a session lock released inside the batch's implicit transaction
+                // would let it in before the commit, and its CREATE would collide).
+                .batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({MIGRATION_LOCK}); CREATE SCHEMA IF NOT EXISTS {schema}; COMMIT"))
+                .await
+                .map_err(db)?;
+        }
+        let server_options = format!(
+            "{} -c search_path={schema}",
+            config.get_options().unwrap_or_default()
+        );
+        config.options(server_options.trim());
+        let listener_config = config.clone();
+        let manager = transport.manager(
+            config,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(max_connections.max(1))
+            .build()
+            .map_err(db)?;
+        let mut backend = Self { pool, cache: None };
+        schema::migrate(&mut backend.client().await?).await?;
+        if let Some(cache_config) = options.read_cache {
+            let cache = std::sync::Arc::new(ReadCache::new(cache_config));
+            let (connected, listening) = tokio::sync::oneshot::channel();
+            let listener = tokio::spawn(read_cache::listen(
+                listener_config,
+                transport,
+                schema.to_owned(),
+                std::sync::Arc::downgrade(&cache),
+                connected,
+            ));
+            backend.cache = Some((cache, listener.abort_handle()));
+            // Serve from the cache from the first read when the listener is quick to start.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), listening).await;
+        }
+        Ok(backend)
+    }
+
+    /// The read cache's counters, `None` when it is off.
+    pub fn read_cache_stats(&self) -> Option<ReadCacheStats> {
+        self.cache.as_ref().map(|(cache, _)| cache.stats())
+    }
+
+    /// A pooled connection.
+    async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Database(format!("cannot connect to PostgreSQL: {e}")))
+    }
+
+    /// After a commit of this process, drops what it changed from the read cache at once
+    /// (the notification to every process, this one included, follows).
+    fn forget(&self, touched: &tx::Touched) {
+        if let Some((cache, _)) = &self.cache {
+            match touched {
+                tx::Touched::Nothing => {}
+                tx::Touched::Secrets(ids) => ids.iter().for_each(|id| cache.invalidate(Some(id))),
+                tx::Touched::Anything => cache.invalidate(None),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for PostgresBackend {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn transaction(&self, work: TxWork) -> Result<TxOutput> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(db)?;
+        let mut tx = tx::PgTx::new(transaction);
+        let outcome = work(&mut tx).await;
+        let (transaction, touched) = tx.into_parts();
+        match outcome {
+            Ok(out) => {
+                transaction.commit().await.map_err(db)?;
+                self.forget(&touched);
+                Ok(out)
+            }
+            Err(e) => {
+                // Roll back now: an advisory lock must not wait for a dropped
+                // transaction's deferred rollback.
+                let _ = transaction.rollback().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn meta(&self, name: &str) -> Result<Option<String>> {
+        reads::meta(&self.client().await?, name).await
+    }
+
+    async fn recorded_keys(&self) -> Result<Vec<(u32, String)>> {
+        reads::recorded_keys(&self.client().await?).await
+    }
+
+    async fn kek_versions_in_use(&self) -> Result<Vec<u32>> {
+        reads::kek_versions_in_use(&self.client().await?).await
+    }
+
+    async fn fetch(&self, id: &SecretId) -> Result<Option<StoredSecret>> {
+        let Some((cache, _)) = &self.cache else {
+            return reads::fetch(&self.client().await?, id).await;
+        };
+        match cache.get(id) {
+            Ok(answer) => Ok(answer),
+            Err(ticket) => {
+                let answer = reads::fetch(&self.client().await?, id).await?;
+                cache.fill(ticket, id, answer.clone());
+                Ok(answer)
+            }
+        }
+    }
+
+    async fn fetch_version(&self, id: &SecretId, version: u32) -> Result<Option<StoredValue>> {
+        reads::fetch_version(&self.client().await?, id, version).await
+    }
+
+    async fn history(&self, id: &SecretId) -> Result<Option<(u32, Vec<StoredVersion>)>> {
+        reads::history(&self.client().await?, id).await
+    }
+
+    async fn list(&self, filter: &ListFilter) -> Result<(Vec<StoredInfo>, u64)> {
+        reads::list(&self.client().await?, filter).await
+    }
+
+    async fn audit_events(&self, query: &AuditQuery, limit: usize) -> Result<Vec<AuditEvent>> {
+        reads::audit_events(&self.client().await?, query, limit).await
+    }
+
+    async fn rotation_candidates(
+        &self,
+        target: u32,
+        from: Option<u32>,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<RotationCandidate>> {
+        reads::rotation_candidates(&self.client().await?, target, from, after, limit).await
+    }
+
+    async fn count_rotation_candidates(&self, target: u32, from: Option<u32>) -> Result<u64> {
+        reads::count_rotation_candidates(&self.client().await?, target, from).await
+    }
+
+    async fn rotation_status(&self) -> Result<Vec<(u32, u64, u64)>> {
+        reads::rotation_status(&self.client().await?).await
+    }
+
+    async fn audit_links(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(AuditEvent, Option<Vec<u8>>)>> {
+        reads::audit_links(&self.client().await?, after, limit).await
+    }
+
+    async fn audit_event_at(&self, seq: i64) -> Result<Option<(AuditEvent, Option<Vec<u8>>)>> {
+        reads::audit_event_at(&self.client().await?, seq).await
+    }
+
+    async fn version_ties(&self, after: i64, limit: usize) -> Result<(Vec<VersionTie>, i64)> {
+        reads::version_ties(&self.client().await?, after, limit).await
+    }
+
+    async fn token_by_id(&self, id: &str) -> Result<Option<TokenRecord>> {
+        reads::token_by_id(&self.client().await?, id).await
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenRecord>> {
+        reads::tokens(&self.client().await?).await
+    }
+}

@@ -1,0 +1,396 @@
+//! Row reads on a pooled connection, and the row mappings the transactions share.
+
+use deadpool_postgres::GenericClient;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
+
+use super::db;
+use crate::backend::rows::u32_of;
+use crate::backend::sql::{self, Query, SqlValue, EVENT_COLUMNS, INFO_COLUMNS};
+use crate::backend::{
+    ListFilter, RotationCandidate, StoredInfo, StoredSecret, StoredValue, StoredVersion,
+    TokenRecord, VersionTie,
+};
+use crate::{Action, AuditEvent, AuditQuery, Result, SecretId};
+
+fn limit_of(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// A query's values as driver parameters.
+fn parameters(query: &Query) -> Vec<Box<dyn ToSql + Sync + Send>> {
+    query
+        .values
+        .iter()
+        .map(|value| -> Box<dyn ToSql + Sync + Send> {
+            match value {
+                SqlValue::Int(v) => Box::new(*v),
+                SqlValue::Text(v) => Box::new(v.clone()),
+            }
+        })
+        .collect()
+}
+
+fn refs(values: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
+    values
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect()
+}
+
+/// A secret's identity from three consecutive columns starting at `at`.
+pub(super) fn id_at(r: &Row, at: usize) -> SecretId {
+    SecretId::new(
+        r.get::<_, String>(at),
+        r.get::<_, String>(at + 1),
+        r.get::<_, String>(at + 2),
+    )
+}
+
+/// A sealed value from three consecutive columns starting at `at`.
+pub(super) fn value_at(r: &Row, at: usize) -> StoredValue {
+    StoredValue {
+        value: r.get(at),
+        value_hash: r.get(at + 1),
+        kek_version: u32_of(r.get(at + 2)),
+    }
+}
+
+/// Attributes from [`INFO_COLUMNS`].
+pub(super) fn info_from_row(row: &Row) -> StoredInfo {
+    StoredInfo {
+        row_id: row.get(0),
+        id: id_at(row, 1),
+        version: u32_of(row.get(4)),
+        kek_version: u32_of(row.get(5)),
+        description: row.get(6),
+        metadata: row.get(7),
+        kind: row.get(8),
+        expires_at: row.get(9),
+        created: row.get(10),
+        updated: row.get(11),
+    }
+}
+
+/// An audit event from [`EVENT_COLUMNS`].
+fn audit_event_from_row(r: &Row) -> AuditEvent {
+    AuditEvent {
+        id: r.get(0),
+        time: crate::model::Timestamp(r.get(1)),
+        actor: r.get(2),
+        action: Action::parse(r.get(3)).unwrap_or(Action::Read),
+        namespace: r.get(4),
+        env: r.get(5),
+        key: r.get(6),
+        version: r.get::<_, Option<i64>>(7).map(u32_of),
+        kek_version: r.get::<_, Option<i64>>(8).map(u32_of),
+    }
+}
+
+pub(super) async fn meta(c: &impl GenericClient, name: &str) -> Result<Option<String>> {
+    let row = c
+        .query_opt(
+            "SELECT value FROM strongroom_meta WHERE name = $1",
+            &[&name],
+        )
+        .await
+        .map_err(db)?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+pub(super) async fn recorded_keys(c: &impl GenericClient) -> Result<Vec<(u32, String)>> {
+    let rows = c
+        .query(
+            "SELECT kek_version, fingerprint FROM strongroom_key_fingerprints ORDER BY kek_version",
+            &[],
+        )
+        .await
+        .map_err(db)?;
+    Ok(rows.iter().map(|r| (u32_of(r.get(0)), r.get(1))).collect())
+}
+
+pub(super) async fn kek_versions_in_use(c: &impl GenericClient) -> Result<Vec<u32>> {
+    let rows = c
+        .query(
+            "SELECT DISTINCT kek_version FROM strongroom_secret_versions ORDER BY kek_version",
+            &[],
+        )
+        .await
+        .map_err(db)?;
+    Ok(rows.iter().map(|r| u32_of(r.get(0))).collect())
+}
+
+pub(super) async fn fetch(c: &impl GenericClient, id: &SecretId) -> Result<Option<StoredSecret>> {
+    let statement = c
+        .prepare_cached(&format!(
+            "SELECT {INFO_COLUMNS}, v.value, v.value_hash
+             FROM strongroom_secrets s JOIN strongroom_secret_versions v ON v.sid = s.sid AND v.version = s.version
+             WHERE s.namespace = $1 AND s.env = $2 AND s.key = $3"
+        ))
+        .await
+        .map_err(db)?;
+    let row = c
+        .query_opt(&statement, &[&id.namespace, &id.env, &id.key])
+        .await
+        .map_err(db)?;
+    Ok(row.map(|row| {
+        let info = info_from_row(&row);
+        let kek_version = info.kek_version;
+        StoredSecret {
+            info,
+            value: StoredValue {
+                value: row.get(12),
+                value_hash: row.get(13),
+                kek_version,
+            },
+        }
+    }))
+}
+
+pub(super) async fn fetch_version(
+    c: &impl GenericClient,
+    id: &SecretId,
+    version: u32,
+) -> Result<Option<StoredValue>> {
+    let row = c
+        .query_opt(
+            "SELECT v.value, v.value_hash, v.kek_version
+             FROM strongroom_secrets s JOIN strongroom_secret_versions v ON v.sid = s.sid
+             WHERE s.namespace = $1 AND s.env = $2 AND s.key = $3 AND v.version = $4",
+            &[&id.namespace, &id.env, &id.key, &i64::from(version)],
+        )
+        .await
+        .map_err(db)?;
+    Ok(row.map(|r| value_at(&r, 0)))
+}
+
+pub(super) async fn history(
+    c: &impl GenericClient,
+    id: &SecretId,
+) -> Result<Option<(u32, Vec<StoredVersion>)>> {
+    let Some(secret) = c
+        .query_opt(
+            "SELECT sid, version FROM strongroom_secrets WHERE namespace = $1 AND env = $2 AND key = $3",
+            &[&id.namespace, &id.env, &id.key],
+        )
+        .await
+        .map_err(db)?
+    else {
+        return Ok(None);
+    };
+    let (sid, current): (i64, i64) = (secret.get(0), secret.get(1));
+    let rows = c
+        .query(
+            "SELECT version, kek_version, created, actor FROM strongroom_secret_versions WHERE sid = $1 ORDER BY version DESC",
+            &[&sid],
+        )
+        .await
+        .map_err(db)?;
+    let versions = rows
+        .iter()
+        .map(|r| StoredVersion {
+            version: u32_of(r.get(0)),
+            kek_version: u32_of(r.get(1)),
+            created: r.get(2),
+            actor: r.get(3),
+        })
+        .collect();
+    Ok(Some((u32_of(current), versions)))
+}
+
+pub(super) async fn list(
+    c: &impl GenericClient,
+    filter: &ListFilter,
+) -> Result<(Vec<StoredInfo>, u64)> {
+    let (count, page) = sql::list(sql::POSTGRES, filter);
+    let count_values = parameters(&count);
+    let total: i64 = c
+        .query_one(&count.sql, &refs(&count_values))
+        .await
+        .map_err(db)?
+        .get(0);
+    let page_values = parameters(&page);
+    let rows = c.query(&page.sql, &refs(&page_values)).await.map_err(db)?;
+    Ok((
+        rows.iter().map(info_from_row).collect(),
+        u64::try_from(total).unwrap_or(0),
+    ))
+}
+
+pub(super) async fn audit_events(
+    c: &impl GenericClient,
+    query: &AuditQuery,
+    limit: usize,
+) -> Result<Vec<AuditEvent>> {
+    let query = sql::audit_events(sql::POSTGRES, query, limit);
+    let values = parameters(&query);
+    let rows = c.query(&query.sql, &refs(&values)).await.map_err(db)?;
+    Ok(rows.iter().map(audit_event_from_row).collect())
+}
+
+pub(super) async fn rotation_candidates(
+    c: &impl GenericClient,
+    target: u32,
+    from: Option<u32>,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<RotationCandidate>> {
+    let rows = c
+        .query(
+            "SELECT v.vid, s.namespace, s.env, s.key, v.version, v.value, v.value_hash, v.kek_version, s.row_id
+             FROM strongroom_secret_versions v JOIN strongroom_secrets s ON s.sid = v.sid
+             WHERE v.kek_version != $1 AND ($2::BIGINT IS NULL OR v.kek_version = $2) AND v.vid > $3
+             ORDER BY v.vid LIMIT $4",
+            &[&i64::from(target), &from.map(i64::from), &after, &limit_of(limit)],
+        )
+        .await
+        .map_err(db)?;
+    Ok(rows
+        .iter()
+        .map(|r| RotationCandidate {
+            position: r.get(0),
+            id: id_at(r, 1),
+            row_id: r.get(8),
+            version: u32_of(r.get(4)),
+            value: value_at(r, 5),
+        })
+        .collect())
+}
+
+pub(super) async fn count_rotation_candidates(
+    c: &impl GenericClient,
+    target: u32,
+    from: Option<u32>,
+) -> Result<u64> {
+    let n: i64 = c
+        .query_one(
+            "SELECT count(*) FROM strongroom_secret_versions WHERE kek_version != $1 AND ($2::BIGINT IS NULL OR kek_version = $2)",
+            &[&i64::from(target), &from.map(i64::from)],
+        )
+        .await
+        .map_err(db)?
+        .get(0);
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+pub(super) async fn rotation_status(c: &impl GenericClient) -> Result<Vec<(u32, u64, u64)>> {
+    let rows = c
+        .query(
+            "SELECT v.kek_version,
+                    count(*) FILTER (WHERE v.version = s.version),
+                    count(*) FILTER (WHERE v.version != s.version)
+             FROM strongroom_secret_versions v JOIN strongroom_secrets s ON s.sid = v.sid
+             GROUP BY v.kek_version ORDER BY v.kek_version",
+            &[],
+        )
+        .await
+        .map_err(db)?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            (
+                u32_of(r.get(0)),
+                u64::try_from(r.get::<_, i64>(1)).unwrap_or(0),
+                u64::try_from(r.get::<_, i64>(2)).unwrap_or(0),
+            )
+        })
+        .collect())
+}
+
+pub(super) async fn audit_links(
+    c: &impl GenericClient,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<(AuditEvent, Option<Vec<u8>>)>> {
+    let rows = c
+        .query(
+            &format!(
+                "SELECT {EVENT_COLUMNS}, link FROM strongroom_audit_events WHERE id > $1 ORDER BY id LIMIT $2"
+            ),
+            &[&after, &limit_of(limit)],
+        )
+        .await
+        .map_err(db)?;
+    Ok(rows
+        .iter()
+        .map(|r| (audit_event_from_row(r), r.get(9)))
+        .collect())
+}
+
+pub(super) async fn audit_event_at(
+    c: &impl GenericClient,
+    seq: i64,
+) -> Result<Option<(AuditEvent, Option<Vec<u8>>)>> {
+    Ok(c.query_opt(
+        &format!("SELECT {EVENT_COLUMNS}, link FROM strongroom_audit_events WHERE id = $1"),
+        &[&seq],
+    )
+    .await
+    .map_err(db)?
+    .map(|r| (audit_event_from_row(&r), r.get(9))))
+}
+
+pub(super) async fn version_ties(
+    c: &impl GenericClient,
+    after: i64,
+    limit: usize,
+) -> Result<(Vec<VersionTie>, i64)> {
+    let rows = c
+        .query(
+            "SELECT v.vid, s.row_id, s.namespace, s.env, s.key, v.version, v.audit_seq, v.audit_tag
+             FROM strongroom_secret_versions v JOIN strongroom_secrets s ON s.sid = v.sid
+             WHERE v.vid > $1 ORDER BY v.vid LIMIT $2",
+            &[&after, &limit_of(limit)],
+        )
+        .await
+        .map_err(db)?;
+    let last = rows.last().map_or(after, |r| r.get(0));
+    let ties = rows
+        .iter()
+        .map(|r| VersionTie {
+            row_id: r.get(1),
+            id: id_at(r, 2),
+            version: u32_of(r.get(5)),
+            audit_seq: r.get(6),
+            audit_tag: r.get(7),
+        })
+        .collect();
+    Ok((ties, last))
+}
+
+const TOKEN_COLUMNS: &str = "id, name, secret_hash, superuser, scopes, created, revoked";
+
+fn token_from_row(row: &Row) -> TokenRecord {
+    let scopes: String = row.get(4);
+    TokenRecord {
+        id: row.get(0),
+        name: row.get(1),
+        secret_hash: row.get(2),
+        superuser: row.get(3),
+        scopes: serde_json::from_str(&scopes).unwrap_or_default(),
+        created: row.get(5),
+        revoked: row.get(6),
+    }
+}
+
+pub(super) async fn token_by_id(c: &impl GenericClient, id: &str) -> Result<Option<TokenRecord>> {
+    let row = c
+        .query_opt(
+            &format!("SELECT {TOKEN_COLUMNS} FROM strongroom_api_tokens WHERE id = $1"),
+            &[&id],
+        )
+        .await
+        .map_err(db)?;
+    Ok(row.as_ref().map(token_from_row))
+}
+
+pub(super) async fn tokens(c: &impl GenericClient) -> Result<Vec<TokenRecord>> {
+    let rows = c
+        .query(
+            &format!("SELECT {TOKEN_COLUMNS} FROM strongroom_api_tokens ORDER BY created, name"),
+            &[],
+        )
+        .await
+        .map_err(db)?;
+    Ok(rows.iter().map(token_from_row).collect())
+}

@@ -1,0 +1,56 @@
+//! The PostgreSQL schema: migrations in `migrations/postgres/*.sql`, applied in order at
+//! open inside one transaction holding an advisory lock, so two processes opening a fresh
+//! database at the same moment apply them once.
+
+use deadpool_postgres::GenericClient as _;
+
+use super::{db, MIGRATION_LOCK};
+use crate::{Result, StoreError};
+
+/// Schema migrations, oldest first. Append a file, never edit one.
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/postgres/0001_initial.sql"),
+    include_str!("../../../migrations/postgres/0002_audit_chain.sql"),
+    include_str!("../../../migrations/postgres/0003_read_cache_notify.sql"),
+    include_str!("../../../migrations/postgres/0004_audit_keyed_chain.sql"),
+];
+
+/// Applies the migrations the database lacks; refuses a database newer than this build.
+pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()> {
+    let tx = client.transaction().await.map_err(db)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(db)?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS strongroom_schema_version (version BIGINT NOT NULL)",
+    )
+    .await
+    .map_err(db)?;
+    let current: i64 = tx
+        .query_opt("SELECT version FROM strongroom_schema_version", &[])
+        .await
+        .map_err(db)?
+        .map_or(0, |r| r.get(0));
+    let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    if current > known {
+        tx.rollback().await.map_err(db)?;
+        return Err(StoreError::Database(format!(
+            "the database schema is version {current}, newer than this build understands ({known}); upgrade strongroom"
+        )));
+    }
+    for sql in &MIGRATIONS[usize::try_from(current).unwrap_or(0)..] {
+        tx.batch_execute(sql)
+            .await
+            .map_err(|e| StoreError::Database(format!("schema migration failed: {e}")))?;
+    }
+    tx.execute("DELETE FROM strongroom_schema_version", &[])
+        .await
+        .map_err(db)?;
+    tx.execute(
+        "INSERT INTO strongroom_schema_version (version) VALUES ($1)",
+        &[&known],
+    )
+    .await
+    .map_err(db)?;
+    tx.commit().await.map_err(db)
+}

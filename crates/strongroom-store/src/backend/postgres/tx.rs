@@ -1,0 +1,554 @@
+//! Row operations inside a PostgreSQL transaction.
+
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient as _, Transaction};
+use tokio_postgres::Row;
+
+use super::reads::{id_at, info_from_row, value_at};
+use super::{db, AUDIT_LOCK};
+use crate::backend::rows::{legacy_action, u32_of};
+use crate::backend::sql::INFO_COLUMNS;
+use crate::backend::{
+    AuditRecord, Change, Changes, LegacyVersion, NewVersion, SecretRow, StoredInfo, StoredValue,
+    TokenRecord, UpsertedSecret, WriteTx,
+};
+use crate::{Result, SecretId};
+
+/// What a transaction changed, for the read cache.
+#[derive(Debug)]
+pub(super) enum Touched {
+    /// No secret.
+    Nothing,
+    /// These secrets.
+    Secrets(Vec<SecretId>),
+    /// Version rows found by position (rotation, re-sealing): anything.
+    Anything,
+}
+
+impl Touched {
+    fn secret(&mut self, id: &SecretId) {
+        match self {
+            Self::Nothing => *self = Self::Secrets(vec![id.clone()]),
+            Self::Secrets(ids) => ids.push(id.clone()),
+            Self::Anything => {}
+        }
+    }
+}
+
+/// An open transaction and what it touched.
+pub(super) struct PgTx<'a> {
+    tx: Transaction<'a>,
+    touched: Touched,
+}
+
+impl<'a> PgTx<'a> {
+    pub(super) fn new(tx: Transaction<'a>) -> Self {
+        Self {
+            tx,
+            touched: Touched::Nothing,
+        }
+    }
+
+    pub(super) fn into_parts(self) -> (Transaction<'a>, Touched) {
+        (self.tx, self.touched)
+    }
+}
+
+/// `(is_set, value)` pairs for `CASE WHEN $set THEN $value ELSE column END`.
+fn change<T: Clone + Default>(change: &Change<T>) -> (bool, T) {
+    match change {
+        Change::Keep => (false, T::default()),
+        Change::Set(value) => (true, value.clone()),
+    }
+}
+
+fn secret_row(r: &Row) -> SecretRow {
+    SecretRow {
+        sid: r.get(0),
+        row_id: r.get(1),
+        id: id_at(r, 2),
+        version: u32_of(r.get(5)),
+    }
+}
+
+const ROW_COLUMNS: &str = "sid, row_id, namespace, env, key, version";
+
+#[async_trait]
+impl WriteTx for PgTx<'_> {
+    async fn meta(&mut self, name: &str) -> Result<Option<String>> {
+        super::reads::meta(&self.tx, name).await
+    }
+
+    async fn init_meta(&mut self, name: &str, value: &str) -> Result<String> {
+        self.tx
+            .execute(
+                "INSERT INTO strongroom_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                &[&name, &value],
+            )
+            .await
+            .map_err(db)?;
+        let row = self
+            .tx
+            .query_one(
+                "SELECT value FROM strongroom_meta WHERE name = $1",
+                &[&name],
+            )
+            .await
+            .map_err(db)?;
+        Ok(row.get(0))
+    }
+
+    async fn set_meta(&mut self, name: &str, value: Option<&str>) -> Result<()> {
+        match value {
+            Some(value) => {
+                self.tx
+                    .execute(
+                        "INSERT INTO strongroom_meta (name, value) VALUES ($1, $2)
+                         ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+                        &[&name, &value],
+                    )
+                    .await
+            }
+            None => {
+                self.tx
+                    .execute("DELETE FROM strongroom_meta WHERE name = $1", &[&name])
+                    .await
+            }
+        }
+        .map(drop)
+        .map_err(db)
+    }
+
+    async fn record_key(&mut self, version: u32, fingerprint: &str, now: i64) -> Result<String> {
+        self.tx
+            .execute(
+                "INSERT INTO strongroom_key_fingerprints (kek_version, fingerprint, recorded) VALUES ($1, $2, $3)
+                 ON CONFLICT (kek_version) DO NOTHING",
+                &[&i64::from(version), &fingerprint, &now],
+            )
+            .await
+            .map_err(db)?;
+        Ok(self
+            .tx
+            .query_one(
+                "SELECT fingerprint FROM strongroom_key_fingerprints WHERE kek_version = $1",
+                &[&i64::from(version)],
+            )
+            .await
+            .map_err(db)?
+            .get(0))
+    }
+
+    async fn upsert_secret(
+        &mut self,
+        id: &SecretId,
+        new_row_id: &str,
+        changes: &Changes,
+        now: i64,
+    ) -> Result<UpsertedSecret> {
+        let (set_description, description) = change(&changes.description);
+        let (set_metadata, metadata) = change(&changes.metadata);
+        let (set_kind, kind) = change(&changes.kind);
+        let (set_expiry, expires_at) = change(&changes.expires_at);
+        let row = self
+            .tx
+            .query_one(
+                "INSERT INTO strongroom_secrets AS s
+                     (row_id, namespace, env, key, version, description, metadata, kind, expires_at, created, updated)
+                 VALUES ($1, $2, $3, $4, 1,
+                         CASE WHEN $5::BOOLEAN THEN $6::TEXT ELSE '' END,
+                         CASE WHEN $7::BOOLEAN THEN $8::TEXT ELSE NULL END,
+                         CASE WHEN $9::BOOLEAN THEN $10::TEXT ELSE 'generic' END,
+                         CASE WHEN $11::BOOLEAN THEN $12::BIGINT ELSE NULL END,
+                         $13, $13)
+                 ON CONFLICT (namespace, env, key) DO UPDATE SET
+                     version = s.version + 1,
+                     updated = EXCLUDED.updated,
+                     description = CASE WHEN $5::BOOLEAN THEN $6::TEXT ELSE s.description END,
+                     metadata = CASE WHEN $7::BOOLEAN THEN $8::TEXT ELSE s.metadata END,
+                     kind = CASE WHEN $9::BOOLEAN THEN $10::TEXT ELSE s.kind END,
+                     expires_at = CASE WHEN $11::BOOLEAN THEN $12::BIGINT ELSE s.expires_at END
+                 RETURNING sid, row_id, version, (xmax = 0) AS created",
+                &[
+                    &new_row_id,
+                    &id.namespace,
+                    &id.env,
+                    &id.key,
+                    &set_description,
+                    &description,
+                    &set_metadata,
+                    &metadata,
+                    &set_kind,
+                    &kind,
+                    &set_expiry,
+                    &expires_at,
+                    &now,
+                ],
+            )
+            .await
+            .map_err(db)?;
+        let version: i64 = row.get(2);
+        let version = u32::try_from(version).map_err(|_| {
+            crate::StoreError::InvalidInput("the secret has reached the last version number".into())
+        })?;
+        self.touched.secret(id);
+        Ok(UpsertedSecret {
+            row: SecretRow {
+                sid: row.get(0),
+                row_id: row.get(1),
+                id: id.clone(),
+                version,
+            },
+            created: row.get(3),
+        })
+    }
+
+    async fn lock_secret(&mut self, id: &SecretId) -> Result<Option<SecretRow>> {
+        Ok(self
+            .tx
+            .query_opt(
+                &format!(
+                    "SELECT {ROW_COLUMNS} FROM strongroom_secrets
+                     WHERE namespace = $1 AND env = $2 AND key = $3 FOR UPDATE"
+                ),
+                &[&id.namespace, &id.env, &id.key],
+            )
+            .await
+            .map_err(db)?
+            .as_ref()
+            .map(secret_row))
+    }
+
+    async fn update_secret(
+        &mut self,
+        row: &SecretRow,
+        changes: &Changes,
+        now: i64,
+    ) -> Result<StoredInfo> {
+        let (set_description, description) = change(&changes.description);
+        let (set_metadata, metadata) = change(&changes.metadata);
+        let (set_kind, kind) = change(&changes.kind);
+        let (set_expiry, expires_at) = change(&changes.expires_at);
+        self.tx
+            .execute(
+                "UPDATE strongroom_secrets SET updated = $2,
+                     description = CASE WHEN $3::BOOLEAN THEN $4::TEXT ELSE description END,
+                     metadata = CASE WHEN $5::BOOLEAN THEN $6::TEXT ELSE metadata END,
+                     kind = CASE WHEN $7::BOOLEAN THEN $8::TEXT ELSE kind END,
+                     expires_at = CASE WHEN $9::BOOLEAN THEN $10::BIGINT ELSE expires_at END
+                 WHERE sid = $1",
+                &[
+                    &row.sid,
+                    &now,
+                    &set_description,
+                    &description,
+                    &set_metadata,
+                    &metadata,
+                    &set_kind,
+                    &kind,
+                    &set_expiry,
+                    &expires_at,
+                ],
+            )
+            .await
+            .map_err(db)?;
+        self.touched.secret(&row.id);
+        let info = self
+            .tx
+            .query_one(
+                &format!(
+                    "SELECT {INFO_COLUMNS} FROM strongroom_secrets s
+                     JOIN strongroom_secret_versions v ON v.sid = s.sid AND v.version = s.version WHERE s.sid = $1"
+                ),
+                &[&row.sid],
+            )
+            .await
+            .map_err(db)?;
+        Ok(info_from_row(&info))
+    }
+
+    async fn delete_secret(&mut self, row: &SecretRow) -> Result<()> {
+        self.tx
+            .execute("DELETE FROM strongroom_secrets WHERE sid = $1", &[&row.sid])
+            .await
+            .map_err(db)?;
+        self.touched.secret(&row.id);
+        Ok(())
+    }
+
+    async fn expired_secrets(&mut self, before: i64) -> Result<Vec<SecretRow>> {
+        let rows = self
+            .tx
+            .query(
+                &format!(
+                    "SELECT {ROW_COLUMNS} FROM strongroom_secrets
+                     WHERE expires_at IS NOT NULL AND expires_at < $1 ORDER BY sid FOR UPDATE"
+                ),
+                &[&before],
+            )
+            .await
+            .map_err(db)?;
+        Ok(rows.iter().map(secret_row).collect())
+    }
+
+    async fn insert_version(&mut self, v: NewVersion<'_>) -> Result<()> {
+        self.tx
+            .execute(
+                "INSERT INTO strongroom_secret_versions (sid, version, value, value_hash, kek_version, created, actor, audit_seq, audit_tag)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &[
+                    &v.row.sid,
+                    &i64::from(v.row.version),
+                    &v.value.value,
+                    &v.value.value_hash,
+                    &i64::from(v.value.kek_version),
+                    &v.created,
+                    &v.actor,
+                    &v.audit_seq,
+                    &v.audit_tag,
+                ],
+            )
+            .await
+            .map(drop)
+            .map_err(db)
+    }
+
+    async fn trim_versions(&mut self, row: &SecretRow, through: i64) -> Result<()> {
+        self.tx
+            .execute(
+                "DELETE FROM strongroom_secret_versions WHERE sid = $1 AND version <= $2",
+                &[&row.sid, &through],
+            )
+            .await
+            .map(drop)
+            .map_err(db)
+    }
+
+    async fn swap_version_value(
+        &mut self,
+        position: i64,
+        expected: &[u8],
+        new: &StoredValue,
+    ) -> Result<bool> {
+        let changed = self
+            .tx
+            .execute(
+                "UPDATE strongroom_secret_versions SET value = $1, value_hash = $2, kek_version = $3
+                 WHERE vid = $4 AND value = $5",
+                &[
+                    &new.value,
+                    &new.value_hash,
+                    &i64::from(new.kek_version),
+                    &position,
+                    &expected,
+                ],
+            )
+            .await
+            .map_err(db)?;
+        self.touched = Touched::Anything;
+        Ok(changed == 1)
+    }
+
+    async fn untied_versions(&mut self) -> Result<Vec<(i64, LegacyVersion)>> {
+        let rows = self
+            .tx
+            .query(
+                "SELECT v.vid, s.row_id, s.namespace, s.env, s.key, v.version, v.value, v.value_hash, v.kek_version
+                 FROM strongroom_secret_versions v JOIN strongroom_secrets s ON s.sid = v.sid
+                 WHERE v.audit_tag IS NULL ORDER BY v.vid",
+                &[],
+            )
+            .await
+            .map_err(db)?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get(0),
+                    LegacyVersion {
+                        row_id: r.get(1),
+                        id: id_at(r, 2),
+                        version: u32_of(r.get(5)),
+                        value: value_at(r, 6),
+                    },
+                )
+            })
+            .collect())
+    }
+
+    async fn retie_version(
+        &mut self,
+        position: i64,
+        new: &StoredValue,
+        seq: i64,
+        tag: &[u8],
+    ) -> Result<()> {
+        self.tx
+            .execute(
+                "UPDATE strongroom_secret_versions
+                 SET value = $1, value_hash = $2, kek_version = $3, audit_seq = $4, audit_tag = $5
+                 WHERE vid = $6",
+                &[
+                    &new.value,
+                    &new.value_hash,
+                    &i64::from(new.kek_version),
+                    &seq,
+                    &tag,
+                    &position,
+                ],
+            )
+            .await
+            .map_err(db)?;
+        self.touched = Touched::Anything;
+        Ok(())
+    }
+
+    async fn lock_audit_head(&mut self) -> Result<Option<(i64, Option<Vec<u8>>)>> {
+        self.tx
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
+            .await
+            .map_err(db)?;
+        Ok(self
+            .tx
+            .query_opt(
+                "SELECT id, link FROM strongroom_audit_events ORDER BY id DESC LIMIT 1",
+                &[],
+            )
+            .await
+            .map_err(db)?
+            .map(|r| (r.get(0), r.get(1))))
+    }
+
+    async fn insert_event(&mut self, seq: i64, record: &AuditRecord, link: &[u8]) -> Result<()> {
+        self.tx
+            .execute(
+                "INSERT INTO strongroom_audit_events (id, time, actor, action, namespace, env, key, version, kek_version, link)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                &[
+                    &seq,
+                    &record.time,
+                    &record.actor,
+                    &record.action.as_str(),
+                    &record.id.namespace,
+                    &record.id.env,
+                    &record.id.key,
+                    &record.version.map(i64::from),
+                    &record.kek_version.map(i64::from),
+                    &link,
+                ],
+            )
+            .await
+            .map(drop)
+            .map_err(db)
+    }
+
+    async fn first_event_since(&mut self, time: i64) -> Result<Option<i64>> {
+        Ok(self
+            .tx
+            .query_one(
+                "SELECT min(id) FROM strongroom_audit_events WHERE time >= $1",
+                &[&time],
+            )
+            .await
+            .map_err(db)?
+            .get(0))
+    }
+
+    async fn event_at_or_before(&mut self, seq: i64) -> Result<Option<(i64, Option<Vec<u8>>)>> {
+        Ok(self
+            .tx
+            .query_opt(
+                "SELECT id, link FROM strongroom_audit_events WHERE id <= $1 ORDER BY id DESC LIMIT 1",
+                &[&seq],
+            )
+            .await
+            .map_err(db)?
+            .map(|r| (r.get(0), r.get(1))))
+    }
+
+    async fn delete_events_through(&mut self, seq: i64) -> Result<u64> {
+        // The append-only trigger lets deletes through only while this setting is on.
+        self.tx
+            .batch_execute("SET LOCAL strongroom.retention = 'on'")
+            .await
+            .map_err(db)?;
+        let n = self
+            .tx
+            .execute(
+                "DELETE FROM strongroom_audit_events WHERE id <= $1",
+                &[&seq],
+            )
+            .await
+            .map_err(db)?;
+        self.tx
+            .batch_execute("SET LOCAL strongroom.retention = 'off'")
+            .await
+            .map_err(db)?;
+        Ok(n)
+    }
+
+    async fn legacy_events(&mut self) -> Result<Vec<AuditRecord>> {
+        let rows = self
+            .tx
+            .query(
+                "SELECT time, actor, action, namespace, env, key, version, kek_version
+                 FROM strongroom_audit_events_legacy ORDER BY id",
+                &[],
+            )
+            .await
+            .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditRecord {
+                    time: r.get(0),
+                    actor: r.get(1),
+                    action: legacy_action(r.get(2))?,
+                    id: id_at(r, 3),
+                    version: r.get::<_, Option<i64>>(6).map(u32_of),
+                    kek_version: r.get::<_, Option<i64>>(7).map(u32_of),
+                })
+            })
+            .collect()
+    }
+
+    async fn clear_legacy_events(&mut self) -> Result<()> {
+        self.tx
+            .execute("DELETE FROM strongroom_audit_events_legacy", &[])
+            .await
+            .map(drop)
+            .map_err(db)
+    }
+
+    async fn insert_token(&mut self, token: &TokenRecord) -> Result<bool> {
+        let scopes = serde_json::to_string(&token.scopes).map_err(db)?;
+        let inserted = self
+            .tx
+            .execute(
+                "INSERT INTO strongroom_api_tokens (id, name, secret_hash, superuser, scopes, created)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                &[
+                    &token.id,
+                    &token.name,
+                    &token.secret_hash,
+                    &token.superuser,
+                    &scopes,
+                    &token.created,
+                ],
+            )
+            .await
+            .map_err(db)?;
+        Ok(inserted == 1)
+    }
+
+    async fn revoke_token(&mut self, name: &str, now: i64) -> Result<bool> {
+        let n = self
+            .tx
+            .execute(
+                "UPDATE strongroom_api_tokens SET revoked = $2 WHERE name = $1 AND revoked IS NULL",
+                &[&name, &now],
+            )
+            .await
+            .map_err(db)?;
+        Ok(n == 1)
+    }
+}

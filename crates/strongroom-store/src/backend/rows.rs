@@ -1,0 +1,247 @@
+//! The rows a backend reads and writes.
+
+use crate::{Action, Result, SecretId, State, StoreError};
+
+/// Attributes of a stored secret (everything but its value).
+#[derive(Debug, Clone)]
+pub struct StoredInfo {
+    /// Public row id.
+    pub row_id: String,
+    /// Identity.
+    pub id: SecretId,
+    /// Current version.
+    pub version: u32,
+    /// KEK version of the current value.
+    pub kek_version: u32,
+    /// Description.
+    pub description: String,
+    /// Metadata JSON text.
+    pub metadata: Option<String>,
+    /// Kind.
+    pub kind: String,
+    /// Expiry, Unix ms.
+    pub expires_at: Option<i64>,
+    /// Created, Unix ms.
+    pub created: i64,
+    /// Updated, Unix ms.
+    pub updated: i64,
+}
+
+/// One sealed value (a version) as stored.
+#[derive(Debug, Clone)]
+pub struct StoredValue {
+    /// Envelope (format 0x01) bound to the secret's identity and version.
+    pub value: Vec<u8>,
+    /// Keyed hash (format 0x03) of the plaintext, for `verify`.
+    pub value_hash: Vec<u8>,
+    /// KEK version of `value`.
+    pub kek_version: u32,
+}
+
+/// A stored secret: attributes and current value.
+#[derive(Debug, Clone)]
+pub struct StoredSecret {
+    /// Attributes.
+    pub info: StoredInfo,
+    /// Current value.
+    pub value: StoredValue,
+}
+
+/// One kept version's attributes.
+#[derive(Debug, Clone)]
+pub struct StoredVersion {
+    /// Version number.
+    pub version: u32,
+    /// KEK version.
+    pub kek_version: u32,
+    /// Written at, Unix ms.
+    pub created: i64,
+    /// Written by.
+    pub actor: String,
+}
+
+/// A change to an optional attribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change<T> {
+    /// Leave as is.
+    Keep,
+    /// Replace.
+    Set(T),
+}
+
+impl<T: Clone> Change<T> {
+    /// The new value, or `default` when kept.
+    pub fn or(&self, default: T) -> T {
+        match self {
+            Self::Set(value) => value.clone(),
+            Self::Keep => default,
+        }
+    }
+}
+
+/// Changes to a secret's attributes (a new row starts from the defaults).
+#[derive(Debug, Clone)]
+pub struct Changes {
+    /// Description (default empty).
+    pub description: Change<String>,
+    /// Metadata JSON text (default none).
+    pub metadata: Change<Option<String>>,
+    /// Kind (default `generic`).
+    pub kind: Change<String>,
+    /// Expiry, Unix ms (default none).
+    pub expires_at: Change<Option<i64>>,
+}
+
+/// A secret row locked by a write transaction.
+#[derive(Debug, Clone)]
+pub struct SecretRow {
+    /// The backend's own row key.
+    pub sid: i64,
+    /// The public random row id.
+    pub row_id: String,
+    /// Identity.
+    pub id: SecretId,
+    /// Current version.
+    pub version: u32,
+}
+
+/// What [`WriteTx::upsert_secret`](super::WriteTx::upsert_secret) did.
+#[derive(Debug, Clone)]
+pub struct UpsertedSecret {
+    /// The row, at its new version.
+    pub row: SecretRow,
+    /// Whether it was created (else its version was bumped).
+    pub created: bool,
+}
+
+/// A version row to insert.
+#[derive(Debug, Clone, Copy)]
+pub struct NewVersion<'a> {
+    /// The secret's row.
+    pub row: &'a SecretRow,
+    /// The sealed value.
+    pub value: &'a StoredValue,
+    /// Written at, Unix ms.
+    pub created: i64,
+    /// Written by.
+    pub actor: &'a str,
+    /// Sequence number of the audit event that wrote it.
+    pub audit_seq: i64,
+    /// Keyed tie of the version to that event.
+    pub audit_tag: &'a [u8],
+}
+
+/// An audit event to append.
+#[derive(Debug, Clone)]
+pub struct AuditRecord {
+    /// When, Unix ms.
+    pub time: i64,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: Action,
+    /// Which secret.
+    pub id: SecretId,
+    /// Secret version, if any.
+    pub version: Option<u32>,
+    /// KEK version, if any.
+    pub kek_version: Option<u32>,
+}
+
+/// Filters of a list, already validated by the store.
+#[derive(Debug, Clone)]
+pub struct ListFilter {
+    /// Namespace.
+    pub namespace: String,
+    /// Only this env.
+    pub env: Option<String>,
+    /// Only keys with this prefix.
+    pub prefix: Option<String>,
+    /// Only this state, judged at `now`.
+    pub state: Option<State>,
+    /// Now, Unix ms.
+    pub now: i64,
+    /// Page size.
+    pub limit: usize,
+    /// Continue after `(env, key)`.
+    pub after: Option<(String, String)>,
+    /// Skip rows (when no cursor).
+    pub offset: usize,
+}
+
+/// A stored version whose KEK is not the target of a rotation.
+#[derive(Debug, Clone)]
+pub struct RotationCandidate {
+    /// Stable position of the version row, the rotation cursor.
+    pub position: i64,
+    /// Identity (for the crypto context).
+    pub id: SecretId,
+    /// The secret's random public id (for the crypto context).
+    pub row_id: String,
+    /// Version number.
+    pub version: u32,
+    /// Its sealed value.
+    pub value: StoredValue,
+}
+
+/// An API token as stored: its secret only as a SHA-256 hash.
+#[derive(Debug, Clone)]
+pub struct TokenRecord {
+    /// Public id (12 hex characters).
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// SHA-256 of the secret part.
+    pub secret_hash: Vec<u8>,
+    /// Superuser or scoped.
+    pub superuser: bool,
+    /// `namespace/env` scopes.
+    pub scopes: Vec<String>,
+    /// Created, Unix ms.
+    pub created: i64,
+    /// Revoked, Unix ms.
+    pub revoked: Option<i64>,
+}
+
+/// A stored version and its tie to the event that wrote it.
+#[derive(Debug, Clone)]
+pub struct VersionTie {
+    /// The secret's random public id.
+    pub row_id: String,
+    /// Identity.
+    pub id: SecretId,
+    /// Version number.
+    pub version: u32,
+    /// Sequence number of the event that wrote it, if recorded.
+    pub audit_seq: Option<i64>,
+    /// Keyed tag over the above, if recorded.
+    pub audit_tag: Option<Vec<u8>>,
+}
+
+/// A version written before values were bound to their version (schema 4), to re-seal.
+#[derive(Debug, Clone)]
+pub struct LegacyVersion {
+    /// The secret's random public id.
+    pub row_id: String,
+    /// Identity.
+    pub id: SecretId,
+    /// Version number.
+    pub version: u32,
+    /// The value, sealed under the old `(namespace, env, key)` context.
+    pub value: StoredValue,
+}
+
+/// A count or id from the database as `u32`, saturating (never a panic on a bad row).
+pub(crate) fn u32_of(value: i64) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
+}
+
+/// The action of an event set aside by the schema-4 migration; an unknown one is an
+/// integrity failure, never guessed.
+pub(crate) fn legacy_action(action: &str) -> Result<Action> {
+    Action::parse(action).ok_or_else(|| {
+        StoreError::AuditIntegrity(format!(
+            "a legacy audit event has an unknown action {action:?}"
+        ))
+    })
+}

@@ -1,0 +1,258 @@
+//! The embedded SQLite backend: one file, WAL, busy timeout, `synchronous = FULL`.
+//!
+//! Every call runs on a thread that owns its connection ([`worker`]): one writer thread
+//! runs write transactions (`BEGIN IMMEDIATE`), and reader threads with read-only
+//! connections serve reads, which WAL lets run beside a write. No SQLite call, and no
+//! fsync, ever blocks an async runtime thread.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use rusqlite::Connection;
+
+use super::{
+    Backend, ListFilter, RotationCandidate, StoredInfo, StoredSecret, StoredValue, StoredVersion,
+    TokenRecord, TxOutput, TxWork, VersionTie,
+};
+use crate::{AuditEvent, AuditQuery, Result, SecretId, StoreError};
+
+mod reads;
+mod schema;
+mod tx;
+mod worker;
+
+pub use schema::{migrations, schema_version};
+
+/// Reader threads (and connections) per database.
+const READERS: usize = 2;
+
+/// A SQLite database file.
+pub struct SqliteBackend {
+    writer: worker::Worker,
+    readers: worker::Worker,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteBackend")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+#[allow(clippy::needless_pass_by_value)] // shaped for `map_err(db)`
+pub(super) fn db(error: rusqlite::Error) -> StoreError {
+    StoreError::driver(error)
+}
+
+fn connect(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path).map_err(|e| {
+        StoreError::Database(format!(
+            "cannot open SQLite database {}: {e}",
+            path.display()
+        ))
+    })?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(db)?;
+    Ok(conn)
+}
+
+impl SqliteBackend {
+    /// Opens (or creates, mode 0600) the database at `path` and applies migrations.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let existed = path.exists();
+        let mut conn = connect(&path)?;
+        if !existed {
+            restrict_permissions(&path)?;
+        }
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
+        schema::migrate(&mut conn)?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let reader = connect(&path)?;
+                reader.pragma_update(None, "query_only", "ON").map_err(db)?;
+                Ok(reader)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            writer: worker::Worker::start("writer", vec![conn])?,
+            readers: worker::Worker::start("reader", readers)?,
+            path,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Copies the live database to `destination` with SQLite's online backup API,
+    /// consistent even while other processes write.
+    pub async fn backup_to(&self, destination: impl AsRef<Path>) -> Result<()> {
+        let destination = destination.as_ref().to_path_buf();
+        self.readers
+            .run(move |conn| {
+                let mut target = Connection::open(&destination).map_err(db)?;
+                restrict_permissions(&destination)?;
+                let backup = rusqlite::backup::Backup::new(conn, &mut target).map_err(db)?;
+                backup
+                    .run_to_completion(256, std::time::Duration::from_millis(5), None)
+                    .map_err(db)
+            })
+            .await
+    }
+
+    /// Runs a read on a reader thread.
+    async fn read<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.readers.run(move |conn| call(conn)).await
+    }
+}
+
+/// Runs `work` in an immediate (write-locking) transaction on `conn`: commit on `Ok`,
+/// rollback on an error or a panic.
+fn run_transaction(conn: &mut Connection, work: TxWork) -> Result<TxOutput> {
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(db)?;
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut tx = tx::SqliteTx::new(conn);
+        // The work awaits only this transaction's row operations, which complete at once.
+        futures_executor::block_on(work(&mut tx))
+    }))
+    .unwrap_or_else(|_| {
+        Err(StoreError::Database(
+            "a write transaction panicked (a defect); it was rolled back".into(),
+        ))
+    });
+    let committed = outcome.and_then(|out| {
+        conn.execute_batch("COMMIT").map_err(db)?;
+        Ok(out)
+    });
+    if committed.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    committed
+}
+
+#[cfg(unix)]
+fn restrict_permissions(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
+        StoreError::Database(format!(
+            "cannot restrict permissions of {}: {e}",
+            path.display()
+        ))
+    })
+}
+
+#[cfg(not(unix))]
+fn restrict_permissions(_path: &Path) -> Result<()> {
+    Ok(())
+}
+
+#[async_trait]
+impl Backend for SqliteBackend {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn transaction(&self, work: TxWork) -> Result<TxOutput> {
+        self.writer
+            .run(move |conn| run_transaction(conn, work))
+            .await
+    }
+
+    async fn meta(&self, name: &str) -> Result<Option<String>> {
+        let name = name.to_owned();
+        self.read(move |c| reads::meta(c, &name)).await
+    }
+
+    async fn recorded_keys(&self) -> Result<Vec<(u32, String)>> {
+        self.read(reads::recorded_keys).await
+    }
+
+    async fn kek_versions_in_use(&self) -> Result<Vec<u32>> {
+        self.read(reads::kek_versions_in_use).await
+    }
+
+    async fn fetch(&self, id: &SecretId) -> Result<Option<StoredSecret>> {
+        let id = id.clone();
+        self.read(move |c| reads::fetch(c, &id)).await
+    }
+
+    async fn fetch_version(&self, id: &SecretId, version: u32) -> Result<Option<StoredValue>> {
+        let id = id.clone();
+        self.read(move |c| reads::fetch_version(c, &id, version))
+            .await
+    }
+
+    async fn history(&self, id: &SecretId) -> Result<Option<(u32, Vec<StoredVersion>)>> {
+        let id = id.clone();
+        self.read(move |c| reads::history(c, &id)).await
+    }
+
+    async fn list(&self, filter: &ListFilter) -> Result<(Vec<StoredInfo>, u64)> {
+        let filter = filter.clone();
+        self.read(move |c| reads::list(c, &filter)).await
+    }
+
+    async fn audit_events(&self, query: &AuditQuery, limit: usize) -> Result<Vec<AuditEvent>> {
+        let query = query.clone();
+        self.read(move |c| reads::audit_events(c, &query, limit))
+            .await
+    }
+
+    async fn rotation_candidates(
+        &self,
+        target: u32,
+        from: Option<u32>,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<RotationCandidate>> {
+        self.read(move |c| reads::rotation_candidates(c, target, from, after, limit))
+            .await
+    }
+
+    async fn count_rotation_candidates(&self, target: u32, from: Option<u32>) -> Result<u64> {
+        self.read(move |c| reads::count_rotation_candidates(c, target, from))
+            .await
+    }
+
+    async fn rotation_status(&self) -> Result<Vec<(u32, u64, u64)>> {
+        self.read(reads::rotation_status).await
+    }
+
+    async fn audit_links(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(AuditEvent, Option<Vec<u8>>)>> {
+        self.read(move |c| reads::audit_links(c, after, limit))
+            .await
+    }
+
+    async fn audit_event_at(&self, seq: i64) -> Result<Option<(AuditEvent, Option<Vec<u8>>)>> {
+        self.read(move |c| reads::audit_event_at(c, seq)).await
+    }
+
+    async fn version_ties(&self, after: i64, limit: usize) -> Result<(Vec<VersionTie>, i64)> {
+        self.read(move |c| reads::version_ties(c, after, limit))
+            .await
+    }
+
+    async fn token_by_id(&self, id: &str) -> Result<Option<TokenRecord>> {
+        let id = id.to_owned();
+        self.read(move |c| reads::token_by_id(c, &id)).await
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenRecord>> {
+        self.read(reads::tokens).await
+    }
+}

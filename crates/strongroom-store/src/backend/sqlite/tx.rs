@@ -1,0 +1,428 @@
+//! Row operations inside a write transaction on the writer connection. SQLite's
+//! `BEGIN IMMEDIATE` holds the database's write lock for the whole transaction, so the
+//! "locks" of [`WriteTx`] are already held.
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::db;
+use super::reads::{id_at, info_from_row, value_at};
+use crate::backend::rows::{legacy_action, u32_of};
+use crate::backend::sql::INFO_COLUMNS;
+use crate::backend::{
+    AuditRecord, Changes, LegacyVersion, NewVersion, SecretRow, StoredInfo, StoredValue,
+    TokenRecord, UpsertedSecret, WriteTx,
+};
+use crate::{Result, SecretId, StoreError};
+
+/// The writer connection inside `BEGIN IMMEDIATE`.
+pub(super) struct SqliteTx<'c> {
+    // `&mut`: a shared `&Connection` is not `Send`, and the work's future must be.
+    conn: &'c mut Connection,
+}
+
+impl<'c> SqliteTx<'c> {
+    pub(super) fn new(conn: &'c mut Connection) -> Self {
+        Self { conn }
+    }
+
+    fn execute(&self, sql: &str, values: impl rusqlite::Params) -> Result<usize> {
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(values))
+            .map_err(db)
+    }
+
+    /// Applies `changes` (and `version`, when given) to row `sid`.
+    fn apply(&self, sid: i64, version: Option<u32>, changes: &Changes, now: i64) -> Result<()> {
+        let keep = |set: bool| i64::from(!set);
+        let (set_description, description) = split(&changes.description);
+        let (set_metadata, metadata) = split(&changes.metadata);
+        let (set_kind, kind) = split(&changes.kind);
+        let (set_expiry, expires_at) = split(&changes.expires_at);
+        self.execute(
+            "UPDATE secrets SET updated = ?2, version = coalesce(?3, version),
+                 description = CASE WHEN ?4 THEN description ELSE ?5 END,
+                 metadata = CASE WHEN ?6 THEN metadata ELSE ?7 END,
+                 kind = CASE WHEN ?8 THEN kind ELSE ?9 END,
+                 expires_at = CASE WHEN ?10 THEN expires_at ELSE ?11 END
+             WHERE sid = ?1",
+            params![
+                sid,
+                now,
+                version,
+                keep(set_description),
+                description,
+                keep(set_metadata),
+                metadata,
+                keep(set_kind),
+                kind,
+                keep(set_expiry),
+                expires_at
+            ],
+        )
+        .map(drop)
+    }
+}
+
+/// `(is_set, value)` of a change.
+fn split<T: Clone + Default>(change: &crate::backend::Change<T>) -> (bool, T) {
+    match change {
+        crate::backend::Change::Keep => (false, T::default()),
+        crate::backend::Change::Set(value) => (true, value.clone()),
+    }
+}
+
+fn secret_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SecretRow> {
+    Ok(SecretRow {
+        sid: r.get(0)?,
+        row_id: r.get(1)?,
+        id: id_at(r, 2)?,
+        version: u32_of(r.get(5)?),
+    })
+}
+
+const ROW_COLUMNS: &str = "sid, row_id, namespace, env, key, version";
+
+#[async_trait]
+impl WriteTx for SqliteTx<'_> {
+    async fn meta(&mut self, name: &str) -> Result<Option<String>> {
+        super::reads::meta(self.conn, name)
+    }
+
+    async fn init_meta(&mut self, name: &str, value: &str) -> Result<String> {
+        self.execute(
+            "INSERT INTO meta (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+            [name, value],
+        )?;
+        super::reads::meta(self.conn, name)?
+            .ok_or_else(|| StoreError::Database("a setting vanished inside its transaction".into()))
+    }
+
+    async fn set_meta(&mut self, name: &str, value: Option<&str>) -> Result<()> {
+        match value {
+            Some(value) => self.execute(
+                "INSERT INTO meta (name, value) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                [name, value],
+            ),
+            None => self.execute("DELETE FROM meta WHERE name = ?1", [name]),
+        }
+        .map(drop)
+    }
+
+    async fn record_key(&mut self, version: u32, fingerprint: &str, now: i64) -> Result<String> {
+        self.execute(
+            "INSERT INTO key_fingerprints (kek_version, fingerprint, recorded) VALUES (?1, ?2, ?3)
+             ON CONFLICT (kek_version) DO NOTHING",
+            params![version, fingerprint, now],
+        )?;
+        self.conn
+            .query_row(
+                "SELECT fingerprint FROM key_fingerprints WHERE kek_version = ?1",
+                [version],
+                |r| r.get(0),
+            )
+            .map_err(db)
+    }
+
+    async fn upsert_secret(
+        &mut self,
+        id: &SecretId,
+        new_row_id: &str,
+        changes: &Changes,
+        now: i64,
+    ) -> Result<UpsertedSecret> {
+        if let Some(row) = self.lock_secret(id).await? {
+            let version = row.version.checked_add(1).ok_or_else(|| {
+                StoreError::InvalidInput("the secret has reached the last version number".into())
+            })?;
+            self.apply(row.sid, Some(version), changes, now)?;
+            return Ok(UpsertedSecret {
+                row: SecretRow { version, ..row },
+                created: false,
+            });
+        }
+        self.execute(
+            "INSERT INTO secrets (row_id, namespace, env, key, version, description, metadata, kind,
+                                  expires_at, created, updated)
+             VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9, ?9)",
+            params![
+                new_row_id,
+                id.namespace,
+                id.env,
+                id.key,
+                changes.description.or(String::new()),
+                changes.metadata.or(None),
+                changes.kind.or("generic".to_owned()),
+                changes.expires_at.or(None),
+                now
+            ],
+        )?;
+        Ok(UpsertedSecret {
+            row: SecretRow {
+                sid: self.conn.last_insert_rowid(),
+                row_id: new_row_id.to_owned(),
+                id: id.clone(),
+                version: 1,
+            },
+            created: true,
+        })
+    }
+
+    async fn lock_secret(&mut self, id: &SecretId) -> Result<Option<SecretRow>> {
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT {ROW_COLUMNS} FROM secrets WHERE namespace = ?1 AND env = ?2 AND key = ?3"
+            ))
+            .and_then(|mut s| {
+                s.query_row(params![id.namespace, id.env, id.key], secret_row)
+                    .optional()
+            })
+            .map_err(db)
+    }
+
+    async fn update_secret(
+        &mut self,
+        row: &SecretRow,
+        changes: &Changes,
+        now: i64,
+    ) -> Result<StoredInfo> {
+        self.apply(row.sid, None, changes, now)?;
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT {INFO_COLUMNS} FROM secrets s
+                     JOIN secret_versions v ON v.sid = s.sid AND v.version = s.version WHERE s.sid = ?1"
+                ),
+                [row.sid],
+                info_from_row,
+            )
+            .map_err(db)
+    }
+
+    async fn delete_secret(&mut self, row: &SecretRow) -> Result<()> {
+        self.execute("DELETE FROM secrets WHERE sid = ?1", [row.sid])
+            .map(drop)
+    }
+
+    async fn expired_secrets(&mut self, before: i64) -> Result<Vec<SecretRow>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {ROW_COLUMNS} FROM secrets WHERE expires_at IS NOT NULL AND expires_at < ?1 ORDER BY sid"
+            ))
+            .map_err(db)?;
+        let rows = stmt.query_map([before], secret_row).map_err(db)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(db)
+    }
+
+    async fn insert_version(&mut self, v: NewVersion<'_>) -> Result<()> {
+        self.execute(
+            "INSERT INTO secret_versions (sid, version, value, value_hash, kek_version, created, actor, audit_seq, audit_tag)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                v.row.sid,
+                v.row.version,
+                v.value.value,
+                v.value.value_hash,
+                v.value.kek_version,
+                v.created,
+                v.actor,
+                v.audit_seq,
+                v.audit_tag
+            ],
+        )
+        .map(drop)
+    }
+
+    async fn trim_versions(&mut self, row: &SecretRow, through: i64) -> Result<()> {
+        self.execute(
+            "DELETE FROM secret_versions WHERE sid = ?1 AND version <= ?2",
+            params![row.sid, through],
+        )
+        .map(drop)
+    }
+
+    async fn swap_version_value(
+        &mut self,
+        position: i64,
+        expected: &[u8],
+        new: &StoredValue,
+    ) -> Result<bool> {
+        self.execute(
+            "UPDATE secret_versions SET value = ?1, value_hash = ?2, kek_version = ?3
+             WHERE vid = ?4 AND value = ?5",
+            params![
+                new.value,
+                new.value_hash,
+                new.kek_version,
+                position,
+                expected
+            ],
+        )
+        .map(|n| n == 1)
+    }
+
+    async fn untied_versions(&mut self) -> Result<Vec<(i64, LegacyVersion)>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT v.vid, s.row_id, s.namespace, s.env, s.key, v.version, v.value, v.value_hash, v.kek_version
+                 FROM secret_versions v JOIN secrets s ON s.sid = v.sid
+                 WHERE v.audit_tag IS NULL ORDER BY v.vid",
+            )
+            .map_err(db)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    LegacyVersion {
+                        row_id: r.get(1)?,
+                        id: id_at(r, 2)?,
+                        version: u32_of(r.get(5)?),
+                        value: value_at(r, 6)?,
+                    },
+                ))
+            })
+            .map_err(db)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(db)
+    }
+
+    async fn retie_version(
+        &mut self,
+        position: i64,
+        new: &StoredValue,
+        seq: i64,
+        tag: &[u8],
+    ) -> Result<()> {
+        self.execute(
+            "UPDATE secret_versions SET value = ?1, value_hash = ?2, kek_version = ?3, audit_seq = ?4, audit_tag = ?5
+             WHERE vid = ?6",
+            params![new.value, new.value_hash, new.kek_version, seq, tag, position],
+        )
+        .map(drop)
+    }
+
+    async fn lock_audit_head(&mut self) -> Result<Option<(i64, Option<Vec<u8>>)>> {
+        self.conn
+            .prepare_cached("SELECT id, link FROM audit_events ORDER BY id DESC LIMIT 1")
+            .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .map_err(db)
+    }
+
+    async fn insert_event(&mut self, seq: i64, record: &AuditRecord, link: &[u8]) -> Result<()> {
+        self.execute(
+            "INSERT INTO audit_events (id, time, actor, action, namespace, env, key, version, kek_version, link)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                seq,
+                record.time,
+                record.actor,
+                record.action.as_str(),
+                record.id.namespace,
+                record.id.env,
+                record.id.key,
+                record.version,
+                record.kek_version,
+                link
+            ],
+        )
+        .map(drop)
+    }
+
+    async fn first_event_since(&mut self, time: i64) -> Result<Option<i64>> {
+        self.conn
+            .query_row(
+                "SELECT min(id) FROM audit_events WHERE time >= ?1",
+                [time],
+                |r| r.get(0),
+            )
+            .map_err(db)
+    }
+
+    async fn event_at_or_before(&mut self, seq: i64) -> Result<Option<(i64, Option<Vec<u8>>)>> {
+        self.conn
+            .query_row(
+                "SELECT id, link FROM audit_events WHERE id <= ?1 ORDER BY id DESC LIMIT 1",
+                [seq],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db)
+    }
+
+    async fn delete_events_through(&mut self, seq: i64) -> Result<u64> {
+        // The append-only trigger lets deletes through only while this marker is set.
+        self.execute("INSERT INTO audit_retention (active) VALUES (1)", [])?;
+        let n = self.execute("DELETE FROM audit_events WHERE id <= ?1", [seq])?;
+        self.execute("DELETE FROM audit_retention", [])?;
+        Ok(n as u64)
+    }
+
+    async fn legacy_events(&mut self) -> Result<Vec<AuditRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT time, actor, action, namespace, env, key, version, kek_version
+                 FROM audit_events_legacy ORDER BY id",
+            )
+            .map_err(db)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    id_at(r, 3)?,
+                    r.get::<_, Option<i64>>(6)?.map(u32_of),
+                    r.get::<_, Option<i64>>(7)?.map(u32_of),
+                ))
+            })
+            .map_err(db)?;
+        let mut events = Vec::new();
+        for row in rows {
+            let (time, actor, action, id, version, kek_version) = row.map_err(db)?;
+            events.push(AuditRecord {
+                time,
+                actor,
+                action: legacy_action(&action)?,
+                id,
+                version,
+                kek_version,
+            });
+        }
+        Ok(events)
+    }
+
+    async fn clear_legacy_events(&mut self) -> Result<()> {
+        self.execute("DELETE FROM audit_events_legacy", [])
+            .map(drop)
+    }
+
+    async fn insert_token(&mut self, token: &TokenRecord) -> Result<bool> {
+        let scopes = serde_json::to_string(&token.scopes)
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        self.execute(
+            "INSERT INTO api_tokens (id, name, secret_hash, superuser, scopes, created)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+            params![
+                token.id,
+                token.name,
+                token.secret_hash,
+                token.superuser,
+                scopes,
+                token.created
+            ],
+        )
+        .map(|n| n == 1)
+    }
+
+    async fn revoke_token(&mut self, name: &str, now: i64) -> Result<bool> {
+        self.execute(
+            "UPDATE api_tokens SET revoked = ?2 WHERE name = ?1 AND revoked IS NULL",
+            params![name, now],
+        )
+        .map(|n| n == 1)
+    }
+}

@@ -1,0 +1,237 @@
+//! The store: policy and cryptography over a [`Backend`]. Every rule runs here, once,
+//! for every backend: naming and fallback ([`read`]), what a write does in its
+//! transaction ([`write`]), the audit trail ([`audit_ops`]) and key rotation
+//! ([`rotation`]).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use secrecy::SecretString;
+use strongroom_crypto::{secrecy, KeyRing, PasswordParams};
+
+use crate::audit::RingChain;
+use crate::backend::{Backend, WriteTx};
+use crate::{Result, SecretId, StoreConfig, StoreError};
+
+mod audit_ops;
+mod read;
+mod rotation;
+mod write;
+
+pub use read::PendingRead;
+pub use rotation::RotateOptions;
+pub(crate) use rotation::RotationUpdate;
+
+/// Where the store's keys come from.
+pub enum KeySource {
+    /// A key ring (`STRONGROOM_MASTER_KEY` as version 1, or `STRONGROOM_KEYS`).
+    Ring(KeyRing),
+    /// A development password, turned into KEK version 1 with Argon2id; the salt and
+    /// parameters are stored in the database on first use.
+    Password(SecretString),
+}
+
+impl core::fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Ring(ring) => f.debug_tuple("Ring").field(ring).finish(),
+            Self::Password(_) => f.write_str("Password([REDACTED])"),
+        }
+    }
+}
+
+/// The context a stored value (and its keyed hash) is bound to: the secret's identity,
+/// its random row id (a delete and re-create changes it) and the version number.
+pub(crate) fn value_context(
+    id: &SecretId,
+    row_id: &str,
+    version: u32,
+) -> strongroom_crypto::Context {
+    strongroom_crypto::Context::secret_version(&id.namespace, &id.env, &id.key, row_id, version)
+}
+
+/// The future of a transaction's work.
+pub(crate) type Work<'t, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 't>>;
+
+/// Runs `work` in one write transaction of `backend` and returns its result.
+pub(crate) async fn in_transaction<T, F>(backend: &dyn Backend, work: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: for<'t> FnOnce(&'t mut dyn WriteTx) -> Work<'t, T> + Send + 'static,
+{
+    let output = backend
+        .transaction(Box::new(move |tx| {
+            let work = work(tx);
+            Box::pin(async move {
+                work.await
+                    .map(|value| Box::new(value) as crate::backend::TxOutput)
+            })
+        }))
+        .await?;
+    output.downcast::<T>().map(|value| *value).map_err(|_| {
+        StoreError::Database("a transaction returned an unexpected type (a defect)".into())
+    })
+}
+
+struct Inner {
+    backend: Arc<dyn Backend>,
+    ring: Arc<KeyRing>,
+    config: StoreConfig,
+    writer_key: (u32, String),
+    chain: Arc<RingChain>,
+}
+
+/// A secrets store. Cheap to clone; clones share the backend and keys.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+    actor: Arc<str>,
+}
+
+impl core::fmt::Debug for Store {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.inner.backend.name())
+            .field("ring", &self.inner.ring)
+            .field("actor", &self.actor)
+            .finish_non_exhaustive()
+    }
+}
+
+const PASSWORD_PARAMS: &str = "password_params";
+
+impl Store {
+    /// Opens a store over `backend`. Checks the key ring against the database before
+    /// anything is written: a KEK whose fingerprint differs from the one recorded for its
+    /// version is [`StoreError::WrongKey`]; KEK versions used by stored values but absent
+    /// from the ring are [`StoreError::MissingKeyVersions`].
+    pub async fn open(
+        backend: Arc<dyn Backend>,
+        keys: KeySource,
+        config: StoreConfig,
+    ) -> Result<Self> {
+        config.check_env(&config.default_env)?;
+        let ring = match keys {
+            KeySource::Ring(ring) => ring,
+            KeySource::Password(password) => {
+                let fresh = PasswordParams::generate()?.encode();
+                let stored = in_transaction(backend.as_ref(), move |tx| {
+                    Box::pin(async move { tx.init_meta(PASSWORD_PARAMS, &fresh).await })
+                })
+                .await?;
+                let key = PasswordParams::decode(&stored)?.derive_key(&password)?;
+                KeyRing::single(&key)
+            }
+        };
+        let recorded = backend.recorded_keys().await?;
+        for kek in ring.keks() {
+            let configured = kek.fingerprint().to_string();
+            if let Some((_, fp)) = recorded
+                .iter()
+                .find(|(v, fp)| *v == kek.version() && *fp != configured)
+            {
+                return Err(StoreError::WrongKey {
+                    version: kek.version(),
+                    configured,
+                    recorded: fp.clone(),
+                });
+            }
+        }
+        let missing: Vec<(u32, Option<String>)> = backend
+            .kek_versions_in_use()
+            .await?
+            .into_iter()
+            .filter(|v| ring.get(*v).is_err())
+            .map(|v| {
+                (
+                    v,
+                    recorded
+                        .iter()
+                        .find(|(rv, _)| *rv == v)
+                        .map(|(_, fp)| fp.clone()),
+                )
+            })
+            .collect();
+        if !missing.is_empty() {
+            return Err(StoreError::MissingKeyVersions { versions: missing });
+        }
+        let writer_key = (
+            ring.active().version(),
+            ring.active().fingerprint().to_string(),
+        );
+        let ring = Arc::new(ring);
+        let chain = Arc::new(RingChain(Arc::clone(&ring)));
+        let store = Self {
+            inner: Arc::new(Inner {
+                backend,
+                ring,
+                config,
+                writer_key,
+                chain,
+            }),
+            actor: Arc::from("library"),
+        };
+        store.upgrade_legacy().await?;
+        Ok(store)
+    }
+
+    /// The same store, recording `actor` in audit events and version history.
+    #[must_use]
+    pub fn with_actor(&self, actor: &str) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            actor: Arc::from(actor),
+        }
+    }
+
+    /// The store's policy.
+    pub fn config(&self) -> &StoreConfig {
+        &self.inner.config
+    }
+
+    /// The key ring (fingerprints and versions; no key material is exposed).
+    pub fn key_ring(&self) -> &KeyRing {
+        &self.inner.ring
+    }
+
+    /// The backend's name (`sqlite`, ...).
+    pub fn backend_name(&self) -> &'static str {
+        self.inner.backend.name()
+    }
+
+    /// An identity with defaults applied: namespace `default`, the default env, and with
+    /// isolation off always the default env. Names are checked.
+    pub fn secret_id(
+        &self,
+        namespace: Option<&str>,
+        env: Option<&str>,
+        key: &str,
+    ) -> Result<SecretId> {
+        let config = &self.inner.config;
+        let namespace = namespace.unwrap_or("default");
+        let env = if config.env_isolation {
+            env.unwrap_or(&config.default_env)
+        } else {
+            &config.default_env
+        };
+        config.check_namespace(namespace)?;
+        config.check_env(env)?;
+        config.check_key(key)?;
+        Ok(SecretId::new(namespace, env, key))
+    }
+
+    /// The identity with defaults applied and names checked again.
+    fn normalize(&self, id: &SecretId) -> Result<SecretId> {
+        self.secret_id(Some(&id.namespace), Some(&id.env), &id.key)
+    }
+
+    /// The envs a read of `id` visits, in order.
+    fn chain(&self, id: &SecretId) -> Vec<String> {
+        if self.inner.config.env_isolation {
+            self.inner.config.chain(&id.env)
+        } else {
+            vec![id.env.clone()]
+        }
+    }
+}

@@ -1,0 +1,413 @@
+//! Reads. A read of a value yields a [`PendingRead`]: its plaintext is handed out only by
+//! committing it, which writes its audit event first, so no surface can forget the audit.
+
+use std::sync::Arc;
+
+use secrecy::SecretSlice;
+use strongroom_crypto::{secrecy, KeyedHash};
+
+use super::{in_transaction, value_context, Store};
+use crate::audit::Appender;
+use crate::backend::{AuditRecord, ListFilter, StoredInfo};
+use crate::model::{format_time, now_ms, Timestamp, MASK};
+use crate::{
+    Action, ListQuery, Page, Result, Secret, SecretId, SecretInfo, State, StoreError, VersionInfo,
+};
+
+/// A value found by a read, not yet handed out. Its identity, version and attributes are
+/// open; the plaintext comes only from [`PendingRead::commit`] (or
+/// [`Store::commit_reads`] for a batch), which records the read in the audit log first.
+///
+/// ```compile_fail
+/// # async fn demo(store: strongroom_store::Store, id: strongroom_store::SecretId) {
+/// let read = store.get(&id).await.unwrap();
+/// let plaintext = read.value; // private: only `commit` hands the value out
+/// # }
+/// ```
+#[must_use = "a read hands out nothing until it is committed (which audits it)"]
+pub struct PendingRead {
+    store: Store,
+    secret: Secret,
+}
+
+impl core::fmt::Debug for PendingRead {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PendingRead")
+            .field("id", &self.secret.id)
+            .field("version", &self.secret.version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PendingRead {
+    /// The identity that serves the read (after fallback: `id().env` is the serving env).
+    pub fn id(&self) -> &SecretId {
+        &self.secret.id
+    }
+
+    /// The env asked for.
+    pub fn requested_env(&self) -> &str {
+        &self.secret.requested_env
+    }
+
+    /// The version read.
+    pub fn version(&self) -> u32 {
+        self.secret.version
+    }
+
+    /// The secret's attributes (masked; no value).
+    pub fn info(&self) -> &SecretInfo {
+        &self.secret.info
+    }
+
+    /// Records a `read` event with the store handle's actor, then hands out the secret.
+    /// If the event can not be written, nothing is handed out.
+    pub async fn commit(self) -> Result<Secret> {
+        let store = self.store.clone();
+        let mut secrets = store.commit_reads(vec![self], Action::Read).await?;
+        secrets
+            .pop()
+            .ok_or_else(|| StoreError::Database("a read vanished in its commit (a defect)".into()))
+    }
+
+    /// The secret without an audit event, for the store's own uses that hand nothing out.
+    pub(crate) fn into_unaudited(self) -> Secret {
+        self.secret
+    }
+}
+
+impl Store {
+    /// Records one `action` event (a kind of plaintext use: [`Action::Read`],
+    /// [`Action::GatewayRead`]) per read, with this handle's actor, in one transaction,
+    /// then hands out the secrets. If the events can not be written, nothing is handed out.
+    pub async fn commit_reads(
+        &self,
+        reads: Vec<PendingRead>,
+        action: Action,
+    ) -> Result<Vec<Secret>> {
+        if !action.is_plaintext_use() {
+            return Err(StoreError::InvalidInput(format!(
+                "{} is not a kind of read",
+                action.as_str()
+            )));
+        }
+        let time = now_ms();
+        let records: Vec<AuditRecord> = reads
+            .iter()
+            .map(|read| AuditRecord {
+                time,
+                actor: self.actor.to_string(),
+                action,
+                id: read.secret.id.clone(),
+                version: Some(read.secret.version),
+                kek_version: Some(read.secret.info.kek_version),
+            })
+            .collect();
+        if !records.is_empty() {
+            self.append_events(records).await?;
+        }
+        Ok(reads.into_iter().map(|read| read.secret).collect())
+    }
+
+    /// Appends events in one transaction.
+    pub(crate) async fn append_events(&self, records: Vec<AuditRecord>) -> Result<()> {
+        let chain = Arc::clone(&self.inner.chain);
+        in_transaction(self.inner.backend.as_ref(), move |tx| {
+            Box::pin(async move {
+                let mut audit = Appender::start(tx, &chain).await?;
+                for record in &records {
+                    audit.append(tx, record).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Reads a secret, falling back along the env's chain; the result's `id().env` says
+    /// which env served. An expired value is [`StoreError::Expired`], not a fallback.
+    pub async fn get(&self, id: &SecretId) -> Result<PendingRead> {
+        self.get_within(id, |_| true).await
+    }
+
+    /// Like [`Store::get`], but the fallback chain only visits envs for which `allowed`
+    /// is true (a scoped API token reads only what it covers). When no allowed env holds
+    /// the secret, the answer is `NotFound`: nothing is said about envs outside the scope.
+    pub async fn get_within(
+        &self,
+        id: &SecretId,
+        allowed: impl Fn(&str) -> bool,
+    ) -> Result<PendingRead> {
+        let id = self.normalize(id)?;
+        for env in self.chain(&id).into_iter().filter(|env| allowed(env)) {
+            let candidate = SecretId::new(&id.namespace, env, &id.key);
+            if let Some(secret) = self.open_current(&candidate, &id.env).await? {
+                return Ok(self.pending(secret));
+            }
+        }
+        Err(StoreError::NotFound(id))
+    }
+
+    /// Reads exactly `id`, without fallback.
+    pub async fn get_exact(&self, id: &SecretId) -> Result<PendingRead> {
+        let id = self.normalize(id)?;
+        self.open_current(&id, &id.env)
+            .await?
+            .map(|secret| self.pending(secret))
+            .ok_or(StoreError::NotFound(id))
+    }
+
+    /// The value of `id` (with fallback, the read audited), or `default` when there is
+    /// none. Other errors (expired, integrity, ...) are still reported.
+    pub async fn get_or(&self, id: &SecretId, default: &[u8]) -> Result<SecretSlice<u8>> {
+        match self.get(id).await {
+            Ok(read) => Ok(read.commit().await?.value),
+            Err(StoreError::NotFound(_)) => Ok(SecretSlice::from(default.to_vec())),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A kept version of exactly `id` (no fallback), as a read to commit.
+    pub async fn get_version(&self, id: &SecretId, version: u32) -> Result<PendingRead> {
+        let id = self.normalize(id)?;
+        let Some(current) = self.open_current(&id, &id.env).await? else {
+            return Err(StoreError::NotFound(id));
+        };
+        let value = self.open_version_unaudited(&id, version).await?;
+        Ok(self.pending(Secret {
+            value,
+            version,
+            ..current
+        }))
+    }
+
+    fn pending(&self, secret: Secret) -> PendingRead {
+        PendingRead {
+            store: self.clone(),
+            secret,
+        }
+    }
+
+    /// The plaintext of a kept version, for the store's own use (a rollback re-seals it;
+    /// nothing is handed out).
+    pub(super) async fn open_version_unaudited(
+        &self,
+        id: &SecretId,
+        version: u32,
+    ) -> Result<SecretSlice<u8>> {
+        let Some(current) = self.inner.backend.fetch(id).await? else {
+            return Err(StoreError::NotFound(id.clone()));
+        };
+        let Some(stored) = self.inner.backend.fetch_version(id, version).await? else {
+            return Err(StoreError::VersionNotFound {
+                id: id.clone(),
+                version,
+            });
+        };
+        self.inner
+            .ring
+            .open(
+                &value_context(id, &current.info.row_id, version),
+                &stored.value,
+            )
+            .map_err(|e| StoreError::opening(id, e))
+    }
+
+    async fn open_current(&self, id: &SecretId, requested_env: &str) -> Result<Option<Secret>> {
+        let Some(stored) = self.inner.backend.fetch(id).await? else {
+            return Ok(None);
+        };
+        let now = now_ms();
+        if let Some(at) = stored.info.expires_at.filter(|at| *at <= now) {
+            return Err(StoreError::Expired {
+                id: id.clone(),
+                expired_at: format_time(at),
+            });
+        }
+        let context = value_context(id, &stored.info.row_id, stored.info.version);
+        let value = self
+            .inner
+            .ring
+            .open(&context, &stored.value.value)
+            .map_err(|e| StoreError::opening(id, e))?;
+        Ok(Some(Secret {
+            id: id.clone(),
+            requested_env: requested_env.to_owned(),
+            value,
+            version: stored.info.version,
+            info: info_of(stored.info, now),
+        }))
+    }
+
+    /// Whether a readable (unexpired) value exists for `id`, after fallback. Does not
+    /// decrypt.
+    pub async fn has(&self, id: &SecretId) -> Result<bool> {
+        let id = self.normalize(id)?;
+        let now = now_ms();
+        for env in self.chain(&id) {
+            let candidate = SecretId::new(&id.namespace, env, &id.key);
+            if let Some(stored) = self.inner.backend.fetch(&candidate).await? {
+                return Ok(stored.info.expires_at.is_none_or(|at| at > now));
+            }
+        }
+        Ok(false)
+    }
+
+    /// Whether a row exists for exactly `id` (expired or not, no fallback, no decryption).
+    pub async fn has_row(&self, id: &SecretId) -> Result<bool> {
+        let id = self.normalize(id)?;
+        Ok(self.inner.backend.fetch(&id).await?.is_some())
+    }
+
+    /// Every secret `env` sees, after fallback: the keys present in any env of its chain
+    /// (only those starting with `prefix`, if given), each read with [`Store::get`] so the
+    /// nearest env wins. Sorted by key. Commit them together with [`Store::commit_reads`].
+    pub async fn resolve_env(
+        &self,
+        namespace: Option<&str>,
+        env: Option<&str>,
+        prefix: Option<&str>,
+    ) -> Result<Vec<PendingRead>> {
+        let probe = self.secret_id(namespace, env, "_")?;
+        let mut keys = std::collections::BTreeSet::new();
+        for chain_env in self.chain(&probe) {
+            let mut cursor = None;
+            loop {
+                let page = self
+                    .list(ListQuery {
+                        namespace: Some(probe.namespace.clone()),
+                        env: Some(chain_env.clone()),
+                        prefix: prefix.map(str::to_owned),
+                        limit: Some(1000),
+                        cursor,
+                        ..ListQuery::default()
+                    })
+                    .await?;
+                keys.extend(page.items.into_iter().map(|i| i.key));
+                cursor = page.next_cursor;
+                if cursor.is_none() {
+                    break;
+                }
+            }
+        }
+        let mut reads = Vec::with_capacity(keys.len());
+        for key in keys {
+            reads.push(
+                self.get(&SecretId::new(&probe.namespace, &probe.env, key))
+                    .await?,
+            );
+        }
+        Ok(reads)
+    }
+
+    /// A page of secrets, masked, ordered by env then key.
+    pub async fn list(&self, query: ListQuery) -> Result<Page<SecretInfo>> {
+        let namespace = query.namespace.unwrap_or_else(|| "default".into());
+        self.inner.config.check_namespace(&namespace)?;
+        if let Some(env) = &query.env {
+            self.inner.config.check_env(env)?;
+        }
+        let after = match query.cursor.as_deref() {
+            Some(cursor) => Some(
+                cursor
+                    .split_once('/')
+                    .map(|(e, k)| (e.to_owned(), k.to_owned()))
+                    .ok_or_else(|| StoreError::InvalidInput("malformed list cursor".into()))?,
+            ),
+            None => None,
+        };
+        let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+        let now = now_ms();
+        let filter = ListFilter {
+            namespace,
+            env: query.env,
+            prefix: query.prefix,
+            state: query.state,
+            now,
+            limit,
+            after,
+            offset: query.offset.unwrap_or(0),
+        };
+        let (rows, total) = self.inner.backend.list(&filter).await?;
+        let next_cursor = (rows.len() == limit)
+            .then(|| rows.last().map(|r| format!("{}/{}", r.id.env, r.id.key)))
+            .flatten();
+        Ok(Page {
+            items: rows.into_iter().map(|r| info_of(r, now)).collect(),
+            total,
+            next_cursor,
+        })
+    }
+
+    /// The kept versions of a secret, newest first.
+    pub async fn history(&self, id: &SecretId) -> Result<Vec<VersionInfo>> {
+        let id = self.normalize(id)?;
+        let (current, versions) = self
+            .inner
+            .backend
+            .history(&id)
+            .await?
+            .ok_or(StoreError::NotFound(id))?;
+        Ok(versions
+            .into_iter()
+            .map(|v| VersionInfo {
+                version: v.version,
+                kek_version: v.kek_version,
+                created: Timestamp(v.created),
+                actor: v.actor,
+                current: v.version == current,
+            })
+            .collect())
+    }
+
+    /// Whether `candidate` equals the value of `id` (with fallback), by keyed hash in
+    /// constant time, without decrypting.
+    pub async fn verify(&self, id: &SecretId, candidate: &[u8]) -> Result<bool> {
+        let id = self.normalize(id)?;
+        for env in self.chain(&id) {
+            let candidate_id = SecretId::new(&id.namespace, env, &id.key);
+            let Some(stored) = self.inner.backend.fetch(&candidate_id).await? else {
+                continue;
+            };
+            if let Some(at) = stored.info.expires_at.filter(|at| *at <= now_ms()) {
+                return Err(StoreError::Expired {
+                    id: candidate_id,
+                    expired_at: format_time(at),
+                });
+            }
+            let hash = KeyedHash::from_bytes(&stored.value.value_hash)
+                .map_err(|e| StoreError::opening(&candidate_id, e))?;
+            let context = value_context(&candidate_id, &stored.info.row_id, stored.info.version);
+            return self
+                .inner
+                .ring
+                .verify_keyed_hash(&context, candidate, &hash)
+                .map_err(|e| StoreError::opening(&candidate_id, e));
+        }
+        Err(StoreError::NotFound(id))
+    }
+}
+
+/// The listed form of a stored row, judged at `now`.
+pub(super) fn info_of(row: StoredInfo, now: i64) -> SecretInfo {
+    SecretInfo {
+        id: row.row_id,
+        namespace: row.id.namespace,
+        env: row.id.env,
+        key: row.id.key,
+        masked_value: MASK.to_owned(),
+        description: row.description,
+        metadata: row.metadata.and_then(|m| serde_json::from_str(&m).ok()),
+        kind: row.kind,
+        version: row.version,
+        kek_version: row.kek_version,
+        expires_at: row.expires_at.map(Timestamp),
+        state: if row.expires_at.is_some_and(|at| at <= now) {
+            State::Expired
+        } else {
+            State::Active
+        },
+        created: Timestamp(row.created),
+        updated: Timestamp(row.updated),
+    }
+}

@@ -1,0 +1,413 @@
+//! Writes: what a value write, an attribute change, a delete and expiry cleanup do inside
+//! their transaction (the rules every backend shares).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::ExposeSecret as _;
+use strongroom_crypto::secrecy;
+
+use super::{in_transaction, value_context, Store};
+use crate::audit::{Appender, RingChain};
+use crate::backend::{AuditRecord, Change, Changes, NewVersion, StoredValue, WriteTx};
+use crate::model::now_ms;
+use crate::{
+    Action, Expiry, MetaUpdate, Result, SecretId, SecretInfo, SetRequest, StoreError, WriteOutcome,
+};
+
+/// Seals a write's value for the row and version the transaction chose.
+type Sealer = Box<dyn FnOnce(&str, u32) -> Result<StoredValue> + Send>;
+
+/// A checked value write, not yet applied.
+struct WriteRecord {
+    id: SecretId,
+    seal: Sealer,
+    changes: Changes,
+    now: i64,
+    actor: String,
+    history_depth: u32,
+    rollback: bool,
+    new_row_id: String,
+}
+
+/// The writing key: `(version, fingerprint)`.
+type WriterKey = (u32, String);
+
+/// Records the writing key's fingerprint, or refuses the write if the database knows
+/// another one under the same version (a write under the wrong key never lands).
+pub(super) async fn check_writer_key(
+    tx: &mut dyn WriteTx,
+    key: &WriterKey,
+    now: i64,
+) -> Result<()> {
+    let recorded = tx.record_key(key.0, &key.1, now).await?;
+    if recorded == key.1 {
+        Ok(())
+    } else {
+        Err(StoreError::WrongKey {
+            version: key.0,
+            configured: key.1.clone(),
+            recorded,
+        })
+    }
+}
+
+/// A value write inside the transaction: the secret row (created, or its version bumped),
+/// the audit event, the version row tied to that event, and history trimming.
+async fn apply_write(
+    tx: &mut dyn WriteTx,
+    audit: &mut Appender,
+    record: WriteRecord,
+) -> Result<WriteOutcome> {
+    let upserted = tx
+        .upsert_secret(&record.id, &record.new_row_id, &record.changes, record.now)
+        .await?;
+    let row = upserted.row;
+    let value = (record.seal)(&row.row_id, row.version)?;
+    let action = if record.rollback {
+        Action::Rollback
+    } else if upserted.created {
+        Action::Create
+    } else {
+        Action::Update
+    };
+    let seq = audit
+        .append(
+            tx,
+            &AuditRecord {
+                time: record.now,
+                actor: record.actor.clone(),
+                action,
+                id: record.id.clone(),
+                version: Some(row.version),
+                kek_version: Some(value.kek_version),
+            },
+        )
+        .await?;
+    let tag = audit.tie(&row.row_id, &record.id, row.version, seq);
+    tx.insert_version(NewVersion {
+        row: &row,
+        value: &value,
+        created: record.now,
+        actor: &record.actor,
+        audit_seq: seq,
+        audit_tag: &tag,
+    })
+    .await?;
+    tx.trim_versions(
+        &row,
+        i64::from(row.version) - i64::from(record.history_depth.max(1)),
+    )
+    .await?;
+    Ok(WriteOutcome {
+        id: row.row_id,
+        version: row.version,
+        created: upserted.created,
+    })
+}
+
+/// Applies `records` in one transaction: all land, or none does.
+async fn write_all(
+    tx: &mut dyn WriteTx,
+    chain: Arc<RingChain>,
+    writer_key: WriterKey,
+    records: Vec<WriteRecord>,
+) -> Result<Vec<WriteOutcome>> {
+    let Some(now) = records.first().map(|r| r.now) else {
+        return Ok(Vec::new());
+    };
+    let mut audit = Appender::start(tx, &chain).await?;
+    check_writer_key(tx, &writer_key, now).await?;
+    let mut outcomes = Vec::with_capacity(records.len());
+    for record in records {
+        outcomes.push(apply_write(tx, &mut audit, record).await?);
+    }
+    Ok(outcomes)
+}
+
+/// An event about a secret that carries no value (a delete, an attribute change, ...).
+fn event(actor: &str, action: Action, id: &SecretId, version: u32, now: i64) -> AuditRecord {
+    AuditRecord {
+        time: now,
+        actor: actor.to_owned(),
+        action,
+        id: id.clone(),
+        version: Some(version),
+        kek_version: None,
+    }
+}
+
+impl Store {
+    /// Creates or replaces a secret's value (a new version). Omitted attributes keep their
+    /// current values. Nothing is written if any check fails.
+    pub async fn set(&self, id: &SecretId, request: SetRequest) -> Result<WriteOutcome> {
+        let id = self.normalize(id)?;
+        let mut outcomes = self
+            .apply(vec![self.write_record(&id, request, false)?])
+            .await?;
+        outcomes
+            .pop()
+            .ok_or_else(|| StoreError::Database("a write reported no outcome (a defect)".into()))
+    }
+
+    /// Sets several secrets in one transaction: all land, or (on any error) none does.
+    pub async fn set_many(&self, items: Vec<(SecretId, SetRequest)>) -> Result<Vec<WriteOutcome>> {
+        let records = items
+            .into_iter()
+            .map(|(id, request)| self.write_record(&self.normalize(&id)?, request, false))
+            .collect::<Result<Vec<_>>>()?;
+        self.apply(records).await
+    }
+
+    /// Makes a kept version current again, as a new version (re-sealed under the active
+    /// key), keeping description, metadata, kind and expiry. The old plaintext never
+    /// leaves the store, so the rollback event is its only audit record.
+    pub async fn rollback(&self, id: &SecretId, version: u32) -> Result<WriteOutcome> {
+        let id = self.normalize(id)?;
+        let value = self.open_version_unaudited(&id, version).await?;
+        let record = self.write_record(
+            &id,
+            SetRequest {
+                value,
+                ..SetRequest::default()
+            },
+            true,
+        )?;
+        let mut outcomes = self.apply(vec![record]).await?;
+        outcomes
+            .pop()
+            .ok_or_else(|| StoreError::Database("a write reported no outcome (a defect)".into()))
+    }
+
+    async fn apply(&self, records: Vec<WriteRecord>) -> Result<Vec<WriteOutcome>> {
+        let chain = Arc::clone(&self.inner.chain);
+        let writer_key = self.inner.writer_key.clone();
+        in_transaction(self.inner.backend.as_ref(), move |tx| {
+            Box::pin(write_all(tx, chain, writer_key, records))
+        })
+        .await
+    }
+
+    /// Checks a write; nothing is written yet. The value is sealed inside the transaction,
+    /// once its row id and version number are known.
+    fn write_record(
+        &self,
+        id: &SecretId,
+        request: SetRequest,
+        rollback: bool,
+    ) -> Result<WriteRecord> {
+        let limits = &self.inner.config.limits;
+        let size = request.value.expose_secret().len();
+        if size > limits.max_value_size {
+            return Err(StoreError::ValueTooLarge {
+                size,
+                max: limits.max_value_size,
+            });
+        }
+        let now = now_ms();
+        let ring = Arc::clone(&self.inner.ring);
+        let sealed_id = id.clone();
+        let plaintext = request.value;
+        let seal = move |row_id: &str, version: u32| -> Result<StoredValue> {
+            let context = value_context(&sealed_id, row_id, version);
+            let value = plaintext.expose_secret();
+            Ok(StoredValue {
+                value: ring.seal(&context, value)?,
+                value_hash: ring.keyed_hash(&context, value).to_bytes(),
+                kek_version: ring.active().version(),
+            })
+        };
+        Ok(WriteRecord {
+            id: id.clone(),
+            changes: Changes {
+                description: self.check_description(request.description)?,
+                metadata: self.check_metadata(request.metadata)?,
+                kind: self.check_kind(request.kind)?,
+                expires_at: expiry_change(request.expiry, now)?,
+            },
+            seal: Box::new(seal),
+            now,
+            actor: self.actor.to_string(),
+            history_depth: self.inner.config.history_depth,
+            rollback,
+            new_row_id: new_row_id()?,
+        })
+    }
+
+    fn check_description(&self, description: Option<String>) -> Result<Change<String>> {
+        let max = self.inner.config.limits.max_description_len;
+        match description {
+            Some(d) if d.len() > max => Err(StoreError::InvalidInput(format!(
+                "description is {} bytes; the maximum is {max}",
+                d.len()
+            ))),
+            Some(d) => Ok(Change::Set(d)),
+            None => Ok(Change::Keep),
+        }
+    }
+
+    fn check_metadata(
+        &self,
+        metadata: Option<serde_json::Value>,
+    ) -> Result<Change<Option<String>>> {
+        let Some(metadata) = metadata else {
+            return Ok(Change::Keep);
+        };
+        if metadata.is_null() {
+            return Ok(Change::Set(None));
+        }
+        if !metadata.is_object() {
+            return Err(StoreError::InvalidInput(
+                "metadata must be a JSON object".into(),
+            ));
+        }
+        let text = metadata.to_string();
+        let max = self.inner.config.limits.max_metadata_size;
+        if text.len() > max {
+            return Err(StoreError::InvalidInput(format!(
+                "metadata is {} bytes; the maximum is {max}",
+                text.len()
+            )));
+        }
+        Ok(Change::Set(Some(text)))
+    }
+
+    fn check_kind(&self, kind: Option<String>) -> Result<Change<String>> {
+        match kind {
+            None => Ok(Change::Keep),
+            Some(kind) => {
+                self.inner.config.check_namespace(&kind).map_err(|_| {
+                    StoreError::InvalidInput("kind must be 1-64 characters of a-z 0-9 _ -".into())
+                })?;
+                Ok(Change::Set(kind))
+            }
+        }
+    }
+
+    /// Changes description, metadata, kind or expiry without touching the value.
+    pub async fn update_meta(&self, id: &SecretId, update: MetaUpdate) -> Result<SecretInfo> {
+        let id = self.normalize(id)?;
+        let now = now_ms();
+        let changes = Changes {
+            description: self.check_description(update.description)?,
+            metadata: self.check_metadata(update.metadata)?,
+            kind: self.check_kind(update.kind)?,
+            expires_at: expiry_change(update.expiry, now)?,
+        };
+        let (chain, actor, target) = (
+            Arc::clone(&self.inner.chain),
+            self.actor.to_string(),
+            id.clone(),
+        );
+        let info = in_transaction(self.inner.backend.as_ref(), move |tx| {
+            Box::pin(async move {
+                let mut audit = Appender::start(tx, &chain).await?;
+                let Some(row) = tx.lock_secret(&target).await? else {
+                    return Ok(None);
+                };
+                let info = tx.update_secret(&row, &changes, now).await?;
+                audit
+                    .append(
+                        tx,
+                        &event(&actor, Action::MetadataUpdate, &target, row.version, now),
+                    )
+                    .await?;
+                Ok(Some(info))
+            })
+        })
+        .await?;
+        info.map(|i| super::read::info_of(i, now))
+            .ok_or(StoreError::NotFound(id))
+    }
+
+    /// Deletes a secret and all its versions.
+    pub async fn delete(&self, id: &SecretId) -> Result<()> {
+        let id = self.normalize(id)?;
+        let (chain, actor, target, now) = (
+            Arc::clone(&self.inner.chain),
+            self.actor.to_string(),
+            id.clone(),
+            now_ms(),
+        );
+        let deleted = in_transaction(self.inner.backend.as_ref(), move |tx| {
+            Box::pin(async move {
+                let mut audit = Appender::start(tx, &chain).await?;
+                let Some(row) = tx.lock_secret(&target).await? else {
+                    return Ok(false);
+                };
+                tx.delete_secret(&row).await?;
+                audit
+                    .append(
+                        tx,
+                        &event(&actor, Action::Delete, &target, row.version, now),
+                    )
+                    .await?;
+                Ok(true)
+            })
+        })
+        .await?;
+        if deleted {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound(id))
+        }
+    }
+
+    /// Deletes secrets that expired more than `retention` ago, each with an
+    /// `expired_cleanup` event. Returns how many.
+    pub async fn cleanup_expired(&self, retention: Duration) -> Result<u64> {
+        let now = now_ms();
+        let before = now.saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));
+        let (chain, actor) = (Arc::clone(&self.inner.chain), self.actor.to_string());
+        in_transaction(self.inner.backend.as_ref(), move |tx| {
+            Box::pin(async move {
+                let mut audit = Appender::start(tx, &chain).await?;
+                let expired = tx.expired_secrets(before).await?;
+                for row in &expired {
+                    tx.delete_secret(row).await?;
+                    audit
+                        .append(
+                            tx,
+                            &event(&actor, Action::ExpiredCleanup, &row.id, row.version, now),
+                        )
+                        .await?;
+                }
+                Ok(expired.len() as u64)
+            })
+        })
+        .await
+    }
+}
+
+pub(super) fn expiry_change(expiry: Expiry, now: i64) -> Result<Change<Option<i64>>> {
+    Ok(match expiry {
+        Expiry::Keep => Change::Keep,
+        Expiry::Never => Change::Set(None),
+        Expiry::At(at) => Change::Set(Some(at)),
+        Expiry::In(ttl) => {
+            if ttl.is_zero() {
+                return Err(StoreError::InvalidInput(
+                    "ttl must be longer than zero".into(),
+                ));
+            }
+            let ms = i64::try_from(ttl.as_millis())
+                .ok()
+                .and_then(|ms| now.checked_add(ms))
+                .ok_or_else(|| StoreError::InvalidInput("ttl is too long".into()))?;
+            Change::Set(Some(ms))
+        }
+    })
+}
+
+/// A 15-character public row id of `[a-z0-9]`, as PocketBase uses.
+fn new_row_id() -> Result<String> {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut bytes = [0u8; 15];
+    getrandom::getrandom(&mut bytes)
+        .map_err(|_| StoreError::Crypto(strongroom_crypto::Error::Random))?;
+    // 256 % 36 = 4: the bias of a plain modulo is irrelevant for an identifier.
+    Ok(bytes
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect())
+}
