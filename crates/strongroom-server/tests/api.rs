@@ -785,3 +785,42 @@ async fn api_responses_are_never_cached_and_actors_can_not_be_impersonated() {
     }
     assert!(server.tokens.create("cli:root", true, &[]).await.is_err());
 }
+
+/// SQLite work runs on its own threads: while another process holds the database's write
+/// lock, writes queue behind it, and `/api/health` still answers at once. (When the writes
+/// ran on the runtime's threads, two blocked writes stalled every other request until the
+/// busy timeout failed them.) Asserted by order, not by time: health answers while every
+/// write is still waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_answers_while_a_long_write_transaction_holds_the_writer() {
+    let server = start(true, Limits::default()).await;
+    let holder = rusqlite::Connection::open(server._dir.path().join("api.db")).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let writes: Vec<_> = (0..6)
+        .map(|n| {
+            let (client, base) = (server.client.clone(), server.base.clone());
+            tokio::spawn(async move {
+                client
+                    .post(format!("{base}/api/secrets"))
+                    .bearer_auth(ADMIN)
+                    .json(&json!({"key": format!("K{n}"), "value": "v"}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    // Let the writes reach the server and queue behind the held lock.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (status, _) = server.call("GET", "/api/health", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        writes.iter().all(|w| !w.is_finished()),
+        "health answered while every write still waited for the lock"
+    );
+    holder.execute_batch("COMMIT").unwrap();
+    for write in writes {
+        assert!(write.await.unwrap().is_success());
+    }
+}
