@@ -1,5 +1,6 @@
 //! The test vectors of docs/format.md, produced independently with Python's
-//! `cryptography`, checked against the crate.
+//! `cryptography`, checked against the crate. The crate ships them (`tests/vectors.md`),
+//! so these tests run without the repository; inside it, they must match the docs.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
@@ -49,9 +50,14 @@ impl Vector {
     }
 }
 
+/// The vector blocks shipped with the crate.
+const SHIPPED: &str = include_str!("vectors.md");
+
 fn vectors() -> Vec<Vector> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/format.md");
-    let doc = std::fs::read_to_string(path).expect("docs/format.md is readable");
+    parse(SHIPPED)
+}
+
+fn parse(doc: &str) -> Vec<Vector> {
     let mut out = Vec::new();
     let mut current: Option<HashMap<String, String>> = None;
     for line in doc.lines() {
@@ -141,4 +147,27 @@ fn base64_decode(text: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
         .decode(text)
         .unwrap()
+}
+
+#[test]
+fn shipped_vectors_match_the_documented_ones() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/format.md");
+    let Ok(doc) = std::fs::read_to_string(path) else {
+        eprintln!("docs/format.md is not here (a packaged crate): nothing to compare");
+        return;
+    };
+    let fields = |v: &[Vector]| {
+        v.iter()
+            .map(|v| {
+                let mut f: Vec<_> = v.0.iter().map(|(k, x)| format!("{k}={x}")).collect();
+                f.sort();
+                f
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        fields(&parse(&doc)),
+        fields(&vectors()),
+        "tests/vectors.md differs from docs/format.md"
+    );
 }
