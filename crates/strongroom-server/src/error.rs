@@ -24,6 +24,26 @@ pub struct ApiError {
     status: StatusCode,
     message: String,
     reason: &'static str,
+    /// What the server log gets for a server error (driver and configuration messages
+    /// never reach the client); logged by [`log_server_errors`], not here.
+    cause: Option<String>,
+}
+
+/// The cause of a server error, carried from the handler to [`log_server_errors`] in the
+/// response's extensions (and removed there: it never leaves the server).
+#[derive(Clone, Debug)]
+struct ErrorCause(String);
+
+/// A response layer: logs the cause of every server error once, with the request's span.
+pub(crate) async fn log_server_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    if let Some(ErrorCause(cause)) = response.extensions_mut().remove::<ErrorCause>() {
+        tracing::error!(error = %cause, status = response.status().as_u16(), "request failed");
+    }
+    response
 }
 
 impl ApiError {
@@ -33,7 +53,15 @@ impl ApiError {
             status,
             message: message.into(),
             reason,
+            cause: None,
         }
+    }
+
+    /// The same error, with `cause` for the server log.
+    #[must_use]
+    fn caused_by(mut self, cause: impl std::fmt::Display) -> Self {
+        self.cause = Some(cause.to_string());
+        self
     }
 
     /// 401.
@@ -74,7 +102,11 @@ impl IntoResponse for ApiError {
             message: self.message,
             data,
         };
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(cause) = self.cause {
+            response.extensions_mut().insert(ErrorCause(cause));
+        }
+        response
     }
 }
 
@@ -96,17 +128,19 @@ impl From<StoreError> for ApiError {
             ErrorKind::Integrity => (StatusCode::INTERNAL_SERVER_ERROR, "integrity"),
             ErrorKind::Config | ErrorKind::Unavailable | ErrorKind::Internal => {
                 // Driver and configuration messages stay in the server log.
-                tracing::error!(error = %error, "internal error");
                 return Self::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",
                     "internal error",
-                );
+                )
+                .caused_by(&error);
             }
         };
+        let api = Self::new(status, reason, error.to_string());
         if status.is_server_error() {
-            tracing::error!(error = %error, "request failed");
+            api.caused_by(&error)
+        } else {
+            api
         }
-        Self::new(status, reason, error.to_string())
     }
 }

@@ -11,6 +11,13 @@ use axum::response::{IntoResponse as _, Response};
 use crate::extract::Caller;
 use crate::{ApiError, AppState};
 
+/// `/gateway/{route}` and `/gateway/{route}/{*rest}`, any method.
+pub(crate) fn routes() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/gateway/{route}", axum::routing::any(forward_root))
+        .route("/gateway/{route}/{*rest}", axum::routing::any(forward))
+}
+
 /// `ANY /gateway/{route}`.
 pub(crate) async fn forward_root(
     state: State<AppState>,

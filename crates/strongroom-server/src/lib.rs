@@ -64,6 +64,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
     routes::router()
         .with_state(state)
+        .layer(axum::middleware::from_fn(error::log_server_errors))
         .layer(axum::middleware::from_fn(api_response_headers))
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_body))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(

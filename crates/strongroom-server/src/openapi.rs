@@ -9,8 +9,10 @@ use crate::routes;
 #[openapi(
     info(title = "Strongroom", description = "Encrypted secrets: PocketBase-compatible secrets API with versions, audit and rotation."),
     paths(
-        routes::health, routes::openapi_json, routes::create_secret, routes::list_secrets, routes::get_secret,
-        routes::update_secret, routes::delete_secret, routes::history, routes::rollback, routes::audit, routes::rotation
+        routes::system::health, routes::system::openapi_json, routes::secrets::create_secret,
+        routes::secrets::list_secrets, routes::secrets::get_secret, routes::secrets::update_secret,
+        routes::secrets::delete_secret, routes::versions::history, routes::versions::rollback,
+        routes::audit::audit, routes::audit::rotation
     ),
     components(schemas(crate::ErrorBody)),
     modifiers(&BearerAuth)

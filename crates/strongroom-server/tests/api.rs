@@ -52,7 +52,7 @@ struct Server {
     client: reqwest::Client,
     tokens: Tokens,
     store: Option<Store>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -98,7 +98,7 @@ async fn start(with_key: bool, limits: Limits) -> Server {
         client: reqwest::Client::new(),
         tokens,
         store,
-        _dir: dir,
+        dir,
         stop: Some(stop),
     }
 }
@@ -794,7 +794,7 @@ async fn api_responses_are_never_cached_and_actors_can_not_be_impersonated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_answers_while_a_long_write_transaction_holds_the_writer() {
     let server = start(true, Limits::default()).await;
-    let holder = rusqlite::Connection::open(server._dir.path().join("api.db")).unwrap();
+    let holder = rusqlite::Connection::open(server.dir.path().join("api.db")).unwrap();
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
     let writes: Vec<_> = (0..6)
         .map(|n| {

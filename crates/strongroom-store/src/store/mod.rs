@@ -21,6 +21,7 @@ mod write;
 
 pub use read::PendingRead;
 pub use rotation::RotateOptions;
+#[cfg(feature = "testing")]
 pub(crate) use rotation::RotationUpdate;
 
 /// Where the store's keys come from.

@@ -1,0 +1,161 @@
+//! Audit events and rotation status (superuser tokens).
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use strongroom_store::AuditQuery;
+use utoipa::{IntoParams, ToSchema};
+
+use super::{store, superuser, ApiResult};
+use crate::extract::{ApiQuery, Caller};
+use crate::{ApiError, AppState};
+
+/// `/api/audit` and `/api/rotation`.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/audit", get(audit))
+        .route("/api/rotation", get(rotation))
+}
+
+/// Audit query parameters.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AuditParams {
+    /// Only this namespace.
+    namespace: Option<String>,
+    /// Only this env.
+    env: Option<String>,
+    /// Only this key.
+    key: Option<String>,
+    /// Only this action (`create`, `update`, `delete`, `rollback`, `rotate`,
+    /// `metadata_update`, `expired_cleanup`, `read`, `gateway_read`).
+    action: Option<String>,
+    /// Events older than this id (the previous page's `next`).
+    before: Option<i64>,
+    /// Items per page, 1 to 1000 (default 100).
+    #[serde(rename = "perPage")]
+    #[param(minimum = 1, maximum = 1000)]
+    per_page: Option<u32>,
+}
+
+/// One audit event; never a value.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Event {
+    id: i64,
+    /// RFC 3339.
+    time: String,
+    actor: String,
+    action: String,
+    namespace: String,
+    env: String,
+    key: String,
+    version: Option<u32>,
+    kek_version: Option<u32>,
+}
+
+/// `{"items": [...], "next": id|null}`, newest first.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct AuditResponse {
+    items: Vec<Event>,
+    /// Pass as `before` for the next page; null on the last page.
+    next: Option<i64>,
+}
+
+/// Audit events, newest first (superuser tokens only).
+#[utoipa::path(get, path = "/api/audit", tag = "audit", params(AuditParams),
+    responses((status = 200, body = AuditResponse), (status = 400, body = crate::ErrorBody), (status = 401, body = crate::ErrorBody),
+        (status = 403, body = crate::ErrorBody), (status = 503, body = crate::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn audit(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiQuery(params): ApiQuery<AuditParams>,
+) -> ApiResult<Json<AuditResponse>> {
+    superuser(&caller)?;
+    let store = store(&state)?;
+    let action = match params.action.as_deref() {
+        Some(name) => Some(
+            strongroom_store::Action::parse(name)
+                .ok_or_else(|| ApiError::bad_request("unknown action"))?,
+        ),
+        None => None,
+    };
+    let per_page = params.per_page.unwrap_or(100);
+    if !(1..=1000).contains(&per_page) {
+        return Err(ApiError::bad_request("perPage must be 1 to 1000"));
+    }
+    let page = store
+        .audit(AuditQuery {
+            namespace: params.namespace,
+            env: params.env,
+            key: params.key,
+            action,
+            limit: Some(per_page as usize),
+            before_id: params.before,
+        })
+        .await?;
+    let next = page.next_cursor.and_then(|c| c.parse().ok());
+    let items = page
+        .items
+        .into_iter()
+        .map(|e| Event {
+            id: e.id,
+            time: e.time.to_string(),
+            actor: e.actor,
+            action: e.action.as_str().to_owned(),
+            namespace: e.namespace,
+            env: e.env,
+            key: e.key,
+            version: e.version,
+            kek_version: e.kek_version,
+        })
+        .collect();
+    Ok(Json(AuditResponse { items, next }))
+}
+
+/// Values on one KEK version.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct KeyVersionCount {
+    kek_version: u32,
+    /// Current values under this version.
+    current: u64,
+    /// Older kept versions under this version.
+    history: u64,
+}
+
+/// Rotation status.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct RotationResponse {
+    /// The active KEK version.
+    active_version: u32,
+    by_version: Vec<KeyVersionCount>,
+    /// Whether an interrupted rotation left a cursor to resume from.
+    pending: bool,
+}
+
+/// Values per KEK version (superuser tokens only).
+#[utoipa::path(get, path = "/api/rotation", tag = "audit",
+    responses((status = 200, body = RotationResponse), (status = 401, body = crate::ErrorBody),
+        (status = 403, body = crate::ErrorBody), (status = 503, body = crate::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn rotation(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> ApiResult<Json<RotationResponse>> {
+    superuser(&caller)?;
+    let status = store(&state)?.rotation_status().await?;
+    Ok(Json(RotationResponse {
+        active_version: status.active_version,
+        by_version: status
+            .by_version
+            .into_iter()
+            .map(|(kek_version, current, history)| KeyVersionCount {
+                kek_version,
+                current,
+                history,
+            })
+            .collect(),
+        pending: status.pending_cursor.is_some(),
+    }))
+}

@@ -1,0 +1,58 @@
+//! The handlers, one module per resource, each with its `routes()`. Each handler checks
+//! the caller's scope against the namespace and env it touches (after defaults and
+//! isolation are applied), then calls the store as the caller.
+
+use axum::Router;
+use strongroom_store::tokens::Principal;
+use strongroom_store::{SecretId, Store};
+
+use crate::{ApiError, AppState};
+
+pub(crate) mod audit;
+pub(crate) mod secrets;
+pub(crate) mod system;
+pub(crate) mod versions;
+
+/// Every route of the API and the gateway.
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .merge(system::routes())
+        .merge(secrets::routes())
+        .merge(versions::routes())
+        .merge(audit::routes())
+        .merge(crate::gateway::routes())
+}
+
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
+
+/// The store, or 503 when the server runs without a master key.
+pub(crate) fn store(state: &AppState) -> ApiResult<&Store> {
+    state.store.as_ref().ok_or_else(ApiError::disabled)
+}
+
+/// Resolves the identity (defaults, isolation, name checks) and checks the scope.
+pub(crate) fn authorize(
+    store: &Store,
+    caller: &Principal,
+    namespace: Option<&str>,
+    env: Option<&str>,
+    key: &str,
+) -> ApiResult<SecretId> {
+    let id = store.secret_id(namespace, env, key)?;
+    if caller.covers(&id.namespace, &id.env) {
+        Ok(id)
+    } else {
+        Err(ApiError::forbidden(format!(
+            "this token does not cover {}/{}",
+            id.namespace, id.env
+        )))
+    }
+}
+
+pub(crate) fn superuser(caller: &Principal) -> ApiResult<()> {
+    if caller.superuser {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("this route needs a superuser token"))
+    }
+}

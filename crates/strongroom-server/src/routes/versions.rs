@@ -1,0 +1,117 @@
+//! Version history and rollback.
+
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::secrets::TargetQuery;
+use super::{authorize, store, ApiResult};
+use crate::extract::{ApiJson, ApiQuery, Caller};
+use crate::AppState;
+
+/// `/api/secrets/{key}/history` and `/api/secrets/{key}/rollback`.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/secrets/{key}/history", get(history))
+        .route("/api/secrets/{key}/rollback", axum::routing::post(rollback))
+}
+
+/// One kept version.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct VersionItem {
+    version: u32,
+    kek_version: u32,
+    /// RFC 3339.
+    created: String,
+    actor: String,
+    current: bool,
+}
+
+/// `{"items": [...]}`, newest first.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct HistoryResponse {
+    items: Vec<VersionItem>,
+}
+
+/// A secret's kept versions (no values), newest first.
+#[utoipa::path(get, path = "/api/secrets/{key}/history", tag = "versions", params(("key" = String, Path, description = "The secret's key", pattern = r"^[A-Za-z0-9_.-]{1,256}$"), TargetQuery),
+    responses((status = 200, body = HistoryResponse), (status = 400, body = crate::ErrorBody), (status = 401, body = crate::ErrorBody),
+        (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody), (status = 503, body = crate::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn history(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(key): Path<String>,
+    ApiQuery(query): ApiQuery<TargetQuery>,
+) -> ApiResult<Json<HistoryResponse>> {
+    let store = store(&state)?;
+    let id = authorize(
+        store,
+        &caller,
+        query.namespace.as_deref(),
+        query.env.as_deref(),
+        &key,
+    )?;
+    let items = store
+        .history(&id)
+        .await?
+        .into_iter()
+        .map(|v| VersionItem {
+            version: v.version,
+            kek_version: v.kek_version,
+            created: v.created.to_string(),
+            actor: v.actor,
+            current: v.current,
+        })
+        .collect();
+    Ok(Json(HistoryResponse { items }))
+}
+
+/// Body of a rollback.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct RollbackRequest {
+    /// The kept version to make current again.
+    #[schema(minimum = 1)]
+    version: u32,
+    /// Environment (else `?env=`, else the default env).
+    #[schema(pattern = r"^[a-z0-9_-]{1,64}$")]
+    env: Option<String>,
+}
+
+/// `{"key", "env", "version", "message"}`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct RolledBack {
+    key: String,
+    env: String,
+    /// The new current version.
+    version: u32,
+    message: String,
+}
+
+/// Makes a kept version current again, as a new version.
+#[utoipa::path(post, path = "/api/secrets/{key}/rollback", tag = "versions", params(("key" = String, Path, description = "The secret's key", pattern = r"^[A-Za-z0-9_.-]{1,256}$"), TargetQuery),
+    request_body = RollbackRequest,
+    responses((status = 200, body = RolledBack), (status = 400, body = crate::ErrorBody), (status = 401, body = crate::ErrorBody),
+        (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody), (status = 413, body = crate::ErrorBody),
+        (status = 415, body = crate::ErrorBody), (status = 500, body = crate::ErrorBody), (status = 503, body = crate::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn rollback(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(key): Path<String>,
+    ApiQuery(query): ApiQuery<TargetQuery>,
+    ApiJson(body): ApiJson<RollbackRequest>,
+) -> ApiResult<Json<RolledBack>> {
+    let store = store(&state)?.with_actor(&caller.actor());
+    let env = body.env.as_deref().or(query.env.as_deref());
+    let id = authorize(&store, &caller, query.namespace.as_deref(), env, &key)?;
+    let outcome = store.rollback(&id, body.version).await?;
+    Ok(Json(RolledBack {
+        key: id.key,
+        env: id.env,
+        version: outcome.version,
+        message: format!("rolled back to version {}", body.version),
+    }))
+}
