@@ -1,6 +1,6 @@
 //! The embedded SQLite backend: one file, WAL, busy timeout, `synchronous = FULL`.
 //!
-//! Every call runs on a thread that owns its connection ([`worker`]): one writer thread
+//! Every call runs on a thread that owns its connection (the `worker` module): one writer thread
 //! runs write transactions (`BEGIN IMMEDIATE`), and reader threads with read-only
 //! connections serve reads, which WAL lets run beside a write. No SQLite call, and no
 //! fsync, ever blocks an async runtime thread.
