@@ -1,4 +1,7 @@
-//! The API's error body, `{"status", "message", "data"}`, and how store errors map to it.
+//! Errors of every surface: a surface-neutral [`Problem`] (status, reason code, message,
+//! and the cause a server error logs), the one mapping of store error kinds to it, and
+//! the renderers: [`ApiError`] renders PocketBase's `{"status", "message", "data"}`. A new
+//! surface (a Vault-shaped API, a console) adds its own renderer over the same `Problem`.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -18,16 +21,86 @@ pub struct ErrorBody {
     pub data: serde_json::Map<String, serde_json::Value>,
 }
 
-/// An error on its way to the client.
+/// A failure, before a surface renders it.
 #[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    message: String,
-    reason: &'static str,
+pub struct Problem {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// A stable reason code (`not_found`, `expired`, ...).
+    pub reason: &'static str,
+    /// One sentence for the client. Never a value or a token.
+    pub message: String,
     /// What the server log gets for a server error (driver and configuration messages
-    /// never reach the client); logged by [`log_server_errors`], not here.
+    /// never reach the client); logged by [`log_server_errors`], not where it is made.
     cause: Option<String>,
 }
+
+impl Problem {
+    /// A problem with a status, a reason code and a message.
+    pub fn new(status: StatusCode, reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            reason,
+            message: message.into(),
+            cause: None,
+        }
+    }
+
+    /// The same problem, with `cause` for the server log.
+    #[must_use]
+    pub fn caused_by(mut self, cause: impl std::fmt::Display) -> Self {
+        self.cause = Some(cause.to_string());
+        self
+    }
+
+    /// Renders `body` with this problem's status, and hands the cause to the log layer.
+    pub fn respond(self, body: impl IntoResponse) -> Response {
+        let mut response = (self.status, body).into_response();
+        if let Some(cause) = self.cause {
+            response.extensions_mut().insert(ErrorCause(cause));
+        }
+        response
+    }
+}
+
+impl From<StoreError> for Problem {
+    fn from(error: StoreError) -> Self {
+        use strongroom_store::ErrorKind;
+        // One arm per kind, no catch-all: a new kind must be given a status here.
+        let (status, reason) = match error.kind() {
+            ErrorKind::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            ErrorKind::Gone => (StatusCode::GONE, "expired"),
+            ErrorKind::Invalid => (StatusCode::BAD_REQUEST, "invalid_input"),
+            ErrorKind::Conflict => (StatusCode::CONFLICT, "conflict"),
+            ErrorKind::WrongKey => match error {
+                StoreError::KeyVersionUnavailable { .. } => {
+                    (StatusCode::INTERNAL_SERVER_ERROR, "key_version_unavailable")
+                }
+                _ => (StatusCode::INTERNAL_SERVER_ERROR, "wrong_key"),
+            },
+            ErrorKind::Integrity => (StatusCode::INTERNAL_SERVER_ERROR, "integrity"),
+            ErrorKind::Config | ErrorKind::Unavailable | ErrorKind::Internal => {
+                // Driver and configuration messages stay in the server log.
+                return Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error",
+                )
+                .caused_by(&error);
+            }
+        };
+        let problem = Self::new(status, reason, error.to_string());
+        if status.is_server_error() {
+            problem.caused_by(&error)
+        } else {
+            problem
+        }
+    }
+}
+
+/// An error of the PocketBase-compatible API, rendered as [`ErrorBody`].
+#[derive(Debug)]
+pub struct ApiError(Problem);
 
 /// The cause of a server error, carried from the handler to [`log_server_errors`] in the
 /// response's extensions (and removed there: it never leaves the server).
@@ -49,19 +122,7 @@ pub(crate) async fn log_server_errors(
 impl ApiError {
     /// An error with a status, a message and a reason code.
     pub fn new(status: StatusCode, reason: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            message: message.into(),
-            reason,
-            cause: None,
-        }
-    }
-
-    /// The same error, with `cause` for the server log.
-    #[must_use]
-    fn caused_by(mut self, cause: impl std::fmt::Display) -> Self {
-        self.cause = Some(cause.to_string());
-        self
+        Self(Problem::new(status, reason, message))
     }
 
     /// 401.
@@ -95,52 +156,26 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let Self(problem) = self;
         let mut data = serde_json::Map::new();
-        data.insert("reason".into(), self.reason.into());
+        data.insert("reason".into(), problem.reason.into());
         let body = ErrorBody {
-            status: self.status.as_u16(),
-            message: self.message,
+            status: problem.status.as_u16(),
+            message: problem.message.clone(),
             data,
         };
-        let mut response = (self.status, axum::Json(body)).into_response();
-        if let Some(cause) = self.cause {
-            response.extensions_mut().insert(ErrorCause(cause));
-        }
-        response
+        problem.respond(axum::Json(body))
+    }
+}
+
+impl From<Problem> for ApiError {
+    fn from(problem: Problem) -> Self {
+        Self(problem)
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
-        use strongroom_store::ErrorKind;
-        // One arm per kind, no catch-all: a new kind must be given a status here.
-        let (status, reason) = match error.kind() {
-            ErrorKind::NotFound => (StatusCode::NOT_FOUND, "not_found"),
-            ErrorKind::Gone => (StatusCode::GONE, "expired"),
-            ErrorKind::Invalid => (StatusCode::BAD_REQUEST, "invalid_input"),
-            ErrorKind::Conflict => (StatusCode::CONFLICT, "conflict"),
-            ErrorKind::WrongKey => match error {
-                StoreError::KeyVersionUnavailable { .. } => {
-                    (StatusCode::INTERNAL_SERVER_ERROR, "key_version_unavailable")
-                }
-                _ => (StatusCode::INTERNAL_SERVER_ERROR, "wrong_key"),
-            },
-            ErrorKind::Integrity => (StatusCode::INTERNAL_SERVER_ERROR, "integrity"),
-            ErrorKind::Config | ErrorKind::Unavailable | ErrorKind::Internal => {
-                // Driver and configuration messages stay in the server log.
-                return Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal error",
-                )
-                .caused_by(&error);
-            }
-        };
-        let api = Self::new(status, reason, error.to_string());
-        if status.is_server_error() {
-            api.caused_by(&error)
-        } else {
-            api
-        }
+        Self(Problem::from(error))
     }
 }

@@ -12,8 +12,9 @@ use crate::extract::Caller;
 use crate::{ApiError, AppState};
 
 /// `/gateway/{route}` and `/gateway/{route}/{*rest}`, any method.
-pub(crate) fn routes() -> axum::Router<AppState> {
-    axum::Router::new()
+/// (Undocumented in the OpenAPI document: their shape is the upstream's.)
+pub(crate) fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    utoipa_axum::router::OpenApiRouter::new()
         .route("/gateway/{route}", axum::routing::any(forward_root))
         .route("/gateway/{route}/{*rest}", axum::routing::any(forward))
 }

@@ -19,7 +19,7 @@ use axum::Router;
 use strongroom_store::tokens::Tokens;
 use strongroom_store::Store;
 
-pub use error::{ApiError, ErrorBody};
+pub use error::{ApiError, ErrorBody, Problem};
 pub use openapi::openapi;
 
 /// Shared state of every request.

@@ -1,19 +1,15 @@
-//! The OpenAPI document, generated from the handlers' annotations.
+//! The OpenAPI document: the info, components and security scheme here; the paths from
+//! the handlers registered in `routes` (`utoipa-axum`), so a route can not be served
+//! undocumented or documented unserved.
+
+use std::sync::OnceLock;
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes;
-
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Strongroom", description = "Encrypted secrets: PocketBase-compatible secrets API with versions, audit and rotation."),
-    paths(
-        routes::system::health, routes::system::openapi_json, routes::secrets::create_secret,
-        routes::secrets::list_secrets, routes::secrets::get_secret, routes::secrets::update_secret,
-        routes::secrets::delete_secret, routes::versions::history, routes::versions::rollback,
-        routes::audit::audit, routes::audit::rotation
-    ),
     components(schemas(crate::ErrorBody)),
     modifiers(&BearerAuth)
 )]
@@ -32,9 +28,16 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The OpenAPI 3.1 document of this API.
-pub fn openapi() -> utoipa::openapi::OpenApi {
+/// The document before the routes add their paths.
+pub(crate) fn base() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     env!("CARGO_PKG_VERSION").clone_into(&mut doc.info.version);
     doc
+}
+
+/// The OpenAPI 3.1 document of this API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    DOC.get_or_init(|| crate::routes::api().split_for_parts().1)
+        .clone()
 }

@@ -26,227 +26,295 @@ pub struct Target {
     pub namespace: Option<String>,
 }
 
-/// The subcommands.
+/// The subcommands: one argument struct each, with its own `run`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print a new random master key (64 hex characters).
-    Keygen {
-        /// Print base64 instead of hex.
-        #[arg(long)]
-        base64: bool,
-    },
+    Keygen(KeygenArgs),
     /// Set a secret; the value is read from stdin (or --value-file), never from arguments.
-    Set {
-        /// The secret's key.
-        key: String,
-        #[command(flatten)]
-        target: Target,
-        /// Human description.
-        #[arg(long, short = 'd')]
-        description: Option<String>,
-        /// Expire after this long (e.g. 90d, 12h).
-        #[arg(long)]
-        ttl: Option<String>,
-        /// Metadata, a JSON object.
-        #[arg(long)]
-        metadata: Option<String>,
-        /// Kind of secret (e.g. api_key, password).
-        #[arg(long)]
-        kind: Option<String>,
-        /// Read the value from this file instead of stdin.
-        #[arg(long)]
-        value_file: Option<PathBuf>,
-    },
+    Set(SetArgs),
     /// Print a secret's value exactly as stored (fallback applies).
-    Get {
-        /// The secret's key.
-        key: String,
-        #[command(flatten)]
-        target: Target,
-    },
+    Get(GetArgs),
     /// List secrets, masked.
-    List {
-        /// Only this environment.
-        #[arg(long, short = 'e')]
-        env: Option<String>,
-        /// Namespace (default `default`).
-        #[arg(long, short = 'n')]
-        namespace: Option<String>,
-        /// Only keys starting with this prefix.
-        #[arg(long, short = 'p')]
-        prefix: Option<String>,
-        /// Only secrets in this state.
-        #[arg(long, value_enum)]
-        state: Option<StateArg>,
-        /// JSON output.
-        #[arg(long)]
-        json: bool,
-    },
+    List(ListArgs),
     /// Delete a secret and its versions.
-    Rm {
-        /// The secret's key.
-        key: String,
-        #[command(flatten)]
-        target: Target,
-    },
+    Rm(RmArgs),
     /// Show a secret's kept versions.
-    History {
-        /// The secret's key.
-        key: String,
-        #[command(flatten)]
-        target: Target,
-        /// JSON output.
-        #[arg(long)]
-        json: bool,
-    },
+    History(HistoryArgs),
     /// Make an older version current again (as a new version).
-    Rollback {
-        /// The secret's key.
-        key: String,
-        /// The version to restore.
-        #[arg(long)]
-        version: u32,
-        #[command(flatten)]
-        target: Target,
-    },
+    Rollback(RollbackArgs),
     /// Check a candidate (from stdin) against a secret; exit 0 on match, 1 otherwise.
-    Verify {
-        /// The secret's key.
-        key: String,
-        #[command(flatten)]
-        target: Target,
-    },
+    Verify(VerifyArgs),
     /// Show audit events, newest first (`audit verify`: check the tamper-evident chain).
-    #[command(args_conflicts_with_subcommands = true)]
-    Audit {
-        /// `verify`: walk the chain; exit 0 when intact, 1 at the first broken link.
-        #[command(subcommand)]
-        action: Option<AuditCommand>,
-        /// Only this key.
-        #[arg(long, short = 'k')]
-        key: Option<String>,
-        /// Only this environment.
-        #[arg(long, short = 'e')]
-        env: Option<String>,
-        /// Only this namespace.
-        #[arg(long, short = 'n')]
-        namespace: Option<String>,
-        /// How many events (at most 1000).
-        #[arg(long, default_value_t = 100)]
-        limit: usize,
-        /// JSON output.
-        #[arg(long)]
-        json: bool,
-    },
+    Audit(AuditArgs),
     /// Re-wrap every value under the active key (first entry of STRONGROOM_KEYS).
-    Rotate {
-        /// Only values under this key version.
-        #[arg(long)]
-        from_version: Option<u32>,
-        /// Values per transaction.
-        #[arg(long, default_value_t = 500)]
-        batch_size: usize,
-    },
+    Rotate(RotateArgs),
     /// Import secrets: from PocketBase (`--from pocketbase SOURCE`) or a dotenv file
     /// (`--format dotenv FILE`).
-    #[command(group(clap::ArgGroup::new("kind").required(true).args(["from", "format"])))]
-    Import {
-        /// The system to import from.
-        #[arg(long = "from", value_enum)]
-        from: Option<ImportSource>,
-        /// The file format to import.
-        #[arg(long, value_enum)]
-        format: Option<ImportFormat>,
-        /// `sqlite://PATH/data.db` or `postgres://...` (PocketBase; `env:VARIABLE` or
-        /// `file:PATH` reads the URL from there, so no password shows in `ps`), or a dotenv FILE.
-        source: String,
-        /// Env to import a dotenv file into.
-        #[arg(long, short = 'e')]
-        env: Option<String>,
-        /// Namespace to import into (default `default`).
-        #[arg(long, short = 'n')]
-        namespace: Option<String>,
-        /// Show what would change; write nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Replace secrets that already exist (default: skip them).
-        #[arg(long)]
-        overwrite: bool,
-    },
+    Import(ImportArgs),
     /// Export secrets: PocketBase rows (sealed), or plaintext dotenv/JSON (needs --plaintext).
-    Export {
-        /// The format to write.
-        #[arg(long, value_enum)]
-        format: ExportFormat,
-        /// Write to this file (dotenv/json default: stdout; pocketbase: an SQL script).
-        #[arg(long, conflicts_with = "database")]
-        out: Option<std::path::PathBuf>,
-        /// Write into this PocketBase database (`sqlite://PATH/data.db`).
-        #[arg(long)]
-        database: Option<String>,
-        /// Only this env (dotenv/json: the env's view after fallback).
-        #[arg(long, short = 'e')]
-        env: Option<String>,
-        /// Namespace (default `default`).
-        #[arg(long, short = 'n')]
-        namespace: Option<String>,
-        /// Confirm a plaintext export (dotenv, json); each value read is an audit event.
-        #[arg(long)]
-        plaintext: bool,
-    },
+    Export(ExportArgs),
     /// Run a command with an env's secrets (after fallback) as environment variables.
-    Run {
-        /// Environment (default: the default env).
-        #[arg(long, short = 'e')]
-        env: Option<String>,
-        /// Namespace (default `default`).
-        #[arg(long, short = 'n')]
-        namespace: Option<String>,
-        /// Only secrets whose key starts with this prefix.
-        #[arg(long)]
-        only: Option<String>,
-        /// Pass a secret whose name is on the denylist (LD_*, PATH, NODE_OPTIONS, ...;
-        /// docs/security.md). Repeat for each name; STRONGROOM_* can never be passed.
-        #[arg(long = "allow-name", value_name = "NAME")]
-        allow_name: Vec<String>,
-        /// The command and its arguments, after `--`.
-        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
-        command: Vec<String>,
-    },
+    Run(RunArgs),
     /// An encrypted file of secrets for a repository.
-    File {
-        /// What to do.
-        #[command(subcommand)]
-        action: FileCommand,
-    },
+    File(FileArgs),
     /// Serve the HTTP API.
-    Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8090")]
-        bind: std::net::SocketAddr,
-        /// Zero-setup development mode: a key and an admin token under ./.strongroom/.
-        #[arg(long)]
-        dev: bool,
-        /// Gateway routes (TOML or JSON), mounted under /gateway/ROUTE/...
-        /// (default: STRONGROOM_GATEWAY_CONFIG).
-        #[arg(long)]
-        gateway_config: Option<std::path::PathBuf>,
-    },
+    Serve(ServeArgs),
     /// Manage API tokens.
-    Token {
-        /// What to do.
-        #[command(subcommand)]
-        action: TokenCommand,
-    },
+    Token(TokenArgs),
     /// Remove expired secrets and old audit events.
-    Cleanup {
-        /// Remove secrets expired longer ago than this.
-        #[arg(long, default_value = "30d")]
-        retention: String,
-        /// Remove audit events older than this.
-        #[arg(long, default_value = "180d")]
-        events_retention: String,
-    },
+    Cleanup(CleanupArgs),
+}
+
+// Arguments of `strongroom keygen` (its help text is the variant's doc comment).
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Print base64 instead of hex.
+    #[arg(long)]
+    pub base64: bool,
+}
+
+// Arguments of `strongroom set` (its help text is the variant's doc comment).
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    /// The secret's key.
+    pub key: String,
+    #[command(flatten)]
+    pub target: Target,
+    /// Human description.
+    #[arg(long, short = 'd')]
+    pub description: Option<String>,
+    /// Expire after this long (e.g. 90d, 12h).
+    #[arg(long)]
+    pub ttl: Option<String>,
+    /// Metadata, a JSON object.
+    #[arg(long)]
+    pub metadata: Option<String>,
+    /// Kind of secret (e.g. api_key, password).
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Read the value from this file instead of stdin.
+    #[arg(long)]
+    pub value_file: Option<PathBuf>,
+}
+
+// Arguments of `strongroom get` (its help text is the variant's doc comment).
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// The secret's key.
+    pub key: String,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+// Arguments of `strongroom list` (its help text is the variant's doc comment).
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only this environment.
+    #[arg(long, short = 'e')]
+    pub env: Option<String>,
+    /// Namespace (default `default`).
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+    /// Only keys starting with this prefix.
+    #[arg(long, short = 'p')]
+    pub prefix: Option<String>,
+    /// Only secrets in this state.
+    #[arg(long, value_enum)]
+    pub state: Option<StateArg>,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+// Arguments of `strongroom rm` (its help text is the variant's doc comment).
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// The secret's key.
+    pub key: String,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+// Arguments of `strongroom history` (its help text is the variant's doc comment).
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The secret's key.
+    pub key: String,
+    #[command(flatten)]
+    pub target: Target,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+// Arguments of `strongroom rollback` (its help text is the variant's doc comment).
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The secret's key.
+    pub key: String,
+    /// The version to restore.
+    #[arg(long)]
+    pub version: u32,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+// Arguments of `strongroom verify` (its help text is the variant's doc comment).
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The secret's key.
+    pub key: String,
+    #[command(flatten)]
+    pub target: Target,
+}
+
+// Arguments of `strongroom audit` (its help text is the variant's doc comment).
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct AuditArgs {
+    /// `verify`: walk the chain; exit 0 when intact, 1 at the first broken link.
+    #[command(subcommand)]
+    pub action: Option<AuditCommand>,
+    /// Only this key.
+    #[arg(long, short = 'k')]
+    pub key: Option<String>,
+    /// Only this environment.
+    #[arg(long, short = 'e')]
+    pub env: Option<String>,
+    /// Only this namespace.
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+    /// How many events (at most 1000).
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+// Arguments of `strongroom rotate` (its help text is the variant's doc comment).
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// Only values under this key version.
+    #[arg(long)]
+    pub from_version: Option<u32>,
+    /// Values per transaction.
+    #[arg(long, default_value_t = 500)]
+    pub batch_size: usize,
+}
+
+// Arguments of `strongroom import` (its help text is the variant's doc comment).
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("kind").required(true).args(["from", "format"])))]
+pub struct ImportArgs {
+    /// The system to import from.
+    #[arg(long = "from", value_enum)]
+    pub from: Option<ImportSource>,
+    /// The file format to import.
+    #[arg(long, value_enum)]
+    pub format: Option<ImportFormat>,
+    /// `sqlite://PATH/data.db` or `postgres://...` (PocketBase; `env:VARIABLE` or
+    /// `file:PATH` reads the URL from there, so no password shows in `ps`), or a dotenv FILE.
+    pub source: String,
+    /// Env to import a dotenv file into.
+    #[arg(long, short = 'e')]
+    pub env: Option<String>,
+    /// Namespace to import into (default `default`).
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+    /// Show what would change; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Replace secrets that already exist (default: skip them).
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+// Arguments of `strongroom export` (its help text is the variant's doc comment).
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The format to write.
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// Write to this file (dotenv/json default: stdout; pocketbase: an SQL script).
+    #[arg(long, conflicts_with = "database")]
+    pub out: Option<std::path::PathBuf>,
+    /// Write into this PocketBase database (`sqlite://PATH/data.db`).
+    #[arg(long)]
+    pub database: Option<String>,
+    /// Only this env (dotenv/json: the env's view after fallback).
+    #[arg(long, short = 'e')]
+    pub env: Option<String>,
+    /// Namespace (default `default`).
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+    /// Confirm a plaintext export (dotenv, json); each value read is an audit event.
+    #[arg(long)]
+    pub plaintext: bool,
+}
+
+// Arguments of `strongroom run` (its help text is the variant's doc comment).
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Environment (default: the default env).
+    #[arg(long, short = 'e')]
+    pub env: Option<String>,
+    /// Namespace (default `default`).
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+    /// Only secrets whose key starts with this prefix.
+    #[arg(long)]
+    pub only: Option<String>,
+    /// Pass a secret whose name is on the denylist (LD_*, PATH, NODE_OPTIONS, ...;
+    /// docs/security.md). Repeat for each name; STRONGROOM_* can never be passed.
+    #[arg(long = "allow-name", value_name = "NAME")]
+    pub allow_name: Vec<String>,
+    /// The command and its arguments, after `--`.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+// Arguments of `strongroom file` (its help text is the variant's doc comment).
+#[derive(Debug, Args)]
+pub struct FileArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: FileCommand,
+}
+
+// Arguments of `strongroom serve` (its help text is the variant's doc comment).
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    pub bind: std::net::SocketAddr,
+    /// Zero-setup development mode: a key and an admin token under ./.strongroom/.
+    #[arg(long)]
+    pub dev: bool,
+    /// Gateway routes (TOML or JSON), mounted under /gateway/ROUTE/...
+    /// (default: STRONGROOM_GATEWAY_CONFIG).
+    #[arg(long)]
+    pub gateway_config: Option<std::path::PathBuf>,
+}
+
+// Arguments of `strongroom token` (its help text is the variant's doc comment).
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: TokenCommand,
+}
+
+// Arguments of `strongroom cleanup` (its help text is the variant's doc comment).
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    /// Remove secrets expired longer ago than this.
+    #[arg(long, default_value = "30d")]
+    pub retention: String,
+    /// Remove audit events older than this.
+    #[arg(long, default_value = "180d")]
+    pub events_retention: String,
 }
 
 /// `audit` subcommands.

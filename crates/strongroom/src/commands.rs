@@ -10,17 +10,23 @@ use strongroom_store::{
     parse_duration, AuditQuery, Expiry, ListQuery, RotateOptions, SetRequest, State, Store,
 };
 
-use crate::cli::{Command, StateArg, Target};
+use crate::cli::{self, StateArg, Target};
 use crate::exit::{code, Failure};
 use crate::settings::Settings;
 
 type Outcome = Result<ExitCode, Failure>;
 
-/// Runs one command.
-pub async fn run(command: Command) -> Outcome {
-    match command {
-        Command::Keygen { base64 } => keygen(base64),
-        Command::Set {
+impl cli::KeygenArgs {
+    /// `strongroom keygen`.
+    pub fn run(self) -> Outcome {
+        keygen(self.base64)
+    }
+}
+
+impl cli::SetArgs {
+    /// `strongroom set`.
+    pub async fn run(self) -> Outcome {
+        let Self {
             key,
             target,
             description,
@@ -28,76 +34,92 @@ pub async fn run(command: Command) -> Outcome {
             metadata,
             kind,
             value_file,
-        } => set(key, target, description, ttl, metadata, kind, value_file).await,
-        Command::Get { key, target } => get(key, target).await,
-        Command::List {
-            env,
-            namespace,
-            prefix,
-            state,
-            json,
-        } => list(env, namespace, prefix, state, json).await,
-        Command::Rm { key, target } => {
-            let store = open().await?;
-            let id = id(&store, &target, &key)?;
-            store.delete(&id).await?;
-            println!("deleted {id}");
-            Ok(ExitCode::SUCCESS)
+        } = self;
+        set(key, target, description, ttl, metadata, kind, value_file).await
+    }
+}
+
+impl cli::GetArgs {
+    /// `strongroom get`.
+    pub async fn run(self) -> Outcome {
+        get(self.key, self.target).await
+    }
+}
+
+impl cli::ListArgs {
+    /// `strongroom list`.
+    pub async fn run(self) -> Outcome {
+        list(self.env, self.namespace, self.prefix, self.state, self.json).await
+    }
+}
+
+impl cli::RmArgs {
+    /// `strongroom rm`.
+    pub async fn run(self) -> Outcome {
+        let store = open().await?;
+        let id = id(&store, &self.target, &self.key)?;
+        store.delete(&id).await?;
+        println!("deleted {id}");
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+impl cli::HistoryArgs {
+    /// `strongroom history`.
+    pub async fn run(self) -> Outcome {
+        history(self.key, self.target, self.json).await
+    }
+}
+
+impl cli::RollbackArgs {
+    /// `strongroom rollback`.
+    pub async fn run(self) -> Outcome {
+        let store = open().await?;
+        let id = id(&store, &self.target, &self.key)?;
+        let outcome = store.rollback(&id, self.version).await?;
+        println!(
+            "rolled back {id} to version {} (now version {})",
+            self.version, outcome.version
+        );
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+impl cli::VerifyArgs {
+    /// `strongroom verify`.
+    pub async fn run(self) -> Outcome {
+        verify(self.key, self.target).await
+    }
+}
+
+impl cli::AuditArgs {
+    /// `strongroom audit [verify|checkpoint]`.
+    pub async fn run(self) -> Outcome {
+        match self.action {
+            Some(cli::AuditCommand::Verify { checkpoint }) => {
+                verify_audit(checkpoint.as_deref()).await
+            }
+            Some(cli::AuditCommand::Checkpoint) => {
+                let checkpoint = open().await?.audit_checkpoint().await?;
+                print_json(&checkpoint)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            None => audit(self.key, self.env, self.namespace, self.limit, self.json).await,
         }
-        Command::History { key, target, json } => history(key, target, json).await,
-        Command::Rollback {
-            key,
-            version,
-            target,
-        } => {
-            let store = open().await?;
-            let id = id(&store, &target, &key)?;
-            let outcome = store.rollback(&id, version).await?;
-            println!(
-                "rolled back {id} to version {version} (now version {})",
-                outcome.version
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Verify { key, target } => verify(key, target).await,
-        Command::Audit {
-            action: Some(crate::cli::AuditCommand::Verify { checkpoint }),
-            ..
-        } => verify_audit(checkpoint.as_deref()).await,
-        Command::Audit {
-            action: Some(crate::cli::AuditCommand::Checkpoint),
-            ..
-        } => {
-            let checkpoint = open().await?.audit_checkpoint().await?;
-            print_json(&checkpoint)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Audit {
-            action: None,
-            key,
-            env,
-            namespace,
-            limit,
-            json,
-        } => audit(key, env, namespace, limit, json).await,
-        Command::Serve {
-            bind,
-            dev,
-            gateway_config,
-        } => crate::serve::serve(bind, dev, gateway_config).await,
-        command @ (Command::Import { .. }
-        | Command::Export { .. }
-        | Command::Run { .. }
-        | Command::File { .. }) => crate::envfiles::dispatch(command).await,
-        Command::Token { action } => crate::serve::token(action).await,
-        Command::Rotate {
-            from_version,
-            batch_size,
-        } => rotate(from_version, batch_size).await,
-        Command::Cleanup {
-            retention,
-            events_retention,
-        } => cleanup(retention, events_retention).await,
+    }
+}
+
+impl cli::RotateArgs {
+    /// `strongroom rotate`.
+    pub async fn run(self) -> Outcome {
+        rotate(self.from_version, self.batch_size).await
+    }
+}
+
+impl cli::CleanupArgs {
+    /// `strongroom cleanup`.
+    pub async fn run(self) -> Outcome {
+        cleanup(self.retention, self.events_retention).await
     }
 }
 

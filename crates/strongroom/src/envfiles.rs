@@ -10,89 +10,69 @@ use strongroom_store::import::{self, ImportAction, ImportRow};
 use crate::cli::ExportFormat;
 use crate::exit::{code, Failure};
 
-/// Runs `import`, `export` and `run`.
-pub async fn dispatch(command: crate::cli::Command) -> Result<ExitCode, Failure> {
-    use crate::cli::Command;
-    match command {
-        Command::Import {
-            from: Some(_),
-            source,
-            namespace,
-            dry_run,
-            overwrite,
-            ..
-        } => {
-            crate::migrate::import_pocketbase(&source, namespace.as_deref(), dry_run, overwrite)
+impl crate::cli::ImportArgs {
+    /// `strongroom import`: PocketBase's table, or a dotenv file.
+    pub async fn run(self) -> Result<ExitCode, Failure> {
+        let namespace = self.namespace.as_deref();
+        if self.from.is_some() {
+            crate::migrate::import_pocketbase(&self.source, namespace, self.dry_run, self.overwrite)
                 .await
-        }
-        Command::Import {
-            source,
-            env,
-            namespace,
-            dry_run,
-            overwrite,
-            ..
-        } => {
+        } else {
             import_dotenv(
-                &source,
-                env.as_deref(),
-                namespace.as_deref(),
-                dry_run,
-                overwrite,
+                &self.source,
+                self.env.as_deref(),
+                namespace,
+                self.dry_run,
+                self.overwrite,
             )
             .await
         }
-        Command::Export {
-            format: ExportFormat::Pocketbase,
-            out,
-            database,
-            env,
-            namespace,
-            ..
-        } => {
+    }
+}
+
+impl crate::cli::ExportArgs {
+    /// `strongroom export`: PocketBase rows (sealed), or plaintext dotenv/JSON.
+    pub async fn run(self) -> Result<ExitCode, Failure> {
+        let (env, namespace) = (self.env.as_deref(), self.namespace.as_deref());
+        if self.format == ExportFormat::Pocketbase {
             crate::migrate::export_pocketbase(
-                out.as_deref(),
-                database.as_deref(),
-                env.as_deref(),
-                namespace.as_deref(),
+                self.out.as_deref(),
+                self.database.as_deref(),
+                env,
+                namespace,
             )
             .await
-        }
-        Command::Export {
-            format,
-            out,
-            env,
-            namespace,
-            plaintext,
-            ..
-        } => {
+        } else {
             export_plaintext(
-                format,
-                out.as_deref(),
-                env.as_deref(),
-                namespace.as_deref(),
-                plaintext,
+                self.format,
+                self.out.as_deref(),
+                env,
+                namespace,
+                self.plaintext,
             )
             .await
         }
-        Command::Run {
-            env,
-            namespace,
-            only,
-            allow_name,
-            command,
-        } => {
-            run(
-                env.as_deref(),
-                namespace.as_deref(),
-                only.as_deref(),
-                &allow_name,
-                &command,
-            )
-            .await
-        }
-        Command::File { action } => file(action).await,
-        _ => Err(Failure::input("not an import, export, run or file command")),
+    }
+}
+
+impl crate::cli::RunArgs {
+    /// `strongroom run`: a child process with the env's secrets.
+    pub async fn run(self) -> Result<ExitCode, Failure> {
+        run(
+            self.env.as_deref(),
+            self.namespace.as_deref(),
+            self.only.as_deref(),
+            &self.allow_name,
+            &self.command,
+        )
+        .await
+    }
+}
+
+impl crate::cli::FileArgs {
+    /// `strongroom file export|import`.
+    pub async fn run(self) -> Result<ExitCode, Failure> {
+        file(self.action).await
     }
 }
 

@@ -17,7 +17,7 @@ use clap::Parser as _;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    let serving = matches!(cli.command, cli::Command::Serve { .. });
+    let serving = matches!(cli.command, cli::Command::Serve(_));
     if serving {
         init_logging();
     }
@@ -33,7 +33,7 @@ fn main() -> ExitCode {
             return exit::report(&exit::Failure::io(format!("cannot start the runtime: {e}")))
         }
     };
-    match runtime.block_on(commands::run(cli.command)) {
+    match runtime.block_on(run(cli.command)) {
         Ok(code) => code,
         Err(failure) => exit::report(&failure),
     }
@@ -52,5 +52,29 @@ fn init_logging() {
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+/// Runs one command: each is an argument struct with its own `run`.
+async fn run(command: cli::Command) -> Result<ExitCode, exit::Failure> {
+    use cli::Command;
+    match command {
+        Command::Keygen(c) => c.run(),
+        Command::Set(c) => c.run().await,
+        Command::Get(c) => c.run().await,
+        Command::List(c) => c.run().await,
+        Command::Rm(c) => c.run().await,
+        Command::History(c) => c.run().await,
+        Command::Rollback(c) => c.run().await,
+        Command::Verify(c) => c.run().await,
+        Command::Audit(c) => c.run().await,
+        Command::Rotate(c) => c.run().await,
+        Command::Import(c) => c.run().await,
+        Command::Export(c) => c.run().await,
+        Command::Run(c) => c.run().await,
+        Command::File(c) => c.run().await,
+        Command::Serve(c) => c.run().await,
+        Command::Token(c) => c.run().await,
+        Command::Cleanup(c) => c.run().await,
     }
 }

@@ -16,7 +16,21 @@ use crate::settings::{Settings, SettingsError};
 const DEV_DIR: &str = ".strongroom";
 
 /// Runs the HTTP server until SIGTERM or Ctrl-C; in-flight requests finish first.
-pub async fn serve(
+impl crate::cli::ServeArgs {
+    /// `strongroom serve`.
+    pub async fn run(self) -> Result<ExitCode, Failure> {
+        serve(self.bind, self.dev, self.gateway_config).await
+    }
+}
+
+impl crate::cli::TokenArgs {
+    /// `strongroom token create|list|revoke`.
+    pub async fn run(self) -> Result<ExitCode, Failure> {
+        token(self.action).await
+    }
+}
+
+async fn serve(
     bind: std::net::SocketAddr,
     dev: bool,
     gateway_config: Option<std::path::PathBuf>,
@@ -239,7 +253,7 @@ fn read_or_create(
 }
 
 /// `strongroom token ...`: needs the database, not the master key.
-pub async fn token(action: TokenCommand) -> Result<ExitCode, Failure> {
+async fn token(action: TokenCommand) -> Result<ExitCode, Failure> {
     let settings = Settings::from_env()?;
     let tokens = Tokens::new(
         strongroom_store::open_backend_with(&settings.database_url, &settings.backend).await?,

@@ -1,21 +1,22 @@
 //! Audit events and rotation status (superuser tokens).
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use strongroom_store::AuditQuery;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{store, superuser, ApiResult};
 use crate::extract::{ApiQuery, Caller};
 use crate::{ApiError, AppState};
 
 /// `/api/audit` and `/api/rotation`.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/audit", get(audit))
-        .route("/api/rotation", get(rotation))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(audit))
+        .routes(routes!(rotation))
 }
 
 /// Audit query parameters.

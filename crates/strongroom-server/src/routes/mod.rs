@@ -5,6 +5,7 @@
 use axum::Router;
 use strongroom_store::tokens::Principal;
 use strongroom_store::{SecretId, Store};
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::{ApiError, AppState};
 
@@ -13,14 +14,20 @@ pub(crate) mod secrets;
 pub(crate) mod system;
 pub(crate) mod versions;
 
-/// Every route of the API and the gateway.
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
+/// Every route of the API and the gateway. Each handler is registered once: the same
+/// registration routes it and documents it in the OpenAPI document.
+pub(crate) fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(crate::openapi::base())
         .merge(system::routes())
         .merge(secrets::routes())
         .merge(versions::routes())
         .merge(audit::routes())
         .merge(crate::gateway::routes())
+}
+
+/// The router of [`api`].
+pub(crate) fn router() -> Router<AppState> {
+    api().split_for_parts().0
 }
 
 pub(crate) type ApiResult<T> = Result<T, ApiError>;

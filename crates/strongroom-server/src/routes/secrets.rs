@@ -3,25 +3,23 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use strongroom_crypto::secrecy::ExposeSecret as _;
 use strongroom_store::{ListQuery, MetaUpdate, SetRequest};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{authorize, store, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, Caller};
 use crate::{ApiError, AppState};
 
 /// `/api/secrets` and `/api/secrets/{key}`.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/secrets", get(list_secrets).post(create_secret))
-        .route(
-            "/api/secrets/{key}",
-            get(get_secret).put(update_secret).delete(delete_secret),
-        )
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_secrets, create_secret))
+        .routes(routes!(get_secret, update_secret, delete_secret))
 }
 
 /// Query of the namespace (default `default`).

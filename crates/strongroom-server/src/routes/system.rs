@@ -1,17 +1,18 @@
 //! Health and the OpenAPI document (no authentication).
 
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 
 /// `/api/health`, `/api/openapi.json`.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/health", get(health))
-        .route("/api/openapi.json", get(openapi_json))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(openapi_json))
 }
 
 /// `{"status": "ok"}`.

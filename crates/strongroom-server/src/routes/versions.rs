@@ -1,10 +1,11 @@
 //! Version history and rollback.
 
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::secrets::TargetQuery;
 use super::{authorize, store, ApiResult};
@@ -12,10 +13,10 @@ use crate::extract::{ApiJson, ApiQuery, Caller};
 use crate::AppState;
 
 /// `/api/secrets/{key}/history` and `/api/secrets/{key}/rollback`.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/secrets/{key}/history", get(history))
-        .route("/api/secrets/{key}/rollback", axum::routing::post(rollback))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(history))
+        .routes(routes!(rollback))
 }
 
 /// One kept version.
