@@ -8,6 +8,7 @@
 //! cargo xtask release [--dry-run] VERSION   bump, changelog, ci, package in order, tag
 //! cargo xtask postgres           start a throw-away PostgreSQL server and print its URL
 //! cargo xtask load               64 clients for 30 s on loopback; throughput, p99, nothing lost
+//! cargo xtask man [DIR]         man pages of strongroom and its subcommands (default target/man)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -29,6 +30,10 @@ fn main() -> ExitCode {
         Some("fuzz") => seconds(&args[1..]).and_then(fuzz::run),
         Some("schemathesis") => robustness::schemathesis(100),
         Some("release") => release::run(&args[1..]),
+        Some("man") => {
+            let out = args.get(1).map_or("target/man", String::as_str);
+            run("cargo", &["run", "--quiet", "--locked", "-p", "strongroom", "--", "man", out])
+        }
         Some("postgres") => postgres::TestServer::start().map(|server| {
             println!("{}", server.url);
             eprintln!("xtask: TLS CA in {} (STRONGROOM_TEST_POSTGRES_CA)", server.ca_file.display());
@@ -53,7 +58,7 @@ fn main() -> ExitCode {
             ],
         ),
         _ => Err(
-            "usage: cargo xtask (ci | bench [--quick] | fuzz [--seconds N] | schemathesis | load | postgres | release [--dry-run] [--skip-ci] VERSION)"
+            "usage: cargo xtask (ci | bench [--quick] | fuzz [--seconds N] | schemathesis | load | postgres | man [DIR] | release [--dry-run] [--skip-ci] VERSION)"
                 .into(),
         ),
     };
@@ -290,12 +295,13 @@ fn check_dependency_boundaries() -> Result {
     Ok(())
 }
 
-/// The interop tests open values with Python's `cryptography` and read exports with
-/// `python-dotenv`; install them when absent.
+/// The interop tests open values with Python's `cryptography`, read exports with
+/// `python-dotenv` and parse `/metrics` with `prometheus_client`; install them when absent.
 fn ensure_python_cryptography() -> Result {
     for (module, package) in [
         ("cryptography", "cryptography"),
         ("dotenv", "python-dotenv"),
+        ("prometheus_client", "prometheus-client"),
     ] {
         if succeeds("python3", &["-c", &format!("import {module}")]) {
             continue;

@@ -114,6 +114,7 @@ pub fn run(args: &[String]) -> Result {
     forget_extracted_packages(version)?;
     run_in(&tree, "cargo", &package, &env)?;
     eprintln!("xtask: packaged, in order: {}", CRATES.join(" -> "));
+    man_pages(&tree, &env)?;
     if dry_run {
         eprintln!("xtask: dry run complete; would commit \"Release {version}\" and tag v{version}");
         return Ok(());
@@ -252,6 +253,25 @@ fn changelog(tree: &Path, version: &str) -> Result {
         1,
     );
     std::fs::write(&path, text).map_err(|e| e.to_string())
+}
+
+/// The man pages go with the release artifacts, next to the packaged crates.
+fn man_pages(tree: &Path, env: &[(&str, &str)]) -> Result {
+    run_in(
+        tree,
+        "cargo",
+        &[
+            "run",
+            "--quiet",
+            "--locked",
+            "-p",
+            "strongroom",
+            "--",
+            "man",
+            "target/package/man",
+        ],
+        env,
+    )
 }
 
 #[cfg(test)]

@@ -86,6 +86,7 @@ async fn main() {
         tokens,
         store: Some(store),
         gateway: Some(Arc::new(gateway)),
+        metrics: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = format!("http://{}", listener.local_addr().unwrap());

@@ -66,6 +66,7 @@ async fn main() {
             tokens,
             store: Some(store.clone()),
             gateway: None,
+            metrics: None,
         },
         Limits::default(),
     );

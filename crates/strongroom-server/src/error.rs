@@ -30,6 +30,8 @@ pub struct Problem {
     pub reason: &'static str,
     /// One sentence for the client. Never a value or a token.
     pub message: String,
+    /// Further named details for the client (`part`: which readiness check failed, ...).
+    pub details: Vec<(&'static str, String)>,
     /// What the server log gets for a server error (driver and configuration messages
     /// never reach the client); logged by [`log_server_errors`], not where it is made.
     cause: Option<String>,
@@ -42,6 +44,7 @@ impl Problem {
             status,
             reason,
             message: message.into(),
+            details: Vec::new(),
             cause: None,
         }
     }
@@ -125,6 +128,13 @@ impl ApiError {
         Self(Problem::new(status, reason, message))
     }
 
+    /// The same error with a named detail in its `data`.
+    #[must_use]
+    pub fn with_detail(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.0.details.push((name, value.into()));
+        self
+    }
+
     /// 401.
     pub fn unauthorized() -> Self {
         Self::new(
@@ -159,6 +169,9 @@ impl IntoResponse for ApiError {
         let Self(problem) = self;
         let mut data = serde_json::Map::new();
         data.insert("reason".into(), problem.reason.into());
+        for (name, value) in &problem.details {
+            data.insert((*name).into(), value.clone().into());
+        }
         let body = ErrorBody {
             status: problem.status.as_u16(),
             message: problem.message.clone(),

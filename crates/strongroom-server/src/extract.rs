@@ -28,7 +28,11 @@ impl FromRequestParts<AppState> for Caller {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(ApiError::unauthorized)?;
-        match state.tokens.authenticate(token).await {
+        let found = state.tokens.authenticate(token).await;
+        if let (Some(metrics), Ok(principal)) = (&state.metrics, &found) {
+            metrics.token_lookup(principal.is_some());
+        }
+        match found {
             Ok(Some(principal)) => Ok(Self(principal)),
             Ok(None) => Err(ApiError::unauthorized()),
             Err(e) => Err(e.into()),

@@ -94,9 +94,19 @@ async fn proxy(
         return ApiError::disabled().into_response();
     };
     let source = store.with_actor(&caller.actor());
-    gateway
+    let started = std::time::Instant::now();
+    let response = gateway
         .forward_with(&source, route, method, raw_rest, uri.query(), headers, body)
-        .await
+        .await;
+    if let Some(metrics) = &state.metrics {
+        // The route's configured name: configuration, never a secret or a client path.
+        metrics.gateway_request(
+            &route.name,
+            started.elapsed().as_secs_f64(),
+            response.status(),
+        );
+    }
+    response
 }
 
 /// The raw path after `/gateway/{route}` in `path` (as sent, percent-encoding kept), taken

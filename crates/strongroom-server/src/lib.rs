@@ -10,6 +10,7 @@
 mod error;
 mod extract;
 mod gateway;
+mod metrics;
 mod openapi;
 mod routes;
 
@@ -20,6 +21,7 @@ use strongroom_store::tokens::Tokens;
 use strongroom_store::Store;
 
 pub use error::{ApiError, ErrorBody, Problem};
+pub use metrics::Metrics;
 pub use openapi::openapi;
 
 /// Shared state of every request.
@@ -33,6 +35,8 @@ pub struct AppState {
     /// The gateway's routes, mounted under `/gateway/{route}/...`; `None` when no gateway
     /// configuration is given.
     pub gateway: Option<std::sync::Arc<strongroom_gateway::Gateway>>,
+    /// Prometheus metrics (`GET /metrics`); `None` when off.
+    pub metrics: Option<std::sync::Arc<Metrics>>,
 }
 
 /// Limits of the HTTP layer.
@@ -62,7 +66,15 @@ pub fn router(state: AppState, limits: Limits) -> Router {
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
         })
         .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
-    routes::router()
+    let mut routes =
+        routes::router().route("/metrics", axum::routing::get(metrics::scrape_with_token));
+    if let Some(metrics) = &state.metrics {
+        routes = routes.route_layer(axum::middleware::from_fn_with_state(
+            metrics.clone(),
+            metrics::track_requests,
+        ));
+    }
+    routes
         .with_state(state)
         .layer(axum::middleware::from_fn(error::log_server_errors))
         .layer(axum::middleware::from_fn(api_response_headers))
@@ -72,6 +84,14 @@ pub fn router(state: AppState, limits: Limits) -> Router {
             limits.request_timeout,
         ))
         .layer(trace)
+}
+
+/// The router of a separate metrics address (`serve --metrics-bind`): `GET /metrics`
+/// without a token. Bind it where only the scraper reaches.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", axum::routing::get(metrics::scrape_open))
+        .with_state(state)
 }
 
 /// Every `/api` response, errors included, is never cached (it may hold a secret value)

@@ -84,6 +84,7 @@ async fn start(with_key: bool, limits: Limits) -> Server {
             tokens: tokens.clone(),
             store: store.clone(),
             gateway: None,
+            metrics: Some(Arc::new(strongroom_server::Metrics::new())),
         },
         limits,
     );
@@ -823,4 +824,143 @@ async fn health_answers_while_a_long_write_transaction_holds_the_writer() {
     for write in writes {
         assert!(write.await.unwrap().is_success());
     }
+}
+
+/// `/api/ready` says which part is not ready: no key configured, or a key whose
+/// fingerprint no longer matches what the database recorded (as if another process
+/// rewrote it); `/api/health` stays up either way.
+#[tokio::test]
+async fn ready_names_the_part_that_is_not_ready() {
+    let server = start(true, Limits::default()).await;
+    let (status, _) = server
+        .admin(
+            "POST",
+            "/api/secrets",
+            Some(json!({"key": "K", "value": "v"})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the first write records the key's fingerprint"
+    );
+    let (status, body) = server.call("GET", "/api/ready", None, None).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
+    let raw = rusqlite::Connection::open(server.dir.path().join("api.db")).unwrap();
+    raw.execute("UPDATE key_fingerprints SET fingerprint = 'forged'", [])
+        .unwrap();
+    let (status, body) = server.call("GET", "/api/ready", None, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        (
+            body["data"]["reason"].as_str(),
+            body["data"]["part"].as_str()
+        ),
+        (Some("not_ready"), Some("key"))
+    );
+    let (status, _) = server.call("GET", "/api/health", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let keyless = start(false, Limits::default()).await;
+    let (status, body) = keyless.call("GET", "/api/ready", None, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["data"]["part"], "key");
+}
+
+/// `/metrics` needs a superuser token; what it serves parses with Prometheus's own Python
+/// parser (OpenMetrics), counts requests by route template, and never carries a key name,
+/// a value or a token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_parse_with_prometheus_and_never_name_a_secret() {
+    let server = start(true, Limits::default()).await;
+    let (status, _) = server
+        .admin(
+            "POST",
+            "/api/secrets",
+            Some(json!({"key": "PAYROLL_DB_PASSWORD", "value": "hunter2-value"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = server
+        .admin("GET", "/api/secrets/PAYROLL_DB_PASSWORD", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = server.call("GET", "/metrics", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let scoped = server.scoped("scraper", &["default/global"]).await;
+    let (status, _) = server.call("GET", "/metrics", Some(&scoped), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let response = server
+        .client
+        .get(format!("{}/metrics", server.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    for secret in ["PAYROLL_DB_PASSWORD", "hunter2-value", ADMIN, &scoped] {
+        assert!(!text.contains(secret), "{secret} in /metrics");
+    }
+    // Prometheus's parser: every family and sample, as a scraper sees them.
+    let mut python = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, json
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+out = {}
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for s in family.samples:
+        out.setdefault(s.name, []).append([s.labels, s.value])
+print(json.dumps(out))",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 with prometheus_client (cargo xtask ci installs it)");
+    python
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = python.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "the Prometheus parser refused /metrics:\n{text}"
+    );
+    let samples: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let requests = samples["strongroom_http_requests_total"]
+        .as_array()
+        .unwrap();
+    assert!(
+        requests
+            .iter()
+            .any(|s| s[0]["route"] == "/api/secrets/{key}"
+                && s[0]["status"] == "200"
+                && s[0]["method"] == "GET"),
+        "{requests:?}"
+    );
+    assert!(
+        samples["strongroom_audit_events_appended_total"][0][1]
+            .as_f64()
+            .unwrap()
+            >= 2.0
+    );
+    assert!(samples["strongroom_store_transactions_total"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s[0]["outcome"] == "committed" && s[1].as_f64().unwrap() >= 2.0));
+    assert!(samples["strongroom_http_request_duration_seconds_count"].is_array());
+    assert!(samples["strongroom_token_lookups_total"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s[0]["outcome"] == "accepted"));
+    assert!(samples["strongroom_stored_values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s[0]["kek_version"] == "1" && s[0]["kind"] == "current" && s[1] == 1.0));
 }

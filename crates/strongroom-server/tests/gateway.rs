@@ -172,6 +172,7 @@ async fn start_gateway(
         tokens: tokens.clone(),
         store: Some(store),
         gateway: Some(Arc::new(gateway)),
+        metrics: Some(Arc::new(strongroom_server::Metrics::new())),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -39,7 +39,7 @@ pub use model::{
     MetaUpdate, Page, RotationProgress, RotationStatus, Secret, SecretId, SecretInfo, SetRequest,
     State, Timestamp, VersionInfo, WriteOutcome, MASK,
 };
-pub use store::{KeySource, PendingRead, RotateOptions, Store};
+pub use store::{is_empty, KeySource, PendingRead, RotateOptions, Store, StoreStats, ValuesCheck};
 
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -215,6 +215,11 @@ impl Tokens {
         ))
     }
 
+    /// One round trip to the database (readiness).
+    pub async fn ping(&self) -> Result<()> {
+        self.backend.ping().await
+    }
+
     /// Every token, revoked ones included.
     pub async fn list(&self) -> Result<Vec<TokenInfo>> {
         Ok(self

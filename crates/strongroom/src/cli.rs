@@ -64,6 +64,61 @@ pub enum Command {
     Token(TokenArgs),
     /// Remove expired secrets and old audit events.
     Cleanup(CleanupArgs),
+    /// Copy the database consistently while it runs (`backup verify FILE`: check a copy).
+    Backup(BackupArgs),
+    /// Restore a backup into the configured database, which must be empty.
+    Restore(RestoreArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Write man pages for strongroom and every subcommand into a directory.
+    #[command(hide = true)]
+    Man(ManArgs),
+}
+
+// Arguments of `strongroom backup` (its help text is the variant's doc comment).
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BackupArgs {
+    /// `verify FILE`: open a copy, check the audit chain and every value; print none.
+    #[command(subcommand)]
+    pub action: Option<BackupCommand>,
+    /// The file to write (must not exist; created 0600).
+    pub file: Option<std::path::PathBuf>,
+}
+
+/// `backup` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Check a backup: its audit chain verifies and every value opens with the configured
+    /// keys (the file is not modified; no value is printed). Exit 0 whole, 7 broken.
+    Verify {
+        /// The backup file.
+        file: std::path::PathBuf,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+// Arguments of `strongroom restore` (its help text is the variant's doc comment).
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup file (from `strongroom backup`).
+    pub file: std::path::PathBuf,
+}
+
+// Arguments of `strongroom completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
+}
+
+// Arguments of the hidden `strongroom man` (used by `cargo xtask man`).
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Where to write the pages.
+    pub out: std::path::PathBuf,
 }
 
 // Arguments of `strongroom keygen` (its help text is the variant's doc comment).
@@ -296,6 +351,14 @@ pub struct ServeArgs {
     /// (default: STRONGROOM_GATEWAY_CONFIG).
     #[arg(long)]
     pub gateway_config: Option<std::path::PathBuf>,
+    /// Serve Prometheus metrics at /metrics, for superuser tokens (default:
+    /// STRONGROOM_METRICS=true).
+    #[arg(long)]
+    pub metrics: bool,
+    /// Also serve /metrics without a token on this address, for a scraper (implies
+    /// --metrics); bind it where only the scraper reaches.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_bind: Option<std::net::SocketAddr>,
 }
 
 // Arguments of `strongroom token` (its help text is the variant's doc comment).

@@ -1,8 +1,10 @@
 //! `strongroom`: the command-line program. A thin layer over `strongroom-store`.
 
+mod backup;
 mod childenv;
 mod cli;
 mod commands;
+mod docs;
 mod dotenv;
 mod envfiles;
 mod exit;
@@ -76,5 +78,9 @@ async fn run(command: cli::Command) -> Result<ExitCode, exit::Failure> {
         Command::Serve(c) => c.run().await,
         Command::Token(c) => c.run().await,
         Command::Cleanup(c) => c.run().await,
+        Command::Backup(c) => c.run().await,
+        Command::Restore(c) => c.run().await,
+        Command::Completions(c) => c.run(),
+        Command::Man(c) => c.run(),
     }
 }

@@ -15,11 +15,10 @@ use crate::settings::{Settings, SettingsError};
 /// Where `serve --dev` keeps its key and token.
 const DEV_DIR: &str = ".strongroom";
 
-/// Runs the HTTP server until SIGTERM or Ctrl-C; in-flight requests finish first.
 impl crate::cli::ServeArgs {
     /// `strongroom serve`.
     pub async fn run(self) -> Result<ExitCode, Failure> {
-        serve(self.bind, self.dev, self.gateway_config).await
+        serve(self).await
     }
 }
 
@@ -30,11 +29,15 @@ impl crate::cli::TokenArgs {
     }
 }
 
-async fn serve(
-    bind: std::net::SocketAddr,
-    dev: bool,
-    gateway_config: Option<std::path::PathBuf>,
-) -> Result<ExitCode, Failure> {
+/// Runs the HTTP server until SIGTERM or Ctrl-C; in-flight requests finish first.
+async fn serve(args: crate::cli::ServeArgs) -> Result<ExitCode, Failure> {
+    let crate::cli::ServeArgs {
+        bind,
+        dev,
+        gateway_config,
+        metrics,
+        metrics_bind,
+    } = args;
     let settings = Settings::from_env()?;
     if !settings.http_enabled {
         return Err(SettingsError {
@@ -73,14 +76,31 @@ async fn serve(
             None
         }
     };
-    let router = strongroom_server::router(
-        strongroom_server::AppState {
-            tokens,
-            gateway: gateway(gateway_config, store.as_ref())?,
-            store,
-        },
-        strongroom_server::Limits::default(),
-    );
+    let metrics = (metrics
+        || metrics_bind.is_some()
+        || std::env::var("STRONGROOM_METRICS").is_ok_and(|v| v == "true"))
+    .then(|| std::sync::Arc::new(strongroom_server::Metrics::new()));
+    let state = strongroom_server::AppState {
+        tokens,
+        gateway: gateway(gateway_config, store.as_ref())?,
+        store,
+        metrics,
+    };
+    if let Some(address) = metrics_bind {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|e| Failure::io(format!("cannot listen on {address}: {e}")))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| Failure::io(e.to_string()))?;
+        eprintln!("strongroom: metrics on http://{local}/metrics (no token)");
+        let metrics_router = strongroom_server::metrics_router(state.clone());
+        tokio::spawn(async move {
+            let _ =
+                strongroom_server::serve(listener, metrics_router, std::future::pending()).await;
+        });
+    }
+    let router = strongroom_server::router(state, strongroom_server::Limits::default());
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .map_err(|e| Failure::io(format!("cannot listen on {bind}: {e}")))?;

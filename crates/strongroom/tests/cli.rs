@@ -1061,3 +1061,49 @@ fn listings_never_pass_terminal_escape_sequences_through() {
     let audit = s.ok(&["audit"], b"");
     assert!(!audit.contains(&0x1b));
 }
+
+#[test]
+fn backup_verify_and_restore_into_an_empty_database_only() {
+    let s = Sandbox::new();
+    s.ok(&["set", "DB_URL", "--env", "prod"], b"postgres://prod");
+    s.ok(&["set", "API_KEY"], b"sk-1");
+    s.ok(&["backup", "copy.db"], b"");
+    let copy = s.dir.path().join("copy.db");
+    let stderr = s.fails(&["backup", "copy.db"], b"", 3);
+    assert!(stderr.contains("copy.db"), "{stderr}");
+    let report = s.text(&["backup", "verify", copy.to_str().unwrap()], b"");
+    assert!(
+        report.contains("is whole") && report.contains("2 value(s)"),
+        "{report}"
+    );
+    assert!(!report.contains("sk-1") && !report.contains("postgres://prod"));
+    // The wrong key can not vouch for a backup.
+    let stranger = Sandbox::new().with("STRONGROOM_MASTER_KEY", KEY2);
+    stranger.fails(&["backup", "verify", copy.to_str().unwrap()], b"", 6);
+    // Restore: into an empty database; a database with data is refused, untouched.
+    let fresh = Sandbox::new();
+    fresh.ok(&["restore", copy.to_str().unwrap()], b"");
+    assert_eq!(
+        fresh.ok(&["get", "DB_URL", "--env", "prod"], b""),
+        b"postgres://prod"
+    );
+    assert!(fresh.text(&["audit", "verify"], b"").contains("intact"));
+    let stderr = fresh.fails(&["restore", copy.to_str().unwrap()], b"", 8);
+    assert!(stderr.contains("holds data"), "{stderr}");
+}
+
+#[test]
+fn completions_and_man_pages() {
+    let s = Sandbox::new();
+    let bash = s.text(&["completions", "bash"], b"");
+    assert!(
+        bash.contains("strongroom") && bash.contains("rotate"),
+        "a bash completion script"
+    );
+    let fish = s.text(&["completions", "fish"], b"");
+    assert!(fish.contains("complete -c strongroom"));
+    s.ok(&["man", "pages"], b"");
+    let page = std::fs::read_to_string(s.dir.path().join("pages/strongroom.1")).unwrap();
+    assert!(page.contains(".TH strongroom"), "{page}");
+    assert!(s.dir.path().join("pages/strongroom-set.1").exists());
+}

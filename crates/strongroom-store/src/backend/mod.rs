@@ -45,6 +45,39 @@ pub type TxOutput = Box<dyn Any + Send>;
 /// The work of one write transaction: row operations on the transaction it is given.
 pub type TxWork = Box<dyn for<'t> FnOnce(&'t mut dyn WriteTx) -> TxFuture<'t> + Send>;
 
+/// Counters of a read cache, for tests and operators.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadCacheStats {
+    /// Fetches answered from the cache.
+    pub hits: u64,
+    /// Fetches that went to the database.
+    pub misses: u64,
+    /// Invalidations received (one per notification, own writes included).
+    pub invalidations: u64,
+    /// Whether the listening connection is up (the cache is in use only then).
+    pub live: bool,
+}
+
+/// Connections of a pool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections open.
+    pub size: usize,
+    /// Open and idle.
+    pub available: usize,
+    /// The most it may open.
+    pub max: usize,
+}
+
+/// What a backend reports about itself, for readiness and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BackendStats {
+    /// The read cache, when there is one.
+    pub read_cache: Option<ReadCacheStats>,
+    /// The connection pool, when there is one.
+    pub pool: Option<PoolStats>,
+}
+
 /// Row reads, each consistent on its own, and the door to write transactions.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
@@ -113,6 +146,37 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Every token, oldest first.
     async fn tokens(&self) -> Result<Vec<TokenRecord>>;
+
+    /// One round trip to the database (readiness).
+    async fn ping(&self) -> Result<()> {
+        self.meta("ping").await.map(drop)
+    }
+
+    /// A consistent copy of the whole database into a new file at `destination` (mode
+    /// 0600), taken while others keep writing. Backends that cannot (PostgreSQL: use
+    /// `pg_dump`) answer a configuration error saying so.
+    async fn backup_to(&self, destination: &std::path::Path) -> Result<()> {
+        let _ = destination;
+        Err(crate::StoreError::Config(format!(
+            "backup: the {} backend is backed up with its own tools (docs/operations.md)",
+            self.name()
+        )))
+    }
+
+    /// Replaces this (empty) database with the copy at `source`, made by
+    /// [`Backend::backup_to`]. The caller checks that the database is empty.
+    async fn restore_from(&self, source: &std::path::Path) -> Result<()> {
+        let _ = source;
+        Err(crate::StoreError::Config(format!(
+            "restore: the {} backend is restored with its own tools (docs/operations.md)",
+            self.name()
+        )))
+    }
+
+    /// Counters and pool use (none by default).
+    fn stats(&self) -> BackendStats {
+        BackendStats::default()
+    }
 }
 
 /// Row operations inside one write transaction. Rows a method locks stay locked until the

@@ -44,18 +44,7 @@ impl Default for ReadCacheConfig {
     }
 }
 
-/// Counters of a read cache, for tests and operators.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ReadCacheStats {
-    /// Fetches answered from the cache.
-    pub hits: u64,
-    /// Fetches that went to the database.
-    pub misses: u64,
-    /// Invalidations received (one per notification, own writes included).
-    pub invalidations: u64,
-    /// Whether the listening connection is up (the cache is in use only then).
-    pub live: bool,
-}
+pub use super::ReadCacheStats;
 
 /// A cached `fetch` answer and when it was read.
 type Entry = (Instant, Option<StoredSecret>);

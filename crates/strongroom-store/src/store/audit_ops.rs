@@ -8,7 +8,7 @@ use secrecy::ExposeSecret as _;
 use strongroom_crypto::secrecy;
 
 use super::write::check_writer_key;
-use super::{in_transaction, value_context, Store};
+use super::{value_context, Store};
 use crate::audit::{self, Appender, AuditVerification, Checkpoint};
 use crate::backend::{AuditRecord, LegacyVersion, StoredValue};
 use crate::model::now_ms;
@@ -70,7 +70,7 @@ impl Store {
         let before =
             now_ms().saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));
         let chain = Arc::clone(&self.inner.chain);
-        in_transaction(self.inner.backend.as_ref(), move |tx| {
+        self.transact(move |tx| {
             Box::pin(async move { audit::cut_before(tx, &chain, before).await })
         })
         .await
@@ -86,7 +86,7 @@ impl Store {
         let chain = Arc::clone(&self.inner.chain);
         let writer_key = self.inner.writer_key.clone();
         let (actor, now) = (self.actor.to_string(), now_ms());
-        in_transaction(self.inner.backend.as_ref(), move |tx| {
+        self.transact(move |tx| {
             Box::pin(async move {
                 // The lock first: a second process upgrading at once waits, then finds
                 // nothing pending.

@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use secrecy::SecretString;
@@ -15,10 +16,12 @@ use crate::backend::{Backend, WriteTx};
 use crate::{Result, SecretId, StoreConfig, StoreError};
 
 mod audit_ops;
+mod maintenance;
 mod read;
 mod rotation;
 mod write;
 
+pub use maintenance::{is_empty, ValuesCheck};
 pub use read::PendingRead;
 pub use rotation::RotateOptions;
 #[cfg(feature = "testing")]
@@ -81,6 +84,28 @@ struct Inner {
     config: StoreConfig,
     writer_key: (u32, String),
     chain: Arc<RingChain>,
+    counters: Counters,
+}
+
+/// Write-transaction counters of one store (shared by its clones).
+#[derive(Debug, Default)]
+struct Counters {
+    committed: AtomicU64,
+    failed: AtomicU64,
+    nanos: AtomicU64,
+}
+
+/// What a store reports for metrics: its write transactions and its backend's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StoreStats {
+    /// Write transactions committed.
+    pub committed_transactions: u64,
+    /// Write transactions rolled back (an error, a conflict, a wrong key).
+    pub failed_transactions: u64,
+    /// Time spent in write transactions, both kinds, in seconds (the flush latency's sum).
+    pub transaction_seconds: f64,
+    /// The backend's read cache and pool.
+    pub backend: crate::backend::BackendStats,
 }
 
 /// A secrets store. Cheap to clone; clones share the backend and keys.
@@ -170,6 +195,7 @@ impl Store {
                 config,
                 writer_key,
                 chain,
+                counters: Counters::default(),
             }),
             actor: Arc::from("library"),
         };
@@ -194,6 +220,86 @@ impl Store {
     /// The key ring (fingerprints and versions; no key material is exposed).
     pub fn key_ring(&self) -> &KeyRing {
         &self.inner.ring
+    }
+
+    /// Runs `work` in one write transaction of this store's backend, counted and timed.
+    pub(crate) async fn transact<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut dyn WriteTx) -> Work<'t, T> + Send + 'static,
+    {
+        let started = std::time::Instant::now();
+        let outcome = in_transaction(self.inner.backend.as_ref(), work).await;
+        let counters = &self.inner.counters;
+        let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        counters.nanos.fetch_add(nanos, Ordering::Relaxed);
+        let count = if outcome.is_ok() {
+            &counters.committed
+        } else {
+            &counters.failed
+        };
+        count.fetch_add(1, Ordering::Relaxed);
+        outcome
+    }
+
+    /// Write-transaction counters and the backend's own (read cache, pool).
+    pub fn stats(&self) -> StoreStats {
+        let counters = &self.inner.counters;
+        #[allow(clippy::cast_precision_loss)] // seconds for a metric
+        let seconds = counters.nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        StoreStats {
+            committed_transactions: counters.committed.load(Ordering::Relaxed),
+            failed_transactions: counters.failed.load(Ordering::Relaxed),
+            transaction_seconds: seconds,
+            backend: self.inner.backend.stats(),
+        }
+    }
+
+    /// Readiness: the database answers, and every key of the ring still has the
+    /// fingerprint the database recorded for its version. Names the part that fails.
+    pub async fn check_ready(&self) -> std::result::Result<(), (&'static str, String)> {
+        let recorded = self
+            .inner
+            .backend
+            .recorded_keys()
+            .await
+            .map_err(|e| ("database", e.to_string()))?;
+        for kek in self.inner.ring.keks() {
+            if let Some((_, fp)) = recorded
+                .iter()
+                .find(|(v, fp)| *v == kek.version() && *fp != kek.fingerprint().to_string())
+            {
+                return Err((
+                    "key",
+                    format!(
+                        "key version {} has fingerprint {}, the database recorded {fp}",
+                        kek.version(),
+                        kek.fingerprint()
+                    ),
+                ));
+            }
+        }
+        if let Some(cache) = self.inner.backend.stats().read_cache {
+            if !cache.live {
+                return Err((
+                    "read_cache",
+                    "the cache's LISTEN connection is down (reads go to the database)".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The sequence number of the newest audit event (the count of events ever appended:
+    /// numbers are contiguous and never reused).
+    pub async fn audit_head(&self) -> Result<i64> {
+        Ok(self
+            .inner
+            .backend
+            .audit_events(&crate::AuditQuery::default(), 1)
+            .await?
+            .first()
+            .map_or(0, |event| event.id))
     }
 
     /// The backend's name (`sqlite`, ...).

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use secrecy::SecretSlice;
 use strongroom_crypto::{secrecy, KeyedHash};
 
-use super::{in_transaction, value_context, Store};
+use super::{value_context, Store};
 use crate::audit::Appender;
 use crate::backend::{AuditRecord, ListFilter, StoredInfo};
 use crate::model::{format_time, now_ms, Timestamp, MASK};
@@ -112,7 +112,7 @@ impl Store {
     /// Appends events in one transaction.
     pub(crate) async fn append_events(&self, records: Vec<AuditRecord>) -> Result<()> {
         let chain = Arc::clone(&self.inner.chain);
-        in_transaction(self.inner.backend.as_ref(), move |tx| {
+        self.transact(move |tx| {
             Box::pin(async move {
                 let mut audit = Appender::start(tx, &chain).await?;
                 for record in &records {

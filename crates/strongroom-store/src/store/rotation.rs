@@ -7,7 +7,7 @@ use secrecy::ExposeSecret as _;
 use strongroom_crypto::secrecy;
 
 use super::write::check_writer_key;
-use super::{in_transaction, value_context, Store};
+use super::{value_context, Store};
 use crate::audit::Appender;
 use crate::backend::{AuditRecord, StoredValue};
 use crate::model::now_ms;
@@ -146,7 +146,7 @@ impl Store {
         let chain = Arc::clone(&self.inner.chain);
         let writer_key = self.inner.writer_key.clone();
         let (actor, now) = (self.actor.to_string(), now_ms());
-        in_transaction(self.inner.backend.as_ref(), move |tx| {
+        self.transact(move |tx| {
             Box::pin(async move {
                 let mut audit = Appender::start(tx, &chain).await?;
                 check_writer_key(tx, &writer_key, now).await?;

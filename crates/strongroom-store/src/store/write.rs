@@ -7,7 +7,7 @@ use std::time::Duration;
 use secrecy::ExposeSecret as _;
 use strongroom_crypto::secrecy;
 
-use super::{in_transaction, value_context, Store};
+use super::{value_context, Store};
 use crate::audit::{Appender, RingChain};
 use crate::backend::{AuditRecord, Change, Changes, NewVersion, StoredValue, WriteTx};
 use crate::model::now_ms;
@@ -182,10 +182,8 @@ impl Store {
     async fn apply(&self, records: Vec<WriteRecord>) -> Result<Vec<WriteOutcome>> {
         let chain = Arc::clone(&self.inner.chain);
         let writer_key = self.inner.writer_key.clone();
-        in_transaction(self.inner.backend.as_ref(), move |tx| {
-            Box::pin(write_all(tx, chain, writer_key, records))
-        })
-        .await
+        self.transact(move |tx| Box::pin(write_all(tx, chain, writer_key, records)))
+            .await
     }
 
     /// Checks a write; nothing is written yet. The value is sealed inside the transaction,
@@ -299,23 +297,24 @@ impl Store {
             self.actor.to_string(),
             id.clone(),
         );
-        let info = in_transaction(self.inner.backend.as_ref(), move |tx| {
-            Box::pin(async move {
-                let mut audit = Appender::start(tx, &chain).await?;
-                let Some(row) = tx.lock_secret(&target).await? else {
-                    return Ok(None);
-                };
-                let info = tx.update_secret(&row, &changes, now).await?;
-                audit
-                    .append(
-                        tx,
-                        &event(&actor, Action::MetadataUpdate, &target, row.version, now),
-                    )
-                    .await?;
-                Ok(Some(info))
+        let info = self
+            .transact(move |tx| {
+                Box::pin(async move {
+                    let mut audit = Appender::start(tx, &chain).await?;
+                    let Some(row) = tx.lock_secret(&target).await? else {
+                        return Ok(None);
+                    };
+                    let info = tx.update_secret(&row, &changes, now).await?;
+                    audit
+                        .append(
+                            tx,
+                            &event(&actor, Action::MetadataUpdate, &target, row.version, now),
+                        )
+                        .await?;
+                    Ok(Some(info))
+                })
             })
-        })
-        .await?;
+            .await?;
         info.map(|i| super::read::info_of(i, now))
             .ok_or(StoreError::NotFound(id))
     }
@@ -329,23 +328,24 @@ impl Store {
             id.clone(),
             now_ms(),
         );
-        let deleted = in_transaction(self.inner.backend.as_ref(), move |tx| {
-            Box::pin(async move {
-                let mut audit = Appender::start(tx, &chain).await?;
-                let Some(row) = tx.lock_secret(&target).await? else {
-                    return Ok(false);
-                };
-                tx.delete_secret(&row).await?;
-                audit
-                    .append(
-                        tx,
-                        &event(&actor, Action::Delete, &target, row.version, now),
-                    )
-                    .await?;
-                Ok(true)
+        let deleted = self
+            .transact(move |tx| {
+                Box::pin(async move {
+                    let mut audit = Appender::start(tx, &chain).await?;
+                    let Some(row) = tx.lock_secret(&target).await? else {
+                        return Ok(false);
+                    };
+                    tx.delete_secret(&row).await?;
+                    audit
+                        .append(
+                            tx,
+                            &event(&actor, Action::Delete, &target, row.version, now),
+                        )
+                        .await?;
+                    Ok(true)
+                })
             })
-        })
-        .await?;
+            .await?;
         if deleted {
             Ok(())
         } else {
@@ -359,7 +359,7 @@ impl Store {
         let now = now_ms();
         let before = now.saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));
         let (chain, actor) = (Arc::clone(&self.inner.chain), self.actor.to_string());
-        in_transaction(self.inner.backend.as_ref(), move |tx| {
+        self.transact(move |tx| {
             Box::pin(async move {
                 let mut audit = Appender::start(tx, &chain).await?;
                 let expired = tx.expired_secrets(before).await?;

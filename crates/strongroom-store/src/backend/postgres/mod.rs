@@ -322,4 +322,16 @@ impl Backend for PostgresBackend {
     async fn tokens(&self) -> Result<Vec<TokenRecord>> {
         reads::tokens(&self.client().await?).await
     }
+
+    fn stats(&self) -> super::BackendStats {
+        let status = self.pool.status();
+        super::BackendStats {
+            read_cache: self.read_cache_stats(),
+            pool: Some(super::PoolStats {
+                size: status.size,
+                available: status.available,
+                max: status.max_size,
+            }),
+        }
+    }
 }

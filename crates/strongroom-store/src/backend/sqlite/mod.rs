@@ -28,8 +28,11 @@ const READERS: usize = 2;
 
 /// A SQLite database file.
 pub struct SqliteBackend {
-    writer: worker::Worker,
+    // Fields drop in order: the read-only readers close first, so the writer's connection
+    // is the last one and checkpoints the WAL into the file as it closes (a closed
+    // database is one complete file, as SQLite leaves it).
     readers: worker::Worker,
+    writer: worker::Worker,
     path: PathBuf,
 }
 
@@ -81,8 +84,8 @@ impl SqliteBackend {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
-            writer: worker::Worker::start("writer", vec![conn])?,
             readers: worker::Worker::start("reader", readers)?,
+            writer: worker::Worker::start("writer", vec![conn])?,
             path,
         })
     }
@@ -90,22 +93,6 @@ impl SqliteBackend {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// Copies the live database to `destination` with SQLite's online backup API,
-    /// consistent even while other processes write.
-    pub async fn backup_to(&self, destination: impl AsRef<Path>) -> Result<()> {
-        let destination = destination.as_ref().to_path_buf();
-        self.readers
-            .run(move |conn| {
-                let mut target = Connection::open(&destination).map_err(db)?;
-                restrict_permissions(&destination)?;
-                let backup = rusqlite::backup::Backup::new(conn, &mut target).map_err(db)?;
-                backup
-                    .run_to_completion(256, std::time::Duration::from_millis(5), None)
-                    .map_err(db)
-            })
-            .await
     }
 
     /// Runs a read on a reader thread.
@@ -254,5 +241,56 @@ impl Backend for SqliteBackend {
 
     async fn tokens(&self) -> Result<Vec<TokenRecord>> {
         self.read(reads::tokens).await
+    }
+
+    /// SQLite's online backup API from a reader connection: one consistent snapshot even
+    /// while others write. The file must not exist; it is created 0600.
+    async fn backup_to(&self, destination: &Path) -> Result<()> {
+        let destination = destination.to_path_buf();
+        self.readers
+            .run(move |conn| {
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&destination)
+                    .map_err(|e| {
+                        StoreError::Config(format!(
+                            "backup: cannot create {}: {e}",
+                            destination.display()
+                        ))
+                    })?;
+                drop(file);
+                restrict_permissions(&destination)?;
+                let mut target = Connection::open(&destination).map_err(db)?;
+                let backup = rusqlite::backup::Backup::new(conn, &mut target).map_err(db)?;
+                let copied = backup
+                    .run_to_completion(256, std::time::Duration::from_millis(5), None)
+                    .map_err(db);
+                if copied.is_err() {
+                    let _ = std::fs::remove_file(&destination);
+                }
+                copied
+            })
+            .await
+    }
+
+    /// SQLite's backup API from `source` into the writer connection.
+    async fn restore_from(&self, source: &Path) -> Result<()> {
+        let source = source.to_path_buf();
+        self.writer
+            .run(move |conn| {
+                let from = Connection::open_with_flags(
+                    &source,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                )
+                .map_err(|e| {
+                    StoreError::Config(format!("restore: cannot open {}: {e}", source.display()))
+                })?;
+                let backup = rusqlite::backup::Backup::new(&from, conn).map_err(db)?;
+                backup
+                    .run_to_completion(256, std::time::Duration::from_millis(5), None)
+                    .map_err(db)
+            })
+            .await
     }
 }
