@@ -68,6 +68,9 @@ pub enum Command {
     Backup(BackupArgs),
     /// Restore a backup into the configured database, which must be empty.
     Restore(RestoreArgs),
+    /// Check configuration, keys, database, permissions, TLS, clock, gateway and the audit
+    /// chain; one line per check with a fix for each failure (exit 0 when none fails).
+    Doctor(DoctorArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(CompletionsArgs),
     /// Write man pages for strongroom and every subcommand into a directory.
@@ -105,6 +108,14 @@ pub enum BackupCommand {
 pub struct RestoreArgs {
     /// The backup file (from `strongroom backup`).
     pub file: std::path::PathBuf,
+}
+
+// Arguments of `strongroom doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// JSON output: an array of {check, status, detail, fix}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 // Arguments of `strongroom completions`.

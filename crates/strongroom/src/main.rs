@@ -5,6 +5,7 @@ mod childenv;
 mod cli;
 mod commands;
 mod docs;
+mod doctor;
 mod dotenv;
 mod envfiles;
 mod exit;
@@ -80,6 +81,7 @@ async fn run(command: cli::Command) -> Result<ExitCode, exit::Failure> {
         Command::Cleanup(c) => c.run().await,
         Command::Backup(c) => c.run().await,
         Command::Restore(c) => c.run().await,
+        Command::Doctor(c) => c.run().await,
         Command::Completions(c) => c.run(),
         Command::Man(c) => c.run(),
     }

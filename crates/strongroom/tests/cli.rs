@@ -1107,3 +1107,48 @@ fn completions_and_man_pages() {
     assert!(page.contains(".TH strongroom"), "{page}");
     assert!(s.dir.path().join("pages/strongroom-set.1").exists());
 }
+
+#[test]
+fn doctor_names_each_problem_with_its_fix() {
+    let s = Sandbox::new();
+    s.ok(&["set", "K"], b"v");
+    let report = s.text(&["doctor"], b"");
+    assert!(report.lines().all(|l| !l.starts_with("FAIL")), "{report}");
+    assert!(
+        report.contains("warn keys") && report.contains("environment variable"),
+        "a key in the environment is a warning: {report}"
+    );
+    assert!(!report.contains(KEY1), "no key material: {report}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(s.db(), std::fs::Permissions::from_mode(0o644)).unwrap();
+        let out = s.run(&["doctor"], b"");
+        assert_eq!(out.status.code(), Some(1));
+        let report = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            report.contains("FAIL database file") && report.contains("chmod 600"),
+            "{report}"
+        );
+        std::fs::set_permissions(s.db(), std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let wrong = Sandbox {
+        dir: tempfile::tempdir().unwrap(),
+        vars: vec![("STRONGROOM_MASTER_KEY".into(), KEY2.into())],
+    };
+    std::fs::copy(s.db(), wrong.db()).unwrap();
+    let wrong = wrong.run(&["doctor", "--json"], b"");
+    assert_eq!(wrong.status.code(), Some(1));
+    let checks: serde_json::Value = serde_json::from_slice(&wrong.stdout).unwrap();
+    let fingerprints = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "key fingerprints")
+        .unwrap();
+    assert_eq!(fingerprints["status"], "fail");
+    assert!(fingerprints["fix"]
+        .as_str()
+        .unwrap()
+        .contains("STRONGROOM_KEYS"));
+}

@@ -173,6 +173,12 @@ pub trait Backend: Send + Sync + 'static {
         )))
     }
 
+    /// The database server's clock minus this host's, in ms, for a backend on another
+    /// host (`None`: same clock, as for SQLite).
+    async fn clock_skew_ms(&self) -> Option<Result<i64>> {
+        None
+    }
+
     /// Counters and pool use (none by default).
     fn stats(&self) -> BackendStats {
         BackendStats::default()

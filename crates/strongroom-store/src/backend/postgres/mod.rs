@@ -323,6 +323,24 @@ impl Backend for PostgresBackend {
         reads::tokens(&self.client().await?).await
     }
 
+    async fn clock_skew_ms(&self) -> Option<Result<i64>> {
+        let read = async {
+            let client = self.client().await?;
+            let before = crate::model::now_ms();
+            let server: i64 = client
+                .query_one(
+                    "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT",
+                    &[],
+                )
+                .await
+                .map_err(db)?
+                .get(0);
+            let after = crate::model::now_ms();
+            Ok(server - (before + after) / 2)
+        };
+        Some(read.await)
+    }
+
     fn stats(&self) -> super::BackendStats {
         let status = self.pool.status();
         super::BackendStats {

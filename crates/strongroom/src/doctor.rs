@@ -1,0 +1,289 @@
+//! `strongroom doctor`: one line per check, with a fix for each failure. Exit 0 when no
+//! check fails (warnings do not fail), 1 otherwise. Never prints a key or a value.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use serde::Serialize;
+use strongroom_store::{KeySource, Store};
+
+use crate::cli::DoctorArgs;
+use crate::exit::Failure;
+use crate::settings::Settings;
+
+/// How a check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+/// One line of the report (`--json`: one object of the array).
+#[derive(Debug, Serialize)]
+struct Check {
+    check: &'static str,
+    status: Status,
+    detail: String,
+    /// What to do, for a warning or a failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fix: Option<String>,
+}
+
+impl Check {
+    fn ok(check: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            check,
+            status: Status::Ok,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+    fn warn(check: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self {
+            check,
+            status: Status::Warn,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+    fn fail(check: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self {
+            check,
+            status: Status::Fail,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+}
+
+impl DoctorArgs {
+    /// `strongroom doctor [--json]`.
+    pub async fn run(self) -> Result<ExitCode, Failure> {
+        let checks = checks().await;
+        if self.json {
+            crate::commands::print_json(&checks)?;
+        } else {
+            for c in &checks {
+                let status = match c.status {
+                    Status::Ok => "ok  ",
+                    Status::Warn => "warn",
+                    Status::Fail => "FAIL",
+                };
+                match &c.fix {
+                    Some(fix) => println!("{status} {:<16} {} — fix: {fix}", c.check, c.detail),
+                    None => println!("{status} {:<16} {}", c.check, c.detail),
+                }
+            }
+        }
+        let failed = checks.iter().any(|c| c.status == Status::Fail);
+        Ok(if failed {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        })
+    }
+}
+
+async fn checks() -> Vec<Check> {
+    let mut out = Vec::new();
+    let settings = match Settings::from_env() {
+        Ok(settings) => {
+            out.push(Check::ok("configuration", "STRONGROOM_* variables parse"));
+            settings
+        }
+        Err(e) => {
+            out.push(Check::fail(
+                "configuration",
+                e.to_string(),
+                "correct the variable named (docs/operations.md)",
+            ));
+            return out;
+        }
+    };
+    let keys = key_check(&mut out);
+    out.push(gateway_check());
+    let database = settings
+        .database_url
+        .strip_prefix("sqlite://")
+        .map(Path::new);
+    if let Some(path) = database {
+        out.push(permissions_check("database file", path));
+    }
+    out.push(transport_check(&settings));
+    let backend = match strongroom_store::open_backend_with(
+        &settings.database_url,
+        &settings.backend,
+    )
+    .await
+    {
+        Ok(backend) => {
+            out.push(Check::ok(
+                "database",
+                format!("{} reachable, schema current", backend.name()),
+            ));
+            backend
+        }
+        Err(e) => {
+            out.push(Check::fail(
+                "database",
+                e.to_string(),
+                "check STRONGROOM_DATABASE_URL and that the database is up",
+            ));
+            return out;
+        }
+    };
+    if let Some(skew) = backend.clock_skew_ms().await {
+        out.push(match skew {
+            Ok(ms) if ms.abs() <= 5_000 => {
+                Check::ok("clock", format!("{ms} ms from the database server"))
+            }
+            Ok(ms) if ms.abs() <= 60_000 => Check::warn(
+                "clock",
+                format!("{ms} ms from the database server"),
+                "run NTP on both hosts (expiry and audit times use this clock)",
+            ),
+            Ok(ms) => Check::fail(
+                "clock",
+                format!("{ms} ms from the database server"),
+                "run NTP on both hosts: expiry and audit times are off",
+            ),
+            Err(e) => Check::warn(
+                "clock",
+                format!("cannot read the server's clock: {e}"),
+                "check the database connection",
+            ),
+        });
+    }
+    let Some(keys) = keys else {
+        return out;
+    };
+    match Store::open(backend, keys, settings.store).await {
+        Ok(store) => {
+            out.push(Check::ok("key fingerprints", "every configured key matches what the database recorded"));
+            out.push(match store.verify_audit().await {
+                Ok(v) if v.broken_at.is_none() => Check::ok("audit chain", format!("{} event(s) verified", v.events)),
+                Ok(v) => Check::fail(
+                    "audit chain",
+                    format!("broken at event {}", v.broken_at.map_or(0, |b| b.0)),
+                    "run `strongroom audit verify` and investigate who wrote to the database",
+                ),
+                Err(e) => Check::fail("audit chain", e.to_string(), "run `strongroom audit verify`"),
+            });
+        }
+        Err(e) => out.push(Check::fail(
+            "key fingerprints",
+            e.to_string(),
+            "configure the key(s) that wrote this database (STRONGROOM_KEYS=\"NEW:...,OLD:...\" during a rotation)",
+        )),
+    }
+    out
+}
+
+/// Where the keys come from; a key in an environment variable is a warning.
+fn key_check(out: &mut Vec<Check>) -> Option<KeySource> {
+    match Settings::keys() {
+        Ok(KeySource::Password(password)) => {
+            out.push(Check::warn(
+                "keys",
+                "a development password (STRONGROOM_MASTER_PASSWORD)",
+                "use a random key in production (`strongroom keygen`)",
+            ));
+            Some(KeySource::Password(password))
+        }
+        Ok(KeySource::Ring(ring)) => {
+            out.push(Check::warn(
+                "keys",
+                format!(
+                    "{} key(s), active version {} ({}), from an environment variable",
+                    ring.keks().count(),
+                    ring.active().version(),
+                    ring.active().fingerprint()
+                ),
+                "a child process or a crash dump can see environment variables: prefer a key file readable by this user only",
+            ));
+            Some(KeySource::Ring(ring))
+        }
+        Err(e) => {
+            out.push(Check::fail(
+                "keys",
+                e.to_string(),
+                "set STRONGROOM_MASTER_KEY (`strongroom keygen`)",
+            ));
+            None
+        }
+    }
+}
+
+fn gateway_check() -> Check {
+    match std::env::var_os("STRONGROOM_GATEWAY_CONFIG").filter(|v| !v.is_empty()) {
+        None => Check::ok("gateway", "no gateway configured"),
+        Some(path) => match strongroom_gateway::GatewayConfig::load(Path::new(&path)) {
+            Ok(config) => Check::ok("gateway", format!("{} route(s) load", config.routes.len())),
+            Err(e) => Check::fail(
+                "gateway",
+                e.to_string(),
+                "correct the gateway configuration (docs/api.md)",
+            ),
+        },
+    }
+}
+
+/// A file holding secrets (sealed or not) is readable by its owner only.
+fn permissions_check(name: &'static str, path: &Path) -> Check {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.permissions().mode() & 0o077 == 0 => {
+                Check::ok(name, format!("{} is 0600", path.display()))
+            }
+            Ok(meta) => Check::fail(
+                name,
+                format!(
+                    "{} is {:o}: others can read it",
+                    path.display(),
+                    meta.permissions().mode() & 0o777
+                ),
+                format!("chmod 600 {}", path.display()),
+            ),
+            Err(_) => Check::ok(
+                name,
+                format!("{} does not exist yet (created 0600)", path.display()),
+            ),
+        }
+    }
+    #[cfg(not(unix))]
+    Check::ok(name, format!("{}", path.display()))
+}
+
+/// TLS to PostgreSQL: required off loopback; a configured CA file must be readable.
+fn transport_check(settings: &Settings) -> Check {
+    let url = &settings.database_url;
+    if !url.starts_with("postgres") {
+        return Check::ok("tls", "SQLite: no network connection");
+    }
+    let tls = url.contains("sslmode=require") || url.contains("sslmode=verify");
+    if let Some(ca) = &settings.backend.pg_ca_file {
+        if std::fs::metadata(ca).is_err() {
+            return Check::fail(
+                "tls",
+                format!("STRONGROOM_PG_CA_FILE {} is not readable", ca.display()),
+                "point it at the PEM of the server's CA",
+            );
+        }
+    }
+    let loopback = ["@localhost", "@127.", "@[::1]", "://localhost", "://127."]
+        .iter()
+        .any(|h| url.contains(h));
+    match (tls, loopback) {
+        (true, _) => Check::ok("tls", "PostgreSQL over verified TLS"),
+        (false, true) => Check::ok("tls", "PostgreSQL on loopback without TLS"),
+        (false, false) => Check::warn(
+            "tls",
+            "PostgreSQL over the network without TLS",
+            "add sslmode=require to STRONGROOM_DATABASE_URL",
+        ),
+    }
+}
