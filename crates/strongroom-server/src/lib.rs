@@ -13,16 +13,18 @@ mod gateway;
 mod metrics;
 mod openapi;
 mod routes;
+mod tls;
 
 use std::time::Duration;
 
-use axum::Router;
 use strongroom_store::tokens::Tokens;
 use strongroom_store::Store;
 
+pub use axum::Router;
 pub use error::{ApiError, ErrorBody, Problem};
 pub use metrics::Metrics;
 pub use openapi::openapi;
+pub use tls::{serve_tls, Tls};
 
 /// Shared state of every request.
 #[derive(Clone, Debug)]

@@ -370,6 +370,16 @@ pub struct ServeArgs {
     /// --metrics); bind it where only the scraper reaches.
     #[arg(long, value_name = "ADDR")]
     pub metrics_bind: Option<std::net::SocketAddr>,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); reloaded on SIGHUP.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The certificate's private key (PEM); reloaded on SIGHUP.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// Serve plain HTTP on an address other than loopback (behind a TLS-terminating
+    /// proxy): tokens and values would otherwise cross the network in the clear.
+    #[arg(long, conflicts_with = "tls_cert")]
+    pub insecure_no_tls: bool,
 }
 
 // Arguments of `strongroom token` (its help text is the variant's doc comment).

@@ -23,7 +23,8 @@ enum Status {
 /// One line of the report (`--json`: one object of the array).
 #[derive(Debug, Serialize)]
 struct Check {
-    check: &'static str,
+    #[serde(rename = "check")]
+    name: &'static str,
     status: Status,
     detail: String,
     /// What to do, for a warning or a failure.
@@ -34,7 +35,7 @@ struct Check {
 impl Check {
     fn ok(check: &'static str, detail: impl Into<String>) -> Self {
         Self {
-            check,
+            name: check,
             status: Status::Ok,
             detail: detail.into(),
             fix: None,
@@ -42,7 +43,7 @@ impl Check {
     }
     fn warn(check: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
         Self {
-            check,
+            name: check,
             status: Status::Warn,
             detail: detail.into(),
             fix: Some(fix.into()),
@@ -50,7 +51,7 @@ impl Check {
     }
     fn fail(check: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
         Self {
-            check,
+            name: check,
             status: Status::Fail,
             detail: detail.into(),
             fix: Some(fix.into()),
@@ -72,8 +73,8 @@ impl DoctorArgs {
                     Status::Fail => "FAIL",
                 };
                 match &c.fix {
-                    Some(fix) => println!("{status} {:<16} {} — fix: {fix}", c.check, c.detail),
-                    None => println!("{status} {:<16} {}", c.check, c.detail),
+                    Some(fix) => println!("{status} {:<16} {} — fix: {fix}", c.name, c.detail),
+                    None => println!("{status} {:<16} {}", c.name, c.detail),
                 }
             }
         }
@@ -236,6 +237,8 @@ fn permissions_check(name: &'static str, path: &Path) -> Check {
     {
         use std::os::unix::fs::PermissionsExt as _;
         match std::fs::metadata(path) {
+            // No bit for group or others.
+            #[allow(clippy::verbose_bit_mask)]
             Ok(meta) if meta.permissions().mode() & 0o077 == 0 => {
                 Check::ok(name, format!("{} is 0600", path.display()))
             }

@@ -37,7 +37,11 @@ async fn serve(args: crate::cli::ServeArgs) -> Result<ExitCode, Failure> {
         gateway_config,
         metrics,
         metrics_bind,
+        tls_cert,
+        tls_key,
+        insecure_no_tls,
     } = args;
+    let tls = transport(bind, tls_cert, tls_key, insecure_no_tls).await?;
     let settings = Settings::from_env()?;
     if !settings.http_enabled {
         return Err(SettingsError {
@@ -101,20 +105,76 @@ async fn serve(args: crate::cli::ServeArgs) -> Result<ExitCode, Failure> {
         });
     }
     let router = strongroom_server::router(state, strongroom_server::Limits::default());
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .map_err(|e| Failure::io(format!("cannot listen on {bind}: {e}")))?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| Failure::io(e.to_string()))?;
-    let shutdown = shutdown_signal()?;
-    tracing::info!(address = %local, "serving the Strongroom API");
-    eprintln!("strongroom: serving on http://{local}");
-    strongroom_server::serve(listener, router, shutdown)
-        .await
-        .map_err(|e| Failure::io(format!("server error: {e}")))?;
+    listen_and_serve(bind, tls, router).await?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The TLS files, loaded; or none, which off loopback needs `--insecure-no-tls`.
+async fn transport(
+    bind: std::net::SocketAddr,
+    tls_cert: Option<std::path::PathBuf>,
+    tls_key: Option<std::path::PathBuf>,
+    insecure_no_tls: bool,
+) -> Result<Option<strongroom_server::Tls>, Failure> {
+    let tls = match (tls_cert, tls_key) {
+        (Some(cert), Some(key)) => Some(strongroom_server::Tls::load(&cert, &key).await.map_err(
+            |e| Failure {
+                message: format!(
+                    "cannot load the TLS certificate {} and key {}: {e}",
+                    cert.display(),
+                    key.display()
+                ),
+                code: code::CONFIG,
+            },
+        )?),
+        _ => None,
+    };
+    if tls.is_none() && !bind.ip().is_loopback() && !insecure_no_tls {
+        return Err(Failure {
+            message: format!(
+                "refusing to serve plain HTTP on {bind}: tokens and values would cross the network in the clear; \
+                 give --tls-cert FILE --tls-key FILE, or --insecure-no-tls behind a TLS-terminating proxy"
+            ),
+            code: code::CONFIG,
+        });
+    }
+    Ok(tls)
+}
+
+/// Serves `router` on `bind` (HTTPS with `tls`) until SIGTERM or Ctrl-C.
+async fn listen_and_serve(
+    bind: std::net::SocketAddr,
+    tls: Option<strongroom_server::Tls>,
+    router: strongroom_server::Router,
+) -> Result<(), Failure> {
+    let shutdown = shutdown_signal()?;
+    if let Some(tls) = tls {
+        let listener = std::net::TcpListener::bind(bind)
+            .map_err(|e| Failure::io(format!("cannot listen on {bind}: {e}")))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| Failure::io(e.to_string()))?;
+        reload_on_hangup(tls.clone())?;
+        tracing::info!(address = %local, "serving the Strongroom API over TLS");
+        eprintln!("strongroom: serving on https://{local}");
+        strongroom_server::serve_tls(listener, router, &tls, shutdown)
+            .await
+            .map_err(|e| Failure::io(format!("server error: {e}")))?;
+    } else {
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .map_err(|e| Failure::io(format!("cannot listen on {bind}: {e}")))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| Failure::io(e.to_string()))?;
+        tracing::info!(address = %local, "serving the Strongroom API");
+        eprintln!("strongroom: serving on http://{local}");
+        strongroom_server::serve(listener, router, shutdown)
+            .await
+            .map_err(|e| Failure::io(format!("server error: {e}")))?;
+    }
+    Ok(())
 }
 
 /// Loads the gateway's routes (`--gateway-config` or `STRONGROOM_GATEWAY_CONFIG`); a bad
@@ -143,6 +203,28 @@ fn gateway(
         .map_err(|e| Failure::io(format!("cannot build the gateway's HTTP client: {e}")))?;
     tracing::info!(routes, "gateway routes loaded");
     Ok(Some(std::sync::Arc::new(gateway)))
+}
+
+/// Reloads the certificate and key on every SIGHUP; a failed reload keeps the old ones.
+fn reload_on_hangup(tls: strongroom_server::Tls) -> Result<(), Failure> {
+    #[cfg(unix)]
+    {
+        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .map_err(|e| Failure::io(format!("cannot handle SIGHUP: {e}")))?;
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                match tls.reload().await {
+                    Ok(()) => tracing::info!("TLS certificate reloaded"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "TLS reload failed; the old certificate stays");
+                    }
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    drop(tls);
+    Ok(())
 }
 
 /// The shutdown future: SIGTERM or Ctrl-C. The handlers are installed here, at once

@@ -1152,3 +1152,25 @@ fn doctor_names_each_problem_with_its_fix() {
         .unwrap()
         .contains("STRONGROOM_KEYS"));
 }
+
+#[test]
+fn plain_http_off_loopback_is_refused_unless_said_on_purpose() {
+    let s = Sandbox::new();
+    let stderr = s.fails(&["serve", "--bind", "0.0.0.0:0"], b"", 3);
+    assert!(
+        stderr.contains("--tls-cert") && stderr.contains("--insecure-no-tls"),
+        "{stderr}"
+    );
+    let stderr = s.fails(
+        &[
+            "serve",
+            "--tls-cert",
+            "missing.pem",
+            "--tls-key",
+            "missing.key",
+        ],
+        b"",
+        3,
+    );
+    assert!(stderr.contains("missing.pem"), "{stderr}");
+}
