@@ -162,6 +162,9 @@ pub struct SetArgs {
     /// Read the value from this file instead of stdin.
     #[arg(long)]
     pub value_file: Option<PathBuf>,
+    /// JSON output (docs/cli.md, "JSON output").
+    #[arg(long)]
+    pub json: bool,
 }
 
 // Arguments of `strongroom get` (its help text is the variant's doc comment).
@@ -200,6 +203,9 @@ pub struct RmArgs {
     pub key: String,
     #[command(flatten)]
     pub target: Target,
+    /// JSON output (docs/cli.md, "JSON output").
+    #[arg(long)]
+    pub json: bool,
 }
 
 // Arguments of `strongroom history` (its help text is the variant's doc comment).
@@ -224,6 +230,9 @@ pub struct RollbackArgs {
     pub version: u32,
     #[command(flatten)]
     pub target: Target,
+    /// JSON output (docs/cli.md, "JSON output").
+    #[arg(long)]
+    pub json: bool,
 }
 
 // Arguments of `strongroom verify` (its help text is the variant's doc comment).
@@ -233,6 +242,9 @@ pub struct VerifyArgs {
     pub key: String,
     #[command(flatten)]
     pub target: Target,
+    /// JSON output (docs/cli.md, "JSON output").
+    #[arg(long)]
+    pub json: bool,
 }
 
 // Arguments of `strongroom audit` (its help text is the variant's doc comment).
@@ -268,6 +280,9 @@ pub struct RotateArgs {
     /// Values per transaction.
     #[arg(long, default_value_t = 500)]
     pub batch_size: usize,
+    /// JSON output (docs/cli.md, "JSON output").
+    #[arg(long)]
+    pub json: bool,
 }
 
 // Arguments of `strongroom import` (its help text is the variant's doc comment).
@@ -399,6 +414,9 @@ pub struct CleanupArgs {
     /// Remove audit events older than this.
     #[arg(long, default_value = "180d")]
     pub events_retention: String,
+    /// JSON output (docs/cli.md, "JSON output").
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `audit` subcommands.
@@ -411,6 +429,9 @@ pub enum AuditCommand {
         /// removed or changed.
         #[arg(long, value_name = "FILE")]
         checkpoint: Option<std::path::PathBuf>,
+        /// JSON output: the verification (events, versions, head, broken_at).
+        #[arg(long)]
+        json: bool,
     },
     /// Print a keyed checkpoint of the log's head (JSON) to keep outside the database: a
     /// repository, a ticket, object storage.

@@ -26,16 +26,8 @@ impl cli::KeygenArgs {
 impl cli::SetArgs {
     /// `strongroom set`.
     pub async fn run(self) -> Outcome {
-        let Self {
-            key,
-            target,
-            description,
-            ttl,
-            metadata,
-            kind,
-            value_file,
-        } = self;
-        set(key, target, description, ttl, metadata, kind, value_file).await
+        let json = self.json;
+        set(self, json).await
     }
 }
 
@@ -59,7 +51,11 @@ impl cli::RmArgs {
         let store = open().await?;
         let id = id(&store, &self.target, &self.key)?;
         store.delete(&id).await?;
-        println!("deleted {id}");
+        if self.json {
+            print_json(&serde_json::json!({"deleted": id}))?;
+        } else {
+            println!("deleted {id}");
+        }
         Ok(ExitCode::SUCCESS)
     }
 }
@@ -77,6 +73,12 @@ impl cli::RollbackArgs {
         let store = open().await?;
         let id = id(&store, &self.target, &self.key)?;
         let outcome = store.rollback(&id, self.version).await?;
+        if self.json {
+            print_json(
+                &serde_json::json!({"id": id, "restored": self.version, "version": outcome.version}),
+            )?;
+            return Ok(ExitCode::SUCCESS);
+        }
         println!(
             "rolled back {id} to version {} (now version {})",
             self.version, outcome.version
@@ -88,7 +90,7 @@ impl cli::RollbackArgs {
 impl cli::VerifyArgs {
     /// `strongroom verify`.
     pub async fn run(self) -> Outcome {
-        verify(self.key, self.target).await
+        verify(self.key, self.target, self.json).await
     }
 }
 
@@ -96,8 +98,8 @@ impl cli::AuditArgs {
     /// `strongroom audit [verify|checkpoint]`.
     pub async fn run(self) -> Outcome {
         match self.action {
-            Some(cli::AuditCommand::Verify { checkpoint }) => {
-                verify_audit(checkpoint.as_deref()).await
+            Some(cli::AuditCommand::Verify { checkpoint, json }) => {
+                verify_audit(checkpoint.as_deref(), json).await
             }
             Some(cli::AuditCommand::Checkpoint) => {
                 let checkpoint = open().await?.audit_checkpoint().await?;
@@ -112,14 +114,14 @@ impl cli::AuditArgs {
 impl cli::RotateArgs {
     /// `strongroom rotate`.
     pub async fn run(self) -> Outcome {
-        rotate(self.from_version, self.batch_size).await
+        rotate(self.from_version, self.batch_size, self.json).await
     }
 }
 
 impl cli::CleanupArgs {
     /// `strongroom cleanup`.
     pub async fn run(self) -> Outcome {
-        cleanup(self.retention, self.events_retention).await
+        cleanup(self.retention, self.events_retention, self.json).await
     }
 }
 
@@ -252,7 +254,7 @@ async fn list(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn rotate(from_version: Option<u32>, batch_size: usize) -> Outcome {
+async fn rotate(from_version: Option<u32>, batch_size: usize, json: bool) -> Outcome {
     let store = open().await?;
     // indicatif draws only when stderr is a terminal.
     let bar = ProgressBar::new(0);
@@ -277,6 +279,15 @@ async fn rotate(from_version: Option<u32>, batch_size: usize) -> Outcome {
         .await;
     bar.finish_and_clear();
     let done = done?;
+    if json {
+        print_json(&serde_json::json!({
+            "target_version": done.target_version,
+            "rotated": done.rotated,
+            "skipped": done.skipped,
+            "total": done.total,
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     println!(
         "rotated {} value(s) to key version {}; {} changed concurrently and were left as written",
         done.rotated, done.target_version, done.skipped
@@ -411,15 +422,17 @@ async fn history(key: String, target: Target, json: bool) -> Outcome {
 }
 
 #[allow(clippy::too_many_arguments)] // one parameter per command-line option
-async fn set(
-    key: String,
-    target: Target,
-    description: Option<String>,
-    ttl: Option<String>,
-    metadata: Option<String>,
-    kind: Option<String>,
-    value_file: Option<std::path::PathBuf>,
-) -> Outcome {
+async fn set(args: cli::SetArgs, json: bool) -> Outcome {
+    let cli::SetArgs {
+        key,
+        target,
+        description,
+        ttl,
+        metadata,
+        kind,
+        value_file,
+        ..
+    } = args;
     let store = open().await?;
     let id = store.secret_id(target.namespace.as_deref(), target.env.as_deref(), &key)?;
     let expiry = match ttl {
@@ -447,6 +460,12 @@ async fn set(
             },
         )
         .await?;
+    if json {
+        print_json(
+            &serde_json::json!({"id": id, "created": outcome.created, "version": outcome.version}),
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
     println!(
         "{} {id} (version {})",
         if outcome.created {
@@ -459,7 +478,7 @@ async fn set(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn cleanup(retention: String, events_retention: String) -> Outcome {
+async fn cleanup(retention: String, events_retention: String, json: bool) -> Outcome {
     let retention =
         parse_duration(&retention).map_err(|e| Failure::input(format!("--retention: {e}")))?;
     let events_retention = parse_duration(&events_retention)
@@ -467,7 +486,11 @@ async fn cleanup(retention: String, events_retention: String) -> Outcome {
     let store = open().await?;
     let secrets = store.cleanup_expired(retention).await?;
     let events = store.cleanup_events(events_retention).await?;
-    println!("removed {secrets} expired secret(s) and {events} audit event(s)");
+    if json {
+        print_json(&serde_json::json!({"secrets": secrets, "events": events}))?;
+    } else {
+        println!("removed {secrets} expired secret(s) and {events} audit event(s)");
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -487,11 +510,20 @@ async fn get(key: String, target: Target) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn verify(key: String, target: Target) -> Outcome {
+async fn verify(key: String, target: Target, json: bool) -> Outcome {
     let store = open().await?;
     let id = id(&store, &target, &key)?;
     let candidate = read_stdin()?;
-    if store.verify(&id, candidate.expose_secret()).await? {
+    let matched = store.verify(&id, candidate.expose_secret()).await?;
+    if json {
+        print_json(&serde_json::json!({"id": id, "match": matched}))?;
+        return Ok(ExitCode::from(if matched {
+            code::OK
+        } else {
+            code::NO_MATCH
+        }));
+    }
+    if matched {
         println!("match");
         Ok(ExitCode::from(code::OK))
     } else {
@@ -500,7 +532,7 @@ async fn verify(key: String, target: Target) -> Outcome {
     }
 }
 
-async fn verify_audit(checkpoint: Option<&std::path::Path>) -> Outcome {
+async fn verify_audit(checkpoint: Option<&std::path::Path>, json: bool) -> Outcome {
     let store = open().await?;
     let result = match checkpoint {
         None => store.verify_audit().await?,
@@ -514,6 +546,21 @@ async fn verify_audit(checkpoint: Option<&std::path::Path>) -> Outcome {
             store.verify_audit_against(&checkpoint).await?
         }
     };
+    if json {
+        print_json(&serde_json::json!({
+            "intact": result.broken_at.is_none(),
+            "events": result.events,
+            "versions": result.versions,
+            "head": result.head.as_ref().map(|(seq, _)| seq),
+            "broken_at": result.broken_at.as_ref().map(|(seq, why)| serde_json::json!({"event": seq, "reason": why})),
+        }))?;
+        let code = if result.broken_at.is_none() {
+            code::OK
+        } else {
+            code::NO_MATCH
+        };
+        return Ok(ExitCode::from(code));
+    }
     match result.broken_at {
         None => {
             println!(

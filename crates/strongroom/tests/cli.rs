@@ -1174,3 +1174,45 @@ fn plain_http_off_loopback_is_refused_unless_said_on_purpose() {
     );
     assert!(stderr.contains("missing.pem"), "{stderr}");
 }
+
+#[test]
+fn commands_that_print_data_speak_json() {
+    let s = Sandbox::new();
+    let json = |args: &[&str], stdin: &[u8]| -> serde_json::Value {
+        serde_json::from_slice(&s.ok(args, stdin)).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    };
+    let set = json(&["set", "K", "--env", "prod", "--json"], b"v1");
+    assert_eq!(
+        (
+            set["id"]["env"].as_str(),
+            set["created"].as_bool(),
+            set["version"].as_u64()
+        ),
+        (Some("prod"), Some(true), Some(1))
+    );
+    json(&["set", "K", "--env", "prod", "--json"], b"v2");
+    let verified = json(&["verify", "K", "--env", "prod", "--json"], b"v2");
+    assert_eq!(verified["match"], true);
+    let rolled = json(
+        &["rollback", "K", "--env", "prod", "--version", "1", "--json"],
+        b"",
+    );
+    assert_eq!(
+        (rolled["restored"].as_u64(), rolled["version"].as_u64()),
+        (Some(1), Some(3))
+    );
+    let audit = json(&["audit", "verify", "--json"], b"");
+    assert_eq!(
+        (audit["intact"].as_bool(), audit["events"].as_u64()),
+        (Some(true), Some(3))
+    );
+    let rotated = json(&["rotate", "--json"], b"");
+    assert_eq!(rotated["target_version"], 1);
+    let cleaned = json(&["cleanup", "--json"], b"");
+    assert_eq!(
+        (cleaned["secrets"].as_u64(), cleaned["events"].as_u64()),
+        (Some(0), Some(0))
+    );
+    let deleted = json(&["rm", "K", "--env", "prod", "--json"], b"");
+    assert_eq!(deleted["deleted"]["key"], "K");
+}
