@@ -310,6 +310,9 @@ pub struct ImportArgs {
     /// Replace secrets that already exist (default: skip them).
     #[arg(long)]
     pub overwrite: bool,
+    /// JSON output (docs/cli.md, "JSON output").
+    #[arg(long)]
+    pub json: bool,
 }
 
 // Arguments of `strongroom export` (its help text is the variant's doc comment).
@@ -452,6 +455,9 @@ pub enum TokenCommand {
         /// `NAMESPACE/ENV` this token may reach (`*` for any); repeat for several.
         #[arg(long, required_unless_present = "superuser")]
         scope: Vec<String>,
+        /// JSON output: {"name","id","superuser","scopes","token"} (the token shown once).
+        #[arg(long)]
+        json: bool,
     },
     /// List tokens (never their secrets).
     List {
@@ -487,6 +493,9 @@ pub enum FileCommand {
         /// Show what would change; write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// JSON output (docs/cli.md, "JSON output").
+        #[arg(long)]
+        json: bool,
     },
 }
 

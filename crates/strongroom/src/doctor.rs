@@ -112,6 +112,10 @@ async fn checks() -> Vec<Check> {
     if let Some(path) = database {
         out.push(permissions_check("database file", path));
     }
+    let dev_key = Path::new(".strongroom/dev.key");
+    if dev_key.exists() {
+        out.push(permissions_check("dev key file", dev_key));
+    }
     out.push(transport_check(&settings));
     let backend = match strongroom_store::open_backend_with(
         &settings.database_url,

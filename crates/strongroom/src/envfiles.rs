@@ -15,15 +15,20 @@ impl crate::cli::ImportArgs {
     pub async fn run(self) -> Result<ExitCode, Failure> {
         let namespace = self.namespace.as_deref();
         if self.from.is_some() {
-            crate::migrate::import_pocketbase(&self.source, namespace, self.dry_run, self.overwrite)
-                .await
+            crate::migrate::import_pocketbase(
+                &self.source,
+                namespace,
+                self.dry_run,
+                self.overwrite,
+                self.json,
+            )
+            .await
         } else {
             import_dotenv(
                 &self.source,
                 self.env.as_deref(),
                 namespace,
-                self.dry_run,
-                self.overwrite,
+                [self.dry_run, self.overwrite, self.json],
             )
             .await
         }
@@ -221,8 +226,7 @@ pub async fn import_dotenv(
     file: &str,
     env: Option<&str>,
     namespace: Option<&str>,
-    dry_run: bool,
-    overwrite: bool,
+    [dry_run, overwrite, json]: [bool; 3],
 ) -> Result<ExitCode, Failure> {
     let text = std::fs::read_to_string(file).map_err(|e| Failure::input(format!("{file}: {e}")))?;
     let pairs = crate::dotenv::parse(&text).map_err(|e| Failure::input(format!("{file}: {e}")))?;
@@ -237,6 +241,9 @@ pub async fn import_dotenv(
         })
         .collect();
     let report = import::import(&store, rows, namespace, overwrite, dry_run, |_| {}).await?;
+    if json {
+        return import_json(&report, dry_run);
+    }
     for item in &report.items {
         match &item.action {
             ImportAction::Fail(reason) => eprintln!("strongroom: failed {}: {reason}", item.key),
@@ -352,10 +359,17 @@ async fn file(action: crate::cli::FileCommand) -> Result<ExitCode, Failure> {
             println!("wrote {lines} sealed secret(s) to {}", path.display());
             Ok(ExitCode::SUCCESS)
         }
-        crate::cli::FileCommand::Import { path, dry_run } => {
+        crate::cli::FileCommand::Import {
+            path,
+            dry_run,
+            json,
+        } => {
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
             let report = strongroom_store::filestore::import(&store, &text, dry_run).await?;
+            if json {
+                return import_json(&report, dry_run);
+            }
             for item in &report.items {
                 match &item.action {
                     ImportAction::Fail(reason) => {
@@ -382,4 +396,39 @@ async fn file(action: crate::cli::FileCommand) -> Result<ExitCode, Failure> {
             })
         }
     }
+}
+
+/// An import's report as JSON: `{"dry_run", "created", "overwritten", "skipped", "failed",
+/// "items": [{"key", "env", "action", "reason"?}]}`; exit 8 when an item failed.
+pub fn import_json(
+    report: &strongroom_store::import::ImportReport,
+    dry_run: bool,
+) -> Result<ExitCode, Failure> {
+    let items: Vec<serde_json::Value> = report
+        .items
+        .iter()
+        .map(|item| {
+            let (action, reason) = match &item.action {
+                ImportAction::Create => ("create", None),
+                ImportAction::Overwrite => ("overwrite", None),
+                ImportAction::SkipExisting => ("skip", None),
+                ImportAction::Fail(reason) => ("fail", Some(reason.clone())),
+            };
+            serde_json::json!({"key": item.key, "env": item.env, "action": action, "reason": reason})
+        })
+        .collect();
+    let (created, overwritten, skipped, failed) = report.counts();
+    crate::commands::print_json(&serde_json::json!({
+        "dry_run": dry_run,
+        "created": created,
+        "overwritten": overwritten,
+        "skipped": skipped,
+        "failed": failed,
+        "items": items,
+    }))?;
+    Ok(if failed > 0 {
+        ExitCode::from(code::INPUT)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -28,6 +28,7 @@ pub async fn import_pocketbase(
     namespace: Option<&str>,
     dry_run: bool,
     overwrite: bool,
+    json: bool,
 ) -> Result<ExitCode, Failure> {
     let key = pb_key()?;
     let source = resolve_source(source)?;
@@ -57,6 +58,9 @@ pub async fn import_pocketbase(
     .await;
     bar.finish_and_clear();
     let report = report?;
+    if json {
+        return crate::envfiles::import_json(&report, dry_run);
+    }
     for item in &report.items {
         let target = if item.env.is_empty() {
             "(default env)"

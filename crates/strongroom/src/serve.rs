@@ -366,12 +366,23 @@ async fn token(action: TokenCommand) -> Result<ExitCode, Failure> {
             name,
             superuser,
             scope,
+            json,
         } => {
             let scopes = scope
                 .iter()
                 .map(|s| Scope::parse(s))
                 .collect::<Result<Vec<_>, _>>()?;
             let (info, secret) = tokens.create(&name, superuser, &scopes).await?;
+            if json {
+                crate::commands::print_json(&serde_json::json!({
+                    "name": info.name,
+                    "id": info.id,
+                    "superuser": info.superuser,
+                    "scopes": info.scopes,
+                    "token": secret.expose_secret(),
+                }))?;
+                return Ok(ExitCode::SUCCESS);
+            }
             eprintln!(
                 "created token {:?} ({}); it is shown once:",
                 info.name,

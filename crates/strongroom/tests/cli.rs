@@ -1215,4 +1215,30 @@ fn commands_that_print_data_speak_json() {
     );
     let deleted = json(&["rm", "K", "--env", "prod", "--json"], b"");
     assert_eq!(deleted["deleted"]["key"], "K");
+    std::fs::write(s.dir.path().join("in.env"), "A=1\nB=2\n").unwrap();
+    let imported = json(&["import", "--format", "dotenv", "in.env", "--json"], b"");
+    assert_eq!(
+        (
+            imported["created"].as_u64(),
+            imported["items"][0]["action"].as_str()
+        ),
+        (Some(2), Some("create"))
+    );
+    let token = json(
+        &[
+            "token",
+            "create",
+            "--name",
+            "ci",
+            "--scope",
+            "default/prod",
+            "--json",
+        ],
+        b"",
+    );
+    assert!(
+        token["token"].as_str().unwrap().starts_with("sr."),
+        "{token}"
+    );
+    assert_eq!(token["scopes"][0], "default/prod");
 }
