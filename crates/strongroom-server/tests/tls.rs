@@ -97,6 +97,8 @@ async fn https_with_a_verified_chain_and_a_certificate_reloaded_in_place() {
         client(&ca1).get(&url).send().await.is_err(),
         "a new connection gets the new chain"
     );
+    // The first client's open (kept-alive) connection was not dropped by the reload.
+    assert_eq!(first.get(&url).send().await.unwrap().status(), 200);
     // A broken file keeps the working certificate.
     std::fs::write(&key_file, "not a key").unwrap();
     assert!(tls.reload().await.is_err());
