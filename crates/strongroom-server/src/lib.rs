@@ -77,6 +77,8 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         ));
     }
     routes
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(axum::middleware::from_fn(error::log_server_errors))
         .layer(axum::middleware::from_fn(api_response_headers))
@@ -86,6 +88,24 @@ pub fn router(state: AppState, limits: Limits) -> Router {
             limits.request_timeout,
         ))
         .layer(trace)
+}
+
+/// Every error is JSON: an unknown path is a 404 in the API's error shape.
+async fn not_found() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "not_found",
+        "no such route (see /api/openapi.json)",
+    )
+}
+
+/// A known path with a method it does not serve: 405 in the API's error shape.
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not serve that method (see /api/openapi.json)",
+    )
 }
 
 /// The router of a separate metrics address (`serve --metrics-bind`): `GET /metrics`

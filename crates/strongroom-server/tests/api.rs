@@ -964,3 +964,18 @@ print(json.dumps(out))",
         .iter()
         .any(|s| s[0]["kek_version"] == "1" && s[0]["kind"] == "current" && s[1] == 1.0));
 }
+
+/// Every error is JSON in the API's shape, unknown paths and methods included.
+#[tokio::test]
+async fn unknown_paths_and_methods_answer_json() {
+    let server = start(true, Limits::default()).await;
+    let (status, body) = server.call("GET", "/api/nothing-here", None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        (body["status"].as_u64(), body["data"]["reason"].as_str()),
+        (Some(404), Some("not_found"))
+    );
+    let (status, body) = server.call("PATCH", "/api/health", None, None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body["data"]["reason"], "method_not_allowed");
+}
