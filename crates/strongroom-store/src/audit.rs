@@ -88,7 +88,14 @@ impl RingChain {
         let Ok(stored) = KeyedHash::from_bytes(stored) else {
             return Ok(false);
         };
-        Ok(self.0.verify_keyed_hash(&tag_context(), input, &stored)?)
+        self.0
+            .verify_keyed_hash(&tag_context(), input, &stored)
+            .map_err(|e| match e {
+                strongroom_crypto::Error::KeyVersionUnavailable { version } => {
+                    StoreError::AuditKeyUnavailable { version }
+                }
+                other => StoreError::Crypto(other),
+            })
     }
 }
 

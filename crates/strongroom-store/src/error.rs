@@ -68,6 +68,17 @@ pub enum StoreError {
         recorded: String,
     },
 
+    /// Audit links, ties or the anchor are keyed under a KEK version the ring lacks (a
+    /// retired key): they can not be checked without it.
+    #[error(
+        "the audit log's older entries are keyed under key version {version}, which the key ring \
+         lacks; keep that key in STRONGROOM_KEYS (after the active one) to verify them"
+    )]
+    AuditKeyUnavailable {
+        /// The missing KEK version.
+        version: u32,
+    },
+
     /// At open: rows use KEK versions that the key ring lacks.
     #[error(
         "the key ring lacks key version(s) {} used by stored secrets; configure them in \
@@ -184,7 +195,8 @@ impl StoreError {
             Self::Conflict(_) => ErrorKind::Conflict,
             Self::KeyVersionUnavailable { .. }
             | Self::WrongKey { .. }
-            | Self::MissingKeyVersions { .. } => ErrorKind::WrongKey,
+            | Self::MissingKeyVersions { .. }
+            | Self::AuditKeyUnavailable { .. } => ErrorKind::WrongKey,
             Self::Integrity(_) | Self::AuditIntegrity(_) => ErrorKind::Integrity,
             Self::Database(_) | Self::Driver { .. } => ErrorKind::Unavailable,
             Self::Crypto(_) => ErrorKind::Internal,

@@ -174,6 +174,11 @@ async fn checks() -> Vec<Check> {
                     format!("broken at event {}", v.broken_at.map_or(0, |b| b.0)),
                     "run `strongroom audit verify` and investigate who wrote to the database",
                 ),
+                Err(e @ strongroom_store::StoreError::AuditKeyUnavailable { .. }) => Check::fail(
+                    "audit chain",
+                    e.to_string(),
+                    "add the retired key back to STRONGROOM_KEYS as a later entry (it is used for verification only)",
+                ),
                 Err(e) => Check::fail("audit chain", e.to_string(), "run `strongroom audit verify`"),
             });
         }

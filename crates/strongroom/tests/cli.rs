@@ -1242,3 +1242,21 @@ fn commands_that_print_data_speak_json() {
     );
     assert_eq!(token["scopes"][0], "default/prod");
 }
+
+#[test]
+fn audit_verify_after_retiring_a_key_names_it_with_exit_6() {
+    let s = Sandbox::new();
+    s.ok(&["set", "K"], b"v");
+    let both = format!("2:{KEY2},1:{KEY1}");
+    let s = s
+        .without("STRONGROOM_MASTER_KEY")
+        .with("STRONGROOM_KEYS", &both);
+    s.ok(&["rotate"], b"");
+    assert!(s.text(&["audit", "verify"], b"").contains("intact"));
+    let retired = s.with("STRONGROOM_KEYS", &format!("2:{KEY2}"));
+    let stderr = retired.fails(&["audit", "verify"], b"", 6);
+    assert!(
+        stderr.contains("key version 1") && stderr.contains("STRONGROOM_KEYS"),
+        "{stderr}"
+    );
+}
