@@ -161,10 +161,20 @@ async fn checks() -> Vec<Check> {
             ),
         });
     }
-    let Some(keys) = keys else {
-        return out;
-    };
-    match Store::open(backend, keys, settings.store).await {
+    if let Some(keys) = keys {
+        store_checks(&mut out, backend, keys, settings.store).await;
+    }
+    out
+}
+
+/// Opens the store: the key fingerprints, then the audit chain.
+async fn store_checks(
+    out: &mut Vec<Check>,
+    backend: std::sync::Arc<dyn strongroom_store::backend::Backend>,
+    keys: KeySource,
+    config: strongroom_store::StoreConfig,
+) {
+    match Store::open(backend, keys, config).await {
         Ok(store) => {
             out.push(Check::ok("key fingerprints", "every configured key matches what the database recorded"));
             out.push(match store.verify_audit().await {
@@ -188,7 +198,6 @@ async fn checks() -> Vec<Check> {
             "configure the key(s) that wrote this database (STRONGROOM_KEYS=\"NEW:...,OLD:...\" during a rotation)",
         )),
     }
-    out
 }
 
 /// Where the keys come from; a key in an environment variable is a warning.
