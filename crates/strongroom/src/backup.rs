@@ -1,6 +1,6 @@
 //! `strongroom backup FILE`, `backup verify FILE` and `restore FILE`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -34,15 +34,14 @@ impl RestoreArgs {
     }
 }
 
-async fn backend() -> Result<Arc<dyn Backend>, Failure> {
-    let settings = Settings::from_env()?;
+async fn backend(settings: &Settings) -> Result<Arc<dyn Backend>, Failure> {
     Ok(strongroom_store::open_backend_with(&settings.database_url, &settings.backend).await?)
 }
 
 /// A consistent online copy of the configured database (SQLite's backup API), while the
 /// server keeps running; the file must not exist and is created 0600.
 async fn backup(file: &Path) -> Outcome {
-    let backend = backend().await?;
+    let backend = backend(&Settings::from_env()?).await?;
     backend.backup_to(file).await?;
     eprintln!(
         "strongroom: wrote a consistent copy to {} (mode 0600); check it with `strongroom backup verify {}`",
@@ -107,14 +106,14 @@ async fn restore(file: &Path) -> Outcome {
             file.display()
         )));
     }
-    let backend = backend().await?;
+    let settings = Settings::from_env()?;
+    let backend = backend(&settings).await?;
     if !strongroom_store::is_empty(backend.as_ref()).await? {
         return Err(Failure::input(
             "refusing to restore: the configured database holds data (restore into an empty database)",
         ));
     }
-    backend.restore_from(&PathBuf::from(file)).await?;
-    let settings = Settings::from_env()?;
+    backend.restore_from(file).await?;
     let store = Store::open(backend, Settings::keys()?, settings.store).await?;
     let audit = store.verify_audit().await?;
     if let Some((seq, why)) = &audit.broken_at {

@@ -251,32 +251,16 @@ fn gateway_check() -> Check {
 
 /// A file holding secrets (sealed or not) is readable by its owner only.
 fn permissions_check(name: &'static str, path: &Path) -> Check {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        match std::fs::metadata(path) {
-            // No bit for group or others.
-            #[allow(clippy::verbose_bit_mask)]
-            Ok(meta) if meta.permissions().mode() & 0o077 == 0 => {
-                Check::ok(name, format!("{} is 0600", path.display()))
-            }
-            Ok(meta) => Check::fail(
-                name,
-                format!(
-                    "{} is {:o}: others can read it",
-                    path.display(),
-                    meta.permissions().mode() & 0o777
-                ),
-                format!("chmod 600 {}", path.display()),
-            ),
-            Err(_) => Check::ok(
-                name,
-                format!("{} does not exist yet (created 0600)", path.display()),
-            ),
-        }
+    if !path.exists() {
+        return Check::ok(
+            name,
+            format!("{} does not exist yet (created 0600)", path.display()),
+        );
     }
-    #[cfg(not(unix))]
-    Check::ok(name, format!("{}", path.display()))
+    match crate::files::check_private(path) {
+        Ok(()) => Check::ok(name, format!("{} is 0600 or stricter", path.display())),
+        Err(e) => Check::fail(name, e.message, format!("chmod 600 {}", path.display())),
+    }
 }
 
 /// TLS to PostgreSQL: required off loopback; a configured CA file must be readable.

@@ -77,6 +77,18 @@ impl<T: Clone> Change<T> {
             Self::Keep => default,
         }
     }
+
+    /// `(is_set, value)`, for SQL of the shape `CASE WHEN is_set THEN value ELSE column END`
+    /// (the value is `T::default()` when kept, and then unused).
+    pub fn split(&self) -> (bool, T)
+    where
+        T: Default,
+    {
+        match self {
+            Self::Keep => (false, T::default()),
+            Self::Set(value) => (true, value.clone()),
+        }
+    }
 }
 
 /// Changes to a secret's attributes (a new row starts from the defaults).

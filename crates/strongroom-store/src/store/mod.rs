@@ -55,6 +55,25 @@ pub(crate) fn value_context(
     strongroom_crypto::Context::secret_version(&id.namespace, &id.env, &id.key, row_id, version)
 }
 
+/// A KEK whose fingerprint differs from the one the database recorded for its version is
+/// [`StoreError::WrongKey`].
+fn check_fingerprints(ring: &KeyRing, recorded: &[(u32, String)]) -> Result<()> {
+    for kek in ring.keks() {
+        let configured = kek.fingerprint().to_string();
+        if let Some((_, fp)) = recorded
+            .iter()
+            .find(|(v, fp)| *v == kek.version() && *fp != configured)
+        {
+            return Err(StoreError::WrongKey {
+                version: kek.version(),
+                configured,
+                recorded: fp.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The future of a transaction's work.
 pub(crate) type Work<'t, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 't>>;
 
@@ -151,19 +170,7 @@ impl Store {
             }
         };
         let recorded = backend.recorded_keys().await?;
-        for kek in ring.keks() {
-            let configured = kek.fingerprint().to_string();
-            if let Some((_, fp)) = recorded
-                .iter()
-                .find(|(v, fp)| *v == kek.version() && *fp != configured)
-            {
-                return Err(StoreError::WrongKey {
-                    version: kek.version(),
-                    configured,
-                    recorded: fp.clone(),
-                });
-            }
-        }
+        check_fingerprints(&ring, &recorded)?;
         let missing: Vec<(u32, Option<String>)> = backend
             .kek_versions_in_use()
             .await?
@@ -264,21 +271,7 @@ impl Store {
             .recorded_keys()
             .await
             .map_err(|e| ("database", e.to_string()))?;
-        for kek in self.inner.ring.keks() {
-            if let Some((_, fp)) = recorded
-                .iter()
-                .find(|(v, fp)| *v == kek.version() && *fp != kek.fingerprint().to_string())
-            {
-                return Err((
-                    "key",
-                    format!(
-                        "key version {} has fingerprint {}, the database recorded {fp}",
-                        kek.version(),
-                        kek.fingerprint()
-                    ),
-                ));
-            }
-        }
+        check_fingerprints(&self.inner.ring, &recorded).map_err(|e| ("key", e.to_string()))?;
         if let Some(cache) = self.inner.backend.stats().read_cache {
             if !cache.live {
                 return Err((

@@ -9,7 +9,7 @@ use super::{db, AUDIT_LOCK};
 use crate::backend::rows::{legacy_action, u32_of};
 use crate::backend::sql::INFO_COLUMNS;
 use crate::backend::{
-    AuditRecord, Change, Changes, LegacyVersion, NewVersion, SecretRow, StoredInfo, StoredValue,
+    AuditRecord, Changes, LegacyVersion, NewVersion, SecretRow, StoredInfo, StoredValue,
     TokenRecord, UpsertedSecret, WriteTx,
 };
 use crate::{Result, SecretId};
@@ -51,14 +51,6 @@ impl<'a> PgTx<'a> {
 
     pub(super) fn into_parts(self) -> (Transaction<'a>, Touched) {
         (self.tx, self.touched)
-    }
-}
-
-/// `(is_set, value)` pairs for `CASE WHEN $set THEN $value ELSE column END`.
-fn change<T: Clone + Default>(change: &Change<T>) -> (bool, T) {
-    match change {
-        Change::Keep => (false, T::default()),
-        Change::Set(value) => (true, value.clone()),
     }
 }
 
@@ -146,10 +138,10 @@ impl WriteTx for PgTx<'_> {
         changes: &Changes,
         now: i64,
     ) -> Result<UpsertedSecret> {
-        let (set_description, description) = change(&changes.description);
-        let (set_metadata, metadata) = change(&changes.metadata);
-        let (set_kind, kind) = change(&changes.kind);
-        let (set_expiry, expires_at) = change(&changes.expires_at);
+        let (set_description, description) = changes.description.split();
+        let (set_metadata, metadata) = changes.metadata.split();
+        let (set_kind, kind) = changes.kind.split();
+        let (set_expiry, expires_at) = changes.expires_at.split();
         let row = self
             .tx
             .query_one(
@@ -225,10 +217,10 @@ impl WriteTx for PgTx<'_> {
         changes: &Changes,
         now: i64,
     ) -> Result<StoredInfo> {
-        let (set_description, description) = change(&changes.description);
-        let (set_metadata, metadata) = change(&changes.metadata);
-        let (set_kind, kind) = change(&changes.kind);
-        let (set_expiry, expires_at) = change(&changes.expires_at);
+        let (set_description, description) = changes.description.split();
+        let (set_metadata, metadata) = changes.metadata.split();
+        let (set_kind, kind) = changes.kind.split();
+        let (set_expiry, expires_at) = changes.expires_at.split();
         self.tx
             .execute(
                 "UPDATE strongroom_secrets SET updated = $2,

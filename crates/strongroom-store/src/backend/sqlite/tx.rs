@@ -36,10 +36,10 @@ impl<'c> SqliteTx<'c> {
     /// Applies `changes` (and `version`, when given) to row `sid`.
     fn apply(&self, sid: i64, version: Option<u32>, changes: &Changes, now: i64) -> Result<()> {
         let keep = |set: bool| i64::from(!set);
-        let (set_description, description) = split(&changes.description);
-        let (set_metadata, metadata) = split(&changes.metadata);
-        let (set_kind, kind) = split(&changes.kind);
-        let (set_expiry, expires_at) = split(&changes.expires_at);
+        let (set_description, description) = changes.description.split();
+        let (set_metadata, metadata) = changes.metadata.split();
+        let (set_kind, kind) = changes.kind.split();
+        let (set_expiry, expires_at) = changes.expires_at.split();
         self.execute(
             "UPDATE secrets SET updated = ?2, version = coalesce(?3, version),
                  description = CASE WHEN ?4 THEN description ELSE ?5 END,
@@ -62,14 +62,6 @@ impl<'c> SqliteTx<'c> {
             ],
         )
         .map(drop)
-    }
-}
-
-/// `(is_set, value)` of a change.
-fn split<T: Clone + Default>(change: &crate::backend::Change<T>) -> (bool, T) {
-    match change {
-        crate::backend::Change::Keep => (false, T::default()),
-        crate::backend::Change::Set(value) => (true, value.clone()),
     }
 }
 
