@@ -1260,3 +1260,32 @@ fn audit_verify_after_retiring_a_key_names_it_with_exit_6() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_backup_edited_without_the_key_is_refused_by_verify() {
+    let s = Sandbox::new();
+    s.ok(&["set", "A"], b"a");
+    s.ok(&["set", "B"], b"b");
+    s.ok(&["backup", "copy.db"], b"");
+    let copy = s.dir.path().join("copy.db");
+    // Someone with the file but not the key rewrites who did what.
+    let conn = rusqlite::Connection::open(&copy).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER audit_events_no_update; UPDATE audit_events SET actor = 'mallory' WHERE key = 'B';",
+    )
+    .unwrap();
+    drop(conn);
+    let stderr = s.fails(&["backup", "verify", copy.to_str().unwrap()], b"", 7);
+    assert!(stderr.contains("broken"), "{stderr}");
+    // A value swapped for another secret's sealed bytes does not open either.
+    s.ok(&["backup", "copy2.db"], b"");
+    let copy2 = s.dir.path().join("copy2.db");
+    let conn = rusqlite::Connection::open(&copy2).unwrap();
+    conn.execute_batch(
+        "UPDATE secret_versions SET value = (SELECT value FROM secret_versions ORDER BY vid LIMIT 1)
+         WHERE vid = (SELECT max(vid) FROM secret_versions);",
+    )
+    .unwrap();
+    drop(conn);
+    s.fails(&["backup", "verify", copy2.to_str().unwrap()], b"", 7);
+}
