@@ -31,7 +31,7 @@ pub mod pocketbase;
 mod store;
 pub mod tokens;
 
-pub use audit::{AuditVerification, Checkpoint};
+pub use audit::{AuditVerification, Checkpoint, Rekeyed};
 pub use config::{Limits, StoreConfig};
 pub use error::{ErrorKind, Result, StoreError};
 pub use model::{

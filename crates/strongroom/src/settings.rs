@@ -188,9 +188,18 @@ impl Settings {
         if let Some(password) = password {
             return Ok(KeySource::Password(SecretString::from(password)));
         }
+        let dev_hint = if std::path::Path::new(".strongroom/dev.key").exists() {
+            "; the database `serve --dev` made here is under the key in .strongroom/dev.key: \
+             `export STRONGROOM_MASTER_KEY=\"$(cat .strongroom/dev.key)\"` to use it"
+        } else {
+            ""
+        };
         Err(error(
             "STRONGROOM_MASTER_KEY",
-            "not set; generate a key with `strongroom keygen` and export it (or set STRONGROOM_KEYS)",
+            format!(
+                "not set; generate a key with `strongroom keygen` and export it (or set \
+                 STRONGROOM_KEYS){dev_hint}"
+            ),
         ))
     }
 }

@@ -1244,21 +1244,23 @@ fn commands_that_print_data_speak_json() {
 }
 
 #[test]
-fn audit_verify_after_retiring_a_key_names_it_with_exit_6() {
+fn audit_verify_works_after_rotation_retires_the_old_key() {
     let s = Sandbox::new();
     s.ok(&["set", "K"], b"v");
     let both = format!("2:{KEY2},1:{KEY1}");
     let s = s
         .without("STRONGROOM_MASTER_KEY")
         .with("STRONGROOM_KEYS", &both);
+    // Retired before rotating: refused, naming the key (exit 6).
+    let early = s.with("STRONGROOM_KEYS", &format!("2:{KEY2}"));
+    let stderr = early.fails(&["audit", "verify"], b"", 6);
+    assert!(stderr.contains("key version(s) 1"), "{stderr}");
+    // The documented order: rotate (which re-keys the chain), then retire.
+    let s = early.with("STRONGROOM_KEYS", &both);
     s.ok(&["rotate"], b"");
-    assert!(s.text(&["audit", "verify"], b"").contains("intact"));
     let retired = s.with("STRONGROOM_KEYS", &format!("2:{KEY2}"));
-    let stderr = retired.fails(&["audit", "verify"], b"", 6);
-    assert!(
-        stderr.contains("key version 1") && stderr.contains("STRONGROOM_KEYS"),
-        "{stderr}"
-    );
+    assert!(retired.text(&["audit", "verify"], b"").contains("intact"));
+    assert_eq!(retired.text(&["get", "K"], b""), "v");
 }
 
 #[test]
@@ -1288,4 +1290,18 @@ fn a_backup_edited_without_the_key_is_refused_by_verify() {
     .unwrap();
     drop(conn);
     s.fails(&["backup", "verify", copy2.to_str().unwrap()], b"", 7);
+}
+
+#[test]
+fn without_a_key_the_cli_points_at_the_dev_key_and_never_uses_it_silently() {
+    let s = Sandbox::new().without("STRONGROOM_MASTER_KEY");
+    let plain = s.fails(&["list"], b"", 3);
+    assert!(!plain.contains("dev.key"), "{plain}");
+    std::fs::create_dir(s.dir.path().join(".strongroom")).unwrap();
+    std::fs::write(s.dir.path().join(".strongroom/dev.key"), KEY1).unwrap();
+    let hinted = s.fails(&["list"], b"", 3);
+    assert!(
+        hinted.contains(".strongroom/dev.key") && !hinted.contains(KEY1),
+        "{hinted}"
+    );
 }

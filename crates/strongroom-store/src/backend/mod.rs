@@ -264,6 +264,23 @@ pub trait WriteTx: Send {
     /// Inserts an audit event at sequence number `seq`.
     async fn insert_event(&mut self, seq: i64, record: &AuditRecord, link: &[u8]) -> Result<()>;
 
+    /// Up to `limit` events after sequence number `after`, oldest first, with their links
+    /// (inside the transaction, for re-keying the chain).
+    async fn audit_links(
+        &mut self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(AuditEvent, Option<Vec<u8>>)>>;
+
+    /// Replaces the link of event `seq` (re-keying the chain under a new key).
+    async fn relink_event(&mut self, seq: i64, link: &[u8]) -> Result<()>;
+
+    /// Up to `limit` version ties after position `after`, and the last position read.
+    async fn version_ties(&mut self, after: i64, limit: usize) -> Result<(Vec<VersionTie>, i64)>;
+
+    /// Replaces the audit tie tag of the version row at `position`.
+    async fn retag_version(&mut self, position: i64, tag: &[u8]) -> Result<()>;
+
     /// The sequence number of the oldest event stamped at or after `time`.
     async fn first_event_since(&mut self, time: i64) -> Result<Option<i64>>;
 

@@ -218,6 +218,8 @@ pub struct TokenRecord {
 /// A stored version and its tie to the event that wrote it.
 #[derive(Debug, Clone)]
 pub struct VersionTie {
+    /// The version row's position (its storage id), for re-tagging.
+    pub position: i64,
     /// The secret's random public id.
     pub row_id: String,
     /// Identity.

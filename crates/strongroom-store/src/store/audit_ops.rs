@@ -52,6 +52,17 @@ impl Store {
         audit::verify(self.inner.backend.as_ref(), &self.inner.chain).await
     }
 
+    /// Re-keys the audit chain under the active key after checking it under the keys
+    /// that made it, so `verify_audit` keeps working once older keys are retired;
+    /// [`Store::rotate`] calls it when it finishes. Refused (nothing written) when the
+    /// chain does not verify; idempotent.
+    pub async fn rekey_audit_chain(&self) -> Result<audit::Rekeyed> {
+        let chain = Arc::clone(&self.inner.chain);
+        let now = now_ms();
+        self.transact(move |tx| Box::pin(async move { audit::rekey(tx, &chain, now).await }))
+            .await
+    }
+
     /// A keyed checkpoint of the audit log's head, to keep outside the database; fails
     /// when the log does not verify.
     pub async fn audit_checkpoint(&self) -> Result<Checkpoint> {

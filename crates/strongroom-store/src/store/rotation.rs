@@ -48,7 +48,8 @@ impl Store {
     /// active KEK, in batches. Each batch is one transaction that also saves a cursor, so
     /// an interrupted rotation resumes where it stopped. Each value is replaced only if
     /// its stored bytes are unchanged (compare-and-swap), so a concurrent write is never
-    /// lost. The keyed hash used by `verify` is recomputed under the active KEK.
+    /// lost. The keyed hash used by `verify` is recomputed under the active KEK. When
+    /// every batch is done, the audit chain is re-keyed ([`Store::rekey_audit_chain`]).
     pub async fn rotate(
         &self,
         options: RotateOptions,
@@ -123,6 +124,8 @@ impl Store {
             progress(&state);
         }
         self.apply_rotation(Vec::new(), None).await?;
+        // Every value is under the active key now; so is the audit chain after this.
+        self.rekey_audit_chain().await?;
         Ok(state)
     }
 

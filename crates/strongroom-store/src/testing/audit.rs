@@ -349,3 +349,88 @@ pub async fn reads_are_audited_only_when_committed(h: &dyn Harness) {
         Err(StoreError::InvalidInput(_))
     ));
 }
+
+/// Rotation re-keys the chain (links, ties and the retention anchor) under the new key,
+/// so `verify_audit` still works once the old key is retired; a chain that does not
+/// verify is refused, not laundered under the new key.
+pub async fn audit_chain_survives_key_retirement(h: &dyn Harness) {
+    let old = open(h).await;
+    for i in 0..3 {
+        set(&old, "global", &format!("OLD{i}"), "v").await;
+    }
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert_eq!(
+        old.cleanup_events(Duration::from_millis(15)).await.unwrap(),
+        3
+    );
+    for i in 0..4 {
+        set(&old, "global", &format!("K{i}"), "v").await;
+    }
+    let before = old.audit_checkpoint().await.unwrap();
+    let both = open_with(h, &[(2, 0x22), (1, 0x11)], StoreConfig::default())
+        .await
+        .unwrap();
+
+    // A chain edited without the key is not re-keyed, and nothing is written.
+    let first = both.audit_all(AuditQuery::default()).await.unwrap();
+    let edited = first[1].id;
+    h.tamper_audit(AuditTamper::SetActor(edited, "mallory"))
+        .await;
+    let refused = both.rotate(RotateOptions::default(), |_| {}).await;
+    assert!(
+        matches!(refused, Err(StoreError::AuditIntegrity(ref why)) if why.contains("not re-keyed")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        both.verify_audit().await.unwrap().broken_at.map(|b| b.0),
+        Some(edited),
+        "the edit is still reported under the old key"
+    );
+    h.tamper_audit(AuditTamper::SetActor(edited, "tester"))
+        .await;
+
+    both.rotate(RotateOptions::default(), |_| {}).await.unwrap();
+    assert_eq!(
+        both.rekey_audit_chain().await.unwrap(),
+        crate::Rekeyed::default(),
+        "a second re-key writes nothing"
+    );
+    let new_only = open_with(h, &[(2, 0x22)], StoreConfig::default())
+        .await
+        .unwrap()
+        .with_actor("tester");
+    let verified = new_only.verify_audit().await.unwrap();
+    assert_eq!(verified.broken_at, None, "verifiable without the old key");
+    assert!(
+        verified.events >= 4 && verified.versions == 7,
+        "{verified:?}"
+    );
+    // A checkpoint from before the re-key says so, rather than "rewritten".
+    let stale = new_only.verify_audit_against(&before).await;
+    assert!(
+        matches!(stale, Err(StoreError::InvalidInput(ref why)) if why.contains("re-keyed")),
+        "{stale:?}"
+    );
+    let fresh = new_only.audit_checkpoint().await.unwrap();
+    assert_eq!(
+        new_only
+            .verify_audit_against(&fresh)
+            .await
+            .unwrap()
+            .broken_at,
+        None
+    );
+    // After the re-key, tampering is detected under the new key.
+    set(&new_only, "global", "K0", "w").await;
+    h.tamper_audit(AuditTamper::SetActor(edited, "mallory"))
+        .await;
+    assert_eq!(
+        new_only
+            .verify_audit()
+            .await
+            .unwrap()
+            .broken_at
+            .map(|b| b.0),
+        Some(edited)
+    );
+}

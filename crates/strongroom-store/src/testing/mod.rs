@@ -148,7 +148,8 @@ macro_rules! backend_conformance_suite {
             rotation_resumes_from_its_cursor, rotation_never_loses_a_concurrent_write, cleanup_expired_and_old_events,
             namespaces_are_separate, set_many_is_all_or_nothing, audit_chain_detects_tampering,
             audit_links_can_not_be_stripped, audit_truncation_is_detected, audit_anchor_and_ties_are_keyed,
-            retention_cuts_by_sequence, values_are_bound_to_their_version, reads_are_audited_only_when_committed
+            retention_cuts_by_sequence, values_are_bound_to_their_version, reads_are_audited_only_when_committed,
+            audit_chain_survives_key_retirement
         );
     };
     (@tests $make:path; $($name:ident),* $(,)?) => {

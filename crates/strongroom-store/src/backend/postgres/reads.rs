@@ -348,6 +348,7 @@ pub(super) async fn version_ties(
     let ties = rows
         .iter()
         .map(|r| VersionTie {
+            position: r.get(0),
             row_id: r.get(1),
             id: id_at(r, 2),
             version: u32_of(r.get(5)),

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0002_audit_chain.sql"),
     include_str!("../../../migrations/postgres/0003_read_cache_notify.sql"),
     include_str!("../../../migrations/postgres/0004_audit_keyed_chain.sql"),
+    include_str!("../../../migrations/postgres/0005_audit_rekey.sql"),
 ];
 
 /// Applies the migrations the database lacks; refuses a database newer than this build.

@@ -10,9 +10,9 @@ use crate::backend::rows::{legacy_action, u32_of};
 use crate::backend::sql::INFO_COLUMNS;
 use crate::backend::{
     AuditRecord, Changes, LegacyVersion, NewVersion, SecretRow, StoredInfo, StoredValue,
-    TokenRecord, UpsertedSecret, WriteTx,
+    TokenRecord, UpsertedSecret, VersionTie, WriteTx,
 };
-use crate::{Result, SecretId};
+use crate::{AuditEvent, Result, SecretId};
 
 /// What a transaction changed, for the read cache.
 #[derive(Debug)]
@@ -428,6 +428,48 @@ impl WriteTx for PgTx<'_> {
                     &record.kek_version.map(i64::from),
                     &link,
                 ],
+            )
+            .await
+            .map(drop)
+            .map_err(db)
+    }
+
+    async fn audit_links(
+        &mut self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(AuditEvent, Option<Vec<u8>>)>> {
+        super::reads::audit_links(&self.tx, after, limit).await
+    }
+
+    async fn relink_event(&mut self, seq: i64, link: &[u8]) -> Result<()> {
+        // The append-only trigger lets a link change through only while this is set.
+        self.tx
+            .batch_execute("SET LOCAL strongroom.rekey = 'on'")
+            .await
+            .map_err(db)?;
+        self.tx
+            .execute(
+                "UPDATE strongroom_audit_events SET link = $1 WHERE id = $2",
+                &[&link, &seq],
+            )
+            .await
+            .map_err(db)?;
+        self.tx
+            .batch_execute("SET LOCAL strongroom.rekey = 'off'")
+            .await
+            .map_err(db)
+    }
+
+    async fn version_ties(&mut self, after: i64, limit: usize) -> Result<(Vec<VersionTie>, i64)> {
+        super::reads::version_ties(&self.tx, after, limit).await
+    }
+
+    async fn retag_version(&mut self, position: i64, tag: &[u8]) -> Result<()> {
+        self.tx
+            .execute(
+                "UPDATE strongroom_secret_versions SET audit_tag = $1 WHERE vid = $2",
+                &[&tag, &position],
             )
             .await
             .map(drop)

@@ -327,6 +327,7 @@ pub(super) fn version_ties(
             Ok((
                 r.get::<_, i64>(0)?,
                 VersionTie {
+                    position: r.get(0)?,
                     row_id: r.get(1)?,
                     id: id_at(r, 2)?,
                     version: u32_of(r.get(5)?),

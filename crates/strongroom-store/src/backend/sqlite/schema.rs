@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0002_api_tokens.sql"),
     include_str!("../../../migrations/sqlite/0003_audit_chain.sql"),
     include_str!("../../../migrations/sqlite/0004_audit_keyed_chain.sql"),
+    include_str!("../../../migrations/sqlite/0005_audit_rekey.sql"),
 ];
 
 /// The SQL of every migration, oldest first (for upgrade tests).

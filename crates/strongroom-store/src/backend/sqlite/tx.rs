@@ -11,9 +11,9 @@ use crate::backend::rows::{legacy_action, u32_of};
 use crate::backend::sql::INFO_COLUMNS;
 use crate::backend::{
     AuditRecord, Changes, LegacyVersion, NewVersion, SecretRow, StoredInfo, StoredValue,
-    TokenRecord, UpsertedSecret, WriteTx,
+    TokenRecord, UpsertedSecret, VersionTie, WriteTx,
 };
-use crate::{Result, SecretId, StoreError};
+use crate::{AuditEvent, Result, SecretId, StoreError};
 
 /// The writer connection inside `BEGIN IMMEDIATE`.
 pub(super) struct SqliteTx<'c> {
@@ -319,6 +319,36 @@ impl WriteTx for SqliteTx<'_> {
                 record.kek_version,
                 link
             ],
+        )
+        .map(drop)
+    }
+
+    async fn audit_links(
+        &mut self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(AuditEvent, Option<Vec<u8>>)>> {
+        super::reads::audit_links(self.conn, after, limit)
+    }
+
+    async fn relink_event(&mut self, seq: i64, link: &[u8]) -> Result<()> {
+        // The append-only trigger lets a link change through only while this is set.
+        self.execute("INSERT INTO audit_rekey (active) VALUES (1)", [])?;
+        self.execute(
+            "UPDATE audit_events SET link = ?1 WHERE id = ?2",
+            params![link, seq],
+        )?;
+        self.execute("DELETE FROM audit_rekey", []).map(drop)
+    }
+
+    async fn version_ties(&mut self, after: i64, limit: usize) -> Result<(Vec<VersionTie>, i64)> {
+        super::reads::version_ties(self.conn, after, limit)
+    }
+
+    async fn retag_version(&mut self, position: i64, tag: &[u8]) -> Result<()> {
+        self.execute(
+            "UPDATE secret_versions SET audit_tag = ?1 WHERE vid = ?2",
+            params![tag, position],
         )
         .map(drop)
     }
