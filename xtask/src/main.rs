@@ -173,6 +173,18 @@ fn ci() -> Result {
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
     check_dependency_boundaries()?;
+    // The fuzz workspace's lock file is current, so `cargo xtask fuzz` changes nothing.
+    capture(
+        &root().join("fuzz"),
+        "cargo",
+        &["metadata", "--offline", "--locked", "--format-version", "1"],
+    )
+    .map_err(|e| {
+        format!(
+            "fuzz/Cargo.lock is out of date (run `cargo update --offline --workspace \
+             --manifest-path fuzz/Cargo.toml` and commit it): {e}"
+        )
+    })?;
     // A real PostgreSQL server for the PostgreSQL backend's tests (never skipped in CI).
     let server = postgres::TestServer::start()?;
     let ca = server.ca_file.to_string_lossy();

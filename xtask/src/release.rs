@@ -55,6 +55,9 @@ pub fn run(args: &[String]) -> Result {
     if version == &current {
         return Err(format!("the workspace is already at version {current}"));
     }
+    // The dry run builds its bumped copy in the shared target directory (dependencies
+    // stay compiled), which replaces the binaries there; this puts the repository's back.
+    let _kept = dry_run.then(|| KeptBinaries::keep(&crate::target_dir().join("debug")));
     let tree = if dry_run {
         let scratch = crate::target_dir().join("release-dry-run");
         let _ = std::fs::remove_dir_all(&scratch);
@@ -272,6 +275,47 @@ fn man_pages(tree: &Path, env: &[(&str, &str)]) -> Result {
         ],
         env,
     )
+}
+
+/// The executables directly in a target profile directory, hard-linked aside and put
+/// back when dropped, so a dry run's builds do not leave its version behind.
+struct KeptBinaries {
+    aside: PathBuf,
+    names: Vec<std::ffi::OsString>,
+    dir: PathBuf,
+}
+
+impl KeptBinaries {
+    fn keep(dir: &Path) -> Self {
+        use std::os::unix::fs::PermissionsExt as _;
+        let aside = dir.join(".kept-during-release-dry-run");
+        let _ = std::fs::remove_dir_all(&aside);
+        let mut names = Vec::new();
+        if std::fs::create_dir_all(&aside).is_ok() {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                let executable = std::fs::symlink_metadata(&path)
+                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+                if executable && std::fs::hard_link(&path, aside.join(entry.file_name())).is_ok() {
+                    names.push(entry.file_name());
+                }
+            }
+        }
+        Self {
+            aside,
+            names,
+            dir: dir.to_owned(),
+        }
+    }
+}
+
+impl Drop for KeptBinaries {
+    fn drop(&mut self) {
+        for name in &self.names {
+            let _ = std::fs::rename(self.aside.join(name), self.dir.join(name));
+        }
+        let _ = std::fs::remove_dir_all(&self.aside);
+    }
 }
 
 #[cfg(test)]

@@ -11,11 +11,13 @@ use axum::response::{IntoResponse as _, Response};
 use crate::extract::Caller;
 use crate::{ApiError, AppState};
 
-/// `/gateway/{route}` and `/gateway/{route}/{*rest}`, any method.
+/// `/gateway/{route}`, `/gateway/{route}/` and `/gateway/{route}/{*rest}`, any method.
 /// (Undocumented in the OpenAPI document: their shape is the upstream's.)
 pub(crate) fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
     utoipa_axum::router::OpenApiRouter::new()
         .route("/gateway/{route}", axum::routing::any(forward_root))
+        // An empty rest (`/gateway/svc/`) is the upstream's `/`, not a 404.
+        .route("/gateway/{route}/", axum::routing::any(forward_root))
         .route("/gateway/{route}/{*rest}", axum::routing::any(forward))
 }
 

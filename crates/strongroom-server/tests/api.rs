@@ -395,6 +395,8 @@ async fn bad_requests_get_one_clear_error() {
         ),
         (json!({"key": "K"}), StatusCode::BAD_REQUEST),
         (json!({"key": "K", "value": 42}), StatusCode::BAD_REQUEST),
+        // Empty values are refused on every surface.
+        (json!({"key": "K", "value": ""}), StatusCode::BAD_REQUEST),
         // Over the store's 4 KiB value limit, within the body limit.
         (
             json!({"key": "K", "value": "x".repeat(5000)}),

@@ -239,6 +239,25 @@ async fn injects_exact_headers_and_forwards_client_placeholders_literally() {
 }
 
 #[tokio::test]
+async fn the_route_alone_and_an_empty_rest_reach_the_upstream_root() {
+    let s = setup().await;
+    for (path, expected) in [("/gateway/echo/", "/"), ("/gateway/echo/?x=1", "/?x=1")] {
+        let response = s
+            .client
+            .get(format!("{}{path}", s.base))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(response.text().await.unwrap(), "upstream says hi");
+        let seen = s.log.lock().unwrap().pop().unwrap();
+        assert_eq!(seen.uri, expected, "{path}");
+        assert_eq!(seen.headers["x-api-key"], "Bearer sk-upstream-123");
+    }
+}
+
+#[tokio::test]
 async fn missing_or_unsafe_secrets_fail_before_anything_is_sent() {
     let s = setup().await;
     let response = s

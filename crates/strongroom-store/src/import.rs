@@ -1,6 +1,6 @@
 //! Importing many values at once: a plan per row, then one transaction.
 
-use strongroom_crypto::secrecy::SecretSlice;
+use strongroom_crypto::secrecy::{ExposeSecret as _, SecretSlice};
 
 use crate::{Result, SetRequest, Store};
 
@@ -85,6 +85,9 @@ pub async fn import(
         ) {
             (Err(e), _) => ImportAction::Fail(e.to_string()),
             (Ok(_), Err(reason)) => ImportAction::Fail(reason),
+            (Ok(_), Ok(value)) if value.expose_secret().is_empty() => {
+                ImportAction::Fail(crate::store::EMPTY_VALUE.into())
+            }
             (Ok(id), Ok(value)) => {
                 let exists = store.has_row(&id).await?;
                 if exists && !overwrite {

@@ -96,12 +96,15 @@ async fn round_trip_tampering_wrong_keys_and_merging() {
         Err(StoreError::WrongKey { .. })
     ));
 
-    // Newer wins: the store's newer value is kept and reported; the file's newer value lands.
+    // Newer wins. The user's own local edit since the export is not a conflict: the file
+    // holds one of this store's older versions, so it is skipped, on every run.
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     common::set(&source, "prod", "API_KEY", "sk-changed-in-store").await;
-    let report = filestore::import(&source, &text, false).await.unwrap();
-    let api = report.items.iter().find(|i| i.key == "API_KEY").unwrap();
-    assert!(matches!(&api.action, ImportAction::Fail(reason) if reason.contains("conflict")));
+    for _ in 0..2 {
+        let report = filestore::import(&source, &text, false).await.unwrap();
+        let api = report.items.iter().find(|i| i.key == "API_KEY").unwrap();
+        assert_eq!(api.action, ImportAction::SkipExisting);
+    }
     assert_eq!(
         common::value(&source, "prod", "API_KEY").await,
         "sk-changed-in-store"
@@ -122,4 +125,18 @@ async fn round_trip_tampering_wrong_keys_and_merging() {
         common::value(&target, "prod", "API_KEY").await,
         "sk-changed-in-store"
     );
+
+    // A real conflict: both sides changed the value since they last agreed, and the
+    // store's change is the newer one. Kept, and reported.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    common::set(&source, "prod", "API_KEY", "sk-source-2").await;
+    let theirs = filestore::export(&source, None, Some("prod"))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    common::set(&target, "prod", "API_KEY", "sk-target-2").await;
+    let report = filestore::import(&target, &theirs, false).await.unwrap();
+    let api = report.items.iter().find(|i| i.key == "API_KEY").unwrap();
+    assert!(matches!(&api.action, ImportAction::Fail(reason) if reason.contains("conflict")));
+    assert_eq!(common::value(&target, "prod", "API_KEY").await, "sk-target-2");
 }

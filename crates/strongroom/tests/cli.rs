@@ -676,6 +676,15 @@ fn dotenv_import_and_plaintext_export() {
         )
         .contains("4 skipped"));
 
+    // An empty value is refused (the same rule as `set` and the API); the rest lands.
+    std::fs::write(&file, "FILLED=1\nBLANK=\n").unwrap();
+    let out = s.run(&["import", "--format", "dotenv", path, "--env", "dev"], b"");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(8), "{stderr}");
+    assert!(stderr.contains("BLANK") && stderr.contains("empty"), "{stderr}");
+    assert_eq!(s.ok(&["get", "FILLED", "--env", "dev"], b""), b"1");
+    s.fails(&["get", "BLANK", "--env", "dev"], b"", 4);
+
     // Parse errors name the line; nothing is written.
     std::fs::write(&file, "GOOD=1\nthis line is wrong\n").unwrap();
     let stderr = s.fails(&["import", "--format", "dotenv", path], b"", 8);

@@ -26,6 +26,7 @@ pub use read::PendingRead;
 pub use rotation::RotateOptions;
 #[cfg(feature = "testing")]
 pub(crate) use rotation::RotationUpdate;
+pub(crate) use write::EMPTY_VALUE;
 
 /// Where the store's keys come from.
 pub enum KeySource {

@@ -190,7 +190,7 @@ impl Store {
 
     /// The plaintext of a kept version, for the store's own use (a rollback re-seals it;
     /// nothing is handed out).
-    pub(super) async fn open_version_unaudited(
+    pub(crate) async fn open_version_unaudited(
         &self,
         id: &SecretId,
         version: u32,
@@ -211,6 +211,24 @@ impl Store {
                 &stored.value,
             )
             .map_err(|e| StoreError::opening(id, e))
+    }
+
+    /// Whether an older kept version of `id` holds exactly `value` (compared inside the
+    /// store; nothing is handed out, so nothing is audited).
+    pub(crate) async fn held_earlier(&self, id: &SecretId, value: &[u8]) -> Result<bool> {
+        for version in self.history(id).await? {
+            if version.current {
+                continue;
+            }
+            let old = self.open_version_unaudited(id, version.version).await?;
+            if bool::from(subtle::ConstantTimeEq::ct_eq(
+                secrecy::ExposeSecret::expose_secret(&old),
+                value,
+            )) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     async fn open_current(&self, id: &SecretId, requested_env: &str) -> Result<Option<Secret>> {

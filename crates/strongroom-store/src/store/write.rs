@@ -196,6 +196,9 @@ impl Store {
     ) -> Result<WriteRecord> {
         let limits = &self.inner.config.limits;
         let size = request.value.expose_secret().len();
+        if size == 0 && !rollback {
+            return Err(StoreError::InvalidInput(EMPTY_VALUE.into()));
+        }
         if size > limits.max_value_size {
             return Err(StoreError::ValueTooLarge {
                 size,
@@ -411,3 +414,8 @@ fn new_row_id() -> Result<String> {
         .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
         .collect())
 }
+
+/// Why an empty value is refused, on every surface (docs/cli.md, "Values").
+pub(crate) const EMPTY_VALUE: &str =
+    "the value is empty; an empty secret is refused everywhere (it is nearly always an unset \
+     variable or a blank line), so store a placeholder if you mean one";

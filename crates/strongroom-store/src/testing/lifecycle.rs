@@ -86,6 +86,22 @@ pub async fn limits_reject_and_write_nothing(h: &dyn Harness) {
         too_big,
         Err(StoreError::ValueTooLarge { size: 17, max: 16 })
     ));
+    // One rule for empty values, whatever the surface: refused.
+    let empty = store
+        .set(&id("global", "K"), SetRequest::value(Vec::new()))
+        .await;
+    assert!(
+        matches!(empty, Err(StoreError::InvalidInput(ref why)) if why.contains("empty")),
+        "{empty:?}"
+    );
+    let many = store
+        .set_many(vec![
+            (id("global", "A"), SetRequest::value("a")),
+            (id("global", "B"), SetRequest::value("")),
+        ])
+        .await;
+    assert!(many.is_err(), "a batch with an empty value writes nothing");
+    assert!(!store.has(&id("global", "A")).await.unwrap());
     let bad_meta = store
         .set(
             &id("global", "K"),
