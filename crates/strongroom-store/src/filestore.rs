@@ -208,9 +208,7 @@ pub async fn import(store: &Store, text: &str, dry_run: bool) -> Result<ImportRe
         let action = match store.get_exact(&id).await.map(PendingRead::into_unaudited) {
             Ok(current) if current.info.updated.unix_ms() >= entry.updated => {
                 if current.value.expose_secret() == entry.value.expose_secret()
-                    || store
-                        .held_earlier(&id, entry.value.expose_secret())
-                        .await?
+                    || store.held_earlier(&id, entry.value.expose_secret()).await?
                 {
                     // Unchanged, or the file holds one of this store's older versions
                     // (a local edit made since the export): nothing to merge.

@@ -138,5 +138,8 @@ async fn round_trip_tampering_wrong_keys_and_merging() {
     let report = filestore::import(&target, &theirs, false).await.unwrap();
     let api = report.items.iter().find(|i| i.key == "API_KEY").unwrap();
     assert!(matches!(&api.action, ImportAction::Fail(reason) if reason.contains("conflict")));
-    assert_eq!(common::value(&target, "prod", "API_KEY").await, "sk-target-2");
+    assert_eq!(
+        common::value(&target, "prod", "API_KEY").await,
+        "sk-target-2"
+    );
 }

@@ -68,6 +68,8 @@ pub enum Command {
     Backup(BackupArgs),
     /// Restore a backup into the configured database, which must be empty.
     Restore(RestoreArgs),
+    /// Create or upgrade the database schema (run as the schema's owner; no key needed).
+    Migrate(MigrateArgs),
     /// Check configuration, keys, database, permissions, TLS, clock, gateway and the audit
     /// chain; one line per check with a fix for each failure (exit 0 when none fails).
     Doctor(DoctorArgs),
@@ -108,6 +110,14 @@ pub enum BackupCommand {
 pub struct RestoreArgs {
     /// The backup file (from `strongroom backup`).
     pub file: std::path::PathBuf,
+}
+
+// Arguments of `strongroom migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// JSON output: {"backend", "schema_version"}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 // Arguments of `strongroom doctor`.

@@ -15,7 +15,7 @@ impl crate::cli::ImportArgs {
     pub async fn run(self) -> Result<ExitCode, Failure> {
         let namespace = self.namespace.as_deref();
         if self.from.is_some() {
-            crate::migrate::import_pocketbase(
+            crate::pocketbase::import_pocketbase(
                 &self.source,
                 namespace,
                 self.dry_run,
@@ -40,7 +40,7 @@ impl crate::cli::ExportArgs {
     pub async fn run(self) -> Result<ExitCode, Failure> {
         let (env, namespace) = (self.env.as_deref(), self.namespace.as_deref());
         if self.format == ExportFormat::Pocketbase {
-            crate::migrate::export_pocketbase(
+            crate::pocketbase::export_pocketbase(
                 self.out.as_deref(),
                 self.database.as_deref(),
                 env,

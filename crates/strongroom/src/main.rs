@@ -10,7 +10,8 @@ mod dotenv;
 mod envfiles;
 mod exit;
 mod files;
-mod migrate;
+mod pocketbase;
+mod schema;
 mod serve;
 mod settings;
 
@@ -81,6 +82,7 @@ async fn run(command: cli::Command) -> Result<ExitCode, exit::Failure> {
         Command::Cleanup(c) => c.run().await,
         Command::Backup(c) => c.run().await,
         Command::Restore(c) => c.run().await,
+        Command::Migrate(c) => c.run().await,
         Command::Doctor(c) => c.run().await,
         Command::Completions(c) => c.run(),
         Command::Man(c) => c.run(),

@@ -681,7 +681,10 @@ fn dotenv_import_and_plaintext_export() {
     let out = s.run(&["import", "--format", "dotenv", path, "--env", "dev"], b"");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(8), "{stderr}");
-    assert!(stderr.contains("BLANK") && stderr.contains("empty"), "{stderr}");
+    assert!(
+        stderr.contains("BLANK") && stderr.contains("empty"),
+        "{stderr}"
+    );
     assert_eq!(s.ok(&["get", "FILLED", "--env", "dev"], b""), b"1");
     s.fails(&["get", "BLANK", "--env", "dev"], b"", 4);
 
@@ -1313,4 +1316,95 @@ fn without_a_key_the_cli_points_at_the_dev_key_and_never_uses_it_silently() {
         hinted.contains(".strongroom/dev.key") && !hinted.contains(KEY1),
         "{hinted}"
     );
+}
+
+/// The least-privilege setup of docs/operations.md, run literally against real roles: the
+/// runtime role can not start before the owner migrated (and is told what to run); after
+/// `strongroom migrate` and the documented grants it runs the whole lifecycle, rotation
+/// and retention included, and still can not edit audit events or drop tables.
+#[test]
+fn a_least_privilege_role_runs_everything_once_the_owner_migrated() {
+    let Some(url) = support::fresh_postgres_database() else {
+        return;
+    };
+    let (server, database) = url.rsplit_once('/').unwrap();
+    let suffix = database.trim_start_matches("sr_cli_");
+    let (owner, app) = (format!("sr_owner_{suffix}"), format!("sr_app_{suffix}"));
+    support::postgres_batch(
+        &url,
+        &format!(
+            "CREATE ROLE {owner} LOGIN; CREATE ROLE {app} LOGIN; ALTER DATABASE {database} OWNER TO {owner};"
+        ),
+    )
+    .unwrap();
+    let as_role = |role: &str| {
+        format!(
+            "{}/{database}",
+            server.replacen("postgres@", &format!("{role}@"), 1)
+        )
+    };
+    let (owner_url, app_url) = (as_role(&owner), as_role(&app));
+    let app_cli = Sandbox::new().with("STRONGROOM_DATABASE_URL", &app_url);
+
+    // Before the owner migrated: one clear error, nothing created.
+    let stderr = app_cli.fails(&["list"], b"", 3);
+    assert!(stderr.contains("strongroom migrate"), "{stderr}");
+
+    let owner_cli = Sandbox::new().with("STRONGROOM_DATABASE_URL", &owner_url);
+    let migrated = owner_cli.run(&["migrate"], b"");
+    assert!(migrated.status.success());
+    assert!(String::from_utf8_lossy(&migrated.stderr).contains("is current"));
+    let again: serde_json::Value =
+        serde_json::from_str(&owner_cli.text(&["migrate", "--json"], b"")).unwrap();
+    assert_eq!(again["backend"], "postgres");
+    assert!(again["schema_version"].as_i64().unwrap() >= 5);
+
+    // The documented grants, exactly as written.
+    let docs = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/operations.md"),
+    )
+    .unwrap();
+    let block = docs
+        .split("<!-- least-privilege-grants -->\n```sql\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("docs/operations.md has the grants block");
+    let grants = block
+        .replace("DATABASE strongroom ", &format!("DATABASE {database} "))
+        .replace("strongroom_app", &app);
+    support::postgres_batch(&owner_url, &grants).unwrap();
+
+    // The runtime role now runs everything.
+    let both = format!("2:{KEY2},1:{KEY1}");
+    app_cli.ok(&["set", "DATABASE_URL"], b"postgres://db/app");
+    assert_eq!(
+        app_cli.ok(&["get", "DATABASE_URL"], b""),
+        b"postgres://db/app"
+    );
+    app_cli.ok(&["set", "DATABASE_URL"], b"postgres://db/app2");
+    let rotating = app_cli
+        .without("STRONGROOM_MASTER_KEY")
+        .with("STRONGROOM_KEYS", &both);
+    rotating.ok(&["rotate"], b"");
+    let retired = rotating.with("STRONGROOM_KEYS", &format!("2:{KEY2}"));
+    assert!(retired.text(&["audit", "verify"], b"").contains("intact"));
+    retired.ok(&["cleanup", "--events-retention", "0s"], b"");
+    assert!(retired.text(&["audit", "verify"], b"").contains("intact"));
+    retired.ok(
+        &["token", "create", "--name", "ci", "--scope", "default/prod"],
+        b"",
+    );
+
+    // And still can not edit audit events or change the schema.
+    for forbidden in [
+        "UPDATE strongroom.strongroom_audit_events SET actor = 'mallory'",
+        "DROP TABLE strongroom.strongroom_secrets",
+        "ALTER TABLE strongroom.strongroom_secrets ADD COLUMN x INT",
+    ] {
+        let refused = support::postgres_batch(&app_url, forbidden).unwrap_err();
+        assert!(
+            refused.contains("permission denied") || refused.contains("must be owner"),
+            "{forbidden}: {refused}"
+        );
+    }
 }

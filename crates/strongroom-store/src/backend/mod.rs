@@ -147,6 +147,12 @@ pub trait Backend: Send + Sync + 'static {
     /// Every token, oldest first.
     async fn tokens(&self) -> Result<Vec<TokenRecord>>;
 
+    /// The schema version this backend's database is at after opening (the newest this
+    /// build knows: opening migrates or refuses); `None` for a backend without versions.
+    fn schema_version(&self) -> Option<i64> {
+        None
+    }
+
     /// One round trip to the database (readiness).
     async fn ping(&self) -> Result<()> {
         self.meta("ping").await.map(drop)

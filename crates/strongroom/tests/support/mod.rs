@@ -36,3 +36,21 @@ pub fn fresh_postgres_database() -> Option<String> {
     let (base, _) = server.rsplit_once('/').unwrap();
     Some(format!("{base}/{name}"))
 }
+
+/// Runs `sql` on the PostgreSQL server at `url` (a whole database URL).
+pub fn postgres_batch(url: &str, sql: &str) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(connection);
+        client.batch_execute(sql).await.map_err(|e| {
+            e.as_db_error()
+                .map_or_else(|| e.to_string(), |d| d.message().to_owned())
+        })
+    })
+}

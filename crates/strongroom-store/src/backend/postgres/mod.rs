@@ -138,19 +138,26 @@ impl PostgresBackend {
             StoreError::Config("STRONGROOM_DATABASE_URL: not a valid postgres:// URL".into())
         })?;
         let transport = Transport::for_config(&mut config, options.ca_file.as_deref())?;
-        {
-            // Create the schema once, then have every pooled connection use it.
+        // A current schema is used as it is: no DDL at start-up, so a runtime role with row
+        // privileges only starts. An older one is migrated when this role may (the owner;
+        // `strongroom migrate`), else refused with what to run.
+        let current = {
             let client = transport.connect(&config).await.map_err(|e| {
                 StoreError::Database(format!("cannot connect to PostgreSQL: {}", causes(&e)))
             })?;
-            client
-                // The lock is held until COMMIT, when the new schema is visible to the next
-                // process (a session lock released inside the batch's implicit transaction
-                // would let it in before the commit, and its CREATE would collide).
-                .batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({MIGRATION_LOCK}); CREATE SCHEMA IF NOT EXISTS {schema}; COMMIT"))
-                .await
-                .map_err(db)?;
-        }
+            let current = schema::current_version(&client, schema).await?;
+            if current < schema::known_version() {
+                client
+                    // The lock is held until COMMIT, when the new schema is visible to the
+                    // next process (a session lock released inside the batch's implicit
+                    // transaction would let it in before the commit, and its CREATE would
+                    // collide).
+                    .batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({MIGRATION_LOCK}); CREATE SCHEMA IF NOT EXISTS {schema}; COMMIT"))
+                    .await
+                    .map_err(|e| schema::migration_error(&e, current))?;
+            }
+            current
+        };
         let server_options = format!(
             "{} -c search_path={schema}",
             config.get_options().unwrap_or_default()
@@ -168,7 +175,9 @@ impl PostgresBackend {
             .build()
             .map_err(db)?;
         let mut backend = Self { pool, cache: None };
-        schema::migrate(&mut backend.client().await?).await?;
+        if current < schema::known_version() {
+            schema::migrate(&mut backend.client().await?).await?;
+        }
         if let Some(cache_config) = options.read_cache {
             let cache = std::sync::Arc::new(ReadCache::new(cache_config));
             let (connected, listening) = tokio::sync::oneshot::channel();
@@ -216,6 +225,10 @@ impl PostgresBackend {
 impl Backend for PostgresBackend {
     fn name(&self) -> &'static str {
         "postgres"
+    }
+
+    fn schema_version(&self) -> Option<i64> {
+        Some(schema::known_version())
     }
 
     async fn transaction(&self, work: TxWork) -> Result<TxOutput> {

@@ -16,6 +16,51 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0005_audit_rekey.sql"),
 ];
 
+/// The newest schema version this build knows.
+pub fn known_version() -> i64 {
+    i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
+}
+
+/// The schema version of `schema` (0 when it holds no store yet), read without DDL, so a
+/// role with row privileges only can check it; a newer schema than this build knows is
+/// refused.
+pub(super) async fn current_version(client: &tokio_postgres::Client, schema: &str) -> Result<i64> {
+    let table = format!("{schema}.strongroom_schema_version");
+    let exists: bool = client
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+        .await
+        .map_err(db)?
+        .get(0);
+    if !exists {
+        return Ok(0);
+    }
+    let current = client
+        .query_opt(&format!("SELECT version FROM {table}"), &[])
+        .await
+        .map_err(db)?
+        .map_or(0, |r| r.get(0));
+    let known = known_version();
+    if current > known {
+        return Err(StoreError::Database(format!(
+            "the database schema is version {current}, newer than this build understands ({known}); upgrade strongroom"
+        )));
+    }
+    Ok(current)
+}
+
+/// A failed schema change, explained: a role without the privilege is told what to run.
+pub(super) fn migration_error(error: &tokio_postgres::Error, current: i64) -> StoreError {
+    if error.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) {
+        return StoreError::Config(format!(
+            "the database schema is at version {current} and this build needs version {}, \
+             but this role may not change the schema: run `strongroom migrate` as the schema's \
+             owner (docs/operations.md, \"Roles and grants\")",
+            known_version()
+        ));
+    }
+    StoreError::Database(format!("schema migration failed: {error}"))
+}
+
 /// Applies the migrations the database lacks; refuses a database newer than this build.
 pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()> {
     let tx = client.transaction().await.map_err(db)?;
@@ -26,7 +71,7 @@ pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()
         "CREATE TABLE IF NOT EXISTS strongroom_schema_version (version BIGINT NOT NULL)",
     )
     .await
-    .map_err(db)?;
+    .map_err(|e| migration_error(&e, 0))?;
     let current: i64 = tx
         .query_opt("SELECT version FROM strongroom_schema_version", &[])
         .await
@@ -42,7 +87,7 @@ pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()
     for sql in &MIGRATIONS[usize::try_from(current).unwrap_or(0)..] {
         tx.batch_execute(sql)
             .await
-            .map_err(|e| StoreError::Database(format!("schema migration failed: {e}")))?;
+            .map_err(|e| migration_error(&e, current))?;
     }
     tx.execute("DELETE FROM strongroom_schema_version", &[])
         .await

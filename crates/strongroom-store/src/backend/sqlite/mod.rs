@@ -150,6 +150,10 @@ impl Backend for SqliteBackend {
         "sqlite"
     }
 
+    fn schema_version(&self) -> Option<i64> {
+        i64::try_from(schema_version()).ok()
+    }
+
     async fn transaction(&self, work: TxWork) -> Result<TxOutput> {
         self.writer
             .run(move |conn| run_transaction(conn, work))
