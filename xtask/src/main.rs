@@ -173,18 +173,7 @@ fn ci() -> Result {
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
     check_dependency_boundaries()?;
-    // The fuzz workspace's lock file is current, so `cargo xtask fuzz` changes nothing.
-    capture(
-        &root().join("fuzz"),
-        "cargo",
-        &["metadata", "--offline", "--locked", "--format-version", "1"],
-    )
-    .map_err(|e| {
-        format!(
-            "fuzz/Cargo.lock is out of date (run `cargo update --offline --workspace \
-             --manifest-path fuzz/Cargo.toml` and commit it): {e}"
-        )
-    })?;
+    check_fuzz_lock()?;
     // A real PostgreSQL server for the PostgreSQL backend's tests (never skipped in CI).
     let server = postgres::TestServer::start()?;
     let ca = server.ca_file.to_string_lossy();
@@ -256,6 +245,22 @@ fn ci() -> Result {
     }
     eprintln!("xtask: ci passed");
     Ok(())
+}
+
+/// The fuzz workspace's lock file is current, so `cargo xtask fuzz` changes nothing.
+fn check_fuzz_lock() -> Result {
+    capture(
+        &root().join("fuzz"),
+        "cargo",
+        &["metadata", "--offline", "--locked", "--format-version", "1"],
+    )
+    .map(drop)
+    .map_err(|e| {
+        format!(
+            "fuzz/Cargo.lock is out of date (run `cargo update --offline --workspace \
+             --manifest-path fuzz/Cargo.toml` and commit it): {e}"
+        )
+    })
 }
 
 /// A crate taken alone pulls in nothing it does not need: `cargo tree` of the lower
