@@ -38,6 +38,7 @@ pub fn fresh_postgres_database() -> Option<String> {
 }
 
 /// Runs `sql` on the PostgreSQL server at `url` (a whole database URL).
+#[allow(dead_code)] // each test file uses the helpers it needs
 pub fn postgres_batch(url: &str, sql: &str) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
