@@ -24,7 +24,7 @@ async fn store(dir: &tempfile::TempDir, name: &str, key: u8) -> Store {
 }
 
 #[tokio::test]
-async fn round_trip_tampering_wrong_keys_and_merging() {
+async fn round_trip_tampering_and_wrong_keys() {
     let dir = tempfile::tempdir().unwrap();
     let source = store(&dir, "a.db", 0x11).await;
     common::set(&source, "global", "DATABASE_URL", "postgres://global").await;
@@ -95,6 +95,17 @@ async fn round_trip_tampering_wrong_keys_and_merging() {
         filestore::import(&other, &text, false).await,
         Err(StoreError::WrongKey { .. })
     ));
+}
+
+#[tokio::test]
+async fn merging_newer_wins_and_only_real_conflicts_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = store(&dir, "a.db", 0x11).await;
+    common::set(&source, "prod", "DATABASE_URL", "postgres://prod").await;
+    common::set(&source, "prod", "API_KEY", "sk-file").await;
+    let text = filestore::export(&source, None, None).await.unwrap();
+    let target = store(&dir, "b.db", 0x11).await;
+    filestore::import(&target, &text, false).await.unwrap();
 
     // Newer wins. The user's own local edit since the export is not a conflict: the file
     // holds one of this store's older versions, so it is skipped, on every run.
