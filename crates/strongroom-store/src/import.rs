@@ -12,6 +12,8 @@ pub struct ImportRow {
     pub env: Option<String>,
     /// A description to set (`None` keeps the current one).
     pub description: Option<String>,
+    /// Metadata to set (`None` keeps the current one).
+    pub metadata: Option<serde_json::Value>,
     /// The plaintext, or why it could not be read (never a value).
     pub value: core::result::Result<SecretSlice<u8>, String>,
 }
@@ -97,6 +99,7 @@ pub async fn import(
                         id,
                         SetRequest {
                             description: row.description,
+                            metadata: row.metadata,
                             value,
                             ..SetRequest::default()
                         },

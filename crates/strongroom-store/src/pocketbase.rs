@@ -59,6 +59,8 @@ pub async fn import(
             key: row.key.clone(),
             env: (!row.env.is_empty()).then(|| row.env.clone()),
             description: Some(row.description.clone()),
+            // Kept so an export back updates PocketBase's same row.
+            metadata: Some(serde_json::json!({ POCKETBASE_ID: row.id })),
             value: simple::open(pb_key, &row.value)
                 .map_err(|e| format!("cannot decrypt with PB_MASTER_KEY: {e}")),
         })
@@ -66,8 +68,27 @@ pub async fn import(
     crate::import::import(store, items, namespace, overwrite, dry_run, progress).await
 }
 
+/// The metadata field holding the PocketBase row id a secret was imported from.
+pub const POCKETBASE_ID: &str = "pocketbase_id";
+
+/// The PocketBase row id for `info`: the one it was imported from (metadata
+/// `pocketbase_id`), else Strongroom's own row id.
+fn row_id_of(info: &crate::SecretInfo) -> String {
+    info.metadata
+        .as_ref()
+        .and_then(|m| m.get(POCKETBASE_ID))
+        .and_then(serde_json::Value::as_str)
+        .filter(|id| {
+            !id.is_empty()
+                && id.len() <= 64
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        })
+        .map_or_else(|| info.id.clone(), str::to_owned)
+}
+
 /// Exports every secret of `namespace` (and `env`, if given) as PocketBase rows sealed
-/// under `pb_key`. Each exported value is recorded as a `read` audit event.
+/// under `pb_key`, each with the PocketBase row id it was imported from (or Strongroom's
+/// own). Each exported value is recorded as a `read` audit event.
 pub async fn export(
     store: &Store,
     pb_key: &Key,
@@ -94,7 +115,7 @@ pub async fn export(
                 Err(e) => return Err(e),
             };
             rows.push(PocketBaseRow {
-                id: info.id.clone(),
+                id: row_id_of(info),
                 key: info.key.clone(),
                 value: simple::seal(pb_key, secret.value.expose_secret())?,
                 env: info.env.clone(),
@@ -127,27 +148,54 @@ pub fn parse_pb_key(text: &str) -> Result<Key> {
         .map_err(|_| StoreError::Config("PB_MASTER_KEY: expected 64 hex characters".into()))
 }
 
-/// The SQL that creates PocketBase's `_secrets` table if it is missing.
+/// The SQL that creates PocketBase's `_secrets` table if it is missing, with its
+/// `UNIQUE(key, env)`; the same text for SQLite and PostgreSQL.
 pub const CREATE_TABLE_SQL: &str = "CREATE TABLE IF NOT EXISTS _secrets (\
      id TEXT PRIMARY KEY NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, env TEXT NOT NULL DEFAULT '', \
-     description TEXT NOT NULL DEFAULT '', created TEXT NOT NULL DEFAULT '', updated TEXT NOT NULL DEFAULT '')";
+     description TEXT NOT NULL DEFAULT '', created TEXT NOT NULL DEFAULT '', updated TEXT NOT NULL DEFAULT ''); \
+     CREATE UNIQUE INDEX IF NOT EXISTS idx__secrets_key_env ON _secrets (key, env)";
 
-/// Rows as an SQL script PocketBase's SQLite database accepts (`sqlite3 data.db < FILE`).
+/// One row's upsert, as two statements the same for SQLite (3.24+) and PostgreSQL, given
+/// the seven values (literals or parameters) in column order `id, key, value, env,
+/// description, created, updated`: the row with that id is updated in place (PocketBase's
+/// id, key, env and `created` kept); otherwise the row is inserted, or, when its
+/// `(key, env)` exists under another id, that row is updated.
+fn upsert_sql(v: &[String; 7]) -> [String; 2] {
+    let [id, ..] = v;
+    [
+        format!(
+            "UPDATE _secrets SET value = {}, description = {}, updated = {} WHERE id = {id}",
+            v[2], v[4], v[6]
+        ),
+        format!(
+            "INSERT INTO _secrets (id, key, value, env, description, created, updated) SELECT {} \
+             WHERE NOT EXISTS (SELECT 1 FROM _secrets WHERE id = {id}) \
+             ON CONFLICT (key, env) DO UPDATE SET value = excluded.value, \
+             description = excluded.description, updated = excluded.updated",
+            v.join(", ")
+        ),
+    ]
+}
+
+/// Rows as an SQL script that both PocketBase's SQLite database (`sqlite3 data.db < FILE`)
+/// and PostgreSQL (`psql -v ON_ERROR_STOP=1 -f FILE`) accept.
 pub fn to_sql(rows: &[PocketBaseRow]) -> String {
     let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
     let mut sql = format!("BEGIN;\n{CREATE_TABLE_SQL};\n");
     for row in rows {
-        let _ = writeln!(
-            sql,
-            "INSERT OR REPLACE INTO _secrets (id, key, value, env, description, created, updated) VALUES ({}, {}, {}, {}, {}, {}, {});",
-            quote(&row.id),
-            quote(&row.key),
-            quote(&row.value),
-            quote(&row.env),
-            quote(&row.description),
-            quote(&row.created),
-            quote(&row.updated)
-        );
+        let values = [
+            &row.id,
+            &row.key,
+            &row.value,
+            &row.env,
+            &row.description,
+            &row.created,
+            &row.updated,
+        ]
+        .map(|v| quote(v));
+        for statement in upsert_sql(&values) {
+            let _ = writeln!(sql, "{statement};");
+        }
     }
     sql.push_str("COMMIT;\n");
     sql
@@ -191,6 +239,59 @@ pub fn write_sqlite(path: &std::path::Path, rows: &[PocketBaseRow]) -> Result<()
         .map_err(|e| StoreError::Database(e.to_string()))
 }
 
+/// Writes rows into PocketBase's `_secrets` table in PostgreSQL (created with its
+/// `UNIQUE(key, env)` if missing), in one transaction, values bound as parameters; the
+/// transport is the main backend's (see [`read_postgres`]).
+#[cfg(feature = "postgres")]
+pub async fn write_postgres(
+    url: &str,
+    ca_file: Option<&std::path::Path>,
+    rows: &[PocketBaseRow],
+) -> Result<()> {
+    let mut client = connect_postgres(url, ca_file).await?;
+    let failed = |e: tokio_postgres::Error| {
+        StoreError::Database(format!("cannot write the PocketBase _secrets table: {e}"))
+    };
+    let tx = client.transaction().await.map_err(failed)?;
+    tx.batch_execute(CREATE_TABLE_SQL).await.map_err(failed)?;
+    // The update uses id, value, description and updated only: numbered $1..$4 there.
+    let [update, _] = upsert_sql(&["$1", "", "$2", "", "$3", "", "$4"].map(str::to_owned));
+    let [_, insert] = upsert_sql(&std::array::from_fn(|n| format!("${}::text", n + 1)));
+    let update = tx.prepare(&update).await.map_err(failed)?;
+    let insert = tx.prepare(&insert).await.map_err(failed)?;
+    for row in rows {
+        let values: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+            &row.id,
+            &row.key,
+            &row.value,
+            &row.env,
+            &row.description,
+            &row.created,
+            &row.updated,
+        ];
+        tx.execute(&update, &[values[0], values[2], values[4], values[6]])
+            .await
+            .map_err(failed)?;
+        tx.execute(&insert, &values).await.map_err(failed)?;
+    }
+    tx.commit().await.map_err(failed)
+}
+
+#[cfg(feature = "postgres")]
+async fn connect_postgres(
+    url: &str,
+    ca_file: Option<&std::path::Path>,
+) -> Result<tokio_postgres::Client> {
+    use std::str::FromStr as _;
+    let mut config = tokio_postgres::Config::from_str(url).map_err(|_| {
+        StoreError::Config("the PocketBase database URL is not a valid postgres:// URL".into())
+    })?;
+    let transport = crate::backend::transport::Transport::for_config(&mut config, ca_file)?;
+    transport.connect(&config).await.map_err(|e| {
+        StoreError::Database(format!("cannot connect to the PocketBase database: {e}"))
+    })
+}
+
 /// Reads `_secrets` from a PocketBase PostgreSQL database, over the same transport as the
 /// main backend: TLS verified against `ca_file` (or the Mozilla roots) when the URL says
 /// `sslmode=require`, plain otherwise.
@@ -199,14 +300,7 @@ pub async fn read_postgres(
     url: &str,
     ca_file: Option<&std::path::Path>,
 ) -> Result<Vec<PocketBaseRow>> {
-    use std::str::FromStr as _;
-    let mut config = tokio_postgres::Config::from_str(url).map_err(|_| {
-        StoreError::Config("the PocketBase database URL is not a valid postgres:// URL".into())
-    })?;
-    let transport = crate::backend::transport::Transport::for_config(&mut config, ca_file)?;
-    let client = transport.connect(&config).await.map_err(|e| {
-        StoreError::Database(format!("cannot connect to the PocketBase database: {e}"))
-    })?;
+    let client = connect_postgres(url, ca_file).await?;
     let rows = client
         .query(
             "SELECT id::text, key::text, value::text, coalesce(env::text, ''), coalesce(description::text, ''),

@@ -334,7 +334,8 @@ pub struct ExportArgs {
     /// Write to this file (dotenv/json default: stdout; pocketbase: an SQL script).
     #[arg(long, conflicts_with = "database")]
     pub out: Option<std::path::PathBuf>,
-    /// Write into this PocketBase database (`sqlite://PATH/data.db`).
+    /// Write into this PocketBase database: `sqlite://PATH/data.db`, `postgres://...` (no
+    /// password in it: `env:VARIABLE` or `file:PATH` instead), upserting by `(key, env)`.
     #[arg(long)]
     pub database: Option<String>,
     /// Only this env (dotenv/json: the env's view after fallback).

@@ -237,6 +237,7 @@ pub async fn import_dotenv(
             key,
             env: env.map(str::to_owned),
             description: None,
+            metadata: None,
             value: Ok(SecretSlice::from(value.into_bytes())),
         })
         .collect();

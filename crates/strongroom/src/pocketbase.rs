@@ -156,24 +156,32 @@ pub async fn export_pocketbase(
         (Some(path), _) => {
             crate::files::write_private(path, pocketbase::to_sql(&rows).as_bytes())?;
             println!(
-                "wrote {} row(s) to {} (load with: sqlite3 pb_data/data.db < {})",
+                "wrote {} row(s) to {} (load with: sqlite3 pb_data/data.db < {}, or psql -v ON_ERROR_STOP=1 -f {})",
                 rows.len(),
+                path.display(),
                 path.display(),
                 path.display()
             );
         }
-        (None, Some(url)) => {
-            let path = url.strip_prefix("sqlite://").ok_or_else(|| {
-                Failure::input(
-                    "--database must be sqlite://PATH/data.db (for PostgreSQL, use --out and psql)",
-                )
-            })?;
-            pocketbase::write_sqlite(Path::new(path), &rows)?;
-            println!("wrote {} row(s) into {path}", rows.len());
+        (None, Some(target)) => {
+            let target = resolve_source(target)?;
+            if let Some(path) = target.strip_prefix("sqlite://") {
+                pocketbase::write_sqlite(Path::new(path), &rows)?;
+                println!("wrote {} row(s) into {path}", rows.len());
+            } else if target.starts_with("postgres://") || target.starts_with("postgresql://") {
+                let ca_file =
+                    std::env::var_os("STRONGROOM_PG_CA_FILE").map(std::path::PathBuf::from);
+                pocketbase::write_postgres(&target, ca_file.as_deref(), &rows).await?;
+                println!("wrote {} row(s) into the PostgreSQL _secrets table", rows.len());
+            } else {
+                return Err(Failure::input(
+                    "--database must be sqlite://PATH/data.db, postgres://..., env:VARIABLE or file:PATH",
+                ));
+            }
         }
         (None, None) => {
             return Err(Failure::input(
-                "give --out FILE.sql or --database sqlite://PATH",
+                "give --out FILE.sql or --database (sqlite://PATH | postgres://... | env:VARIABLE | file:PATH)",
             ))
         }
     }

@@ -7,8 +7,10 @@
 mod support;
 
 use std::io::Write as _;
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use strongroom_crypto::secrecy::ExposeSecret as _;
 
 const PB_KEY: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
 const OTHER_KEY: &str = "0000000000000000000000000000000000000000000000000000000000000001";
@@ -224,6 +226,23 @@ for k, env, v, desc in sqlite3.connect(sys.argv[1]).execute("SELECT key, env, va
     python(apply, &[loaded.to_str().unwrap(), script.to_str().unwrap()]).unwrap();
     let opened = python(reader, &[loaded.to_str().unwrap(), PB_KEY]).unwrap();
     assert_eq!(opened, "prod|DATABASE_URL|postgres://pb-prod|\n");
+
+    // Into the PocketBase database the rows came from: updated in place, ids kept, no
+    // duplicate rows (the empty env of pb1 stays empty).
+    let out = strongroom(
+        dir.path(),
+        &["export", "--format", "pocketbase", "--database", &source],
+    );
+    assert!(out.status.success(), "{}", text(&out).1);
+    let ids = python(
+        "import sqlite3, sys\nfor row in sqlite3.connect(sys.argv[1]).execute('SELECT id, env, key FROM _secrets ORDER BY id'): print(*row, sep='|')",
+        &[pb.to_str().unwrap()],
+    )
+    .unwrap();
+    assert_eq!(
+        ids,
+        "pb1||OPENAI_API_KEY\npb2|prod|DATABASE_URL\npb3|global|DATABASE_URL\npb4|prod|STRIPE_KEY\npb5||bad key!\n"
+    );
 }
 
 /// The same import from a PocketBase `_secrets` table in PostgreSQL (the fixture's rows,
@@ -344,4 +363,110 @@ fn import_from_a_pocketbase_postgres_database() {
     ] {
         assert_eq!(strongroom(dir.path(), args).stdout, expected, "{args:?}");
     }
+    export_back_to_postgres(dir.path(), &url);
+}
+
+/// `(id, env, key, value opened with PB_MASTER_KEY)` of every `_secrets` row, by id.
+fn postgres_pb_rows(url: &str) -> Vec<(String, String, String, String)> {
+    let key = strongroom_crypto::Key::parse(PB_KEY).unwrap();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            client
+                .query("SELECT id, env, key, value FROM _secrets ORDER BY id", &[])
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    let value: String = r.get(3);
+                    let opened = strongroom_crypto::simple::open(&key, &value)
+                        .map(|v| String::from_utf8(v.expose_secret().to_vec()).unwrap())
+                        .unwrap_or_else(|_| "(sealed under another key)".into());
+                    (r.get(0), r.get(1), r.get(2), opened)
+                })
+                .collect()
+        })
+}
+
+/// Export back into the same PostgreSQL table: PocketBase's row ids are kept (rows are
+/// updated in place by `(key, env)`), a new secret is inserted; the SQL script, loaded
+/// into PostgreSQL, does the same. A password in the URL is refused.
+fn export_back_to_postgres(dir: &Path, url: &str) {
+    let value = dir.join("value");
+    std::fs::write(&value, "postgres://changed-in-strongroom").unwrap();
+    let value = value.to_str().unwrap();
+    let set = |args: &[&str]| {
+        let mut all = vec!["set"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--value-file", value]);
+        assert!(strongroom(dir, &all).status.success());
+    };
+    set(&["DATABASE_URL", "--env", "prod"]);
+    set(&["NEW_ONLY_IN_STRONGROOM"]);
+    let with_password = url.replacen("postgres@", "postgres:hunter2@", 1);
+    let refused = strongroom(
+        dir,
+        &[
+            "export",
+            "--format",
+            "pocketbase",
+            "--database",
+            &with_password,
+        ],
+    );
+    assert_eq!(refused.status.code(), Some(8));
+    assert!(!text(&refused).1.contains("hunter2"));
+    let out = strongroom_with(
+        dir,
+        &[
+            "export",
+            "--format",
+            "pocketbase",
+            "--database",
+            "env:PB_DATABASE_URL",
+        ],
+        &[("PB_DATABASE_URL", url)],
+    );
+    assert!(out.status.success(), "{}", text(&out).1);
+    let rows = postgres_pb_rows(url);
+    let ids: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(rows.len(), 6, "five PocketBase rows and one new: {ids:?}");
+    assert!(rows.contains(&(
+        "pb2".into(),
+        "prod".into(),
+        "DATABASE_URL".into(),
+        "postgres://changed-in-strongroom".into()
+    )));
+    assert!(rows
+        .iter()
+        .any(|r| r.2 == "NEW_ONLY_IN_STRONGROOM" && r.3 == "postgres://changed-in-strongroom"));
+    // PocketBase's UNIQUE(key, env) holds in the table.
+    let duplicate = support::postgres_batch(
+        url,
+        "INSERT INTO _secrets (id, key, value, env) VALUES ('dup', 'DATABASE_URL', 'x', 'prod')",
+    );
+    assert!(duplicate.is_err(), "UNIQUE(key, env)");
+
+    // The SQL script is portable: loaded into PostgreSQL, the same rows, the same ids.
+    let script = dir.join("export.sql");
+    assert!(strongroom(
+        dir,
+        &[
+            "export",
+            "--format",
+            "pocketbase",
+            "--out",
+            script.to_str().unwrap()
+        ]
+    )
+    .status
+    .success());
+    support::postgres_batch(url, &std::fs::read_to_string(&script).unwrap()).unwrap();
+    assert_eq!(postgres_pb_rows(url), rows);
 }
