@@ -385,9 +385,10 @@ fn postgres_pb_rows(url: &str) -> Vec<(String, String, String, String)> {
                 .iter()
                 .map(|r| {
                     let value: String = r.get(3);
-                    let opened = strongroom_crypto::simple::open(&key, &value)
-                        .map(|v| String::from_utf8(v.expose_secret().to_vec()).unwrap())
-                        .unwrap_or_else(|_| "(sealed under another key)".into());
+                    let opened = strongroom_crypto::simple::open(&key, &value).map_or_else(
+                        |_| "(sealed under another key)".into(),
+                        |v| String::from_utf8(v.expose_secret().to_vec()).unwrap(),
+                    );
                     (r.get(0), r.get(1), r.get(2), opened)
                 })
                 .collect()
