@@ -96,6 +96,14 @@ impl KeyRing {
     pub fn blind_index(&self, context: &Context, value: &[u8]) -> [u8; MAC_LEN] {
         self.keyed_hash(context, value).mac
     }
+
+    /// The blind index of `value` under every KEK of the ring, active first: while a
+    /// rotation re-indexes a column, a row holds one of them (`WHERE idx IN (…)`).
+    pub fn blind_index_candidates(&self, context: &Context, value: &[u8]) -> Vec<[u8; MAC_LEN]> {
+        self.keks()
+            .map(|kek| mac(kek, context, value).finalize().into_bytes().into())
+            .collect()
+    }
 }
 
 fn mac(kek: &Kek, context: &Context, value: &[u8]) -> Hmac<Sha256> {

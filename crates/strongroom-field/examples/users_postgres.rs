@@ -6,7 +6,7 @@
 //! (`STRONGROOM_TEST_POSTGRES_URL`, set by `cargo xtask ci`, works too.)
 
 use strongroom_crypto::{Key, KeyRing};
-use strongroom_field::rotation::rotate_postgres;
+use strongroom_field::rotation::{rotate_postgres, BlindIndex, RotationPlan};
 use strongroom_field::{Column, Encrypted};
 
 #[tokio::main(flavor = "current_thread")]
@@ -67,19 +67,40 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let new_key = Key::generate()?;
     let rotated_ring = KeyRing::new([(2, &new_key), (1, &old_key)])?;
-    for column in [&email, &api_token] {
-        let done = rotate_postgres(&mut client, column, "id", &rotated_ring, 1, None, |p| {
-            println!(
-                "  {}: scanned {}, re-wrapped {}",
-                column.column(),
-                p.scanned,
-                p.rotated
-            );
-        })
+    // The email column's rotation recomputes its blind index under the new key.
+    let done = RotationPlan::new(&email, "id")?
+        .batch_size(1)
+        .with_blind_index(BlindIndex::new("email_bidx", |e: &String| {
+            e.clone().into_bytes()
+        })?)
+        .run_postgres(&mut client, &rotated_ring, |_| {})
         .await?;
-        println!("{} rotated: {} values", column.column(), done.rotated);
-    }
+    println!(
+        "email rotated: {} values, {} indexes",
+        done.rotated, done.reindexed
+    );
+    let done = rotate_postgres(
+        &mut client,
+        &api_token,
+        "id",
+        &rotated_ring,
+        1,
+        None,
+        |_| {},
+    )
+    .await?;
+    println!("api_token rotated: {} values", done.rotated);
     let new_only = KeyRing::new([(2, &new_key)])?;
+    let wanted = email.blind_index(&new_only, b"bob@example.com").to_vec();
+    let row = client
+        .query_one(
+            "SELECT name FROM example_users WHERE email_bidx = $1",
+            &[&wanted],
+        )
+        .await?;
+    let name: String = row.get(0);
+    assert_eq!(name, "bob", "the blind index follows the rotation");
+    println!("after rotation, the new key's blind index finds {name}");
     let row = client
         .query_one(
             "SELECT id::text, api_token FROM example_users WHERE name = 'alice'",

@@ -6,7 +6,7 @@
 //! ```
 
 use strongroom_crypto::{Key, KeyRing};
-use strongroom_field::rotation::rotate_sqlite;
+use strongroom_field::rotation::{rotate_sqlite, BlindIndex, RotationPlan};
 use strongroom_field::{Column, Encrypted};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -69,22 +69,48 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map_or_else(|e| e.to_string(), |_| "opened?!".into())
     );
 
-    // Rotate to a new key (the blind index is recomputed from the plaintext by the app
-    // when it rotates its index key; here the key for the index stays version 1 → 2 too).
+    // Rotate to a new key. The blind index is a keyed hash under the active key, so the
+    // email column's rotation is told about `email_bidx` and recomputes it from each value;
+    // while it runs, lookups try every key of the ring (`blind_index_candidates`).
     let new_key = Key::generate()?;
     let rotated_ring = KeyRing::new([(2, &new_key), (1, &old_key)])?;
-    for column in [&email, &api_token] {
-        let done = rotate_sqlite(&conn, column, "id", &rotated_ring, 2, None, |p| {
+    let during = email.blind_index_candidates(&rotated_ring, b"carol@example.com");
+    let found: Option<String> = during.iter().find_map(|bidx| {
+        conn.query_row(
+            "SELECT id FROM users WHERE email_bidx = ?1",
+            [bidx.as_slice()],
+            |r| r.get(0),
+        )
+        .ok()
+    });
+    println!("during the rotation, carol is found by a candidate index: {found:?}");
+    let done = RotationPlan::new(&email, "id")?
+        .batch_size(2)
+        .with_blind_index(BlindIndex::new("email_bidx", |e: &String| {
+            e.clone().into_bytes()
+        })?)
+        .run_sqlite(&conn, &rotated_ring, |p| {
             println!(
-                "  {}: scanned {}, re-wrapped {}",
-                column.column(),
-                p.scanned,
-                p.rotated
+                "  email: scanned {}, re-wrapped {}, re-indexed {}",
+                p.scanned, p.rotated, p.reindexed
             );
         })?;
-        println!("{} rotated: {} values", column.column(), done.rotated);
-    }
+    println!(
+        "email rotated: {} values, {} indexes",
+        done.rotated, done.reindexed
+    );
+    let done = rotate_sqlite(&conn, &api_token, "id", &rotated_ring, 2, None, |_| {})?;
+    println!("api_token rotated: {} values", done.rotated);
     let new_only = KeyRing::new([(2, &new_key)])?;
+    // After the rotation the new key alone finds rows by email.
+    let wanted = email.blind_index(&new_only, b"carol@example.com");
+    let carol: String = conn.query_row(
+        "SELECT id FROM users WHERE email_bidx = ?1",
+        [wanted.as_slice()],
+        |r| r.get(0),
+    )?;
+    assert_eq!(carol, "u3", "the blind index follows the rotation");
+    println!("after rotation, the new key's blind index finds {carol}");
     let token: Encrypted<String> =
         conn.query_row("SELECT api_token FROM users WHERE id = 'u3'", [], |r| {
             r.get(0)

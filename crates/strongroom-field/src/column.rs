@@ -88,6 +88,14 @@ impl Column {
         ring.blind_index(&self.lookup_context("blind-index"), value)
     }
 
+    /// The blind index of `value` under every key of the ring, active first. During a
+    /// rotation (old and new key in the ring) a row's index is under one of them until
+    /// [`crate::rotation::RotationPlan::with_blind_index`] has recomputed it: look rows up
+    /// with `WHERE email_bidx IN (?, ?)` over these, then only the first once done.
+    pub fn blind_index_candidates(&self, ring: &KeyRing, value: &[u8]) -> Vec<[u8; MAC_LEN]> {
+        ring.blind_index_candidates(&self.lookup_context("blind-index"), value)
+    }
+
     fn lookup_context(&self, purpose: &str) -> Context {
         Context::new("field-lookup")
             .with(&self.table)
@@ -96,7 +104,7 @@ impl Column {
     }
 }
 
-fn check_identifier(name: &str) -> Result<()> {
+pub(crate) fn check_identifier(name: &str) -> Result<()> {
     let mut bytes = name.bytes();
     let first_ok = bytes
         .next()

@@ -36,7 +36,7 @@ fn encode<T: Serialize>(value: &T) -> Result<strongroom_crypto::secrecy::SecretS
         })
 }
 
-fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|_| FieldError::Encoding {
         type_name: std::any::type_name::<T>(),
         operation: "decoded",

@@ -93,3 +93,58 @@ async fn round_trip_binding_and_rotation_on_postgres() {
         );
     }
 }
+
+/// Blind indexes recomputed by the rotation on PostgreSQL (see the SQLite test).
+#[tokio::test]
+async fn blind_indexes_survive_a_key_rotation_on_postgres() {
+    use strongroom_field::rotation::{BlindIndex, RotationPlan};
+    let Some(mut client) = client().await else {
+        return;
+    };
+    client
+        .batch_execute("CREATE TABLE people (id BIGINT PRIMARY KEY, email BYTEA, email_bidx BYTEA)")
+        .await
+        .unwrap();
+    let (k1, k2) = (Key::from_bytes(&[1; 32]), Key::from_bytes(&[2; 32]));
+    let old = KeyRing::new([(1, &k1)]).unwrap();
+    let email = Column::new("people", "email").unwrap();
+    for id in 1_i64..=5 {
+        let address = format!("user{id}@example.com");
+        let sealed: Encrypted<String> = email.seal(&old, &id.to_string(), &address).unwrap();
+        let bidx = email.blind_index(&old, address.as_bytes()).to_vec();
+        client
+            .execute(
+                "INSERT INTO people VALUES ($1, $2, $3)",
+                &[&id, &sealed, &bidx],
+            )
+            .await
+            .unwrap();
+    }
+    let both = KeyRing::new([(2, &k2), (1, &k1)]).unwrap();
+    let done = RotationPlan::new(&email, "id")
+        .unwrap()
+        .batch_size(2)
+        .with_blind_index(
+            BlindIndex::new("email_bidx", |e: &String| e.clone().into_bytes()).unwrap(),
+        )
+        .run_postgres(&mut client, &both, |_| {})
+        .await
+        .unwrap();
+    assert_eq!((done.rotated, done.reindexed, done.skipped), (5, 5, 0));
+    let new_only = KeyRing::new([(2, &k2)]).unwrap();
+    let wanted = email.blind_index(&new_only, b"user4@example.com").to_vec();
+    let row = client
+        .query_one(
+            "SELECT id, email FROM people WHERE email_bidx = $1",
+            &[&wanted],
+        )
+        .await
+        .unwrap();
+    let id: i64 = row.get(0);
+    let sealed: Encrypted<String> = row.get(1);
+    assert_eq!(id, 4);
+    assert_eq!(
+        email.open(&new_only, "4", &sealed).unwrap(),
+        "user4@example.com"
+    );
+}

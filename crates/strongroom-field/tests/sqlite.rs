@@ -133,3 +133,87 @@ fn rotation_resumes_and_never_overwrites_a_concurrent_write() {
         );
     }
 }
+
+/// The reported hazard: after a key rotation, a blind index computed under the new key
+/// found nothing for any existing row, silently. Now lookups during the rotation try
+/// every key of the ring, and the rotation recomputes the index columns it is told about.
+#[test]
+fn blind_indexes_survive_a_key_rotation() {
+    use strongroom_field::rotation::{BlindIndex, RotationPlan};
+    let conn = rusqlite::Connection::open_in_memory().unwrap();
+    conn.execute_batch("CREATE TABLE people (id INTEGER PRIMARY KEY, email BLOB, email_bidx BLOB)")
+        .unwrap();
+    let email = Column::new("people", "email").unwrap();
+    let old = KeyRing::single(&key(1));
+    // The application indexes the lowercased address.
+    let normalized = |e: &String| e.to_lowercase().into_bytes();
+    for (id, address) in [(1, "Alice@Example.com"), (2, "bob@example.com")] {
+        let sealed: Encrypted<String> = email
+            .seal(&old, &id.to_string(), &address.to_owned())
+            .unwrap();
+        let bidx = email.blind_index(&old, &normalized(&address.to_owned()));
+        conn.execute(
+            "INSERT INTO people VALUES (?1, ?2, ?3)",
+            rusqlite::params![id, sealed, bidx.as_slice()],
+        )
+        .unwrap();
+    }
+    let find = |ring: &KeyRing, candidates: bool| -> Option<i64> {
+        let wanted = if candidates {
+            email.blind_index_candidates(ring, b"alice@example.com")
+        } else {
+            vec![email.blind_index(ring, b"alice@example.com")]
+        };
+        wanted.iter().find_map(|bidx| {
+            conn.query_row(
+                "SELECT id FROM people WHERE email_bidx = ?1",
+                [bidx.as_slice()],
+                |r| r.get(0),
+            )
+            .ok()
+        })
+    };
+    let both = KeyRing::new([(2, &key(2)), (1, &key(1))]).unwrap();
+    assert_eq!(
+        find(&both, false),
+        None,
+        "the hazard: the active key's index misses"
+    );
+    assert_eq!(
+        find(&both, true),
+        Some(1),
+        "during the rotation: every key's index"
+    );
+
+    let plan = RotationPlan::new(&email, "id")
+        .unwrap()
+        .batch_size(1)
+        .with_blind_index(BlindIndex::new("email_bidx", normalized).unwrap());
+    let done = plan.run_sqlite(&conn, &both, |_| {}).unwrap();
+    assert_eq!(
+        (done.scanned, done.rotated, done.reindexed, done.skipped),
+        (2, 2, 2, 0)
+    );
+    let again = plan.run_sqlite(&conn, &both, |_| {}).unwrap();
+    assert_eq!(
+        (again.rotated, again.reindexed),
+        (0, 0),
+        "a second run writes nothing"
+    );
+    let new_only = KeyRing::new([(2, &key(2))]).unwrap();
+    assert_eq!(
+        find(&new_only, false),
+        Some(1),
+        "after it: the new key alone finds the row"
+    );
+    let bob: i64 = conn
+        .query_row(
+            "SELECT id FROM people WHERE email_bidx = ?1",
+            [email.blind_index(&new_only, b"bob@example.com").as_slice()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(bob, 2);
+    // Index columns are identifiers; anything else is refused before any SQL.
+    assert!(BlindIndex::new("email_bidx; DROP TABLE people", normalized).is_err());
+}
