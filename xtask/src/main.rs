@@ -188,7 +188,7 @@ fn ci() -> Result {
         &pg,
     )?;
     // The layer-2 example programs, on both databases.
-    for (feature, example) in [("rusqlite", "users_sqlite"), ("postgres", "users_postgres")] {
+    for (feature, example) in [("sqlite", "users_sqlite"), ("postgres", "users_postgres")] {
         run_in(
             &root(),
             "cargo",
@@ -308,6 +308,61 @@ fn check_dependency_boundaries() -> Result {
             "xtask: {krate} depends on {} crates, none of them HTTP, CLI or out of layer",
             tree.lines().count()
         );
+    }
+    check_minimal_features()
+}
+
+/// Optional parts stay optional: envelope-only crypto pulls in neither AES-SIV nor
+/// Argon2, and the lower crates build with their default features off (SQLite from the
+/// system library, no backend at all).
+fn check_minimal_features() -> Result {
+    let tree = capture(
+        &root(),
+        "cargo",
+        &[
+            "tree",
+            "--quiet",
+            "-p",
+            "strongroom-crypto",
+            "--no-default-features",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "--locked",
+        ],
+    )?;
+    for optional in ["aes-siv", "argon2"] {
+        if tree
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(optional))
+        {
+            return Err(format!(
+                "strongroom-crypto without default features still depends on {optional}"
+            ));
+        }
+    }
+    for (krate, features) in [
+        ("strongroom-crypto", ""),
+        ("strongroom-field", ""),
+        ("strongroom-store", "sqlite"),
+        ("strongroom-store", "postgres"),
+    ] {
+        run_in(
+            &root(),
+            "cargo",
+            &[
+                "check",
+                "--quiet",
+                "--locked",
+                "-p",
+                krate,
+                "--no-default-features",
+                "--features",
+                features,
+            ],
+            &[("RUSTFLAGS", "-D warnings")],
+        )?;
     }
     Ok(())
 }

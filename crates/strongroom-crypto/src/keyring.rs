@@ -3,11 +3,12 @@
 use aes_gcm::KeyInit as _;
 
 use crate::format::Aes256GcmEnc;
-use secrecy::{ExposeSecret, ExposeSecretMut, SecretBox};
+use secrecy::{ExposeSecret, SecretBox};
 
 use crate::{Error, Fingerprint, Key, Result};
 
 /// Length of the deterministic-mode subkey (AES-SIV with AES-256 uses two 256-bit keys).
+#[cfg(feature = "deterministic")]
 pub(crate) const SIV_KEY_LEN: usize = 64;
 
 /// One key-encryption key with its version and the subkeys derived from it.
@@ -21,6 +22,7 @@ pub struct Kek {
     /// AES-256-GCM keyed with the `dek-wrap` subkey; key schedule computed once.
     pub(crate) wrap: Aes256GcmEnc,
     /// AES-SIV key for deterministic encryption.
+    #[cfg(feature = "deterministic")]
     pub(crate) siv_key: SecretBox<[u8; SIV_KEY_LEN]>,
     /// HMAC-SHA-256 key for keyed hashes and blind indexes.
     pub(crate) hash_key: SecretBox<[u8; 32]>,
@@ -34,7 +36,9 @@ impl Kek {
             version,
             fingerprint: key.fingerprint(),
             wrap,
+            #[cfg(feature = "deterministic")]
             siv_key: {
+                use secrecy::ExposeSecretMut as _;
                 let mut siv_key = SecretBox::new(Box::new([0u8; SIV_KEY_LEN]));
                 key.derive(b"deterministic", siv_key.expose_secret_mut());
                 siv_key

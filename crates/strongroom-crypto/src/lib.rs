@@ -8,17 +8,21 @@
 //! - Envelope encryption ([`KeyRing::seal`], [`KeyRing::open`], [`KeyRing::rewrap`]):
 //!   AES-256-GCM with a fresh data key per value, wrapped under the active KEK, both bound
 //!   to a [`Context`].
-//! - Deterministic mode ([`KeyRing::seal_deterministic`]): AES-SIV for equality lookups.
+//! - Deterministic mode ([`KeyRing::seal_deterministic`], feature `deterministic`): AES-SIV
+//!   for equality lookups.
 //! - Keyed hashes and blind indexes ([`KeyRing::keyed_hash`], [`KeyRing::blind_index`]).
 //! - [`simple`]: PocketBase's `base64(nonce || ciphertext || tag)` format.
-//! - [`PasswordParams`]: Argon2id password-derived keys for development.
+//! - [`PasswordParams`] (feature `password`): Argon2id password-derived keys for development.
+//!
+//! Both optional parts are default features; an envelope-only user turns them off with
+//! `default-features = false` and pulls in neither `aes-siv` nor `argon2`.
 //!
 //! Every stored value starts with a format byte (see [`Format`]); layouts and test
 //! vectors are in `docs/format.md`.
 //!
 //! ```
 //! use strongroom_crypto::{Context, Key, KeyRing};
-//! use secrecy::ExposeSecret;
+//! use strongroom_crypto::secrecy::ExposeSecret;
 //!
 //! let ring = KeyRing::single(&Key::generate()?);
 //! let context = Context::secret("default", "prod", "DATABASE_URL");
@@ -31,8 +35,10 @@
 //! # Ok::<(), strongroom_crypto::Error>(())
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod context;
+#[cfg(feature = "deterministic")]
 mod deterministic;
 mod envelope;
 mod error;
@@ -40,11 +46,13 @@ mod format;
 mod key;
 mod keyed_hash;
 mod keyring;
+#[cfg(feature = "password")]
 mod password;
 mod random;
 pub mod simple;
 
 #[doc(hidden)]
+#[cfg(all(feature = "deterministic", feature = "password"))]
 pub mod fuzzing;
 
 pub use context::Context;
@@ -53,5 +61,11 @@ pub use format::{inspect, Format, SealedInfo, ENVELOPE_OVERHEAD, HEADER_LEN, NON
 pub use key::{Fingerprint, Key, KEY_LEN};
 pub use keyed_hash::{KeyedHash, MAC_LEN};
 pub use keyring::{Kek, KeyRing};
+#[cfg(feature = "password")]
 pub use password::PasswordParams;
 pub use secrecy;
+
+/// The README's examples, compiled and run as a downstream crate would (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -2,7 +2,7 @@
 //! SQLite; then a key rotation of both columns.
 //!
 //! ```text
-//! cargo run -p strongroom-field --features rusqlite --example users_sqlite [-- PATH.db]
+//! cargo run -p strongroom-field --features sqlite --example users_sqlite [-- PATH.db]
 //! ```
 
 use strongroom_crypto::{Key, KeyRing};

@@ -13,7 +13,7 @@
 //! - Key rotation of a whole column in batches with progress: [`rotation`].
 //!
 //! ```
-//! use strongroom_crypto::{Key, KeyRing};
+//! use strongroom_field::{Key, KeyRing}; // re-exported from strongroom-crypto
 //! use strongroom_field::{Column, Encrypted};
 //!
 //! let ring = KeyRing::single(&Key::generate()?);
@@ -24,17 +24,20 @@
 //! # Ok::<(), strongroom_field::FieldError>(())
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod column;
 mod encrypted;
 #[cfg(feature = "postgres")]
 mod postgres;
 pub mod rotation;
-#[cfg(feature = "rusqlite")]
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use column::Column;
 pub use encrypted::{Deterministic, Encrypted};
+/// The key types this crate's signatures use, so one dependency suffices.
+pub use strongroom_crypto::{secrecy, Context, Key, KeyRing, MAC_LEN};
 
 /// Everything that can go wrong with a field. No variant holds a value or a key.
 #[derive(Debug, thiserror::Error)]
@@ -63,3 +66,8 @@ pub enum FieldError {
 
 /// Result alias.
 pub type Result<T> = core::result::Result<T, FieldError>;
+
+/// The README's examples, compiled and run as a downstream crate would (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

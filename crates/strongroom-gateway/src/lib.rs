@@ -20,6 +20,7 @@
 //! # Ok::<(), strongroom_gateway::TemplateError>(())
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod config;
 #[cfg(feature = "proxy")]
@@ -50,3 +51,8 @@ pub fn fuzz_template(data: &[u8]) {
         }
     }
 }
+
+/// The README's examples, compiled and run as a downstream crate would (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

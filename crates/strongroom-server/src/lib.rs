@@ -6,6 +6,7 @@
 //! health, and an OpenAPI document generated from the handlers (`utoipa`).
 //!
 //! Routes and JSON shapes are documented in `docs/api.md`.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
 mod extract;
@@ -143,3 +144,8 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
 }
+
+/// The README's examples, compiled and run as a downstream crate would (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -9,7 +9,7 @@
 //! # async fn demo() -> strongroom_store::Result<()> {
 //! use std::sync::Arc;
 //! use strongroom_store::{backend::sqlite::SqliteBackend, KeySource, SetRequest, Store, StoreConfig};
-//! use strongroom_crypto::{Key, KeyRing};
+//! use strongroom_store::{Key, KeyRing}; // re-exported from strongroom-crypto
 //!
 //! let ring = KeyRing::single(&Key::parse(&std::env::var("STRONGROOM_MASTER_KEY").unwrap())?);
 //! let store = Store::open(Arc::new(SqliteBackend::open("strongroom.db")?), KeySource::Ring(ring), StoreConfig::default()).await?;
@@ -19,6 +19,7 @@
 //! assert_eq!(secret.id.env, "prod");
 //! # Ok(()) }
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod audit;
 pub mod backend;
@@ -40,6 +41,8 @@ pub use model::{
     State, Timestamp, VersionInfo, WriteOutcome, MASK,
 };
 pub use store::{is_empty, KeySource, PendingRead, RotateOptions, Store, StoreStats, ValuesCheck};
+/// The key types this crate's signatures use, so one dependency suffices.
+pub use strongroom_crypto::{secrecy, Key, KeyRing};
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -117,3 +120,8 @@ pub async fn open_backend_with(
         "expected sqlite://PATH, sqlite:///ABSOLUTE/PATH or postgres://...".into(),
     ))
 }
+
+/// The README's examples, compiled and run as a downstream crate would (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

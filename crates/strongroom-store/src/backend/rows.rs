@@ -1,6 +1,8 @@
 //! The rows a backend reads and writes.
 
-use crate::{Action, Result, SecretId, State, StoreError};
+use crate::{Action, SecretId, State};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use crate::{Result, StoreError};
 
 /// Attributes of a stored secret (everything but its value).
 #[derive(Debug, Clone)]
@@ -246,12 +248,14 @@ pub struct LegacyVersion {
 }
 
 /// A count or id from the database as `u32`, saturating (never a panic on a bad row).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn u32_of(value: i64) -> u32 {
     u32::try_from(value).unwrap_or(u32::MAX)
 }
 
 /// The action of an event set aside by the schema-4 migration; an unknown one is an
 /// integrity failure, never guessed.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn legacy_action(action: &str) -> Result<Action> {
     Action::parse(action).ok_or_else(|| {
         StoreError::AuditIntegrity(format!(
