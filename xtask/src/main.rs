@@ -4,6 +4,7 @@
 //! cargo xtask ci                 fmt check, clippy -D warnings, the whole test suite
 //! cargo xtask bench [--quick]    criterion suites, then target/bench-report.md
 //! cargo xtask fuzz [--seconds N] every cargo-fuzz target for N seconds (default 60)
+//! cargo xtask docs              every shell block of README.md and docs/*.md, as written
 //! cargo xtask schemathesis       the API against its own OpenAPI document
 //! cargo xtask release [--dry-run] VERSION   bump, changelog, ci, package in order, tag
 //! cargo xtask postgres           start a throw-away PostgreSQL server and print its URL
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 mod bench;
+mod docs;
 mod fuzz;
 mod postgres;
 mod release;
@@ -29,6 +31,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(args[1..].iter().any(|a| a == "--quick")),
         Some("fuzz") => seconds(&args[1..]).and_then(fuzz::run),
         Some("schemathesis") => robustness::schemathesis(100),
+        Some("docs") => docs::run(),
         Some("release") => release::run(&args[1..]),
         Some("man") => {
             let out = args.get(1).map_or("target/man", String::as_str);
@@ -58,7 +61,7 @@ fn main() -> ExitCode {
             ],
         ),
         _ => Err(
-            "usage: cargo xtask (ci | bench [--quick] | fuzz [--seconds N] | schemathesis | load | postgres | man [DIR] | release [--dry-run] [--skip-ci] VERSION)"
+            "usage: cargo xtask (ci | bench [--quick] | fuzz [--seconds N] | docs | schemathesis | load | postgres | man [DIR] | release [--dry-run] [--skip-ci] VERSION)"
                 .into(),
         ),
     };
@@ -216,6 +219,8 @@ fn ci() -> Result {
     drop(server);
     // The HTTP API against its own OpenAPI document: no 5xx, every response conforms.
     robustness::schemathesis(50)?;
+    // The documentation's commands, run as written (a changed command breaks the build).
+    docs::run()?;
     // A short load smoke (the full run is `cargo xtask load`): nothing lost under concurrency.
     run(
         "cargo",

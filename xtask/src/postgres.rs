@@ -224,6 +224,11 @@ impl TestServer {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+
+    /// The directory of the server's binaries and client tools (`psql`, `pg_dump`).
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin
+    }
 }
 
 impl Drop for TestServer {
