@@ -287,11 +287,7 @@ fn check_dependency_boundaries() -> Result {
             &[],
             &["rusqlite", "tokio", "tokio-postgres", "serde_json"],
         ),
-        (
-            "strongroom-field",
-            &["--features", "rusqlite,postgres"],
-            &[],
-        ),
+        ("strongroom-field", &["--features", "sqlite,postgres"], &[]),
         // The store with every backend: drivers yes, HTTP, CLI and OpenAPI no.
         ("strongroom-store", &["--all-features"], &[]),
     ];

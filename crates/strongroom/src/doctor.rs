@@ -9,7 +9,7 @@ use strongroom_store::{KeySource, Store};
 
 use crate::cli::DoctorArgs;
 use crate::exit::Failure;
-use crate::settings::Settings;
+use crate::settings::{KeyOrigin, Settings};
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -212,16 +212,24 @@ fn key_check(out: &mut Vec<Check>) -> Option<KeySource> {
             Some(KeySource::Password(password))
         }
         Ok(KeySource::Ring(ring)) => {
-            out.push(Check::warn(
-                "keys",
+            let summary = |origin: &dyn std::fmt::Display| {
                 format!(
-                    "{} key(s), active version {} ({}), from an environment variable",
+                    "{} key(s), active version {} ({}), from {origin}",
                     ring.keks().count(),
                     ring.active().version(),
                     ring.active().fingerprint()
-                ),
-                "a child process or a crash dump can see environment variables: prefer a key file readable by this user only",
-            ));
+                )
+            };
+            match Settings::key_origin() {
+                Ok(Some(origin @ KeyOrigin::Variable(_))) => out.push(Check::warn(
+                    "keys",
+                    summary(&origin),
+                    "a child process or a crash dump can see environment variables: prefer a key \
+                     file readable by this user only (STRONGROOM_MASTER_KEY_FILE) or a systemd credential",
+                )),
+                Ok(Some(origin)) => out.push(Check::ok("keys", summary(&origin))),
+                Ok(None) | Err(_) => out.push(Check::ok("keys", summary(&"the configuration"))),
+            }
             Some(KeySource::Ring(ring))
         }
         Err(e) => {

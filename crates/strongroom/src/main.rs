@@ -10,6 +10,7 @@ mod dotenv;
 mod envfiles;
 mod exit;
 mod files;
+mod harden;
 mod pocketbase;
 mod schema;
 mod serve;
@@ -21,6 +22,7 @@ use clap::Parser as _;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    harden::non_dumpable();
     let serving = matches!(cli.command, cli::Command::Serve(_));
     if serving {
         init_logging();

@@ -18,6 +18,7 @@ const DEV_DIR: &str = ".strongroom";
 impl crate::cli::ServeArgs {
     /// `strongroom serve`.
     pub async fn run(self) -> Result<ExitCode, Failure> {
+        crate::harden::no_core_dumps()?;
         serve(self).await
     }
 }

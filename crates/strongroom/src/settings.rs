@@ -3,7 +3,9 @@
 //! Every bad value is one error that names the variable and what it expects, and never
 //! repeats the value (it may be a key).
 
-use strongroom_crypto::secrecy::SecretString;
+use std::path::{Path, PathBuf};
+
+use strongroom_crypto::secrecy::{ExposeSecret as _, SecretString};
 use strongroom_crypto::KeyRing;
 use strongroom_store::{KeySource, StoreConfig};
 
@@ -127,20 +129,33 @@ impl Settings {
         })
     }
 
-    /// The key source, or `None` when no key variable is set (the server then answers 503
-    /// on secrets routes); a set but bad variable is still an error.
+    /// The key source, or `None` when no key is configured (the server then answers 503
+    /// on secrets routes); a set but bad variable or file is still an error.
     pub fn optional_keys() -> Result<Option<KeySource>, SettingsError> {
-        if [
+        let configured = [
             "STRONGROOM_MASTER_KEY",
+            "STRONGROOM_MASTER_KEY_FILE",
             "STRONGROOM_KEYS",
+            "STRONGROOM_KEYS_FILE",
             "STRONGROOM_MASTER_PASSWORD",
         ]
         .iter()
-        .all(|v| var(v).is_none())
-        {
+        .any(|v| var(v).is_some())
+            || [MASTER_CREDENTIAL, KEYS_CREDENTIAL]
+                .iter()
+                .any(|name| credential_path(name).is_some());
+        if !configured {
             return Ok(None);
         }
         Self::keys().map(Some)
+    }
+
+    /// Where the configured key material comes from, for `doctor` and `keys status`.
+    pub fn key_origin() -> Result<Option<KeyOrigin>, SettingsError> {
+        if let Some((_, origin)) = key_text(MASTER)? {
+            return Ok(Some(origin));
+        }
+        Ok(key_text(KEYS)?.map(|(_, origin)| origin))
     }
 
     /// `STRONGROOM_ADMIN_TOKEN`, if set.
@@ -151,13 +166,13 @@ impl Settings {
     /// The key source: exactly one of `STRONGROOM_MASTER_KEY`, `STRONGROOM_KEYS`,
     /// `STRONGROOM_MASTER_PASSWORD`.
     pub fn keys() -> Result<KeySource, SettingsError> {
-        let master = var("STRONGROOM_MASTER_KEY");
-        let ring = var("STRONGROOM_KEYS");
+        let master = key_text(MASTER)?.map(|(text, _)| text);
+        let ring = key_text(KEYS)?.map(|(text, _)| text);
         let password = var("STRONGROOM_MASTER_PASSWORD");
         if master.is_some() && ring.is_some() {
             return Err(error(
                 "STRONGROOM_MASTER_KEY and STRONGROOM_KEYS",
-                "set one or the other, not both (STRONGROOM_KEYS=\"2:NEW,1:OLD\" replaces STRONGROOM_MASTER_KEY)",
+                "set one or the other, not both, whether as variables, files or credentials (STRONGROOM_KEYS=\"2:NEW,1:OLD\" replaces STRONGROOM_MASTER_KEY)",
             ));
         }
         if password.is_some() && (master.is_some() || ring.is_some()) {
@@ -167,7 +182,7 @@ impl Settings {
             ));
         }
         if let Some(key) = master {
-            let key = strongroom_crypto::Key::parse(&key).map_err(|_| {
+            let key = strongroom_crypto::Key::parse(key.expose_secret()).map_err(|_| {
                 error(
                     "STRONGROOM_MASTER_KEY",
                     "expected 64 hex characters or base64 of 32 bytes (generate one with `strongroom keygen`)",
@@ -176,7 +191,7 @@ impl Settings {
             return Ok(KeySource::Ring(KeyRing::single(&key)));
         }
         if let Some(spec) = ring {
-            return KeyRing::parse_spec(&spec)
+            return KeyRing::parse_spec(spec.expose_secret())
                 .map(KeySource::Ring)
                 .map_err(|e| {
                     error(
@@ -197,9 +212,117 @@ impl Settings {
         Err(error(
             "STRONGROOM_MASTER_KEY",
             format!(
-                "not set; generate a key with `strongroom keygen` and export it (or set \
-                 STRONGROOM_KEYS){dev_hint}"
+                "not set; generate a key with `strongroom keygen` and put it in a 0600 file named \
+                 by STRONGROOM_MASTER_KEY_FILE, or export it (or set STRONGROOM_KEYS or \
+                 STRONGROOM_KEYS_FILE){dev_hint}"
             ),
         ))
     }
+}
+
+/// One kind of key material and the three places it may come from.
+#[derive(Clone, Copy)]
+struct KeyVariables {
+    variable: &'static str,
+    file: &'static str,
+    both: &'static str,
+    credential: &'static str,
+}
+
+const MASTER_CREDENTIAL: &str = "strongroom-master-key";
+const KEYS_CREDENTIAL: &str = "strongroom-keys";
+
+const MASTER: KeyVariables = KeyVariables {
+    variable: "STRONGROOM_MASTER_KEY",
+    file: "STRONGROOM_MASTER_KEY_FILE",
+    both: "STRONGROOM_MASTER_KEY and STRONGROOM_MASTER_KEY_FILE",
+    credential: MASTER_CREDENTIAL,
+};
+
+const KEYS: KeyVariables = KeyVariables {
+    variable: "STRONGROOM_KEYS",
+    file: "STRONGROOM_KEYS_FILE",
+    both: "STRONGROOM_KEYS and STRONGROOM_KEYS_FILE",
+    credential: KEYS_CREDENTIAL,
+};
+
+/// Where key material came from (never the material).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyOrigin {
+    /// An environment variable (its name).
+    Variable(&'static str),
+    /// A file named by a `*_FILE` variable.
+    File(PathBuf),
+    /// A systemd credential (`$CREDENTIALS_DIRECTORY/NAME`).
+    Credential(PathBuf),
+}
+
+impl std::fmt::Display for KeyOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Variable(name) => write!(f, "environment variable {name}"),
+            Self::File(path) => write!(f, "file {}", path.display()),
+            Self::Credential(path) => write!(f, "systemd credential {}", path.display()),
+        }
+    }
+}
+
+/// `$CREDENTIALS_DIRECTORY/NAME`, when systemd passed that credential.
+fn credential_path(name: &str) -> Option<PathBuf> {
+    let path = Path::new(&var("CREDENTIALS_DIRECTORY")?).join(name);
+    path.exists().then_some(path)
+}
+
+/// The key text of one kind, from its variable, its `*_FILE` variable, or its systemd
+/// credential (in that order of precedence; a variable and its file together are an
+/// error, as an ambiguity is never resolved silently).
+fn key_text(kind: KeyVariables) -> Result<Option<(SecretString, KeyOrigin)>, SettingsError> {
+    let value = var(kind.variable);
+    let file = var(kind.file);
+    match (value, file) {
+        (Some(_), Some(_)) => Err(error(kind.both, "set the variable or the file, not both")),
+        (Some(value), None) => Ok(Some((
+            SecretString::from(value),
+            KeyOrigin::Variable(kind.variable),
+        ))),
+        (None, Some(file)) => {
+            let path = PathBuf::from(file);
+            read_private(kind.file, &path).map(|text| Some((text, KeyOrigin::File(path))))
+        }
+        (None, None) => match credential_path(kind.credential) {
+            Some(path) => read_private("CREDENTIALS_DIRECTORY", &path)
+                .map(|text| Some((text, KeyOrigin::Credential(path)))),
+            None => Ok(None),
+        },
+    }
+}
+
+/// Reads a key file that only its owner may read: a file (or a symlink's target) that a
+/// group or others may read is refused, naming the file and its mode, before it is read.
+fn read_private(variable: &'static str, path: &Path) -> Result<SecretString, SettingsError> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| error(variable, format!("{}: {e}", path.display())))?;
+    if !meta.is_file() {
+        return Err(error(variable, format!("{} is not a file", path.display())));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(error(
+                variable,
+                format!(
+                    "{} has mode {mode:o}, which lets its group or others read the key; \
+                     expected 0600 or stricter (chmod 600; a symlink is judged by its target)",
+                    path.display()
+                ),
+            ));
+        }
+    }
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path)
+            .map_err(|e| error(variable, format!("{}: {e}", path.display())))?,
+    );
+    Ok(SecretString::from(text.trim().to_owned()))
 }

@@ -1408,3 +1408,80 @@ fn a_least_privilege_role_runs_everything_once_the_owner_migrated() {
         );
     }
 }
+
+/// The key from a file: 0600 works (also through a symlink to such a file); a file a group
+/// or others may read is refused before anything is opened or written, naming the file
+/// and its mode, never its content; a variable and its file together are an error.
+#[test]
+#[cfg(unix)]
+fn key_files_must_be_private_and_unambiguous() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let s = Sandbox::new().without("STRONGROOM_MASTER_KEY");
+    let dir = s.dir.path().to_owned();
+    let write = |name: &str, text: &str, mode: u32| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path
+    };
+    let private = write("master.key", &format!("{KEY1}\n"), 0o600);
+    let shared = write("shared.key", &format!("{KEY1}\n"), 0o644);
+    std::os::unix::fs::symlink(&shared, dir.join("to-shared.key")).unwrap();
+    std::os::unix::fs::symlink(&private, dir.join("to-private.key")).unwrap();
+
+    let s = s.with("STRONGROOM_MASTER_KEY_FILE", shared.to_str().unwrap());
+    let stderr = s.fails(&["set", "K"], b"v", 3);
+    assert!(
+        stderr.contains("shared.key") && stderr.contains("644") && !stderr.contains(KEY1),
+        "{stderr}"
+    );
+    assert!(!s.db().exists(), "nothing was opened or written");
+    let s = s.with("STRONGROOM_MASTER_KEY_FILE", "to-shared.key");
+    assert!(
+        s.fails(&["list"], b"", 3).contains("644"),
+        "a symlink is judged by its target"
+    );
+
+    let s = s.with("STRONGROOM_MASTER_KEY_FILE", private.to_str().unwrap());
+    s.ok(&["set", "K"], b"v");
+    let doctor = s.text(&["doctor"], b"");
+    assert!(
+        doctor.contains("from file") && !doctor.contains(KEY1),
+        "{doctor}"
+    );
+    let s = s.with("STRONGROOM_MASTER_KEY_FILE", "to-private.key");
+    assert_eq!(s.ok(&["get", "K"], b""), b"v");
+
+    let s = s.with("STRONGROOM_MASTER_KEY", KEY1);
+    let stderr = s.fails(&["get", "K"], b"", 3);
+    assert!(
+        stderr.contains("STRONGROOM_MASTER_KEY_FILE") && !stderr.contains(KEY1),
+        "{stderr}"
+    );
+
+    // A key ring from a file, the same rules.
+    let ring = write("ring", &format!("2:{KEY2},1:{KEY1}"), 0o400);
+    let s = s
+        .without("STRONGROOM_MASTER_KEY")
+        .without("STRONGROOM_MASTER_KEY_FILE")
+        .with("STRONGROOM_KEYS_FILE", ring.to_str().unwrap());
+    s.ok(&["rotate"], b"");
+    assert_eq!(s.ok(&["get", "K"], b""), b"v");
+}
+
+/// systemd's `LoadCredential=`: the key from `$CREDENTIALS_DIRECTORY/strongroom-master-key`.
+#[test]
+#[cfg(unix)]
+fn the_key_comes_from_a_systemd_credential() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let s = Sandbox::new().without("STRONGROOM_MASTER_KEY");
+    let credentials = s.dir.path().join("credentials");
+    std::fs::create_dir(&credentials).unwrap();
+    let key = credentials.join("strongroom-master-key");
+    std::fs::write(&key, KEY1).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o400)).unwrap();
+    let s = s.with("CREDENTIALS_DIRECTORY", credentials.to_str().unwrap());
+    s.ok(&["set", "K"], b"v");
+    assert_eq!(s.ok(&["get", "K"], b""), b"v");
+    assert!(s.text(&["doctor"], b"").contains("systemd credential"));
+}

@@ -340,3 +340,24 @@ async fn dev_mode_warns_when_its_files_could_be_committed() {
     assert!(!stderr.contains("not ignored"), "{stderr}");
     assert!(sigterm(&mut child).success());
 }
+
+/// The server holding the keys writes no core file: its core limit is zero (and it is not
+/// dumpable), whatever limit it was started with.
+#[test]
+#[cfg(target_os = "linux")]
+fn the_server_turns_core_dumps_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, _url, _) = start(
+        dir.path(),
+        &[],
+        &[("STRONGROOM_MASTER_KEY", &"11".repeat(32))],
+    );
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
+    let fields: Vec<&str> = core.split_whitespace().collect();
+    assert_eq!(&fields[4..6], ["0", "0"], "{core}");
+    assert!(sigterm(&mut child).success());
+}
