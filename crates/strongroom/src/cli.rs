@@ -70,6 +70,8 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Create or upgrade the database schema (run as the schema's owner; no key needed).
     Migrate(MigrateArgs),
+    /// Where each key lives and how many values it seals (`keys status`); never a key.
+    Keys(KeysArgs),
     /// Check configuration, keys, database, permissions, TLS, clock, gateway and the audit
     /// chain; one line per check with a fix for each failure (exit 0 when none fails).
     Doctor(DoctorArgs),
@@ -110,6 +112,27 @@ pub enum BackupCommand {
 pub struct RestoreArgs {
     /// The backup file (from `strongroom backup`).
     pub file: std::path::PathBuf,
+}
+
+// Arguments of `strongroom keys` (its help text is the variant's doc comment).
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// What to show.
+    #[command(subcommand)]
+    pub action: KeysCommand,
+}
+
+/// `keys` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Each key version: fingerprint, active or not, where it comes from (variable, file,
+    /// systemd credential), values and kept versions it seals; versions the database uses
+    /// but the configuration lacks show as "not configured".
+    Status {
+        /// JSON output: an array of {version, fingerprint, active, source, current_values, kept_versions}.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 // Arguments of `strongroom migrate`.

@@ -11,6 +11,7 @@ mod envfiles;
 mod exit;
 mod files;
 mod harden;
+mod keys;
 mod pocketbase;
 mod schema;
 mod serve;
@@ -85,6 +86,7 @@ async fn run(command: cli::Command) -> Result<ExitCode, exit::Failure> {
         Command::Backup(c) => c.run().await,
         Command::Restore(c) => c.run().await,
         Command::Migrate(c) => c.run().await,
+        Command::Keys(c) => c.run().await,
         Command::Doctor(c) => c.run().await,
         Command::Completions(c) => c.run(),
         Command::Man(c) => c.run(),

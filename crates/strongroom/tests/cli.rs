@@ -1467,6 +1467,25 @@ fn key_files_must_be_private_and_unambiguous() {
         .with("STRONGROOM_KEYS_FILE", ring.to_str().unwrap());
     s.ok(&["rotate"], b"");
     assert_eq!(s.ok(&["get", "K"], b""), b"v");
+
+    // `keys status`: where each key lives and what it seals, never a key.
+    let text = s.text(&["keys", "status", "--json"], b"");
+    assert!(!text.contains(KEY1) && !text.contains(KEY2), "{text}");
+    let status: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(status[0]["version"], 2);
+    assert_eq!(status[0]["active"], true);
+    assert_eq!(status[0]["current_values"], 1);
+    assert!(
+        status[0]["source"].as_str().unwrap().contains("ring"),
+        "{status}"
+    );
+    assert_eq!(
+        (
+            status[1]["version"].clone(),
+            status[1]["current_values"].clone()
+        ),
+        (1.into(), 0.into())
+    );
 }
 
 /// systemd's `LoadCredential=`: the key from `$CREDENTIALS_DIRECTORY/strongroom-master-key`.
