@@ -31,6 +31,21 @@ pub struct PocketBaseRow {
     pub updated: String,
 }
 
+impl PocketBaseRow {
+    /// The seven columns, in the table's order.
+    fn columns(&self) -> [&String; 7] {
+        [
+            &self.id,
+            &self.key,
+            &self.value,
+            &self.env,
+            &self.description,
+            &self.created,
+            &self.updated,
+        ]
+    }
+}
+
 impl core::fmt::Debug for PocketBaseRow {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("PocketBaseRow")
@@ -183,16 +198,7 @@ pub fn to_sql(rows: &[PocketBaseRow]) -> String {
     let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
     let mut sql = format!("BEGIN;\n{CREATE_TABLE_SQL};\n");
     for row in rows {
-        let values = [
-            &row.id,
-            &row.key,
-            &row.value,
-            &row.env,
-            &row.description,
-            &row.created,
-            &row.updated,
-        ]
-        .map(|v| quote(v));
+        let values = row.columns().map(|v| quote(v));
         for statement in upsert_sql(&values) {
             let _ = writeln!(sql, "{statement};");
         }
@@ -260,15 +266,7 @@ pub async fn write_postgres(
     let update = tx.prepare(&update).await.map_err(failed)?;
     let insert = tx.prepare(&insert).await.map_err(failed)?;
     for row in rows {
-        let values: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
-            &row.id,
-            &row.key,
-            &row.value,
-            &row.env,
-            &row.description,
-            &row.created,
-            &row.updated,
-        ];
+        let values: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = row.columns().map(|v| v as _);
         tx.execute(&update, &[values[0], values[2], values[4], values[6]])
             .await
             .map_err(failed)?;
