@@ -148,6 +148,7 @@ fn succeeds(program: &str, args: &[&str]) -> bool {
 /// Everything CI checks, in the order that fails fastest.
 fn ci() -> Result {
     ensure_python_cryptography()?;
+    ensure_softhsm()?;
     run("cargo", &["fmt", "--all", "--", "--check"])?;
     run(
         "cargo",
@@ -250,6 +251,34 @@ fn ci() -> Result {
     }
     eprintln!("xtask: ci passed");
     Ok(())
+}
+
+/// The PKCS#11 tests use a real HSM implementation, SoftHSM2; install Debian's package
+/// when it is absent.
+fn ensure_softhsm() -> Result {
+    if std::path::Path::new("/usr/lib/softhsm/libsofthsm2.so").exists()
+        && succeeds("softhsm2-util", &["--version"])
+    {
+        return Ok(());
+    }
+    eprintln!("xtask: SoftHSM2 not found; installing Debian's softhsm2 package");
+    let apt = |args: &[&str]| -> Result {
+        let status = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .map_err(|e| {
+                format!(
+                    "cannot run apt-get ({e}): install softhsm2, or set STRONGROOM_SKIP_PKCS11=1"
+                )
+            })?;
+        status
+            .success()
+            .then_some(())
+            .ok_or_else(|| format!("apt-get {} failed", args.join(" ")))
+    };
+    apt(&["update", "-qq"])?;
+    apt(&["install", "-y", "-qq", "softhsm2"])
 }
 
 /// The fuzz workspace's lock file is current, so `cargo xtask fuzz` changes nothing.

@@ -67,7 +67,8 @@ async fn verify(file: &Path, json: bool) -> Outcome {
         .map_err(|e| Failure::io(format!("cannot read {}: {e}", file.display())))?;
     let backend: Arc<dyn Backend> = Arc::new(SqliteBackend::open(&copy)?);
     let settings = Settings::from_env()?;
-    let store = Store::open(backend, Settings::keys()?, settings.store).await?;
+    let keys = crate::commands::key_source(backend.as_ref()).await?;
+    let store = Store::open(backend, keys, settings.store).await?;
     let audit = store.verify_audit().await?;
     if let Some((seq, why)) = &audit.broken_at {
         return Err(Failure {
@@ -114,7 +115,8 @@ async fn restore(file: &Path) -> Outcome {
         ));
     }
     backend.restore_from(file).await?;
-    let store = Store::open(backend, Settings::keys()?, settings.store).await?;
+    let keys = crate::commands::key_source(backend.as_ref()).await?;
+    let store = Store::open(backend, keys, settings.store).await?;
     let audit = store.verify_audit().await?;
     if let Some((seq, why)) = &audit.broken_at {
         return Err(Failure {

@@ -72,6 +72,8 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Where each key lives and how many values it seals (`keys status`); never a key.
     Keys(KeysArgs),
+    /// Create the database's key ring inside an HSM (`--pkcs11`); refuses to overwrite one.
+    Init(InitArgs),
     /// Check configuration, keys, database, permissions, TLS, clock, gateway and the audit
     /// chain; one line per check with a fix for each failure (exit 0 when none fails).
     Doctor(DoctorArgs),
@@ -133,6 +135,16 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+// Arguments of `strongroom init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Generate the first key with the HSM's random number generator and store the ring in
+    /// the database wrapped by the HSM key `STRONGROOM_PKCS11_KEY` (created, non-extractable,
+    /// when missing).
+    #[arg(long, required = true)]
+    pub pkcs11: bool,
 }
 
 // Arguments of `strongroom migrate`.

@@ -136,12 +136,31 @@ fn keygen(base64: bool) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The configured keys: the ring unwrapped by the HSM when `STRONGROOM_PKCS11_MODULE` is
+/// set (then no other key may be), else the key variables, files or credentials.
+pub async fn key_source(
+    backend: &dyn strongroom_store::backend::Backend,
+) -> Result<strongroom_store::KeySource, Failure> {
+    #[cfg(feature = "pkcs11")]
+    if let Some(config) = crate::pkcs11::Config::from_env()? {
+        if Settings::optional_keys()?.is_some() {
+            return Err(Failure {
+                message: "STRONGROOM_PKCS11_MODULE: set either an HSM or a key (variable, file or credential), not both".into(),
+                code: crate::exit::code::CONFIG,
+            });
+        }
+        return crate::pkcs11::key_source(&config, backend).await;
+    }
+    let _ = backend;
+    Ok(Settings::keys()?)
+}
+
 /// Opens the configured store, acting as `cli:$USER`.
 pub async fn open() -> Result<Store, Failure> {
     let settings = Settings::from_env()?;
-    let keys = Settings::keys()?;
     let backend =
         strongroom_store::open_backend_with(&settings.database_url, &settings.backend).await?;
+    let keys = key_source(backend.as_ref()).await?;
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_default();

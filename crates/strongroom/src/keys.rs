@@ -18,10 +18,16 @@ impl KeysArgs {
 /// One line per key version: configured (with its fingerprint and source) or only
 /// recorded by the database, and how many values it seals.
 async fn status(json: bool) -> Result<ExitCode, Failure> {
-    let origin = Settings::key_origin()?.map_or_else(
-        || "a development password (STRONGROOM_MASTER_PASSWORD)".to_owned(),
-        |origin| origin.to_string(),
-    );
+    let origin = match Settings::key_origin()? {
+        Some(origin) => origin.to_string(),
+        #[cfg(feature = "pkcs11")]
+        None if std::env::var_os("STRONGROOM_PKCS11_MODULE").is_some() => {
+            crate::pkcs11::Config::from_env()?
+                .map(|c| c.describe())
+                .unwrap_or_default()
+        }
+        None => "a development password (STRONGROOM_MASTER_PASSWORD)".to_owned(),
+    };
     let store = crate::commands::open().await?;
     let ring = store.key_ring();
     let rotation = store.rotation_status().await?;

@@ -11,7 +11,10 @@ mod envfiles;
 mod exit;
 mod files;
 mod harden;
+mod init;
 mod keys;
+#[cfg(feature = "pkcs11")]
+mod pkcs11;
 mod pocketbase;
 mod schema;
 mod serve;
@@ -87,6 +90,7 @@ async fn run(command: cli::Command) -> Result<ExitCode, exit::Failure> {
         Command::Restore(c) => c.run().await,
         Command::Migrate(c) => c.run().await,
         Command::Keys(c) => c.run().await,
+        Command::Init(c) => c.run().await,
         Command::Doctor(c) => c.run().await,
         Command::Completions(c) => c.run(),
         Command::Man(c) => c.run(),

@@ -72,6 +72,13 @@ async fn serve(args: crate::cli::ServeArgs) -> Result<ExitCode, Failure> {
         }
     }
     let tokens = Tokens::new(backend.clone(), admin_token.as_ref())?;
+    // An HSM-wrapped ring needs the database to unwrap.
+    let keys = match keys {
+        None if std::env::var_os("STRONGROOM_PKCS11_MODULE").is_some() => {
+            Some(crate::commands::key_source(backend.as_ref()).await?)
+        }
+        keys => keys,
+    };
     let store = match keys {
         Some(keys) => Some(Store::open(backend, keys, settings.store).await?),
         None => {
