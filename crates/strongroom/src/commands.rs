@@ -114,8 +114,28 @@ impl cli::AuditArgs {
 impl cli::RotateArgs {
     /// `strongroom rotate`.
     pub async fn run(self) -> Outcome {
+        if self.new_key {
+            add_hsm_key().await?;
+        }
         rotate(self.from_version, self.batch_size, self.json).await
     }
+}
+
+/// `rotate --new-key`: a new ring version generated inside the HSM.
+async fn add_hsm_key() -> Result<(), Failure> {
+    #[cfg(feature = "pkcs11")]
+    if let Some(config) = crate::pkcs11::Config::from_env()? {
+        let settings = Settings::from_env()?;
+        let backend =
+            strongroom_store::open_backend_with(&settings.database_url, &settings.backend).await?;
+        let version = crate::pkcs11::add_key(&config, backend.as_ref()).await?;
+        eprintln!("strongroom: key version {version} generated inside the HSM and made active");
+        return Ok(());
+    }
+    Err(Failure {
+        message: "--new-key needs an HSM (STRONGROOM_PKCS11_MODULE); with keys you hold, put the new key first in STRONGROOM_KEYS".into(),
+        code: crate::exit::code::CONFIG,
+    })
 }
 
 impl cli::CleanupArgs {

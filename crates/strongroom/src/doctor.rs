@@ -103,7 +103,9 @@ async fn checks() -> Vec<Check> {
             return out;
         }
     };
-    let keys = key_check(&mut out);
+    let hsm = std::env::var_os("STRONGROOM_PKCS11_MODULE").is_some_and(|m| !m.is_empty());
+    // An HSM-wrapped ring is unwrapped once the database is open (below).
+    let keys = if hsm { None } else { key_check(&mut out) };
     out.push(gateway_check());
     let database = settings
         .database_url
@@ -161,10 +163,39 @@ async fn checks() -> Vec<Check> {
             ),
         });
     }
+    let keys = if hsm {
+        hsm_key_check(&mut out, backend.as_ref()).await
+    } else {
+        keys
+    };
     if let Some(keys) = keys {
         store_checks(&mut out, backend, keys, settings.store).await;
     }
     out
+}
+
+/// The key ring unwrapped by the HSM (it needs the database).
+async fn hsm_key_check(
+    out: &mut Vec<Check>,
+    backend: &dyn strongroom_store::backend::Backend,
+) -> Option<KeySource> {
+    match crate::commands::key_source(backend).await {
+        Ok(keys) => {
+            out.push(Check::ok(
+                "keys",
+                "the key ring unwrapped by the HSM (PKCS#11)",
+            ));
+            Some(keys)
+        }
+        Err(failure) => {
+            out.push(Check::fail(
+                "keys",
+                failure.message,
+                "check STRONGROOM_PKCS11_MODULE, _TOKEN, _PIN_FILE and _KEY (docs/operations.md)",
+            ));
+            None
+        }
+    }
 }
 
 /// Opens the store: the key fingerprints, then the audit chain.

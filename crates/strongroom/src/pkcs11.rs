@@ -244,7 +244,8 @@ impl Hsm {
         ))
     }
 
-    fn unwrap(&self, stored: &str) -> Result<KeyRing, Failure> {
+    /// The ring's spec (`VERSION:KEY,…`), decrypted by the HSM.
+    fn unwrap(&self, stored: &str) -> Result<SecretString, Failure> {
         let corrupt = || {
             key_error(format!(
                 "the wrapped key ring in the database ({META}) is malformed"
@@ -271,7 +272,8 @@ impl Hsm {
                 })?,
         );
         let spec = std::str::from_utf8(&spec).map_err(|_| corrupt())?;
-        KeyRing::parse_spec(spec).map_err(|_| corrupt())
+        KeyRing::parse_spec(spec).map_err(|_| corrupt())?;
+        Ok(SecretString::from(spec.to_owned()))
     }
 }
 
@@ -283,7 +285,64 @@ pub async fn key_source(config: &Config, backend: &dyn Backend) -> Result<KeySou
         ))
     })?;
     let hsm = Hsm::open(config)?;
-    Ok(KeySource::Ring(hsm.unwrap(&stored)?))
+    let spec = hsm.unwrap(&stored)?;
+    KeyRing::parse_spec(spec.expose_secret())
+        .map(KeySource::Ring)
+        .map_err(|_| {
+            key_error(format!(
+                "the wrapped key ring in the database ({META}) is malformed"
+            ))
+        })
+}
+
+/// `strongroom rotate --new-key`: a new ring version from the HSM's random number
+/// generator, first (active) in the ring, which is re-wrapped and replaced only if no other
+/// process replaced it meanwhile (compare-and-swap). Returns the new version.
+pub async fn add_key(config: &Config, backend: &dyn Backend) -> Result<u32, Failure> {
+    let stored = backend.meta(META).await?.ok_or_else(|| {
+        key_error(format!(
+            "this database holds no PKCS#11-wrapped key ring ({META}); run `strongroom init --pkcs11` first"
+        ))
+    })?;
+    let hsm = Hsm::open(config)?;
+    let wrapping = hsm.require_wrapping_key()?;
+    let spec = hsm.unwrap(&stored)?;
+    let ring = KeyRing::parse_spec(spec.expose_secret()).map_err(|_| {
+        key_error(format!(
+            "the wrapped key ring in the database ({META}) is malformed"
+        ))
+    })?;
+    let version = ring
+        .keks()
+        .map(strongroom_crypto::Kek::version)
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let key = hsm.generate_key()?;
+    let extended = SecretString::from(format!(
+        "{version}:{},{}",
+        key.to_hex().expose_secret(),
+        spec.expose_secret()
+    ));
+    let blob = hsm.wrap(wrapping, &extended)?;
+    let replaced = backend
+        .transaction(Box::new(move |tx| {
+            Box::pin(async move {
+                let current = tx.meta(META).await?;
+                let unchanged = current.as_deref() == Some(stored.as_str());
+                if unchanged {
+                    tx.set_meta(META, Some(&blob)).await?;
+                }
+                Ok(Box::new(unchanged) as TxOutput)
+            })
+        }))
+        .await?;
+    if replaced.downcast_ref::<bool>() != Some(&true) {
+        return Err(Failure::input(
+            "another process changed the wrapped key ring meanwhile; nothing was changed, run again",
+        ));
+    }
+    Ok(version)
 }
 
 /// `strongroom init --pkcs11`: creates the wrapping key in the token if needed, a first

@@ -124,6 +124,21 @@ fn the_ring_lives_wrapped_by_the_hsm_and_every_mistake_is_one_clear_error() {
     assert_eq!(hsm.ok(&["get", "DATABASE_URL"], b""), b"postgres://prod");
     let status = String::from_utf8(hsm.ok(&["keys", "status"], b"")).unwrap();
     assert!(status.contains("PKCS#11 token \"strongroom\""), "{status}");
+    // Rotation inside the HSM: a new version from its RNG, every value re-wrapped to it.
+    hsm.ok(&["rotate", "--new-key"], b"");
+    let status: serde_json::Value =
+        serde_json::from_slice(&hsm.ok(&["keys", "status", "--json"], b"")).unwrap();
+    assert_eq!(
+        (status[0]["version"].clone(), status[0]["active"].clone()),
+        (2.into(), true.into())
+    );
+    assert_eq!(status[0]["current_values"], 1);
+    assert_eq!(hsm.ok(&["get", "DATABASE_URL"], b""), b"postgres://prod");
+    let doctor = String::from_utf8(hsm.ok(&["doctor"], b"")).unwrap();
+    assert!(
+        doctor.contains("unwrapped by the HSM") && doctor.contains("audit chain"),
+        "{doctor}"
+    );
 
     // The database holds the ring only wrapped: no key of it appears in clear.
     let conn = rusqlite::Connection::open(hsm.dir.path().join("strongroom.db")).unwrap();
