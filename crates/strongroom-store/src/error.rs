@@ -79,6 +79,11 @@ pub enum StoreError {
         version: u32,
     },
 
+    /// The key ring's custodian (an HSM over PKCS#11) refused or could not be reached: a
+    /// wrong PIN, a missing token or key, a ring it does not open. Nothing was written.
+    #[error("{0}")]
+    KeyCustody(String),
+
     /// At open: rows use KEK versions that the key ring lacks.
     #[error(
         "the key ring lacks key version(s) {} used by stored secrets; configure them in \
@@ -196,7 +201,8 @@ impl StoreError {
             Self::KeyVersionUnavailable { .. }
             | Self::WrongKey { .. }
             | Self::MissingKeyVersions { .. }
-            | Self::AuditKeyUnavailable { .. } => ErrorKind::WrongKey,
+            | Self::AuditKeyUnavailable { .. }
+            | Self::KeyCustody(_) => ErrorKind::WrongKey,
             Self::Integrity(_) | Self::AuditIntegrity(_) => ErrorKind::Integrity,
             Self::Database(_) | Self::Driver { .. } => ErrorKind::Unavailable,
             Self::Crypto(_) => ErrorKind::Internal,

@@ -28,6 +28,8 @@ mod error;
 pub mod filestore;
 pub mod import;
 mod model;
+#[cfg(feature = "pkcs11")]
+pub mod pkcs11;
 pub mod pocketbase;
 mod store;
 pub mod tokens;

@@ -457,3 +457,94 @@ async fn closing_leaves_one_complete_file() {
     let store = common::open(&copy).await;
     assert_eq!(common::value(&store, "global", "K49").await, "v");
 }
+
+/// The whole behaviour suite again, every key ring handed over by a real HSM (SoftHSM2,
+/// installed by `cargo xtask ci`): wrapped by a non-extractable key in the token, then
+/// unwrapped by it, as `strongroom` does at start with `STRONGROOM_PKCS11_*`.
+#[cfg(feature = "pkcs11")]
+mod through_pkcs11 {
+    use std::sync::{Arc, Mutex, OnceLock};
+
+    use async_trait::async_trait;
+    use strongroom_crypto::secrecy::SecretString;
+    use strongroom_store::backend::Backend;
+    use strongroom_store::pkcs11::{Config, Hsm};
+    use strongroom_store::testing::{AuditTamper, Harness};
+    use strongroom_store::{KeyRing, SecretId};
+
+    const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+    /// One token for this test process (a PKCS#11 module is initialised once per process).
+    fn hsm() -> Option<&'static Mutex<Hsm>> {
+        static HSM: OnceLock<Option<Mutex<Hsm>>> = OnceLock::new();
+        HSM.get_or_init(|| {
+            if !std::path::Path::new(MODULE).exists() {
+                assert!(
+                    std::env::var_os("STRONGROOM_SKIP_PKCS11").is_some(),
+                    "SoftHSM2 is not installed: run `cargo xtask ci` (it installs it), or set STRONGROOM_SKIP_PKCS11=1"
+                );
+                return None;
+            }
+            let dir = std::env::temp_dir().join(format!("strongroom-softhsm-{}", std::process::id()));
+            let tokens = dir.join("tokens");
+            std::fs::create_dir_all(&tokens).unwrap();
+            let conf = dir.join("softhsm2.conf");
+            std::fs::write(
+                &conf,
+                format!("directories.tokendir = {}\nobjectstore.backend = file\n", tokens.display()),
+            )
+            .unwrap();
+            let made = std::process::Command::new("softhsm2-util")
+                .args(["--init-token", "--free", "--label", "suite", "--pin", "1234", "--so-pin", "5678"])
+                .env("SOFTHSM2_CONF", &conf)
+                .output()
+                .unwrap();
+            assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+            std::env::set_var("SOFTHSM2_CONF", &conf);
+            let hsm = Hsm::open(&Config {
+                module: MODULE.into(),
+                token: "suite".into(),
+                pin: SecretString::from("1234".to_owned()),
+                key_label: "suite-ring".into(),
+            })
+            .unwrap();
+            hsm.ensure_wrapping_key().unwrap();
+            Some(Mutex::new(hsm))
+        })
+        .as_ref()
+    }
+
+    struct Pkcs11Harness(super::SqliteHarness);
+
+    #[async_trait]
+    impl Harness for Pkcs11Harness {
+        async fn backend(&self) -> Arc<dyn Backend> {
+            self.0.backend().await
+        }
+        async fn overwrite_value(&self, id: &SecretId, bytes: Vec<u8>) {
+            self.0.overwrite_value(id, bytes).await;
+        }
+        async fn stored_value(&self, id: &SecretId) -> Vec<u8> {
+            self.0.stored_value(id).await
+        }
+        async fn tamper_audit(&self, tamper: AuditTamper) {
+            self.0.tamper_audit(tamper).await;
+        }
+        fn ring(&self, keys: &[(u32, u8)]) -> KeyRing {
+            let spec: Vec<String> = keys
+                .iter()
+                .map(|(version, byte)| format!("{version}:{}", hex::encode([*byte; 32])))
+                .collect();
+            let hsm = hsm().unwrap().lock().unwrap();
+            let stored = hsm.wrap(&SecretString::from(spec.join(","))).unwrap();
+            hsm.unwrap_ring(&stored).unwrap()
+        }
+    }
+
+    async fn harness() -> Option<Pkcs11Harness> {
+        hsm()?;
+        Some(Pkcs11Harness(super::sqlite().await))
+    }
+
+    strongroom_store::backend_conformance_suite!(harness);
+}

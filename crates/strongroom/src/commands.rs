@@ -124,7 +124,7 @@ impl cli::RotateArgs {
 /// `rotate --new-key`: a new ring version generated inside the HSM.
 async fn add_hsm_key() -> Result<(), Failure> {
     #[cfg(feature = "pkcs11")]
-    if let Some(config) = crate::pkcs11::Config::from_env()? {
+    if let Some(config) = crate::pkcs11::config_from_env()? {
         let settings = Settings::from_env()?;
         let backend =
             strongroom_store::open_backend_with(&settings.database_url, &settings.backend).await?;
@@ -162,14 +162,14 @@ pub async fn key_source(
     backend: &dyn strongroom_store::backend::Backend,
 ) -> Result<strongroom_store::KeySource, Failure> {
     #[cfg(feature = "pkcs11")]
-    if let Some(config) = crate::pkcs11::Config::from_env()? {
+    if let Some(config) = crate::pkcs11::config_from_env()? {
         if Settings::optional_keys()?.is_some() {
             return Err(Failure {
                 message: "STRONGROOM_PKCS11_MODULE: set either an HSM or a key (variable, file or credential), not both".into(),
                 code: crate::exit::code::CONFIG,
             });
         }
-        return crate::pkcs11::key_source(&config, backend).await;
+        return Ok(crate::pkcs11::key_source(&config, backend).await?);
     }
     let _ = backend;
     Ok(Settings::keys()?)

@@ -11,7 +11,7 @@ impl InitArgs {
         let _ = self.pkcs11;
         #[cfg(feature = "pkcs11")]
         {
-            let config = crate::pkcs11::Config::from_env()?.ok_or_else(|| Failure {
+            let config = crate::pkcs11::config_from_env()?.ok_or_else(|| Failure {
                 message: "STRONGROOM_PKCS11_MODULE: not set (init --pkcs11 needs the HSM's module, token, PIN and key label)".into(),
                 code: code::CONFIG,
             })?;

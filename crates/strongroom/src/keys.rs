@@ -22,7 +22,7 @@ async fn status(json: bool) -> Result<ExitCode, Failure> {
         Some(origin) => origin.to_string(),
         #[cfg(feature = "pkcs11")]
         None if std::env::var_os("STRONGROOM_PKCS11_MODULE").is_some() => {
-            crate::pkcs11::Config::from_env()?
+            crate::pkcs11::config_from_env()?
                 .map(|c| c.describe())
                 .unwrap_or_default()
         }

@@ -276,7 +276,7 @@ pub async fn rotation_never_loses_a_concurrent_write(h: &dyn Harness) {
     let backend = h.backend().await;
     let _attached = Store::open(
         backend.clone(),
-        KeySource::Ring(ring(&[(2, 0x22), (1, 0x11)])),
+        KeySource::Ring(h.ring(&[(2, 0x22), (1, 0x11)])),
         StoreConfig::default(),
     )
     .await

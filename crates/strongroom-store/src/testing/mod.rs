@@ -43,6 +43,11 @@ pub trait Harness: Send + Sync {
     /// Tampers with the audit table directly, as someone with database access could
     /// (triggers disabled first).
     async fn tamper_audit(&self, tamper: AuditTamper);
+    /// The key ring of `keys` (version, key byte) as this harness's key custody hands it
+    /// over; built directly by default (a harness may pass it through an HSM).
+    fn ring(&self, keys: &[(u32, u8)]) -> KeyRing {
+        ring(keys)
+    }
 }
 
 /// A direct change to audit rows.
@@ -80,7 +85,7 @@ pub async fn open_with(
     keys: &[(u32, u8)],
     config: StoreConfig,
 ) -> Result<Store, StoreError> {
-    Store::open(h.backend().await, KeySource::Ring(ring(keys)), config).await
+    Store::open(h.backend().await, KeySource::Ring(h.ring(keys)), config).await
 }
 
 pub async fn open(h: &dyn Harness) -> Store {
