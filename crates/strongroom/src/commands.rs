@@ -156,11 +156,20 @@ fn keygen(base64: bool) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The configured keys: the ring unwrapped by the HSM when `STRONGROOM_PKCS11_MODULE` is
-/// set (then no other key may be), else the key variables, files or credentials.
-pub async fn key_source(
-    backend: &dyn strongroom_store::backend::Backend,
-) -> Result<strongroom_store::KeySource, Failure> {
+/// Where the keys come from, checked without the database: the keys themselves (variables,
+/// files, credentials), or `Hsm` when `STRONGROOM_PKCS11_MODULE` is set (then no other
+/// key may be), whose ring is in the database.
+pub enum ConfiguredKeys {
+    /// Keys the configuration holds.
+    Held(strongroom_store::KeySource),
+    /// A ring wrapped in the database by an HSM key.
+    #[cfg(feature = "pkcs11")]
+    Hsm(crate::pkcs11::Config),
+}
+
+/// The key configuration, every mistake in it reported before any database is opened (so a
+/// bad key never creates a database file).
+pub fn configured_keys() -> Result<ConfiguredKeys, Failure> {
     #[cfg(feature = "pkcs11")]
     if let Some(config) = crate::pkcs11::config_from_env()? {
         if Settings::optional_keys()?.is_some() {
@@ -169,18 +178,42 @@ pub async fn key_source(
                 code: crate::exit::code::CONFIG,
             });
         }
-        return Ok(crate::pkcs11::key_source(&config, backend).await?);
+        return Ok(ConfiguredKeys::Hsm(config));
     }
-    let _ = backend;
-    Ok(Settings::keys()?)
+    Ok(ConfiguredKeys::Held(Settings::keys()?))
+}
+
+impl ConfiguredKeys {
+    /// The key source; an HSM unwraps the ring the database holds.
+    pub async fn resolve(
+        self,
+        backend: &dyn strongroom_store::backend::Backend,
+    ) -> Result<strongroom_store::KeySource, Failure> {
+        match self {
+            Self::Held(keys) => {
+                let _ = backend;
+                Ok(keys)
+            }
+            #[cfg(feature = "pkcs11")]
+            Self::Hsm(config) => Ok(crate::pkcs11::key_source(&config, backend).await?),
+        }
+    }
+}
+
+/// The configured keys for `backend` ([`configured_keys`], then [`ConfiguredKeys::resolve`]).
+pub async fn key_source(
+    backend: &dyn strongroom_store::backend::Backend,
+) -> Result<strongroom_store::KeySource, Failure> {
+    configured_keys()?.resolve(backend).await
 }
 
 /// Opens the configured store, acting as `cli:$USER`.
 pub async fn open() -> Result<Store, Failure> {
     let settings = Settings::from_env()?;
+    let keys = configured_keys()?;
     let backend =
         strongroom_store::open_backend_with(&settings.database_url, &settings.backend).await?;
-    let keys = key_source(backend.as_ref()).await?;
+    let keys = keys.resolve(backend.as_ref()).await?;
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_default();
