@@ -67,7 +67,7 @@ async fn verify(file: &Path, json: bool) -> Outcome {
         .map_err(|e| Failure::io(format!("cannot read {}: {e}", file.display())))?;
     let backend: Arc<dyn Backend> = Arc::new(SqliteBackend::open(&copy)?);
     let settings = Settings::from_env()?;
-    let keys = crate::commands::key_source(backend.as_ref()).await?;
+    let keys = crate::keys::key_source(backend.as_ref()).await?;
     let store = Store::open(backend, keys, settings.store).await?;
     let audit = store.verify_audit().await?;
     if let Some((seq, why)) = &audit.broken_at {
@@ -115,7 +115,7 @@ async fn restore(file: &Path) -> Outcome {
         ));
     }
     backend.restore_from(file).await?;
-    let keys = crate::commands::key_source(backend.as_ref()).await?;
+    let keys = crate::keys::key_source(backend.as_ref()).await?;
     let store = Store::open(backend, keys, settings.store).await?;
     let audit = store.verify_audit().await?;
     if let Some((seq, why)) = &audit.broken_at {

@@ -179,7 +179,7 @@ async fn hsm_key_check(
     out: &mut Vec<Check>,
     backend: &dyn strongroom_store::backend::Backend,
 ) -> Option<KeySource> {
-    match crate::commands::key_source(backend).await {
+    match crate::keys::key_source(backend).await {
         Ok(keys) => {
             out.push(Check::ok(
                 "keys",

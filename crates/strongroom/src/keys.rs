@@ -1,4 +1,5 @@
-//! `strongroom keys status`: where each key lives and what it protects, never a key.
+//! Where the keys come from (variables, files, credentials, or an HSM-wrapped ring in the
+//! database), and `strongroom keys status`: where each key lives, never a key.
 
 use std::process::ExitCode;
 
@@ -89,4 +90,72 @@ async fn status(json: bool) -> Result<ExitCode, Failure> {
         eprintln!("strongroom: a rotation is pending (cursor {cursor}); run `strongroom rotate`");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where the keys come from, checked without the database: the keys themselves (variables,
+/// files, credentials), or `Hsm` when `STRONGROOM_PKCS11_MODULE` is set (then no other
+/// key may be), whose ring is in the database.
+pub enum ConfiguredKeys {
+    /// Keys the configuration holds.
+    Held(strongroom_store::KeySource),
+    /// A ring wrapped in the database by an HSM key.
+    #[cfg(feature = "pkcs11")]
+    Hsm(crate::pkcs11::Config),
+}
+
+/// The key configuration, every mistake in it reported before any database is opened (so a
+/// bad key never creates a database file).
+pub fn configured_keys() -> Result<ConfiguredKeys, Failure> {
+    #[cfg(feature = "pkcs11")]
+    if let Some(config) = crate::pkcs11::config_from_env()? {
+        if Settings::optional_keys()?.is_some() {
+            return Err(Failure {
+                message: "STRONGROOM_PKCS11_MODULE: set either an HSM or a key (variable, file or credential), not both".into(),
+                code: crate::exit::code::CONFIG,
+            });
+        }
+        return Ok(ConfiguredKeys::Hsm(config));
+    }
+    Ok(ConfiguredKeys::Held(Settings::keys()?))
+}
+
+impl ConfiguredKeys {
+    /// The key source; an HSM unwraps the ring the database holds.
+    pub async fn resolve(
+        self,
+        backend: &dyn strongroom_store::backend::Backend,
+    ) -> Result<strongroom_store::KeySource, Failure> {
+        match self {
+            Self::Held(keys) => {
+                let _ = backend;
+                Ok(keys)
+            }
+            #[cfg(feature = "pkcs11")]
+            Self::Hsm(config) => Ok(crate::pkcs11::key_source(&config, backend).await?),
+        }
+    }
+}
+
+/// The configured keys for `backend` ([`configured_keys`], then [`ConfiguredKeys::resolve`]).
+pub async fn key_source(
+    backend: &dyn strongroom_store::backend::Backend,
+) -> Result<strongroom_store::KeySource, Failure> {
+    configured_keys()?.resolve(backend).await
+}
+
+/// `rotate --new-key`: a new ring version generated inside the HSM.
+pub async fn add_hsm_key() -> Result<(), Failure> {
+    #[cfg(feature = "pkcs11")]
+    if let Some(config) = crate::pkcs11::config_from_env()? {
+        let settings = Settings::from_env()?;
+        let backend =
+            strongroom_store::open_backend_with(&settings.database_url, &settings.backend).await?;
+        let version = crate::pkcs11::add_key(&config, backend.as_ref()).await?;
+        eprintln!("strongroom: key version {version} generated inside the HSM and made active");
+        return Ok(());
+    }
+    Err(Failure {
+        message: "--new-key needs an HSM (STRONGROOM_PKCS11_MODULE); with keys you hold, put the new key first in STRONGROOM_KEYS".into(),
+        code: crate::exit::code::CONFIG,
+    })
 }

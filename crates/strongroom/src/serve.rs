@@ -75,7 +75,7 @@ async fn serve(args: crate::cli::ServeArgs) -> Result<ExitCode, Failure> {
     // An HSM-wrapped ring needs the database to unwrap.
     let keys = match keys {
         None if std::env::var_os("STRONGROOM_PKCS11_MODULE").is_some() => {
-            Some(crate::commands::key_source(backend.as_ref()).await?)
+            Some(crate::keys::key_source(backend.as_ref()).await?)
         }
         keys => keys,
     };
