@@ -326,3 +326,76 @@ pub async fn read_postgres(
 pub fn open_value(pb_key: &Key, value: &str) -> Result<SecretSlice<u8>> {
     Ok(simple::open(pb_key, value)?)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn info(metadata: serde_json::Value) -> crate::SecretInfo {
+        crate::SecretInfo {
+            id: "own_row_id".into(),
+            namespace: "default".into(),
+            env: "prod".into(),
+            key: "K".into(),
+            masked_value: crate::MASK.into(),
+            description: String::new(),
+            metadata: Some(metadata),
+            kind: String::new(),
+            version: 1,
+            kek_version: 1,
+            expires_at: None,
+            state: crate::State::Active,
+            created: crate::Timestamp(0),
+            updated: crate::Timestamp(0),
+        }
+    }
+
+    /// `pocketbase_id` is metadata anyone with write access to a secret can set: an id that
+    /// is not a plain PocketBase id is never used (the secret's own id is).
+    #[test]
+    fn a_hostile_pocketbase_id_is_not_used() {
+        assert_eq!(
+            row_id_of(&info(serde_json::json!({POCKETBASE_ID: "pb1"}))),
+            "pb1"
+        );
+        for hostile in [
+            serde_json::json!({POCKETBASE_ID: "x'); DROP TABLE _secrets; --"}),
+            serde_json::json!({POCKETBASE_ID: ""}),
+            serde_json::json!({POCKETBASE_ID: "a".repeat(65)}),
+            serde_json::json!({POCKETBASE_ID: 42}),
+            serde_json::json!({POCKETBASE_ID: "a b"}),
+        ] {
+            assert_eq!(row_id_of(&info(hostile.clone())), "own_row_id", "{hostile}");
+        }
+    }
+
+    /// Every text in the script is one quoted SQL literal, whatever it holds.
+    #[test]
+    #[cfg(feature = "sqlite")]
+    fn script_literals_can_not_be_escaped() {
+        let row = PocketBaseRow {
+            id: "pb1".into(),
+            key: "K".into(),
+            value: "v".into(),
+            env: "prod".into(),
+            description: "it's'); DROP TABLE _secrets; --".into(),
+            created: String::new(),
+            updated: String::new(),
+        };
+        let sql = to_sql(&[row]);
+        assert!(sql.contains("'it''s''); DROP TABLE _secrets; --'"), "{sql}");
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(&sql).unwrap();
+        let (count, description): (i64, String) = conn
+            .query_row("SELECT count(*), description FROM _secrets", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(
+            (count, description.as_str()),
+            (1, "it's'); DROP TABLE _secrets; --")
+        );
+    }
+}

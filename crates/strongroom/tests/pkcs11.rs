@@ -209,6 +209,38 @@ fn the_ring_lives_wrapped_by_the_hsm_and_every_mistake_is_one_clear_error() {
     let other = hsm.fails(&elsewhere, &[], &["get", "DATABASE_URL"], 6);
     assert!(other.contains("no key labelled"), "{other}");
     assert_eq!(hsm.db(), before, "no mistake wrote anything");
+
+    // Someone with write access to the database edits the wrapped ring (or swaps in one
+    // of their own): the HSM's AES-GCM refuses it, one error, nothing written.
+    let conn = rusqlite::Connection::open(hsm.dir.path().join("strongroom.db")).unwrap();
+    let mut forged = blob.clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    let forged = format!(
+        "v1:{}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &forged)
+    );
+    conn.execute(
+        "UPDATE meta SET value = ?1 WHERE name = 'pkcs11_wrapped_ring'",
+        [&forged],
+    )
+    .unwrap();
+    drop(conn);
+    let before = hsm.db();
+    let stderr = hsm.fails(&hsm.conf, &[], &["get", "DATABASE_URL"], 6);
+    assert!(stderr.contains("does not open"), "{stderr}");
+    assert_eq!(hsm.db(), before, "nothing written");
+    for garbage in ["v1:not-base64!", "v2:AAAA", ""] {
+        let conn = rusqlite::Connection::open(hsm.dir.path().join("strongroom.db")).unwrap();
+        conn.execute(
+            "UPDATE meta SET value = ?1 WHERE name = 'pkcs11_wrapped_ring'",
+            [garbage],
+        )
+        .unwrap();
+        drop(conn);
+        let stderr = hsm.fails(&hsm.conf, &[], &["list"], 6);
+        assert!(stderr.contains("malformed"), "{garbage}: {stderr}");
+    }
 }
 
 #[test]
