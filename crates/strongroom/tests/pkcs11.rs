@@ -209,38 +209,6 @@ fn the_ring_lives_wrapped_by_the_hsm_and_every_mistake_is_one_clear_error() {
     let other = hsm.fails(&elsewhere, &[], &["get", "DATABASE_URL"], 6);
     assert!(other.contains("no key labelled"), "{other}");
     assert_eq!(hsm.db(), before, "no mistake wrote anything");
-
-    // Someone with write access to the database edits the wrapped ring (or swaps in one
-    // of their own): the HSM's AES-GCM refuses it, one error, nothing written.
-    let conn = rusqlite::Connection::open(hsm.dir.path().join("strongroom.db")).unwrap();
-    let mut forged = blob.clone();
-    let last = forged.len() - 1;
-    forged[last] ^= 1;
-    let forged = format!(
-        "v1:{}",
-        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &forged)
-    );
-    conn.execute(
-        "UPDATE meta SET value = ?1 WHERE name = 'pkcs11_wrapped_ring'",
-        [&forged],
-    )
-    .unwrap();
-    drop(conn);
-    let before = hsm.db();
-    let stderr = hsm.fails(&hsm.conf, &[], &["get", "DATABASE_URL"], 6);
-    assert!(stderr.contains("does not open"), "{stderr}");
-    assert_eq!(hsm.db(), before, "nothing written");
-    for garbage in ["v1:not-base64!", "v2:AAAA", ""] {
-        let conn = rusqlite::Connection::open(hsm.dir.path().join("strongroom.db")).unwrap();
-        conn.execute(
-            "UPDATE meta SET value = ?1 WHERE name = 'pkcs11_wrapped_ring'",
-            [garbage],
-        )
-        .unwrap();
-        drop(conn);
-        let stderr = hsm.fails(&hsm.conf, &[], &["list"], 6);
-        assert!(stderr.contains("malformed"), "{garbage}: {stderr}");
-    }
 }
 
 #[test]
@@ -276,4 +244,56 @@ fn a_pin_file_others_can_read_is_refused() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Someone with write access to the database edits the wrapped ring (or puts garbage in its
+/// place): the HSM's AES-GCM refuses it, one error, nothing written.
+#[test]
+fn a_forged_wrapped_ring_is_refused() {
+    let Some(hsm) = Hsm::new() else { return };
+    hsm.ok(&["init", "--pkcs11"], b"");
+    hsm.ok(&["set", "DATABASE_URL"], b"postgres://prod");
+    let conn = rusqlite::Connection::open(hsm.dir.path().join("strongroom.db")).unwrap();
+    let wrapped: String = conn
+        .query_row(
+            "SELECT value FROM meta WHERE name = 'pkcs11_wrapped_ring'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    drop(conn);
+    let blob = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        wrapped.strip_prefix("v1:").unwrap(),
+    )
+    .unwrap();
+    let conn = rusqlite::Connection::open(hsm.dir.path().join("strongroom.db")).unwrap();
+    let mut forged = blob.clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    let forged = format!(
+        "v1:{}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &forged)
+    );
+    conn.execute(
+        "UPDATE meta SET value = ?1 WHERE name = 'pkcs11_wrapped_ring'",
+        [&forged],
+    )
+    .unwrap();
+    drop(conn);
+    let before = hsm.db();
+    let stderr = hsm.fails(&hsm.conf, &[], &["get", "DATABASE_URL"], 6);
+    assert!(stderr.contains("does not open"), "{stderr}");
+    assert_eq!(hsm.db(), before, "nothing written");
+    for garbage in ["v1:not-base64!", "v2:AAAA", ""] {
+        let conn = rusqlite::Connection::open(hsm.dir.path().join("strongroom.db")).unwrap();
+        conn.execute(
+            "UPDATE meta SET value = ?1 WHERE name = 'pkcs11_wrapped_ring'",
+            [garbage],
+        )
+        .unwrap();
+        drop(conn);
+        let stderr = hsm.fails(&hsm.conf, &[], &["list"], 6);
+        assert!(stderr.contains("malformed"), "{garbage}: {stderr}");
+    }
 }
