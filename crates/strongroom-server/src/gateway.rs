@@ -1,12 +1,14 @@
 //! The gateway mounted on the server: `ANY /gateway/{route}/{*rest}`.
 //!
-//! The caller needs a token whose scope covers the route's namespace and env, so the
-//! gateway is no open relay. The client's own `Authorization` is never forwarded.
+//! The caller needs a token with the `use` capability on the route's namespace and env,
+//! so the gateway is no open relay, and a `use`-only token injects what it can not read. The client's own `Authorization` is never forwarded.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse as _, Response};
+
+use strongroom_store::tokens::Capability;
 
 use crate::extract::Caller;
 use crate::{ApiError, AppState};
@@ -73,11 +75,16 @@ async fn proxy(
         )
         .into_response();
     };
-    if !caller.covers(&route.namespace, &route.env) {
-        return ApiError::forbidden(format!(
-            "this token does not cover {}/{} (gateway route {})",
-            route.namespace, route.env, route.name
-        ))
+    // `use`, and only `use`: the route's env chain is its configuration, so a value that
+    // falls back to `global` is injected under the route's env's capability.
+    if !caller.may(Capability::Use, &route.namespace, &route.env) {
+        return crate::routes::missing(
+            Capability::Use,
+            &format!(
+                "{}/{} (gateway route {})",
+                route.namespace, route.env, route.name
+            ),
+        )
         .into_response();
     }
     // The raw path after the route segment, by position (percent-encoding kept): never

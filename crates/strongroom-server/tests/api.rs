@@ -981,3 +981,225 @@ async fn unknown_paths_and_methods_answer_json() {
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(body["data"]["reason"], "method_not_allowed");
 }
+
+/// Each capability opens exactly its routes: a token lacking one gets 403 naming the
+/// capability (never the value), and nothing is written or read on its behalf.
+#[tokio::test]
+async fn each_capability_opens_only_its_routes() {
+    let server = start(true, Limits::default()).await;
+    for (env, value) in [("global", "global-shared-value"), ("prod", "prod-db-value")] {
+        let (status, _) = server
+            .admin(
+                "POST",
+                "/api/secrets",
+                Some(json!({"key": "DB", "value": value, "env": env})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let list_body = None;
+    let set_body = Some(json!({"key": "DB", "value": "written-value", "env": "prod"}));
+    let put_body = Some(json!({"value": "put-value"}));
+    let rollback_body = Some(json!({"version": 1}));
+    // (route, the capability it needs, the status it answers when allowed)
+    let routes: [(&str, &str, Option<Value>, &str, StatusCode); 7] = [
+        (
+            "GET",
+            "/api/secrets?env=prod",
+            list_body.clone(),
+            "list",
+            StatusCode::OK,
+        ),
+        (
+            "GET",
+            "/api/secrets/DB/history?env=prod",
+            list_body,
+            "list",
+            StatusCode::OK,
+        ),
+        (
+            "GET",
+            "/api/secrets/DB?env=prod",
+            None,
+            "read",
+            StatusCode::OK,
+        ),
+        ("POST", "/api/secrets", set_body, "write", StatusCode::OK),
+        (
+            "PUT",
+            "/api/secrets/DB?env=prod",
+            put_body,
+            "write",
+            StatusCode::OK,
+        ),
+        (
+            "POST",
+            "/api/secrets/DB/rollback?env=prod",
+            rollback_body,
+            "write",
+            StatusCode::OK,
+        ),
+        (
+            "DELETE",
+            "/api/secrets/DB?env=prod",
+            None,
+            "delete",
+            StatusCode::NO_CONTENT,
+        ),
+    ];
+    for capability in ["list", "read", "write", "delete", "use"] {
+        let token = server
+            .scoped(
+                &format!("only-{capability}"),
+                &[&format!("default/prod:{capability}")],
+            )
+            .await;
+        for (method, path, body, needs, _) in &routes {
+            if *needs == capability || *method == "DELETE" {
+                continue; // the allowed calls run below, the delete last
+            }
+            let (status, answer) = server.call(method, path, Some(&token), body.clone()).await;
+            assert_error(status, &answer, StatusCode::FORBIDDEN);
+            let message = answer["message"].as_str().unwrap();
+            assert!(
+                message.contains(needs),
+                "{capability} on {method} {path}: {message}"
+            );
+            assert!(!answer.to_string().contains("-value"), "{answer}");
+        }
+        if capability != "delete" {
+            let (status, answer) = server
+                .call("DELETE", "/api/secrets/DB?env=prod", Some(&token), None)
+                .await;
+            assert_error(status, &answer, StatusCode::FORBIDDEN);
+            assert!(answer["message"].as_str().unwrap().contains("delete"));
+        }
+    }
+    // Nothing above was written, read or deleted: the value is the first one, and the
+    // only value reads in the audit are none (403s read nothing).
+    let (_, body) = server.admin("GET", "/api/secrets/DB?env=prod", None).await;
+    assert_eq!(body["value"], "prod-db-value");
+    let (_, audit) = server.admin("GET", "/api/audit?action=read", None).await;
+    assert!(
+        audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["actor"] == "token:admin"),
+        "{audit}"
+    );
+    // And each capability does what it names.
+    for (n, (method, path, body, needs, allowed)) in routes.into_iter().enumerate() {
+        let token = server
+            .scoped(&format!("does-{n}"), &[&format!("default/prod:{needs}")])
+            .await;
+        let (status, answer) = server.call(method, path, Some(&token), body).await;
+        assert_eq!(status, allowed, "{needs} on {method} {path}: {answer}");
+        if needs == "list" {
+            assert!(!answer.to_string().contains("-value"), "{answer}");
+        }
+    }
+}
+
+/// Capabilities follow the fallback: a read that falls back to `global` needs `read`
+/// there too; `list` on `global` does not reveal its value.
+#[tokio::test]
+async fn a_fallback_read_needs_read_on_the_env_that_serves() {
+    let server = start(true, Limits::default()).await;
+    server
+        .admin(
+            "POST",
+            "/api/secrets",
+            Some(json!({"key": "SHARED", "value": "global-only-value"})),
+        )
+        .await;
+    let listing = server
+        .scoped("prod-reader", &["default/prod:read", "default/global:list"])
+        .await;
+    let (status, body) = server
+        .call("GET", "/api/secrets/SHARED?env=prod", Some(&listing), None)
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND);
+    assert!(!body.to_string().contains("global-only-value"));
+    let (status, list) = server
+        .call("GET", "/api/secrets?env=global", Some(&listing), None)
+        .await;
+    assert_eq!((status, list["total"].as_u64()), (StatusCode::OK, Some(1)));
+    assert_eq!(list["items"][0]["masked_value"], "********");
+    let reading = server
+        .scoped("both-reader", &["default/prod:read", "default/global:read"])
+        .await;
+    let (_, body) = server
+        .call("GET", "/api/secrets/SHARED?env=prod", Some(&reading), None)
+        .await;
+    assert_eq!(
+        (body["env"].as_str(), body["value"].as_str()),
+        (Some("global"), Some("global-only-value"))
+    );
+    // Listing every env needs `list` on every env.
+    let (status, body) = server
+        .call("GET", "/api/secrets", Some(&reading), None)
+        .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN);
+    let all = server.scoped("all-lister", &["default/*:list"]).await;
+    let (status, list) = server.call("GET", "/api/secrets", Some(&all), None).await;
+    assert_eq!((status, list["total"].as_u64()), (StatusCode::OK, Some(1)));
+}
+
+/// Scope text: capabilities parse strictly, print canonically, and a scope without them
+/// keeps its old meaning (all five), so existing tokens keep working.
+#[tokio::test]
+async fn scope_capabilities_parse_strictly_and_old_scopes_keep_all_five() {
+    for bad in [
+        "default/prod:",
+        "default/prod:reed",
+        "default/prod:READ",
+        "default/prod:read,",
+        "default/prod:read;write",
+        "default/prod:read write",
+        "default/prod::read",
+    ] {
+        assert!(Scope::parse(bad).is_err(), "{bad} was accepted");
+    }
+    assert_eq!(
+        Scope::parse("default/prod").unwrap().to_string(),
+        "default/prod"
+    );
+    assert_eq!(
+        Scope::parse("default/prod:write,read,read")
+            .unwrap()
+            .to_string(),
+        "default/prod:read,write"
+    );
+    assert_eq!(
+        Scope::parse("a/b:use,delete,write,read,list")
+            .unwrap()
+            .to_string(),
+        "a/b"
+    );
+    let server = start(true, Limits::default()).await;
+    let old = server.scoped("old-style", &["default/prod"]).await;
+    for (method, path, body) in [
+        (
+            "POST",
+            "/api/secrets",
+            Some(json!({"key": "K", "value": "v1", "env": "prod"})),
+        ),
+        ("GET", "/api/secrets/K?env=prod", None),
+        ("GET", "/api/secrets?env=prod", None),
+        ("DELETE", "/api/secrets/K?env=prod", None),
+    ] {
+        let (status, answer) = server.call(method, path, Some(&old), body).await;
+        assert!(status.is_success(), "{method} {path}: {answer}");
+    }
+    let listed = server.tokens.list().await.unwrap();
+    let scopes: Vec<&str> = listed
+        .iter()
+        .find(|t| t.name == "old-style")
+        .unwrap()
+        .scopes
+        .iter()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(scopes, ["default/prod"]);
+}

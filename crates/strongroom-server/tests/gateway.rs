@@ -595,3 +595,91 @@ async fn store_gateway_reads(base: &str) -> usize {
         .unwrap();
     audit["items"].as_array().unwrap().len()
 }
+
+/// Use without reveal: a `use`-only token makes the gateway inject the key (here from
+/// `global`, by the route's fallback) while no route returns the key to it; a token that
+/// may read but not use can not call the gateway. The audit names the token.
+#[tokio::test]
+async fn a_use_only_token_injects_a_key_it_can_never_read() {
+    let s = setup().await;
+    let (_, agent) = s
+        .tokens
+        .create(
+            "ai-agent",
+            false,
+            &[Scope::parse("default/prod:use").unwrap()],
+        )
+        .await
+        .unwrap();
+    let agent = agent.expose_secret().to_owned();
+    let response = s
+        .client
+        .get(format!("{}/gateway/echo/v1/chat", s.base))
+        .bearer_auth(&agent)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let seen = s.log.lock().unwrap().pop().unwrap();
+    assert_eq!(
+        seen.headers.get("x-api-key").and_then(|v| v.to_str().ok()),
+        Some("Bearer sk-upstream-123"),
+        "the global value was injected through the prod route"
+    );
+    // Nothing returns the value (or even its name list) to the agent.
+    for (method, path) in [
+        ("GET", "/api/secrets/OPENAI_API_KEY?env=prod"),
+        ("GET", "/api/secrets/OPENAI_API_KEY?env=global"),
+        ("GET", "/api/secrets/ORG?env=prod"),
+        ("GET", "/api/secrets?env=prod"),
+        ("GET", "/api/secrets/ORG/history?env=prod"),
+        ("GET", "/api/audit"),
+    ] {
+        let response = s
+            .client
+            .request(method.parse().unwrap(), format!("{}{path}", s.base))
+            .bearer_auth(&agent)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert_eq!(status, 403, "{method} {path}: {body}");
+        assert!(!body.contains("sk-upstream-123") && !body.contains("org-prod"));
+    }
+    // A token that may read prod (and global) but not use them is refused by the gateway,
+    // with the capability named.
+    let (_, reader) = s
+        .tokens
+        .create(
+            "reader",
+            false,
+            &[
+                Scope::parse("default/prod:read,list").unwrap(),
+                Scope::parse("default/global:read").unwrap(),
+            ],
+        )
+        .await
+        .unwrap();
+    let response = s
+        .client
+        .get(format!("{}/gateway/echo/v1/chat", s.base))
+        .bearer_auth(reader.expose_secret())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert!(response.text().await.unwrap().contains("use"));
+    assert!(s.log.lock().unwrap().is_empty(), "nothing was forwarded");
+    assert_eq!(
+        gateway_reads(&s).await,
+        [
+            (
+                "token:ai-agent".into(),
+                "global".into(),
+                "OPENAI_API_KEY".into()
+            ),
+            ("token:ai-agent".into(), "prod".into(), "ORG".into()),
+        ]
+    );
+}

@@ -18,24 +18,111 @@ use crate::backend::{Backend, TokenRecord};
 use crate::model::{now_ms, Timestamp};
 use crate::{Result, StoreError};
 
-/// What a token may reach: `namespace/env`, each part a name or `*`.
+/// One thing a scope may allow in its `namespace/env`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Capability {
+    /// Names and metadata: the list (masked), a secret's history (no values).
+    List,
+    /// Values: the plaintext of a read.
+    Read,
+    /// New values: set, update, rollback.
+    Write,
+    /// Deleting a secret.
+    Delete,
+    /// The gateway may inject the value into a request; it is never returned.
+    Use,
+}
+
+impl Capability {
+    /// Every capability, in canonical order.
+    pub const ALL: [Self; 5] = [Self::List, Self::Read, Self::Write, Self::Delete, Self::Use];
+
+    /// The capability's name in scope text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::List => "list",
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::Delete => "delete",
+            Self::Use => "use",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+}
+
+impl core::fmt::Display for Capability {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A set of [`Capability`]s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Capabilities(u8);
+
+impl Capabilities {
+    /// All five: what a scope without a `:` list allows (its meaning before capabilities).
+    pub const ALL: Self = Self(0b1_1111);
+
+    /// Whether `capability` is in the set.
+    pub fn contains(self, capability: Capability) -> bool {
+        self.0 & capability.bit() != 0
+    }
+
+    /// The capabilities in the set, in canonical order.
+    pub fn iter(self) -> impl Iterator<Item = Capability> {
+        Capability::ALL
+            .into_iter()
+            .filter(move |c| self.contains(*c))
+    }
+}
+
+impl FromIterator<Capability> for Capabilities {
+    fn from_iter<I: IntoIterator<Item = Capability>>(iter: I) -> Self {
+        Self(iter.into_iter().fold(0, |bits, c| bits | c.bit()))
+    }
+}
+
+/// What a token may reach and do: `namespace/env` (each part a name or `*`), optionally
+/// followed by `:cap,cap,…`. Without capabilities a scope allows all five.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope {
     /// Namespace or `*`.
     pub namespace: String,
     /// Env or `*`.
     pub env: String,
+    /// What the scope allows there.
+    pub capabilities: Capabilities,
 }
 
 impl Scope {
-    /// Parses `namespace/env`.
+    /// Parses `namespace/env` or `namespace/env:cap,cap,…` (caps from `list`, `read`,
+    /// `write`, `delete`, `use`; lower case, comma-separated, none empty).
     pub fn parse(text: &str) -> Result<Self> {
         let invalid = || {
             StoreError::InvalidInput(format!(
-                "scope {text:?}: expected NAMESPACE/ENV, each a-z 0-9 _ - or *"
+                "scope {text:?}: expected NAMESPACE/ENV[:CAP,...], each part a-z 0-9 _ - or *, \
+                 capabilities from list, read, write, delete, use"
             ))
         };
-        let (namespace, env) = text.trim().split_once('/').ok_or_else(invalid)?;
+        let (place, capabilities) = match text.trim().split_once(':') {
+            Some((place, list)) => {
+                let mut parsed = Vec::new();
+                for name in list.split(',') {
+                    parsed.push(Capability::parse(name).ok_or_else(invalid)?);
+                }
+                (place, parsed.into_iter().collect())
+            }
+            None => (text.trim(), Capabilities::ALL),
+        };
+        let (namespace, env) = place.split_once('/').ok_or_else(invalid)?;
         let ok = |part: &str| {
             part == "*"
                 || (!part.is_empty()
@@ -50,24 +137,34 @@ impl Scope {
         Ok(Self {
             namespace: namespace.to_owned(),
             env: env.to_owned(),
+            capabilities,
         })
     }
 
-    /// Whether this scope covers `namespace`/`env`.
-    pub fn covers(&self, namespace: &str, env: &str) -> bool {
-        (self.namespace == "*" || self.namespace == namespace)
+    /// Whether this scope allows `capability` on `namespace`/`env`.
+    pub fn allows(&self, capability: Capability, namespace: &str, env: &str) -> bool {
+        self.capabilities.contains(capability)
+            && (self.namespace == "*" || self.namespace == namespace)
             && (self.env == "*" || self.env == env)
     }
 
-    /// Whether this scope covers every env of `namespace`.
-    pub fn covers_all_envs(&self, namespace: &str) -> bool {
-        (self.namespace == "*" || self.namespace == namespace) && self.env == "*"
+    /// Whether this scope allows `capability` in every env of `namespace`.
+    pub fn allows_in_all_envs(&self, capability: Capability, namespace: &str) -> bool {
+        self.capabilities.contains(capability)
+            && (self.namespace == "*" || self.namespace == namespace)
+            && self.env == "*"
     }
 }
 
 impl core::fmt::Display for Scope {
+    /// `namespace/env`, then `:caps` in canonical order unless all five (the old form).
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.env)
+        write!(f, "{}/{}", self.namespace, self.env)?;
+        if self.capabilities != Capabilities::ALL {
+            let names: Vec<&str> = self.capabilities.iter().map(Capability::as_str).collect();
+            write!(f, ":{}", names.join(","))?;
+        }
+        Ok(())
     }
 }
 
@@ -89,14 +186,22 @@ impl Principal {
         format!("token:{}", self.name)
     }
 
-    /// Whether this principal may touch `namespace`/`env`.
-    pub fn covers(&self, namespace: &str, env: &str) -> bool {
-        self.superuser || self.scopes.iter().any(|s| s.covers(namespace, env))
+    /// Whether this principal may do `capability` on `namespace`/`env`.
+    pub fn may(&self, capability: Capability, namespace: &str, env: &str) -> bool {
+        self.superuser
+            || self
+                .scopes
+                .iter()
+                .any(|s| s.allows(capability, namespace, env))
     }
 
-    /// Whether this principal may touch every env of `namespace`.
-    pub fn covers_all_envs(&self, namespace: &str) -> bool {
-        self.superuser || self.scopes.iter().any(|s| s.covers_all_envs(namespace))
+    /// Whether this principal may do `capability` in every env of `namespace`.
+    pub fn may_in_all_envs(&self, capability: Capability, namespace: &str) -> bool {
+        self.superuser
+            || self
+                .scopes
+                .iter()
+                .any(|s| s.allows_in_all_envs(capability, namespace))
     }
 }
 

@@ -502,7 +502,8 @@ pub enum TokenCommand {
         /// Reach every namespace and env, and the admin routes.
         #[arg(long, conflicts_with = "scope")]
         superuser: bool,
-        /// `NAMESPACE/ENV` this token may reach (`*` for any); repeat for several.
+        /// `NAMESPACE/ENV[:CAP,...]` this token may reach (`*` for any part); capabilities
+        /// from list, read, write, delete, use (none given: all five). Repeat for several.
         #[arg(long, required_unless_present = "superuser")]
         scope: Vec<String>,
         /// JSON output: {"name","id","superuser","scopes","token"} (the token shown once).

@@ -177,7 +177,6 @@ async fn tokens_made_and_revoked_by_the_cli_work_at_once_on_a_running_server() {
         .output()
         .unwrap();
     assert_eq!(none.status.code(), Some(2));
-
     let (mut child, url, _) = start(dir.path(), &[], &vars);
     let client = reqwest::Client::new();
     let save = |env: &'static str| {
@@ -199,6 +198,69 @@ async fn tokens_made_and_revoked_by_the_cli_work_at_once_on_a_running_server() {
         401,
         "revoked in another process, refused at once"
     );
+    assert!(sigterm(&mut child).success());
+}
+
+/// A capability given on the command line is kept, listed and enforced: a write-only
+/// token sets a value and is refused its read, the capability named.
+#[tokio::test]
+async fn a_write_only_token_made_by_the_cli_sets_but_never_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let vars = [("STRONGROOM_MASTER_KEY", KEY)];
+    let misspelled = strongroom(dir.path(), &vars)
+        .args([
+            "token",
+            "create",
+            "--name",
+            "x",
+            "--scope",
+            "default/prod:reed",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(misspelled.status.code(), Some(8));
+    // A write-only token: listed with its capability, may set, may not read.
+    let writer = strongroom(dir.path(), &vars)
+        .args([
+            "token",
+            "create",
+            "--name",
+            "writer",
+            "--scope",
+            "default/prod:write",
+        ])
+        .output()
+        .unwrap();
+    assert!(writer.status.success());
+    let writer = String::from_utf8(writer.stdout).unwrap().trim().to_owned();
+    let list = strongroom(dir.path(), &vars)
+        .args(["token", "list"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8(list.stdout)
+        .unwrap()
+        .lines()
+        .any(|l| l.contains("writer") && l.contains("default/prod:write")));
+
+    let (mut child, url, _) = start(dir.path(), &[], &vars);
+    let client = reqwest::Client::new();
+    let written = client
+        .post(format!("{url}/api/secrets"))
+        .bearer_auth(&writer)
+        .json(&serde_json::json!({"key": "W", "value": "write-only-value", "env": "prod"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(written.status(), 200);
+    let read = client
+        .get(format!("{url}/api/secrets/W?env=prod"))
+        .bearer_auth(&writer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 403);
+    let refusal = read.text().await.unwrap();
+    assert!(refusal.contains("`read`") && !refusal.contains("write-only-value"));
     assert!(sigterm(&mut child).success());
 }
 

@@ -3,7 +3,7 @@
 //! isolation are applied), then calls the store as the caller.
 
 use axum::Router;
-use strongroom_store::tokens::Principal;
+use strongroom_store::tokens::{Capability, Principal};
 use strongroom_store::{SecretId, Store};
 use utoipa_axum::router::OpenApiRouter;
 
@@ -37,23 +37,40 @@ pub(crate) fn store(state: &AppState) -> ApiResult<&Store> {
     state.store.as_ref().ok_or_else(ApiError::disabled)
 }
 
-/// Resolves the identity (defaults, isolation, name checks) and checks the scope.
+/// Resolves the identity (defaults, isolation, name checks) and checks that the caller
+/// may do `capability` there.
 pub(crate) fn authorize(
     store: &Store,
     caller: &Principal,
+    capability: Capability,
     namespace: Option<&str>,
     env: Option<&str>,
     key: &str,
 ) -> ApiResult<SecretId> {
     let id = store.secret_id(namespace, env, key)?;
-    if caller.covers(&id.namespace, &id.env) {
-        Ok(id)
+    require(caller, capability, &id.namespace, &id.env)?;
+    Ok(id)
+}
+
+/// 403 naming the capability unless the caller may do `capability` on `namespace`/`env`.
+pub(crate) fn require(
+    caller: &Principal,
+    capability: Capability,
+    namespace: &str,
+    env: &str,
+) -> ApiResult<()> {
+    if caller.may(capability, namespace, env) {
+        Ok(())
     } else {
-        Err(ApiError::forbidden(format!(
-            "this token does not cover {}/{}",
-            id.namespace, id.env
-        )))
+        Err(missing(capability, &format!("{namespace}/{env}")))
     }
+}
+
+/// The 403 of a missing capability: names the capability and the place, nothing else.
+pub(crate) fn missing(capability: Capability, place: &str) -> ApiError {
+    ApiError::forbidden(format!(
+        "this token lacks the `{capability}` capability on {place}"
+    ))
 }
 
 pub(crate) fn superuser(caller: &Principal) -> ApiResult<()> {

@@ -11,9 +11,10 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{authorize, store, ApiResult};
+use super::{authorize, missing, require, store, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, Caller};
 use crate::{ApiError, AppState};
+use strongroom_store::tokens::Capability;
 
 /// `/api/secrets` and `/api/secrets/{key}`.
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -84,6 +85,7 @@ pub(crate) async fn create_secret(
     let id = authorize(
         store,
         &caller,
+        Capability::Write,
         query.namespace.as_deref(),
         body.env.as_deref(),
         &body.key,
@@ -159,17 +161,14 @@ pub(crate) async fn list_secrets(
     let env = match params.env {
         Some(env) => {
             let env = store.secret_id(Some(&namespace), Some(&env), "_")?.env;
-            if !caller.covers(&namespace, &env) {
-                return Err(ApiError::forbidden(format!(
-                    "this token does not cover {namespace}/{env}"
-                )));
-            }
+            require(&caller, Capability::List, &namespace, &env)?;
             Some(env)
         }
-        None if caller.covers_all_envs(&namespace) => None,
+        None if caller.may_in_all_envs(Capability::List, &namespace) => None,
         None => {
-            return Err(ApiError::forbidden(
-                "this token covers only some envs: pass ?env= for one it covers",
+            return Err(missing(
+                Capability::List,
+                &format!("every env of {namespace} (pass ?env= for one the token may list)"),
             ))
         }
     };
@@ -235,6 +234,7 @@ pub(crate) async fn get_secret(
     let id = authorize(
         &store,
         &caller,
+        Capability::Read,
         query.namespace.as_deref(),
         query.env.as_deref(),
         &key,
@@ -242,7 +242,7 @@ pub(crate) async fn get_secret(
     // No audit event, no value: committing the read records it before the value exists
     // here (a value that is not text is then refused, the read still recorded).
     let secret = store
-        .get_within(&id, |env| caller.covers(&id.namespace, env))
+        .get_within(&id, |env| caller.may(Capability::Read, &id.namespace, env))
         .await?
         .commit()
         .await?;
@@ -292,7 +292,14 @@ pub(crate) async fn update_secret(
 ) -> ApiResult<Json<Saved>> {
     let store = store(&state)?.with_actor(&caller.actor());
     let env = body.env.as_deref().or(query.env.as_deref());
-    let id = authorize(&store, &caller, query.namespace.as_deref(), env, &key)?;
+    let id = authorize(
+        &store,
+        &caller,
+        Capability::Write,
+        query.namespace.as_deref(),
+        env,
+        &key,
+    )?;
     match (body.value, body.description) {
         (Some(value), description) => {
             store
@@ -344,6 +351,7 @@ pub(crate) async fn delete_secret(
     let id = authorize(
         &store,
         &caller,
+        Capability::Delete,
         query.namespace.as_deref(),
         query.env.as_deref(),
         &key,

@@ -11,6 +11,7 @@ use super::secrets::TargetQuery;
 use super::{authorize, store, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, Caller};
 use crate::AppState;
+use strongroom_store::tokens::Capability;
 
 /// `/api/secrets/{key}/history` and `/api/secrets/{key}/rollback`.
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -51,6 +52,7 @@ pub(crate) async fn history(
     let id = authorize(
         store,
         &caller,
+        Capability::List,
         query.namespace.as_deref(),
         query.env.as_deref(),
         &key,
@@ -107,7 +109,14 @@ pub(crate) async fn rollback(
 ) -> ApiResult<Json<RolledBack>> {
     let store = store(&state)?.with_actor(&caller.actor());
     let env = body.env.as_deref().or(query.env.as_deref());
-    let id = authorize(&store, &caller, query.namespace.as_deref(), env, &key)?;
+    let id = authorize(
+        &store,
+        &caller,
+        Capability::Write,
+        query.namespace.as_deref(),
+        env,
+        &key,
+    )?;
     let outcome = store.rollback(&id, body.version).await?;
     Ok(Json(RolledBack {
         key: id.key,
