@@ -404,6 +404,13 @@ pub struct RunArgs {
     /// docs/security.md). Repeat for each name; STRONGROOM_* can never be passed.
     #[arg(long = "allow-name", value_name = "NAME")]
     pub allow_name: Vec<String>,
+    /// Replace every injected value (6 bytes or longer) in the command's stdout and stderr
+    /// with `***`. On by default when `CI` is set (to anything but empty, 0 or false).
+    #[arg(long, conflicts_with = "no_mask")]
+    pub mask: bool,
+    /// Pass the command's output through untouched, even when `CI` is set.
+    #[arg(long)]
+    pub no_mask: bool,
     /// The command and its arguments, after `--`.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,

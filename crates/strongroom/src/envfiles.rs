@@ -68,6 +68,7 @@ impl crate::cli::RunArgs {
             self.namespace.as_deref(),
             self.only.as_deref(),
             &self.allow_name,
+            masking(self.mask, self.no_mask),
             &self.command,
         )
         .await
@@ -79,6 +80,18 @@ impl crate::cli::FileArgs {
     pub async fn run(self) -> Result<ExitCode, Failure> {
         file(self.action).await
     }
+}
+
+/// Whether `run` masks the child's output: `--mask` or `--no-mask` when given, else on when
+/// `CI` is set to anything but empty, `0` or `false`.
+fn masking(mask: bool, no_mask: bool) -> bool {
+    if mask || no_mask {
+        return mask;
+    }
+    std::env::var("CI").is_ok_and(|ci| {
+        let ci = ci.trim();
+        !ci.is_empty() && ci != "0" && !ci.eq_ignore_ascii_case("false")
+    })
 }
 
 /// Whether `name` can be an environment variable (`[A-Za-z_][A-Za-z0-9_]*`).
@@ -102,6 +115,7 @@ pub async fn run(
     namespace: Option<&str>,
     only: Option<&str>,
     allow_names: &[String],
+    mask: bool,
     command: &[String],
 ) -> Result<ExitCode, Failure> {
     let store = crate::commands::open().await?;
@@ -138,6 +152,7 @@ pub async fn run(
         .commit_reads(passed, strongroom_store::Action::Read)
         .await?;
     let mut injected = 0;
+    let mut masked: Vec<&[u8]> = Vec::new();
     for secret in &secrets {
         let key = &secret.id.key;
         let Ok(value) = std::str::from_utf8(secret.value.expose_secret()) else {
@@ -149,7 +164,20 @@ pub async fn run(
             continue;
         }
         child.env(key, value);
+        masked.push(value.as_bytes());
         injected += 1;
+    }
+    let maskers = if mask {
+        masking_note(&masked);
+        strongroom::mask::Masker::new(masked.iter().copied())
+            .zip(strongroom::mask::Masker::new(masked.iter().copied()))
+    } else {
+        None
+    };
+    if maskers.is_some() {
+        child
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
     }
     let mut child = child.spawn().map_err(|e| Failure {
         message: format!("cannot start {}: {e}", command[0]),
@@ -160,10 +188,64 @@ pub async fn run(
         },
     })?;
     announce(injected);
+    let pumps = match (maskers, child.stdout.take(), child.stderr.take()) {
+        (Some((out_masker, err_masker)), Some(stdout), Some(stderr)) => Some((
+            tokio::spawn(pump(stdout, tokio::io::stdout(), out_masker)),
+            tokio::spawn(pump(stderr, tokio::io::stderr(), err_masker)),
+        )),
+        _ => None,
+    };
     let status = wait_forwarding_signals(&mut child)
         .await
         .map_err(|e| Failure::io(format!("waiting for the command: {e}")))?;
+    if let Some((out, err)) = pumps {
+        // The rest of the output (and a held-back tail) is written before exiting. A
+        // closed stdout of ours ended its pump early; the child saw that as its own EPIPE.
+        let _ = out.await;
+        let _ = err.await;
+    }
     Ok(ExitCode::from(exit_code(status)))
+}
+
+/// Says (on stderr, counts only) how many values are masked and how many are too short.
+fn masking_note(values: &[&[u8]]) {
+    let short = values
+        .iter()
+        .filter(|v| v.len() < strongroom::mask::MIN_MASKED_LEN)
+        .count();
+    if short > 0 && std::env::var_os("STRONGROOM_QUIET").is_none() {
+        eprintln!(
+            "strongroom: masking output; {short} value(s) shorter than {} bytes are not masked",
+            strongroom::mask::MIN_MASKED_LEN
+        );
+    }
+}
+
+/// Copies `from` to `to` through `masker` until `from` ends, flushing after every read
+/// so output arrives as the child writes it.
+async fn pump(
+    mut from: impl tokio::io::AsyncRead + Unpin,
+    mut to: impl tokio::io::AsyncWrite + Unpin,
+    mut masker: strongroom::mask::Masker,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut buffer = zeroize::Zeroizing::new(vec![0u8; 64 * 1024]);
+    let mut out = zeroize::Zeroizing::new(Vec::with_capacity(64 * 1024));
+    loop {
+        let read = from.read(&mut buffer).await?;
+        if read == 0 {
+            break;
+        }
+        masker.push(&buffer[..read], &mut out);
+        if !out.is_empty() {
+            to.write_all(&out).await?;
+            to.flush().await?;
+            out.clear();
+        }
+    }
+    masker.finish(&mut out);
+    to.write_all(&out).await?;
+    to.flush().await
 }
 
 /// A one-line note on stderr (counts only, never names or values of the env).

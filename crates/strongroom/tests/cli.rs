@@ -45,6 +45,8 @@ impl Sandbox {
         for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("STRONGROOM_")) {
             command.env_remove(name);
         }
+        // `CI` turns `run --mask` on by default: a test that wants it sets it.
+        command.env_remove("CI");
         command
             .envs(self.vars.iter().map(|(n, v)| (n, v)))
             .env("USER", "tester");
@@ -582,6 +584,45 @@ fn run_passes_the_env_view_as_variables_and_the_exit_code_back() {
             .any(|e| e["action"] == "read"),
         "injected values are audited reads"
     );
+}
+
+/// `run --mask`: the child's stdout and stderr reach us with every injected value (6 bytes
+/// or more) replaced by `***`, however the child cuts its writes, inside binary output and
+/// at volume; the exit code passes through. On by default when `CI` is set.
+#[test]
+fn run_mask_hides_values_in_the_childs_output() {
+    let s = Sandbox::new();
+    s.ok(&["set", "API_KEY"], b"sk-live-abcdef123");
+    s.ok(&["set", "SHORT"], b"abc");
+    let script = "printf 'key: sk-li'; sleep 0.2; printf 've-abcdef123 ok\\n'; \
+                  printf 'err %s\\n' \"$API_KEY\" >&2; \
+                  printf '\\377\\000%s\\001' \"$API_KEY\"; printf ' short=%s\\n' \"$SHORT\"; \
+                  yes \"$API_KEY\" | head -n 100000; exit 3";
+    let out = s.run(&["run", "--mask", "--", "sh", "-c", script], b"");
+    assert_eq!(out.status.code(), Some(3), "the exit code passes through");
+    let mut expected = b"key: *** ok\n\xff\x00***\x01 short=abc\n".to_vec();
+    expected.extend(b"***\n".repeat(100_000));
+    assert!(
+        out.stdout == expected,
+        "stdout: {:?}",
+        String::from_utf8_lossy(&out.stdout[..200.min(out.stdout.len())])
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("err ***\n"), "{stderr}");
+    assert!(!stderr.contains("sk-live"), "{stderr}");
+    assert!(
+        stderr.contains("1 value(s) shorter than 6 bytes are not masked"),
+        "{stderr}"
+    );
+    // `CI` set: masked by default; `--no-mask` says otherwise; `CI=false` is off.
+    let echo = ["run", "--", "sh", "-c", "printf %s \"$API_KEY\""];
+    let ci = s.with("CI", "true");
+    assert_eq!(ci.run(&echo, b"").stdout, b"***");
+    let mut unmasked = echo.to_vec();
+    unmasked.insert(1, "--no-mask");
+    assert_eq!(ci.run(&unmasked, b"").stdout, b"sk-live-abcdef123");
+    let off = ci.with("CI", "false");
+    assert_eq!(off.run(&echo, b"").stdout, b"sk-live-abcdef123");
 }
 
 #[cfg(unix)]
