@@ -42,7 +42,9 @@ pub use model::{
     MetaUpdate, Page, RotationProgress, RotationStatus, Secret, SecretId, SecretInfo, SetRequest,
     State, Timestamp, VersionInfo, WriteOutcome, MASK,
 };
-pub use store::{is_empty, KeySource, PendingRead, RotateOptions, Store, StoreStats, ValuesCheck};
+pub use store::{
+    is_empty, KeySource, LockEntry, PendingRead, RotateOptions, Store, StoreStats, ValuesCheck,
+};
 /// The key types this crate's signatures use, so one dependency suffices.
 pub use strongroom_crypto::{secrecy, Key, KeyRing};
 

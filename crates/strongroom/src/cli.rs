@@ -56,6 +56,9 @@ pub enum Command {
     Export(ExportArgs),
     /// Run a command with an env's secrets (after fallback) as environment variables.
     Run(RunArgs),
+    /// Pin what an env serves now (versions and keyed hashes, no plaintext) for
+    /// `run --lock`; `lock diff FILE` shows which keys moved since.
+    Lock(LockArgs),
     /// An encrypted file of secrets for a repository.
     File(FileArgs),
     /// Serve the HTTP API.
@@ -404,6 +407,10 @@ pub struct RunArgs {
     /// docs/security.md). Repeat for each name; STRONGROOM_* can never be passed.
     #[arg(long = "allow-name", value_name = "NAME")]
     pub allow_name: Vec<String>,
+    /// Inject exactly the versions of this lock file (from `strongroom lock`); fail before
+    /// starting the command if any is gone or differs from its hash.
+    #[arg(long, value_name = "FILE", conflicts_with = "only")]
+    pub lock: Option<std::path::PathBuf>,
     /// Replace every injected value (6 bytes or longer) in the command's stdout and stderr
     /// with `***`. On by default when `CI` is set (to anything but empty, 0 or false).
     #[arg(long, conflicts_with = "no_mask")]
@@ -414,6 +421,41 @@ pub struct RunArgs {
     /// The command and its arguments, after `--`.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+// Arguments of `strongroom lock` (its help text is the variant's doc comment).
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct LockArgs {
+    /// `diff FILE`: which keys moved since the lock was written.
+    #[command(subcommand)]
+    pub action: Option<LockCommand>,
+    /// Environment (default: the default env); fallback applies.
+    #[arg(long, short = 'e')]
+    pub env: Option<String>,
+    /// Namespace (default `default`).
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+    /// Only secrets whose key starts with this prefix.
+    #[arg(long)]
+    pub only: Option<String>,
+}
+
+/// `lock` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum LockCommand {
+    /// Compare a lock with what its env serves now: one line per key that changed, was
+    /// added or was removed (exit 0 either way; `--exit-code` exits 1 on a change).
+    Diff {
+        /// The lock file (from `strongroom lock`).
+        file: std::path::PathBuf,
+        /// Exit 1 when anything moved.
+        #[arg(long)]
+        exit_code: bool,
+        /// JSON output: `{"changed":[...],"added":[...],"removed":[...]}`.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 // Arguments of `strongroom file` (its help text is the variant's doc comment).

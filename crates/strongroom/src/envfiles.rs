@@ -63,15 +63,8 @@ impl crate::cli::ExportArgs {
 impl crate::cli::RunArgs {
     /// `strongroom run`: a child process with the env's secrets.
     pub async fn run(self) -> Result<ExitCode, Failure> {
-        run(
-            self.env.as_deref(),
-            self.namespace.as_deref(),
-            self.only.as_deref(),
-            &self.allow_name,
-            masking(self.mask, self.no_mask),
-            &self.command,
-        )
-        .await
+        let mask = masking(self.mask, self.no_mask);
+        run(self, mask).await
     }
 }
 
@@ -110,16 +103,22 @@ fn valid_env_name(name: &str) -> bool {
 /// The child inherits no `STRONGROOM_*` variable (nor `PB_MASTER_KEY`), and secrets named
 /// on the denylist of [`crate::childenv`] (`LD_PRELOAD`, `PATH`, `NODE_OPTIONS`, ...) are
 /// refused, listed in the error, and nothing runs, unless each is named in `allow_names`.
-pub async fn run(
-    env: Option<&str>,
-    namespace: Option<&str>,
-    only: Option<&str>,
-    allow_names: &[String],
-    mask: bool,
-    command: &[String],
-) -> Result<ExitCode, Failure> {
+///
+/// With `--lock FILE`, exactly the locked versions are injected, each checked against its
+/// hash; if any can not be, nothing starts. With `mask`, the child's output is masked
+/// ([`strongroom::mask`]).
+pub async fn run(args: crate::cli::RunArgs, mask: bool) -> Result<ExitCode, Failure> {
+    let (env, namespace) = (args.env.as_deref(), args.namespace.as_deref());
+    let (allow_names, command) = (&args.allow_name, &args.command);
     let store = crate::commands::open().await?;
-    let reads = store.resolve_env(namespace, env, only).await?;
+    let reads = match &args.lock {
+        Some(lock) => crate::lockfile::locked_reads(&store, lock, namespace, env).await?,
+        None => {
+            store
+                .resolve_env(namespace, env, args.only.as_deref())
+                .await?
+        }
+    };
     let refused = crate::childenv::refused(reads.iter().map(|s| s.id().key.as_str()), allow_names);
     if !refused.is_empty() {
         return Err(Failure::input(format!(

@@ -13,6 +13,7 @@ mod files;
 mod harden;
 mod init;
 mod keys;
+mod lockfile;
 #[cfg(feature = "pkcs11")]
 mod pkcs11;
 mod pocketbase;
@@ -82,6 +83,7 @@ async fn run(command: cli::Command) -> Result<ExitCode, exit::Failure> {
         Command::Import(c) => c.run().await,
         Command::Export(c) => c.run().await,
         Command::Run(c) => c.run().await,
+        Command::Lock(c) => c.run().await,
         Command::File(c) => c.run().await,
         Command::Serve(c) => c.run().await,
         Command::Token(c) => c.run().await,

@@ -625,6 +625,120 @@ fn run_mask_hides_values_in_the_childs_output() {
     assert_eq!(off.run(&echo, b"").stdout, b"sk-live-abcdef123");
 }
 
+/// A deploy lock pins versions: `run --lock` injects exactly them after the values moved
+/// on, `lock diff` names what moved, and the lock holds no plaintext.
+#[test]
+fn run_lock_injects_the_locked_versions_and_lock_diff_shows_what_moved() {
+    let s = Sandbox::new();
+    s.ok(&["set", "API_KEY", "--env", "prod"], b"sk-prod-version-one");
+    s.ok(&["set", "SHARED"], b"shared-global-one");
+    let lock = s.ok(&["lock", "--env", "prod"], b"");
+    let text = String::from_utf8(lock.clone()).unwrap();
+    assert!(
+        !text.contains("version-one") && !text.contains("global-one"),
+        "{text}"
+    );
+    let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(parsed["env"], "prod");
+    assert_eq!(parsed["secrets"][0]["key"], "API_KEY");
+    assert_eq!(parsed["secrets"][1]["env"], "global", "fallback recorded");
+    std::fs::write(s.dir.path().join("secrets.lock"), &lock).unwrap();
+    assert_eq!(
+        s.text(&["lock", "diff", "secrets.lock"], b""),
+        "nothing moved since the lock (default/prod)\n"
+    );
+    // The values move on; the lock still serves the old ones.
+    s.ok(&["set", "API_KEY", "--env", "prod"], b"sk-prod-version-two");
+    s.ok(&["set", "NEW_ONE", "--env", "prod"], b"brand-new-value");
+    let script = "printf '%s|%s|%s' \"$API_KEY\" \"$SHARED\" \"${NEW_ONE:-unset}\" > seen.txt";
+    s.ok(
+        &["run", "--lock", "secrets.lock", "--", "sh", "-c", script],
+        b"",
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.dir.path().join("seen.txt")).unwrap(),
+        "sk-prod-version-one|shared-global-one|unset"
+    );
+    assert_eq!(
+        s.text(&["lock", "diff", "secrets.lock"], b""),
+        "changed API_KEY: prod v1 -> prod v2\nadded NEW_ONE: prod v1\n"
+    );
+    let out = s.run(&["lock", "diff", "--exit-code", "secrets.lock"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    // The lock names its env: another env on the command line is refused.
+    s.fails(
+        &[
+            "run",
+            "--lock",
+            "secrets.lock",
+            "--env",
+            "dev",
+            "--",
+            "true",
+        ],
+        b"",
+        8,
+    );
+}
+
+/// Attacks on a lock: an edited version or hash, a secret deleted and made again under
+/// the same version number, a file that is not a lock. Each names the key and starts
+/// nothing.
+#[test]
+fn run_lock_refuses_anything_but_the_locked_values_and_starts_nothing() {
+    let s = Sandbox::new();
+    s.ok(&["set", "API_KEY", "--env", "prod"], b"sk-prod-locked");
+    s.ok(&["set", "OTHER", "--env", "prod"], b"other-locked");
+    let lock = String::from_utf8(s.ok(&["lock", "--env", "prod"], b"")).unwrap();
+    let write = |name: &str, text: &str| std::fs::write(s.dir.path().join(name), text).unwrap();
+    let marker = s.dir.path().join("started");
+    let starts = ["--", "touch", "started"];
+    let run_with = |file: &str| {
+        let mut args = vec!["run", "--lock", file];
+        args.extend(starts);
+        s.fails(&args, b"", 8)
+    };
+    // A version that does not exist.
+    write(
+        "version.lock",
+        &lock.replacen("\"version\": 1", "\"version\": 7", 1),
+    );
+    let err = run_with("version.lock");
+    assert!(
+        err.contains("API_KEY") && err.contains("version 7"),
+        "{err}"
+    );
+    // An edited hash (the last hex digit flipped).
+    let parsed: serde_json::Value = serde_json::from_str(&lock).unwrap();
+    let hash = parsed["secrets"][0]["hash"].as_str().unwrap();
+    let flipped = format!(
+        "{}{}",
+        &hash[..hash.len() - 1],
+        if hash.ends_with('0') { '1' } else { '0' }
+    );
+    write("hash.lock", &lock.replace(hash, &flipped));
+    let err = run_with("hash.lock");
+    assert!(
+        err.contains("API_KEY") && err.contains("not the value that was locked"),
+        "{err}"
+    );
+    // Deleted and made again: version 1 again, another value.
+    s.ok(&["rm", "OTHER", "--env", "prod"], b"");
+    s.ok(&["set", "OTHER", "--env", "prod"], b"other-imposter");
+    write("secrets.lock", &lock);
+    let err = run_with("secrets.lock");
+    assert!(err.contains("OTHER") && !err.contains("imposter"), "{err}");
+    // Not a lock at all, a duplicate key, another format.
+    write("bad.lock", "{\"format\": \"strongroom-lock/1\"");
+    assert!(run_with("bad.lock").contains("not a strongroom lock file"));
+    let twice = parsed["secrets"][0].clone();
+    let mut doubled = parsed.clone();
+    doubled["secrets"].as_array_mut().unwrap().push(twice);
+    write("twice.lock", &doubled.to_string());
+    assert!(run_with("twice.lock").contains("locked twice"));
+    assert!(!marker.exists(), "the command never started");
+}
+
 #[cfg(unix)]
 #[test]
 fn run_passes_signals_to_the_command() {

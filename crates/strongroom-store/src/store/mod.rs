@@ -16,11 +16,13 @@ use crate::backend::{Backend, WriteTx};
 use crate::{Result, SecretId, StoreConfig, StoreError};
 
 mod audit_ops;
+mod lock;
 mod maintenance;
 mod read;
 mod rotation;
 mod write;
 
+pub use lock::LockEntry;
 pub use maintenance::{is_empty, ValuesCheck};
 pub use read::PendingRead;
 pub use rotation::RotateOptions;

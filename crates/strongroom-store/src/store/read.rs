@@ -27,7 +27,7 @@ use crate::{
 #[must_use = "a read hands out nothing until it is committed (which audits it)"]
 pub struct PendingRead {
     store: Store,
-    secret: Secret,
+    pub(super) secret: Secret,
 }
 
 impl core::fmt::Debug for PendingRead {
@@ -287,13 +287,33 @@ impl Store {
         prefix: Option<&str>,
     ) -> Result<Vec<PendingRead>> {
         let probe = self.secret_id(namespace, env, "_")?;
+        let keys = self
+            .keys_in_chain(&probe.namespace, &self.chain(&probe), prefix)
+            .await?;
+        let mut reads = Vec::with_capacity(keys.len());
+        for key in keys {
+            reads.push(
+                self.get(&SecretId::new(&probe.namespace, &probe.env, key))
+                    .await?,
+            );
+        }
+        Ok(reads)
+    }
+
+    /// The keys present in any env of `chain` (those starting with `prefix`, if given).
+    pub(super) async fn keys_in_chain(
+        &self,
+        namespace: &str,
+        chain: &[String],
+        prefix: Option<&str>,
+    ) -> Result<std::collections::BTreeSet<String>> {
         let mut keys = std::collections::BTreeSet::new();
-        for chain_env in self.chain(&probe) {
+        for chain_env in chain {
             let mut cursor = None;
             loop {
                 let page = self
                     .list(ListQuery {
-                        namespace: Some(probe.namespace.clone()),
+                        namespace: Some(namespace.to_owned()),
                         env: Some(chain_env.clone()),
                         prefix: prefix.map(str::to_owned),
                         limit: Some(1000),
@@ -308,14 +328,7 @@ impl Store {
                 }
             }
         }
-        let mut reads = Vec::with_capacity(keys.len());
-        for key in keys {
-            reads.push(
-                self.get(&SecretId::new(&probe.namespace, &probe.env, key))
-                    .await?,
-            );
-        }
-        Ok(reads)
+        Ok(keys)
     }
 
     /// A page of secrets, masked, ordered by env then key.
