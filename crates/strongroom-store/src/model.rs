@@ -282,6 +282,15 @@ pub enum Action {
     GatewayRead,
     /// A value was re-sealed under its version-bound context by the schema-4 upgrade.
     Reseal,
+    /// Source side of a copy: its value was copied on the server (never handed out).
+    CopyOut,
+    /// Target side of a copy: a version written with the source's value.
+    CopyIn,
+    /// Source side of a move: the secret left this identity (with its history).
+    MoveOut,
+    /// Target side of a move: the secret and its kept versions arrived, re-sealed; the
+    /// versions are tied to this event.
+    MoveIn,
 }
 
 impl Action {
@@ -294,7 +303,12 @@ impl Action {
     pub fn writes_value(self) -> bool {
         matches!(
             self,
-            Self::Create | Self::Update | Self::Rollback | Self::Reseal
+            Self::Create
+                | Self::Update
+                | Self::Rollback
+                | Self::Reseal
+                | Self::CopyIn
+                | Self::MoveIn
         )
     }
 
@@ -311,6 +325,10 @@ impl Action {
             Self::Read => "read",
             Self::GatewayRead => "gateway_read",
             Self::Reseal => "reseal",
+            Self::CopyOut => "copy_out",
+            Self::CopyIn => "copy_in",
+            Self::MoveOut => "move_out",
+            Self::MoveIn => "move_in",
         }
     }
 
@@ -327,6 +345,10 @@ impl Action {
             Self::Read,
             Self::GatewayRead,
             Self::Reseal,
+            Self::CopyOut,
+            Self::CopyIn,
+            Self::MoveOut,
+            Self::MoveIn,
         ]
         .into_iter()
         .find(|a| a.as_str() == name)

@@ -438,11 +438,15 @@ async fn check_tie(
     let Some((event, _)) = backend.audit_event_at(seq).await? else {
         return Ok(Some(format!("the event that wrote it ({seq}) is missing")));
     };
+    // A move carries every kept version of the secret and ties them all to its one
+    // `move_in` event, which names the current (highest) version.
+    let version_matches = event.version == Some(tie.version)
+        || (event.action == crate::Action::MoveIn && event.version >= Some(tie.version));
     let matches = event.action.writes_value()
         && event.namespace == tie.id.namespace
         && event.env == tie.id.env
         && event.key == tie.id.key
-        && event.version == Some(tie.version);
+        && version_matches;
     Ok((!matches).then(|| format!("event {seq} did not write this version")))
 }
 

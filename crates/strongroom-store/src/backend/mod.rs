@@ -31,9 +31,8 @@ pub mod sqlite;
 pub(crate) mod transport;
 
 pub use rows::{
-    AuditRecord, Change, Changes, LegacyVersion, ListFilter, NewVersion, RotationCandidate,
-    SecretRow, StoredInfo, StoredSecret, StoredValue, StoredVersion, TokenRecord, UpsertedSecret,
-    VersionTie,
+    AuditRecord, Change, Changes, ListFilter, NewVersion, RotationCandidate, SecretRow, StoredInfo,
+    StoredSecret, StoredValue, StoredVersion, TokenRecord, UpsertedSecret, VersionRow, VersionTie,
 };
 
 /// The future a transaction's work returns.
@@ -233,6 +232,13 @@ pub trait WriteTx: Send {
     /// Deletes a locked row and every version of it.
     async fn delete_secret(&mut self, row: &SecretRow) -> Result<()>;
 
+    /// Gives a locked row another identity (a move); its versions stay with it. The
+    /// caller re-seals them, since values are bound to the identity.
+    async fn rename_secret(&mut self, row: &SecretRow, to: &SecretId) -> Result<()>;
+
+    /// Every kept version of a locked row, with its position, oldest first.
+    async fn versions_of(&mut self, row: &SecretRow) -> Result<Vec<(i64, VersionRow)>>;
+
     /// Locks and returns every secret whose expiry is before `before`.
     async fn expired_secrets(&mut self, before: i64) -> Result<Vec<SecretRow>>;
 
@@ -252,7 +258,7 @@ pub trait WriteTx: Send {
     ) -> Result<bool>;
 
     /// Version rows without an audit tie (written before schema 4), with their positions.
-    async fn untied_versions(&mut self) -> Result<Vec<(i64, LegacyVersion)>>;
+    async fn untied_versions(&mut self) -> Result<Vec<(i64, VersionRow)>>;
 
     /// Replaces a version row's value and ties it to audit event `seq` with `tag`.
     async fn retie_version(

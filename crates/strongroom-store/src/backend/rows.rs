@@ -234,16 +234,17 @@ pub struct VersionTie {
     pub audit_tag: Option<Vec<u8>>,
 }
 
-/// A version written before values were bound to their version (schema 4), to re-seal.
+/// A kept version row with its secret's identity: to re-seal (a version written before
+/// schema 4 bound values to their version, or a version carried by a move).
 #[derive(Debug, Clone)]
-pub struct LegacyVersion {
+pub struct VersionRow {
     /// The secret's random public id.
     pub row_id: String,
     /// Identity.
     pub id: SecretId,
     /// Version number.
     pub version: u32,
-    /// The value, sealed under the old `(namespace, env, key)` context.
+    /// The value as stored (sealed under the context it was written in).
     pub value: StoredValue,
 }
 

@@ -10,7 +10,7 @@ use strongroom_crypto::secrecy;
 use super::write::check_writer_key;
 use super::{value_context, Store};
 use crate::audit::{self, Appender, AuditVerification, Checkpoint};
-use crate::backend::{AuditRecord, LegacyVersion, StoredValue};
+use crate::backend::{AuditRecord, StoredValue, VersionRow};
 use crate::model::now_ms;
 use crate::{Action, AuditEvent, AuditQuery, Page, Result, StoreError};
 
@@ -139,7 +139,7 @@ impl Store {
 
 /// Opens a value sealed under the old `(namespace, env, key)` context and seals it under
 /// its version-bound context.
-fn reseal(ring: &strongroom_crypto::KeyRing, legacy: &LegacyVersion) -> Result<StoredValue> {
+fn reseal(ring: &strongroom_crypto::KeyRing, legacy: &VersionRow) -> Result<StoredValue> {
     let plaintext = ring
         .open(&legacy.id.context(), &legacy.value.value)
         .map_err(|e| StoreError::opening(&legacy.id, e))?;

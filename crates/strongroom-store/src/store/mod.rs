@@ -20,6 +20,7 @@ mod lock;
 mod maintenance;
 mod read;
 mod rotation;
+mod transfer;
 mod write;
 
 pub use lock::LockEntry;

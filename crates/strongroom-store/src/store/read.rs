@@ -231,7 +231,11 @@ impl Store {
         Ok(false)
     }
 
-    async fn open_current(&self, id: &SecretId, requested_env: &str) -> Result<Option<Secret>> {
+    pub(super) async fn open_current(
+        &self,
+        id: &SecretId,
+        requested_env: &str,
+    ) -> Result<Option<Secret>> {
         let Some(stored) = self.inner.backend.fetch(id).await? else {
             return Ok(None);
         };

@@ -19,19 +19,20 @@ use crate::{
 type Sealer = Box<dyn FnOnce(&str, u32) -> Result<StoredValue> + Send>;
 
 /// A checked value write, not yet applied.
-struct WriteRecord {
+pub(super) struct WriteRecord {
     id: SecretId,
     seal: Sealer,
     changes: Changes,
     now: i64,
     actor: String,
     history_depth: u32,
-    rollback: bool,
+    /// The event's action when it is not a plain create or update (rollback, copy).
+    action: Option<Action>,
     new_row_id: String,
 }
 
 /// The writing key: `(version, fingerprint)`.
-type WriterKey = (u32, String);
+pub(super) type WriterKey = (u32, String);
 
 /// Records the writing key's fingerprint, or refuses the write if the database knows
 /// another one under the same version (a write under the wrong key never lands).
@@ -54,7 +55,7 @@ pub(super) async fn check_writer_key(
 
 /// A value write inside the transaction: the secret row (created, or its version bumped),
 /// the audit event, the version row tied to that event, and history trimming.
-async fn apply_write(
+pub(super) async fn apply_write(
     tx: &mut dyn WriteTx,
     audit: &mut Appender,
     record: WriteRecord,
@@ -64,12 +65,10 @@ async fn apply_write(
         .await?;
     let row = upserted.row;
     let value = (record.seal)(&row.row_id, row.version)?;
-    let action = if record.rollback {
-        Action::Rollback
-    } else if upserted.created {
-        Action::Create
-    } else {
-        Action::Update
+    let action = match record.action {
+        Some(action) => action,
+        None if upserted.created => Action::Create,
+        None => Action::Update,
     };
     let seq = audit
         .append(
@@ -126,7 +125,13 @@ async fn write_all(
 }
 
 /// An event about a secret that carries no value (a delete, an attribute change, ...).
-fn event(actor: &str, action: Action, id: &SecretId, version: u32, now: i64) -> AuditRecord {
+pub(super) fn event(
+    actor: &str,
+    action: Action,
+    id: &SecretId,
+    version: u32,
+    now: i64,
+) -> AuditRecord {
     AuditRecord {
         time: now,
         actor: actor.to_owned(),
@@ -143,7 +148,7 @@ impl Store {
     pub async fn set(&self, id: &SecretId, request: SetRequest) -> Result<WriteOutcome> {
         let id = self.normalize(id)?;
         let mut outcomes = self
-            .apply(vec![self.write_record(&id, request, false)?])
+            .apply(vec![self.write_record(&id, request, None)?])
             .await?;
         outcomes
             .pop()
@@ -154,7 +159,7 @@ impl Store {
     pub async fn set_many(&self, items: Vec<(SecretId, SetRequest)>) -> Result<Vec<WriteOutcome>> {
         let records = items
             .into_iter()
-            .map(|(id, request)| self.write_record(&self.normalize(&id)?, request, false))
+            .map(|(id, request)| self.write_record(&self.normalize(&id)?, request, None))
             .collect::<Result<Vec<_>>>()?;
         self.apply(records).await
     }
@@ -171,7 +176,7 @@ impl Store {
                 value,
                 ..SetRequest::default()
             },
-            true,
+            Some(Action::Rollback),
         )?;
         let mut outcomes = self.apply(vec![record]).await?;
         outcomes
@@ -188,15 +193,17 @@ impl Store {
 
     /// Checks a write; nothing is written yet. The value is sealed inside the transaction,
     /// once its row id and version number are known.
-    fn write_record(
+    /// `action` is the event's action when not a plain create or update; such a write
+    /// carries a value the store already held, so an empty one (legacy) is not refused.
+    pub(super) fn write_record(
         &self,
         id: &SecretId,
         request: SetRequest,
-        rollback: bool,
+        action: Option<Action>,
     ) -> Result<WriteRecord> {
         let limits = &self.inner.config.limits;
         let size = request.value.expose_secret().len();
-        if size == 0 && !rollback {
+        if size == 0 && action.is_none() {
             return Err(StoreError::InvalidInput(EMPTY_VALUE.into()));
         }
         if size > limits.max_value_size {
@@ -230,7 +237,7 @@ impl Store {
             now,
             actor: self.actor.to_string(),
             history_depth: self.inner.config.history_depth,
-            rollback,
+            action,
             new_row_id: new_row_id()?,
         })
     }

@@ -25,10 +25,12 @@ use crate::{
 mod audit;
 mod lifecycle;
 mod secrets;
+mod transfer;
 
 pub use audit::*;
 pub use lifecycle::*;
 pub use secrets::*;
+pub use transfer::*;
 
 /// What a backend's tests provide.
 #[async_trait]
@@ -154,7 +156,8 @@ macro_rules! backend_conformance_suite {
             namespaces_are_separate, set_many_is_all_or_nothing, audit_chain_detects_tampering,
             audit_links_can_not_be_stripped, audit_truncation_is_detected, audit_anchor_and_ties_are_keyed,
             retention_cuts_by_sequence, values_are_bound_to_their_version, reads_are_audited_only_when_committed,
-            audit_chain_survives_key_retirement
+            audit_chain_survives_key_retirement, copy_reseals_under_the_target_and_audits_each_side,
+            move_keeps_history_rewraps_and_verifies
         );
     };
     (@tests $make:path; $($name:ident),* $(,)?) => {

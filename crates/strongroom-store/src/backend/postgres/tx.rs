@@ -9,8 +9,8 @@ use super::{db, AUDIT_LOCK};
 use crate::backend::rows::{legacy_action, u32_of};
 use crate::backend::sql::INFO_COLUMNS;
 use crate::backend::{
-    AuditRecord, Changes, LegacyVersion, NewVersion, SecretRow, StoredInfo, StoredValue,
-    TokenRecord, UpsertedSecret, VersionTie, WriteTx,
+    AuditRecord, Changes, NewVersion, SecretRow, StoredInfo, StoredValue, TokenRecord,
+    UpsertedSecret, VersionRow, VersionTie, WriteTx,
 };
 use crate::{AuditEvent, Result, SecretId};
 
@@ -51,6 +51,41 @@ impl<'a> PgTx<'a> {
 
     pub(super) fn into_parts(self) -> (Transaction<'a>, Touched) {
         (self.tx, self.touched)
+    }
+
+    /// Version rows matching `filter` (over `v`, the version, and `s`, its secret), with
+    /// their positions, in position order.
+    async fn version_rows(
+        &self,
+        filter: &str,
+        values: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<(i64, VersionRow)>> {
+        let rows = self
+            .tx
+            .query(
+                &format!(
+                    "SELECT v.vid, s.row_id, s.namespace, s.env, s.key, v.version, v.value, v.value_hash, v.kek_version
+                     FROM strongroom_secret_versions v JOIN strongroom_secrets s ON s.sid = v.sid
+                     WHERE {filter} ORDER BY v.vid"
+                ),
+                values,
+            )
+            .await
+            .map_err(db)?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get(0),
+                    VersionRow {
+                        row_id: r.get(1),
+                        id: id_at(r, 2),
+                        version: u32_of(r.get(5)),
+                        value: value_at(r, 6),
+                    },
+                )
+            })
+            .collect())
     }
 }
 
@@ -268,6 +303,23 @@ impl WriteTx for PgTx<'_> {
         Ok(())
     }
 
+    async fn rename_secret(&mut self, row: &SecretRow, to: &SecretId) -> Result<()> {
+        self.tx
+            .execute(
+                "UPDATE strongroom_secrets SET namespace = $1, env = $2, key = $3 WHERE sid = $4",
+                &[&to.namespace, &to.env, &to.key, &row.sid],
+            )
+            .await
+            .map_err(db)?;
+        self.touched.secret(&row.id);
+        self.touched.secret(to);
+        Ok(())
+    }
+
+    async fn versions_of(&mut self, row: &SecretRow) -> Result<Vec<(i64, VersionRow)>> {
+        self.version_rows("v.sid = $1", &[&row.sid]).await
+    }
+
     async fn expired_secrets(&mut self, before: i64) -> Result<Vec<SecretRow>> {
         let rows = self
             .tx
@@ -341,31 +393,8 @@ impl WriteTx for PgTx<'_> {
         Ok(changed == 1)
     }
 
-    async fn untied_versions(&mut self) -> Result<Vec<(i64, LegacyVersion)>> {
-        let rows = self
-            .tx
-            .query(
-                "SELECT v.vid, s.row_id, s.namespace, s.env, s.key, v.version, v.value, v.value_hash, v.kek_version
-                 FROM strongroom_secret_versions v JOIN strongroom_secrets s ON s.sid = v.sid
-                 WHERE v.audit_tag IS NULL ORDER BY v.vid",
-                &[],
-            )
-            .await
-            .map_err(db)?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                (
-                    r.get(0),
-                    LegacyVersion {
-                        row_id: r.get(1),
-                        id: id_at(r, 2),
-                        version: u32_of(r.get(5)),
-                        value: value_at(r, 6),
-                    },
-                )
-            })
-            .collect())
+    async fn untied_versions(&mut self) -> Result<Vec<(i64, VersionRow)>> {
+        self.version_rows("v.audit_tag IS NULL", &[]).await
     }
 
     async fn retie_version(

@@ -10,8 +10,8 @@ use super::reads::{id_at, info_from_row, value_at};
 use crate::backend::rows::{legacy_action, u32_of};
 use crate::backend::sql::INFO_COLUMNS;
 use crate::backend::{
-    AuditRecord, Changes, LegacyVersion, NewVersion, SecretRow, StoredInfo, StoredValue,
-    TokenRecord, UpsertedSecret, VersionTie, WriteTx,
+    AuditRecord, Changes, NewVersion, SecretRow, StoredInfo, StoredValue, TokenRecord,
+    UpsertedSecret, VersionRow, VersionTie, WriteTx,
 };
 use crate::{AuditEvent, Result, SecretId, StoreError};
 
@@ -31,6 +31,37 @@ impl<'c> SqliteTx<'c> {
             .prepare_cached(sql)
             .and_then(|mut s| s.execute(values))
             .map_err(db)
+    }
+
+    /// Version rows matching `filter` (over `v`, the version, and `s`, its secret), with
+    /// their positions, in position order.
+    fn version_rows(
+        &self,
+        filter: &str,
+        values: impl rusqlite::Params,
+    ) -> Result<Vec<(i64, VersionRow)>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT v.vid, s.row_id, s.namespace, s.env, s.key, v.version, v.value, v.value_hash, v.kek_version
+                 FROM secret_versions v JOIN secrets s ON s.sid = v.sid
+                 WHERE {filter} ORDER BY v.vid"
+            ))
+            .map_err(db)?;
+        let rows = stmt
+            .query_map(values, |r| {
+                Ok((
+                    r.get(0)?,
+                    VersionRow {
+                        row_id: r.get(1)?,
+                        id: id_at(r, 2)?,
+                        version: u32_of(r.get(5)?),
+                        value: value_at(r, 6)?,
+                    },
+                ))
+            })
+            .map_err(db)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(db)
     }
 
     /// Applies `changes` (and `version`, when given) to row `sid`.
@@ -198,6 +229,18 @@ impl WriteTx for SqliteTx<'_> {
             .map(drop)
     }
 
+    async fn rename_secret(&mut self, row: &SecretRow, to: &SecretId) -> Result<()> {
+        self.execute(
+            "UPDATE secrets SET namespace = ?1, env = ?2, key = ?3 WHERE sid = ?4",
+            params![to.namespace, to.env, to.key, row.sid],
+        )
+        .map(drop)
+    }
+
+    async fn versions_of(&mut self, row: &SecretRow) -> Result<Vec<(i64, VersionRow)>> {
+        self.version_rows("v.sid = ?1", [row.sid])
+    }
+
     async fn expired_secrets(&mut self, before: i64) -> Result<Vec<SecretRow>> {
         let mut stmt = self
             .conn
@@ -256,29 +299,8 @@ impl WriteTx for SqliteTx<'_> {
         .map(|n| n == 1)
     }
 
-    async fn untied_versions(&mut self) -> Result<Vec<(i64, LegacyVersion)>> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT v.vid, s.row_id, s.namespace, s.env, s.key, v.version, v.value, v.value_hash, v.kek_version
-                 FROM secret_versions v JOIN secrets s ON s.sid = v.sid
-                 WHERE v.audit_tag IS NULL ORDER BY v.vid",
-            )
-            .map_err(db)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    LegacyVersion {
-                        row_id: r.get(1)?,
-                        id: id_at(r, 2)?,
-                        version: u32_of(r.get(5)?),
-                        value: value_at(r, 6)?,
-                    },
-                ))
-            })
-            .map_err(db)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(db)
+    async fn untied_versions(&mut self) -> Result<Vec<(i64, VersionRow)>> {
+        self.version_rows("v.audit_tag IS NULL", [])
     }
 
     async fn retie_version(

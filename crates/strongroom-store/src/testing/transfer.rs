@@ -1,0 +1,160 @@
+use super::*;
+
+/// The value of exactly version `version` of `id`, read and committed.
+async fn version_value(store: &Store, id: &SecretId, version: u32) -> Vec<u8> {
+    let read = store.get_version(id, version).await.unwrap();
+    read.commit().await.unwrap().value.expose_secret().to_vec()
+}
+
+/// The actions recorded for `key`, oldest first, reads left out.
+async fn actions(store: &Store, key: &str) -> Vec<(Action, String, Option<u32>)> {
+    let mut events = store
+        .audit_all(AuditQuery {
+            key: Some(key.into()),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    events.sort_by_key(|e| e.id);
+    events
+        .into_iter()
+        .filter(|e| !e.action.is_plaintext_use())
+        .map(|e| (e.action, e.env, e.version))
+        .collect()
+}
+
+pub async fn copy_reseals_under_the_target_and_audits_each_side(h: &dyn Harness) {
+    let store = open(h).await;
+    let source = id("prod", "API");
+    let target = id("staging", "API");
+    set(&store, "prod", "API", "value-one").await;
+    store
+        .set(
+            &source,
+            SetRequest {
+                description: Some("the API key".into()),
+                ..SetRequest::value("value-two")
+            },
+        )
+        .await
+        .unwrap();
+    let copied = store.copy(&source, &target, false).await.unwrap();
+    assert_eq!(copied.version, 1);
+    assert_eq!(value(&store, "staging", "API").await, "value-two");
+    assert_eq!(
+        value(&store, "prod", "API").await,
+        "value-two",
+        "the source stays"
+    );
+    let listed = store
+        .list(ListQuery {
+            env: Some("staging".into()),
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.items[0].description, "the API key");
+    // Sealed under the target's own context: not the source's bytes.
+    assert_ne!(h.stored_value(&target).await, h.stored_value(&source).await);
+    // Exists: refused (nothing written) unless forced.
+    let refused = store.copy(&source, &target, false).await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    assert_eq!(store.copy(&source, &target, true).await.unwrap().version, 2);
+    assert!(matches!(
+        store.copy(&source, &source, true).await,
+        Err(StoreError::InvalidInput(_))
+    ));
+    assert!(matches!(
+        store.copy(&id("prod", "MISSING"), &target, true).await,
+        Err(StoreError::NotFound(_))
+    ));
+    // One event per side and per copy, no read: the value was never handed out.
+    let events = actions(&store, "API").await;
+    let copy_events: Vec<_> = events
+        .iter()
+        .filter(|(a, _, _)| matches!(a, Action::CopyOut | Action::CopyIn))
+        .cloned()
+        .collect();
+    assert_eq!(
+        copy_events,
+        [
+            (Action::CopyOut, "prod".to_owned(), Some(2)),
+            (Action::CopyIn, "staging".to_owned(), Some(1)),
+            (Action::CopyOut, "prod".to_owned(), Some(2)),
+            (Action::CopyIn, "staging".to_owned(), Some(2)),
+        ]
+    );
+    let verified = store.verify_audit().await.unwrap();
+    assert_eq!(verified.broken_at, None, "{verified:?}");
+}
+
+pub async fn move_keeps_history_rewraps_and_verifies(h: &dyn Harness) {
+    // Written under key 1 in one namespace; moved under key 2 into another.
+    let old = open(h).await;
+    let source = id("prod", "DB");
+    for v in ["db-one", "db-two", "db-three"] {
+        set(&old, "prod", "DB", v).await;
+    }
+    let store = open_with(h, &[(2, 0x22), (1, 0x11)], StoreConfig::default())
+        .await
+        .unwrap()
+        .with_actor("mover");
+    let target = SecretId::new("billing", "prod", "DATABASE_URL");
+    // A taken target refuses, and nothing moves.
+    set(&store, "prod", "TAKEN", "taken-value").await;
+    let taken = id("prod", "TAKEN");
+    assert!(matches!(
+        store.move_to(&source, &taken, false).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(value(&store, "prod", "DB").await, "db-three");
+    assert_eq!(value(&store, "prod", "TAKEN").await, "taken-value");
+
+    let moved = store.move_to(&source, &target, false).await.unwrap();
+    assert_eq!(moved.version, 3);
+    assert!(matches!(
+        store.get(&source).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let history = store.history(&target).await.unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|v| (v.version, v.kek_version))
+            .collect::<Vec<_>>(),
+        [(3, 2), (2, 2), (1, 2)],
+        "every kept version came along, re-wrapped under the active key"
+    );
+    for (version, expected) in [(1, "db-one"), (2, "db-two"), (3, "db-three")] {
+        assert_eq!(
+            version_value(&store, &target, version).await,
+            expected.as_bytes()
+        );
+    }
+    let verified = store.verify_audit().await.unwrap();
+    assert_eq!(verified.broken_at, None, "{verified:?}");
+    // Rollback works on the carried history, and the old key is no longer needed.
+    store.rollback(&target, 1).await.unwrap();
+    let new_only = open_with(h, &[(2, 0x22)], StoreConfig::default())
+        .await
+        .unwrap();
+    let read = new_only.get(&target).await.unwrap().commit().await.unwrap();
+    assert_eq!(read.value.expose_secret(), b"db-one");
+    let out: Vec<_> = actions(&store, "DB")
+        .await
+        .into_iter()
+        .filter(|(a, _, _)| *a == Action::MoveOut)
+        .collect();
+    assert_eq!(out, [(Action::MoveOut, "prod".to_owned(), Some(3))]);
+    // Forced onto an existing secret: the target is deleted first (audited), then moved.
+    let forced = store.move_to(&taken, &target, true).await.unwrap();
+    assert_eq!(forced.version, 1);
+    let read = store.get(&target).await.unwrap().commit().await.unwrap();
+    assert_eq!(read.value.expose_secret(), b"taken-value");
+    assert!(store.history(&target).await.unwrap().len() == 1);
+    let verified = store.verify_audit().await.unwrap();
+    assert_eq!(verified.broken_at, None, "{verified:?}");
+}
