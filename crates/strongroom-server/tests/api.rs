@@ -198,6 +198,8 @@ async fn every_protected_route_answers_401_without_a_valid_token() {
         ("DELETE", "/api/secrets/K"),
         ("GET", "/api/secrets/K/history"),
         ("POST", "/api/secrets/K/rollback"),
+        ("POST", "/api/secrets/K/copy"),
+        ("POST", "/api/secrets/K/move"),
         ("GET", "/api/audit"),
         ("GET", "/api/rotation"),
     ];
@@ -1202,4 +1204,135 @@ async fn scope_capabilities_parse_strictly_and_old_scopes_keep_all_five() {
         .map(String::as_str)
         .collect();
     assert_eq!(scopes, ["default/prod"]);
+}
+
+/// Copy and move on the server: the value never comes back; `read` or `use` on the source
+/// and `write` on the target suffice for a copy (never `read` on the target); a move also
+/// needs `delete` on the source. Refused calls change nothing.
+#[tokio::test]
+async fn copy_and_move_never_return_the_value_and_check_both_sides() {
+    let server = start(true, Limits::default()).await;
+    let (status, _) = server
+        .admin(
+            "POST",
+            "/api/secrets",
+            Some(json!({"key": "API", "value": "prod-api-value", "env": "prod"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let to_staging = json!({"to_env": "staging"});
+    // A token that may only use prod and write staging copies, and sees no value.
+    let mover = server
+        .scoped("promoter", &["default/prod:use", "default/staging:write"])
+        .await;
+    let (status, body) = server
+        .call(
+            "POST",
+            "/api/secrets/API/copy?env=prod",
+            Some(&mover),
+            Some(to_staging.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["to"],
+        json!({"namespace": "default", "env": "staging", "key": "API"})
+    );
+    assert_eq!(body["version"], 1);
+    assert!(!body.to_string().contains("prod-api-value"));
+    // It can not read what it wrote, nor move (no delete on prod).
+    let (status, _) = server
+        .call("GET", "/api/secrets/API?env=staging", Some(&mover), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = server
+        .call(
+            "POST",
+            "/api/secrets/API/move?env=prod",
+            Some(&mover),
+            Some(json!({"to_env": "dev"})),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN);
+    // Exists: 409 unless forced.
+    let (status, body) = server
+        .call(
+            "POST",
+            "/api/secrets/API/copy?env=prod",
+            Some(&mover),
+            Some(to_staging.clone()),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::CONFLICT);
+    // Each missing side is refused, naming the capability; nothing is written.
+    for (scopes, needs) in [
+        (vec!["default/prod:list", "default/staging:write"], "read"),
+        (vec!["default/prod:read", "default/staging:read"], "write"),
+        (vec!["default/prod:read"], "write"),
+    ] {
+        let token = server
+            .scoped(&format!("partial-{needs}-{}", scopes.len()), &scopes)
+            .await;
+        let (status, body) = server
+            .call(
+                "POST",
+                "/api/secrets/API/copy?env=prod",
+                Some(&token),
+                Some(json!({"to_env": "qa", "force": true})),
+            )
+            .await;
+        assert_error(status, &body, StatusCode::FORBIDDEN);
+        assert!(body["message"].as_str().unwrap().contains(needs), "{body}");
+    }
+    let (_, qa) = server.admin("GET", "/api/secrets?env=qa", None).await;
+    assert_eq!(qa["total"], 0);
+    // A move with read, delete and target write renames, history and all.
+    let renamer = server
+        .scoped("renamer", &["default/prod:read,delete,write"])
+        .await;
+    let (status, body) = server
+        .call(
+            "POST",
+            "/api/secrets/API/move?env=prod",
+            Some(&renamer),
+            Some(json!({"to_key": "API_KEY"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(!body.to_string().contains("prod-api-value"));
+    let (status, _) = server.admin("GET", "/api/secrets/API?env=prod", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, body) = server
+        .admin("GET", "/api/secrets/API_KEY?env=prod", None)
+        .await;
+    assert_eq!(body["value"], "prod-api-value");
+    // Audited per side under the tokens' names; no read by the promoter.
+    let (_, audit) = server.admin("GET", "/api/audit?limit=100", None).await;
+    let seen: Vec<(String, String, String)> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let field = |n: &str| e[n].as_str().unwrap_or_default().to_owned();
+            (field("actor"), field("action"), field("env"))
+        })
+        .collect();
+    for expected in [
+        ("token:promoter", "copy_out", "prod"),
+        ("token:promoter", "copy_in", "staging"),
+        ("token:renamer", "move_out", "prod"),
+        ("token:renamer", "move_in", "prod"),
+    ] {
+        let expected = (
+            expected.0.to_owned(),
+            expected.1.to_owned(),
+            expected.2.to_owned(),
+        );
+        assert!(seen.contains(&expected), "{expected:?} in {seen:?}");
+    }
+    assert!(!seen
+        .iter()
+        .any(|(a, action, _)| a == "token:promoter" && action == "read"));
+    let verified = server.store.as_ref().unwrap().verify_audit().await.unwrap();
+    assert_eq!(verified.broken_at, None, "{verified:?}");
 }

@@ -39,6 +39,11 @@ pub enum Command {
     List(ListArgs),
     /// Delete a secret and its versions.
     Rm(RmArgs),
+    /// Copy a secret's value to another key, env or namespace on the server (re-sealed;
+    /// never printed).
+    Cp(TransferArgs),
+    /// Move (rename) a secret with its history to another key, env or namespace.
+    Mv(TransferArgs),
     /// Show a secret's kept versions.
     History(HistoryArgs),
     /// Make an older version current again (as a new version).
@@ -252,6 +257,33 @@ pub struct RmArgs {
     #[command(flatten)]
     pub target: Target,
     /// JSON output (docs/cli.md, "JSON output").
+    #[arg(long)]
+    pub json: bool,
+}
+
+// Arguments of `strongroom cp` and `strongroom mv` (help: the variants' doc comments).
+#[derive(Debug, Args)]
+pub struct TransferArgs {
+    /// The source key.
+    pub source: String,
+    /// The target key (default: the source key, so `--to-env` alone copies across envs).
+    pub target: Option<String>,
+    /// The source's env (default: the default env); exactly this env, no fallback.
+    #[arg(long, short = 'e')]
+    pub env: Option<String>,
+    /// The target's env (default: the source's).
+    #[arg(long)]
+    pub to_env: Option<String>,
+    /// The source's namespace (default `default`).
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+    /// The target's namespace (default: the source's).
+    #[arg(long)]
+    pub to_namespace: Option<String>,
+    /// Overwrite an existing target (a move deletes it first).
+    #[arg(long)]
+    pub force: bool,
+    /// JSON output: `{"from","to","version"}`.
     #[arg(long)]
     pub json: bool,
 }

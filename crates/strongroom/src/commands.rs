@@ -14,7 +14,8 @@ use crate::cli::{self, StateArg, Target};
 use crate::exit::{code, Failure};
 use crate::settings::Settings;
 
-type Outcome = Result<ExitCode, Failure>;
+/// What a command returns: its exit code, or a failure to report.
+pub type Outcome = Result<ExitCode, Failure>;
 
 impl cli::KeygenArgs {
     /// `strongroom keygen`.

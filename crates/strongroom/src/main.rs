@@ -20,6 +20,7 @@ mod pocketbase;
 mod schema;
 mod serve;
 mod settings;
+mod transfer;
 
 use std::process::ExitCode;
 
@@ -75,6 +76,8 @@ async fn run(command: cli::Command) -> Result<ExitCode, exit::Failure> {
         Command::Get(c) => c.run().await,
         Command::List(c) => c.run().await,
         Command::Rm(c) => c.run().await,
+        Command::Cp(c) => c.run(false).await,
+        Command::Mv(c) => c.run(true).await,
         Command::History(c) => c.run().await,
         Command::Rollback(c) => c.run().await,
         Command::Verify(c) => c.run().await,

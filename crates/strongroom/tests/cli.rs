@@ -625,6 +625,82 @@ fn run_mask_hides_values_in_the_childs_output() {
     assert_eq!(off.run(&echo, b"").stdout, b"sk-live-abcdef123");
 }
 
+/// `cp` and `mv` through the CLI: the value stays inside the store (never on stdout),
+/// `mv` keeps the history, an existing target needs `--force`.
+#[test]
+fn cp_and_mv_move_values_inside_the_store() {
+    let s = Sandbox::new();
+    s.ok(&["set", "API_KEY", "--env", "prod"], b"sk-cp-one");
+    s.ok(&["set", "API_KEY", "--env", "prod"], b"sk-cp-two");
+    let out = s.text(
+        &["cp", "API_KEY", "--env", "prod", "--to-env", "staging"],
+        b"",
+    );
+    assert_eq!(
+        out,
+        "copied default/prod/API_KEY to default/staging/API_KEY (version 1)\n"
+    );
+    assert_eq!(
+        s.ok(&["get", "API_KEY", "--env", "staging"], b""),
+        b"sk-cp-two"
+    );
+    let err = s.fails(
+        &["cp", "API_KEY", "--env", "prod", "--to-env", "staging"],
+        b"",
+        8,
+    );
+    assert!(err.contains("--force") && !err.contains("sk-cp"), "{err}");
+    s.ok(
+        &[
+            "cp", "API_KEY", "--env", "prod", "--to-env", "staging", "--force",
+        ],
+        b"",
+    );
+    let moved = s.text(
+        &[
+            "mv",
+            "API_KEY",
+            "OPENAI_KEY",
+            "--env",
+            "prod",
+            "--to-namespace",
+            "billing",
+            "--json",
+        ],
+        b"",
+    );
+    assert!(!moved.contains("sk-cp"), "{moved}");
+    s.fails(&["get", "API_KEY", "--env", "prod"], b"", 4);
+    let history = s.text(
+        &[
+            "history",
+            "OPENAI_KEY",
+            "--env",
+            "prod",
+            "--namespace",
+            "billing",
+        ],
+        b"",
+    );
+    assert!(history.contains('1') && history.contains('2'), "{history}");
+    assert_eq!(
+        s.ok(
+            &[
+                "get",
+                "OPENAI_KEY",
+                "--env",
+                "prod",
+                "--namespace",
+                "billing"
+            ],
+            b""
+        ),
+        b"sk-cp-two"
+    );
+    s.fails(&["cp", "API_KEY"], b"", 8);
+    assert!(s.text(&["audit", "verify"], b"").contains("intact"));
+}
+
 /// A deploy lock pins versions: `run --lock` injects exactly them after the values moved
 /// on, `lock diff` names what moved, and the lock holds no plaintext.
 #[test]

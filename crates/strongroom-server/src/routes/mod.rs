@@ -12,6 +12,7 @@ use crate::{ApiError, AppState};
 pub(crate) mod audit;
 pub(crate) mod secrets;
 pub(crate) mod system;
+pub(crate) mod transfer;
 pub(crate) mod versions;
 
 /// Every route of the API and the gateway. Each handler is registered once: the same
@@ -21,6 +22,7 @@ pub(crate) fn api() -> OpenApiRouter<AppState> {
         .merge(system::routes())
         .merge(secrets::routes())
         .merge(versions::routes())
+        .merge(transfer::routes())
         .merge(audit::routes())
         .merge(crate::gateway::routes())
 }

@@ -1,0 +1,167 @@
+//! Copy and move on the server: `POST /api/secrets/{key}/copy` and `…/move`. The value is
+//! re-sealed inside the store and never returned.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use strongroom_store::tokens::{Capability, Principal};
+use strongroom_store::SecretId;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::secrets::TargetQuery;
+use super::{missing, require, store, ApiResult};
+use crate::extract::{ApiJson, ApiQuery, Caller};
+use crate::AppState;
+
+/// `/api/secrets/{key}/copy` and `/api/secrets/{key}/move`.
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(copy_secret))
+        .routes(routes!(move_secret))
+}
+
+/// Where a copy or move goes; each omitted part is the source's.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TransferRequest {
+    /// Target key (default: the source's).
+    #[schema(pattern = r"^[A-Za-z0-9_./-]{1,256}$")]
+    to_key: Option<String>,
+    /// Target env (default: the source's).
+    #[schema(pattern = r"^[a-z0-9_-]{1,64}$")]
+    to_env: Option<String>,
+    /// Target namespace (default: the source's).
+    #[schema(pattern = r"^[a-z0-9_-]{1,64}$")]
+    to_namespace: Option<String>,
+    /// Overwrite an existing target (default false: 409).
+    #[serde(default)]
+    force: bool,
+}
+
+/// A secret's identity.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Identity {
+    namespace: String,
+    env: String,
+    key: String,
+}
+
+impl From<SecretId> for Identity {
+    fn from(id: SecretId) -> Self {
+        Self {
+            namespace: id.namespace,
+            env: id.env,
+            key: id.key,
+        }
+    }
+}
+
+/// `{"from", "to", "version", "message"}`: never the value.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Transferred {
+    from: Identity,
+    to: Identity,
+    /// The target's current version.
+    version: u32,
+    message: String,
+}
+
+/// Copies a secret's current value (exactly the source env, no fallback) to another key,
+/// env or namespace, re-sealed there. Needs `read` or `use` on the source and `write` on
+/// the target; the value is never returned.
+#[utoipa::path(post, path = "/api/secrets/{key}/copy", tag = "secrets", params(("key" = String, Path, description = "The source key", pattern = r"^[A-Za-z0-9_.-]{1,256}$"), TargetQuery),
+    request_body = TransferRequest,
+    responses((status = 200, body = Transferred), (status = 400, body = crate::ErrorBody), (status = 401, body = crate::ErrorBody),
+        (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody), (status = 409, body = crate::ErrorBody),
+        (status = 410, body = crate::ErrorBody), (status = 413, body = crate::ErrorBody), (status = 415, body = crate::ErrorBody),
+        (status = 503, body = crate::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn copy_secret(
+    state: State<AppState>,
+    caller: Caller,
+    key: Path<String>,
+    query: ApiQuery<TargetQuery>,
+    body: ApiJson<TransferRequest>,
+) -> ApiResult<Json<Transferred>> {
+    transfer(state, caller, key, query, body, false).await
+}
+
+/// Moves (renames) a secret with its history to another key, env or namespace. Needs
+/// `read` or `use`, and `delete`, on the source, and `write` on the target (and `delete`
+/// there too with `force`); the value is never returned.
+#[utoipa::path(post, path = "/api/secrets/{key}/move", tag = "secrets", params(("key" = String, Path, description = "The source key", pattern = r"^[A-Za-z0-9_.-]{1,256}$"), TargetQuery),
+    request_body = TransferRequest,
+    responses((status = 200, body = Transferred), (status = 400, body = crate::ErrorBody), (status = 401, body = crate::ErrorBody),
+        (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody), (status = 409, body = crate::ErrorBody),
+        (status = 413, body = crate::ErrorBody), (status = 415, body = crate::ErrorBody), (status = 500, body = crate::ErrorBody),
+        (status = 503, body = crate::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn move_secret(
+    state: State<AppState>,
+    caller: Caller,
+    key: Path<String>,
+    query: ApiQuery<TargetQuery>,
+    body: ApiJson<TransferRequest>,
+) -> ApiResult<Json<Transferred>> {
+    transfer(state, caller, key, query, body, true).await
+}
+
+async fn transfer(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(key): Path<String>,
+    ApiQuery(query): ApiQuery<TargetQuery>,
+    ApiJson(body): ApiJson<TransferRequest>,
+    moving: bool,
+) -> ApiResult<Json<Transferred>> {
+    let store = store(&state)?.with_actor(&caller.actor());
+    let from = store.secret_id(query.namespace.as_deref(), query.env.as_deref(), &key)?;
+    let to = store.secret_id(
+        Some(body.to_namespace.as_deref().unwrap_or(&from.namespace)),
+        Some(body.to_env.as_deref().unwrap_or(&from.env)),
+        body.to_key.as_deref().unwrap_or(&from.key),
+    )?;
+    authorize_transfer(&caller, &from, &to, moving, body.force)?;
+    let outcome = if moving {
+        store.move_to(&from, &to, body.force).await?
+    } else {
+        store.copy(&from, &to, body.force).await?
+    };
+    let message = format!("{} {from} to {to}", if moving { "moved" } else { "copied" });
+    Ok(Json(Transferred {
+        from: from.into(),
+        to: to.into(),
+        version: outcome.version,
+        message,
+    }))
+}
+
+/// The capabilities a copy or move needs: the value may be used (`read` or `use`) at the
+/// source, written at the target; a move also deletes the source, and a forced move the
+/// target's history. `read` on the target is never needed.
+fn authorize_transfer(
+    caller: &Principal,
+    from: &SecretId,
+    to: &SecretId,
+    moving: bool,
+    force: bool,
+) -> ApiResult<()> {
+    if !caller.may(Capability::Read, &from.namespace, &from.env)
+        && !caller.may(Capability::Use, &from.namespace, &from.env)
+    {
+        return Err(missing(
+            Capability::Read,
+            &format!("{}/{} (or `use`)", from.namespace, from.env),
+        ));
+    }
+    require(caller, Capability::Write, &to.namespace, &to.env)?;
+    if moving {
+        require(caller, Capability::Delete, &from.namespace, &from.env)?;
+        if force {
+            require(caller, Capability::Delete, &to.namespace, &to.env)?;
+        }
+    }
+    Ok(())
+}
