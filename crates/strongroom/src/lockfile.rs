@@ -1,9 +1,9 @@
 //! Deploy lock files: `strongroom lock`, `lock diff` and the reads of `run --lock`.
 //!
 //! A lock file is JSON, safe to commit: per key the env that served it, the version and
-//! that version's keyed hash (no plaintext; the hash is an HMAC under the key ring, so
-//! the file alone tests no guess). `run --lock` injects exactly those versions or starts
-//! nothing.
+//! a keyed hash of the value (no plaintext; the hash is an HMAC under the key ring, so
+//! the file alone tests no guess). `run --lock` injects exactly the locked values (the
+//! named version, or the kept version holding that value) or starts nothing.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -200,16 +200,23 @@ async fn diff(
     let mut changed = Vec::new();
     let mut added = Vec::new();
     for (key, new) in &current {
-        match then.get(key) {
-            None => {
-                added.push(serde_json::json!({"key": key, "env": new.env, "version": new.version}));
-            }
-            Some(old) if old != new => changed.push(serde_json::json!({
+        let Some(old) = then.get(key) else {
+            added.push(serde_json::json!({"key": key, "env": new.env, "version": new.version}));
+            continue;
+        };
+        // The value and where it is served decide; version numbers differ between
+        // databases holding the same values, and hash bytes between key versions.
+        let same = old.env == new.env
+            && (old.hash == new.hash
+                || store
+                    .lock_entry_is_current(&lock.namespace, &old.entry(file)?)
+                    .await?);
+        if !same {
+            changed.push(serde_json::json!({
                 "key": key,
                 "from": {"env": old.env, "version": old.version},
                 "to": {"env": new.env, "version": new.version},
-            })),
-            Some(_) => {}
+            }));
         }
     }
     let removed: Vec<serde_json::Value> = then

@@ -757,62 +757,116 @@ fn run_lock_injects_the_locked_versions_and_lock_diff_shows_what_moved() {
     );
 }
 
-/// Attacks on a lock: an edited version or hash, a secret deleted and made again under
-/// the same version number, a file that is not a lock. Each names the key and starts
-/// nothing.
+/// Attacks on a lock: an edited hash, a secret deleted and made again with another value,
+/// a value gone from the kept history, a file that is not a lock. Each names the key and
+/// starts nothing. An edited version number changes nothing: the hash pins the value.
 #[test]
 fn run_lock_refuses_anything_but_the_locked_values_and_starts_nothing() {
     let s = Sandbox::new();
     s.ok(&["set", "API_KEY", "--env", "prod"], b"sk-prod-locked");
     s.ok(&["set", "OTHER", "--env", "prod"], b"other-locked");
     let lock = String::from_utf8(s.ok(&["lock", "--env", "prod"], b"")).unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&lock).unwrap();
     let write = |name: &str, text: &str| std::fs::write(s.dir.path().join(name), text).unwrap();
     let marker = s.dir.path().join("started");
-    let starts = ["--", "touch", "started"];
-    let run_with = |file: &str| {
-        let mut args = vec!["run", "--lock", file];
-        args.extend(starts);
-        s.fails(&args, b"", 8)
+    let run_with = |file: &str| s.fails(&["run", "--lock", file, "--", "touch", "started"], b"", 8);
+    let seen = |file: &str| {
+        let script = "printf %s \"$API_KEY\" > seen.txt";
+        s.ok(&["run", "--lock", file, "--", "sh", "-c", script], b"");
+        std::fs::read_to_string(s.dir.path().join("seen.txt")).unwrap()
     };
-    // A version that does not exist.
+    // A newer value, and a lock whose version was edited to point at it: still the
+    // locked value.
+    s.ok(&["set", "API_KEY", "--env", "prod"], b"sk-prod-newer");
     write(
         "version.lock",
-        &lock.replacen("\"version\": 1", "\"version\": 7", 1),
+        &lock.replacen("\"version\": 1", "\"version\": 2", 1),
     );
-    let err = run_with("version.lock");
-    assert!(
-        err.contains("API_KEY") && err.contains("version 7"),
-        "{err}"
-    );
+    assert_eq!(seen("version.lock"), "sk-prod-locked");
     // An edited hash (the last hex digit flipped).
-    let parsed: serde_json::Value = serde_json::from_str(&lock).unwrap();
     let hash = parsed["secrets"][0]["hash"].as_str().unwrap();
-    let flipped = format!(
-        "{}{}",
-        &hash[..hash.len() - 1],
-        if hash.ends_with('0') { '1' } else { '0' }
-    );
+    let last = if hash.ends_with('0') { "1" } else { "0" };
+    let flipped = format!("{}{last}", &hash[..hash.len() - 1]);
     write("hash.lock", &lock.replace(hash, &flipped));
     let err = run_with("hash.lock");
     assert!(
-        err.contains("API_KEY") && err.contains("not the value that was locked"),
+        err.contains("API_KEY") && err.contains("holds the locked value"),
         "{err}"
     );
-    // Deleted and made again: version 1 again, another value.
+    // Deleted and made again with another value.
     s.ok(&["rm", "OTHER", "--env", "prod"], b"");
     s.ok(&["set", "OTHER", "--env", "prod"], b"other-imposter");
     write("secrets.lock", &lock);
     let err = run_with("secrets.lock");
     assert!(err.contains("OTHER") && !err.contains("imposter"), "{err}");
-    // Not a lock at all, a duplicate key, another format.
+    // The locked value beyond the kept history (10 versions by default).
+    for i in 0..10 {
+        s.ok(
+            &["set", "API_KEY", "--env", "prod"],
+            format!("sk-later-{i}").as_bytes(),
+        );
+    }
+    let mut only_api = parsed.clone();
+    only_api["secrets"].as_array_mut().unwrap().truncate(1);
+    write("api.lock", &only_api.to_string());
+    let err = run_with("api.lock");
+    assert!(
+        err.contains("API_KEY") && err.contains("holds the locked value"),
+        "{err}"
+    );
+    // Not a lock at all, a duplicate key.
     write("bad.lock", "{\"format\": \"strongroom-lock/1\"");
     assert!(run_with("bad.lock").contains("not a strongroom lock file"));
-    let twice = parsed["secrets"][0].clone();
     let mut doubled = parsed.clone();
+    let twice = parsed["secrets"][0].clone();
     doubled["secrets"].as_array_mut().unwrap().push(twice);
     write("twice.lock", &doubled.to_string());
     assert!(run_with("twice.lock").contains("locked twice"));
     assert!(!marker.exists(), "the command never started");
+}
+
+/// A lock made on one database holds on another with the same key and values: here a
+/// teammate's database filled from the repository's encrypted file.
+#[test]
+fn a_lock_holds_on_a_teammates_database_filled_from_the_repository_file() {
+    let mine = Sandbox::new();
+    mine.ok(&["set", "API_KEY", "--env", "dev"], b"sk-dev-old");
+    mine.ok(&["set", "API_KEY", "--env", "dev"], b"sk-dev-shared");
+    mine.ok(&["file", "export", "secrets.enc", "--env", "dev"], b"");
+    let lock = mine.ok(&["lock", "--env", "dev"], b"");
+    let theirs = Sandbox::new();
+    std::fs::copy(
+        mine.dir.path().join("secrets.enc"),
+        theirs.dir.path().join("secrets.enc"),
+    )
+    .unwrap();
+    std::fs::write(theirs.dir.path().join("secrets.lock"), &lock).unwrap();
+    theirs.ok(&["file", "import", "secrets.enc"], b"");
+    let script = "printf %s \"$API_KEY\" > seen.txt";
+    theirs.ok(
+        &["run", "--lock", "secrets.lock", "--", "sh", "-c", script],
+        b"",
+    );
+    assert_eq!(
+        std::fs::read_to_string(theirs.dir.path().join("seen.txt")).unwrap(),
+        "sk-dev-shared"
+    );
+    assert_eq!(
+        theirs.text(&["lock", "diff", "secrets.lock"], b""),
+        "nothing moved since the lock (default/dev)\n",
+        "version 2 there is version 1 here: the same value, nothing moved"
+    );
+    // After a key rotation the hashes are made under another key: still nothing moved,
+    // and the lock still serves while the old key is in the ring.
+    let rotated = theirs
+        .with("STRONGROOM_KEYS", &format!("2:{},1:{KEY1}", "b".repeat(64)))
+        .without("STRONGROOM_MASTER_KEY");
+    rotated.ok(&["rotate"], b"");
+    assert_eq!(
+        rotated.text(&["lock", "diff", "secrets.lock"], b""),
+        "nothing moved since the lock (default/dev)\n"
+    );
+    rotated.ok(&["run", "--lock", "secrets.lock", "--", "true"], b"");
 }
 
 #[cfg(unix)]

@@ -1,16 +1,19 @@
-//! Deploy locks: which version of each secret an env serves now, and the means to read
-//! exactly those versions later (`strongroom lock`, `strongroom run --lock`).
+//! Deploy locks: which value of each secret an env serves now, and the means to read
+//! exactly those values later (`strongroom lock`, `strongroom run --lock`).
 //!
 //! A lock entry holds the key, the env that served it (after fallback), the version and
-//! that version's stored keyed hash (HMAC under a subkey of the KEK, bound to the
-//! secret's identity, random row id and version): no plaintext, and nothing a reader
-//! without the key ring can test guesses against. Making a lock decrypts nothing.
+//! a keyed hash of the value (HMAC under a subkey of the active KEK, bound to
+//! `(namespace, env, key)`): no plaintext, and nothing a reader without the key ring can
+//! test guesses against. The hash pins the value; the version is where to look first. So a
+//! lock made on one database holds on another with the same keys and values (a teammate's
+//! `file import` of the repository file, a restored backup), where version numbers and row
+//! ids differ. Making a lock opens each value inside the store and hands none out (like
+//! `verify`), so it records no read.
 
 use secrecy::ExposeSecret as _;
-use strongroom_crypto::{secrecy, KeyedHash};
+use strongroom_crypto::{secrecy, Context, KeyedHash};
 
-use super::{value_context, PendingRead, Store};
-use crate::model::{format_time, now_ms};
+use super::{PendingRead, Store};
 use crate::{Result, SecretId, StoreError};
 
 /// One secret of a deploy lock.
@@ -22,13 +25,13 @@ pub struct LockEntry {
     pub env: String,
     /// The version served.
     pub version: u32,
-    /// That version's keyed hash, stored form (`0x03 | kek_version | mac`).
+    /// The keyed hash of its value, stored form (`0x03 | kek_version | mac`).
     pub hash: Vec<u8>,
 }
 
 impl Store {
     /// What `env` serves now, after fallback (the keys starting with `prefix`, if given):
-    /// per key, the serving env, version and keyed hash, sorted by key. An expired value
+    /// per key, the serving env, version and the keyed hash of its value, sorted by key. An expired value
     /// is [`StoreError::Expired`], as a read would be.
     pub async fn lock_env(
         &self,
@@ -39,25 +42,23 @@ impl Store {
         let probe = self.secret_id(namespace, env, "_")?;
         let chain = self.chain(&probe);
         let keys = self.keys_in_chain(&probe.namespace, &chain, prefix).await?;
-        let now = now_ms();
         let mut entries = Vec::with_capacity(keys.len());
         for key in keys {
             for chain_env in &chain {
                 let id = SecretId::new(&probe.namespace, chain_env, &key);
-                let Some(stored) = self.inner.backend.fetch(&id).await? else {
+                // Expired: an error, as a read would be.
+                let Some(current) = self.open_current(&id, &probe.env).await? else {
                     continue;
                 };
-                if let Some(at) = stored.info.expires_at.filter(|at| *at <= now) {
-                    return Err(StoreError::Expired {
-                        id,
-                        expired_at: format_time(at),
-                    });
-                }
+                let hash = self
+                    .inner
+                    .ring
+                    .keyed_hash(&lock_context(&id), current.value.expose_secret());
                 entries.push(LockEntry {
                     key,
                     env: chain_env.clone(),
-                    version: stored.info.version,
-                    hash: stored.value.value_hash,
+                    version: current.version,
+                    hash: hash.to_bytes(),
                 });
                 break;
             }
@@ -65,32 +66,63 @@ impl Store {
         Ok(entries)
     }
 
-    /// Exactly the version `entry` names, in `namespace`, as a read to commit; refused
-    /// when that version is gone (trimmed, deleted, the secret re-created) or its value
-    /// does not match the entry's hash.
+    /// The locked value of `entry`, in `namespace`, as a read to commit: the version the
+    /// entry names if it holds the locked value, else the newest kept version that does.
+    /// Refused when none does (the value moved on and history no longer keeps it, the
+    /// lock was edited) or the secret is gone.
     pub async fn get_locked(&self, namespace: &str, entry: &LockEntry) -> Result<PendingRead> {
         let id = self.normalize(&SecretId::new(namespace, &entry.env, &entry.key))?;
         let hash = KeyedHash::from_bytes(&entry.hash).map_err(|_| {
             StoreError::InvalidInput(format!("the lock's hash of {} is malformed", entry.key))
         })?;
-        let read = self.get_version(&id, entry.version).await?;
-        let Some(current) = self.inner.backend.fetch(&id).await? else {
-            return Err(StoreError::NotFound(id));
-        };
-        let context = value_context(&id, &current.info.row_id, entry.version);
-        let matches = self.inner.ring.verify_keyed_hash(
-            &context,
-            read.secret.value.expose_secret(),
-            &hash,
-        )?;
-        if matches {
-            Ok(read)
-        } else {
-            Err(StoreError::Conflict(format!(
-                "{}/{}/{} version {} is not the value that was locked (the secret was \
-                 deleted and made again, or the lock was edited)",
-                id.namespace, id.env, id.key, entry.version
-            )))
+        let context = lock_context(&id);
+        let mut candidates = vec![entry.version];
+        for kept in self.history(&id).await? {
+            if kept.version != entry.version {
+                candidates.push(kept.version);
+            }
         }
+        for version in candidates {
+            let read = match self.get_version(&id, version).await {
+                Ok(read) => read,
+                Err(StoreError::VersionNotFound { .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            let value = read.secret.value.expose_secret();
+            if self.inner.ring.verify_keyed_hash(&context, value, &hash)? {
+                return Ok(read);
+            }
+        }
+        Err(StoreError::Conflict(format!(
+            "no kept version of {id} holds the locked value (it moved on beyond the kept \
+             history, or the lock was edited)"
+        )))
     }
+}
+
+impl Store {
+    /// Whether the current value of `entry`'s key in its env is the locked value (hashes
+    /// made under different key versions are compared by value, not by bytes).
+    pub async fn lock_entry_is_current(&self, namespace: &str, entry: &LockEntry) -> Result<bool> {
+        let id = self.normalize(&SecretId::new(namespace, &entry.env, &entry.key))?;
+        let hash = KeyedHash::from_bytes(&entry.hash).map_err(|_| {
+            StoreError::InvalidInput(format!("the lock's hash of {} is malformed", entry.key))
+        })?;
+        let Some(current) = self.open_current(&id, &id.env).await? else {
+            return Ok(false);
+        };
+        Ok(self.inner.ring.verify_keyed_hash(
+            &lock_context(&id),
+            current.value.expose_secret(),
+            &hash,
+        )?)
+    }
+}
+
+/// What a lock's keyed hash is bound to: the serving identity, not a row or version.
+fn lock_context(id: &SecretId) -> Context {
+    Context::new("deploy-lock")
+        .with(&id.namespace)
+        .with(&id.env)
+        .with(&id.key)
 }

@@ -158,3 +158,46 @@ pub async fn move_keeps_history_rewraps_and_verifies(h: &dyn Harness) {
     let verified = store.verify_audit().await.unwrap();
     assert_eq!(verified.broken_at, None, "{verified:?}");
 }
+
+pub async fn deploy_locks_pin_values_not_rows(h: &dyn Harness) {
+    let store = open(h).await;
+    set(&store, "prod", "API", "api-locked").await;
+    set(&store, "global", "SHARED", "shared-locked").await;
+    let lock = store.lock_env(None, Some("prod"), None).await.unwrap();
+    assert_eq!(
+        lock.iter()
+            .map(|e| (e.key.as_str(), e.env.as_str(), e.version))
+            .collect::<Vec<_>>(),
+        [("API", "prod", 1), ("SHARED", "global", 1)]
+    );
+    set(&store, "prod", "API", "api-newer").await;
+    let read = store.get_locked("default", &lock[0]).await.unwrap();
+    assert_eq!(
+        read.commit().await.unwrap().value.expose_secret(),
+        b"api-locked"
+    );
+    // Another row with the locked value (deleted, made again): the value decides.
+    store.delete(&id("global", "SHARED")).await.unwrap();
+    set(&store, "global", "SHARED", "shared-locked").await;
+    let read = store.get_locked("default", &lock[1]).await.unwrap();
+    assert_eq!(
+        read.commit().await.unwrap().value.expose_secret(),
+        b"shared-locked"
+    );
+    // Another value under the locked version number: refused.
+    store.delete(&id("prod", "API")).await.unwrap();
+    set(&store, "prod", "API", "api-imposter").await;
+    assert!(matches!(
+        store.get_locked("default", &lock[0]).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // A lock made before the key rotated still checks while the old key is in the ring.
+    let rotated = open_with(h, &[(2, 0x22), (1, 0x11)], StoreConfig::default())
+        .await
+        .unwrap();
+    rotated
+        .rotate(RotateOptions::default(), |_| {})
+        .await
+        .unwrap();
+    assert!(rotated.get_locked("default", &lock[1]).await.is_ok());
+}
