@@ -144,11 +144,5 @@ fn reseal(ring: &strongroom_crypto::KeyRing, legacy: &VersionRow) -> Result<Stor
         .open(&legacy.id.context(), &legacy.value.value)
         .map_err(|e| StoreError::opening(&legacy.id, e))?;
     let context = value_context(&legacy.id, &legacy.row_id, legacy.version);
-    Ok(StoredValue {
-        value: ring.seal(&context, plaintext.expose_secret())?,
-        value_hash: ring
-            .keyed_hash(&context, plaintext.expose_secret())
-            .to_bytes(),
-        kek_version: ring.active().version(),
-    })
+    super::seal_stored(ring, &context, plaintext.expose_secret())
 }

@@ -59,6 +59,20 @@ pub(crate) fn value_context(
     strongroom_crypto::Context::secret_version(&id.namespace, &id.env, &id.key, row_id, version)
 }
 
+/// `plaintext` sealed for storage under `context` with the active key, with its keyed
+/// hash: what every value write, re-seal and move stores.
+pub(crate) fn seal_stored(
+    ring: &KeyRing,
+    context: &strongroom_crypto::Context,
+    plaintext: &[u8],
+) -> Result<crate::backend::StoredValue> {
+    Ok(crate::backend::StoredValue {
+        value: ring.seal(context, plaintext)?,
+        value_hash: ring.keyed_hash(context, plaintext).to_bytes(),
+        kek_version: ring.active().version(),
+    })
+}
+
 /// A KEK whose fingerprint differs from the one the database recorded for its version is
 /// [`StoreError::WrongKey`].
 fn check_fingerprints(ring: &KeyRing, recorded: &[(u32, String)]) -> Result<()> {

@@ -10,7 +10,7 @@ use strongroom_crypto::secrecy;
 use super::write::{apply_write, check_writer_key, event};
 use super::{value_context, Store};
 use crate::audit::Appender;
-use crate::backend::{AuditRecord, StoredValue};
+use crate::backend::AuditRecord;
 use crate::model::now_ms;
 use crate::{Action, Expiry, Result, SecretId, SetRequest, StoreError, WriteOutcome};
 
@@ -115,12 +115,7 @@ impl Store {
                         )
                         .map_err(|e| StoreError::opening(&from, e))?;
                     let context = value_context(&to, &row.row_id, kept.version);
-                    let value = plaintext.expose_secret();
-                    let stored = StoredValue {
-                        value: ring.seal(&context, value)?,
-                        value_hash: ring.keyed_hash(&context, value).to_bytes(),
-                        kek_version: ring.active().version(),
-                    };
+                    let stored = super::seal_stored(&ring, &context, plaintext.expose_secret())?;
                     resealed.push((position, kept.version, stored));
                 }
                 tx.rename_secret(&row, &to).await?;

@@ -218,12 +218,7 @@ impl Store {
         let plaintext = request.value;
         let seal = move |row_id: &str, version: u32| -> Result<StoredValue> {
             let context = value_context(&sealed_id, row_id, version);
-            let value = plaintext.expose_secret();
-            Ok(StoredValue {
-                value: ring.seal(&context, value)?,
-                value_hash: ring.keyed_hash(&context, value).to_bytes(),
-                kek_version: ring.active().version(),
-            })
+            super::seal_stored(&ring, &context, plaintext.expose_secret())
         };
         Ok(WriteRecord {
             id: id.clone(),
