@@ -71,6 +71,12 @@ pub struct SetRequest {
     pub kind: Option<String>,
     /// Expiry change.
     pub expiry: Expiry,
+    /// Check-and-set: the write lands only if the secret's current version is this (`0`:
+    /// only if it does not exist yet); otherwise [`StoreError::Conflict`] and nothing is
+    /// written.
+    ///
+    /// [`StoreError::Conflict`]: crate::StoreError::Conflict
+    pub expected_version: Option<u32>,
 }
 
 impl SetRequest {
@@ -90,6 +96,7 @@ impl core::fmt::Debug for SetRequest {
             .field("description", &self.description)
             .field("kind", &self.kind)
             .field("expiry", &self.expiry)
+            .field("expected_version", &self.expected_version)
             .finish_non_exhaustive()
     }
 }

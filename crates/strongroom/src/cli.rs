@@ -215,6 +215,10 @@ pub struct SetArgs {
     /// Read the value from this file instead of stdin.
     #[arg(long)]
     pub value_file: Option<PathBuf>,
+    /// Check-and-set: write only if the secret is at this version now (0: only if it does
+    /// not exist); otherwise exit 8 and write nothing.
+    #[arg(long, value_name = "VERSION")]
+    pub cas: Option<u32>,
     /// JSON output (docs/cli.md, "JSON output").
     #[arg(long)]
     pub json: bool,

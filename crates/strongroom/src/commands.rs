@@ -436,6 +436,7 @@ async fn set(args: cli::SetArgs, json: bool) -> Outcome {
         metadata,
         kind,
         value_file,
+        cas,
         ..
     } = args;
     let store = open().await?;
@@ -462,6 +463,7 @@ async fn set(args: cli::SetArgs, json: bool) -> Outcome {
                 metadata,
                 kind,
                 expiry,
+                expected_version: cas,
             },
         )
         .await?;

@@ -59,6 +59,10 @@ pub(crate) struct CreateSecret {
     /// Description.
     #[schema(max_length = 1024)]
     description: Option<String>,
+    /// Check-and-set: write only if the secret is at this version now (0: only if it does
+    /// not exist); otherwise 409 and nothing is written.
+    #[schema(minimum = 0)]
+    cas: Option<u32>,
 }
 
 /// `{"key", "env", "message"}`.
@@ -72,8 +76,8 @@ pub(crate) struct Saved {
 /// Creates or replaces a secret (upsert; a new version when it exists).
 #[utoipa::path(post, path = "/api/secrets", tag = "secrets", params(NamespaceQuery), request_body = CreateSecret,
     responses((status = 200, body = Saved), (status = 400, body = crate::ErrorBody), (status = 401, body = crate::ErrorBody),
-        (status = 403, body = crate::ErrorBody), (status = 413, body = crate::ErrorBody), (status = 415, body = crate::ErrorBody),
-        (status = 503, body = crate::ErrorBody)),
+        (status = 403, body = crate::ErrorBody), (status = 409, body = crate::ErrorBody), (status = 413, body = crate::ErrorBody),
+        (status = 415, body = crate::ErrorBody), (status = 503, body = crate::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn create_secret(
     State(state): State<AppState>,
@@ -92,6 +96,7 @@ pub(crate) async fn create_secret(
     )?;
     let request = SetRequest {
         description: body.description,
+        expected_version: body.cas,
         ..SetRequest::value(body.value)
     };
     store.with_actor(&caller.actor()).set(&id, request).await?;

@@ -32,6 +32,7 @@ impl Store {
                 .info
                 .expires_at
                 .map_or(Expiry::Never, |at| Expiry::At(at.0)),
+            expected_version: None,
         };
         let record = self.write_record(&to, request, Some(Action::CopyIn))?;
         let source_version = source.version;

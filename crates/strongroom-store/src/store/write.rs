@@ -28,6 +28,8 @@ pub(super) struct WriteRecord {
     history_depth: u32,
     /// The event's action when it is not a plain create or update (rollback, copy).
     action: Option<Action>,
+    /// Check-and-set: the version the secret must be at (0: absent).
+    expected_version: Option<u32>,
     new_row_id: String,
 }
 
@@ -64,6 +66,16 @@ pub(super) async fn apply_write(
         .upsert_secret(&record.id, &record.new_row_id, &record.changes, record.now)
         .await?;
     let row = upserted.row;
+    if let Some(expected) = record.expected_version {
+        let was = if upserted.created { 0 } else { row.version - 1 };
+        if was != expected {
+            // Returning the error rolls the whole transaction back: nothing is written.
+            return Err(StoreError::Conflict(format!(
+                "check-and-set: {} is at version {was}, not {expected}",
+                record.id
+            )));
+        }
+    }
     let value = (record.seal)(&row.row_id, row.version)?;
     let action = match record.action {
         Some(action) => action,
@@ -233,6 +245,7 @@ impl Store {
             actor: self.actor.to_string(),
             history_depth: self.inner.config.history_depth,
             action,
+            expected_version: request.expected_version,
             new_row_id: new_row_id()?,
         })
     }

@@ -504,3 +504,35 @@ pub async fn set_many_is_all_or_nothing(h: &dyn Harness) {
     );
     assert_eq!(value(&store, "global", "A").await, "a3");
 }
+
+pub async fn check_and_set_writes_only_at_the_expected_version(h: &dyn Harness) {
+    let store = open(h).await;
+    let key = id("prod", "CAS");
+    let cas = |value: &str, expected: u32| SetRequest {
+        expected_version: Some(expected),
+        ..SetRequest::value(value)
+    };
+    assert!(matches!(
+        store.set(&key, cas("never", 3)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(
+        matches!(store.get(&key).await, Err(StoreError::NotFound(_))),
+        "nothing created"
+    );
+    assert_eq!(store.set(&key, cas("first", 0)).await.unwrap().version, 1);
+    for stale in [0, 2] {
+        assert!(matches!(
+            store.set(&key, cas("stale", stale)).await,
+            Err(StoreError::Conflict(_))
+        ));
+    }
+    assert_eq!(
+        store.history(&key).await.unwrap().len(),
+        1,
+        "nothing written"
+    );
+    assert_eq!(value(&store, "prod", "CAS").await, "first");
+    assert_eq!(store.set(&key, cas("second", 1)).await.unwrap().version, 2);
+    assert_eq!(value(&store, "prod", "CAS").await, "second");
+}
