@@ -413,6 +413,7 @@ fn ensure_python_cryptography() -> Result {
         ("cryptography", "cryptography"),
         ("dotenv", "python-dotenv"),
         ("prometheus_client", "prometheus-client"),
+        ("hvac", "hvac"),
     ] {
         if succeeds("python3", &["-c", &format!("import {module}")]) {
             continue;

@@ -15,6 +15,7 @@ mod metrics;
 mod openapi;
 mod routes;
 mod tls;
+mod vault;
 
 use std::time::Duration;
 
@@ -69,8 +70,9 @@ pub fn router(state: AppState, limits: Limits) -> Router {
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
         })
         .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
-    let mut routes =
-        routes::router().route("/metrics", axum::routing::get(metrics::scrape_with_token));
+    let mut routes = routes::router()
+        .merge(vault::routes())
+        .route("/metrics", axum::routing::get(metrics::scrape_with_token));
     if let Some(metrics) = &state.metrics {
         routes = routes.route_layer(axum::middleware::from_fn_with_state(
             metrics.clone(),
@@ -117,14 +119,14 @@ pub fn metrics_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Every `/api` response, errors included, is never cached (it may hold a secret value)
+/// Every `/api` and `/v1` response, errors included, is never cached (it may hold a secret value)
 /// and never content-sniffed. Gateway responses are the upstream's own and pass as sent.
 async fn api_response_headers(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::http::header::{HeaderValue, CACHE_CONTROL, X_CONTENT_TYPE_OPTIONS};
-    let api = request.uri().path().starts_with("/api");
+    let api = request.uri().path().starts_with("/api") || request.uri().path().starts_with("/v1/");
     let mut response = next.run(request).await;
     if api {
         let headers = response.headers_mut();

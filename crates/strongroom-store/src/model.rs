@@ -298,12 +298,14 @@ pub enum Action {
     /// Target side of a move: the secret and its kept versions arrived, re-sealed; the
     /// versions are tied to this event.
     MoveIn,
+    /// A plaintext value was read through the Vault-compatible API (`/v1`).
+    VaultRead,
 }
 
 impl Action {
     /// Whether the event records a plaintext handed out (a read or a gateway use).
     pub fn is_plaintext_use(self) -> bool {
-        matches!(self, Self::Read | Self::GatewayRead)
+        matches!(self, Self::Read | Self::GatewayRead | Self::VaultRead)
     }
 
     /// Whether the event writes a value (a version is tied to such an event).
@@ -336,6 +338,7 @@ impl Action {
             Self::CopyIn => "copy_in",
             Self::MoveOut => "move_out",
             Self::MoveIn => "move_in",
+            Self::VaultRead => "vault_read",
         }
     }
 
@@ -356,6 +359,7 @@ impl Action {
             Self::CopyIn,
             Self::MoveOut,
             Self::MoveIn,
+            Self::VaultRead,
         ]
         .into_iter()
         .find(|a| a.as_str() == name)

@@ -1,0 +1,391 @@
+//! The KV version 2 engine: `/v1/{mount}/data|metadata|config/{env}/{key}`.
+//!
+//! Mount `secret` is namespace `default`; any other mount is the namespace of its name.
+//! A path is `{env}/{key}`, the key may hold `/`. Data `{"value": V}` is the plain secret
+//! `V`; any other map is stored whole as JSON, with kind [`MAP_KIND`], and read back whole.
+
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::IntoResponse as _;
+use serde_json::{json, Map, Value};
+use strongroom_crypto::secrecy::ExposeSecret as _;
+use strongroom_store::tokens::{Capability, Principal};
+use strongroom_store::{
+    Action, ListQuery, MetaUpdate, SecretId, SecretInfo, SetRequest, Store, StoreError,
+};
+
+use super::{caller, envelope, json_body, time, VaultError, VaultRequest, VaultResult};
+use crate::AppState;
+
+/// The kind that marks a value written through `/v1` as a whole JSON map.
+pub(crate) const MAP_KIND: &str = "kv-map";
+
+/// `/v1/{mount}/…` of the KV engine.
+pub(super) async fn kv(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: &VaultRequest,
+) -> VaultResult {
+    let caller = caller(state, headers).await?;
+    let store = state.store.as_ref().ok_or_else(|| {
+        VaultError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "secrets are disabled: no master key is configured",
+        )
+    })?;
+    let mount = request.segments[0].as_str();
+    let namespace = if mount == "secret" { "default" } else { mount };
+    if store.config().check_namespace(namespace).is_err() {
+        return Err(VaultError::unsupported_path());
+    }
+    let store = store.with_actor(&caller.actor());
+    let kv = Kv {
+        store: &store,
+        caller: &caller,
+        namespace,
+        path: request.segments.get(2..).unwrap_or_default().join("/"),
+    };
+    let operation = request.segments.get(1).map(String::as_str);
+    match (operation, &request.method) {
+        (Some("metadata"), _) if request.list => kv.list().await,
+        (Some("data"), &Method::GET) => kv.read(request.version).await,
+        (Some("data"), &Method::POST | &Method::PUT) => kv.write(&json_body(request)?).await,
+        (Some("metadata"), &Method::GET) => kv.metadata().await,
+        (Some("metadata"), &Method::POST | &Method::PUT) => {
+            kv.update_metadata(&json_body(request)?).await
+        }
+        (Some("metadata"), &Method::DELETE) => kv.delete_all().await,
+        (Some("config"), &Method::GET) => Ok(envelope(json!({
+            "cas_required": false,
+            "delete_version_after": "0s",
+            "max_versions": store.config().history_depth,
+        }))),
+        (Some("data" | "delete" | "undelete" | "destroy"), _) => Err(VaultError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "soft delete, undelete and destroy of single versions are not supported yet; \
+             DELETE /v1/{mount}/metadata/{path} deletes a secret (docs/vault-compat.md)",
+        )),
+        (Some("metadata" | "config"), _) => Err(VaultError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "unsupported operation",
+        )),
+        _ => Err(VaultError::unsupported_path()),
+    }
+}
+
+/// One KV request's context.
+struct Kv<'a> {
+    store: &'a Store,
+    caller: &'a Principal,
+    namespace: &'a str,
+    /// The path after the operation: `{env}/{key}` (or a listing prefix).
+    path: String,
+}
+
+impl Kv<'_> {
+    /// The secret the path names, after checking the caller may do `capability` there.
+    fn secret(&self, capability: Capability) -> VaultResult<SecretId> {
+        let (env, key) = self
+            .path
+            .split_once('/')
+            .filter(|(env, key)| !env.is_empty() && !key.is_empty())
+            .ok_or_else(|| VaultError::bad_request("expected a path {env}/{key}"))?;
+        let id = self
+            .store
+            .secret_id(Some(self.namespace), Some(env), key)
+            .map_err(VaultError::from)?;
+        self.require(capability, &id.env)?;
+        Ok(id)
+    }
+
+    fn require(&self, capability: Capability, env: &str) -> VaultResult<()> {
+        if self.caller.may(capability, self.namespace, env) {
+            Ok(())
+        } else {
+            Err(VaultError::permission_denied())
+        }
+    }
+
+    /// `GET data/{path}[?version=N]`: exactly that env (a Vault path names one place, so
+    /// no fallback), the read recorded as `vault_read` before the value is sent.
+    async fn read(&self, version: Option<u32>) -> VaultResult {
+        let id = self.secret(Capability::Read)?;
+        let read = match version {
+            Some(version) => self.store.get_version(&id, version).await?,
+            None => self.store.get_exact(&id).await?,
+        };
+        let info = read.info().clone();
+        let mut secrets = self
+            .store
+            .commit_reads(vec![read], Action::VaultRead)
+            .await?;
+        let secret = secrets.pop().ok_or_else(VaultError::not_found)?;
+        let data = if info.kind == MAP_KIND {
+            serde_json::from_slice::<Map<String, Value>>(secret.value.expose_secret())
+                .map(Value::Object)
+                .map_err(|_| VaultError::bad_request("the stored map is not valid JSON"))?
+        } else {
+            let text = std::str::from_utf8(secret.value.expose_secret()).map_err(|_| {
+                VaultError::bad_request(
+                    "the value is not UTF-8 text; read it with `strongroom get`",
+                )
+            })?;
+            json!({ "value": text })
+        };
+        let created = self.version_created(&id, secret.version).await?;
+        Ok(envelope(json!({
+            "data": data,
+            "metadata": version_metadata(&info, created, secret.version),
+        })))
+    }
+
+    /// `POST|PUT data/{path}` with `{"data": {...}, "options": {"cas": N}}`.
+    async fn write(&self, body: &Value) -> VaultResult {
+        let id = self.secret(Capability::Write)?;
+        let data = body
+            .get("data")
+            .and_then(Value::as_object)
+            .ok_or_else(|| VaultError::bad_request("no data provided"))?;
+        let cas = match body.pointer("/options/cas") {
+            None | Some(Value::Null) => None,
+            Some(cas) => Some(
+                cas.as_u64()
+                    .and_then(|c| u32::try_from(c).ok())
+                    .ok_or_else(|| VaultError::bad_request("invalid cas"))?,
+            ),
+        };
+        let current = current_info(self.store, &id).await?;
+        let was_map = current.as_ref().is_some_and(|i| i.kind == MAP_KIND);
+        let (value, kind) = match data.get("value").and_then(Value::as_str) {
+            Some(plain) if data.len() == 1 => (
+                plain.as_bytes().to_vec(),
+                was_map.then(|| "generic".to_owned()),
+            ),
+            _ => (
+                serde_json::to_vec(data).map_err(|_| VaultError::bad_request("invalid data"))?,
+                Some(MAP_KIND.to_owned()),
+            ),
+        };
+        let outcome = self
+            .store
+            .set(
+                &id,
+                SetRequest {
+                    kind,
+                    expected_version: cas,
+                    ..SetRequest::value(value)
+                },
+            )
+            .await?;
+        let info = current_info(self.store, &id)
+            .await?
+            .ok_or_else(VaultError::not_found)?;
+        Ok(envelope(version_metadata(
+            &info,
+            info.updated,
+            outcome.version,
+        )))
+    }
+
+    /// `GET metadata/{path}`: the secret's versions and attributes, no value.
+    async fn metadata(&self) -> VaultResult {
+        let id = self.secret(Capability::List)?;
+        let info = current_info(self.store, &id)
+            .await?
+            .ok_or_else(VaultError::not_found)?;
+        let history = self.store.history(&id).await?;
+        let versions: Map<String, Value> = history
+            .iter()
+            .map(|v| {
+                (
+                    v.version.to_string(),
+                    json!({"created_time": time(v.created), "deletion_time": "", "destroyed": false}),
+                )
+            })
+            .collect();
+        let oldest = history
+            .iter()
+            .map(|v| v.version)
+            .min()
+            .unwrap_or(info.version);
+        Ok(envelope(json!({
+            "cas_required": false,
+            "created_time": time(info.created),
+            "current_version": info.version,
+            "custom_metadata": custom_metadata(&info),
+            "delete_version_after": "0s",
+            "max_versions": self.store.config().history_depth,
+            "oldest_version": oldest,
+            "updated_time": time(info.updated),
+            "versions": versions,
+        })))
+    }
+
+    /// `POST|PUT metadata/{path}`: `custom_metadata` (string to string) is kept with the
+    /// secret; `max_versions`, `cas_required` and `delete_version_after` are the server's
+    /// and are refused when asked otherwise.
+    async fn update_metadata(&self, body: &Value) -> VaultResult {
+        let id = self.secret(Capability::Write)?;
+        let depth = self.store.config().history_depth;
+        if body
+            .get("max_versions")
+            .and_then(Value::as_u64)
+            .is_some_and(|m| m != 0 && m != u64::from(depth))
+        {
+            return Err(VaultError::bad_request(format!(
+                "max_versions is the server's STRONGROOM_HISTORY_DEPTH ({depth}) here"
+            )));
+        }
+        if body.get("cas_required").and_then(Value::as_bool) == Some(true) {
+            return Err(VaultError::bad_request("cas_required is not supported"));
+        }
+        if body
+            .get("delete_version_after")
+            .and_then(Value::as_str)
+            .is_some_and(|d| !matches!(d, "" | "0s"))
+        {
+            return Err(VaultError::bad_request(
+                "delete_version_after is not supported",
+            ));
+        }
+        if let Some(custom) = body.get("custom_metadata") {
+            let valid = custom
+                .as_object()
+                .is_some_and(|m| m.values().all(Value::is_string));
+            if !valid {
+                return Err(VaultError::bad_request(
+                    "custom_metadata must map strings to strings",
+                ));
+            }
+            let info = current_info(self.store, &id).await?.ok_or_else(|| {
+                VaultError::new(
+                    StatusCode::NOT_FOUND,
+                    "write the secret's data before its metadata",
+                )
+            })?;
+            let mut metadata = match info.metadata {
+                Some(Value::Object(map)) => map,
+                _ => Map::new(),
+            };
+            metadata.insert("custom_metadata".into(), custom.clone());
+            self.store
+                .update_meta(
+                    &id,
+                    MetaUpdate {
+                        metadata: Some(Value::Object(metadata)),
+                        ..MetaUpdate::default()
+                    },
+                )
+                .await?;
+        }
+        Ok(StatusCode::NO_CONTENT.into_response())
+    }
+
+    /// `DELETE metadata/{path}`: the secret and every version (204, also when absent).
+    async fn delete_all(&self) -> VaultResult {
+        let id = self.secret(Capability::Delete)?;
+        match self.store.delete(&id).await {
+            Ok(()) | Err(StoreError::NotFound(_)) => Ok(StatusCode::NO_CONTENT.into_response()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `LIST metadata/{path}` (or `GET …?list=true`): envs at the mount's root, keys in
+    /// an env, and key prefixes holding `/` as folders ending in `/`.
+    async fn list(&self) -> VaultResult {
+        let path = self.path.trim_end_matches('/');
+        let mut keys = std::collections::BTreeSet::new();
+        if path.is_empty() {
+            for info in self.all(None, None).await? {
+                if self.caller.may(Capability::List, self.namespace, &info.env) {
+                    keys.insert(format!("{}/", info.env));
+                }
+            }
+        } else {
+            let (env, prefix) = match path.split_once('/') {
+                Some((env, prefix)) => (env, format!("{prefix}/")),
+                None => (path, String::new()),
+            };
+            self.require(Capability::List, env)?;
+            for info in self.all(Some(env), Some(&prefix)).await? {
+                let rest = &info.key[prefix.len()..];
+                keys.insert(match rest.find('/') {
+                    Some(slash) => rest[..=slash].to_owned(),
+                    None => rest.to_owned(),
+                });
+            }
+        }
+        if keys.is_empty() {
+            return Err(VaultError::not_found());
+        }
+        Ok(envelope(json!({ "keys": keys })))
+    }
+
+    /// Every secret of the namespace (in `env`, with `prefix`, when given), all pages.
+    async fn all(&self, env: Option<&str>, prefix: Option<&str>) -> VaultResult<Vec<SecretInfo>> {
+        let mut items = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self
+                .store
+                .list(ListQuery {
+                    namespace: Some(self.namespace.to_owned()),
+                    env: env.map(str::to_owned),
+                    prefix: prefix.filter(|p| !p.is_empty()).map(str::to_owned),
+                    limit: Some(500),
+                    cursor,
+                    ..ListQuery::default()
+                })
+                .await?;
+            items.extend(page.items);
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    /// When `version` of `id` was written.
+    async fn version_created(&self, id: &SecretId, version: u32) -> VaultResult<String> {
+        let history = self.store.history(id).await?;
+        Ok(history
+            .iter()
+            .find(|v| v.version == version)
+            .map(|v| time(v.created))
+            .unwrap_or_default())
+    }
+}
+
+/// The secret's attributes (no value), or `None` when it does not exist.
+async fn current_info(store: &Store, id: &SecretId) -> VaultResult<Option<SecretInfo>> {
+    // Listed by the key as prefix: the key itself sorts first among keys with that prefix.
+    let page = store
+        .list(ListQuery {
+            namespace: Some(id.namespace.clone()),
+            env: Some(id.env.clone()),
+            prefix: Some(id.key.clone()),
+            limit: Some(1),
+            ..ListQuery::default()
+        })
+        .await?;
+    Ok(page.items.into_iter().find(|i| i.key == id.key))
+}
+
+/// The `custom_metadata` kept in the secret's metadata, or `null`.
+fn custom_metadata(info: &SecretInfo) -> Value {
+    info.metadata
+        .as_ref()
+        .and_then(|m| m.get("custom_metadata"))
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+/// A version's metadata as Vault's `data.metadata` (and a write's `data`).
+fn version_metadata(info: &SecretInfo, created: impl core::fmt::Display, version: u32) -> Value {
+    json!({
+        "created_time": created.to_string(),
+        "custom_metadata": custom_metadata(info),
+        "deletion_time": "",
+        "destroyed": false,
+        "version": version,
+    })
+}

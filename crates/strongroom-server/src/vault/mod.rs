@@ -1,0 +1,242 @@
+//! A faithful subset of HashiCorp Vault's HTTP API under `/v1/`, so Vault's clients (hvac,
+//! node-vault, the `vault` CLI, the External Secrets Operator, consul-template) work
+//! unchanged. The contract is Vault's own documentation; what is served and what is not
+//! is listed in `docs/vault-compat.md`.
+//!
+//! Everything under `/v1/` answers in Vault's shapes: `{"errors": [...]}` for failures
+//! (never a 500 for a path it does not know), the response envelope for successes. Tokens
+//! are Strongroom's own (`X-Vault-Token` or `Authorization: Bearer`), with the same
+//! scopes and capabilities as the native API; every value read is a `vault_read` audit
+//! event under the token's name.
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use strongroom_store::tokens::Principal;
+use strongroom_store::{ErrorKind, StoreError};
+
+use crate::AppState;
+
+mod kv;
+mod sys;
+
+/// `ANY /v1/{*path}`: every Vault route, dispatched here so that unknown paths and
+/// methods answer in Vault's shape.
+pub(crate) fn routes() -> axum::Router<AppState> {
+    axum::Router::new().route("/v1/{*path}", axum::routing::any(dispatch))
+}
+
+/// A Vault-shaped failure: status and `{"errors": [...]}`.
+#[derive(Debug)]
+pub(crate) struct VaultError {
+    status: StatusCode,
+    errors: Vec<String>,
+}
+
+impl VaultError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            errors: vec![message.into()],
+        }
+    }
+
+    /// Vault's answer to a missing or refused token, and to a missing capability.
+    pub(crate) fn permission_denied() -> Self {
+        Self::new(StatusCode::FORBIDDEN, "permission denied")
+    }
+
+    /// Vault's answer to a secret or version that is not there: 404 with no errors.
+    pub(crate) fn not_found() -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            errors: Vec::new(),
+        }
+    }
+
+    pub(crate) fn unsupported_path() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "unsupported path")
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl IntoResponse for VaultError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "errors": self.errors }))).into_response()
+    }
+}
+
+impl From<StoreError> for VaultError {
+    fn from(error: StoreError) -> Self {
+        match error.kind() {
+            ErrorKind::NotFound | ErrorKind::Gone => Self::not_found(),
+            // Vault's words for a failed check-and-set.
+            ErrorKind::Conflict => {
+                Self::bad_request("check-and-set parameter did not match the current version")
+            }
+            ErrorKind::Invalid => Self::bad_request(error.to_string()),
+            ErrorKind::Unavailable => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is unavailable",
+            ),
+            ErrorKind::Config
+            | ErrorKind::WrongKey
+            | ErrorKind::Integrity
+            | ErrorKind::Internal => {
+                tracing::error!(error = %error, "vault api: store failure");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+            }
+        }
+    }
+}
+
+pub(crate) type VaultResult<T = Response> = Result<T, VaultError>;
+
+/// Vault's response envelope around `data`.
+pub(crate) fn envelope(data: Value) -> Response {
+    let mut body = json!({
+        "request_id": request_id(),
+        "lease_id": "",
+        "renewable": false,
+        "lease_duration": 0,
+        "wrap_info": null,
+        "warnings": null,
+        "auth": null,
+        "mount_type": "kv",
+    });
+    if let Value::Object(fields) = &mut body {
+        fields.insert("data".into(), data);
+    }
+    Json(body).into_response()
+}
+
+/// A random request id in UUID form (Vault's clients log it; nothing depends on it).
+fn request_id() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::getrandom(&mut bytes).is_err() {
+        return String::new();
+    }
+    let hex = hex::encode(bytes);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+/// One request to `/v1/…`, parsed.
+pub(crate) struct VaultRequest {
+    pub(crate) method: Method,
+    /// The path after `/v1/`, split at `/` (empty segments kept: `a//b` is refused later).
+    pub(crate) segments: Vec<String>,
+    pub(crate) list: bool,
+    pub(crate) version: Option<u32>,
+    pub(crate) body: Bytes,
+}
+
+/// The query parameters Vault's KV routes take.
+#[derive(serde::Deserialize)]
+struct VaultQuery {
+    list: Option<String>,
+    version: Option<String>,
+}
+
+async fn dispatch(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    query: Result<Query<VaultQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let Ok(body) = body else {
+        return VaultError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+            .into_response();
+    };
+    let Some(path) = uri.path().strip_prefix("/v1/") else {
+        return VaultError::unsupported_path().into_response();
+    };
+    // Key names are `A-Za-z0-9_./-`: nothing a client needs to escape. An escape is refused
+    // rather than decoded, so no spelling of a path reaches another secret.
+    if path.contains('%') || path.contains('\\') {
+        return VaultError::bad_request("invalid path").into_response();
+    }
+    // No dot segments and no empty segment (but a listing's trailing `/`): a path names
+    // one place, spelled one way.
+    let trimmed = path.strip_suffix('/').unwrap_or(path);
+    if trimmed
+        .split('/')
+        .any(|segment| segment.is_empty() || segment == "." || segment == "..")
+    {
+        return VaultError::bad_request("invalid path").into_response();
+    }
+    let Ok(Query(query)) = query else {
+        return VaultError::bad_request("invalid query parameters").into_response();
+    };
+    let version = match query.version.as_deref() {
+        None | Some("" | "0") => None,
+        Some(v) => match v.parse::<u32>() {
+            Ok(v) => Some(v),
+            Err(_) => return VaultError::bad_request("invalid version").into_response(),
+        },
+    };
+    let request = VaultRequest {
+        list: method.as_str() == "LIST" || query.list.as_deref() == Some("true"),
+        method,
+        segments: path.split('/').map(str::to_owned).collect(),
+        version,
+        body,
+    };
+    let outcome = match request.segments.first().map(String::as_str) {
+        Some("sys") => sys::sys(&state, &headers, &request).await,
+        Some("auth") => sys::auth(&state, &headers, &request).await,
+        Some(_) => kv::kv(&state, &headers, &request).await,
+        None => Err(VaultError::unsupported_path()),
+    };
+    outcome.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The caller of a Vault request: `X-Vault-Token`, else `Authorization: Bearer`. A
+/// missing or unknown token is Vault's 403 "permission denied".
+pub(crate) async fn caller(state: &AppState, headers: &HeaderMap) -> VaultResult<Principal> {
+    let presented = headers
+        .get("x-vault-token")
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| {
+            headers
+                .get(axum::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(VaultError::permission_denied)?;
+    match state.tokens.authenticate(presented).await {
+        Ok(Some(principal)) => Ok(principal),
+        Ok(None) => Err(VaultError::permission_denied()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The JSON body of a write (`{}` when empty).
+pub(crate) fn json_body(request: &VaultRequest) -> VaultResult<Value> {
+    if request.body.is_empty() {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(&request.body)
+        .map_err(|_| VaultError::bad_request("failed to parse JSON input"))
+}
+
+/// An RFC 3339 time as Vault writes it.
+pub(crate) fn time(timestamp: strongroom_store::Timestamp) -> String {
+    timestamp.to_string()
+}

@@ -1,0 +1,96 @@
+"""Drives Strongroom's /v1 with hvac, unmodified (PyPI), as a Vault user would.
+
+Usage: hvac_suite.py BASE_URL ADMIN_TOKEN PROD_ONLY_TOKEN
+Every assertion failure exits non-zero with the reason; the Rust test runs this.
+"""
+import sys
+import warnings
+
+import hvac
+from hvac import exceptions
+
+warnings.simplefilter("ignore")
+base, admin_token, prod_token = sys.argv[1:4]
+admin = hvac.Client(url=base, token=admin_token)
+assert admin.is_authenticated(), "the admin token is accepted"
+kv = admin.secrets.kv.v2
+
+# Create, read, a new version, read a version.
+written = kv.create_or_update_secret(path="prod/DB_URL", secret={"value": "postgres://one"})
+assert written["data"]["version"] == 1, written
+read = kv.read_secret_version(path="prod/DB_URL", raise_on_deleted_version=True)
+assert read["data"]["data"] == {"value": "postgres://one"}, read
+assert read["data"]["metadata"]["version"] == 1
+assert read["data"]["metadata"]["deletion_time"] == ""
+assert read["data"]["metadata"]["destroyed"] is False
+kv.create_or_update_secret(path="prod/DB_URL", secret={"value": "postgres://two"}, cas=1)
+old = kv.read_secret_version(path="prod/DB_URL", version=1, raise_on_deleted_version=True)
+assert old["data"]["data"]["value"] == "postgres://one", old
+
+# CAS refused: Vault's 400, nothing written.
+try:
+    kv.create_or_update_secret(path="prod/DB_URL", secret={"value": "lost"}, cas=1)
+    raise AssertionError("a stale cas was accepted")
+except exceptions.InvalidRequest as e:
+    assert "check-and-set" in str(e), e
+assert kv.read_secret_version(path="prod/DB_URL", raise_on_deleted_version=True)["data"]["data"]["value"] == "postgres://two"
+try:
+    kv.create_or_update_secret(path="prod/NEW", secret={"value": "x"}, cas=3)
+    raise AssertionError("cas on a missing secret was accepted")
+except exceptions.InvalidRequest:
+    pass
+kv.create_or_update_secret(path="prod/NEW", secret={"value": "created-with-cas-0"}, cas=0)
+
+# A multi-field map is kept whole; a key may hold '/'.
+kv.create_or_update_secret(path="prod/app/creds", secret={"user": "u", "password": "p", "port": 5432})
+creds = kv.read_secret_version(path="prod/app/creds", raise_on_deleted_version=True)["data"]["data"]
+assert creds == {"user": "u", "password": "p", "port": 5432}, creds
+
+# Metadata and custom metadata.
+meta = kv.read_secret_metadata(path="prod/DB_URL")["data"]
+assert meta["current_version"] == 2 and meta["oldest_version"] == 1, meta
+assert set(meta["versions"]) == {"1", "2"}, meta
+assert meta["max_versions"] > 0 and meta["cas_required"] is False
+kv.update_metadata(path="prod/DB_URL", custom_metadata={"managed-by": "external-secrets"})
+assert kv.read_secret_metadata(path="prod/DB_URL")["data"]["custom_metadata"] == {"managed-by": "external-secrets"}
+
+# Listing: envs at the root, keys in an env, folders.
+assert kv.list_secrets(path="")["data"]["keys"] == ["prod/"]
+listed = kv.list_secrets(path="prod")["data"]["keys"]
+assert listed == ["DB_URL", "NATIVE", "NEW", "app/"], listed
+assert kv.list_secrets(path="prod/app")["data"]["keys"] == ["creds"]
+
+# A value written natively reads through /v1.
+native = kv.read_secret_version(path="prod/NATIVE", raise_on_deleted_version=True)["data"]["data"]
+assert native == {"value": "written-natively"}, native
+
+# Delete metadata and all versions: gone.
+kv.delete_metadata_and_all_versions(path="prod/app/creds")
+try:
+    kv.read_secret_version(path="prod/app/creds", raise_on_deleted_version=True)
+    raise AssertionError("a deleted secret was read")
+except exceptions.InvalidPath:
+    pass
+
+# lookup-self fields.
+me = admin.auth.token.lookup_self()["data"]
+assert me["type"] == "service" and isinstance(me["ttl"], int) and me["policies"] == ["root"], me
+assert me["display_name"] == "token-admin" and "expire_time" in me, me
+
+# A scoped token reads its env and is refused another.
+scoped = hvac.Client(url=base, token=prod_token)
+assert scoped.secrets.kv.v2.read_secret_version(path="prod/DB_URL", raise_on_deleted_version=True)["data"]["data"]["value"] == "postgres://two"
+try:
+    scoped.secrets.kv.v2.read_secret_version(path="staging/DB_URL", raise_on_deleted_version=True)
+    raise AssertionError("a prod-only token read staging")
+except exceptions.Forbidden:
+    pass
+assert scoped.auth.token.lookup_self()["data"]["policies"] == ["default/prod:read"]
+
+# A bad token: Vault's 403.
+try:
+    hvac.Client(url=base, token="sr.000000000000.nope").secrets.kv.v2.read_secret_version(path="prod/DB_URL", raise_on_deleted_version=True)
+    raise AssertionError("a bad token was accepted")
+except exceptions.Forbidden:
+    pass
+print("hvac: every check passed")

@@ -1,0 +1,344 @@
+//! The Vault-compatible API (`/v1`) against a real server on loopback and a real SQLite
+//! file: driven by Python's `hvac`, unmodified, and by requests shaped exactly like the
+//! External Secrets Operator's and the `vault` CLI's; plus the attacks (bad tokens, other
+//! envs, escaped paths) and the audit of every value read.
+
+#![allow(clippy::unwrap_used, clippy::too_many_lines)] // tests: a panic is the failure report
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use strongroom_crypto::secrecy::{ExposeSecret as _, SecretString};
+use strongroom_crypto::{Key, KeyRing};
+use strongroom_server::{AppState, Limits};
+use strongroom_store::backend::sqlite::SqliteBackend;
+use strongroom_store::tokens::{Scope, Tokens};
+use strongroom_store::{AuditQuery, KeySource, SecretId, SetRequest, Store, StoreConfig};
+
+const ADMIN: &str = "vault-admin-token-0123456789";
+
+struct Server {
+    base: String,
+    tokens: Tokens,
+    store: Store,
+    client: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+async fn start() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Arc::new(SqliteBackend::open(dir.path().join("vault.db")).unwrap());
+    let tokens = Tokens::new(backend.clone(), Some(&SecretString::from(ADMIN))).unwrap();
+    let store = Store::open(
+        backend,
+        KeySource::Ring(KeyRing::single(&Key::from_bytes(&[9; 32]))),
+        StoreConfig::default(),
+    )
+    .await
+    .unwrap();
+    let router = strongroom_server::router(
+        AppState {
+            tokens: tokens.clone(),
+            store: Some(store.clone()),
+            gateway: None,
+            metrics: None,
+        },
+        Limits::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(strongroom_server::serve(
+        listener,
+        router,
+        std::future::pending(),
+    ));
+    Server {
+        base,
+        tokens,
+        store,
+        client: reqwest::Client::new(),
+        _dir: dir,
+    }
+}
+
+impl Server {
+    async fn token(&self, name: &str, scope: &str) -> String {
+        let (_, token) = self
+            .tokens
+            .create(name, false, &[Scope::parse(scope).unwrap()])
+            .await
+            .unwrap();
+        token.expose_secret().to_owned()
+    }
+
+    /// A request with `X-Vault-Token`, as Vault's clients send it.
+    async fn vault(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .client
+            .request(method.parse().unwrap(), format!("{}{path}", self.base))
+            .header("X-Vault-Token", token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn vault_reads(&self) -> Vec<(String, String, String)> {
+        let events = self
+            .store
+            .audit_all(AuditQuery {
+                action: Some(strongroom_store::Action::VaultRead),
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap();
+        events
+            .into_iter()
+            .map(|e| (e.actor, e.env, e.key))
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hvac_unmodified_drives_every_supported_endpoint() {
+    let server = start().await;
+    server
+        .store
+        .set(
+            &SecretId::new("default", "prod", "NATIVE"),
+            SetRequest::value("written-natively"),
+        )
+        .await
+        .unwrap();
+    let prod = server.token("prod-reader", "default/prod:read").await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/hvac_suite.py");
+    let out = std::process::Command::new("python3")
+        .args([script, &server.base, ADMIN, &prod])
+        .output()
+        .expect("python3 with hvac (cargo xtask ci installs it)");
+    assert!(
+        out.status.success(),
+        "hvac suite failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // What hvac wrote reads natively; a map is kept whole as JSON.
+    let read = server
+        .store
+        .get(&SecretId::new("default", "prod", "DB_URL"))
+        .await
+        .unwrap()
+        .commit()
+        .await
+        .unwrap();
+    assert_eq!(read.value.expose_secret(), b"postgres://two");
+    // Every value hvac read is a `vault_read` event under the token's name.
+    let reads = server.vault_reads().await;
+    assert!(reads.contains(&("token:admin".into(), "prod".into(), "NATIVE".into())));
+    assert!(reads.contains(&("token:prod-reader".into(), "prod".into(), "DB_URL".into())));
+    assert!(
+        !reads.iter().any(|(_, env, _)| env == "staging"),
+        "the refused read read nothing"
+    );
+}
+
+/// Requests shaped exactly like the External Secrets Operator's Vault provider and the
+/// `vault` CLI's KV preflight.
+#[tokio::test]
+async fn external_secrets_operator_and_vault_cli_requests() {
+    let server = start().await;
+    // The CLI's preflight: a KV v2 mount (a 404 would make it fall back to KV v1).
+    for path in [
+        "/v1/sys/internal/ui/mounts/secret/prod/DB_URL",
+        "/v1/sys/mounts-all/secret",
+    ] {
+        let (status, body) = server.vault("GET", path, ADMIN, None).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_eq!(body["data"]["type"], "kv");
+        assert_eq!(body["data"]["options"]["version"], "2");
+        assert_eq!(body["data"]["path"], "secret/");
+    }
+    // ESO PushSecret: PUT data with cas, PUT metadata with managed-by.
+    let (status, body) = server
+        .vault(
+            "PUT",
+            "/v1/secret/data/prod/eso/db",
+            ADMIN,
+            Some(json!({"data": {"username": "app", "password": "pw"}, "options": {"cas": 0}})),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["data"]["version"]),
+        (200, &json!(1)),
+        "{body}"
+    );
+    let (status, _) = server
+        .vault(
+            "PUT",
+            "/v1/secret/metadata/prod/eso/db",
+            ADMIN,
+            Some(json!({"custom_metadata": {"managed-by": "external-secrets"}})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, meta) = server
+        .vault("GET", "/v1/secret/metadata/prod/eso/db", ADMIN, None)
+        .await;
+    assert_eq!(
+        meta["data"]["custom_metadata"]["managed-by"],
+        "external-secrets"
+    );
+    // ESO's find-by-path walk: GET ?list=true.
+    let (status, listed) = server
+        .vault("GET", "/v1/secret/metadata/prod/?list=true", ADMIN, None)
+        .await;
+    assert_eq!(
+        (status, &listed["data"]["keys"]),
+        (200, &json!(["eso/"])),
+        "{listed}"
+    );
+    let (_, listed) = server
+        .vault("GET", "/v1/secret/metadata/prod/eso?list=true", ADMIN, None)
+        .await;
+    assert_eq!(listed["data"]["keys"], json!(["db"]));
+    // ESO's token check.
+    let (status, me) = server
+        .vault("GET", "/v1/auth/token/lookup-self", ADMIN, None)
+        .await;
+    assert_eq!(status, 200);
+    assert!(me["data"]["ttl"].is_number() && me["data"]["type"] == "service");
+    assert_eq!(me["data"]["id"], "", "the token is never echoed");
+    // Unauthenticated health, as load balancers ask it.
+    let response = server
+        .client
+        .get(format!("{}/v1/sys/health", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+/// The attacks: no token, a bad token, a token of another env, paths that try to reach
+/// another secret by escaping, unknown paths. Vault's shapes, never a 500, nothing read.
+#[tokio::test]
+async fn refusals_use_vaults_shapes_and_read_nothing() {
+    let server = start().await;
+    for (env, value) in [
+        ("prod", "prod-secret-value"),
+        ("staging", "staging-secret-value"),
+    ] {
+        server
+            .store
+            .set(
+                &SecretId::new("default", env, "DB"),
+                SetRequest::value(value),
+            )
+            .await
+            .unwrap();
+    }
+    let prod = server.token("prod-only", "default/prod:read").await;
+    let lister = server.token("lister", "default/prod:list").await;
+    let cases: Vec<(&str, &str, &str, u16)> = vec![
+        ("GET", "/v1/secret/data/prod/DB", "", 403),
+        (
+            "GET",
+            "/v1/secret/data/prod/DB",
+            "sr.0123456789ab.forged",
+            403,
+        ),
+        ("GET", "/v1/secret/data/staging/DB", &prod, 403),
+        ("GET", "/v1/secret/data/prod/DB", &lister, 403),
+        ("POST", "/v1/secret/data/prod/DB", &prod, 403),
+        ("DELETE", "/v1/secret/metadata/prod/DB", &prod, 403),
+        ("GET", "/v1/secret/data/prod", ADMIN, 400),
+        ("GET", "/v1/secret/data/prod/MISSING", ADMIN, 404),
+        ("GET", "/v1/secret/data/prod/DB?version=9", ADMIN, 404),
+        ("GET", "/v1/secret/data/prod/DB?version=x", ADMIN, 400),
+        ("GET", "/v1/database/creds/app", ADMIN, 404),
+        ("GET", "/v1/sys/policies/acl", ADMIN, 404),
+        ("GET", "/v1/secret/nothing/prod/DB", ADMIN, 404),
+        ("POST", "/v1/secret/destroy/prod/DB", ADMIN, 405),
+        ("GET", "/v1/Secret!/data/prod/DB", ADMIN, 404),
+    ];
+    for (method, path, token, expected) in cases {
+        let (status, body) = server.vault(method, path, token, Some(json!({}))).await;
+        assert_eq!(status, expected, "{method} {path}: {body}");
+        assert!(
+            body["errors"].is_array(),
+            "{method} {path}: Vault's error shape: {body}"
+        );
+        assert!(!body.to_string().contains("secret-value"), "{body}");
+    }
+    let (status, body) = server
+        .vault("GET", "/v1/secret/data/prod/DB", "", None)
+        .await;
+    assert_eq!(
+        (status, body),
+        (403, json!({"errors": ["permission denied"]}))
+    );
+    // Escapes, sent raw (a client library would normalise them away): a prod-only token
+    // never reaches staging through any spelling.
+    for path in [
+        "/v1/secret/data/prod/%2e%2e/staging/DB",
+        "/v1/secret/data/prod/../staging/DB",
+        "/v1/secret/data/prod/..%2fstaging/DB",
+        "/v1/secret/data/prod%2fDB",
+        "/v1/secret/data/prod/./DB",
+        "/v1/secret/data/prod//DB",
+        "/v1/secret/data/prod\\..\\staging/DB",
+    ] {
+        let (status, text) = raw_get(&server.base, path, &prod).await;
+        assert_eq!(status, 400, "{path}: {text}");
+        assert!(
+            text.contains("\"errors\"") && !text.contains("secret-value"),
+            "{text}"
+        );
+    }
+    assert!(
+        server.vault_reads().await.is_empty(),
+        "no refused request read a value"
+    );
+    // Bearer works as well as X-Vault-Token.
+    let response = server
+        .client
+        .get(format!("{}/v1/secret/data/prod/DB", server.base))
+        .bearer_auth(&prod)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers().get("cache-control").unwrap(),
+        "no-store",
+        "a value is never cached"
+    );
+}
+
+/// A request sent exactly as written (no client-side normalisation of the path).
+async fn raw_get(base: &str, path: &str, token: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nX-Vault-Token: {token}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
