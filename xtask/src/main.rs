@@ -150,7 +150,7 @@ fn ci() -> Result {
     // A CI build is made once: incremental caches only cost disk (gigabytes) and time there.
     // (Edition 2021, and nothing else runs yet: setting the variable is sound.)
     std::env::set_var("CARGO_INCREMENTAL", "0");
-    ensure_python_cryptography()?;
+    ensure_python_cryptography().and_then(|()| ensure_node_vault())?;
     ensure_softhsm()?;
     run("cargo", &["fmt", "--all", "--", "--check"])?;
     run(
@@ -260,6 +260,22 @@ fn ci() -> Result {
     }
     eprintln!("xtask: ci passed");
     Ok(())
+}
+
+/// The Vault-compatible API is tested with node-vault, unmodified: installed from the
+/// committed `package-lock.json` (`npm ci`) when absent.
+fn ensure_node_vault() -> Result {
+    let clients = root().join("crates/strongroom-server/tests/clients");
+    if clients.join("node_modules/node-vault").exists() {
+        return Ok(());
+    }
+    run_in(
+        &clients,
+        "npm",
+        &["ci", "--no-audit", "--no-fund", "--silent"],
+        &[],
+    )
+    .map_err(|e| format!("the Vault API tests need node-vault (npm): {e}"))
 }
 
 /// The PKCS#11 tests use a real HSM implementation, SoftHSM2; install Debian's package

@@ -109,7 +109,7 @@ impl Server {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hvac_unmodified_drives_every_supported_endpoint() {
+async fn hvac_and_node_vault_unmodified_drive_every_supported_endpoint() {
     let server = start().await;
     server
         .store
@@ -128,6 +128,21 @@ async fn hvac_unmodified_drives_every_supported_endpoint() {
     assert!(
         out.status.success(),
         "hvac suite failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The same checks through node-vault (npm), unmodified.
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/node_vault_suite.js"
+    );
+    let out = std::process::Command::new("node")
+        .args([script, &server.base, ADMIN, &prod])
+        .output()
+        .expect("node with node-vault (cargo xtask ci installs it)");
+    assert!(
+        out.status.success(),
+        "node-vault suite failed:\n{}\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );

@@ -59,6 +59,10 @@ pub(super) async fn kv(
             "delete_version_after": "0s",
             "max_versions": store.config().history_depth,
         }))),
+        (Some("data"), &Method::PATCH) => Err(VaultError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "PATCH is not supported: write the whole data with POST or PUT",
+        )),
         (Some("data" | "delete" | "undelete" | "destroy"), _) => Err(VaultError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "soft delete, undelete and destroy of single versions are not supported yet; \

@@ -190,7 +190,12 @@ async fn dispatch(
         },
     };
     let request = VaultRequest {
-        list: method.as_str() == "LIST" || query.list.as_deref() == Some("true"),
+        // Vault parses `list` as Go's booleans do: 1, t, T, true, TRUE, True.
+        list: method.as_str() == "LIST"
+            || matches!(
+                query.list.as_deref(),
+                Some("1" | "t" | "T" | "true" | "TRUE" | "True")
+            ),
         method,
         segments: path.split('/').map(str::to_owned).collect(),
         version,
