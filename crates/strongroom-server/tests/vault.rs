@@ -225,6 +225,22 @@ async fn external_secrets_operator_and_vault_cli_requests() {
         .vault("GET", "/v1/secret/metadata/prod/eso?list=true", ADMIN, None)
         .await;
     assert_eq!(listed["data"]["keys"], json!(["db"]));
+    // A native write over a map: read back through /v1 as `{"value"}`, never garbled.
+    server
+        .store
+        .set(
+            &SecretId::new("default", "prod", "eso/db"),
+            SetRequest::value("replaced-natively"),
+        )
+        .await
+        .unwrap();
+    let (status, body) = server
+        .vault("GET", "/v1/secret/data/prod/eso/db", ADMIN, None)
+        .await;
+    assert_eq!(
+        (status, &body["data"]["data"]),
+        (200, &json!({"value": "replaced-natively"}))
+    );
     // ESO's token check.
     let (status, me) = server
         .vault("GET", "/v1/auth/token/lookup-self", ADMIN, None)

@@ -123,17 +123,23 @@ impl Kv<'_> {
             .commit_reads(vec![read], Action::VaultRead)
             .await?;
         let secret = secrets.pop().ok_or_else(VaultError::not_found)?;
-        let data = if info.kind == MAP_KIND {
-            serde_json::from_slice::<Map<String, Value>>(secret.value.expose_secret())
-                .map(Value::Object)
-                .map_err(|_| VaultError::bad_request("the stored map is not valid JSON"))?
-        } else {
-            let text = std::str::from_utf8(secret.value.expose_secret()).map_err(|_| {
-                VaultError::bad_request(
-                    "the value is not UTF-8 text; read it with `strongroom get`",
-                )
-            })?;
-            json!({ "value": text })
+        // A map written through `/v1` comes back whole; anything else (a native write,
+        // also one that replaced a map's value without changing its kind) is `{"value"}`.
+        let map = (info.kind == MAP_KIND)
+            .then(|| {
+                serde_json::from_slice::<Map<String, Value>>(secret.value.expose_secret()).ok()
+            })
+            .flatten();
+        let data = match map {
+            Some(map) => Value::Object(map),
+            None => {
+                let text = std::str::from_utf8(secret.value.expose_secret()).map_err(|_| {
+                    VaultError::bad_request(
+                        "the value is not UTF-8 text; read it with `strongroom get`",
+                    )
+                })?;
+                json!({ "value": text })
+            }
         };
         let created = self.version_created(&id, secret.version).await?;
         Ok(envelope(json!({
