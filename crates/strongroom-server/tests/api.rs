@@ -1336,3 +1336,28 @@ async fn copy_and_move_never_return_the_value_and_check_both_sides() {
     let verified = server.store.as_ref().unwrap().verify_audit().await.unwrap();
     assert_eq!(verified.broken_at, None, "{verified:?}");
 }
+
+/// Check-and-set on the native API: a stale `cas` is 409 and writes nothing.
+#[tokio::test]
+async fn a_stale_check_and_set_is_a_conflict_and_writes_nothing() {
+    let server = start(true, Limits::default()).await;
+    let write = |value: &'static str, cas: u32| json!({"key": "CAS_KEY", "value": value, "env": "prod", "cas": cas});
+    let (status, _) = server
+        .admin("POST", "/api/secrets", Some(write("one", 0)))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for stale in [0, 2] {
+        let (status, body) = server
+            .admin("POST", "/api/secrets", Some(write("lost", stale)))
+            .await;
+        assert_error(status, &body, StatusCode::CONFLICT);
+    }
+    let (_, body) = server
+        .admin("GET", "/api/secrets/CAS_KEY?env=prod", None)
+        .await;
+    assert_eq!(body["value"], "one");
+    let (status, _) = server
+        .admin("POST", "/api/secrets", Some(write("two", 1)))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -241,6 +241,25 @@ async fn external_secrets_operator_and_vault_cli_requests() {
         (status, &body["data"]["data"]),
         (200, &json!({"value": "replaced-natively"}))
     );
+    // Engine settings: the server's are accepted, others refused (not stored per secret).
+    let (status, _) = server
+        .vault(
+            "POST",
+            "/v1/secret/config",
+            ADMIN,
+            Some(json!({"max_versions": 10, "cas_required": false})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, body) = server
+        .vault(
+            "POST",
+            "/v1/secret/config",
+            ADMIN,
+            Some(json!({"cas_required": true})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
     // ESO's token check.
     let (status, me) = server
         .vault("GET", "/v1/auth/token/lookup-self", ADMIN, None)
@@ -298,6 +317,7 @@ async fn refusals_use_vaults_shapes_and_read_nothing() {
         ("GET", "/v1/sys/policies/acl", ADMIN, 404),
         ("GET", "/v1/secret/nothing/prod/DB", ADMIN, 404),
         ("POST", "/v1/secret/destroy/prod/DB", ADMIN, 405),
+        ("POST", "/v1/secret/config", &prod, 403),
         ("GET", "/v1/Secret!/data/prod/DB", ADMIN, 404),
     ];
     for (method, path, token, expected) in cases {

@@ -59,6 +59,14 @@ pub(super) async fn kv(
             "delete_version_after": "0s",
             "max_versions": store.config().history_depth,
         }))),
+        (Some("config"), &Method::POST | &Method::PUT) => {
+            // Engine-wide: a superuser's, as Vault's `sys`-level settings are an operator's.
+            if !caller.superuser {
+                return Err(VaultError::permission_denied());
+            }
+            check_settings(&json_body(request)?, store.config().history_depth)?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
         (Some("data"), &Method::PATCH) => Err(VaultError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "PATCH is not supported: write the whole data with POST or PUT",
@@ -235,28 +243,7 @@ impl Kv<'_> {
     /// and are refused when asked otherwise.
     async fn update_metadata(&self, body: &Value) -> VaultResult {
         let id = self.secret(Capability::Write)?;
-        let depth = self.store.config().history_depth;
-        if body
-            .get("max_versions")
-            .and_then(Value::as_u64)
-            .is_some_and(|m| m != 0 && m != u64::from(depth))
-        {
-            return Err(VaultError::bad_request(format!(
-                "max_versions is the server's STRONGROOM_HISTORY_DEPTH ({depth}) here"
-            )));
-        }
-        if body.get("cas_required").and_then(Value::as_bool) == Some(true) {
-            return Err(VaultError::bad_request("cas_required is not supported"));
-        }
-        if body
-            .get("delete_version_after")
-            .and_then(Value::as_str)
-            .is_some_and(|d| !matches!(d, "" | "0s"))
-        {
-            return Err(VaultError::bad_request(
-                "delete_version_after is not supported",
-            ));
-        }
+        check_settings(body, self.store.config().history_depth)?;
         if let Some(custom) = body.get("custom_metadata") {
             let valid = custom
                 .as_object()
@@ -363,6 +350,34 @@ impl Kv<'_> {
             .map(|v| time(v.created))
             .unwrap_or_default())
     }
+}
+
+/// The engine-wide settings a metadata or config write may name: accepted when they are
+/// the server's (`max_versions` is `STRONGROOM_HISTORY_DEPTH`, no `cas_required`, no
+/// `delete_version_after`), refused otherwise: per-secret settings are not stored yet.
+fn check_settings(body: &Value, depth: u32) -> VaultResult<()> {
+    if body
+        .get("max_versions")
+        .and_then(Value::as_u64)
+        .is_some_and(|m| m != 0 && m != u64::from(depth))
+    {
+        return Err(VaultError::bad_request(format!(
+            "max_versions is the server's STRONGROOM_HISTORY_DEPTH ({depth}) here"
+        )));
+    }
+    if body.get("cas_required").and_then(Value::as_bool) == Some(true) {
+        return Err(VaultError::bad_request("cas_required is not supported"));
+    }
+    if body
+        .get("delete_version_after")
+        .and_then(Value::as_str)
+        .is_some_and(|d| !matches!(d, "" | "0s"))
+    {
+        return Err(VaultError::bad_request(
+            "delete_version_after is not supported",
+        ));
+    }
+    Ok(())
 }
 
 /// The secret's attributes (no value), or `None` when it does not exist.
