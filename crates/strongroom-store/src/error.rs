@@ -23,6 +23,17 @@ pub enum StoreError {
         expired_at: String,
     },
 
+    /// A version that was soft-deleted (undelete it to read it) or destroyed (gone).
+    #[error("secret {id} version {version} was {}", if *.destroyed { "destroyed" } else { "deleted (undelete it to read it)" })]
+    VersionUnavailable {
+        /// The secret.
+        id: SecretId,
+        /// The version.
+        version: u32,
+        /// Destroyed for good, rather than soft-deleted.
+        destroyed: bool,
+    },
+
     /// A version of a secret that is not (or no longer) kept.
     #[error("secret {id} has no version {version}")]
     VersionNotFound {
@@ -190,7 +201,7 @@ impl StoreError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::NotFound(_) | Self::VersionNotFound { .. } => ErrorKind::NotFound,
-            Self::Expired { .. } => ErrorKind::Gone,
+            Self::Expired { .. } | Self::VersionUnavailable { .. } => ErrorKind::Gone,
             Self::InvalidName { .. } | Self::ValueTooLarge { .. } | Self::InvalidInput(_) => {
                 ErrorKind::Invalid
             }

@@ -262,6 +262,10 @@ pub struct VersionInfo {
     pub actor: String,
     /// Whether it is the current version.
     pub current: bool,
+    /// When it was soft-deleted (no read returns it until it is undeleted).
+    pub deleted: Option<Timestamp>,
+    /// Whether its sealed bytes were destroyed for good.
+    pub destroyed: bool,
 }
 
 /// What happened, in an audit event.
@@ -300,6 +304,12 @@ pub enum Action {
     MoveIn,
     /// A plaintext value was read through the Vault-compatible API (`/v1`).
     VaultRead,
+    /// One version was soft-deleted (kept sealed, unreadable until undeleted).
+    VersionDelete,
+    /// A soft-deleted version was made readable again.
+    VersionUndelete,
+    /// One version's sealed bytes were erased for good.
+    VersionDestroy,
 }
 
 impl Action {
@@ -339,6 +349,9 @@ impl Action {
             Self::MoveOut => "move_out",
             Self::MoveIn => "move_in",
             Self::VaultRead => "vault_read",
+            Self::VersionDelete => "version_delete",
+            Self::VersionUndelete => "version_undelete",
+            Self::VersionDestroy => "version_destroy",
         }
     }
 
@@ -360,6 +373,9 @@ impl Action {
             Self::MoveOut,
             Self::MoveIn,
             Self::VaultRead,
+            Self::VersionDelete,
+            Self::VersionUndelete,
+            Self::VersionDestroy,
         ]
         .into_iter()
         .find(|a| a.as_str() == name)

@@ -32,7 +32,8 @@ pub(crate) mod transport;
 
 pub use rows::{
     AuditRecord, Change, Changes, ListFilter, NewVersion, RotationCandidate, SecretRow, StoredInfo,
-    StoredSecret, StoredValue, StoredVersion, TokenRecord, UpsertedSecret, VersionRow, VersionTie,
+    StoredSecret, StoredValue, StoredVersion, TokenRecord, UpsertedSecret, VersionChange,
+    VersionRow, VersionState, VersionTie,
 };
 
 /// The future a transaction's work returns.
@@ -100,7 +101,11 @@ pub trait Backend: Send + Sync + 'static {
     async fn fetch(&self, id: &SecretId) -> Result<Option<StoredSecret>>;
 
     /// A kept version's value.
-    async fn fetch_version(&self, id: &SecretId, version: u32) -> Result<Option<StoredValue>>;
+    async fn fetch_version(
+        &self,
+        id: &SecretId,
+        version: u32,
+    ) -> Result<Option<(StoredValue, VersionState)>>;
 
     /// The current version and the kept versions, newest first; `None` if no secret.
     async fn history(&self, id: &SecretId) -> Result<Option<(u32, Vec<StoredVersion>)>>;
@@ -238,6 +243,17 @@ pub trait WriteTx: Send {
 
     /// Every kept version of a locked row, with its position, oldest first.
     async fn versions_of(&mut self, row: &SecretRow) -> Result<Vec<(i64, VersionRow)>>;
+
+    /// Applies `change` to version `version` of a locked row; false when it does not
+    /// apply (already deleted, not deleted, already destroyed). Destroying erases the
+    /// sealed bytes and keyed hash.
+    async fn change_version(
+        &mut self,
+        row: &SecretRow,
+        version: u32,
+        change: VersionChange,
+        now: i64,
+    ) -> Result<bool>;
 
     /// Locks and returns every secret whose expiry is before `before`.
     async fn expired_secrets(&mut self, before: i64) -> Result<Vec<SecretRow>>;

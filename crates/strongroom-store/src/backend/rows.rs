@@ -27,6 +27,36 @@ pub struct StoredInfo {
     pub created: i64,
     /// Updated, Unix ms.
     pub updated: i64,
+    /// The current version's state (soft-deleted, destroyed).
+    pub state: VersionState,
+}
+
+/// Whether a version was soft-deleted (kept sealed, read by nobody until undeleted) or
+/// destroyed (its sealed bytes erased).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VersionState {
+    /// Soft-deleted at, Unix ms.
+    pub deleted_at: Option<i64>,
+    /// Destroyed: the sealed bytes are gone for good.
+    pub destroyed: bool,
+}
+
+impl VersionState {
+    /// Whether a read may return this version's value.
+    pub fn readable(self) -> bool {
+        self.deleted_at.is_none() && !self.destroyed
+    }
+}
+
+/// A change to one version's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionChange {
+    /// Soft-delete a live version.
+    Delete,
+    /// Make a soft-deleted (not destroyed) version live again.
+    Undelete,
+    /// Erase a version's sealed bytes for good.
+    Destroy,
 }
 
 /// One sealed value (a version) as stored.
@@ -60,6 +90,8 @@ pub struct StoredVersion {
     pub created: i64,
     /// Written by.
     pub actor: String,
+    /// Soft-deleted or destroyed.
+    pub state: VersionState,
 }
 
 /// A change to an optional attribute.

@@ -129,7 +129,7 @@ impl QueryBuilder {
 /// `secrets s JOIN secret_versions v` (the current version).
 pub const INFO_COLUMNS: &str =
     "s.row_id, s.namespace, s.env, s.key, s.version, v.kek_version, s.description, \
-     s.metadata, s.kind, s.expires_at, s.created, s.updated";
+     s.metadata, s.kind, s.expires_at, s.created, s.updated, v.deleted_at, v.destroyed";
 
 /// The audit event columns backends map to [`crate::AuditEvent`], in this order.
 pub const EVENT_COLUMNS: &str =

@@ -85,7 +85,9 @@ impl Store {
         for version in candidates {
             let read = match self.get_version(&id, version).await {
                 Ok(read) => read,
-                Err(StoreError::VersionNotFound { .. }) => continue,
+                Err(StoreError::VersionNotFound { .. } | StoreError::VersionUnavailable { .. }) => {
+                    continue
+                }
                 Err(e) => return Err(e),
             };
             let value = read.secret.value.expose_secret();

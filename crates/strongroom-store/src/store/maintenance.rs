@@ -25,13 +25,17 @@ impl Store {
             }
             position = last;
             for tie in ties {
-                let stored = backend
+                let (stored, state) = backend
                     .fetch_version(&tie.id, tie.version)
                     .await?
                     .ok_or_else(|| StoreError::VersionNotFound {
                         id: tie.id.clone(),
                         version: tie.version,
                     })?;
+                if state.destroyed {
+                    // Erased on purpose: nothing to open.
+                    continue;
+                }
                 drop(
                     self.inner
                         .ring

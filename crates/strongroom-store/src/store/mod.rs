@@ -21,6 +21,7 @@ mod maintenance;
 mod read;
 mod rotation;
 mod transfer;
+mod versions;
 mod write;
 
 pub use lock::LockEntry;

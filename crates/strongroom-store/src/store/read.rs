@@ -198,12 +198,19 @@ impl Store {
         let Some(current) = self.inner.backend.fetch(id).await? else {
             return Err(StoreError::NotFound(id.clone()));
         };
-        let Some(stored) = self.inner.backend.fetch_version(id, version).await? else {
+        let Some((stored, state)) = self.inner.backend.fetch_version(id, version).await? else {
             return Err(StoreError::VersionNotFound {
                 id: id.clone(),
                 version,
             });
         };
+        if !state.readable() {
+            return Err(StoreError::VersionUnavailable {
+                id: id.clone(),
+                version,
+                destroyed: state.destroyed,
+            });
+        }
         self.inner
             .ring
             .open(
@@ -217,7 +224,7 @@ impl Store {
     /// store; nothing is handed out, so nothing is audited).
     pub(crate) async fn held_earlier(&self, id: &SecretId, value: &[u8]) -> Result<bool> {
         for version in self.history(id).await? {
-            if version.current {
+            if version.current || version.deleted.is_some() || version.destroyed {
                 continue;
             }
             let old = self.open_version_unaudited(id, version.version).await?;
@@ -244,6 +251,13 @@ impl Store {
             return Err(StoreError::Expired {
                 id: id.clone(),
                 expired_at: format_time(at),
+            });
+        }
+        if !stored.info.state.readable() {
+            return Err(StoreError::VersionUnavailable {
+                id: id.clone(),
+                version: stored.info.version,
+                destroyed: stored.info.state.destroyed,
             });
         }
         let context = value_context(id, &stored.info.row_id, stored.info.version);
@@ -391,6 +405,8 @@ impl Store {
                 created: Timestamp(v.created),
                 actor: v.actor,
                 current: v.version == current,
+                deleted: v.state.deleted_at.map(Timestamp),
+                destroyed: v.state.destroyed,
             })
             .collect())
     }

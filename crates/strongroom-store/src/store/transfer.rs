@@ -109,6 +109,11 @@ impl Store {
                 }
                 let mut resealed = Vec::new();
                 for (position, kept) in tx.versions_of(&row).await? {
+                    if kept.value.value.is_empty() {
+                        // Destroyed: nothing to re-seal; it moves as it is, erased.
+                        resealed.push((position, kept.version, kept.value));
+                        continue;
+                    }
                     let plaintext = ring
                         .open(
                             &value_context(&from, &row.row_id, kept.version),

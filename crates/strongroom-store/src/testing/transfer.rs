@@ -201,3 +201,97 @@ pub async fn deploy_locks_pin_values_not_rows(h: &dyn Harness) {
         .unwrap();
     assert!(rotated.get_locked("default", &lock[1]).await.is_ok());
 }
+
+pub async fn versions_soft_delete_undelete_and_destroy(h: &dyn Harness) {
+    let store = open(h).await;
+    let key = id("prod", "VERSIONED");
+    for v in ["first-value", "second-value", "third-value"] {
+        set(&store, "prod", "VERSIONED", v).await;
+    }
+    // Soft-delete the current version: no read returns it, no fallback either.
+    assert_eq!(store.delete_versions(&key, &[3]).await.unwrap(), [3]);
+    assert!(matches!(
+        store.get(&key).await,
+        Err(StoreError::VersionUnavailable {
+            version: 3,
+            destroyed: false,
+            ..
+        })
+    ));
+    assert!(matches!(
+        store.get_version(&key, 3).await,
+        Err(StoreError::VersionUnavailable { .. })
+    ));
+    assert!(
+        store.delete_versions(&key, &[3]).await.unwrap().is_empty(),
+        "idempotent"
+    );
+    let history = store.history(&key).await.unwrap();
+    assert!(history[0].deleted.is_some() && !history[0].destroyed);
+    // Undelete: readable again, the same value.
+    assert_eq!(store.undelete_versions(&key, &[3]).await.unwrap(), [3]);
+    assert_eq!(value(&store, "prod", "VERSIONED").await, "third-value");
+    // Destroy an older version: its sealed bytes are gone, rollback to it refused.
+    let before = store.history(&key).await.unwrap().len();
+    assert_eq!(store.destroy_versions(&key, &[1]).await.unwrap(), [1]);
+    assert!(matches!(
+        store.get_version(&key, 1).await,
+        Err(StoreError::VersionUnavailable {
+            destroyed: true,
+            ..
+        })
+    ));
+    assert!(
+        store
+            .undelete_versions(&key, &[1])
+            .await
+            .unwrap()
+            .is_empty(),
+        "destroyed is for good"
+    );
+    assert!(store.rollback(&key, 1).await.is_err());
+    assert_eq!(
+        store.history(&key).await.unwrap().len(),
+        before,
+        "kept, marked"
+    );
+    // A version that is not kept: refused, nothing changes.
+    assert!(matches!(
+        store.delete_versions(&key, &[2, 9]).await,
+        Err(StoreError::VersionNotFound { version: 9, .. })
+    ));
+    assert_eq!(version_value(&store, &key, 2).await, b"second-value");
+    // Every change is audited, the chain verifies, values still open (destroyed skipped),
+    // rotation and a move step over the destroyed version.
+    let actions: Vec<Action> = actions(&store, "VERSIONED")
+        .await
+        .into_iter()
+        .map(|(a, _, _)| a)
+        .collect();
+    for expected in [
+        Action::VersionDelete,
+        Action::VersionUndelete,
+        Action::VersionDestroy,
+    ] {
+        assert!(actions.contains(&expected), "{expected:?} in {actions:?}");
+    }
+    assert_eq!(store.verify_audit().await.unwrap().broken_at, None);
+    store.check_values().await.unwrap();
+    let rotated = open_with(h, &[(2, 0x22), (1, 0x11)], StoreConfig::default())
+        .await
+        .unwrap();
+    rotated
+        .rotate(RotateOptions::default(), |_| {})
+        .await
+        .unwrap();
+    let moved = SecretId::new("default", "prod", "VERSIONED_MOVED");
+    rotated.move_to(&key, &moved, false).await.unwrap();
+    assert_eq!(version_value(&rotated, &moved, 2).await, b"second-value");
+    assert!(rotated
+        .history(&moved)
+        .await
+        .unwrap()
+        .iter()
+        .any(|v| v.version == 1 && v.destroyed));
+    assert_eq!(rotated.verify_audit().await.unwrap().broken_at, None);
+}

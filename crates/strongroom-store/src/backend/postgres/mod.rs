@@ -278,7 +278,11 @@ impl Backend for PostgresBackend {
         }
     }
 
-    async fn fetch_version(&self, id: &SecretId, version: u32) -> Result<Option<StoredValue>> {
+    async fn fetch_version(
+        &self,
+        id: &SecretId,
+        version: u32,
+    ) -> Result<Option<(StoredValue, crate::backend::VersionState)>> {
         reads::fetch_version(&self.client().await?, id, version).await
     }
 

@@ -9,7 +9,7 @@ use crate::backend::rows::u32_of;
 use crate::backend::sql::{self, Query, SqlValue, EVENT_COLUMNS, INFO_COLUMNS};
 use crate::backend::{
     ListFilter, RotationCandidate, StoredInfo, StoredSecret, StoredValue, StoredVersion,
-    TokenRecord, VersionTie,
+    TokenRecord, VersionState, VersionTie,
 };
 use crate::{Action, AuditEvent, AuditQuery, Result, SecretId};
 
@@ -69,6 +69,10 @@ pub(super) fn info_from_row(row: &Row) -> StoredInfo {
         expires_at: row.get(9),
         created: row.get(10),
         updated: row.get(11),
+        state: VersionState {
+            deleted_at: row.get(12),
+            destroyed: row.get(13),
+        },
     }
 }
 
@@ -112,7 +116,7 @@ pub(super) async fn recorded_keys(c: &impl GenericClient) -> Result<Vec<(u32, St
 pub(super) async fn kek_versions_in_use(c: &impl GenericClient) -> Result<Vec<u32>> {
     let rows = c
         .query(
-            "SELECT DISTINCT kek_version FROM strongroom_secret_versions ORDER BY kek_version",
+            "SELECT DISTINCT kek_version FROM strongroom_secret_versions WHERE destroyed = FALSE ORDER BY kek_version",
             &[],
         )
         .await
@@ -139,8 +143,8 @@ pub(super) async fn fetch(c: &impl GenericClient, id: &SecretId) -> Result<Optio
         StoredSecret {
             info,
             value: StoredValue {
-                value: row.get(12),
-                value_hash: row.get(13),
+                value: row.get(14),
+                value_hash: row.get(15),
                 kek_version,
             },
         }
@@ -151,17 +155,25 @@ pub(super) async fn fetch_version(
     c: &impl GenericClient,
     id: &SecretId,
     version: u32,
-) -> Result<Option<StoredValue>> {
+) -> Result<Option<(StoredValue, VersionState)>> {
     let row = c
         .query_opt(
-            "SELECT v.value, v.value_hash, v.kek_version
+            "SELECT v.value, v.value_hash, v.kek_version, v.deleted_at, v.destroyed
              FROM strongroom_secrets s JOIN strongroom_secret_versions v ON v.sid = s.sid
              WHERE s.namespace = $1 AND s.env = $2 AND s.key = $3 AND v.version = $4",
             &[&id.namespace, &id.env, &id.key, &i64::from(version)],
         )
         .await
         .map_err(db)?;
-    Ok(row.map(|r| value_at(&r, 0)))
+    Ok(row.map(|r| {
+        (
+            value_at(&r, 0),
+            VersionState {
+                deleted_at: r.get(3),
+                destroyed: r.get(4),
+            },
+        )
+    }))
 }
 
 pub(super) async fn history(
@@ -181,7 +193,8 @@ pub(super) async fn history(
     let (sid, current): (i64, i64) = (secret.get(0), secret.get(1));
     let rows = c
         .query(
-            "SELECT version, kek_version, created, actor FROM strongroom_secret_versions WHERE sid = $1 ORDER BY version DESC",
+            "SELECT version, kek_version, created, actor, deleted_at, destroyed
+             FROM strongroom_secret_versions WHERE sid = $1 ORDER BY version DESC",
             &[&sid],
         )
         .await
@@ -193,6 +206,10 @@ pub(super) async fn history(
             kek_version: u32_of(r.get(1)),
             created: r.get(2),
             actor: r.get(3),
+            state: VersionState {
+                deleted_at: r.get(4),
+                destroyed: r.get(5),
+            },
         })
         .collect();
     Ok(Some((u32_of(current), versions)))
@@ -240,6 +257,7 @@ pub(super) async fn rotation_candidates(
             "SELECT v.vid, s.namespace, s.env, s.key, v.version, v.value, v.value_hash, v.kek_version, s.row_id
              FROM strongroom_secret_versions v JOIN strongroom_secrets s ON s.sid = v.sid
              WHERE v.kek_version != $1 AND ($2::BIGINT IS NULL OR v.kek_version = $2) AND v.vid > $3
+               AND v.destroyed = FALSE
              ORDER BY v.vid LIMIT $4",
             &[&i64::from(target), &from.map(i64::from), &after, &limit_of(limit)],
         )
@@ -264,7 +282,7 @@ pub(super) async fn count_rotation_candidates(
 ) -> Result<u64> {
     let n: i64 = c
         .query_one(
-            "SELECT count(*) FROM strongroom_secret_versions WHERE kek_version != $1 AND ($2::BIGINT IS NULL OR kek_version = $2)",
+            "SELECT count(*) FROM strongroom_secret_versions WHERE kek_version != $1 AND ($2::BIGINT IS NULL OR kek_version = $2) AND destroyed = FALSE",
             &[&i64::from(target), &from.map(i64::from)],
         )
         .await
@@ -280,6 +298,7 @@ pub(super) async fn rotation_status(c: &impl GenericClient) -> Result<Vec<(u32, 
                     count(*) FILTER (WHERE v.version = s.version),
                     count(*) FILTER (WHERE v.version != s.version)
              FROM strongroom_secret_versions v JOIN strongroom_secrets s ON s.sid = v.sid
+             WHERE v.destroyed = FALSE
              GROUP BY v.kek_version ORDER BY v.kek_version",
             &[],
         )

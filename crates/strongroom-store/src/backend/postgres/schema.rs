@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0003_read_cache_notify.sql"),
     include_str!("../../../migrations/postgres/0004_audit_keyed_chain.sql"),
     include_str!("../../../migrations/postgres/0005_audit_rekey.sql"),
+    include_str!("../../../migrations/postgres/0006_version_states.sql"),
 ];
 
 /// The newest schema version this build knows.

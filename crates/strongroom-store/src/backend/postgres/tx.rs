@@ -10,7 +10,7 @@ use crate::backend::rows::{legacy_action, u32_of};
 use crate::backend::sql::INFO_COLUMNS;
 use crate::backend::{
     AuditRecord, Changes, NewVersion, SecretRow, StoredInfo, StoredValue, TokenRecord,
-    UpsertedSecret, VersionRow, VersionTie, WriteTx,
+    UpsertedSecret, VersionChange, VersionRow, VersionTie, WriteTx,
 };
 use crate::{AuditEvent, Result, SecretId};
 
@@ -318,6 +318,51 @@ impl WriteTx for PgTx<'_> {
 
     async fn versions_of(&mut self, row: &SecretRow) -> Result<Vec<(i64, VersionRow)>> {
         self.version_rows("v.sid = $1", &[&row.sid]).await
+    }
+
+    async fn change_version(
+        &mut self,
+        row: &SecretRow,
+        version: u32,
+        change: VersionChange,
+        now: i64,
+    ) -> Result<bool> {
+        let version = i64::from(version);
+        let empty: &[u8] = &[];
+        let changed = match change {
+            VersionChange::Delete => {
+                self.tx
+                    .execute(
+                        "UPDATE strongroom_secret_versions SET deleted_at = $1
+                         WHERE sid = $2 AND version = $3 AND deleted_at IS NULL AND destroyed = FALSE",
+                        &[&now, &row.sid, &version],
+                    )
+                    .await
+            }
+            VersionChange::Undelete => {
+                self.tx
+                    .execute(
+                        "UPDATE strongroom_secret_versions SET deleted_at = NULL
+                         WHERE sid = $1 AND version = $2 AND deleted_at IS NOT NULL AND destroyed = FALSE",
+                        &[&row.sid, &version],
+                    )
+                    .await
+            }
+            VersionChange::Destroy => {
+                self.tx
+                    .execute(
+                        "UPDATE strongroom_secret_versions
+                         SET destroyed = TRUE, value = $1, value_hash = $1,
+                             deleted_at = coalesce(deleted_at, $2)
+                         WHERE sid = $3 AND version = $4 AND destroyed = FALSE",
+                        &[&empty, &now, &row.sid, &version],
+                    )
+                    .await
+            }
+        }
+        .map_err(db)?;
+        self.touched.secret(&row.id);
+        Ok(changed > 0)
     }
 
     async fn expired_secrets(&mut self, before: i64) -> Result<Vec<SecretRow>> {

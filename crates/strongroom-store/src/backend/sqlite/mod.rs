@@ -178,7 +178,11 @@ impl Backend for SqliteBackend {
         self.read(move |c| reads::fetch(c, &id)).await
     }
 
-    async fn fetch_version(&self, id: &SecretId, version: u32) -> Result<Option<StoredValue>> {
+    async fn fetch_version(
+        &self,
+        id: &SecretId,
+        version: u32,
+    ) -> Result<Option<(StoredValue, crate::backend::VersionState)>> {
         let id = id.clone();
         self.read(move |c| reads::fetch_version(c, &id, version))
             .await

@@ -8,7 +8,7 @@ use crate::backend::rows::u32_of;
 use crate::backend::sql::{self, SqlValue, INFO_COLUMNS};
 use crate::backend::{
     ListFilter, RotationCandidate, StoredInfo, StoredSecret, StoredValue, StoredVersion,
-    TokenRecord, VersionTie,
+    TokenRecord, VersionState, VersionTie,
 };
 use crate::{Action, AuditEvent, AuditQuery, Result, SecretId};
 
@@ -63,6 +63,10 @@ pub(super) fn info_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredI
         expires_at: row.get(9)?,
         created: row.get(10)?,
         updated: row.get(11)?,
+        state: VersionState {
+            deleted_at: row.get(12)?,
+            destroyed: row.get(13)?,
+        },
     })
 }
 
@@ -97,7 +101,7 @@ pub(super) fn recorded_keys(c: &Connection) -> Result<Vec<(u32, String)>> {
 
 pub(super) fn kek_versions_in_use(c: &Connection) -> Result<Vec<u32>> {
     let mut stmt = c
-        .prepare("SELECT DISTINCT kek_version FROM secret_versions ORDER BY kek_version")
+        .prepare("SELECT DISTINCT kek_version FROM secret_versions WHERE destroyed = FALSE ORDER BY kek_version")
         .map_err(db)?;
     let rows = stmt.query_map([], |r| Ok(u32_of(r.get(0)?))).map_err(db)?;
     collect(rows)
@@ -117,8 +121,8 @@ pub(super) fn fetch(c: &Connection, id: &SecretId) -> Result<Option<StoredSecret
         Ok(StoredSecret {
             info,
             value: StoredValue {
-                value: row.get(12)?,
-                value_hash: row.get(13)?,
+                value: row.get(14)?,
+                value_hash: row.get(15)?,
                 kek_version,
             },
         })
@@ -131,15 +135,21 @@ pub(super) fn fetch_version(
     c: &Connection,
     id: &SecretId,
     version: u32,
-) -> Result<Option<StoredValue>> {
+) -> Result<Option<(StoredValue, VersionState)>> {
     c.prepare_cached(
-        "SELECT v.value, v.value_hash, v.kek_version
+        "SELECT v.value, v.value_hash, v.kek_version, v.deleted_at, v.destroyed
          FROM secrets s JOIN secret_versions v ON v.sid = s.sid
          WHERE s.namespace = ?1 AND s.env = ?2 AND s.key = ?3 AND v.version = ?4",
     )
     .and_then(|mut s| {
         s.query_row(params![id.namespace, id.env, id.key, version], |r| {
-            value_at(r, 0)
+            Ok((
+                value_at(r, 0)?,
+                VersionState {
+                    deleted_at: r.get(3)?,
+                    destroyed: r.get(4)?,
+                },
+            ))
         })
         .optional()
     })
@@ -163,7 +173,7 @@ pub(super) fn history(c: &Connection, id: &SecretId) -> Result<Option<(u32, Vec<
     };
     let mut stmt = c
         .prepare_cached(
-            "SELECT version, kek_version, created, actor FROM secret_versions
+            "SELECT version, kek_version, created, actor, deleted_at, destroyed FROM secret_versions
              WHERE sid = ?1 ORDER BY version DESC",
         )
         .map_err(db)?;
@@ -174,6 +184,10 @@ pub(super) fn history(c: &Connection, id: &SecretId) -> Result<Option<(u32, Vec<
                 kek_version: u32_of(r.get(1)?),
                 created: r.get(2)?,
                 actor: r.get(3)?,
+                state: VersionState {
+                    deleted_at: r.get(4)?,
+                    destroyed: r.get(5)?,
+                },
             })
         })
         .map_err(db)?;
@@ -222,6 +236,7 @@ pub(super) fn rotation_candidates(
             "SELECT v.vid, s.namespace, s.env, s.key, v.version, v.value, v.value_hash, v.kek_version, s.row_id
              FROM secret_versions v JOIN secrets s ON s.sid = v.sid
              WHERE v.kek_version != ?1 AND (?2 IS NULL OR v.kek_version = ?2) AND v.vid > ?3
+               AND v.destroyed = FALSE
              ORDER BY v.vid LIMIT ?4",
         )
         .map_err(db)?;
@@ -246,7 +261,7 @@ pub(super) fn count_rotation_candidates(
 ) -> Result<u64> {
     let n: i64 = c
         .query_row(
-            "SELECT count(*) FROM secret_versions WHERE kek_version != ?1 AND (?2 IS NULL OR kek_version = ?2)",
+            "SELECT count(*) FROM secret_versions WHERE kek_version != ?1 AND (?2 IS NULL OR kek_version = ?2) AND destroyed = FALSE",
             params![target, from],
             |r| r.get(0),
         )
@@ -261,6 +276,7 @@ pub(super) fn rotation_status(c: &Connection) -> Result<Vec<(u32, u64, u64)>> {
                     sum(CASE WHEN v.version = s.version THEN 1 ELSE 0 END),
                     sum(CASE WHEN v.version = s.version THEN 0 ELSE 1 END)
              FROM secret_versions v JOIN secrets s ON s.sid = v.sid
+             WHERE v.destroyed = FALSE
              GROUP BY v.kek_version ORDER BY v.kek_version",
         )
         .map_err(db)?;

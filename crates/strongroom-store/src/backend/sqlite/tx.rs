@@ -11,7 +11,7 @@ use crate::backend::rows::{legacy_action, u32_of};
 use crate::backend::sql::INFO_COLUMNS;
 use crate::backend::{
     AuditRecord, Changes, NewVersion, SecretRow, StoredInfo, StoredValue, TokenRecord,
-    UpsertedSecret, VersionRow, VersionTie, WriteTx,
+    UpsertedSecret, VersionChange, VersionRow, VersionTie, WriteTx,
 };
 use crate::{AuditEvent, Result, SecretId, StoreError};
 
@@ -239,6 +239,34 @@ impl WriteTx for SqliteTx<'_> {
 
     async fn versions_of(&mut self, row: &SecretRow) -> Result<Vec<(i64, VersionRow)>> {
         self.version_rows("v.sid = ?1", [row.sid])
+    }
+
+    async fn change_version(
+        &mut self,
+        row: &SecretRow,
+        version: u32,
+        change: VersionChange,
+        now: i64,
+    ) -> Result<bool> {
+        let changed = match change {
+            VersionChange::Delete => self.execute(
+                "UPDATE secret_versions SET deleted_at = ?1
+                 WHERE sid = ?2 AND version = ?3 AND deleted_at IS NULL AND destroyed = FALSE",
+                params![now, row.sid, version],
+            )?,
+            VersionChange::Undelete => self.execute(
+                "UPDATE secret_versions SET deleted_at = NULL
+                 WHERE sid = ?1 AND version = ?2 AND deleted_at IS NOT NULL AND destroyed = FALSE",
+                params![row.sid, version],
+            )?,
+            VersionChange::Destroy => self.execute(
+                "UPDATE secret_versions
+                 SET destroyed = TRUE, value = ?1, value_hash = ?1, deleted_at = coalesce(deleted_at, ?2)
+                 WHERE sid = ?3 AND version = ?4 AND destroyed = FALSE",
+                params![Vec::<u8>::new(), now, row.sid, version],
+            )?,
+        };
+        Ok(changed > 0)
     }
 
     async fn expired_secrets(&mut self, before: i64) -> Result<Vec<SecretRow>> {
