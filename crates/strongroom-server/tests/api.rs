@@ -635,7 +635,15 @@ async fn history_rollback_and_rotation_status() {
     );
     assert_eq!(
         keys(&items[0]),
-        ["actor", "created", "current", "kek_version", "version"]
+        [
+            "actor",
+            "created",
+            "current",
+            "deleted",
+            "destroyed",
+            "kek_version",
+            "version"
+        ]
     );
     let (status, body) = server
         .admin(

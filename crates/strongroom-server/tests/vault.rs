@@ -316,7 +316,9 @@ async fn refusals_use_vaults_shapes_and_read_nothing() {
         ("GET", "/v1/database/creds/app", ADMIN, 404),
         ("GET", "/v1/sys/policies/acl", ADMIN, 404),
         ("GET", "/v1/secret/nothing/prod/DB", ADMIN, 404),
-        ("POST", "/v1/secret/destroy/prod/DB", ADMIN, 405),
+        ("POST", "/v1/secret/destroy/prod/DB", ADMIN, 400),
+        ("POST", "/v1/secret/destroy/prod/DB", &prod, 403),
+        ("DELETE", "/v1/secret/data/prod/DB", &prod, 403),
         ("POST", "/v1/secret/config", &prod, 403),
         ("GET", "/v1/Secret!/data/prod/DB", ADMIN, 404),
     ];

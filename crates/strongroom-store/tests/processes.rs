@@ -73,7 +73,7 @@ fn spawn_child(url: &str, writes: Option<usize>) -> Child {
         .args(["--exact", "child_writer", "--nocapture", "--test-threads=1"])
         .env(CHILD_DB, url)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(Stdio::piped());
     if let Some(n) = writes {
         command.env(CHILD_WRITES, n.to_string());
     }
@@ -255,7 +255,11 @@ async fn writer_and_rotation(url: &str) {
             .rotated;
     }
     let output = child.wait_with_output().unwrap();
-    assert!(output.status.success());
+    assert!(
+        output.status.success(),
+        "the writer failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let lines: Vec<String> = String::from_utf8(output.stdout)
         .unwrap()
         .lines()

@@ -39,6 +39,10 @@ pub enum Command {
     List(ListArgs),
     /// Delete a secret and its versions.
     Rm(RmArgs),
+    /// Make soft-deleted versions readable again (`--version N`, repeatable).
+    Undelete(VersionArgs),
+    /// Erase versions' sealed bytes for good (`--version N`, repeatable); audited.
+    Destroy(VersionArgs),
     /// Copy a secret's value to another key, env or namespace on the server (re-sealed;
     /// never printed).
     Cp(TransferArgs),
@@ -260,7 +264,26 @@ pub struct RmArgs {
     pub key: String,
     #[command(flatten)]
     pub target: Target,
+    /// Soft-delete only this version (repeat for several): kept sealed, read by nobody
+    /// until `undelete`. Without it, the secret and all its versions are deleted.
+    #[arg(long = "version", value_name = "N")]
+    pub versions: Vec<u32>,
     /// JSON output (docs/cli.md, "JSON output").
+    #[arg(long)]
+    pub json: bool,
+}
+
+// Arguments of `strongroom undelete` and `strongroom destroy` (help: the variants' docs).
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// The secret's key.
+    pub key: String,
+    #[command(flatten)]
+    pub target: Target,
+    /// The version (repeat for several).
+    #[arg(long = "version", value_name = "N", required = true)]
+    pub versions: Vec<u32>,
+    /// JSON output: `{"id","changed":[...]}`.
     #[arg(long)]
     pub json: bool,
 }

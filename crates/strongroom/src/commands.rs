@@ -51,6 +51,10 @@ impl cli::RmArgs {
     pub async fn run(self) -> Outcome {
         let store = open().await?;
         let id = id(&store, &self.target, &self.key)?;
+        if !self.versions.is_empty() {
+            let changed = store.delete_versions(&id, &self.versions).await?;
+            return crate::transfer::report_versions(&id, "soft-deleted", &changed, self.json);
+        }
         store.delete(&id).await?;
         if self.json {
             print_json(&serde_json::json!({"deleted": id}))?;
@@ -415,11 +419,23 @@ async fn history(key: String, target: Target, json: bool) -> Outcome {
                     v.kek_version.to_string(),
                     v.created.to_string(),
                     v.actor.clone(),
+                    match (v.destroyed, v.deleted) {
+                        (true, _) => "destroyed".into(),
+                        (false, Some(_)) => "deleted".into(),
+                        (false, None) => "live".into(),
+                    },
                 ]
             })
             .collect();
         print_table(
-            &["VERSION", "CURRENT", "KEY VERSION", "CREATED", "ACTOR"],
+            &[
+                "VERSION",
+                "CURRENT",
+                "KEY VERSION",
+                "CREATED",
+                "ACTOR",
+                "STATE",
+            ],
             rows,
         );
     }

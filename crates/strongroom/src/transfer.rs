@@ -1,5 +1,6 @@
 //! `strongroom cp` and `strongroom mv`: the value moves inside the store, never through
-//! this process's output.
+//! this process's output. Also `undelete` and `destroy` of single versions (and the
+//! report of `rm --version`).
 
 use std::process::ExitCode;
 
@@ -36,4 +37,49 @@ impl crate::cli::TransferArgs {
         }
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// `strongroom undelete` or `strongroom destroy`.
+#[derive(Debug, Clone, Copy)]
+pub enum VersionCommand {
+    /// Make soft-deleted versions readable again.
+    Undelete,
+    /// Erase versions' sealed bytes.
+    Destroy,
+}
+
+impl crate::cli::VersionArgs {
+    /// Runs `command` on the given versions.
+    pub async fn run(self, command: VersionCommand) -> Outcome {
+        let store = open().await?;
+        let id = store.secret_id(
+            self.target.namespace.as_deref(),
+            self.target.env.as_deref(),
+            &self.key,
+        )?;
+        let (changed, verb) = match command {
+            VersionCommand::Undelete => (
+                store.undelete_versions(&id, &self.versions).await?,
+                "undeleted",
+            ),
+            VersionCommand::Destroy => (
+                store.destroy_versions(&id, &self.versions).await?,
+                "destroyed",
+            ),
+        };
+        report_versions(&id, verb, &changed, self.json)
+    }
+}
+
+/// Prints which versions of `id` changed (`verb`), or that none did.
+pub fn report_versions(id: &SecretId, verb: &str, changed: &[u32], json: bool) -> Outcome {
+    if json {
+        print_json(&serde_json::json!({"id": id, "changed": changed}))?;
+    } else if changed.is_empty() {
+        println!("{id}: no version changed (already {verb})");
+    } else {
+        let list: Vec<String> = changed.iter().map(ToString::to_string).collect();
+        println!("{verb} {id} version(s) {}", list.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -701,6 +701,62 @@ fn cp_and_mv_move_values_inside_the_store() {
     assert!(s.text(&["audit", "verify"], b"").contains("intact"));
 }
 
+/// Single versions: `rm --version` soft-deletes (no read returns it: exit 5, the code of
+/// a value that is gone), `undelete` brings it back, `destroy` erases it for good; all
+/// audited.
+#[test]
+fn versions_are_soft_deleted_undeleted_and_destroyed() {
+    let s = Sandbox::new();
+    s.ok(&["set", "TOKEN", "--env", "prod"], b"token-one");
+    s.ok(&["set", "TOKEN", "--env", "prod"], b"token-two");
+    let out = s.text(&["rm", "TOKEN", "--env", "prod", "--version", "2"], b"");
+    assert_eq!(out, "soft-deleted default/prod/TOKEN version(s) 2\n");
+    let err = s.fails(&["get", "TOKEN", "--env", "prod"], b"", 5);
+    assert!(err.contains("deleted") && err.contains("undelete"), "{err}");
+    let history = s.text(&["history", "TOKEN", "--env", "prod"], b"");
+    assert!(
+        history
+            .lines()
+            .any(|l| l.starts_with('2') && l.ends_with("deleted")),
+        "{history}"
+    );
+    s.ok(
+        &["undelete", "TOKEN", "--env", "prod", "--version", "2"],
+        b"",
+    );
+    assert_eq!(s.ok(&["get", "TOKEN", "--env", "prod"], b""), b"token-two");
+    let out = s.text(
+        &[
+            "destroy",
+            "TOKEN",
+            "--env",
+            "prod",
+            "--version",
+            "1",
+            "--json",
+        ],
+        b"",
+    );
+    let parsed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(parsed["changed"], serde_json::json!([1]));
+    s.fails(
+        &["rollback", "TOKEN", "--env", "prod", "--version", "1"],
+        b"",
+        5,
+    );
+    s.fails(
+        &["undelete", "TOKEN", "--env", "prod", "--version", "7"],
+        b"",
+        4,
+    );
+    let audit = s.text(&["audit", "--json", "--key", "TOKEN"], b"");
+    for action in ["version_delete", "version_undelete", "version_destroy"] {
+        assert!(audit.contains(action), "{action}");
+    }
+    assert!(!audit.contains("token-"), "no value in the audit");
+    assert!(s.text(&["audit", "verify"], b"").contains("intact"));
+}
+
 /// A deploy lock pins versions: `run --lock` injects exactly them after the values moved
 /// on, `lock diff` names what moved, and the lock holds no plaintext.
 #[test]

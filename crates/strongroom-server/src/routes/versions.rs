@@ -29,6 +29,10 @@ pub(crate) struct VersionItem {
     created: String,
     actor: String,
     current: bool,
+    /// RFC 3339 time it was soft-deleted (`strongroom rm --version`), or null.
+    deleted: Option<String>,
+    /// Its sealed bytes were destroyed for good.
+    destroyed: bool,
 }
 
 /// `{"items": [...]}`, newest first.
@@ -67,6 +71,8 @@ pub(crate) async fn history(
             created: v.created.to_string(),
             actor: v.actor,
             current: v.current,
+            deleted: v.deleted.map(|t| t.to_string()),
+            destroyed: v.destroyed,
         })
         .collect();
     Ok(Json(HistoryResponse { items }))

@@ -67,19 +67,18 @@ pub(super) async fn kv(
             check_settings(&json_body(request)?, store.config().history_depth)?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
+        (Some("data"), &Method::DELETE) => kv.change_versions("delete", None).await,
+        (Some(operation @ ("delete" | "undelete" | "destroy")), &Method::POST | &Method::PUT) => {
+            kv.change_versions(operation, Some(&json_body(request)?))
+                .await
+        }
         (Some("data"), &Method::PATCH) => Err(VaultError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "PATCH is not supported: write the whole data with POST or PUT",
         )),
-        (Some("data" | "delete" | "undelete" | "destroy"), _) => Err(VaultError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "soft delete, undelete and destroy of single versions are not supported yet; \
-             DELETE /v1/{mount}/metadata/{path} deletes a secret (docs/vault-compat.md)",
-        )),
-        (Some("metadata" | "config"), _) => Err(VaultError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "unsupported operation",
-        )),
+        (Some("data" | "metadata" | "config" | "delete" | "undelete" | "destroy"), _) => Err(
+            VaultError::new(StatusCode::METHOD_NOT_ALLOWED, "unsupported operation"),
+        ),
         _ => Err(VaultError::unsupported_path()),
     }
 }
@@ -122,8 +121,17 @@ impl Kv<'_> {
     async fn read(&self, version: Option<u32>) -> VaultResult {
         let id = self.secret(Capability::Read)?;
         let read = match version {
-            Some(version) => self.store.get_version(&id, version).await?,
-            None => self.store.get_exact(&id).await?,
+            Some(version) => self.store.get_version(&id, version).await,
+            None => self.store.get_exact(&id).await,
+        };
+        let read = match read {
+            Ok(read) => read,
+            // As Vault: a deleted or destroyed version is 404 with its metadata (hvac's
+            // `raise_on_deleted_version=False` reads `deletion_time` from it).
+            Err(StoreError::VersionUnavailable { version, .. }) => {
+                return self.unavailable(&id, version).await
+            }
+            Err(e) => return Err(e.into()),
         };
         let info = read.info().clone();
         let mut secrets = self
@@ -154,6 +162,69 @@ impl Kv<'_> {
             "data": data,
             "metadata": version_metadata(&info, created, secret.version),
         })))
+    }
+
+    /// The 404 of a deleted or destroyed version: Vault's envelope, `data: null`, and the
+    /// version's metadata.
+    async fn unavailable(&self, id: &SecretId, version: u32) -> VaultResult {
+        let info = current_info(self.store, id)
+            .await?
+            .ok_or_else(VaultError::not_found)?;
+        let kept = self.store.history(id).await?;
+        let Some(kept) = kept.iter().find(|v| v.version == version) else {
+            return Err(VaultError::not_found());
+        };
+        let mut body = version_metadata(&info, time(kept.created), version);
+        body["deletion_time"] = json!(kept.deleted.map(time).unwrap_or_default());
+        body["destroyed"] = json!(kept.destroyed);
+        let mut response = envelope(json!({ "data": null, "metadata": body }));
+        *response.status_mut() = StatusCode::NOT_FOUND;
+        Ok(response)
+    }
+
+    /// `DELETE data/{path}` (the current version), `POST delete|undelete|destroy/{path}`
+    /// with `{"versions": [...]}`: 204.
+    async fn change_versions(&self, operation: &str, body: Option<&Value>) -> VaultResult {
+        let capability = if operation == "undelete" {
+            Capability::Write
+        } else {
+            Capability::Delete
+        };
+        let id = self.secret(capability)?;
+        let versions: Vec<u32> = match body {
+            // `DELETE data/{path}`: the latest version.
+            None => match current_info(self.store, &id).await? {
+                Some(info) => vec![info.version],
+                None => return Ok(StatusCode::NO_CONTENT.into_response()),
+            },
+            Some(body) => body
+                .get("versions")
+                .and_then(Value::as_array)
+                .filter(|v| !v.is_empty())
+                .and_then(|v| {
+                    v.iter()
+                        .map(|n| n.as_u64().and_then(|n| u32::try_from(n).ok()))
+                        .collect::<Option<Vec<u32>>>()
+                })
+                .ok_or_else(|| VaultError::bad_request("no version number provided"))?,
+        };
+        // Vault ignores versions it does not keep.
+        let kept: Vec<u32> = match self.store.history(&id).await {
+            Ok(history) => history.iter().map(|v| v.version).collect(),
+            Err(StoreError::NotFound(_)) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        let versions: Vec<u32> = versions.into_iter().filter(|v| kept.contains(v)).collect();
+        if versions.is_empty() {
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        }
+        let changed = match operation {
+            "undelete" => self.store.undelete_versions(&id, &versions).await,
+            "destroy" => self.store.destroy_versions(&id, &versions).await,
+            _ => self.store.delete_versions(&id, &versions).await,
+        };
+        changed?;
+        Ok(StatusCode::NO_CONTENT.into_response())
     }
 
     /// `POST|PUT data/{path}` with `{"data": {...}, "options": {"cas": N}}`.
@@ -216,7 +287,11 @@ impl Kv<'_> {
             .map(|v| {
                 (
                     v.version.to_string(),
-                    json!({"created_time": time(v.created), "deletion_time": "", "destroyed": false}),
+                    json!({
+                        "created_time": time(v.created),
+                        "deletion_time": v.deleted.map(time).unwrap_or_default(),
+                        "destroyed": v.destroyed,
+                    }),
                 )
             })
             .collect();

@@ -72,6 +72,31 @@ try:
 except exceptions.InvalidPath:
     pass
 
+# Soft delete, undelete, destroy.
+kv.create_or_update_secret(path="prod/VERSIONS", secret={"value": "v-one"})
+kv.create_or_update_secret(path="prod/VERSIONS", secret={"value": "v-two"})
+kv.delete_latest_version_of_secret(path="prod/VERSIONS")
+try:
+    kv.read_secret_version(path="prod/VERSIONS", raise_on_deleted_version=True)
+    raise AssertionError("a deleted version was read")
+except exceptions.InvalidPath:
+    pass
+deleted = kv.read_secret_version(path="prod/VERSIONS", raise_on_deleted_version=False)
+assert deleted["data"]["data"] is None and deleted["data"]["metadata"]["deletion_time"] != "", deleted
+kv.undelete_secret_versions(path="prod/VERSIONS", versions=[2])
+assert kv.read_secret_version(path="prod/VERSIONS", raise_on_deleted_version=True)["data"]["data"]["value"] == "v-two"
+kv.delete_secret_versions(path="prod/VERSIONS", versions=[1])
+assert kv.read_secret_metadata(path="prod/VERSIONS")["data"]["versions"]["1"]["deletion_time"] != ""
+kv.destroy_secret_versions(path="prod/VERSIONS", versions=[1])
+versions = kv.read_secret_metadata(path="prod/VERSIONS")["data"]["versions"]
+assert versions["1"]["destroyed"] is True and versions["2"]["destroyed"] is False, versions
+try:
+    kv.read_secret_version(path="prod/VERSIONS", version=1, raise_on_deleted_version=True)
+    raise AssertionError("a destroyed version was read")
+except exceptions.InvalidPath:
+    pass
+kv.delete_metadata_and_all_versions(path="prod/VERSIONS")
+
 # lookup-self fields.
 me = admin.auth.token.lookup_self()["data"]
 assert me["type"] == "service" and isinstance(me["ttl"], int) and me["policies"] == ["root"], me

@@ -8,6 +8,11 @@ use crate::{Result, StoreError};
 /// sequence number and the time (Unix ms).
 pub(crate) const REKEY_META: &str = "audit_rekey";
 
+/// The meta entry naming the KEK version the whole chain was last re-keyed under: while
+/// it is the active version, every link since was made under it too, so a re-key has
+/// nothing to do and does not hold the append lock for a pass over the whole log.
+pub(crate) const CHAIN_KEY_META: &str = "audit_chain_key";
+
 /// What a re-key changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Rekeyed {
@@ -29,6 +34,10 @@ fn not_rekeyed(at: i64, why: &str) -> StoreError {
 /// refused, never laundered), then recomputes each under the active key. Values already
 /// under the active key are left as they are, so a second run writes nothing.
 pub(crate) async fn rekey(tx: &mut dyn WriteTx, chain: &RingChain, now: i64) -> Result<Rekeyed> {
+    let active = chain.0.active().version().to_string();
+    if tx.meta(CHAIN_KEY_META).await?.as_deref() == Some(active.as_str()) {
+        return Ok(Rekeyed::default());
+    }
     let head = tx.lock_audit_head().await?.map(|(seq, _)| seq);
     let anchor = Anchor::load(tx).await?;
     let mut done = Rekeyed::default();
@@ -106,5 +115,6 @@ pub(crate) async fn rekey(tx: &mut dyn WriteTx, chain: &RingChain, now: i64) -> 
         tx.set_meta(REKEY_META, Some(&format!("{seq}:{now}")))
             .await?;
     }
+    tx.set_meta(CHAIN_KEY_META, Some(&active)).await?;
     Ok(done)
 }
