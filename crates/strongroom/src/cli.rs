@@ -39,6 +39,9 @@ pub enum Command {
     List(ListArgs),
     /// Delete a secret and its versions.
     Rm(RmArgs),
+    /// Show or change a secret's own settings: how many versions to keep, and whether
+    /// every write must name the version it expects (check-and-set).
+    Settings(SettingsArgs),
     /// Make soft-deleted versions readable again (`--version N`, repeatable).
     Undelete(VersionArgs),
     /// Erase versions' sealed bytes for good (`--version N`, repeatable); audited.
@@ -269,6 +272,25 @@ pub struct RmArgs {
     #[arg(long = "version", value_name = "N")]
     pub versions: Vec<u32>,
     /// JSON output (docs/cli.md, "JSON output").
+    #[arg(long)]
+    pub json: bool,
+}
+
+// Arguments of `strongroom settings` (its help text is the variant's doc comment).
+#[derive(Debug, Args)]
+pub struct SettingsArgs {
+    /// The secret's key.
+    pub key: String,
+    #[command(flatten)]
+    pub target: Target,
+    /// Versions to keep for this secret (0: the server's STRONGROOM_HISTORY_DEPTH); older
+    /// ones are trimmed at the next write.
+    #[arg(long, value_name = "N")]
+    pub max_versions: Option<u32>,
+    /// Whether every write must name the version it expects (`set --cas N`).
+    #[arg(long, value_name = "BOOL")]
+    pub cas_required: Option<bool>,
+    /// JSON output: `{"id","max_versions","cas_required"}`.
     #[arg(long)]
     pub json: bool,
 }

@@ -76,6 +76,7 @@ async fn run(command: cli::Command) -> Result<ExitCode, exit::Failure> {
         Command::Get(c) => c.run().await,
         Command::List(c) => c.run().await,
         Command::Rm(c) => c.run().await,
+        Command::Settings(c) => c.run().await,
         Command::Undelete(c) => c.run(transfer::VersionCommand::Undelete).await,
         Command::Destroy(c) => c.run(transfer::VersionCommand::Destroy).await,
         Command::Cp(c) => c.run(false).await,

@@ -1,6 +1,6 @@
 //! `strongroom cp` and `strongroom mv`: the value moves inside the store, never through
 //! this process's output. Also `undelete` and `destroy` of single versions (and the
-//! report of `rm --version`).
+//! report of `rm --version`), and a secret's own `settings`.
 
 use std::process::ExitCode;
 
@@ -82,4 +82,44 @@ pub fn report_versions(id: &SecretId, verb: &str, changed: &[u32], json: bool) -
         println!("{verb} {id} version(s) {}", list.join(", "));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+impl crate::cli::SettingsArgs {
+    /// `strongroom settings`: prints the secret's settings, after changing those given.
+    pub async fn run(self) -> Outcome {
+        let store = open().await?;
+        let id = store.secret_id(
+            self.target.namespace.as_deref(),
+            self.target.env.as_deref(),
+            &self.key,
+        )?;
+        let mut settings = store.settings(&id).await?;
+        if self.max_versions.is_some() || self.cas_required.is_some() {
+            if let Some(max) = self.max_versions {
+                settings.max_versions = (max > 0).then_some(max);
+            }
+            if let Some(required) = self.cas_required {
+                settings.cas_required = required;
+            }
+            store.set_settings(&id, settings).await?;
+        }
+        let depth = store.config().history_depth;
+        if self.json {
+            print_json(&serde_json::json!({
+                "id": id,
+                "max_versions": settings.max_versions.unwrap_or(depth),
+                "cas_required": settings.cas_required,
+            }))?;
+        } else {
+            let kept = match settings.max_versions {
+                Some(max) => max.to_string(),
+                None => format!("{depth} (the server's)"),
+            };
+            println!(
+                "{id}: keeps {kept} versions; check-and-set required: {}",
+                settings.cas_required
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    }
 }

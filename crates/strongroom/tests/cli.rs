@@ -755,6 +755,33 @@ fn versions_are_soft_deleted_undeleted_and_destroyed() {
     }
     assert!(!audit.contains("token-"), "no value in the audit");
     assert!(s.text(&["audit", "verify"], b"").contains("intact"));
+    // The secret's own settings: check-and-set required, two versions kept.
+    let out = s.text(
+        &[
+            "settings",
+            "TOKEN",
+            "--env",
+            "prod",
+            "--max-versions",
+            "2",
+            "--cas-required",
+            "true",
+        ],
+        b"",
+    );
+    assert_eq!(
+        out,
+        "default/prod/TOKEN: keeps 2 versions; check-and-set required: true\n"
+    );
+    let err = s.fails(&["set", "TOKEN", "--env", "prod"], b"token-three", 8);
+    assert!(err.contains("check-and-set is required"), "{err}");
+    s.ok(
+        &["set", "TOKEN", "--env", "prod", "--cas", "2"],
+        b"token-three",
+    );
+    let history = s.text(&["history", "TOKEN", "--env", "prod", "--json"], b"");
+    let versions: serde_json::Value = serde_json::from_str(&history).unwrap();
+    assert_eq!(versions.as_array().unwrap().len(), 2, "{history}");
 }
 
 /// A deploy lock pins versions: `run --lock` injects exactly them after the values moved

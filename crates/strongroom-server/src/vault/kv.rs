@@ -264,7 +264,14 @@ impl Kv<'_> {
                     ..SetRequest::value(value)
                 },
             )
-            .await?;
+            .await
+            .map_err(|e| match e {
+                // Vault's words when the secret requires check-and-set and none was given.
+                StoreError::Conflict(_) if cas.is_none() => {
+                    VaultError::bad_request("check-and-set parameter required for this call")
+                }
+                e => e.into(),
+            })?;
         let info = current_info(self.store, &id)
             .await?
             .ok_or_else(VaultError::not_found)?;
@@ -300,13 +307,15 @@ impl Kv<'_> {
             .map(|v| v.version)
             .min()
             .unwrap_or(info.version);
+        let settings = self.store.settings(&id).await?;
         Ok(envelope(json!({
-            "cas_required": false,
+            "cas_required": settings.cas_required,
             "created_time": time(info.created),
             "current_version": info.version,
             "custom_metadata": custom_metadata(&info),
             "delete_version_after": "0s",
-            "max_versions": self.store.config().history_depth,
+            // 0 in Vault's words: the engine's setting.
+            "max_versions": settings.max_versions.unwrap_or(0),
             "oldest_version": oldest,
             "updated_time": time(info.updated),
             "versions": versions,
@@ -314,11 +323,47 @@ impl Kv<'_> {
     }
 
     /// `POST|PUT metadata/{path}`: `custom_metadata` (string to string) is kept with the
-    /// secret; `max_versions`, `cas_required` and `delete_version_after` are the server's
-    /// and are refused when asked otherwise.
+    /// secret, `max_versions` and `cas_required` are the secret's own settings;
+    /// `delete_version_after` is refused (versions do not expire here). The secret's
+    /// data must exist first.
     async fn update_metadata(&self, body: &Value) -> VaultResult {
         let id = self.secret(Capability::Write)?;
-        check_settings(body, self.store.config().history_depth)?;
+        if body
+            .get("delete_version_after")
+            .and_then(Value::as_str)
+            .is_some_and(|d| !matches!(d, "" | "0s"))
+        {
+            return Err(VaultError::bad_request(
+                "delete_version_after is not supported",
+            ));
+        }
+        let max_versions = match body.get("max_versions") {
+            None | Some(Value::Null) => None,
+            Some(m) => Some(
+                m.as_u64()
+                    .and_then(|m| u32::try_from(m).ok())
+                    .ok_or_else(|| VaultError::bad_request("invalid max_versions"))?,
+            ),
+        };
+        let cas_required = match body.get("cas_required") {
+            None | Some(Value::Null) => None,
+            Some(c) => Some(
+                c.as_bool()
+                    .ok_or_else(|| VaultError::bad_request("invalid cas_required"))?,
+            ),
+        };
+        if max_versions.is_some() || cas_required.is_some() {
+            let current = match self.store.settings(&id).await {
+                Ok(current) => current,
+                Err(StoreError::NotFound(_)) => return Err(data_first()),
+                Err(e) => return Err(e.into()),
+            };
+            let settings = strongroom_store::SecretSettings {
+                max_versions: max_versions.map_or(current.max_versions, Some),
+                cas_required: cas_required.unwrap_or(current.cas_required),
+            };
+            self.store.set_settings(&id, settings).await?;
+        }
         if let Some(custom) = body.get("custom_metadata") {
             let valid = custom
                 .as_object()
@@ -328,12 +373,9 @@ impl Kv<'_> {
                     "custom_metadata must map strings to strings",
                 ));
             }
-            let info = current_info(self.store, &id).await?.ok_or_else(|| {
-                VaultError::new(
-                    StatusCode::NOT_FOUND,
-                    "write the secret's data before its metadata",
-                )
-            })?;
+            let info = current_info(self.store, &id)
+                .await?
+                .ok_or_else(data_first)?;
             let mut metadata = match info.metadata {
                 Some(Value::Object(map)) => map,
                 _ => Map::new(),
@@ -427,9 +469,10 @@ impl Kv<'_> {
     }
 }
 
-/// The engine-wide settings a metadata or config write may name: accepted when they are
+/// The engine-wide settings a config write may name: accepted when they are
 /// the server's (`max_versions` is `STRONGROOM_HISTORY_DEPTH`, no `cas_required`, no
-/// `delete_version_after`), refused otherwise: per-secret settings are not stored yet.
+/// `delete_version_after`), refused otherwise: the engine's settings are the server's
+/// configuration (per-secret settings go to `metadata/{path}`).
 fn check_settings(body: &Value, depth: u32) -> VaultResult<()> {
     if body
         .get("max_versions")
@@ -453,6 +496,15 @@ fn check_settings(body: &Value, depth: u32) -> VaultResult<()> {
         ));
     }
     Ok(())
+}
+
+/// Metadata written before the secret's data: Vault keeps it; Strongroom needs the
+/// secret first.
+fn data_first() -> VaultError {
+    VaultError::new(
+        StatusCode::NOT_FOUND,
+        "write the secret's data before its metadata",
+    )
 }
 
 /// The secret's attributes (no value), or `None` when it does not exist.

@@ -50,9 +50,25 @@ assert creds == {"user": "u", "password": "p", "port": 5432}, creds
 meta = kv.read_secret_metadata(path="prod/DB_URL")["data"]
 assert meta["current_version"] == 2 and meta["oldest_version"] == 1, meta
 assert set(meta["versions"]) == {"1", "2"}, meta
-assert meta["max_versions"] > 0 and meta["cas_required"] is False
+assert meta["max_versions"] == 0 and meta["cas_required"] is False  # 0: the engine's setting, as Vault
 kv.update_metadata(path="prod/DB_URL", custom_metadata={"managed-by": "external-secrets"})
 assert kv.read_secret_metadata(path="prod/DB_URL")["data"]["custom_metadata"] == {"managed-by": "external-secrets"}
+
+# Per-secret settings: max_versions and cas_required.
+kv.create_or_update_secret(path="prod/STRICT", secret={"value": "s1"})
+kv.update_metadata(path="prod/STRICT", max_versions=2, cas_required=True)
+strict = kv.read_secret_metadata(path="prod/STRICT")["data"]
+assert strict["max_versions"] == 2 and strict["cas_required"] is True, strict
+try:
+    kv.create_or_update_secret(path="prod/STRICT", secret={"value": "no-cas"})
+    raise AssertionError("a write without cas was accepted")
+except exceptions.InvalidRequest as e:
+    assert "check-and-set parameter required" in str(e), e
+kv.create_or_update_secret(path="prod/STRICT", secret={"value": "s2"}, cas=1)
+kv.create_or_update_secret(path="prod/STRICT", secret={"value": "s3"}, cas=2)
+strict = kv.read_secret_metadata(path="prod/STRICT")["data"]
+assert sorted(strict["versions"]) == ["2", "3"] and strict["oldest_version"] == 2, strict
+kv.delete_metadata_and_all_versions(path="prod/STRICT")
 
 # Listing: envs at the root, keys in an env, folders.
 assert kv.list_secrets(path="")["data"]["keys"] == ["prod/"]

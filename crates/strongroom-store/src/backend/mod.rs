@@ -31,9 +31,9 @@ pub mod sqlite;
 pub(crate) mod transport;
 
 pub use rows::{
-    AuditRecord, Change, Changes, ListFilter, NewVersion, RotationCandidate, SecretRow, StoredInfo,
-    StoredSecret, StoredValue, StoredVersion, TokenRecord, UpsertedSecret, VersionChange,
-    VersionRow, VersionState, VersionTie,
+    AuditRecord, Change, Changes, ListFilter, NewVersion, RotationCandidate, SecretRow,
+    SecretSettings, StoredInfo, StoredSecret, StoredValue, StoredVersion, TokenRecord,
+    UpsertedSecret, VersionChange, VersionRow, VersionState, VersionTie,
 };
 
 /// The future a transaction's work returns.
@@ -109,6 +109,9 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The current version and the kept versions, newest first; `None` if no secret.
     async fn history(&self, id: &SecretId) -> Result<Option<(u32, Vec<StoredVersion>)>>;
+
+    /// The secret's own settings (`None` when the secret does not exist).
+    async fn settings(&self, id: &SecretId) -> Result<Option<SecretSettings>>;
 
     /// A page of secrets' attributes and the total count (see [`sql::list`]).
     async fn list(&self, filter: &ListFilter) -> Result<(Vec<StoredInfo>, u64)>;
@@ -243,6 +246,12 @@ pub trait WriteTx: Send {
 
     /// Every kept version of a locked row, with its position, oldest first.
     async fn versions_of(&mut self, row: &SecretRow) -> Result<Vec<(i64, VersionRow)>>;
+
+    /// A locked row's own settings (the defaults when it has none).
+    async fn settings_of(&mut self, row: &SecretRow) -> Result<SecretSettings>;
+
+    /// Replaces a locked row's own settings (the defaults remove them).
+    async fn set_settings(&mut self, row: &SecretRow, settings: SecretSettings) -> Result<()>;
 
     /// Applies `change` to version `version` of a locked row; false when it does not
     /// apply (already deleted, not deleted, already destroyed). Destroying erases the

@@ -48,6 +48,15 @@ impl VersionState {
     }
 }
 
+/// A secret's own settings (Vault's `max_versions` and `cas_required`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SecretSettings {
+    /// Versions to keep; `None`: the server's history depth.
+    pub max_versions: Option<u32>,
+    /// Every write must name the version it expects (check-and-set).
+    pub cas_required: bool,
+}
+
 /// A change to one version's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VersionChange {

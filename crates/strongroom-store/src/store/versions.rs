@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::write::event;
 use super::Store;
 use crate::audit::Appender;
-use crate::backend::VersionChange;
+use crate::backend::{SecretSettings, VersionChange};
 use crate::model::now_ms;
 use crate::{Action, Result, SecretId, StoreError};
 
@@ -32,6 +32,51 @@ impl Store {
     pub async fn destroy_versions(&self, id: &SecretId, versions: &[u32]) -> Result<Vec<u32>> {
         self.change_versions(id, versions, VersionChange::Destroy)
             .await
+    }
+
+    /// The secret's own settings (`max_versions`, `cas_required`); defaults when it has
+    /// none.
+    pub async fn settings(&self, id: &SecretId) -> Result<SecretSettings> {
+        let id = self.normalize(id)?;
+        self.inner
+            .backend
+            .settings(&id)
+            .await?
+            .ok_or(StoreError::NotFound(id))
+    }
+
+    /// Replaces the secret's own settings: `max_versions` (`None` or `Some(0)`: the
+    /// server's history depth; applied at the next write, which trims older versions) and
+    /// `cas_required` (every later value write must name the version it expects).
+    /// Audited as a metadata update.
+    pub async fn set_settings(&self, id: &SecretId, settings: SecretSettings) -> Result<()> {
+        let id = self.normalize(id)?;
+        let settings = SecretSettings {
+            max_versions: settings.max_versions.filter(|&m| m > 0),
+            ..settings
+        };
+        let (chain, actor, now) = (
+            Arc::clone(&self.inner.chain),
+            self.actor.to_string(),
+            now_ms(),
+        );
+        self.transact(move |tx| {
+            Box::pin(async move {
+                let mut audit = Appender::start(tx, &chain).await?;
+                let Some(row) = tx.lock_secret(&id).await? else {
+                    return Err(StoreError::NotFound(id));
+                };
+                tx.set_settings(&row, settings).await?;
+                audit
+                    .append(
+                        tx,
+                        &event(&actor, Action::MetadataUpdate, &id, row.version, now),
+                    )
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     async fn change_versions(

@@ -66,6 +66,18 @@ pub(super) async fn apply_write(
         .upsert_secret(&record.id, &record.new_row_id, &record.changes, record.now)
         .await?;
     let row = upserted.row;
+    let settings = if upserted.created {
+        crate::backend::SecretSettings::default()
+    } else {
+        tx.settings_of(&row).await?
+    };
+    if settings.cas_required && record.expected_version.is_none() && record.action.is_none() {
+        return Err(StoreError::Conflict(format!(
+            "check-and-set is required for {}: give the version you expect (`--cas N`, \
+             \"cas\", options.cas)",
+            record.id
+        )));
+    }
     if let Some(expected) = record.expected_version {
         let was = if upserted.created { 0 } else { row.version - 1 };
         if was != expected {
@@ -105,11 +117,9 @@ pub(super) async fn apply_write(
         audit_tag: &tag,
     })
     .await?;
-    tx.trim_versions(
-        &row,
-        i64::from(row.version) - i64::from(record.history_depth.max(1)),
-    )
-    .await?;
+    let depth = settings.max_versions.unwrap_or(record.history_depth);
+    tx.trim_versions(&row, i64::from(row.version) - i64::from(depth.max(1)))
+        .await?;
     Ok(WriteOutcome {
         id: row.row_id,
         version: row.version,

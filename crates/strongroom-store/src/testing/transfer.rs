@@ -295,3 +295,56 @@ pub async fn versions_soft_delete_undelete_and_destroy(h: &dyn Harness) {
         .any(|v| v.version == 1 && v.destroyed));
     assert_eq!(rotated.verify_audit().await.unwrap().broken_at, None);
 }
+
+pub async fn per_secret_max_versions_and_cas_required(h: &dyn Harness) {
+    let store = open(h).await;
+    let key = id("prod", "SETTINGS");
+    set(&store, "prod", "SETTINGS", "value-1").await;
+    assert_eq!(
+        store.settings(&key).await.unwrap(),
+        crate::SecretSettings::default()
+    );
+    store
+        .set_settings(
+            &key,
+            crate::SecretSettings {
+                max_versions: Some(2),
+                cas_required: true,
+            },
+        )
+        .await
+        .unwrap();
+    // A write without the expected version is refused, nothing written.
+    assert!(matches!(
+        store.set(&key, SetRequest::value("no-cas")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.history(&key).await.unwrap().len(), 1);
+    for (version, value) in [(1, "value-2"), (2, "value-3"), (3, "value-4")] {
+        let request = SetRequest {
+            expected_version: Some(version),
+            ..SetRequest::value(value)
+        };
+        store.set(&key, request).await.unwrap();
+    }
+    // Two versions kept for this secret (the server keeps 10 for others).
+    let kept: Vec<u32> = store
+        .history(&key)
+        .await
+        .unwrap()
+        .iter()
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(kept, [4, 3]);
+    // Back to the defaults: writes without a version land again.
+    store
+        .set_settings(&key, crate::SecretSettings::default())
+        .await
+        .unwrap();
+    store.set(&key, SetRequest::value("value-5")).await.unwrap();
+    assert_eq!(value(&store, "prod", "SETTINGS").await, "value-5");
+    assert!(matches!(
+        store.settings(&id("prod", "MISSING")).await,
+        Err(StoreError::NotFound(_))
+    ));
+}

@@ -286,6 +286,10 @@ impl Backend for PostgresBackend {
         reads::fetch_version(&self.client().await?, id, version).await
     }
 
+    async fn settings(&self, id: &SecretId) -> Result<Option<crate::backend::SecretSettings>> {
+        reads::settings(&self.client().await?, id).await
+    }
+
     async fn history(&self, id: &SecretId) -> Result<Option<(u32, Vec<StoredVersion>)>> {
         reads::history(&self.client().await?, id).await
     }

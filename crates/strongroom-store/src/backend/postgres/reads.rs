@@ -8,8 +8,8 @@ use super::db;
 use crate::backend::rows::u32_of;
 use crate::backend::sql::{self, Query, SqlValue, EVENT_COLUMNS, INFO_COLUMNS};
 use crate::backend::{
-    ListFilter, RotationCandidate, StoredInfo, StoredSecret, StoredValue, StoredVersion,
-    TokenRecord, VersionState, VersionTie,
+    ListFilter, RotationCandidate, SecretSettings, StoredInfo, StoredSecret, StoredValue,
+    StoredVersion, TokenRecord, VersionState, VersionTie,
 };
 use crate::{Action, AuditEvent, AuditQuery, Result, SecretId};
 
@@ -173,6 +173,25 @@ pub(super) async fn fetch_version(
                 destroyed: r.get(4),
             },
         )
+    }))
+}
+
+pub(super) async fn settings(
+    c: &impl GenericClient,
+    id: &SecretId,
+) -> Result<Option<SecretSettings>> {
+    let row = c
+        .query_opt(
+            "SELECT t.max_versions, coalesce(t.cas_required, FALSE)
+             FROM strongroom_secrets s LEFT JOIN strongroom_secret_settings t ON t.sid = s.sid
+             WHERE s.namespace = $1 AND s.env = $2 AND s.key = $3",
+            &[&id.namespace, &id.env, &id.key],
+        )
+        .await
+        .map_err(db)?;
+    Ok(row.map(|r| SecretSettings {
+        max_versions: r.get::<_, Option<i64>>(0).map(u32_of),
+        cas_required: r.get(1),
     }))
 }
 

@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0004_audit_keyed_chain.sql"),
     include_str!("../../../migrations/postgres/0005_audit_rekey.sql"),
     include_str!("../../../migrations/postgres/0006_version_states.sql"),
+    include_str!("../../../migrations/postgres/0007_secret_settings.sql"),
 ];
 
 /// The newest schema version this build knows.

@@ -9,8 +9,8 @@ use super::{db, AUDIT_LOCK};
 use crate::backend::rows::{legacy_action, u32_of};
 use crate::backend::sql::INFO_COLUMNS;
 use crate::backend::{
-    AuditRecord, Changes, NewVersion, SecretRow, StoredInfo, StoredValue, TokenRecord,
-    UpsertedSecret, VersionChange, VersionRow, VersionTie, WriteTx,
+    AuditRecord, Changes, NewVersion, SecretRow, SecretSettings, StoredInfo, StoredValue,
+    TokenRecord, UpsertedSecret, VersionChange, VersionRow, VersionTie, WriteTx,
 };
 use crate::{AuditEvent, Result, SecretId};
 
@@ -318,6 +318,47 @@ impl WriteTx for PgTx<'_> {
 
     async fn versions_of(&mut self, row: &SecretRow) -> Result<Vec<(i64, VersionRow)>> {
         self.version_rows("v.sid = $1", &[&row.sid]).await
+    }
+
+    async fn settings_of(&mut self, row: &SecretRow) -> Result<SecretSettings> {
+        let found = self
+            .tx
+            .query_opt(
+                "SELECT max_versions, cas_required FROM strongroom_secret_settings WHERE sid = $1",
+                &[&row.sid],
+            )
+            .await
+            .map_err(db)?;
+        Ok(found
+            .map(|r| SecretSettings {
+                max_versions: r.get::<_, Option<i64>>(0).map(u32_of),
+                cas_required: r.get(1),
+            })
+            .unwrap_or_default())
+    }
+
+    async fn set_settings(&mut self, row: &SecretRow, settings: SecretSettings) -> Result<()> {
+        if settings == SecretSettings::default() {
+            self.tx
+                .execute(
+                    "DELETE FROM strongroom_secret_settings WHERE sid = $1",
+                    &[&row.sid],
+                )
+                .await
+                .map_err(db)?;
+            return Ok(());
+        }
+        let max_versions = settings.max_versions.map(i64::from);
+        self.tx
+            .execute(
+                "INSERT INTO strongroom_secret_settings (sid, max_versions, cas_required) VALUES ($1, $2, $3)
+                 ON CONFLICT (sid) DO UPDATE SET max_versions = EXCLUDED.max_versions,
+                                                 cas_required = EXCLUDED.cas_required",
+                &[&row.sid, &max_versions, &settings.cas_required],
+            )
+            .await
+            .map_err(db)?;
+        Ok(())
     }
 
     async fn change_version(

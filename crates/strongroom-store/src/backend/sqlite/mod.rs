@@ -188,6 +188,11 @@ impl Backend for SqliteBackend {
             .await
     }
 
+    async fn settings(&self, id: &SecretId) -> Result<Option<crate::backend::SecretSettings>> {
+        let id = id.clone();
+        self.read(move |c| reads::settings(c, &id)).await
+    }
+
     async fn history(&self, id: &SecretId) -> Result<Option<(u32, Vec<StoredVersion>)>> {
         let id = id.clone();
         self.read(move |c| reads::history(c, &id)).await

@@ -7,8 +7,8 @@ use super::db;
 use crate::backend::rows::u32_of;
 use crate::backend::sql::{self, SqlValue, INFO_COLUMNS};
 use crate::backend::{
-    ListFilter, RotationCandidate, StoredInfo, StoredSecret, StoredValue, StoredVersion,
-    TokenRecord, VersionState, VersionTie,
+    ListFilter, RotationCandidate, SecretSettings, StoredInfo, StoredSecret, StoredValue,
+    StoredVersion, TokenRecord, VersionState, VersionTie,
 };
 use crate::{Action, AuditEvent, AuditQuery, Result, SecretId};
 
@@ -150,6 +150,24 @@ pub(super) fn fetch_version(
                     destroyed: r.get(4)?,
                 },
             ))
+        })
+        .optional()
+    })
+    .map_err(db)
+}
+
+pub(super) fn settings(c: &Connection, id: &SecretId) -> Result<Option<SecretSettings>> {
+    c.prepare_cached(
+        "SELECT t.max_versions, coalesce(t.cas_required, FALSE)
+         FROM secrets s LEFT JOIN secret_settings t ON t.sid = s.sid
+         WHERE s.namespace = ?1 AND s.env = ?2 AND s.key = ?3",
+    )
+    .and_then(|mut s| {
+        s.query_row(params![id.namespace, id.env, id.key], |r| {
+            Ok(SecretSettings {
+                max_versions: r.get::<_, Option<i64>>(0)?.map(u32_of),
+                cas_required: r.get(1)?,
+            })
         })
         .optional()
     })

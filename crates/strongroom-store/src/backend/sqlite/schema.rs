@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0004_audit_keyed_chain.sql"),
     include_str!("../../../migrations/sqlite/0005_audit_rekey.sql"),
     include_str!("../../../migrations/sqlite/0006_version_states.sql"),
+    include_str!("../../../migrations/sqlite/0007_secret_settings.sql"),
 ];
 
 /// The SQL of every migration, oldest first (for upgrade tests).

@@ -10,8 +10,8 @@ use super::reads::{id_at, info_from_row, value_at};
 use crate::backend::rows::{legacy_action, u32_of};
 use crate::backend::sql::INFO_COLUMNS;
 use crate::backend::{
-    AuditRecord, Changes, NewVersion, SecretRow, StoredInfo, StoredValue, TokenRecord,
-    UpsertedSecret, VersionChange, VersionRow, VersionTie, WriteTx,
+    AuditRecord, Changes, NewVersion, SecretRow, SecretSettings, StoredInfo, StoredValue,
+    TokenRecord, UpsertedSecret, VersionChange, VersionRow, VersionTie, WriteTx,
 };
 use crate::{AuditEvent, Result, SecretId, StoreError};
 
@@ -239,6 +239,37 @@ impl WriteTx for SqliteTx<'_> {
 
     async fn versions_of(&mut self, row: &SecretRow) -> Result<Vec<(i64, VersionRow)>> {
         self.version_rows("v.sid = ?1", [row.sid])
+    }
+
+    async fn settings_of(&mut self, row: &SecretRow) -> Result<SecretSettings> {
+        self.conn
+            .prepare_cached("SELECT max_versions, cas_required FROM secret_settings WHERE sid = ?1")
+            .and_then(|mut s| {
+                s.query_row([row.sid], |r| {
+                    Ok(SecretSettings {
+                        max_versions: r.get::<_, Option<i64>>(0)?.map(u32_of),
+                        cas_required: r.get(1)?,
+                    })
+                })
+                .optional()
+            })
+            .map(Option::unwrap_or_default)
+            .map_err(db)
+    }
+
+    async fn set_settings(&mut self, row: &SecretRow, settings: SecretSettings) -> Result<()> {
+        if settings == SecretSettings::default() {
+            return self
+                .execute("DELETE FROM secret_settings WHERE sid = ?1", [row.sid])
+                .map(drop);
+        }
+        self.execute(
+            "INSERT INTO secret_settings (sid, max_versions, cas_required) VALUES (?1, ?2, ?3)
+             ON CONFLICT (sid) DO UPDATE SET max_versions = excluded.max_versions,
+                                             cas_required = excluded.cas_required",
+            params![row.sid, settings.max_versions, settings.cas_required],
+        )
+        .map(drop)
     }
 
     async fn change_version(
