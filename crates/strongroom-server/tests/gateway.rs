@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::too_many_lines)] // tests: a panic is the failure report
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -451,22 +453,13 @@ async fn upstream_timeouts_and_failures_map_to_504_and_502() {
 /// Sends `method path` exactly as written (no client-side normalisation of `..` or
 /// escapes) and returns the status code and body.
 async fn raw_request(base: &str, method: &str, path: &str, token: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let addr = base.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, text)
+    common::raw_request(
+        base,
+        method,
+        path,
+        &format!("Authorization: Bearer {token}"),
+    )
+    .await
 }
 
 /// The attacks of the adversarial review, against a real server: a repeated route name

@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::too_many_lines)] // tests: a panic is the failure report
 
+mod common;
+
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -376,22 +378,7 @@ async fn refusals_use_vaults_shapes_and_read_nothing() {
     );
 }
 
-/// A request sent exactly as written (no client-side normalisation of the path).
+/// A GET sent exactly as written (no client-side normalisation of the path).
 async fn raw_get(base: &str, path: &str, token: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let addr = base.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nX-Vault-Token: {token}\r\nConnection: close\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, text)
+    common::raw_request(base, "GET", path, &format!("X-Vault-Token: {token}")).await
 }

@@ -328,15 +328,7 @@ impl Kv<'_> {
     /// data must exist first.
     async fn update_metadata(&self, body: &Value) -> VaultResult {
         let id = self.secret(Capability::Write)?;
-        if body
-            .get("delete_version_after")
-            .and_then(Value::as_str)
-            .is_some_and(|d| !matches!(d, "" | "0s"))
-        {
-            return Err(VaultError::bad_request(
-                "delete_version_after is not supported",
-            ));
-        }
+        refuse_version_expiry(body)?;
         let max_versions = match body.get("max_versions") {
             None | Some(Value::Null) => None,
             Some(m) => Some(
@@ -486,6 +478,11 @@ fn check_settings(body: &Value, depth: u32) -> VaultResult<()> {
     if body.get("cas_required").and_then(Value::as_bool) == Some(true) {
         return Err(VaultError::bad_request("cas_required is not supported"));
     }
+    refuse_version_expiry(body)
+}
+
+/// `delete_version_after` other than `0s`: refused, versions do not expire here.
+fn refuse_version_expiry(body: &Value) -> VaultResult<()> {
     if body
         .get("delete_version_after")
         .and_then(Value::as_str)
