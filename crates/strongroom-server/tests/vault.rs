@@ -133,13 +133,15 @@ async fn hvac_and_node_vault_unmodified_drive_every_supported_endpoint() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    // The same checks through node-vault (npm), unmodified.
+    // The same checks through node-vault (npm), unmodified; hvac revoked its prod token
+    // at the end, so node-vault gets its own.
+    let node_prod = server.token("node-reader", "default/prod:read").await;
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/clients/node_vault_suite.js"
     );
     let out = std::process::Command::new("node")
-        .args([script, &server.base, ADMIN, &prod])
+        .args([script, &server.base, ADMIN, &node_prod])
         .output()
         .expect("node with node-vault (cargo xtask ci installs it)");
     assert!(

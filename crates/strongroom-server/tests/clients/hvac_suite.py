@@ -134,4 +134,15 @@ try:
     raise AssertionError("a bad token was accepted")
 except exceptions.Forbidden:
     pass
+# sys: health, seal status, mounts; the engine's configuration.
+assert admin.sys.read_health_status(method="GET")["sealed"] is False
+assert admin.sys.read_seal_status()["sealed"] is False
+assert admin.sys.list_mounted_secrets_engines()["secret/"]["options"]["version"] == "2"
+assert kv.read_configuration()["data"]["cas_required"] is False
+kv.configure(max_versions=0, cas_required=False)
+
+# Renew (nothing to renew) and revoke-self: the revoked token stops working at once.
+assert admin.auth.token.renew_self()["auth"]["renewable"] is False
+scoped.auth.token.revoke_self()
+assert not scoped.is_authenticated(), "a revoked token still works"
 print("hvac: every check passed")
