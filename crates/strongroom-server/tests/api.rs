@@ -200,6 +200,9 @@ async fn every_protected_route_answers_401_without_a_valid_token() {
         ("POST", "/api/secrets/K/rollback"),
         ("POST", "/api/secrets/K/copy"),
         ("POST", "/api/secrets/K/move"),
+        ("POST", "/api/secrets/K/versions/delete"),
+        ("GET", "/api/secrets/K/settings"),
+        ("PUT", "/api/secrets/K/settings"),
         ("GET", "/api/audit"),
         ("GET", "/api/rotation"),
     ];
@@ -1366,6 +1369,134 @@ async fn a_stale_check_and_set_is_a_conflict_and_writes_nothing() {
     assert_eq!(body["value"], "one");
     let (status, _) = server
         .admin("POST", "/api/secrets", Some(write("two", 1)))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// Single versions and a secret's own settings over the native API, each behind its
+/// capability: a deleted version is 410 for everyone until undeleted, a destroyed one for
+/// good; `cas_required` refuses a write without `cas`.
+#[tokio::test]
+async fn versions_and_settings_over_the_native_api() {
+    let server = start(true, Limits::default()).await;
+    for value in ["life-one", "life-two"] {
+        server
+            .admin(
+                "POST",
+                "/api/secrets",
+                Some(json!({"key": "LIFE", "value": value, "env": "prod"})),
+            )
+            .await;
+    }
+    let reader = server
+        .scoped("life-reader", &["default/prod:read,list"])
+        .await;
+    let (status, body) = server
+        .call(
+            "POST",
+            "/api/secrets/LIFE/versions/delete?env=prod",
+            Some(&reader),
+            Some(json!({"versions": [2]})),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN);
+    assert!(body["message"].as_str().unwrap().contains("`delete`"));
+    let (status, body) = server
+        .admin(
+            "POST",
+            "/api/secrets/LIFE/versions/delete?env=prod",
+            Some(json!({"versions": [2]})),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["changed"]),
+        (StatusCode::OK, &json!([2])),
+        "{body}"
+    );
+    let (status, body) = server
+        .call("GET", "/api/secrets/LIFE?env=prod", Some(&reader), None)
+        .await;
+    assert_error(status, &body, StatusCode::GONE);
+    assert!(!body.to_string().contains("life-two"));
+    let (_, body) = server
+        .admin(
+            "POST",
+            "/api/secrets/LIFE/versions/undelete?env=prod",
+            Some(json!({"versions": [2]})),
+        )
+        .await;
+    assert_eq!(body["changed"], json!([2]));
+    let (_, body) = server
+        .call("GET", "/api/secrets/LIFE?env=prod", Some(&reader), None)
+        .await;
+    assert_eq!(body["value"], "life-two");
+    let (_, body) = server
+        .admin(
+            "POST",
+            "/api/secrets/LIFE/versions/destroy?env=prod",
+            Some(json!({"versions": [1]})),
+        )
+        .await;
+    assert_eq!(body["changed"], json!([1]));
+    let (status, body) = server
+        .admin(
+            "POST",
+            "/api/secrets/LIFE/versions/shred?env=prod",
+            Some(json!({"versions": [1]})),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST);
+    let (_, history) = server
+        .admin("GET", "/api/secrets/LIFE/history?env=prod", None)
+        .await;
+    assert_eq!(history["items"][1]["destroyed"], true);
+    // Settings: check-and-set required.
+    let (status, body) = server
+        .call(
+            "PUT",
+            "/api/secrets/LIFE/settings?env=prod",
+            Some(&reader),
+            Some(json!({"cas_required": true})),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN);
+    let (status, body) = server
+        .admin(
+            "PUT",
+            "/api/secrets/LIFE/settings?env=prod",
+            Some(json!({"cas_required": true, "max_versions": 3})),
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::OK,
+            json!({"max_versions": 3, "cas_required": true})
+        )
+    );
+    let (_, body) = server
+        .call(
+            "GET",
+            "/api/secrets/LIFE/settings?env=prod",
+            Some(&reader),
+            None,
+        )
+        .await;
+    assert_eq!(body, json!({"max_versions": 3, "cas_required": true}));
+    let (status, body) = server
+        .admin(
+            "POST",
+            "/api/secrets",
+            Some(json!({"key": "LIFE", "value": "no-cas", "env": "prod"})),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::CONFLICT);
+    let (status, _) = server
+        .admin(
+            "POST",
+            "/api/secrets",
+            Some(json!({"key": "LIFE", "value": "life-three", "env": "prod", "cas": 2})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
 }

@@ -10,6 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::{ApiError, AppState};
 
 pub(crate) mod audit;
+pub(crate) mod lifecycle;
 pub(crate) mod secrets;
 pub(crate) mod system;
 pub(crate) mod transfer;
@@ -23,6 +24,7 @@ pub(crate) fn api() -> OpenApiRouter<AppState> {
         .merge(secrets::routes())
         .merge(versions::routes())
         .merge(transfer::routes())
+        .merge(lifecycle::routes())
         .merge(audit::routes())
         .merge(crate::gateway::routes())
 }

@@ -1,0 +1,182 @@
+//! A secret's single versions and own settings: soft delete, undelete and destroy of
+//! versions, and `max_versions` / `cas_required` (the same as `strongroom rm --version`,
+//! `undelete`, `destroy`, `settings`, and Vault's KV v2 under `/v1`).
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use strongroom_store::tokens::Capability;
+use strongroom_store::SecretSettings;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::secrets::TargetQuery;
+use super::{authorize, store, ApiResult};
+use crate::extract::{ApiJson, ApiQuery, Caller};
+use crate::{ApiError, AppState};
+
+/// `/api/secrets/{key}/versions/{action}` and `/api/secrets/{key}/settings`.
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(change_versions))
+        .routes(routes!(read_settings, write_settings))
+}
+
+/// `{"versions": [N, ...]}`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct VersionsRequest {
+    /// The version numbers.
+    #[schema(min_items = 1)]
+    versions: Vec<u32>,
+}
+
+/// `{"key", "env", "changed": [N, ...]}`: the versions whose state changed.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct VersionsChanged {
+    key: String,
+    env: String,
+    changed: Vec<u32>,
+}
+
+/// Soft-deletes (`delete`), undeletes (`undelete`) or destroys (`destroy`) single
+/// versions. A deleted version is kept sealed and read by nobody (410) until undeleted; a
+/// destroyed one has its sealed bytes erased for good. Needs `delete` (`write` to undelete).
+#[utoipa::path(post, path = "/api/secrets/{key}/versions/{action}", tag = "versions",
+    params(("key" = String, Path, description = "The secret's key", pattern = r"^[A-Za-z0-9_.-]{1,256}$"),
+        ("action" = String, Path, description = "delete, undelete or destroy", pattern = r"^(delete|undelete|destroy)$"), TargetQuery),
+    request_body = VersionsRequest,
+    responses((status = 200, body = VersionsChanged), (status = 400, body = crate::ErrorBody), (status = 401, body = crate::ErrorBody),
+        (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody), (status = 413, body = crate::ErrorBody),
+        (status = 415, body = crate::ErrorBody), (status = 503, body = crate::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn change_versions(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((key, action)): Path<(String, String)>,
+    ApiQuery(query): ApiQuery<TargetQuery>,
+    ApiJson(body): ApiJson<VersionsRequest>,
+) -> ApiResult<Json<VersionsChanged>> {
+    let capability = match action.as_str() {
+        "delete" | "destroy" => Capability::Delete,
+        "undelete" => Capability::Write,
+        _ => {
+            return Err(ApiError::bad_request(
+                "the action is delete, undelete or destroy",
+            ))
+        }
+    };
+    if body.versions.is_empty() {
+        return Err(ApiError::bad_request("give at least one version"));
+    }
+    let store = store(&state)?.with_actor(&caller.actor());
+    let id = authorize(
+        &store,
+        &caller,
+        capability,
+        query.namespace.as_deref(),
+        query.env.as_deref(),
+        &key,
+    )?;
+    let changed = match action.as_str() {
+        "delete" => store.delete_versions(&id, &body.versions).await?,
+        "undelete" => store.undelete_versions(&id, &body.versions).await?,
+        _ => store.destroy_versions(&id, &body.versions).await?,
+    };
+    Ok(Json(VersionsChanged {
+        key: id.key,
+        env: id.env,
+        changed,
+    }))
+}
+
+/// A secret's own settings.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Settings {
+    /// Versions kept for this secret; 0 or absent: the server's history depth.
+    #[serde(default)]
+    max_versions: Option<u32>,
+    /// Whether every value write must give `"cas"`.
+    #[serde(default)]
+    cas_required: Option<bool>,
+}
+
+impl Settings {
+    /// The settings as answered: `max_versions` is the number actually kept.
+    fn shown(settings: SecretSettings, history_depth: u32) -> Self {
+        Self {
+            max_versions: Some(settings.max_versions.unwrap_or(history_depth)),
+            cas_required: Some(settings.cas_required),
+        }
+    }
+}
+
+/// A secret's own settings (needs `list`).
+#[utoipa::path(get, path = "/api/secrets/{key}/settings", tag = "versions",
+    params(("key" = String, Path, description = "The secret's key", pattern = r"^[A-Za-z0-9_.-]{1,256}$"), TargetQuery),
+    responses((status = 200, body = Settings), (status = 400, body = crate::ErrorBody), (status = 401, body = crate::ErrorBody),
+        (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody), (status = 503, body = crate::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn read_settings(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(key): Path<String>,
+    ApiQuery(query): ApiQuery<TargetQuery>,
+) -> ApiResult<Json<Settings>> {
+    let store = store(&state)?;
+    let id = authorize(
+        store,
+        &caller,
+        Capability::List,
+        query.namespace.as_deref(),
+        query.env.as_deref(),
+        &key,
+    )?;
+    let settings = store.settings(&id).await?;
+    Ok(Json(Settings::shown(
+        settings,
+        store.config().history_depth,
+    )))
+}
+
+/// Changes a secret's own settings; omitted fields keep theirs (needs `write`).
+#[utoipa::path(put, path = "/api/secrets/{key}/settings", tag = "versions",
+    params(("key" = String, Path, description = "The secret's key", pattern = r"^[A-Za-z0-9_.-]{1,256}$"), TargetQuery),
+    request_body = Settings,
+    responses((status = 200, body = Settings), (status = 400, body = crate::ErrorBody), (status = 401, body = crate::ErrorBody),
+        (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody), (status = 413, body = crate::ErrorBody),
+        (status = 415, body = crate::ErrorBody), (status = 503, body = crate::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn write_settings(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(key): Path<String>,
+    ApiQuery(query): ApiQuery<TargetQuery>,
+    ApiJson(body): ApiJson<Settings>,
+) -> ApiResult<Json<Settings>> {
+    let store = store(&state)?.with_actor(&caller.actor());
+    let id = authorize(
+        &store,
+        &caller,
+        Capability::Write,
+        query.namespace.as_deref(),
+        query.env.as_deref(),
+        &key,
+    )?;
+    let current = store.settings(&id).await?;
+    let settings = SecretSettings {
+        max_versions: match body.max_versions {
+            Some(0) => None,
+            Some(max) => Some(max),
+            None => current.max_versions,
+        },
+        cas_required: body.cas_required.unwrap_or(current.cas_required),
+    };
+    store.set_settings(&id, settings).await?;
+    Ok(Json(Settings::shown(
+        settings,
+        store.config().history_depth,
+    )))
+}
