@@ -4,11 +4,14 @@
 //! cargo run --release -p strongroom-benches --bin load -- [--seconds 30] [--clients 64]
 //! ```
 //!
-//! Starts the real server (axum, SQLite file in a temp dir) on a loopback port; each
-//! client loops for the duration: 80 % reads of shared secrets, 20 % writes of its own
-//! secret with an increasing counter. Prints throughput and latency percentiles, then
-//! checks that nothing was lost: every client's last acknowledged write is the stored
-//! value, and the audit trail holds exactly one create/update event per acknowledged write.
+//! Starts the real server (axum, SQLite file in a temp dir) on a loopback port. First the
+//! ceiling, in the same run: the clients call `GET /api/health` (no database) for a third
+//! of the duration, and one `fsync` of a file beside the database is timed. Then each
+//! client loops for the duration: 80 % audited reads of shared secrets, 20 % writes of its
+//! own secret with an increasing counter. Prints reads/s and writes/s as ratios of the
+//! health ceiling, latency percentiles, and the fsync latency; then checks that nothing was
+//! lost: every client's last acknowledged write is the stored value, and the audit trail
+//! holds exactly one create/update event per acknowledged write.
 
 // A load tool: a panic is the failure report; the casts are of counts and percentiles.
 #![allow(
@@ -93,6 +96,9 @@ async fn main() {
         assert!(response.status().is_success());
     }
 
+    let fsync_us = fsync_latency_us(dir.path());
+    let health_per_s = health_ceiling(&http, &base, clients, (seconds / 3).max(1)).await;
+
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut handles = Vec::new();
@@ -150,9 +156,17 @@ async fn main() {
         "clients {clients}, {seconds} s, {} requests ({writes} writes), {errors} errors",
         latencies.len()
     );
+    let total_per_s = latencies.len() as f64 / elapsed;
+    let writes_per_s = writes as f64 / elapsed;
+    let reads_per_s = total_per_s - writes_per_s;
+    println!("throughput {total_per_s:.0} requests/s");
     println!(
-        "throughput {:.0} requests/s",
-        latencies.len() as f64 / elapsed
+        "ceiling: GET /api/health {health_per_s:.0} requests/s; one fsync beside the database {fsync_us:.0} us"
+    );
+    println!(
+        "audited reads {reads_per_s:.0}/s = {:.3}x health; durable writes {writes_per_s:.0}/s = {:.3}x health",
+        reads_per_s / health_per_s,
+        writes_per_s / health_per_s
     );
     println!(
         "latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
@@ -200,4 +214,46 @@ async fn main() {
     assert_eq!(audited, writes, "audit events != acknowledged writes");
     assert_eq!(errors, 0, "requests failed under load");
     println!("nothing lost: {writes} acknowledged writes, all stored and audited");
+}
+
+/// Requests per second `clients` clients get from `GET /api/health` (no database, no
+/// audit) in `seconds`: the HTTP stack's ceiling on this machine, measured in this run.
+async fn health_ceiling(http: &reqwest::Client, base: &str, clients: u64, seconds: u64) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for _ in 0..clients {
+        let (http, url) = (http.clone(), format!("{base}/api/health"));
+        handles.push(tokio::spawn(async move {
+            let mut done = 0u64;
+            while Instant::now() < deadline {
+                let ok = http.get(&url).send().await.is_ok_and(|r| r.status() == 200);
+                assert!(ok, "the health check failed");
+                done += 1;
+            }
+            done
+        }));
+    }
+    let mut total = 0;
+    for handle in handles {
+        total += handle.await.unwrap();
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The median time of writing 100 bytes and `fsync`ing them, in a file beside the
+/// database (its disk sets the pace of durable commits).
+fn fsync_latency_us(dir: &std::path::Path) -> f64 {
+    use std::io::Write as _;
+    let mut file = std::fs::File::create(dir.join("fsync-probe")).unwrap();
+    let mut samples: Vec<f64> = (0..50)
+        .map(|_| {
+            let start = Instant::now();
+            file.write_all(&[0x5a; 100]).unwrap();
+            file.sync_all().unwrap();
+            start.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
 }
