@@ -150,8 +150,7 @@ fn ci() -> Result {
     // A CI build is made once: incremental caches only cost disk (gigabytes) and time there.
     // (Edition 2021, and nothing else runs yet: setting the variable is sound.)
     std::env::set_var("CARGO_INCREMENTAL", "0");
-    ensure_python_cryptography().and_then(|()| ensure_node_vault())?;
-    ensure_softhsm()?;
+    ensure_test_tools()?;
     run("cargo", &["fmt", "--all", "--", "--check"])?;
     run(
         "cargo",
@@ -262,6 +261,15 @@ fn ci() -> Result {
     Ok(())
 }
 
+/// What the tests use beside the Rust toolchain: Python and Node clients written by
+/// others, SoftHSM2 and Chromium (installed when absent; CI never skips them).
+fn ensure_test_tools() -> Result {
+    ensure_python_cryptography()?;
+    ensure_node_vault()?;
+    ensure_softhsm()?;
+    ensure_chromium()
+}
+
 /// The Vault-compatible API is tested with node-vault, unmodified: installed from the
 /// committed `package-lock.json` (`npm ci`) when absent.
 fn ensure_node_vault() -> Result {
@@ -306,12 +314,43 @@ fn ensure_softhsm() -> Result {
     apt(&["install", "-y", "-qq", "softhsm2"])
 }
 
+/// The console is tested in a real browser: Debian's Chromium and its WebDriver, installed
+/// when absent.
+fn ensure_chromium() -> Result {
+    if std::path::Path::new("/usr/bin/chromium").exists()
+        && std::path::Path::new("/usr/bin/chromedriver").exists()
+    {
+        return Ok(());
+    }
+    eprintln!("xtask: Chromium not found; installing Debian's chromium and chromium-driver");
+    for args in [
+        &["update", "-qq"][..],
+        &["install", "-y", "-qq", "chromium", "chromium-driver"],
+    ] {
+        let status = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .map_err(|e| {
+                format!(
+                    "cannot run apt-get ({e}): install chromium and chromium-driver, or set \
+                     STRONGROOM_SKIP_BROWSER=1"
+                )
+            })?;
+        if !status.success() {
+            return Err(format!("apt-get {} failed", args.join(" ")));
+        }
+    }
+    Ok(())
+}
+
 /// The fuzz workspace's lock file is current, so `cargo xtask fuzz` changes nothing.
 fn check_fuzz_lock() -> Result {
     capture(
         &root().join("fuzz"),
         "cargo",
-        &["metadata", "--offline", "--locked", "--format-version", "1"],
+        // Not offline: a fresh machine has never fetched the fuzz workspace's crates.
+        &["metadata", "--locked", "--format-version", "1"],
     )
     .map(drop)
     .map_err(|e| {
@@ -423,13 +462,15 @@ fn check_minimal_features() -> Result {
 }
 
 /// The interop tests open values with Python's `cryptography`, read exports with
-/// `python-dotenv` and parse `/metrics` with `prometheus_client`; install them when absent.
+/// `python-dotenv`, parse `/metrics` with `prometheus_client`, speak Vault's API with
+/// `hvac` and drive the console's browser with `selenium`; install them when absent.
 fn ensure_python_cryptography() -> Result {
     for (module, package) in [
         ("cryptography", "cryptography"),
         ("dotenv", "python-dotenv"),
         ("prometheus_client", "prometheus-client"),
         ("hvac", "hvac"),
+        ("selenium", "selenium"),
     ] {
         if succeeds("python3", &["-c", &format!("import {module}")]) {
             continue;

@@ -8,6 +8,7 @@
 //! Routes and JSON shapes are documented in `docs/api.md`.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod console;
 mod error;
 mod extract;
 mod gateway;
@@ -23,6 +24,7 @@ use strongroom_store::tokens::Tokens;
 use strongroom_store::Store;
 
 pub use axum::Router;
+pub use console::CONTENT_SECURITY_POLICY;
 pub use error::{ApiError, ErrorBody, Problem};
 pub use metrics::Metrics;
 pub use openapi::openapi;
@@ -61,8 +63,27 @@ impl Default for Limits {
     }
 }
 
-/// The router with every route, body limit, timeout and request logging.
+/// Parts of the HTTP surface that can be turned off.
+#[derive(Clone, Copy, Debug)]
+pub struct Surfaces {
+    /// The web console at `/_/` (`serve --no-console` turns it off). On by default.
+    pub console: bool,
+}
+
+impl Default for Surfaces {
+    fn default() -> Self {
+        Self { console: true }
+    }
+}
+
+/// The router with every route (the console included), body limit, timeout and request
+/// logging.
 pub fn router(state: AppState, limits: Limits) -> Router {
+    router_with(state, limits, Surfaces::default())
+}
+
+/// [`router`] with only the given [`Surfaces`].
+pub fn router_with(state: AppState, limits: Limits, surfaces: Surfaces) -> Router {
     use tower_http::trace::{DefaultOnResponse, TraceLayer};
     let trace = TraceLayer::new_for_http()
         // Method and path only: no query string, no headers (tokens), no bodies (values).
@@ -73,6 +94,9 @@ pub fn router(state: AppState, limits: Limits) -> Router {
     let mut routes = routes::router()
         .merge(vault::routes())
         .route("/metrics", axum::routing::get(metrics::scrape_with_token));
+    if surfaces.console {
+        routes = routes.merge(console::routes());
+    }
     if let Some(metrics) = &state.metrics {
         routes = routes.route_layer(axum::middleware::from_fn_with_state(
             metrics.clone(),

@@ -416,6 +416,12 @@ pub struct AuditQuery {
     pub key: Option<String>,
     /// Only this action.
     pub action: Option<Action>,
+    /// Only this actor (`token:NAME`, `cli:USER`, `library`).
+    pub actor: Option<String>,
+    /// Only events at or after this instant (Unix milliseconds).
+    pub since_ms: Option<i64>,
+    /// Only events before this instant (Unix milliseconds).
+    pub until_ms: Option<i64>,
     /// Page size (default 100, at most 1000).
     pub limit: Option<usize>,
     /// Events older than this id (newest first paging).

@@ -549,6 +549,7 @@ pub struct FileArgs {
 
 // Arguments of `strongroom serve` (its help text is the variant's doc comment).
 #[derive(Debug, Args)]
+#[allow(clippy::struct_excessive_bools)] // each bool is one independent command-line flag
 pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8090")]
@@ -578,6 +579,9 @@ pub struct ServeArgs {
     /// proxy): tokens and values would otherwise cross the network in the clear.
     #[arg(long, conflicts_with = "tls_cert")]
     pub insecure_no_tls: bool,
+    /// Do not serve the web console at /_/ (it is on by default).
+    #[arg(long)]
+    pub no_console: bool,
 }
 
 // Arguments of `strongroom token` (its help text is the variant's doc comment).

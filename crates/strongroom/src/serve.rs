@@ -41,6 +41,7 @@ async fn serve(args: crate::cli::ServeArgs) -> Result<ExitCode, Failure> {
         tls_cert,
         tls_key,
         insecure_no_tls,
+        no_console,
     } = args;
     let tls = transport(bind, tls_cert, tls_key, insecure_no_tls).await?;
     let settings = Settings::from_env()?;
@@ -112,7 +113,15 @@ async fn serve(args: crate::cli::ServeArgs) -> Result<ExitCode, Failure> {
                 strongroom_server::serve(listener, metrics_router, std::future::pending()).await;
         });
     }
-    let router = strongroom_server::router(state, strongroom_server::Limits::default());
+    let surfaces = strongroom_server::Surfaces {
+        console: !no_console,
+    };
+    if surfaces.console {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        eprintln!("strongroom: web console at {scheme}://{bind}/_/ (turn off with --no-console)");
+    }
+    let router =
+        strongroom_server::router_with(state, strongroom_server::Limits::default(), surfaces);
     listen_and_serve(bind, tls, router).await?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)

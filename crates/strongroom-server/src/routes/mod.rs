@@ -13,6 +13,7 @@ pub(crate) mod audit;
 pub(crate) mod lifecycle;
 pub(crate) mod secrets;
 pub(crate) mod system;
+pub(crate) mod tokens;
 pub(crate) mod transfer;
 pub(crate) mod versions;
 
@@ -26,6 +27,7 @@ pub(crate) fn api() -> OpenApiRouter<AppState> {
         .merge(transfer::routes())
         .merge(lifecycle::routes())
         .merge(audit::routes())
+        .merge(tokens::routes())
         .merge(crate::gateway::routes())
 }
 

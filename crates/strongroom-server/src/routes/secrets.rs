@@ -6,7 +6,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use strongroom_crypto::secrecy::ExposeSecret as _;
-use strongroom_store::{ListQuery, MetaUpdate, SetRequest};
+use strongroom_store::{parse_duration, Expiry, ListQuery, MetaUpdate, SetRequest};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -63,6 +63,21 @@ pub(crate) struct CreateSecret {
     /// not exist); otherwise 409 and nothing is written.
     #[schema(minimum = 0)]
     cas: Option<u32>,
+    /// Expires this long from now (`30m`, `12h`, `90d`, `1w`); omitted: never.
+    ttl: Option<String>,
+}
+
+/// A `ttl` text as an expiry; 400 for anything but a positive duration.
+fn expiry_of(ttl: Option<&str>) -> ApiResult<Expiry> {
+    match ttl {
+        None => Ok(Expiry::Keep),
+        Some(text) => match parse_duration(text) {
+            Ok(duration) if !duration.is_zero() => Ok(Expiry::In(duration)),
+            _ => Err(ApiError::bad_request(
+                "ttl: expected a duration such as 30m, 12h, 90d or 1w",
+            )),
+        },
+    }
 }
 
 /// `{"key", "env", "message"}`.
@@ -97,6 +112,7 @@ pub(crate) async fn create_secret(
     let request = SetRequest {
         description: body.description,
         expected_version: body.cas,
+        expiry: expiry_of(body.ttl.as_deref())?,
         ..SetRequest::value(body.value)
     };
     store.with_actor(&caller.actor()).set(&id, request).await?;
@@ -126,6 +142,8 @@ pub(crate) struct ListParams {
     /// Namespace (default `default`).
     #[param(pattern = r"^[a-z0-9_-]{1,64}$")]
     namespace: Option<String>,
+    /// Also `version`, `state` and `expires` per item.
+    details: Option<bool>,
 }
 
 /// One listed secret: never its value.
@@ -141,6 +159,20 @@ pub(crate) struct ListItem {
     created: String,
     /// RFC 3339.
     updated: String,
+    /// Only with `?details=true` (the default shape is PocketBase's, field for field).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    details: Option<ListDetails>,
+}
+
+/// What `?details=true` adds to each listed secret.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ListDetails {
+    /// The current version.
+    version: u32,
+    /// `active` or `expired`.
+    state: String,
+    /// RFC 3339; null when it never expires.
+    expires: Option<String>,
 }
 
 /// `{"items": [...], "total": N}`; `items` is `[]`, never `null`.
@@ -177,6 +209,7 @@ pub(crate) async fn list_secrets(
             ))
         }
     };
+    let details = params.details.unwrap_or(false);
     let per_page = params.per_page.unwrap_or(30);
     let page = params.page.unwrap_or(1);
     if !(1..=500).contains(&per_page) || page == 0 {
@@ -206,6 +239,15 @@ pub(crate) async fn list_secrets(
             description: i.description,
             created: i.created.to_string(),
             updated: i.updated.to_string(),
+            details: details.then(|| ListDetails {
+                version: i.version,
+                state: match i.state {
+                    strongroom_store::State::Active => "active",
+                    strongroom_store::State::Expired => "expired",
+                }
+                .to_owned(),
+                expires: i.expires_at.map(|t| t.to_string()),
+            }),
         })
         .collect();
     Ok(Json(ListResponse {
@@ -279,6 +321,8 @@ pub(crate) struct UpdateSecret {
     /// Environment (else `?env=`, else the default env).
     #[schema(pattern = r"^[a-z0-9_-]{1,64}$")]
     env: Option<String>,
+    /// Expires this long from now (`30m`, `12h`, `90d`, `1w`); omitted keeps the expiry.
+    ttl: Option<String>,
 }
 
 /// Updates a secret's value and/or description. With a `value` on a missing key, creates it.
@@ -305,6 +349,7 @@ pub(crate) async fn update_secret(
         env,
         &key,
     )?;
+    let expiry = expiry_of(body.ttl.as_deref())?;
     match (body.value, body.description) {
         (Some(value), description) => {
             store
@@ -312,25 +357,27 @@ pub(crate) async fn update_secret(
                     &id,
                     SetRequest {
                         description,
+                        expiry,
                         ..SetRequest::value(value)
                     },
                 )
                 .await?;
         }
-        (None, Some(description)) => {
+        (None, description) if description.is_some() || body.ttl.is_some() => {
             store
                 .update_meta(
                     &id,
                     MetaUpdate {
-                        description: Some(description),
+                        description,
+                        expiry,
                         ..MetaUpdate::default()
                     },
                 )
                 .await?;
         }
-        (None, None) => {
+        (None, _) => {
             return Err(ApiError::bad_request(
-                "nothing to update: give a value and/or a description",
+                "nothing to update: give a value, a description and/or a ttl",
             ))
         }
     }

@@ -198,12 +198,21 @@ pub fn audit_events(dialect: Dialect, query: &AuditQuery, limit: usize) -> Query
         ("env", query.env.as_deref()),
         ("key", query.key.as_deref()),
         ("action", query.action.map(crate::Action::as_str)),
+        ("actor", query.actor.as_deref()),
     ];
     for (column, value) in text_filters {
         if let Some(value) = value {
             let p = q.bind(value);
             q.and(format!("{column} = {p}"));
         }
+    }
+    if let Some(since) = query.since_ms {
+        let p = q.bind(since);
+        q.and(format!("time >= {p}"));
+    }
+    if let Some(until) = query.until_ms {
+        let p = q.bind(until);
+        q.and(format!("time < {p}"));
     }
     if let Some(before) = query.before_id {
         let p = q.bind(before);

@@ -72,6 +72,37 @@ pub async fn audit_records_every_change_without_values(h: &dyn Harness) {
         .await
         .unwrap();
     assert_eq!(creates.items.len(), 1);
+    // Actor and time filters (what the console's audit view asks for).
+    set(
+        &store.with_actor("someone-else"),
+        "prod",
+        "OTHER_ACTOR",
+        "v",
+    )
+    .await;
+    let by_actor = store
+        .audit(AuditQuery {
+            actor: Some("someone-else".into()),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_actor.items.len(), 1);
+    assert_eq!(by_actor.items[0].key, "OTHER_ACTOR");
+    let newest = by_actor.items[0].time.unix_ms();
+    let at_or_after = |since_ms, until_ms| {
+        store.audit(AuditQuery {
+            since_ms,
+            until_ms,
+            ..AuditQuery::default()
+        })
+    };
+    let since = at_or_after(Some(newest), None).await.unwrap();
+    assert!(since.items.iter().all(|e| e.time.unix_ms() >= newest));
+    assert!(since.items.iter().any(|e| e.key == "OTHER_ACTOR"));
+    let until = at_or_after(None, Some(newest)).await.unwrap();
+    assert!(until.items.iter().all(|e| e.time.unix_ms() < newest));
+    assert!(until.items.iter().all(|e| e.key != "OTHER_ACTOR"));
 }
 
 pub async fn audit_chain_detects_tampering(h: &dyn Harness) {

@@ -1,0 +1,548 @@
+// Strongroom console: a plain ES module, served from the binary. It talks only to this
+// origin's /api with the signed-in token. Every piece of data from the API is rendered as
+// text (textContent, never HTML), and the token lives in this tab's sessionStorage only.
+
+const TOKEN_KEY = "strongroom.console.token";
+const REVEAL_MS = 30_000;
+const PAGE_SIZE = 25;
+const ACTIONS = [
+  "create", "update", "delete", "rollback", "rotate", "metadata_update", "expired_cleanup",
+  "read", "gateway_read", "vault_read", "copy_out", "copy_in", "move_out", "move_in",
+];
+
+const $ = (id) => document.getElementById(id);
+
+/** The signed-in state: the token and who it is; null when signed out. */
+let session = null;
+let secretsPage = 1;
+let auditBefore = null;
+/** Timers that hide revealed values again. */
+const revealTimers = new Set();
+
+/** An element with attributes and children; strings become text nodes, never HTML. */
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else if (name === "class") node.className = value;
+    else node.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const child of children) {
+    if (child === undefined || child === null) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+class ApiFailure extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** One call to this origin's API with the signed-in token. */
+async function api(method, path, body, token = session?.token) {
+  const headers = { Authorization: `Bearer ${token}` };
+  const init = { method, headers, cache: "no-store", credentials: "omit", redirect: "error" };
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, init);
+  if (response.status === 204) return null;
+  const data = await response.json().catch(() => null);
+  if (!response.ok) {
+    const message = (data && typeof data.message === "string") ? data.message : `HTTP ${response.status}`;
+    if (response.status === 401 && session) {
+      signOut();
+    }
+    throw new ApiFailure(response.status, message);
+  }
+  return data;
+}
+
+function query(params) {
+  const search = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null && value !== "") search.set(name, String(value));
+  }
+  const text = search.toString();
+  return text ? `?${text}` : "";
+}
+
+function secretPath(key, suffix = "") {
+  return `/api/secrets/${encodeURIComponent(key)}${suffix}`;
+}
+
+function showError(error) {
+  const box = $("error");
+  box.textContent = error instanceof Error ? error.message : String(error);
+  box.hidden = false;
+  $("notice").hidden = true;
+}
+
+function showNotice(text) {
+  const box = $("notice");
+  box.textContent = text;
+  box.hidden = false;
+  $("error").hidden = true;
+}
+
+function clearMessages() {
+  $("error").hidden = true;
+  $("notice").hidden = true;
+}
+
+/** Runs an action, reporting its failure in the error box. */
+function guarded(action) {
+  return async (event) => {
+    event?.preventDefault?.();
+    try {
+      await action(event);
+    } catch (error) {
+      showError(error);
+    }
+  };
+}
+
+function when(text) {
+  if (!text) return "";
+  const date = new Date(text);
+  return Number.isNaN(date.getTime()) ? text : date.toLocaleString();
+}
+
+// ---- Signing in and out ----------------------------------------------------------------
+
+async function signIn(token) {
+  const me = await api("GET", "/api/session", undefined, token);
+  session = { token, ...me };
+  sessionStorage.setItem(TOKEN_KEY, token);
+  $("token").value = "";
+  $("who-name").textContent = me.superuser ? `${me.name} (superuser)` : me.name;
+  $("who").hidden = false;
+  $("nav").hidden = false;
+  for (const tab of document.querySelectorAll(".admin-only")) tab.hidden = !me.superuser;
+  prepareEnvs();
+  $("new-secret").hidden = !(me.superuser || me.scopes.some((s) => parseScope(s).caps.includes("write")));
+  clearMessages();
+  await show("secrets");
+}
+
+function signOut() {
+  session = null;
+  sessionStorage.removeItem(TOKEN_KEY);
+  hideAllValues();
+  for (const body of ["secret-rows", "audit-rows", "token-rows", "key-rows", "history-rows"]) {
+    $(body).replaceChildren();
+  }
+  $("token-secret").textContent = "";
+  $("token-once").hidden = true;
+  $("who").hidden = true;
+  $("nav").hidden = true;
+  for (const id of ["view-secrets", "view-audit", "view-tokens", "view-keys"]) $(id).hidden = true;
+  $("view-sign-in").hidden = false;
+  $("token").focus();
+}
+
+// ---- Scopes ------------------------------------------------------------------------------
+
+/** `namespace/env[:caps]` as {namespace, env, caps}. */
+function parseScope(text) {
+  const [place, caps] = text.split(":");
+  const [namespace, env] = place.split("/");
+  const all = ["list", "read", "write", "delete", "use"];
+  return { namespace, env, caps: caps ? caps.split(",") : all };
+}
+
+function may(capability, namespace, env) {
+  if (!session) return false;
+  if (session.superuser) return true;
+  return session.scopes.map(parseScope).some((s) =>
+    (s.namespace === "*" || s.namespace === namespace) &&
+    (env === "*" ? s.env === "*" : (s.env === "*" || s.env === env)) &&
+    s.caps.includes(capability));
+}
+
+/** The envs a read of `env` tries, in order (as the server's fallback chains). */
+function chain(env) {
+  const rest = session.fallback[env] ?? [session.default_env];
+  const envs = [env];
+  for (const next of rest) if (!envs.includes(next)) envs.push(next);
+  return envs;
+}
+
+/** Suggests envs from the scopes and the fallback chains; a scoped token starts on its own. */
+function prepareEnvs() {
+  const names = new Set([session.default_env, ...Object.keys(session.fallback)]);
+  for (const chainEnvs of Object.values(session.fallback)) chainEnvs.forEach((e) => names.add(e));
+  const scoped = session.scopes.map(parseScope).filter((s) => s.env !== "*");
+  scoped.forEach((s) => names.add(s.env));
+  $("env-names").replaceChildren(...[...names].sort().map((name) => el("option", { value: name })));
+  const namespace = $("f-namespace").value.trim() || "default";
+  if (!may("list", namespace, "*")) {
+    const first = scoped.find((s) => s.caps.includes("list"));
+    if (first) {
+      $("f-namespace").value = first.namespace === "*" ? "default" : first.namespace;
+      $("f-env").value = first.env;
+    }
+  } else {
+    $("f-env").value = "";
+  }
+}
+
+// ---- Views -------------------------------------------------------------------------------
+
+async function show(view) {
+  for (const name of ["secrets", "audit", "tokens", "keys"]) {
+    $(`view-${name}`).hidden = name !== view;
+  }
+  $("view-sign-in").hidden = true;
+  for (const tab of document.querySelectorAll("#nav .tab")) {
+    if (tab.dataset.view === view) tab.setAttribute("aria-current", "page");
+    else tab.removeAttribute("aria-current");
+  }
+  if (view === "secrets") await loadSecrets();
+  if (view === "audit") await Promise.all([loadAudit(true), loadChainStatus()]);
+  if (view === "tokens") await loadTokens();
+  if (view === "keys") await loadKeys();
+}
+
+// ---- Secrets -----------------------------------------------------------------------------
+
+function filters() {
+  return {
+    namespace: $("f-namespace").value.trim() || "default",
+    env: $("f-env").value.trim(),
+    prefix: $("f-prefix").value.trim(),
+  };
+}
+
+async function loadSecrets() {
+  hideAllValues();
+  const { namespace, env, prefix } = filters();
+  const listed = await api("GET", `/api/secrets${query({
+    namespace, env, prefix, page: secretsPage, perPage: PAGE_SIZE, details: true,
+  })}`);
+  const rows = listed.items.map((item) => ({ item, requestedEnv: item.env, via: null }));
+  // Values the selected env falls back to (for example `global`): shown where they are
+  // not overridden, marked with where they come from.
+  if (env && secretsPage === 1) {
+    const own = new Set(listed.items.map((i) => i.key));
+    for (const next of chain(env).slice(1)) {
+      if (!may("list", namespace, next)) continue;
+      const more = await api("GET", `/api/secrets${query({ namespace, env: next, prefix, perPage: 500, details: true })}`);
+      for (const item of more.items) {
+        if (own.has(item.key)) continue;
+        own.add(item.key);
+        rows.push({ item, requestedEnv: env, via: next });
+      }
+    }
+  }
+  const names = new Set([...$("env-names").options].map((o) => o.value));
+  for (const { item } of rows) {
+    if (!names.has(item.env)) {
+      names.add(item.env);
+      $("env-names").append(el("option", { value: item.env }));
+    }
+  }
+  $("secret-rows").replaceChildren(...rows.map((row) => secretRow(namespace, row)));
+  if (rows.length === 0) {
+    $("secret-rows").append(el("tr", {}, el("td", { colspan: 8, class: "hint" }, "No secrets here.")));
+  }
+  const pages = Math.max(1, Math.ceil(listed.total / PAGE_SIZE));
+  $("page-info").textContent = `Page ${secretsPage} of ${pages} (${listed.total} secrets)`;
+  $("prev-page").disabled = secretsPage <= 1;
+  $("next-page").disabled = secretsPage >= pages;
+}
+
+function secretRow(namespace, { item, requestedEnv, via }) {
+  const masked = el("span", { class: "masked", "data-testid": "masked" }, item.masked_value);
+  const value = el("span", { class: "value", "data-testid": "value", hidden: true });
+  const revealButton = el("button", { type: "button", "data-testid": "reveal" }, "Reveal");
+  const hide = () => {
+    value.textContent = "";
+    value.hidden = true;
+    masked.hidden = false;
+    revealButton.textContent = "Reveal";
+  };
+  const fetchValue = async () => {
+    const read = await api("GET", `${secretPath(item.key)}${query({ namespace, env: requestedEnv })}`);
+    return read;
+  };
+  revealButton.addEventListener("click", guarded(async () => {
+    if (!value.hidden) return hide();
+    const read = await fetchValue();
+    value.textContent = read.value;
+    value.hidden = false;
+    masked.hidden = true;
+    revealButton.textContent = "Hide";
+    const timer = setTimeout(() => { revealTimers.delete(timer); hide(); }, REVEAL_MS);
+    revealTimers.add(timer);
+    value.dataset.timer = "armed";
+  }));
+  const copyButton = el("button", { type: "button", "data-testid": "copy" }, "Copy");
+  copyButton.addEventListener("click", guarded(async () => {
+    const text = value.hidden ? (await fetchValue()).value : value.textContent;
+    await navigator.clipboard.writeText(text);
+    showNotice(`Copied ${item.key} to the clipboard.`);
+  }));
+  const canWrite = may("write", namespace, item.env);
+  const canDelete = may("delete", namespace, item.env);
+  const canRead = may("read", namespace, requestedEnv);
+  const state = el("span", { class: `badge ${item.state}` }, item.state);
+  const envCell = el("td", {}, item.env);
+  if (via) envCell.append(" ", el("span", { class: "badge fallback", title: `read from ${via} when ${requestedEnv} has no value` }, `fallback for ${requestedEnv}`));
+  const actions = el("div", { class: "row-actions" });
+  if (canRead) actions.append(copyButton);
+  if (canWrite && !via) {
+    actions.append(el("button", { type: "button", "data-testid": "edit", onclick: () => openEditor(item) }, "Edit"));
+  }
+  actions.append(el("button", { type: "button", "data-testid": "history", onclick: guarded(() => openHistory(namespace, item)) }, "History"));
+  if (canDelete && !via) actions.append(deleteButton(namespace, item));
+  return el("tr", { "data-testid": "secret-row", "data-key": item.key, "data-env": item.env },
+    el("td", { class: "key" }, item.key),
+    envCell,
+    el("td", {}, masked, value, " ", canRead ? revealButton : null),
+    el("td", {}, `v${item.version}`),
+    el("td", {}, state, item.expires ? el("div", { class: "hint" }, `expires ${when(item.expires)}`) : null),
+    el("td", { class: "desc", "data-testid": "description" }, item.description),
+    el("td", { class: "when" }, when(item.updated)),
+    el("td", {}, actions));
+}
+
+/** Delete asks once more in place, then deletes. */
+function deleteButton(namespace, item) {
+  const button = el("button", { type: "button", class: "danger", "data-testid": "delete" }, "Delete");
+  button.addEventListener("click", guarded(async () => {
+    if (button.dataset.confirm !== "yes") {
+      button.dataset.confirm = "yes";
+      button.textContent = "Confirm delete";
+      return;
+    }
+    await api("DELETE", `${secretPath(item.key)}${query({ namespace, env: item.env })}`);
+    showNotice(`Deleted ${item.key} (${item.env}).`);
+    await loadSecrets();
+  }));
+  return button;
+}
+
+function hideAllValues() {
+  for (const timer of revealTimers) clearTimeout(timer);
+  revealTimers.clear();
+  for (const value of document.querySelectorAll("[data-testid=value]")) value.textContent = "";
+}
+
+let editing = null;
+
+function openEditor(item) {
+  editing = item ?? null;
+  const { env } = filters();
+  $("editor-title").textContent = item ? `New version of ${item.key}` : "New secret";
+  $("key-input").value = item ? item.key : $("f-prefix").value.trim();
+  $("key-input").readOnly = Boolean(item);
+  $("env-input").value = item ? item.env : env;
+  $("env-input").readOnly = Boolean(item);
+  $("value-input").value = "";
+  $("description-input").value = item ? item.description : "";
+  $("ttl-input").value = "";
+  $("editor").hidden = false;
+  (item ? $("value-input") : $("key-input")).focus();
+}
+
+function closeEditor() {
+  editing = null;
+  $("value-input").value = "";
+  $("editor").hidden = true;
+}
+
+async function saveSecret() {
+  const { namespace } = filters();
+  const key = $("key-input").value.trim();
+  const env = $("env-input").value.trim() || undefined;
+  const body = { value: $("value-input").value, description: $("description-input").value };
+  const ttl = $("ttl-input").value.trim();
+  if (ttl) body.ttl = ttl;
+  if (editing) {
+    await api("PUT", `${secretPath(key)}${query({ namespace, env })}`, { ...body, env });
+  } else {
+    await api("POST", `/api/secrets${query({ namespace })}`, { key, env, ...body });
+  }
+  closeEditor();
+  showNotice(`Saved ${key}.`);
+  await loadSecrets();
+}
+
+async function openHistory(namespace, item) {
+  const history = await api("GET", `${secretPath(item.key, "/history")}${query({ namespace, env: item.env })}`);
+  $("history-title").textContent = `History of ${item.key} (${item.env})`;
+  const canWrite = may("write", namespace, item.env);
+  $("history-rows").replaceChildren(...history.items.map((v) => {
+    const state = v.destroyed ? "destroyed" : v.deleted ? "deleted" : v.current ? "current" : "kept";
+    const rollback = (canWrite && !v.current && !v.deleted && !v.destroyed)
+      ? el("button", {
+        type: "button", "data-testid": "rollback", "data-version": v.version,
+        onclick: guarded(async () => {
+          await api("POST", secretPath(item.key, `/rollback${query({ namespace })}`), { version: v.version, env: item.env });
+          showNotice(`Rolled ${item.key} back to version ${v.version}.`);
+          $("history-panel").hidden = true;
+          await loadSecrets();
+        }),
+      }, `Roll back to v${v.version}`)
+      : null;
+    return el("tr", { "data-testid": "version-row", "data-version": v.version },
+      el("td", {}, `v${v.version}`), el("td", {}, String(v.kek_version)), el("td", { class: "when" }, when(v.created)),
+      el("td", {}, v.actor), el("td", {}, state), el("td", {}, rollback));
+  }));
+  $("history-panel").hidden = false;
+}
+
+// ---- Audit -------------------------------------------------------------------------------
+
+function localToIso(text) {
+  if (!text) return undefined;
+  const date = new Date(text);
+  return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
+}
+
+async function loadAudit(fresh) {
+  if (fresh) {
+    auditBefore = null;
+    $("audit-rows").replaceChildren();
+  }
+  const page = await api("GET", `/api/audit${query({
+    actor: $("a-actor").value.trim(), action: $("a-action").value.trim(), key: $("a-key").value.trim(),
+    env: $("a-env").value.trim(), since: localToIso($("a-since").value), until: localToIso($("a-until").value),
+    before: auditBefore, perPage: 50,
+  })}`);
+  $("audit-rows").append(...page.items.map((e) => el("tr", { "data-testid": "audit-row", "data-action": e.action, "data-key": e.key },
+    el("td", {}, String(e.id)), el("td", { class: "when" }, when(e.time)), el("td", {}, e.actor), el("td", {}, e.action),
+    el("td", {}, e.namespace), el("td", {}, e.env), el("td", { class: "key" }, e.key),
+    el("td", {}, e.version === null ? "" : `v${e.version}`))));
+  auditBefore = page.next;
+  $("audit-more").disabled = page.next === null;
+}
+
+async function loadChainStatus() {
+  const status = $("chain-status");
+  status.className = "chain";
+  status.textContent = "Checking the audit chain…";
+  const report = await api("GET", "/api/audit/verify");
+  if (report.intact) {
+    status.classList.add("ok");
+    status.dataset.state = "intact";
+    status.textContent = `Audit chain intact: ${report.events} events and ${report.versions} versions checked.`;
+  } else {
+    status.classList.add("broken");
+    status.dataset.state = "broken";
+    status.textContent = `Audit chain BROKEN at event ${report.broken_at}: ${report.reason}`;
+  }
+}
+
+// ---- Tokens ------------------------------------------------------------------------------
+
+async function loadTokens() {
+  const listed = await api("GET", "/api/tokens");
+  $("token-rows").replaceChildren(...listed.items.map((t) => {
+    const revoke = t.revoked ? null : el("button", {
+      type: "button", class: "danger", "data-testid": "revoke",
+      onclick: guarded(async () => {
+        await api("DELETE", `/api/tokens/${encodeURIComponent(t.name)}`);
+        showNotice(`Revoked ${t.name}.`);
+        await loadTokens();
+      }),
+    }, "Revoke");
+    return el("tr", { "data-testid": "token-row", "data-name": t.name, "data-revoked": t.revoked ? "yes" : "no" },
+      el("td", {}, t.name), el("td", {}, el("code", {}, t.id)),
+      el("td", {}, t.superuser ? "superuser" : t.scopes.join(" ")),
+      el("td", { class: "when" }, when(t.created)), el("td", { class: "when" }, t.revoked ? when(t.revoked) : ""),
+      el("td", {}, revoke));
+  }));
+}
+
+async function createToken() {
+  const superuser = $("t-superuser").checked;
+  const scopes = $("t-scopes").value.split(/\s+/).filter(Boolean);
+  const created = await api("POST", "/api/tokens", { name: $("t-name").value.trim(), superuser, scopes: superuser ? [] : scopes });
+  $("token-secret").textContent = created.token;
+  $("token-once").hidden = false;
+  $("t-name").value = "";
+  $("t-scopes").value = "";
+  $("t-superuser").checked = false;
+  await loadTokens();
+}
+
+// ---- Keys --------------------------------------------------------------------------------
+
+async function loadKeys() {
+  const status = await api("GET", "/api/rotation");
+  const older = status.by_version.filter((v) => v.kek_version !== status.active_version);
+  const waiting = older.reduce((sum, v) => sum + v.current + v.history, 0);
+  $("keys-summary").textContent = `Active key version ${status.active_version}. ` +
+    (waiting === 0 ? "Every value is on the active key." : `${waiting} values wait for rotation to the active key.`) +
+    (status.pending ? " An interrupted rotation is pending: run strongroom rotate to finish it." : "");
+  $("key-rows").replaceChildren(...status.by_version.map((v) => el("tr", { "data-testid": "key-row" },
+    el("td", {}, v.kek_version === status.active_version ? `${v.kek_version} (active)` : String(v.kek_version)),
+    el("td", {}, String(v.current)), el("td", {}, String(v.history)))));
+}
+
+// ---- Wiring ------------------------------------------------------------------------------
+
+function wire() {
+  $("sign-in-form").addEventListener("submit", guarded(async () => {
+    const token = $("token").value.trim();
+    if (!token) throw new Error("Paste an API token to sign in.");
+    try {
+      await signIn(token);
+    } catch (error) {
+      session = null;
+      sessionStorage.removeItem(TOKEN_KEY);
+      throw error.status === 401 ? new Error("That token is not valid (unknown, revoked or mistyped).") : error;
+    }
+  }));
+  $("sign-out").addEventListener("click", () => { signOut(); clearMessages(); });
+  for (const tab of document.querySelectorAll("#nav .tab")) {
+    tab.addEventListener("click", guarded(() => { clearMessages(); return show(tab.dataset.view); }));
+  }
+  $("secret-filters").addEventListener("submit", guarded(() => { secretsPage = 1; return loadSecrets(); }));
+  $("prev-page").addEventListener("click", guarded(() => { secretsPage -= 1; return loadSecrets(); }));
+  $("next-page").addEventListener("click", guarded(() => { secretsPage += 1; return loadSecrets(); }));
+  $("new-secret").addEventListener("click", () => openEditor(null));
+  $("editor").addEventListener("submit", guarded(saveSecret));
+  $("editor-cancel").addEventListener("click", closeEditor);
+  $("history-close").addEventListener("click", () => { $("history-panel").hidden = true; });
+  $("audit-filters").addEventListener("submit", guarded(() => loadAudit(true)));
+  $("audit-more").addEventListener("click", guarded(() => loadAudit(false)));
+  $("action-names").replaceChildren(...ACTIONS.map((a) => el("option", { value: a })));
+  $("token-form").addEventListener("submit", guarded(createToken));
+  $("token-copy").addEventListener("click", guarded(async () => {
+    await navigator.clipboard.writeText($("token-secret").textContent);
+    showNotice("Token copied.");
+  }));
+  $("token-dismiss").addEventListener("click", () => {
+    $("token-secret").textContent = "";
+    $("token-once").hidden = true;
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      closeEditor();
+      $("history-panel").hidden = true;
+    }
+  });
+  const remembered = sessionStorage.getItem(TOKEN_KEY);
+  if (remembered) {
+    guarded(async () => {
+      try {
+        await signIn(remembered);
+      } catch (error) {
+        sessionStorage.removeItem(TOKEN_KEY);
+        throw error;
+      }
+    })();
+  } else {
+    $("token").focus();
+  }
+}
+
+wire();

@@ -1,0 +1,293 @@
+"""The web console in a real browser: Debian's Chromium, headless, driven through
+WebDriver (chromedriver) by Selenium. Run by tests/console.rs against a real server;
+each step asserts what a user would see. Screenshots of the main pages are written to
+$SCREENSHOTS (docs/console/ in the repository), so docs/console.md stays current.
+"""
+
+import os
+import sys
+import tempfile
+import time
+
+from selenium import webdriver
+from selenium.common.exceptions import (
+    NoSuchElementException, StaleElementReferenceException, TimeoutException)
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+BASE = os.environ["CONSOLE_URL"]
+ADMIN = os.environ["ADMIN_TOKEN"]
+SCOPED = os.environ["SCOPED_TOKEN"]
+SHOTS = os.environ.get("SCREENSHOTS")
+HOSTILE = os.environ["HOSTILE_DESCRIPTION"]
+
+
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    for argument in [
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage", "--window-size=1400,900",
+        f"--user-data-dir={tempfile.mkdtemp(prefix='strongroom-chromium-')}",
+    ]:
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    service = Service(executable_path=os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
+    return webdriver.Chrome(options=options, service=service)
+
+
+driver = browser()
+wait = WebDriverWait(driver, 10)
+
+
+def by_testid(name, within=None):
+    return (within or driver).find_element(By.CSS_SELECTOR, f"[data-testid='{name}']")
+
+
+def all_testid(name, within=None):
+    return (within or driver).find_elements(By.CSS_SELECTOR, f"[data-testid='{name}']")
+
+
+def row(key, env):
+    return driver.find_element(
+        By.CSS_SELECTOR, f"tr[data-testid='secret-row'][data-key='{key}'][data-env='{env}']")
+
+
+def rows():
+    """(key, env) of every listed row, read in one go (the list may be re-rendered)."""
+    return [tuple(pair) for pair in driver.execute_script(
+        "return [...document.querySelectorAll(\"[data-testid='secret-row']\")]"
+        ".map((r) => [r.dataset.key, r.dataset.env])")]
+
+
+def until(condition, what, timeout=10):
+    try:
+        return WebDriverWait(driver, timeout, ignored_exceptions=(
+            StaleElementReferenceException, NoSuchElementException)).until(lambda _: condition())
+    except TimeoutException:
+        raise AssertionError(f"timed out waiting for: {what} (the page's error: {error_text()!r})") from None
+
+
+def shot(name):
+    if SHOTS:
+        os.makedirs(SHOTS, exist_ok=True)
+        driver.save_screenshot(os.path.join(SHOTS, f"{name}.png"))
+
+
+def sign_in(token):
+    field = by_testid("token")
+    field.clear()
+    field.send_keys(token)
+    by_testid("sign-in").click()
+
+
+def sign_out():
+    by_testid("sign-out").click()
+    until(lambda: by_testid("token").is_displayed(), "the sign-in form after sign out")
+
+
+def error_text():
+    box = by_testid("error")
+    return box.text if box.is_displayed() else ""
+
+
+def filter_env(env):
+    field = driver.find_element(By.ID, "f-env")
+    field.clear()
+    field.send_keys(env)
+    field.send_keys(Keys.ENTER)
+
+
+def step(name):
+    print(f"console: {name}", flush=True)
+
+
+try:
+    driver.get(f"{BASE}/_/")
+    shot("sign-in")
+
+    step("a wrong token shows an error and signs nobody in")
+    sign_in("sr.000000000000.not-a-real-token")
+    until(lambda: "not valid" in error_text(), "the wrong-token error")
+    assert not driver.find_element(By.ID, "view-secrets").is_displayed()
+    assert driver.execute_script("return sessionStorage.length") == 0
+
+    step("sign in with the keyboard: the token field and Enter")
+    field = by_testid("token")
+    field.clear()
+    field.send_keys(ADMIN)
+    field.send_keys(Keys.ENTER)
+    until(lambda: len(rows()) > 0, "the secrets list")
+    assert driver.execute_script("return localStorage.length") == 0, "the token must never reach localStorage"
+    assert driver.execute_script("return Object.values(sessionStorage).includes(arguments[0])", ADMIN)
+
+    step("list: masked values, descriptions, versions")
+    assert ("DB_URL", "prod") in rows(), rows()
+    db = row("DB_URL", "prod")
+    assert by_testid("masked", db).text == "********"
+    assert not by_testid("value", db).is_displayed()
+    assert "postgres://" not in driver.page_source, "no value before a reveal"
+
+    step("a hostile description is shown as text and runs nothing")
+    hostile = row("HOSTILE", "prod")
+    assert by_testid("description", hostile).text == HOSTILE
+    assert hostile.find_elements(By.TAG_NAME, "img") == []
+    assert driver.execute_script("return window.__pwned === undefined")
+
+    step("search by key prefix")
+    prefix = driver.find_element(By.ID, "f-prefix")
+    prefix.send_keys("DB_")
+    prefix.send_keys(Keys.ENTER)
+    until(lambda: rows() and all(k.startswith("DB_") for k, _ in rows()), "only DB_ keys")
+    prefix.clear()
+    prefix.send_keys(Keys.ENTER)
+    until(lambda: ("HOSTILE", "prod") in rows(), "the whole list again")
+    shot("secrets")
+
+    step("pagination")
+    info = driver.find_element(By.ID, "page-info").text
+    assert "Page 1 of 2" in info, info
+    driver.find_element(By.ID, "next-page").click()
+    until(lambda: "Page 2 of 2" in driver.find_element(By.ID, "page-info").text, "page 2")
+    assert ("PAGED_29", "staging") in rows(), rows()
+    driver.find_element(By.ID, "prev-page").click()
+    until(lambda: "Page 1 of 2" in driver.find_element(By.ID, "page-info").text, "page 1")
+
+    step("the env fallback: a global value shown for prod, marked")
+    filter_env("prod")
+    until(lambda: ("SHARED_URL", "global") in rows(), "the global value under prod")
+    assert all(env in ("prod", "global") for _, env in rows()), rows()
+    shared = row("SHARED_URL", "global")
+    assert "fallback for prod" in shared.text
+
+    step("reveal is one click, audited, and hides again after 30 s")
+    db = row("DB_URL", "prod")
+    by_testid("reveal", db).click()
+    until(lambda: by_testid("value", row("DB_URL", "prod")).text == "postgres://prod-db/app", "the revealed value")
+    revealed_at = time.monotonic()
+    by_testid("reveal", row("SHARED_URL", "global")).click()
+    until(lambda: by_testid("value", row("SHARED_URL", "global")).text == "https://shared.example", "the fallback value")
+    until(lambda: not by_testid("value", row("DB_URL", "prod")).is_displayed(), "the value hidden again", timeout=45)
+    hidden_after = time.monotonic() - revealed_at
+    assert 25 <= hidden_after <= 40, hidden_after
+    assert by_testid("masked", row("DB_URL", "prod")).is_displayed()
+    assert "postgres://prod-db/app" not in driver.page_source
+
+    step("create")
+    by_testid("new-secret").click()
+    by_testid("key-input").send_keys("NEW_KEY")
+    env_input = by_testid("env-input")
+    env_input.clear()
+    env_input.send_keys("prod")
+    by_testid("value-input").send_keys("created-in-browser")
+    driver.find_element(By.ID, "description-input").send_keys("made by the console test")
+    driver.find_element(By.ID, "ttl-input").send_keys("90d")
+    by_testid("save").click()
+    until(lambda: ("NEW_KEY", "prod") in rows(), "the new secret")
+    created = row("NEW_KEY", "prod")
+    assert "v1" in created.text and "expires" in created.text, created.text
+
+    step("edit: a new version")
+    by_testid("edit", created).click()
+    by_testid("value-input").send_keys("second-version")
+    by_testid("save").click()
+    until(lambda: "v2" in row("NEW_KEY", "prod").text, "version 2")
+
+    step("history and rollback")
+    by_testid("history", row("NEW_KEY", "prod")).click()
+    until(lambda: len(all_testid("rollback")) == 1, "one version to roll back to")
+    shot("history")
+    rollback = by_testid("rollback")
+    assert rollback.get_attribute("data-version") == "1"
+    rollback.click()
+    until(lambda: "v3" in row("NEW_KEY", "prod").text, "version 3 after the rollback")
+    by_testid("reveal", row("NEW_KEY", "prod")).click()
+    until(lambda: by_testid("value", row("NEW_KEY", "prod")).text == "created-in-browser", "the rolled-back value")
+
+    step("delete asks once more, then deletes")
+    delete = by_testid("delete", row("NEW_KEY", "prod"))
+    delete.click()
+    assert ("NEW_KEY", "prod") in rows()
+    assert delete.text == "Confirm delete"
+    delete.click()
+    until(lambda: ("NEW_KEY", "prod") not in rows(), "the deleted secret gone")
+
+    step("audit view: events, filters, chain status")
+    driver.find_element(By.CSS_SELECTOR, "#nav [data-view='audit']").click()
+    until(lambda: by_testid("chain-status").get_attribute("data-state") == "intact", "an intact chain")
+    assert len(all_testid("audit-row")) > 0
+    driver.find_element(By.ID, "a-actor").send_keys("token:admin")
+    driver.find_element(By.ID, "a-action").send_keys("read")
+    driver.find_element(By.ID, "a-key").send_keys("DB_URL")
+    driver.find_element(By.ID, "a-key").send_keys(Keys.ENTER)
+    until(lambda: [r.get_attribute("data-action") for r in all_testid("audit-row")] == ["read"],
+          "exactly the one read of DB_URL")
+    shot("audit")
+
+    step("tokens: create shows the secret once, list, revoke")
+    driver.find_element(By.CSS_SELECTOR, "#nav [data-view='tokens']").click()
+    until(lambda: len(all_testid("token-row")) > 0, "the token list")
+    by_testid("token-name").send_keys("console-made")
+    by_testid("token-scopes").send_keys("default/staging:list")
+    by_testid("create-token").click()
+    until(lambda: by_testid("token-secret").text.startswith("sr."), "the new token, once")
+    made = by_testid("token-secret").text
+    made_row = driver.find_element(By.CSS_SELECTOR, "[data-testid='token-row'][data-name='console-made']")
+    assert "default/staging:list" in made_row.text
+    assert made not in driver.find_element(By.ID, "token-rows").text, "the list never shows a secret"
+    driver.find_element(By.ID, "token-dismiss").click()
+    assert made not in driver.page_source
+    shot("tokens")
+    by_testid("revoke", made_row).click()
+    until(lambda: driver.find_element(
+        By.CSS_SELECTOR, "[data-testid='token-row'][data-name='console-made']").get_attribute("data-revoked") == "yes",
+        "the token revoked")
+
+    step("keys: rotation status")
+    driver.find_element(By.CSS_SELECTOR, "#nav [data-view='keys']").click()
+    until(lambda: "Active key version 1" in driver.find_element(By.ID, "keys-summary").text, "the rotation status")
+    shot("keys")
+
+    step("sign out forgets the token; the revoked token no longer signs in")
+    sign_out()
+    assert driver.execute_script("return sessionStorage.length") == 0
+    driver.refresh()
+    until(lambda: by_testid("token").is_displayed(), "signed out after a reload")
+    sign_in(made)
+    until(lambda: "not valid" in error_text(), "the revoked token refused")
+
+    step("a scoped token sees only its envs, and no admin pages")
+    sign_in(SCOPED)
+    until(lambda: len(rows()) > 0, "the scoped list")
+    assert {env for _, env in rows()} == {"prod"}, rows()
+    assert not driver.find_element(By.CSS_SELECTOR, "#nav [data-view='audit']").is_displayed()
+    assert not driver.find_element(By.CSS_SELECTOR, "#nav [data-view='tokens']").is_displayed()
+    by_testid("reveal", row("DB_URL", "prod")).click()
+    until(lambda: by_testid("value", row("DB_URL", "prod")).text == "postgres://prod-db/app", "the scoped reveal")
+    assert all_testid("edit") == [] and all_testid("delete") == [], "a read-only token gets no write buttons"
+    assert not by_testid("new-secret").is_displayed()
+    filter_env("staging")
+    until(lambda: "lacks the `list` capability" in error_text(), "403 on an env outside the scope")
+
+    step("readable on a phone: nothing wider than the screen")
+    filter_env("prod")
+    until(lambda: len(rows()) > 0, "the list again")
+    driver.set_window_size(390, 844)
+    time.sleep(0.3)
+    overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1, f"the page is {overflow}px wider than a phone"
+    shot("phone")
+    driver.set_window_size(1400, 900)
+
+    step("no Content-Security-Policy violation and no script error on any page")
+    problems = [entry["message"] for entry in driver.get_log("browser")
+                if entry["level"] == "SEVERE" and "favicon.ico" not in entry["message"]
+                and "status of 40" not in entry["message"]]
+    assert problems == [], problems
+    print("console: all steps passed", flush=True)
+finally:
+    driver.quit()
+sys.exit(0)
