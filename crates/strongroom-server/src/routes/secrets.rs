@@ -159,20 +159,17 @@ pub(crate) struct ListItem {
     created: String,
     /// RFC 3339.
     updated: String,
-    /// Only with `?details=true` (the default shape is PocketBase's, field for field).
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    details: Option<ListDetails>,
-}
-
-/// What `?details=true` adds to each listed secret.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct ListDetails {
-    /// The current version.
-    version: u32,
-    /// `active` or `expired`.
-    state: String,
-    /// RFC 3339; null when it never expires.
-    expires: Option<String>,
+    /// The current version (only with `?details=true`: the default shape is
+    /// PocketBase's, field for field).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<u32>,
+    /// `active` or `expired` (only with `?details=true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<String>,
+    /// RFC 3339, null when it never expires (only with `?details=true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    expires: Option<Option<String>>,
 }
 
 /// `{"items": [...], "total": N}`; `items` is `[]`, never `null`.
@@ -239,15 +236,15 @@ pub(crate) async fn list_secrets(
             description: i.description,
             created: i.created.to_string(),
             updated: i.updated.to_string(),
-            details: details.then(|| ListDetails {
-                version: i.version,
-                state: match i.state {
+            version: details.then_some(i.version),
+            state: details.then(|| {
+                match i.state {
                     strongroom_store::State::Active => "active",
                     strongroom_store::State::Expired => "expired",
                 }
-                .to_owned(),
-                expires: i.expires_at.map(|t| t.to_string()),
+                .to_owned()
             }),
+            expires: details.then(|| i.expires_at.map(|t| t.to_string())),
         })
         .collect();
     Ok(Json(ListResponse {

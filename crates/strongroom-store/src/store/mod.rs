@@ -16,6 +16,7 @@ use crate::backend::{Backend, WriteTx};
 use crate::{Result, SecretId, StoreConfig, StoreError};
 
 mod audit_ops;
+mod batch;
 mod lock;
 mod maintenance;
 mod read;
@@ -123,6 +124,7 @@ struct Inner {
     writer_key: (u32, String),
     chain: Arc<RingChain>,
     counters: Counters,
+    read_events: batch::EventBatcher,
 }
 
 /// Write-transaction counters of one store (shared by its clones).
@@ -131,6 +133,8 @@ struct Counters {
     committed: AtomicU64,
     failed: AtomicU64,
     nanos: AtomicU64,
+    read_event_commits: AtomicU64,
+    read_events: AtomicU64,
 }
 
 /// What a store reports for metrics: its write transactions and its backend's counters.
@@ -144,6 +148,11 @@ pub struct StoreStats {
     pub transaction_seconds: f64,
     /// The backend's read cache and pool.
     pub backend: crate::backend::BackendStats,
+    /// Group commits of read events (each one transaction and one flush).
+    pub read_event_commits: u64,
+    /// Read events those group commits appended (`read_events / read_event_commits` is the
+    /// mean batch).
+    pub read_events: u64,
 }
 
 /// A secrets store. Cheap to clone; clones share the backend and keys.
@@ -222,6 +231,7 @@ impl Store {
                 writer_key,
                 chain,
                 counters: Counters::default(),
+                read_events: batch::EventBatcher::default(),
             }),
             actor: Arc::from("library"),
         };
@@ -278,7 +288,16 @@ impl Store {
             failed_transactions: counters.failed.load(Ordering::Relaxed),
             transaction_seconds: seconds,
             backend: self.inner.backend.stats(),
+            read_event_commits: counters.read_event_commits.load(Ordering::Relaxed),
+            read_events: counters.read_events.load(Ordering::Relaxed),
         }
+    }
+
+    /// Counts one group commit of `events` read events.
+    pub(crate) fn count_batch(&self, events: u64) {
+        let counters = &self.inner.counters;
+        counters.read_event_commits.fetch_add(1, Ordering::Relaxed);
+        counters.read_events.fetch_add(events, Ordering::Relaxed);
     }
 
     /// Readiness: the database answers, and every key of the ring still has the

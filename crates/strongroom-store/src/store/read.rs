@@ -104,13 +104,15 @@ impl Store {
             })
             .collect();
         if !records.is_empty() {
-            self.append_events(records).await?;
+            // Group commit: durable before anything is handed out, one flush for every
+            // read waiting at the same time.
+            self.inner.read_events.append(self, records).await?;
         }
         Ok(reads.into_iter().map(|read| read.secret).collect())
     }
 
-    /// Appends events in one transaction.
-    pub(crate) async fn append_events(&self, records: Vec<AuditRecord>) -> Result<()> {
+    /// Appends events in one transaction of their own.
+    pub(crate) async fn append_events_now(&self, records: Vec<AuditRecord>) -> Result<()> {
         let chain = Arc::clone(&self.inner.chain);
         self.transact(move |tx| {
             Box::pin(async move {
