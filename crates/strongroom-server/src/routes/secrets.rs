@@ -169,6 +169,7 @@ pub(crate) struct ListItem {
     /// RFC 3339, null when it never expires (only with `?details=true`).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
+    #[allow(clippy::option_option)] // absent without `details`; null: never expires
     expires: Option<Option<String>>,
 }
 

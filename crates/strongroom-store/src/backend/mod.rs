@@ -202,6 +202,22 @@ pub trait Backend: Send + Sync + 'static {
 /// transaction ends; nothing is visible to others before it commits.
 #[async_trait]
 pub trait WriteTx: Send {
+    /// Marks a point this transaction can roll back to ([`WriteTx::savepoint_end`]), so
+    /// several callers' writes can share one transaction (group commit) while a failing
+    /// one undoes only its own. `false` (the default): not supported, and every write then
+    /// gets a transaction of its own.
+    async fn savepoint(&mut self) -> Result<bool> {
+        Ok(false)
+    }
+
+    /// Ends the savepoint of [`WriteTx::savepoint`]: kept (`keep`) or rolled back to.
+    async fn savepoint_end(&mut self, keep: bool) -> Result<()> {
+        let _ = keep;
+        Err(crate::StoreError::Database(
+            "this backend has no savepoints (a defect: savepoint_end without savepoint)".into(),
+        ))
+    }
+
     /// A store-wide setting.
     async fn meta(&mut self, name: &str) -> Result<Option<String>>;
 

@@ -125,6 +125,7 @@ struct Inner {
     chain: Arc<RingChain>,
     counters: Counters,
     read_events: batch::EventBatcher,
+    writes: batch::WriteBatcher,
 }
 
 /// Write-transaction counters of one store (shared by its clones).
@@ -135,6 +136,8 @@ struct Counters {
     nanos: AtomicU64,
     read_event_commits: AtomicU64,
     read_events: AtomicU64,
+    write_commits: AtomicU64,
+    writes: AtomicU64,
 }
 
 /// What a store reports for metrics: its write transactions and its backend's counters.
@@ -153,6 +156,10 @@ pub struct StoreStats {
     /// Read events those group commits appended (`read_events / read_event_commits` is the
     /// mean batch).
     pub read_events: u64,
+    /// Group commits of write transactions (read-event commits included).
+    pub write_commits: u64,
+    /// Write transactions those group commits carried.
+    pub writes: u64,
 }
 
 /// A secrets store. Cheap to clone; clones share the backend and keys.
@@ -232,6 +239,7 @@ impl Store {
                 chain,
                 counters: Counters::default(),
                 read_events: batch::EventBatcher::default(),
+                writes: batch::WriteBatcher::default(),
             }),
             actor: Arc::from("library"),
         };
@@ -265,7 +273,25 @@ impl Store {
         F: for<'t> FnOnce(&'t mut dyn WriteTx) -> Work<'t, T> + Send + 'static,
     {
         let started = std::time::Instant::now();
-        let outcome = in_transaction(self.inner.backend.as_ref(), work).await;
+        let grouped: crate::backend::TxWork = Box::new(move |tx| {
+            let work = work(tx);
+            Box::pin(async move {
+                work.await
+                    .map(|value| Box::new(value) as crate::backend::TxOutput)
+            })
+        });
+        let outcome = self
+            .inner
+            .writes
+            .run(self, grouped)
+            .await
+            .and_then(|output| {
+                output.downcast::<T>().map(|value| *value).map_err(|_| {
+                    StoreError::Database(
+                        "a transaction returned an unexpected type (a defect)".into(),
+                    )
+                })
+            });
         let counters = &self.inner.counters;
         let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         counters.nanos.fetch_add(nanos, Ordering::Relaxed);
@@ -290,7 +316,16 @@ impl Store {
             backend: self.inner.backend.stats(),
             read_event_commits: counters.read_event_commits.load(Ordering::Relaxed),
             read_events: counters.read_events.load(Ordering::Relaxed),
+            write_commits: counters.write_commits.load(Ordering::Relaxed),
+            writes: counters.writes.load(Ordering::Relaxed),
         }
+    }
+
+    /// Counts one group commit of `writes` write transactions.
+    pub(crate) fn count_write_batch(&self, writes: u64) {
+        let counters = &self.inner.counters;
+        counters.write_commits.fetch_add(1, Ordering::Relaxed);
+        counters.writes.fetch_add(writes, Ordering::Relaxed);
     }
 
     /// Counts one group commit of `events` read events.

@@ -508,3 +508,88 @@ pub async fn concurrent_reads_are_group_committed(h: &dyn Harness) {
     assert!(commits < 64, "64 concurrent reads took {commits} commits");
     assert!(store.verify_audit().await.unwrap().broken_at.is_none());
 }
+
+/// Concurrent writes share group commits, each in a savepoint of its own: a write that
+/// fails (here a check-and-set at a wrong version) undoes only itself, every other write
+/// in the same transaction is stored with its event, and the chain verifies.
+pub async fn concurrent_writes_are_group_committed_and_fail_alone(h: &dyn Harness) {
+    let store = open(h).await;
+    set(&store, "prod", "CAS_TARGET", "first").await;
+    let before = store.stats();
+    let writes = (0..32).map(|i| {
+        let writer = store.with_actor(&format!("writer-{i}"));
+        async move {
+            if i % 4 == 0 {
+                writer
+                    .set(
+                        &id("prod", "CAS_TARGET"),
+                        SetRequest {
+                            expected_version: Some(99),
+                            ..SetRequest::value(format!("never-{i}"))
+                        },
+                    )
+                    .await
+                    .map(drop)
+            } else {
+                writer
+                    .set(
+                        &id("prod", &format!("GROUPED_{i}")),
+                        SetRequest::value(format!("value-{i}")),
+                    )
+                    .await
+                    .map(drop)
+            }
+        }
+    });
+    let outcomes = futures_util::future::join_all(writes).await;
+    for (i, outcome) in outcomes.into_iter().enumerate() {
+        if i % 4 == 0 {
+            assert!(
+                matches!(outcome, Err(StoreError::Conflict(_))),
+                "write {i}: {outcome:?}"
+            );
+        } else {
+            outcome.unwrap();
+            let stored = store
+                .get(&id("prod", &format!("GROUPED_{i}")))
+                .await
+                .unwrap()
+                .commit()
+                .await
+                .unwrap();
+            assert_eq!(stored.value.expose_secret(), format!("value-{i}").as_bytes());
+        }
+    }
+    let target = store
+        .get(&id("prod", "CAS_TARGET"))
+        .await
+        .unwrap()
+        .commit()
+        .await
+        .unwrap();
+    assert_eq!(target.value.expose_secret(), b"first");
+    assert_eq!(target.version, 1, "the refused writes left nothing behind");
+    let creates = store
+        .audit_all(AuditQuery {
+            action: Some(Action::Create),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    for i in (0..32).filter(|i| i % 4 != 0) {
+        let key = format!("GROUPED_{i}");
+        let actor = format!("writer-{i}");
+        assert_eq!(
+            creates.iter().filter(|e| e.key == key && e.actor == actor).count(),
+            1,
+            "{key}: one create event under its writer"
+        );
+    }
+    let after = store.stats();
+    assert!(after.writes - before.writes >= 32);
+    assert!(
+        after.write_commits - before.write_commits < after.writes - before.writes,
+        "32 concurrent writes took as many commits"
+    );
+    assert!(store.verify_audit().await.unwrap().broken_at.is_none());
+}

@@ -102,6 +102,23 @@ const ROW_COLUMNS: &str = "sid, row_id, namespace, env, key, version";
 
 #[async_trait]
 impl WriteTx for PgTx<'_> {
+    async fn savepoint(&mut self) -> Result<bool> {
+        self.tx
+            .batch_execute("SAVEPOINT strongroom_write")
+            .await
+            .map_err(db)?;
+        Ok(true)
+    }
+
+    async fn savepoint_end(&mut self, keep: bool) -> Result<()> {
+        let sql = if keep {
+            "RELEASE SAVEPOINT strongroom_write"
+        } else {
+            "ROLLBACK TO SAVEPOINT strongroom_write; RELEASE SAVEPOINT strongroom_write"
+        };
+        self.tx.batch_execute(sql).await.map_err(db)
+    }
+
     async fn meta(&mut self, name: &str) -> Result<Option<String>> {
         super::reads::meta(&self.tx, name).await
     }
