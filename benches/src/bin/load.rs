@@ -168,6 +168,19 @@ async fn main() {
         reads_per_s / health_per_s,
         writes_per_s / health_per_s
     );
+    let stats = store.stats();
+    println!(
+        "group commit: {} read events in {} batches ({:.1} per batch); {} write transactions (those batches included) in {} commits ({:.1} per flush)",
+        stats.read_events,
+        stats.read_event_commits,
+        stats.read_events as f64 / stats.read_event_commits.max(1) as f64,
+        stats.writes,
+        stats.write_commits,
+        stats.writes as f64 / stats.write_commits.max(1) as f64,
+    );
+    if let Some(peak) = peak_rss_mib() {
+        println!("peak RSS of this process (server and clients): {peak:.0} MiB");
+    }
     println!(
         "latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         percentile(0.50) as f64 / 1000.0,
@@ -256,4 +269,12 @@ fn fsync_latency_us(dir: &std::path::Path) -> f64 {
         .collect();
     samples.sort_by(f64::total_cmp);
     samples[samples.len() / 2]
+}
+
+/// The process's peak resident set (`VmHWM`), in MiB, where `/proc` has it.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }

@@ -557,7 +557,10 @@ pub async fn concurrent_writes_are_group_committed_and_fail_alone(h: &dyn Harnes
                 .commit()
                 .await
                 .unwrap();
-            assert_eq!(stored.value.expose_secret(), format!("value-{i}").as_bytes());
+            assert_eq!(
+                stored.value.expose_secret(),
+                format!("value-{i}").as_bytes()
+            );
         }
     }
     let target = store
@@ -580,7 +583,10 @@ pub async fn concurrent_writes_are_group_committed_and_fail_alone(h: &dyn Harnes
         let key = format!("GROUPED_{i}");
         let actor = format!("writer-{i}");
         assert_eq!(
-            creates.iter().filter(|e| e.key == key && e.actor == actor).count(),
+            creates
+                .iter()
+                .filter(|e| e.key == key && e.actor == actor)
+                .count(),
             1,
             "{key}: one create event under its writer"
         );
