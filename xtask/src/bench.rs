@@ -23,24 +23,27 @@ pub fn run(quick: bool) -> Result {
         &args,
         &[("STRONGROOM_TEST_POSTGRES_URL", &server.url)],
     )?;
-    drop(server);
     let mut report = report(&crate::target_dir().join("criterion"))?;
-    // The gateway and the load test measure latency percentiles, outside criterion.
+    // The gateway and the load test measure latency percentiles, outside criterion; the
+    // load test runs on SQLite, then on PostgreSQL with one and with three server
+    // instances (how far it scales, and where the audit chain's lock stops it).
+    let seconds = if quick { "5" } else { "30" };
+    let load = ["--seconds", seconds, "--clients", "64"];
+    let postgres = |servers: &'static str| {
+        let mut args = load.to_vec();
+        args.extend(["--postgres", server.url.as_str(), "--servers", servers]);
+        args
+    };
+    let (pg_one, pg_three) = (postgres("1"), postgres("3"));
     for (bin, args) in [
         ("gateway", &["--requests", "2000"][..]),
         (
             "gateway",
             &["--requests", "500", "--upstream-delay-ms", "5"][..],
         ),
-        (
-            "load",
-            &[
-                "--seconds",
-                if quick { "5" } else { "30" },
-                "--clients",
-                "64",
-            ][..],
-        ),
+        ("load", &load[..]),
+        ("load", &pg_one[..]),
+        ("load", &pg_three[..]),
     ] {
         let mut command = vec![
             "run",
@@ -60,6 +63,7 @@ pub fn run(quick: bool) -> Result {
             args.join(" "),
         );
     }
+    drop(server);
     let path = crate::target_dir().join("bench-report.md");
     std::fs::write(&path, &report).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     println!("{report}");

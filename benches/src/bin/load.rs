@@ -2,7 +2,12 @@
 //!
 //! ```text
 //! cargo run --release -p strongroom-benches --bin load -- [--seconds 30] [--clients 64]
+//!     [--postgres postgres://USER@HOST:PORT/DB] [--servers N]
 //! ```
+//!
+//! With `--postgres`, a fresh database on that server is used instead of a SQLite file;
+//! `--servers N` starts N server instances on the database (each its own store, pool,
+//! group commit and port, as N processes would have) and spreads the clients over them.
 //!
 //! Starts the real server (axum, SQLite file in a temp dir) on a loopback port. First the
 //! ceiling, in the same run: the clients call `GET /api/health` (no database) for a third
@@ -22,14 +27,12 @@
     clippy::cast_sign_loss
 )]
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use strongroom_crypto::secrecy::{ExposeSecret as _, SecretString};
 use strongroom_crypto::{Key, KeyRing};
 use strongroom_server::{AppState, Limits};
-use strongroom_store::backend::sqlite::SqliteBackend;
 use strongroom_store::tokens::Tokens;
 use strongroom_store::{AuditQuery, KeySource, SecretId, Store, StoreConfig};
 
@@ -57,29 +60,60 @@ async fn main() {
     let seconds = arg(&args, "--seconds", 30);
     let clients = arg(&args, "--clients", 64);
 
+    let servers = arg(&args, "--servers", 1).max(1);
+    let postgres = args
+        .windows(2)
+        .find(|w| w[0] == "--postgres")
+        .map(|w| w[1].clone());
+
     let dir = tempfile::tempdir().unwrap();
-    let backend = Arc::new(SqliteBackend::open(dir.path().join("load.db")).unwrap());
-    let tokens = Tokens::new(backend.clone(), Some(&SecretString::from(ADMIN))).unwrap();
-    let ring = KeyRing::single(&Key::generate().unwrap());
-    let store = Store::open(backend, KeySource::Ring(ring), StoreConfig::default())
+    let url = match &postgres {
+        Some(server) => fresh_postgres_database(server).await,
+        None => format!("sqlite://{}", dir.path().join("load.db").display()),
+    };
+    // Each server instance has its own store, pool, group commit and port, as separate
+    // `strongroom serve` processes on one database would; only the database is shared.
+    let key = Key::generate().unwrap();
+    let mut stores = Vec::new();
+    let mut bases = Vec::new();
+    for _ in 0..servers {
+        let backend = strongroom_store::open_backend(&url).await.unwrap();
+        let tokens = Tokens::new(backend.clone(), Some(&SecretString::from(ADMIN))).unwrap();
+        let store = Store::open(
+            backend,
+            KeySource::Ring(KeyRing::single(&key)),
+            StoreConfig::default(),
+        )
         .await
         .unwrap();
-    let router = strongroom_server::router(
-        AppState {
-            tokens,
-            store: Some(store.clone()),
-            gateway: None,
-            metrics: None,
-        },
-        Limits::default(),
+        let router = strongroom_server::router(
+            AppState {
+                tokens,
+                store: Some(store.clone()),
+                gateway: None,
+                metrics: None,
+            },
+            Limits::default(),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        bases.push(format!("http://{}", listener.local_addr().unwrap()));
+        tokio::spawn(strongroom_server::serve(
+            listener,
+            router,
+            std::future::pending(),
+        ));
+        stores.push(store);
+    }
+    let store = stores[0].clone();
+    let base = bases[0].clone();
+    println!(
+        "database: {}; {servers} server instance(s)",
+        if postgres.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite (WAL, synchronous=FULL)"
+        }
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(strongroom_server::serve(
-        listener,
-        router,
-        std::future::pending(),
-    ));
 
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(clients as usize)
@@ -104,7 +138,7 @@ async fn main() {
     let mut handles = Vec::new();
     for client in 0..clients {
         let http = http.clone();
-        let base = base.clone();
+        let base = bases[client as usize % bases.len()].clone();
         handles.push(tokio::spawn(async move {
             let mut report = ClientReport::default();
             let mut n: u64 = client * 7919;
@@ -168,7 +202,16 @@ async fn main() {
         reads_per_s / health_per_s,
         writes_per_s / health_per_s
     );
-    let stats = store.stats();
+    let stats = stores.iter().map(Store::stats).fold(
+        strongroom_store::StoreStats::default(),
+        |mut sum, s| {
+            sum.read_events += s.read_events;
+            sum.read_event_commits += s.read_event_commits;
+            sum.writes += s.writes;
+            sum.write_commits += s.write_commits;
+            sum
+        },
+    );
     println!(
         "group commit: {} read events in {} batches ({:.1} per batch); {} write transactions (those batches included) in {} commits ({:.1} per flush)",
         stats.read_events,
@@ -277,4 +320,23 @@ fn peak_rss_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+/// A fresh database on the PostgreSQL server at `server` (a URL ending in a database
+/// name), dropped and created under a name of this process; returns its URL.
+async fn fresh_postgres_database(server: &str) -> String {
+    let (admin, connection) = tokio_postgres::connect(server, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let name = format!("sr_load_{}", std::process::id());
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+        .await
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    format!("{}/{name}", server.rsplit_once('/').unwrap().0)
 }
