@@ -18,20 +18,11 @@ const VALUE: &str =
 /// A fresh database with the raw, pgcrypto and Strongroom tables of `ROWS` rows each: a
 /// client on it, a store, and a second store with the read cache on.
 async fn setup(server: &str) -> (tokio_postgres::Client, Store, Store) {
-    let (admin, connection) = tokio_postgres::connect(server, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    let name = format!("sr_bench_{}", std::process::id());
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
-        .await
-        .unwrap();
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let url = format!("{}/{name}", server.rsplit_once('/').unwrap().0);
+    let url = strongroom_benches::fresh_postgres_database(
+        server,
+        &format!("sr_bench_{}", std::process::id()),
+    )
+    .await;
     let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
         .unwrap();

@@ -295,23 +295,30 @@ fn ensure_softhsm() -> Result {
         return Ok(());
     }
     eprintln!("xtask: SoftHSM2 not found; installing Debian's softhsm2 package");
-    let apt = |args: &[&str]| -> Result {
+    apt_install(&["softhsm2"], "STRONGROOM_SKIP_PKCS11=1")
+}
+
+/// `apt-get update` and `apt-get install` of `packages`, non-interactive; the error names
+/// the packages and the variable that skips the tests needing them.
+fn apt_install(packages: &[&str], skip: &str) -> Result {
+    let mut install = vec!["install", "-y", "-qq"];
+    install.extend_from_slice(packages);
+    for args in [&["update", "-qq"][..], &install] {
         let status = Command::new("apt-get")
             .args(args)
             .env("DEBIAN_FRONTEND", "noninteractive")
             .status()
             .map_err(|e| {
                 format!(
-                    "cannot run apt-get ({e}): install softhsm2, or set STRONGROOM_SKIP_PKCS11=1"
+                    "cannot run apt-get ({e}): install {}, or set {skip}",
+                    packages.join(" ")
                 )
             })?;
-        status
-            .success()
-            .then_some(())
-            .ok_or_else(|| format!("apt-get {} failed", args.join(" ")))
-    };
-    apt(&["update", "-qq"])?;
-    apt(&["install", "-y", "-qq", "softhsm2"])
+        if !status.success() {
+            return Err(format!("apt-get {} failed", args.join(" ")));
+        }
+    }
+    Ok(())
 }
 
 /// The console is tested in a real browser: Debian's Chromium and its WebDriver, installed
@@ -323,25 +330,10 @@ fn ensure_chromium() -> Result {
         return Ok(());
     }
     eprintln!("xtask: Chromium not found; installing Debian's chromium and chromium-driver");
-    for args in [
-        &["update", "-qq"][..],
-        &["install", "-y", "-qq", "chromium", "chromium-driver"],
-    ] {
-        let status = Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .map_err(|e| {
-                format!(
-                    "cannot run apt-get ({e}): install chromium and chromium-driver, or set \
-                     STRONGROOM_SKIP_BROWSER=1"
-                )
-            })?;
-        if !status.success() {
-            return Err(format!("apt-get {} failed", args.join(" ")));
-        }
-    }
-    Ok(())
+    apt_install(
+        &["chromium", "chromium-driver"],
+        "STRONGROOM_SKIP_BROWSER=1",
+    )
 }
 
 /// The fuzz workspace's lock file is current, so `cargo xtask fuzz` changes nothing.

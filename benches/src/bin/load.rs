@@ -68,7 +68,13 @@ async fn main() {
 
     let dir = tempfile::tempdir().unwrap();
     let url = match &postgres {
-        Some(server) => fresh_postgres_database(server).await,
+        Some(server) => {
+            strongroom_benches::fresh_postgres_database(
+                server,
+                &format!("sr_load_{}", std::process::id()),
+            )
+            .await
+        }
         None => format!("sqlite://{}", dir.path().join("load.db").display()),
     };
     // Each server instance has its own store, pool, group commit and port, as separate
@@ -268,6 +274,17 @@ async fn main() {
             .count() as u64;
     }
     assert_eq!(audited, writes, "audit events != acknowledged writes");
+    // The chain stays whole across group commits and across server instances.
+    let verification = store.verify_audit().await.unwrap();
+    assert!(
+        verification.broken_at.is_none(),
+        "the audit chain broke under load: {:?}",
+        verification.broken_at
+    );
+    println!(
+        "audit chain intact: {} events, {} version ties",
+        verification.events, verification.versions
+    );
     assert_eq!(errors, 0, "requests failed under load");
     println!("nothing lost: {writes} acknowledged writes, all stored and audited");
 }
@@ -320,23 +337,4 @@ fn peak_rss_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
-}
-
-/// A fresh database on the PostgreSQL server at `server` (a URL ending in a database
-/// name), dropped and created under a name of this process; returns its URL.
-async fn fresh_postgres_database(server: &str) -> String {
-    let (admin, connection) = tokio_postgres::connect(server, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    let name = format!("sr_load_{}", std::process::id());
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
-        .await
-        .unwrap();
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    format!("{}/{name}", server.rsplit_once('/').unwrap().0)
 }

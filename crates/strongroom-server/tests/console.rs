@@ -5,62 +5,21 @@
 
 #![allow(clippy::unwrap_used, clippy::too_many_lines)] // tests: a panic is the failure report
 
-use std::sync::Arc;
+mod common;
 
 use serde_json::{json, Value};
-use strongroom_crypto::secrecy::{ExposeSecret as _, SecretString};
-use strongroom_crypto::{Key, KeyRing};
-use strongroom_server::{AppState, Limits, Surfaces};
-use strongroom_store::backend::sqlite::SqliteBackend;
-use strongroom_store::tokens::{Scope, Tokens};
-use strongroom_store::{Action, AuditQuery, KeySource, SecretId, SetRequest, Store, StoreConfig};
+use strongroom_crypto::secrecy::ExposeSecret as _;
+use strongroom_server::Surfaces;
+use strongroom_store::tokens::Scope;
+use strongroom_store::{Action, AuditQuery, SecretId, SetRequest};
 
 const ADMIN: &str = "console-admin-token-0123456789";
 const HOSTILE: &str = r#"<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>"#;
 
-struct Server {
-    base: String,
-    tokens: Tokens,
-    store: Store,
-    client: reqwest::Client,
-    _dir: tempfile::TempDir,
-}
+use common::Server;
 
 async fn start(surfaces: Surfaces) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let backend = Arc::new(SqliteBackend::open(dir.path().join("console.db")).unwrap());
-    let tokens = Tokens::new(backend.clone(), Some(&SecretString::from(ADMIN))).unwrap();
-    let store = Store::open(
-        backend,
-        KeySource::Ring(KeyRing::single(&Key::from_bytes(&[7; 32]))),
-        StoreConfig::default(),
-    )
-    .await
-    .unwrap();
-    let router = strongroom_server::router_with(
-        AppState {
-            tokens: tokens.clone(),
-            store: Some(store.clone()),
-            gateway: None,
-            metrics: None,
-        },
-        Limits::default(),
-        surfaces,
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(strongroom_server::serve(
-        listener,
-        router,
-        std::future::pending(),
-    ));
-    Server {
-        base,
-        tokens,
-        store,
-        client: reqwest::Client::new(),
-        _dir: dir,
-    }
+    common::start_sqlite(ADMIN, 7, surfaces).await
 }
 
 impl Server {
@@ -177,20 +136,7 @@ async fn the_console_is_served_with_a_strict_policy_and_nothing_else_under_it() 
 
 /// A GET with the path sent byte for byte (no client-side normalisation).
 async fn common_raw(base: &str, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let address = base.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).await.unwrap();
-    let text = String::from_utf8_lossy(&answer).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, text)
+    common::raw_request(base, "GET", path, "Accept: */*").await
 }
 
 #[tokio::test]

@@ -7,60 +7,17 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use serde_json::{json, Value};
-use strongroom_crypto::secrecy::{ExposeSecret as _, SecretString};
-use strongroom_crypto::{Key, KeyRing};
-use strongroom_server::{AppState, Limits};
-use strongroom_store::backend::sqlite::SqliteBackend;
-use strongroom_store::tokens::{Scope, Tokens};
-use strongroom_store::{AuditQuery, KeySource, SecretId, SetRequest, Store, StoreConfig};
+use strongroom_crypto::secrecy::ExposeSecret as _;
+use strongroom_store::tokens::Scope;
+use strongroom_store::{AuditQuery, SecretId, SetRequest};
 
 const ADMIN: &str = "vault-admin-token-0123456789";
 
-struct Server {
-    base: String,
-    tokens: Tokens,
-    store: Store,
-    client: reqwest::Client,
-    _dir: tempfile::TempDir,
-}
+use common::Server;
 
 async fn start() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let backend = Arc::new(SqliteBackend::open(dir.path().join("vault.db")).unwrap());
-    let tokens = Tokens::new(backend.clone(), Some(&SecretString::from(ADMIN))).unwrap();
-    let store = Store::open(
-        backend,
-        KeySource::Ring(KeyRing::single(&Key::from_bytes(&[9; 32]))),
-        StoreConfig::default(),
-    )
-    .await
-    .unwrap();
-    let router = strongroom_server::router(
-        AppState {
-            tokens: tokens.clone(),
-            store: Some(store.clone()),
-            gateway: None,
-            metrics: None,
-        },
-        Limits::default(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(strongroom_server::serve(
-        listener,
-        router,
-        std::future::pending(),
-    ));
-    Server {
-        base,
-        tokens,
-        store,
-        client: reqwest::Client::new(),
-        _dir: dir,
-    }
+    common::start_sqlite(ADMIN, 9, strongroom_server::Surfaces::default()).await
 }
 
 impl Server {

@@ -23,3 +23,68 @@ pub async fn raw_request(base: &str, method: &str, path: &str, header: &str) -> 
         .unwrap_or(0);
     (status, text)
 }
+
+/// A real server on loopback over a fresh SQLite file, with a bootstrap admin token.
+pub struct Server {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The server's tokens (to create scoped ones).
+    pub tokens: strongroom_store::tokens::Tokens,
+    /// The server's store (to seed and to check what a request did).
+    pub store: strongroom_store::Store,
+    /// A client for requests.
+    pub client: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts [`Server`]: key ring of `key_byte` repeated, admin token `admin`, the given
+/// surfaces.
+pub async fn start_sqlite(
+    admin: &str,
+    key_byte: u8,
+    surfaces: strongroom_server::Surfaces,
+) -> Server {
+    use std::sync::Arc;
+    use strongroom_crypto::secrecy::SecretString;
+    use strongroom_crypto::{Key, KeyRing};
+    use strongroom_store::{KeySource, Store, StoreConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Arc::new(
+        strongroom_store::backend::sqlite::SqliteBackend::open(dir.path().join("server.db"))
+            .unwrap(),
+    );
+    let tokens =
+        strongroom_store::tokens::Tokens::new(backend.clone(), Some(&SecretString::from(admin)))
+            .unwrap();
+    let store = Store::open(
+        backend,
+        KeySource::Ring(KeyRing::single(&Key::from_bytes(&[key_byte; 32]))),
+        StoreConfig::default(),
+    )
+    .await
+    .unwrap();
+    let router = strongroom_server::router_with(
+        strongroom_server::AppState {
+            tokens: tokens.clone(),
+            store: Some(store.clone()),
+            gateway: None,
+            metrics: None,
+        },
+        strongroom_server::Limits::default(),
+        surfaces,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(strongroom_server::serve(
+        listener,
+        router,
+        std::future::pending(),
+    ));
+    Server {
+        base,
+        tokens,
+        store,
+        client: reqwest::Client::new(),
+        _dir: dir,
+    }
+}

@@ -210,6 +210,24 @@ impl Appender {
         Ok(seq)
     }
 
+    /// Appends `records` in order, in as few statements as the backend allows (a group
+    /// commit's read events).
+    pub(crate) async fn append_all(
+        &mut self,
+        tx: &mut dyn WriteTx,
+        records: &[AuditRecord],
+    ) -> Result<()> {
+        let mut events = Vec::with_capacity(records.len());
+        for record in records {
+            let seq = self.next_seq;
+            let link = self.chain.link(self.previous.as_deref(), seq, record);
+            self.next_seq += 1;
+            self.previous = Some(link.clone());
+            events.push((seq, record, link));
+        }
+        tx.insert_events(&events).await
+    }
+
     /// The keyed tie of a version to the event `seq` that wrote it.
     pub(crate) fn tie(&self, row_id: &str, id: &SecretId, version: u32, seq: i64) -> Vec<u8> {
         self.chain.version_tag(row_id, id, version, seq)

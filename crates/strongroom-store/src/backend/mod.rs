@@ -317,6 +317,15 @@ pub trait WriteTx: Send {
     /// Inserts an audit event at sequence number `seq`.
     async fn insert_event(&mut self, seq: i64, record: &AuditRecord, link: &[u8]) -> Result<()>;
 
+    /// Inserts consecutive audit events (a group commit's), in order. The default inserts
+    /// them one by one; a backend with round trips inserts them in one statement.
+    async fn insert_events(&mut self, events: &[(i64, &AuditRecord, Vec<u8>)]) -> Result<()> {
+        for (seq, record, link) in events {
+            self.insert_event(*seq, record, link).await?;
+        }
+        Ok(())
+    }
+
     /// Up to `limit` events after sequence number `after`, oldest first, with their links
     /// (inside the transaction, for re-keying the chain).
     async fn audit_links(

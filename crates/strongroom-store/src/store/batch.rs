@@ -5,11 +5,12 @@
 //! of its own (a failing write undoes only itself), and each caller is answered after the
 //! commit that makes its write durable.
 //!
-//! No background task: the first caller to find the flush free becomes the leader, takes
-//! every event waiting at that moment, commits them, and answers each waiter. Callers that
-//! arrive during a flush queue up, and the next leader commits them together; so a batch
-//! grows with the load and is one event when there is none.
+//! No background task: the first caller to find the turn free takes every item waiting at
+//! that moment, commits them, and answers each waiter. Callers that arrive during a commit
+//! queue up, and the next caller with the turn commits them together; so a batch grows
+//! with the load and is one item when there is none.
 
+use std::future::Future;
 use std::sync::{Mutex, PoisonError};
 
 use futures_channel::oneshot;
@@ -20,175 +21,186 @@ use super::Store;
 use crate::backend::{AuditRecord, TxOutput, TxWork, WriteTx};
 use crate::{Result, StoreError};
 
-/// Events waiting for the next group commit, and the turn to commit them.
-#[derive(Default)]
-pub(super) struct EventBatcher {
-    waiting: Mutex<Vec<Waiter>>,
-    flush: AsyncMutex<()>,
+/// Items waiting for the next group commit, and the turn to commit them.
+pub(super) struct GroupCommit<I, O> {
+    waiting: Mutex<Vec<(I, oneshot::Sender<Result<O>>)>>,
+    turn: AsyncMutex<()>,
 }
 
-struct Waiter {
-    records: Vec<AuditRecord>,
-    done: oneshot::Sender<Result<()>>,
+impl<I, O> Default for GroupCommit<I, O> {
+    fn default() -> Self {
+        Self {
+            waiting: Mutex::new(Vec::new()),
+            turn: AsyncMutex::new(()),
+        }
+    }
 }
 
-impl EventBatcher {
-    /// Appends `records` durably in a group commit; returns once the transaction holding
-    /// them has committed (or failed: then no caller in that batch may hand a value out).
-    pub(super) async fn append(&self, store: &Store, records: Vec<AuditRecord>) -> Result<()> {
-        let (done, committed) = oneshot::channel();
+/// Read events of one read, committed with every other read's waiting at the same time.
+pub(super) type ReadEvents = GroupCommit<Vec<AuditRecord>, ()>;
+
+/// One write transaction's work, committed with every other write waiting at the same time.
+pub(super) type Writes = GroupCommit<TxWork, TxOutput>;
+
+impl<I, O> GroupCommit<I, O> {
+    /// Queues `item` and returns its own outcome once a commit covering it has run.
+    /// Whichever caller gets the turn calls `commit` with every item queued at that moment;
+    /// it returns one outcome per item, in order. A caller answered by another's commit
+    /// never waits for the turn, so it never queues behind newer callers.
+    pub(super) async fn submit<F, C>(&self, item: I, commit: C) -> Result<O>
+    where
+        C: FnOnce(Vec<I>) -> F,
+        F: Future<Output = Vec<Result<O>>>,
+    {
+        let (done, answer) = oneshot::channel();
         self.waiting
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(Waiter { records, done });
-        // Either another caller's commit answers us first (then we never wait for the
-        // turn: a follower must not queue behind newer leaders), or we get the turn and
-        // commit everything waiting, ours included unless a leader already took it.
-        let committed = match select(committed, self.flush.lock()).await {
+            .push((item, done));
+        let answer = match select(answer, self.turn.lock()).await {
             Either::Left((answer, _)) => return answered(answer),
-            Either::Right((turn, committed)) => {
-                self.commit_waiting(store).await;
+            Either::Right((turn, answer)) => {
+                let batch = std::mem::take(
+                    &mut *self.waiting.lock().unwrap_or_else(PoisonError::into_inner),
+                );
+                if !batch.is_empty() {
+                    let (items, waiters): (Vec<I>, Vec<_>) = batch.into_iter().unzip();
+                    // A waiter left without an outcome (a defect) gets a dropped sender:
+                    // an error, never a success.
+                    for (waiter, outcome) in waiters.into_iter().zip(commit(items).await) {
+                        let _ = waiter.send(outcome);
+                    }
+                }
                 drop(turn);
-                committed
+                answer
             }
         };
-        answered(committed.await)
-    }
-
-    /// Takes every waiting caller's events and appends them in one transaction, then
-    /// answers each caller.
-    async fn commit_waiting(&self, store: &Store) {
-        let batch =
-            std::mem::take(&mut *self.waiting.lock().unwrap_or_else(PoisonError::into_inner));
-        if batch.is_empty() {
-            return;
-        }
-        let (records, waiters): (Vec<_>, Vec<_>) =
-            batch.into_iter().map(|w| (w.records, w.done)).unzip();
-        let events: Vec<AuditRecord> = records.into_iter().flatten().collect();
-        let count = events.len() as u64;
-        let outcome = store.append_events_now(events).await;
-        store.count_batch(count);
-        for waiter in waiters {
-            let answer = match &outcome {
-                Ok(()) => Ok(()),
-                Err(e) => Err(StoreError::Database(format!(
-                    "the audit events of this read could not be written: {e}"
-                ))),
-            };
-            let _ = waiter.send(answer);
-        }
+        answered(answer.await)
     }
 }
 
 /// A waiter's answer; a dropped sender means the committing caller was cancelled
-/// mid-commit, so the events' fate is unknown and nothing may be handed out.
-fn answered(answer: std::result::Result<Result<()>, oneshot::Canceled>) -> Result<()> {
+/// mid-commit, so the outcome is unknown and the caller must act as if it failed.
+fn answered<O>(answer: std::result::Result<Result<O>, oneshot::Canceled>) -> Result<O> {
     answer.map_err(|_| {
         StoreError::Database(
-            "the audit commit covering this read was interrupted; nothing was handed out".into(),
+            "the group commit covering this request was interrupted; nothing was handed out, \
+             and a write may or may not be stored"
+                .into(),
         )
     })?
 }
 
-/// Write transactions waiting for the next group commit, and the turn to commit them.
-#[derive(Default)]
-pub(super) struct WriteBatcher {
-    waiting: Mutex<Vec<WriteWaiter>>,
-    flush: AsyncMutex<()>,
+/// `n` copies of a batch's failure: the first keeps the error itself, the others a
+/// description of it (an error is not `Clone`).
+fn failed_all<O>(n: usize, error: StoreError, what: &str) -> Vec<Result<O>> {
+    let described = format!("{what}: {error}");
+    let mut outcomes: Vec<Result<O>> = (1..n)
+        .map(|_| Err(StoreError::Database(described.clone())))
+        .collect();
+    outcomes.insert(0, Err(error));
+    outcomes
 }
 
-struct WriteWaiter {
-    work: TxWork,
-    done: oneshot::Sender<Result<TxOutput>>,
-}
-
-/// Each write's own outcome inside a group commit.
-type Outcomes = Vec<Result<TxOutput>>;
-
-impl WriteBatcher {
-    /// Runs `work` in a group commit; returns its own outcome once the transaction holding
-    /// it has committed (an error of the commit itself fails every write in it).
-    pub(super) async fn run(&self, store: &Store, work: TxWork) -> Result<TxOutput> {
-        let (done, committed) = oneshot::channel();
-        self.waiting
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(WriteWaiter { work, done });
-        let committed = match select(committed, self.flush.lock()).await {
-            Either::Left((answer, _)) => return written(answer),
-            Either::Right((turn, committed)) => {
-                self.commit_waiting(store).await;
-                drop(turn);
-                committed
-            }
-        };
-        written(committed.await)
+impl Store {
+    /// Appends one read's events durably in a group commit; returns once the transaction
+    /// holding them has committed (or failed: then no read in that batch hands a value out).
+    pub(super) async fn append_read_events(&self, records: Vec<AuditRecord>) -> Result<()> {
+        self.inner
+            .read_events
+            .submit(records, |batches| async move {
+                let reads = batches.len();
+                let events: Vec<AuditRecord> = batches.into_iter().flatten().collect();
+                let count = events.len() as u64;
+                let outcome = self.append_events_now(events).await;
+                self.count_batch(count);
+                match outcome {
+                    Ok(()) => (0..reads).map(|_| Ok(())).collect(),
+                    Err(e) => failed_all(
+                        reads,
+                        e,
+                        "the audit events of this read could not be written",
+                    ),
+                }
+            })
+            .await
     }
 
-    async fn commit_waiting(&self, store: &Store) {
-        let batch =
-            std::mem::take(&mut *self.waiting.lock().unwrap_or_else(PoisonError::into_inner));
-        let (works, waiters): (Vec<_>, Vec<_>) =
-            batch.into_iter().map(|w| (w.work, w.done)).unzip();
-        match works.len() {
-            0 => {}
-            1 => {
-                let work = works.into_iter().next().unwrap_or_else(|| unreachable!());
-                let outcome = store.inner.backend.transaction(work).await;
-                store.count_write_batch(1);
-                if let Some(waiter) = waiters.into_iter().next() {
-                    let _ = waiter.send(outcome);
+    /// Runs one write transaction's work in a group commit; returns its own outcome once
+    /// the transaction holding it has committed (a failure of the commit itself fails
+    /// every write in it, and none of them is stored).
+    pub(super) async fn run_write(&self, work: TxWork) -> Result<TxOutput> {
+        self.inner
+            .writes
+            .submit(work, |works| self.commit_writes(works))
+            .await
+    }
+
+    async fn commit_writes(&self, works: Vec<TxWork>) -> Vec<Result<TxOutput>> {
+        let n = works.len();
+        self.count_write_batch(n as u64);
+        if n == 1 {
+            let mut works = works;
+            return match works.pop() {
+                Some(work) => vec![self.inner.backend.transaction(work).await],
+                None => Vec::new(),
+            };
+        }
+        let grouped: TxWork = Box::new(move |tx| Box::pin(run_each(tx, works)));
+        match self.inner.backend.transaction(grouped).await {
+            Ok(outcome) => match outcome.downcast::<Grouped>().map(|g| *g) {
+                Ok(Grouped::Ran(outcomes)) => outcomes,
+                // A backend without savepoints: each write in a transaction of its own.
+                Ok(Grouped::NotRun(works)) => {
+                    let mut outcomes = Vec::with_capacity(works.len());
+                    for work in works {
+                        outcomes.push(self.inner.backend.transaction(work).await);
+                    }
+                    outcomes
                 }
-            }
-            n => {
-                store.count_write_batch(n as u64);
-                let grouped: TxWork = Box::new(move |tx| Box::pin(run_each(tx, works)));
-                match store.inner.backend.transaction(grouped).await {
-                    Ok(outcomes) => match outcomes.downcast::<Outcomes>() {
-                        Ok(outcomes) => {
-                            for (waiter, outcome) in waiters.into_iter().zip(*outcomes) {
-                                let _ = waiter.send(outcome);
-                            }
-                        }
-                        Err(_) => fail_all(waiters, "a group commit returned an unexpected type (a defect)"),
-                    },
-                    Err(e) => fail_all(waiters, &format!("the group commit holding this write failed, nothing of it was written: {e}")),
-                }
-            }
+                Err(_) => failed_all(
+                    n,
+                    StoreError::Database(
+                        "a group commit returned an unexpected type (a defect)".into(),
+                    ),
+                    "a group commit failed",
+                ),
+            },
+            Err(e) => failed_all(
+                n,
+                e,
+                "the group commit holding this write failed, nothing of it was written",
+            ),
         }
     }
 }
 
-/// Runs each write in a savepoint of its own inside the shared transaction. Without
-/// savepoint support the first write's failure would undo the others, so the backend must
-/// have them (every bundled backend does); one that does not fails the batch cleanly.
+/// What the shared transaction of a group of writes did.
+enum Grouped {
+    /// Each write ran in its own savepoint: its outcome, in order.
+    Ran(Vec<Result<TxOutput>>),
+    /// The backend has no savepoints: nothing ran, the writes come back to run alone.
+    NotRun(Vec<TxWork>),
+}
+
+/// Runs each write in a savepoint of its own inside the shared transaction, so a failing
+/// write undoes only itself. A backend without savepoints gets the writes back unrun.
 async fn run_each(tx: &mut dyn WriteTx, works: Vec<TxWork>) -> Result<TxOutput> {
-    let mut outcomes: Outcomes = Vec::with_capacity(works.len());
-    for work in works {
+    let mut outcomes: Vec<Result<TxOutput>> = Vec::with_capacity(works.len());
+    let mut works = works.into_iter();
+    while let Some(work) = works.next() {
         if !tx.savepoint().await? {
+            if outcomes.is_empty() {
+                let unrun: Vec<TxWork> = std::iter::once(work).chain(works).collect();
+                return Ok(Box::new(Grouped::NotRun(unrun)));
+            }
             return Err(StoreError::Database(
-                "this backend can not group writes (no savepoints)".into(),
+                "a backend stopped offering savepoints inside a transaction (a defect)".into(),
             ));
         }
         let outcome = work(&mut *tx).await;
         tx.savepoint_end(outcome.is_ok()).await?;
         outcomes.push(outcome);
     }
-    Ok(Box::new(outcomes))
-}
-
-fn fail_all(waiters: Vec<oneshot::Sender<Result<TxOutput>>>, why: &str) {
-    for waiter in waiters {
-        let _ = waiter.send(Err(StoreError::Database(why.to_owned())));
-    }
-}
-
-fn written(answer: std::result::Result<Result<TxOutput>, oneshot::Canceled>) -> Result<TxOutput> {
-    answer.map_err(|_| {
-        StoreError::Database(
-            "the group commit holding this write was interrupted; it may or may not be written"
-                .into(),
-        )
-    })?
+    Ok(Box::new(Grouped::Ran(outcomes)))
 }

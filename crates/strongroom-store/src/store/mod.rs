@@ -124,8 +124,8 @@ struct Inner {
     writer_key: (u32, String),
     chain: Arc<RingChain>,
     counters: Counters,
-    read_events: batch::EventBatcher,
-    writes: batch::WriteBatcher,
+    read_events: batch::ReadEvents,
+    writes: batch::Writes,
 }
 
 /// Write-transaction counters of one store (shared by its clones).
@@ -238,8 +238,8 @@ impl Store {
                 writer_key,
                 chain,
                 counters: Counters::default(),
-                read_events: batch::EventBatcher::default(),
-                writes: batch::WriteBatcher::default(),
+                read_events: batch::ReadEvents::default(),
+                writes: batch::Writes::default(),
             }),
             actor: Arc::from("library"),
         };
@@ -280,18 +280,11 @@ impl Store {
                     .map(|value| Box::new(value) as crate::backend::TxOutput)
             })
         });
-        let outcome = self
-            .inner
-            .writes
-            .run(self, grouped)
-            .await
-            .and_then(|output| {
-                output.downcast::<T>().map(|value| *value).map_err(|_| {
-                    StoreError::Database(
-                        "a transaction returned an unexpected type (a defect)".into(),
-                    )
-                })
-            });
+        let outcome = self.run_write(grouped).await.and_then(|output| {
+            output.downcast::<T>().map(|value| *value).map_err(|_| {
+                StoreError::Database("a transaction returned an unexpected type (a defect)".into())
+            })
+        });
         let counters = &self.inner.counters;
         let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         counters.nanos.fetch_add(nanos, Ordering::Relaxed);

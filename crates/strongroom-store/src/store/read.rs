@@ -106,7 +106,7 @@ impl Store {
         if !records.is_empty() {
             // Group commit: durable before anything is handed out, one flush for every
             // read waiting at the same time.
-            self.inner.read_events.append(self, records).await?;
+            self.append_read_events(records).await?;
         }
         Ok(reads.into_iter().map(|read| read.secret).collect())
     }
@@ -117,10 +117,7 @@ impl Store {
         self.transact(move |tx| {
             Box::pin(async move {
                 let mut audit = Appender::start(tx, &chain).await?;
-                for record in &records {
-                    audit.append(tx, record).await?;
-                }
-                Ok(())
+                audit.append_all(tx, &records).await
             })
         })
         .await

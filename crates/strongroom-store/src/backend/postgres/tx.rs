@@ -566,6 +566,51 @@ impl WriteTx for PgTx<'_> {
             .map_err(db)
     }
 
+    async fn insert_events(&mut self, events: &[(i64, &AuditRecord, Vec<u8>)]) -> Result<()> {
+        // One statement, one round trip, however many events the group commit carries.
+        let ids: Vec<i64> = events.iter().map(|(seq, _, _)| *seq).collect();
+        let times: Vec<i64> = events.iter().map(|(_, r, _)| r.time).collect();
+        let text = |f: fn(&AuditRecord) -> &str| -> Vec<&str> {
+            events.iter().map(|(_, r, _)| f(r)).collect()
+        };
+        let (actors, actions) = (text(|r| &r.actor), text(|r| r.action.as_str()));
+        let (namespaces, envs, keys) = (
+            text(|r| &r.id.namespace),
+            text(|r| &r.id.env),
+            text(|r| &r.id.key),
+        );
+        let versions: Vec<Option<i64>> = events
+            .iter()
+            .map(|(_, r, _)| r.version.map(i64::from))
+            .collect();
+        let kek_versions: Vec<Option<i64>> = events
+            .iter()
+            .map(|(_, r, _)| r.kek_version.map(i64::from))
+            .collect();
+        let links: Vec<&[u8]> = events.iter().map(|(_, _, link)| link.as_slice()).collect();
+        self.tx
+            .execute(
+                "INSERT INTO strongroom_audit_events (id, time, actor, action, namespace, env, key, version, kek_version, link)
+                 SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::TEXT[],
+                                      $6::TEXT[], $7::TEXT[], $8::BIGINT[], $9::BIGINT[], $10::BYTEA[])",
+                &[
+                    &ids,
+                    &times,
+                    &actors,
+                    &actions,
+                    &namespaces,
+                    &envs,
+                    &keys,
+                    &versions,
+                    &kek_versions,
+                    &links,
+                ],
+            )
+            .await
+            .map(drop)
+            .map_err(db)
+    }
+
     async fn audit_links(
         &mut self,
         after: i64,
