@@ -509,18 +509,22 @@ async fn every_page_works_in_a_real_browser() {
     let read = |actor: &str, env: &str, key: &str| {
         reads
             .iter()
-            .any(|e| e.actor == actor && e.env == env && e.key == key)
+            .filter(|e| e.actor == actor && e.env == env && e.key == key)
+            .count()
     };
-    assert!(
+    assert_eq!(
         read("token:admin", "prod", "DB_URL"),
-        "the reveal was audited"
+        2,
+        "the reveal and the copy were audited"
     );
-    assert!(
+    assert_eq!(
         read("token:admin", "global", "SHARED_URL"),
+        1,
         "the fallback read"
     );
-    assert!(
+    assert_eq!(
         read("token:prod-reader", "prod", "DB_URL"),
+        1,
         "the scoped reveal"
     );
     let history = server

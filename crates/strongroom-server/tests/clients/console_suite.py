@@ -176,6 +176,17 @@ try:
     assert by_testid("masked", row("DB_URL", "prod")).is_displayed()
     assert "postgres://prod-db/app" not in driver.page_source
 
+    step("copy puts the value on the clipboard (an audited read too)")
+    driver.execute_cdp_cmd("Browser.grantPermissions", {
+        "origin": BASE, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
+    by_testid("copy", row("DB_URL", "prod")).click()
+    until(lambda: "Copied DB_URL" in driver.find_element(By.ID, "notice").text, "the copy notice")
+    copied = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "navigator.clipboard.readText().then(done, (e) => done('error: ' + e));")
+    assert copied == "postgres://prod-db/app", copied
+    assert not by_testid("value", row("DB_URL", "prod")).is_displayed(), "copying reveals nothing"
+
     step("create")
     by_testid("new-secret").click()
     by_testid("key-input").send_keys("NEW_KEY")
@@ -223,8 +234,8 @@ try:
     driver.find_element(By.ID, "a-action").send_keys("read")
     driver.find_element(By.ID, "a-key").send_keys("DB_URL")
     driver.find_element(By.ID, "a-key").send_keys(Keys.ENTER)
-    until(lambda: [r.get_attribute("data-action") for r in all_testid("audit-row")] == ["read"],
-          "exactly the one read of DB_URL")
+    until(lambda: [r.get_attribute("data-action") for r in all_testid("audit-row")] == ["read", "read"],
+          "exactly the two reads of DB_URL (the reveal and the copy)")
     shot("audit")
 
     step("tokens: create shows the secret once, list, revoke")
