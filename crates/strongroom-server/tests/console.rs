@@ -8,9 +8,7 @@
 mod common;
 
 use serde_json::{json, Value};
-use strongroom_crypto::secrecy::ExposeSecret as _;
 use strongroom_server::Surfaces;
-use strongroom_store::tokens::Scope;
 use strongroom_store::{Action, AuditQuery, SecretId, SetRequest};
 
 const ADMIN: &str = "console-admin-token-0123456789";
@@ -23,15 +21,6 @@ async fn start(surfaces: Surfaces) -> Server {
 }
 
 impl Server {
-    async fn token(&self, name: &str, scope: &str) -> String {
-        let (_, token) = self
-            .tokens
-            .create(name, false, &[Scope::parse(scope).unwrap()])
-            .await
-            .unwrap();
-        token.expose_secret().to_owned()
-    }
-
     async fn call(
         &self,
         method: &str,

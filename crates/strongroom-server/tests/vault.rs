@@ -9,7 +9,6 @@ mod common;
 
 use serde_json::{json, Value};
 use strongroom_crypto::secrecy::ExposeSecret as _;
-use strongroom_store::tokens::Scope;
 use strongroom_store::{AuditQuery, SecretId, SetRequest};
 
 const ADMIN: &str = "vault-admin-token-0123456789";
@@ -21,15 +20,6 @@ async fn start() -> Server {
 }
 
 impl Server {
-    async fn token(&self, name: &str, scope: &str) -> String {
-        let (_, token) = self
-            .tokens
-            .create(name, false, &[Scope::parse(scope).unwrap()])
-            .await
-            .unwrap();
-        token.expose_secret().to_owned()
-    }
-
     /// A request with `X-Vault-Token`, as Vault's clients send it.
     async fn vault(
         &self,

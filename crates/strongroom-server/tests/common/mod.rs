@@ -37,6 +37,16 @@ pub struct Server {
     _dir: tempfile::TempDir,
 }
 
+impl Server {
+    /// A new scoped token (one scope), its secret.
+    pub async fn token(&self, name: &str, scope: &str) -> String {
+        use strongroom_crypto::secrecy::ExposeSecret as _;
+        let scope = strongroom_store::tokens::Scope::parse(scope).unwrap();
+        let (_, token) = self.tokens.create(name, false, &[scope]).await.unwrap();
+        token.expose_secret().to_owned()
+    }
+}
+
 /// Starts [`Server`]: key ring of `key_byte` repeated, admin token `admin`, the given
 /// surfaces.
 pub async fn start_sqlite(

@@ -103,15 +103,26 @@ where
     T: Send + 'static,
     F: for<'t> FnOnce(&'t mut dyn WriteTx) -> Work<'t, T> + Send + 'static,
 {
-    let output = backend
-        .transaction(Box::new(move |tx| {
-            let work = work(tx);
-            Box::pin(async move {
-                work.await
-                    .map(|value| Box::new(value) as crate::backend::TxOutput)
-            })
-        }))
-        .await?;
+    unboxed(backend.transaction(boxed(work)).await?)
+}
+
+/// `work` as the backend's type-erased transaction work.
+fn boxed<T, F>(work: F) -> crate::backend::TxWork
+where
+    T: Send + 'static,
+    F: for<'t> FnOnce(&'t mut dyn WriteTx) -> Work<'t, T> + Send + 'static,
+{
+    Box::new(move |tx| {
+        let work = work(tx);
+        Box::pin(async move {
+            work.await
+                .map(|value| Box::new(value) as crate::backend::TxOutput)
+        })
+    })
+}
+
+/// The typed result of work made by [`boxed`].
+fn unboxed<T: 'static>(output: crate::backend::TxOutput) -> Result<T> {
     output.downcast::<T>().map(|value| *value).map_err(|_| {
         StoreError::Database("a transaction returned an unexpected type (a defect)".into())
     })
@@ -273,18 +284,7 @@ impl Store {
         F: for<'t> FnOnce(&'t mut dyn WriteTx) -> Work<'t, T> + Send + 'static,
     {
         let started = std::time::Instant::now();
-        let grouped: crate::backend::TxWork = Box::new(move |tx| {
-            let work = work(tx);
-            Box::pin(async move {
-                work.await
-                    .map(|value| Box::new(value) as crate::backend::TxOutput)
-            })
-        });
-        let outcome = self.run_write(grouped).await.and_then(|output| {
-            output.downcast::<T>().map(|value| *value).map_err(|_| {
-                StoreError::Database("a transaction returned an unexpected type (a defect)".into())
-            })
-        });
+        let outcome = self.run_write(boxed(work)).await.and_then(unboxed);
         let counters = &self.inner.counters;
         let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         counters.nanos.fetch_add(nanos, Ordering::Relaxed);

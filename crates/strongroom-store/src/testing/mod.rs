@@ -23,11 +23,13 @@ use crate::{
 };
 
 mod audit;
+mod batch;
 mod lifecycle;
 mod secrets;
 mod transfer;
 
 pub use audit::*;
+pub use batch::*;
 pub use lifecycle::*;
 pub use secrets::*;
 pub use transfer::*;
