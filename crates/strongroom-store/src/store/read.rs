@@ -138,7 +138,19 @@ impl Store {
         allowed: impl Fn(&str) -> bool,
     ) -> Result<PendingRead> {
         let id = self.normalize(id)?;
-        for env in self.chain(&id).into_iter().filter(|env| allowed(env)) {
+        // A chain starts with the env asked for, the common case: read it before the chain
+        // is worked out.
+        if allowed(&id.env) {
+            if let Some(secret) = self.open_current(&id, &id.env).await? {
+                return Ok(self.pending(secret));
+            }
+        }
+        for env in self
+            .chain(&id)
+            .into_iter()
+            .skip(1)
+            .filter(|env| allowed(env))
+        {
             let candidate = SecretId::new(&id.namespace, env, &id.key);
             if let Some(secret) = self.open_current(&candidate, &id.env).await? {
                 return Ok(self.pending(secret));

@@ -1,11 +1,22 @@
 //! The embedded SQLite backend: one file, WAL, busy timeout, `synchronous = FULL`.
 //!
-//! Every call runs on a thread that owns its connection (the `worker` module): one writer thread
-//! runs write transactions (`BEGIN IMMEDIATE`), and reader threads with read-only
-//! connections serve reads, which WAL lets run beside a write. No SQLite call, and no
-//! fsync, ever blocks an async runtime thread.
+//! Writes run on a thread that owns the one write connection (the `worker` module): write
+//! transactions (`BEGIN IMMEDIATE`) and their fsync never block an async runtime thread.
+//! Reads use read-only connections, which WAL lets run beside a write:
+//!
+//! - **point reads** (one row by a unique key: a secret's current value, a version, its
+//!   settings, a token, a meta value) run on the caller's thread, on a free connection of
+//!   a small pool ([`InlineReaders`]). They never flush, and their connections have no busy
+//!   timeout: a read that would have to wait for a lock, or finds every pooled connection
+//!   in use, goes to a reader thread instead. Crossing to a thread costs more than the
+//!   query itself (tens of microseconds to wake a thread on a small VM, against about
+//!   three for the query), so the common read never crosses.
+//! - **scans** (lists, audit pages, history, rotation batches, backups) run on reader
+//!   threads, since their length depends on the data.
 
+use std::borrow::Borrow as _;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, TryLockError};
 
 use async_trait::async_trait;
 use rusqlite::Connection;
@@ -26,11 +37,15 @@ pub use schema::{migrations, schema_version};
 /// Reader threads (and connections) per database.
 const READERS: usize = 2;
 
+/// Connections for point reads on callers' threads, per database.
+const INLINE_READERS: usize = 4;
+
 /// A SQLite database file.
 pub struct SqliteBackend {
     // Fields drop in order: the read-only readers close first, so the writer's connection
     // is the last one and checkpoints the WAL into the file as it closes (a closed
     // database is one complete file, as SQLite leaves it).
+    inline: InlineReaders,
     readers: worker::Worker,
     writer: worker::Worker,
     path: PathBuf,
@@ -84,6 +99,7 @@ impl SqliteBackend {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
+            inline: InlineReaders::open(&path)?,
             readers: worker::Worker::start("reader", readers)?,
             writer: worker::Worker::start("writer", vec![conn])?,
             path,
@@ -102,6 +118,75 @@ impl SqliteBackend {
     ) -> Result<T> {
         self.readers.run(move |conn| call(conn)).await
     }
+
+    /// Runs the point read `call(conn, arg)` on the caller's thread when it can do so
+    /// without waiting, and on a reader thread otherwise (only then is `arg` copied).
+    async fn point_read<A, T>(&self, arg: &A, call: fn(&Connection, &A) -> Result<T>) -> Result<T>
+    where
+        A: ?Sized + ToOwned + Sync + 'static,
+        A::Owned: Send + 'static,
+        T: Send + 'static,
+    {
+        if let Some(done) = self.inline.try_read(|conn| call(conn, arg)) {
+            return done;
+        }
+        let arg = arg.to_owned();
+        self.read(move |conn| call(conn, arg.borrow())).await
+    }
+}
+
+/// Read-only connections used on callers' threads, each behind its own lock, none waiting.
+struct InlineReaders {
+    connections: Vec<Mutex<Connection>>,
+}
+
+impl InlineReaders {
+    fn open(path: &Path) -> Result<Self> {
+        let connections = (0..INLINE_READERS)
+            .map(|_| {
+                let conn = connect(path)?;
+                conn.pragma_update(None, "query_only", "ON").map_err(db)?;
+                // Never sleep on a lock on an async thread: a busy read goes to a thread.
+                conn.busy_timeout(std::time::Duration::ZERO).map_err(db)?;
+                Ok(Mutex::new(conn))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { connections })
+    }
+
+    /// `call` on the first free connection; `None` when every connection is in use or the
+    /// read would have to wait for a lock.
+    fn try_read<T>(&self, call: impl Fn(&Connection) -> Result<T>) -> Option<Result<T>> {
+        let conn = self
+            .connections
+            .iter()
+            .find_map(|slot| match slot.try_lock() {
+                Ok(conn) => Some(conn),
+                // A panic during an earlier read leaves the connection usable.
+                Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+                Err(TryLockError::WouldBlock) => None,
+            })?;
+        match call(&conn) {
+            Err(error) if would_wait(&error) => None,
+            done => Some(done),
+        }
+    }
+}
+
+/// Whether SQLite refused `error`'s call because another connection holds a lock.
+fn would_wait(error: &StoreError) -> bool {
+    let StoreError::Driver { source, .. } = error else {
+        return false;
+    };
+    source
+        .downcast_ref::<rusqlite::Error>()
+        .and_then(rusqlite::Error::sqlite_error_code)
+        .is_some_and(|code| {
+            matches!(
+                code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            )
+        })
 }
 
 /// Runs `work` in an immediate (write-locking) transaction on `conn`: commit on `Ok`,
@@ -161,8 +246,7 @@ impl Backend for SqliteBackend {
     }
 
     async fn meta(&self, name: &str) -> Result<Option<String>> {
-        let name = name.to_owned();
-        self.read(move |c| reads::meta(c, &name)).await
+        self.point_read(name, reads::meta).await
     }
 
     async fn recorded_keys(&self) -> Result<Vec<(u32, String)>> {
@@ -174,8 +258,7 @@ impl Backend for SqliteBackend {
     }
 
     async fn fetch(&self, id: &SecretId) -> Result<Option<StoredSecret>> {
-        let id = id.clone();
-        self.read(move |c| reads::fetch(c, &id)).await
+        self.point_read(id, reads::fetch).await
     }
 
     async fn fetch_version(
@@ -183,14 +266,14 @@ impl Backend for SqliteBackend {
         id: &SecretId,
         version: u32,
     ) -> Result<Option<(StoredValue, crate::backend::VersionState)>> {
-        let id = id.clone();
-        self.read(move |c| reads::fetch_version(c, &id, version))
-            .await
+        self.point_read(&(id.clone(), version), |c, (id, version)| {
+            reads::fetch_version(c, id, *version)
+        })
+        .await
     }
 
     async fn settings(&self, id: &SecretId) -> Result<Option<crate::backend::SecretSettings>> {
-        let id = id.clone();
-        self.read(move |c| reads::settings(c, &id)).await
+        self.point_read(id, reads::settings).await
     }
 
     async fn history(&self, id: &SecretId) -> Result<Option<(u32, Vec<StoredVersion>)>> {
@@ -248,8 +331,7 @@ impl Backend for SqliteBackend {
     }
 
     async fn token_by_id(&self, id: &str) -> Result<Option<TokenRecord>> {
-        let id = id.to_owned();
-        self.read(move |c| reads::token_by_id(c, &id)).await
+        self.point_read(id, reads::token_by_id).await
     }
 
     async fn tokens(&self) -> Result<Vec<TokenRecord>> {
@@ -305,5 +387,66 @@ impl Backend for SqliteBackend {
                     .map_err(db)
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn busy() -> StoreError {
+        db(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        ))
+    }
+
+    #[test]
+    fn only_lock_refusals_send_a_point_read_to_a_thread() {
+        assert!(would_wait(&busy()));
+        assert!(would_wait(&db(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_LOCKED),
+            None,
+        ))));
+        assert!(!would_wait(&db(rusqlite::Error::QueryReturnedNoRows)));
+        assert!(!would_wait(&StoreError::Database("busy".into())));
+    }
+
+    /// A point read that would wait for a lock, or finds every pooled connection taken,
+    /// is answered by a reader thread, with the same answer.
+    #[test]
+    fn a_point_read_that_can_not_run_inline_runs_on_a_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let backend = SqliteBackend::open(&path).unwrap();
+        Connection::open(&path)
+            .unwrap()
+            .execute(
+                "INSERT INTO meta (name, value) VALUES ('probe', 'found')",
+                [],
+            )
+            .unwrap();
+        let meta = |backend: &SqliteBackend| {
+            futures_executor::block_on(backend.point_read("probe", reads::meta))
+        };
+        let inline = meta(&backend).unwrap();
+        assert_eq!(inline.as_deref(), Some("found"));
+
+        // Refused for a lock on the caller's thread: the thread's answer is returned.
+        assert!(backend.inline.try_read(|_| Err::<(), _>(busy())).is_none());
+
+        // Every pooled connection in use: the read still gets its answer.
+        let taken: Vec<_> = backend
+            .inline
+            .connections
+            .iter()
+            .map(|slot| slot.lock().unwrap())
+            .collect();
+        assert!(backend.inline.try_read(|_| Ok(())).is_none());
+        assert_eq!(meta(&backend).unwrap(), inline);
+        drop(taken);
+        assert!(backend.inline.try_read(|_| Ok(())).is_some());
     }
 }

@@ -5,7 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::db;
 use crate::backend::rows::u32_of;
-use crate::backend::sql::{self, SqlValue, INFO_COLUMNS};
+use crate::backend::sql::{self, SqlValue};
 use crate::backend::{
     ListFilter, RotationCandidate, SecretSettings, StoredInfo, StoredSecret, StoredValue,
     StoredVersion, TokenRecord, VersionState, VersionTie,
@@ -107,22 +107,37 @@ pub(super) fn kek_versions_in_use(c: &Connection) -> Result<Vec<u32>> {
     collect(rows)
 }
 
+/// The current version of a secret: its attributes, then its value. The identity is not
+/// read back (the caller has it), so the row converts with no more copies than it needs.
+const FETCH: &str = "SELECT s.row_id, s.version, v.kek_version, s.description, s.metadata, s.kind,
+        s.expires_at, s.created, s.updated, v.deleted_at, v.destroyed, v.value, v.value_hash
+     FROM secrets s JOIN secret_versions v ON v.sid = s.sid AND v.version = s.version
+     WHERE s.namespace = ?1 AND s.env = ?2 AND s.key = ?3";
+
 pub(super) fn fetch(c: &Connection, id: &SecretId) -> Result<Option<StoredSecret>> {
-    let mut stmt = c
-        .prepare_cached(&format!(
-            "SELECT {INFO_COLUMNS}, v.value, v.value_hash
-             FROM secrets s JOIN secret_versions v ON v.sid = s.sid AND v.version = s.version
-             WHERE s.namespace = ?1 AND s.env = ?2 AND s.key = ?3"
-        ))
-        .map_err(db)?;
+    let mut stmt = c.prepare_cached(FETCH).map_err(db)?;
     stmt.query_row(params![id.namespace, id.env, id.key], |row| {
-        let info = info_from_row(row)?;
-        let kek_version = info.kek_version;
+        let kek_version = u32_of(row.get(2)?);
         Ok(StoredSecret {
-            info,
+            info: StoredInfo {
+                row_id: row.get(0)?,
+                id: id.clone(),
+                version: u32_of(row.get(1)?),
+                kek_version,
+                description: row.get(3)?,
+                metadata: row.get(4)?,
+                kind: row.get(5)?,
+                expires_at: row.get(6)?,
+                created: row.get(7)?,
+                updated: row.get(8)?,
+                state: VersionState {
+                    deleted_at: row.get(9)?,
+                    destroyed: row.get(10)?,
+                },
+            },
             value: StoredValue {
-                value: row.get(14)?,
-                value_hash: row.get(15)?,
+                value: row.get(11)?,
+                value_hash: row.get(12)?,
                 kek_version,
             },
         })
@@ -392,11 +407,12 @@ fn token_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
 }
 
 pub(super) fn token_by_id(c: &Connection, id: &str) -> Result<Option<TokenRecord>> {
-    c.prepare_cached(&format!(
-        "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = ?1"
-    ))
-    .and_then(|mut s| s.query_row([id], token_from_row).optional())
-    .map_err(db)
+    static BY_ID: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = ?1")
+    });
+    c.prepare_cached(&BY_ID)
+        .and_then(|mut s| s.query_row([id], token_from_row).optional())
+        .map_err(db)
 }
 
 pub(super) fn tokens(c: &Connection) -> Result<Vec<TokenRecord>> {
