@@ -97,6 +97,15 @@ fn get_and_set(c: &mut Criterion) {
     get.bench_function(BenchmarkId::from_parameter("strongroom_get"), |b| {
         b.iter(|| rt.block_on(store.get(&target)).unwrap());
     });
+    get.bench_function(
+        BenchmarkId::from_parameter("strongroom_get_and_commit_audited"),
+        |b| {
+            b.iter(|| {
+                rt.block_on(async { store.get(&target).await.unwrap().commit().await })
+                    .unwrap()
+            });
+        },
+    );
     let fallback = SecretId::new("default", "prod", &target.key);
     get.bench_function(
         BenchmarkId::from_parameter("strongroom_get_via_fallback"),

@@ -2,10 +2,13 @@
 //!
 //! ```text
 //! cargo run --release -p strongroom-benches --bin gateway -- [--requests 3000] [--upstream-delay-ms 0]
+//!     [--clients 64 --seconds 10]
 //! ```
 //!
 //! Requests alternate between direct and gateway so both see the same machine state.
-//! Prints p50 and p99 of each and the gateway's overhead. The gateway path includes the
+//! Prints p50 and p99 of each and the gateway's overhead. With `--clients N`, it then
+//! measures throughput with N concurrent connections: direct to the upstream for
+//! `--seconds`, then through the gateway for as long, and prints the ratio. The gateway path includes the
 //! token check (a scoped token, looked up in the database), the secret's resolution from
 //! the store (decryption included), and the second HTTP hop.
 
@@ -17,6 +20,10 @@
     clippy::cast_precision_loss,
     clippy::cast_sign_loss
 )]
+
+/// The allocator the `strongroom` binary ships with, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -44,6 +51,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let requests = arg("--requests", 3000);
+    let concurrent = arg("--clients", 0);
+    let seconds = arg("--seconds", 10);
     let delay = Duration::from_millis(arg("--upstream-delay-ms", 0));
 
     let upstream = axum::Router::new().fallback(move || async move {
@@ -82,6 +91,7 @@ async fn main() {
     ))
     .unwrap();
     let gateway = Gateway::new(config, Arc::new(store.clone())).unwrap();
+    let admin = tokens.create("bench-admin", true, &[]).await.unwrap().1;
     let state = AppState {
         tokens,
         store: Some(store),
@@ -99,8 +109,14 @@ async fn main() {
     let client = reqwest::Client::new();
     let direct_url = format!("{upstream_url}/v1/models");
     let gateway_url = format!("{server}/gateway/up/v1/models");
+    let health_url = format!("{server}/api/health");
+    let read_url = format!("{server}/api/secrets/API_KEY?env=prod");
     let bearer = SecretString::from(token.expose_secret().to_owned());
-    let (mut direct, mut via) = (Vec::new(), Vec::new());
+    // Four kinds of request, alternating so each sees the same machine state: direct to
+    // the upstream; through the gateway; and, to show where the gateway's time goes, a
+    // request to the server that touches no database, and an audited read of the same
+    // secret (fetch, durable `read` event, answer) with an admin token.
+    let mut samples: [Vec<Duration>; 4] = Default::default();
     for i in 0..requests + 200 {
         let start = Instant::now();
         let ok = client
@@ -122,19 +138,42 @@ async fn main() {
         let ok =
             ok && response.status().is_success() && !response.bytes().await.unwrap().is_empty();
         let g = start.elapsed();
+        let start = Instant::now();
+        let ok = ok
+            && client
+                .get(&health_url)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .is_success();
+        let h = start.elapsed();
+        let start = Instant::now();
+        let response = client
+            .get(&read_url)
+            .bearer_auth(admin.expose_secret())
+            .send()
+            .await
+            .unwrap();
+        let ok =
+            ok && response.status().is_success() && !response.bytes().await.unwrap().is_empty();
+        let r = start.elapsed();
         assert!(ok, "a request failed");
         if i >= 200 {
-            direct.push(d);
-            via.push(g);
+            for (kind, took) in [d, g, h, r].into_iter().enumerate() {
+                samples[kind].push(took);
+            }
         }
     }
-    direct.sort_unstable();
-    via.sort_unstable();
+    for kind in &mut samples {
+        kind.sort_unstable();
+    }
+    let [direct, via, health, read] = &samples;
     let (d50, d99, g50, g99) = (
-        percentile(&direct, 0.5),
-        percentile(&direct, 0.99),
-        percentile(&via, 0.5),
-        percentile(&via, 0.99),
+        percentile(direct, 0.5),
+        percentile(direct, 0.99),
+        percentile(via, 0.5),
+        percentile(via, 0.99),
     );
     println!("upstream delay {delay:?}, {requests} requests each (after 200 warm-up)");
     println!(
@@ -147,10 +186,53 @@ async fn main() {
         g50.as_secs_f64() * 1e6,
         g99.as_secs_f64() * 1e6
     );
+    for (name, sorted) in [("server, no database", health), ("audited read", read)] {
+        println!(
+            "{name:<20} p50 {:>9.1} µs   p99 {:>9.1} µs",
+            percentile(sorted, 0.5).as_secs_f64() * 1e6,
+            percentile(sorted, 0.99).as_secs_f64() * 1e6
+        );
+    }
     println!(
         "gateway overhead at p50: +{:.1} µs ({:.1}%), at p99: +{:.1} µs",
         (g50.as_secs_f64() - d50.as_secs_f64()) * 1e6,
         (g50.as_secs_f64() / d50.as_secs_f64() - 1.0) * 100.0,
         (g99.as_secs_f64() - d99.as_secs_f64()) * 1e6
     );
+    if concurrent > 0 {
+        let bearer = bearer.expose_secret().to_owned();
+        let direct = throughput(&direct_url, "sk-direct", concurrent, seconds).await;
+        let via = throughput(&gateway_url, &bearer, concurrent, seconds).await;
+        println!(
+            "{concurrent} connections, {seconds} s each: direct {direct:.0} requests/s, gateway {via:.0} requests/s = {:.2}x direct",
+            via / direct
+        );
+    }
+}
+
+/// Requests per second `clients` concurrent clients (each its own connection) get from
+/// `GET url` with `token` as bearer in `seconds`, each answer checked.
+async fn throughput(url: &str, token: &str, clients: u64, seconds: u64) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for _ in 0..clients {
+        let client = reqwest::Client::new();
+        let (url, token) = (url.to_owned(), token.to_owned());
+        handles.push(tokio::spawn(async move {
+            let mut done = 0u64;
+            while Instant::now() < deadline {
+                let response = client.get(&url).bearer_auth(&token).send().await.unwrap();
+                assert!(response.status().is_success(), "a request failed");
+                assert!(!response.bytes().await.unwrap().is_empty());
+                done += 1;
+            }
+            done
+        }));
+    }
+    let mut total = 0;
+    for handle in handles {
+        total += handle.await.unwrap();
+    }
+    total as f64 / started.elapsed().as_secs_f64()
 }

@@ -28,6 +28,10 @@
     clippy::cast_sign_loss
 )]
 
+/// The allocator the `strongroom` binary ships with, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::{Duration, Instant};
 
 use serde_json::json;

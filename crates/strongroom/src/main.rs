@@ -24,6 +24,12 @@ mod transfer;
 
 use std::process::ExitCode;
 
+/// mimalloc: under the server's many small, short-lived allocations across threads it
+/// gives about 1.4x the throughput of the system allocator (docs/performance.md). Secret
+/// material never relies on the allocator: it lives in `zeroize` types, wiped on drop.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser as _;
 
 fn main() -> ExitCode {
