@@ -20,6 +20,7 @@ use super::{
 };
 use crate::{AuditEvent, AuditQuery, Result, SecretId, StoreError};
 
+mod cached;
 mod reads;
 mod schema;
 mod tx;

@@ -4,6 +4,7 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
+use super::cached::Cached;
 use super::db;
 use crate::backend::rows::u32_of;
 use crate::backend::sql::{self, Query, SqlValue, EVENT_COLUMNS, INFO_COLUMNS};
@@ -92,7 +93,7 @@ fn audit_event_from_row(r: &Row) -> AuditEvent {
 }
 
 pub(super) async fn meta(c: &impl GenericClient, name: &str) -> Result<Option<String>> {
-    let row = c
+    let row = Cached(c)
         .query_opt(
             "SELECT value FROM strongroom_meta WHERE name = $1",
             &[&name],
@@ -103,7 +104,7 @@ pub(super) async fn meta(c: &impl GenericClient, name: &str) -> Result<Option<St
 }
 
 pub(super) async fn recorded_keys(c: &impl GenericClient) -> Result<Vec<(u32, String)>> {
-    let rows = c
+    let rows = Cached(c)
         .query(
             "SELECT kek_version, fingerprint FROM strongroom_key_fingerprints ORDER BY kek_version",
             &[],
@@ -114,7 +115,7 @@ pub(super) async fn recorded_keys(c: &impl GenericClient) -> Result<Vec<(u32, St
 }
 
 pub(super) async fn kek_versions_in_use(c: &impl GenericClient) -> Result<Vec<u32>> {
-    let rows = c
+    let rows = Cached(c)
         .query(
             "SELECT DISTINCT kek_version FROM strongroom_secret_versions WHERE destroyed = FALSE ORDER BY kek_version",
             &[],
@@ -125,16 +126,15 @@ pub(super) async fn kek_versions_in_use(c: &impl GenericClient) -> Result<Vec<u3
 }
 
 pub(super) async fn fetch(c: &impl GenericClient, id: &SecretId) -> Result<Option<StoredSecret>> {
-    let statement = c
-        .prepare_cached(&format!(
-            "SELECT {INFO_COLUMNS}, v.value, v.value_hash
-             FROM strongroom_secrets s JOIN strongroom_secret_versions v ON v.sid = s.sid AND v.version = s.version
-             WHERE s.namespace = $1 AND s.env = $2 AND s.key = $3"
-        ))
-        .await
-        .map_err(db)?;
-    let row = c
-        .query_opt(&statement, &[&id.namespace, &id.env, &id.key])
+    let row = Cached(c)
+        .query_opt(
+            &format!(
+                "SELECT {INFO_COLUMNS}, v.value, v.value_hash
+                 FROM strongroom_secrets s JOIN strongroom_secret_versions v ON v.sid = s.sid AND v.version = s.version
+                 WHERE s.namespace = $1 AND s.env = $2 AND s.key = $3"
+            ),
+            &[&id.namespace, &id.env, &id.key],
+        )
         .await
         .map_err(db)?;
     Ok(row.map(|row| {
@@ -156,7 +156,7 @@ pub(super) async fn fetch_version(
     id: &SecretId,
     version: u32,
 ) -> Result<Option<(StoredValue, VersionState)>> {
-    let row = c
+    let row = Cached(c)
         .query_opt(
             "SELECT v.value, v.value_hash, v.kek_version, v.deleted_at, v.destroyed
              FROM strongroom_secrets s JOIN strongroom_secret_versions v ON v.sid = s.sid
@@ -180,7 +180,7 @@ pub(super) async fn settings(
     c: &impl GenericClient,
     id: &SecretId,
 ) -> Result<Option<SecretSettings>> {
-    let row = c
+    let row = Cached(c)
         .query_opt(
             "SELECT t.max_versions, coalesce(t.cas_required, FALSE)
              FROM strongroom_secrets s LEFT JOIN strongroom_secret_settings t ON t.sid = s.sid
@@ -199,7 +199,7 @@ pub(super) async fn history(
     c: &impl GenericClient,
     id: &SecretId,
 ) -> Result<Option<(u32, Vec<StoredVersion>)>> {
-    let Some(secret) = c
+    let Some(secret) = Cached(c)
         .query_opt(
             "SELECT sid, version FROM strongroom_secrets WHERE namespace = $1 AND env = $2 AND key = $3",
             &[&id.namespace, &id.env, &id.key],
@@ -210,7 +210,7 @@ pub(super) async fn history(
         return Ok(None);
     };
     let (sid, current): (i64, i64) = (secret.get(0), secret.get(1));
-    let rows = c
+    let rows = Cached(c)
         .query(
             "SELECT version, kek_version, created, actor, deleted_at, destroyed
              FROM strongroom_secret_versions WHERE sid = $1 ORDER BY version DESC",
@@ -240,7 +240,7 @@ pub(super) async fn list(
 ) -> Result<(Vec<StoredInfo>, u64)> {
     let (count, page) = sql::list(sql::POSTGRES, filter);
     let count_values = parameters(&count);
-    let total: i64 = c
+    let total: i64 = Cached(c)
         .query_one(&count.sql, &refs(&count_values))
         .await
         .map_err(db)?
@@ -271,7 +271,7 @@ pub(super) async fn rotation_candidates(
     after: i64,
     limit: usize,
 ) -> Result<Vec<RotationCandidate>> {
-    let rows = c
+    let rows = Cached(c)
         .query(
             "SELECT v.vid, s.namespace, s.env, s.key, v.version, v.value, v.value_hash, v.kek_version, s.row_id
              FROM strongroom_secret_versions v JOIN strongroom_secrets s ON s.sid = v.sid
@@ -299,7 +299,7 @@ pub(super) async fn count_rotation_candidates(
     target: u32,
     from: Option<u32>,
 ) -> Result<u64> {
-    let n: i64 = c
+    let n: i64 = Cached(c)
         .query_one(
             "SELECT count(*) FROM strongroom_secret_versions WHERE kek_version != $1 AND ($2::BIGINT IS NULL OR kek_version = $2) AND destroyed = FALSE",
             &[&i64::from(target), &from.map(i64::from)],
@@ -311,7 +311,7 @@ pub(super) async fn count_rotation_candidates(
 }
 
 pub(super) async fn rotation_status(c: &impl GenericClient) -> Result<Vec<(u32, u64, u64)>> {
-    let rows = c
+    let rows = Cached(c)
         .query(
             "SELECT v.kek_version,
                     count(*) FILTER (WHERE v.version = s.version),
@@ -340,7 +340,7 @@ pub(super) async fn audit_links(
     after: i64,
     limit: usize,
 ) -> Result<Vec<(AuditEvent, Option<Vec<u8>>)>> {
-    let rows = c
+    let rows = Cached(c)
         .query(
             &format!(
                 "SELECT {EVENT_COLUMNS}, link FROM strongroom_audit_events WHERE id > $1 ORDER BY id LIMIT $2"
@@ -373,7 +373,7 @@ pub(super) async fn version_ties(
     after: i64,
     limit: usize,
 ) -> Result<(Vec<VersionTie>, i64)> {
-    let rows = c
+    let rows = Cached(c)
         .query(
             "SELECT v.vid, s.row_id, s.namespace, s.env, s.key, v.version, v.audit_seq, v.audit_tag
              FROM strongroom_secret_versions v JOIN strongroom_secrets s ON s.sid = v.sid
@@ -413,7 +413,7 @@ fn token_from_row(row: &Row) -> TokenRecord {
 }
 
 pub(super) async fn token_by_id(c: &impl GenericClient, id: &str) -> Result<Option<TokenRecord>> {
-    let row = c
+    let row = Cached(c)
         .query_opt(
             &format!("SELECT {TOKEN_COLUMNS} FROM strongroom_api_tokens WHERE id = $1"),
             &[&id],
@@ -424,7 +424,7 @@ pub(super) async fn token_by_id(c: &impl GenericClient, id: &str) -> Result<Opti
 }
 
 pub(super) async fn tokens(c: &impl GenericClient) -> Result<Vec<TokenRecord>> {
-    let rows = c
+    let rows = Cached(c)
         .query(
             &format!("SELECT {TOKEN_COLUMNS} FROM strongroom_api_tokens ORDER BY created, name"),
             &[],

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{GenericClient as _, Transaction};
 use tokio_postgres::Row;
 
+use super::cached::Cached;
 use super::reads::{id_at, info_from_row, value_at};
 use super::{db, AUDIT_LOCK};
 use crate::backend::rows::{legacy_action, u32_of};
@@ -53,6 +54,11 @@ impl<'a> PgTx<'a> {
         (self.tx, self.touched)
     }
 
+    /// The transaction, its statements through the connection's statement cache.
+    fn cached(&self) -> Cached<'_, Transaction<'a>> {
+        Cached(&self.tx)
+    }
+
     /// Version rows matching `filter` (over `v`, the version, and `s`, its secret), with
     /// their positions, in position order.
     async fn version_rows(
@@ -61,7 +67,7 @@ impl<'a> PgTx<'a> {
         values: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Vec<(i64, VersionRow)>> {
         let rows = self
-            .tx
+            .cached()
             .query(
                 &format!(
                     "SELECT v.vid, s.row_id, s.namespace, s.env, s.key, v.version, v.value, v.value_hash, v.kek_version
@@ -124,7 +130,7 @@ impl WriteTx for PgTx<'_> {
     }
 
     async fn init_meta(&mut self, name: &str, value: &str) -> Result<String> {
-        self.tx
+        self.cached()
             .execute(
                 "INSERT INTO strongroom_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
                 &[&name, &value],
@@ -132,7 +138,7 @@ impl WriteTx for PgTx<'_> {
             .await
             .map_err(db)?;
         let row = self
-            .tx
+            .cached()
             .query_one(
                 "SELECT value FROM strongroom_meta WHERE name = $1",
                 &[&name],
@@ -145,7 +151,7 @@ impl WriteTx for PgTx<'_> {
     async fn set_meta(&mut self, name: &str, value: Option<&str>) -> Result<()> {
         match value {
             Some(value) => {
-                self.tx
+                self.cached()
                     .execute(
                         "INSERT INTO strongroom_meta (name, value) VALUES ($1, $2)
                          ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
@@ -154,7 +160,7 @@ impl WriteTx for PgTx<'_> {
                     .await
             }
             None => {
-                self.tx
+                self.cached()
                     .execute("DELETE FROM strongroom_meta WHERE name = $1", &[&name])
                     .await
             }
@@ -164,7 +170,7 @@ impl WriteTx for PgTx<'_> {
     }
 
     async fn record_key(&mut self, version: u32, fingerprint: &str, now: i64) -> Result<String> {
-        self.tx
+        self.cached()
             .execute(
                 "INSERT INTO strongroom_key_fingerprints (kek_version, fingerprint, recorded) VALUES ($1, $2, $3)
                  ON CONFLICT (kek_version) DO NOTHING",
@@ -173,7 +179,7 @@ impl WriteTx for PgTx<'_> {
             .await
             .map_err(db)?;
         Ok(self
-            .tx
+            .cached()
             .query_one(
                 "SELECT fingerprint FROM strongroom_key_fingerprints WHERE kek_version = $1",
                 &[&i64::from(version)],
@@ -195,7 +201,7 @@ impl WriteTx for PgTx<'_> {
         let (set_kind, kind) = changes.kind.split();
         let (set_expiry, expires_at) = changes.expires_at.split();
         let row = self
-            .tx
+            .cached()
             .query_one(
                 "INSERT INTO strongroom_secrets AS s
                      (row_id, namespace, env, key, version, description, metadata, kind, expires_at, created, updated)
@@ -249,7 +255,7 @@ impl WriteTx for PgTx<'_> {
 
     async fn lock_secret(&mut self, id: &SecretId) -> Result<Option<SecretRow>> {
         Ok(self
-            .tx
+            .cached()
             .query_opt(
                 &format!(
                     "SELECT {ROW_COLUMNS} FROM strongroom_secrets
@@ -273,7 +279,7 @@ impl WriteTx for PgTx<'_> {
         let (set_metadata, metadata) = changes.metadata.split();
         let (set_kind, kind) = changes.kind.split();
         let (set_expiry, expires_at) = changes.expires_at.split();
-        self.tx
+        self.cached()
             .execute(
                 "UPDATE strongroom_secrets SET updated = $2,
                      description = CASE WHEN $3::BOOLEAN THEN $4::TEXT ELSE description END,
@@ -298,7 +304,7 @@ impl WriteTx for PgTx<'_> {
             .map_err(db)?;
         self.touched.secret(&row.id);
         let info = self
-            .tx
+            .cached()
             .query_one(
                 &format!(
                     "SELECT {INFO_COLUMNS} FROM strongroom_secrets s
@@ -312,7 +318,7 @@ impl WriteTx for PgTx<'_> {
     }
 
     async fn delete_secret(&mut self, row: &SecretRow) -> Result<()> {
-        self.tx
+        self.cached()
             .execute("DELETE FROM strongroom_secrets WHERE sid = $1", &[&row.sid])
             .await
             .map_err(db)?;
@@ -321,7 +327,7 @@ impl WriteTx for PgTx<'_> {
     }
 
     async fn rename_secret(&mut self, row: &SecretRow, to: &SecretId) -> Result<()> {
-        self.tx
+        self.cached()
             .execute(
                 "UPDATE strongroom_secrets SET namespace = $1, env = $2, key = $3 WHERE sid = $4",
                 &[&to.namespace, &to.env, &to.key, &row.sid],
@@ -339,7 +345,7 @@ impl WriteTx for PgTx<'_> {
 
     async fn settings_of(&mut self, row: &SecretRow) -> Result<SecretSettings> {
         let found = self
-            .tx
+            .cached()
             .query_opt(
                 "SELECT max_versions, cas_required FROM strongroom_secret_settings WHERE sid = $1",
                 &[&row.sid],
@@ -356,7 +362,7 @@ impl WriteTx for PgTx<'_> {
 
     async fn set_settings(&mut self, row: &SecretRow, settings: SecretSettings) -> Result<()> {
         if settings == SecretSettings::default() {
-            self.tx
+            self.cached()
                 .execute(
                     "DELETE FROM strongroom_secret_settings WHERE sid = $1",
                     &[&row.sid],
@@ -366,7 +372,7 @@ impl WriteTx for PgTx<'_> {
             return Ok(());
         }
         let max_versions = settings.max_versions.map(i64::from);
-        self.tx
+        self.cached()
             .execute(
                 "INSERT INTO strongroom_secret_settings (sid, max_versions, cas_required) VALUES ($1, $2, $3)
                  ON CONFLICT (sid) DO UPDATE SET max_versions = EXCLUDED.max_versions,
@@ -389,7 +395,7 @@ impl WriteTx for PgTx<'_> {
         let empty: &[u8] = &[];
         let changed = match change {
             VersionChange::Delete => {
-                self.tx
+                self.cached()
                     .execute(
                         "UPDATE strongroom_secret_versions SET deleted_at = $1
                          WHERE sid = $2 AND version = $3 AND deleted_at IS NULL AND destroyed = FALSE",
@@ -398,7 +404,7 @@ impl WriteTx for PgTx<'_> {
                     .await
             }
             VersionChange::Undelete => {
-                self.tx
+                self.cached()
                     .execute(
                         "UPDATE strongroom_secret_versions SET deleted_at = NULL
                          WHERE sid = $1 AND version = $2 AND deleted_at IS NOT NULL AND destroyed = FALSE",
@@ -407,7 +413,7 @@ impl WriteTx for PgTx<'_> {
                     .await
             }
             VersionChange::Destroy => {
-                self.tx
+                self.cached()
                     .execute(
                         "UPDATE strongroom_secret_versions
                          SET destroyed = TRUE, value = $1, value_hash = $1,
@@ -425,7 +431,7 @@ impl WriteTx for PgTx<'_> {
 
     async fn expired_secrets(&mut self, before: i64) -> Result<Vec<SecretRow>> {
         let rows = self
-            .tx
+            .cached()
             .query(
                 &format!(
                     "SELECT {ROW_COLUMNS} FROM strongroom_secrets
@@ -439,7 +445,7 @@ impl WriteTx for PgTx<'_> {
     }
 
     async fn insert_version(&mut self, v: NewVersion<'_>) -> Result<()> {
-        self.tx
+        self.cached()
             .execute(
                 "INSERT INTO strongroom_secret_versions (sid, version, value, value_hash, kek_version, created, actor, audit_seq, audit_tag)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -461,7 +467,7 @@ impl WriteTx for PgTx<'_> {
     }
 
     async fn trim_versions(&mut self, row: &SecretRow, through: i64) -> Result<()> {
-        self.tx
+        self.cached()
             .execute(
                 "DELETE FROM strongroom_secret_versions WHERE sid = $1 AND version <= $2",
                 &[&row.sid, &through],
@@ -478,7 +484,7 @@ impl WriteTx for PgTx<'_> {
         new: &StoredValue,
     ) -> Result<bool> {
         let changed = self
-            .tx
+            .cached()
             .execute(
                 "UPDATE strongroom_secret_versions SET value = $1, value_hash = $2, kek_version = $3
                  WHERE vid = $4 AND value = $5",
@@ -507,7 +513,7 @@ impl WriteTx for PgTx<'_> {
         seq: i64,
         tag: &[u8],
     ) -> Result<()> {
-        self.tx
+        self.cached()
             .execute(
                 "UPDATE strongroom_secret_versions
                  SET value = $1, value_hash = $2, kek_version = $3, audit_seq = $4, audit_tag = $5
@@ -528,12 +534,12 @@ impl WriteTx for PgTx<'_> {
     }
 
     async fn lock_audit_head(&mut self) -> Result<Option<(i64, Option<Vec<u8>>)>> {
-        self.tx
+        self.cached()
             .execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
             .await
             .map_err(db)?;
         Ok(self
-            .tx
+            .cached()
             .query_opt(
                 "SELECT id, link FROM strongroom_audit_events ORDER BY id DESC LIMIT 1",
                 &[],
@@ -544,7 +550,7 @@ impl WriteTx for PgTx<'_> {
     }
 
     async fn insert_event(&mut self, seq: i64, record: &AuditRecord, link: &[u8]) -> Result<()> {
-        self.tx
+        self.cached()
             .execute(
                 "INSERT INTO strongroom_audit_events (id, time, actor, action, namespace, env, key, version, kek_version, link)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -588,7 +594,7 @@ impl WriteTx for PgTx<'_> {
             .map(|(_, r, _)| r.kek_version.map(i64::from))
             .collect();
         let links: Vec<&[u8]> = events.iter().map(|(_, _, link)| link.as_slice()).collect();
-        self.tx
+        self.cached()
             .execute(
                 "INSERT INTO strongroom_audit_events (id, time, actor, action, namespace, env, key, version, kek_version, link)
                  SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::TEXT[],
@@ -625,7 +631,7 @@ impl WriteTx for PgTx<'_> {
             .batch_execute("SET LOCAL strongroom.rekey = 'on'")
             .await
             .map_err(db)?;
-        self.tx
+        self.cached()
             .execute(
                 "UPDATE strongroom_audit_events SET link = $1 WHERE id = $2",
                 &[&link, &seq],
@@ -643,7 +649,7 @@ impl WriteTx for PgTx<'_> {
     }
 
     async fn retag_version(&mut self, position: i64, tag: &[u8]) -> Result<()> {
-        self.tx
+        self.cached()
             .execute(
                 "UPDATE strongroom_secret_versions SET audit_tag = $1 WHERE vid = $2",
                 &[&tag, &position],
@@ -655,7 +661,7 @@ impl WriteTx for PgTx<'_> {
 
     async fn first_event_since(&mut self, time: i64) -> Result<Option<i64>> {
         Ok(self
-            .tx
+            .cached()
             .query_one(
                 "SELECT min(id) FROM strongroom_audit_events WHERE time >= $1",
                 &[&time],
@@ -667,7 +673,7 @@ impl WriteTx for PgTx<'_> {
 
     async fn event_at_or_before(&mut self, seq: i64) -> Result<Option<(i64, Option<Vec<u8>>)>> {
         Ok(self
-            .tx
+            .cached()
             .query_opt(
                 "SELECT id, link FROM strongroom_audit_events WHERE id <= $1 ORDER BY id DESC LIMIT 1",
                 &[&seq],
@@ -684,7 +690,7 @@ impl WriteTx for PgTx<'_> {
             .await
             .map_err(db)?;
         let n = self
-            .tx
+            .cached()
             .execute(
                 "DELETE FROM strongroom_audit_events WHERE id <= $1",
                 &[&seq],
@@ -700,7 +706,7 @@ impl WriteTx for PgTx<'_> {
 
     async fn legacy_events(&mut self) -> Result<Vec<AuditRecord>> {
         let rows = self
-            .tx
+            .cached()
             .query(
                 "SELECT time, actor, action, namespace, env, key, version, kek_version
                  FROM strongroom_audit_events_legacy ORDER BY id",
@@ -723,7 +729,7 @@ impl WriteTx for PgTx<'_> {
     }
 
     async fn clear_legacy_events(&mut self) -> Result<()> {
-        self.tx
+        self.cached()
             .execute("DELETE FROM strongroom_audit_events_legacy", &[])
             .await
             .map(drop)
@@ -733,7 +739,7 @@ impl WriteTx for PgTx<'_> {
     async fn insert_token(&mut self, token: &TokenRecord) -> Result<bool> {
         let scopes = serde_json::to_string(&token.scopes).map_err(db)?;
         let inserted = self
-            .tx
+            .cached()
             .execute(
                 "INSERT INTO strongroom_api_tokens (id, name, secret_hash, superuser, scopes, created)
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
@@ -753,7 +759,7 @@ impl WriteTx for PgTx<'_> {
 
     async fn revoke_token(&mut self, name: &str, now: i64) -> Result<bool> {
         let n = self
-            .tx
+            .cached()
             .execute(
                 "UPDATE strongroom_api_tokens SET revoked = $2 WHERE name = $1 AND revoked IS NULL",
                 &[&name, &now],
