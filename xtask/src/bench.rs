@@ -36,10 +36,22 @@ pub fn run(quick: bool) -> Result {
     };
     let (pg_one, pg_three) = (postgres("1"), postgres("3"));
     for (bin, args) in [
-        ("gateway", &["--requests", "2000"][..]),
         (
             "gateway",
-            &["--requests", "500", "--upstream-delay-ms", "5"][..],
+            &["--requests", "2000", "--clients", "64", "--seconds", "10"][..],
+        ),
+        (
+            "gateway",
+            &[
+                "--requests",
+                "500",
+                "--upstream-delay-ms",
+                "5",
+                "--clients",
+                "64",
+                "--seconds",
+                "10",
+            ][..],
         ),
         ("load", &load[..]),
         ("load", &pg_one[..]),
