@@ -810,6 +810,7 @@ async fn api_responses_are_never_cached_and_actors_can_not_be_impersonated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_answers_while_a_long_write_transaction_holds_the_writer() {
     let server = start(true, Limits::default()).await;
+    let reader = server.scoped("reader", &["default/prod"]).await;
     let holder = rusqlite::Connection::open(server.dir.path().join("api.db")).unwrap();
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
     let writes: Vec<_> = (0..6)
@@ -831,9 +832,15 @@ async fn health_answers_while_a_long_write_transaction_holds_the_writer() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let (status, _) = server.call("GET", "/api/health", None, None).await;
     assert_eq!(status, StatusCode::OK);
+    // Reads go on beside the held write lock: the token's lookup in the database (a point
+    // read on the caller's thread) and the list (a scan on a reader thread).
+    let (status, _) = server
+        .call("GET", "/api/secrets?env=prod", Some(&reader), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
     assert!(
         writes.iter().all(|w| !w.is_finished()),
-        "health answered while every write still waited for the lock"
+        "health and a list answered while every write still waited for the lock"
     );
     holder.execute_batch("COMMIT").unwrap();
     for write in writes {
