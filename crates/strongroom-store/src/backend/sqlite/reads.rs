@@ -50,22 +50,29 @@ pub(super) fn audit_event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Au
     })
 }
 
-/// Attributes from [`INFO_COLUMNS`].
+/// Attributes from [`INFO_COLUMNS`](crate::backend::sql::INFO_COLUMNS).
 pub(super) fn info_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredInfo> {
+    info_with(row, id_at(row, 1)?, 4)
+}
+
+/// Attributes of `id`: the row id in column 0, and the columns that follow the identity
+/// in [`INFO_COLUMNS`](crate::backend::sql::INFO_COLUMNS) (`s.version` to `v.destroyed`)
+/// starting at `at`.
+fn info_with(row: &rusqlite::Row<'_>, id: SecretId, at: usize) -> rusqlite::Result<StoredInfo> {
     Ok(StoredInfo {
         row_id: row.get(0)?,
-        id: id_at(row, 1)?,
-        version: u32_of(row.get(4)?),
-        kek_version: u32_of(row.get(5)?),
-        description: row.get(6)?,
-        metadata: row.get(7)?,
-        kind: row.get(8)?,
-        expires_at: row.get(9)?,
-        created: row.get(10)?,
-        updated: row.get(11)?,
+        id,
+        version: u32_of(row.get(at)?),
+        kek_version: u32_of(row.get(at + 1)?),
+        description: row.get(at + 2)?,
+        metadata: row.get(at + 3)?,
+        kind: row.get(at + 4)?,
+        expires_at: row.get(at + 5)?,
+        created: row.get(at + 6)?,
+        updated: row.get(at + 7)?,
         state: VersionState {
-            deleted_at: row.get(12)?,
-            destroyed: row.get(13)?,
+            deleted_at: row.get(at + 8)?,
+            destroyed: row.get(at + 9)?,
         },
     })
 }
@@ -107,8 +114,9 @@ pub(super) fn kek_versions_in_use(c: &Connection) -> Result<Vec<u32>> {
     collect(rows)
 }
 
-/// The current version of a secret: its attributes, then its value. The identity is not
-/// read back (the caller has it), so the row converts with no more copies than it needs.
+/// The current version of a secret: the row id, the attributes in the order of
+/// [`INFO_COLUMNS`](crate::backend::sql::INFO_COLUMNS) without the identity (the caller
+/// has it, so it is not read back), then the value.
 const FETCH: &str = "SELECT s.row_id, s.version, v.kek_version, s.description, s.metadata, s.kind,
         s.expires_at, s.created, s.updated, v.deleted_at, v.destroyed, v.value, v.value_hash
      FROM secrets s JOIN secret_versions v ON v.sid = s.sid AND v.version = s.version
@@ -117,24 +125,10 @@ const FETCH: &str = "SELECT s.row_id, s.version, v.kek_version, s.description, s
 pub(super) fn fetch(c: &Connection, id: &SecretId) -> Result<Option<StoredSecret>> {
     let mut stmt = c.prepare_cached(FETCH).map_err(db)?;
     stmt.query_row(params![id.namespace, id.env, id.key], |row| {
-        let kek_version = u32_of(row.get(2)?);
+        let info = info_with(row, id.clone(), 1)?;
+        let kek_version = info.kek_version;
         Ok(StoredSecret {
-            info: StoredInfo {
-                row_id: row.get(0)?,
-                id: id.clone(),
-                version: u32_of(row.get(1)?),
-                kek_version,
-                description: row.get(3)?,
-                metadata: row.get(4)?,
-                kind: row.get(5)?,
-                expires_at: row.get(6)?,
-                created: row.get(7)?,
-                updated: row.get(8)?,
-                state: VersionState {
-                    deleted_at: row.get(9)?,
-                    destroyed: row.get(10)?,
-                },
-            },
+            info,
             value: StoredValue {
                 value: row.get(11)?,
                 value_hash: row.get(12)?,
