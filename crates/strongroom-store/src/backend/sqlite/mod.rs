@@ -6,7 +6,7 @@
 //!
 //! - **point reads** (one row by a unique key: a secret's current value, a version, its
 //!   settings, a token, a meta value) run on the caller's thread, on a free connection of
-//!   a small pool ([`InlineReaders`]). They never flush, and their connections have no busy
+//!   a small pool (`InlineReaders`). They never flush, and their connections have no busy
 //!   timeout: a read that would have to wait for a lock, or finds every pooled connection
 //!   in use, goes to a reader thread instead. Crossing to a thread costs more than the
 //!   query itself (tens of microseconds to wake a thread on a small VM, against about
