@@ -241,7 +241,7 @@ async fn main() {
         },
     );
     println!(
-        "group commit: {} read events in {} batches ({:.1} per batch); {} write transactions (those batches included) in {} commits ({:.1} per flush)",
+        "group commit (reads and writes share a commit when both wait): {} read events in {} commits ({:.1} per commit); {} writes in {} commits ({:.1} per commit)",
         stats.read_events,
         stats.read_event_commits,
         stats.read_events as f64 / stats.read_event_commits.max(1) as f64,

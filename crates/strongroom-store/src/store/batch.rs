@@ -1,9 +1,9 @@
-//! Group commit. Read events: concurrent reads' events are appended by one caller in one
-//! transaction (one flush, one chain lock on PostgreSQL), and each reader waits for the
-//! commit that covers its own events before its value is handed out. Writes: concurrent
-//! write transactions run one after another inside one transaction, each in a savepoint
-//! of its own (a failing write undoes only itself), and each caller is answered after the
-//! commit that makes its write durable.
+//! Group commit. Read events and writes wait in one queue and share one transaction (one
+//! flush, one chain lock on PostgreSQL). Read events: concurrent reads' events are
+//! appended first, and each reader waits for the commit that covers its own events before
+//! its value is handed out. Writes: concurrent write transactions then run one after
+//! another, each in a savepoint of its own (a failing write undoes only itself), and each
+//! caller is answered after the commit that makes its write durable.
 //!
 //! No background task: the first caller to find the turn free takes every item waiting at
 //! that moment, commits them, and answers each waiter. Callers that arrive during a commit
@@ -11,13 +11,14 @@
 //! with the load and is one item when there is none.
 
 use std::future::Future;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use futures_channel::oneshot;
 use futures_util::future::{select, Either};
 use futures_util::lock::Mutex as AsyncMutex;
 
 use super::Store;
+use crate::audit::Appender;
 use crate::backend::{AuditRecord, TxOutput, TxWork, WriteTx};
 use crate::{Result, StoreError};
 
@@ -36,11 +37,17 @@ impl<I, O> Default for GroupCommit<I, O> {
     }
 }
 
-/// Read events of one read, committed with every other read's waiting at the same time.
-pub(super) type ReadEvents = GroupCommit<Vec<AuditRecord>, ()>;
+/// What waits for the next group commit.
+pub(super) enum Queued {
+    /// The events of one read.
+    ReadEvents(Vec<AuditRecord>),
+    /// One write transaction's work.
+    Write(TxWork),
+}
 
-/// One write transaction's work, committed with every other write waiting at the same time.
-pub(super) type Writes = GroupCommit<TxWork, TxOutput>;
+/// Reads' events and writes, committed with everything else waiting at the same time;
+/// a write's outcome is `Some`, a read's `None`.
+pub(super) type Commits = GroupCommit<Queued, Option<TxOutput>>;
 
 impl<I, O> GroupCommit<I, O> {
     /// Queues `item` and returns its own outcome once a commit covering it has run.
@@ -105,25 +112,14 @@ fn failed_all<O>(n: usize, error: StoreError, what: &str) -> Vec<Result<O>> {
 impl Store {
     /// Appends one read's events durably in a group commit; returns once the transaction
     /// holding them has committed (or failed: then no read in that batch hands a value out).
-    pub(super) async fn append_read_events(&self, records: Vec<AuditRecord>) -> Result<()> {
+    pub(crate) async fn append_read_events(&self, records: Vec<AuditRecord>) -> Result<()> {
         self.inner
-            .read_events
-            .submit(records, |batches| async move {
-                let reads = batches.len();
-                let events: Vec<AuditRecord> = batches.into_iter().flatten().collect();
-                let count = events.len() as u64;
-                let outcome = self.append_events_now(events).await;
-                self.count_batch(count);
-                match outcome {
-                    Ok(()) => (0..reads).map(|_| Ok(())).collect(),
-                    Err(e) => failed_all(
-                        reads,
-                        e,
-                        "the audit events of this read could not be written",
-                    ),
-                }
+            .commits
+            .submit(Queued::ReadEvents(records), |items| {
+                self.commit_group(items)
             })
             .await
+            .map(drop)
     }
 
     /// Runs one write transaction's work in a group commit; returns its own outcome once
@@ -131,46 +127,114 @@ impl Store {
     /// every write in it, and none of them is stored).
     pub(super) async fn run_write(&self, work: TxWork) -> Result<TxOutput> {
         self.inner
-            .writes
-            .submit(work, |works| self.commit_writes(works))
-            .await
+            .commits
+            .submit(Queued::Write(work), |items| self.commit_group(items))
+            .await?
+            .ok_or_else(|| StoreError::Database("a write was answered as a read (a defect)".into()))
     }
 
-    async fn commit_writes(&self, works: Vec<TxWork>) -> Vec<Result<TxOutput>> {
-        let n = works.len();
-        self.count_write_batch(n as u64);
-        if n == 1 {
+    /// Commits one group: the reads' events first, then each write in its own savepoint,
+    /// all in one transaction. One outcome per item, in order.
+    async fn commit_group(&self, items: Vec<Queued>) -> Vec<Result<Option<TxOutput>>> {
+        let n = items.len();
+        let mut events = Vec::new();
+        let mut works = Vec::new();
+        // For each item, in order: `None` for a read, or the index of its write.
+        let mut slots = Vec::with_capacity(n);
+        for item in items {
+            match item {
+                Queued::ReadEvents(records) => {
+                    events.extend(records);
+                    slots.push(None);
+                }
+                Queued::Write(work) => {
+                    slots.push(Some(works.len()));
+                    works.push(work);
+                }
+            }
+        }
+        self.count_group_commit(events.len() as u64, works.len() as u64);
+        let writes = match self.commit_events_and_writes(events, works).await {
+            Ok(writes) => writes,
+            Err(e) => {
+                return failed_all(
+                    n,
+                    e,
+                    "the group commit holding this request failed; nothing of it was written",
+                )
+            }
+        };
+        let mut writes: Vec<Option<Result<TxOutput>>> = writes.into_iter().map(Some).collect();
+        slots
+            .into_iter()
+            .map(|slot| match slot {
+                None => Ok(None),
+                Some(i) => writes
+                    .get_mut(i)
+                    .and_then(Option::take)
+                    .unwrap_or_else(|| {
+                        Err(StoreError::Database(
+                            "a write lost its outcome in a group commit (a defect)".into(),
+                        ))
+                    })
+                    .map(Some),
+            })
+            .collect()
+    }
+
+    /// One transaction: `events` appended, then each of `works` in a savepoint of its own.
+    /// `Err` when the transaction did not commit (nothing of it is stored); otherwise each
+    /// write's own outcome, in order.
+    async fn commit_events_and_writes(
+        &self,
+        events: Vec<AuditRecord>,
+        works: Vec<TxWork>,
+    ) -> Result<Vec<Result<TxOutput>>> {
+        if works.is_empty() {
+            let chain = Arc::clone(&self.inner.chain);
+            let append: TxWork = Box::new(move |tx| {
+                Box::pin(async move {
+                    let mut audit = Appender::start(tx, &chain).await?;
+                    audit.append_all(tx, &events).await?;
+                    Ok(Box::new(()) as TxOutput)
+                })
+            });
+            self.inner.backend.transaction(append).await?;
+            return Ok(Vec::new());
+        }
+        if events.is_empty() && works.len() == 1 {
+            // One write alone needs no savepoint.
             let mut works = works;
-            return match works.pop() {
+            return Ok(match works.pop() {
                 Some(work) => vec![self.inner.backend.transaction(work).await],
                 None => Vec::new(),
-            };
+            });
         }
-        let grouped: TxWork = Box::new(move |tx| Box::pin(run_each(tx, works)));
-        match self.inner.backend.transaction(grouped).await {
-            Ok(outcome) => match outcome.downcast::<Grouped>().map(|g| *g) {
-                Ok(Grouped::Ran(outcomes)) => outcomes,
-                // A backend without savepoints: each write in a transaction of its own.
-                Ok(Grouped::NotRun(works)) => {
-                    let mut outcomes = Vec::with_capacity(works.len());
-                    for work in works {
-                        outcomes.push(self.inner.backend.transaction(work).await);
-                    }
-                    outcomes
+        let chain = Arc::clone(&self.inner.chain);
+        let grouped: TxWork = Box::new(move |tx| {
+            Box::pin(async move {
+                if !events.is_empty() {
+                    let mut audit = Appender::start(tx, &chain).await?;
+                    audit.append_all(tx, &events).await?;
                 }
-                Err(_) => failed_all(
-                    n,
-                    StoreError::Database(
-                        "a group commit returned an unexpected type (a defect)".into(),
-                    ),
-                    "a group commit failed",
-                ),
-            },
-            Err(e) => failed_all(
-                n,
-                e,
-                "the group commit holding this write failed, nothing of it was written",
-            ),
+                run_each(tx, works).await
+            })
+        });
+        let outcome = self.inner.backend.transaction(grouped).await?;
+        match outcome.downcast::<Grouped>().map(|g| *g) {
+            Ok(Grouped::Ran(outcomes)) => Ok(outcomes),
+            // A backend without savepoints: the events are committed; each write runs in a
+            // transaction of its own.
+            Ok(Grouped::NotRun(works)) => {
+                let mut outcomes = Vec::with_capacity(works.len());
+                for work in works {
+                    outcomes.push(self.inner.backend.transaction(work).await);
+                }
+                Ok(outcomes)
+            }
+            Err(_) => Err(StoreError::Database(
+                "a group commit returned an unexpected type (a defect)".into(),
+            )),
         }
     }
 }

@@ -135,8 +135,7 @@ struct Inner {
     writer_key: (u32, String),
     chain: Arc<RingChain>,
     counters: Counters,
-    read_events: batch::ReadEvents,
-    writes: batch::Writes,
+    commits: batch::Commits,
 }
 
 /// Write-transaction counters of one store (shared by its clones).
@@ -145,6 +144,7 @@ struct Counters {
     committed: AtomicU64,
     failed: AtomicU64,
     nanos: AtomicU64,
+    group_commits: AtomicU64,
     read_event_commits: AtomicU64,
     read_events: AtomicU64,
     write_commits: AtomicU64,
@@ -162,12 +162,15 @@ pub struct StoreStats {
     pub transaction_seconds: f64,
     /// The backend's read cache and pool.
     pub backend: crate::backend::BackendStats,
-    /// Group commits of read events (each one transaction and one flush).
+    /// Group commits run (each one transaction and one flush, carrying read events,
+    /// write transactions, or both).
+    pub group_commits: u64,
+    /// Group commits that carried read events.
     pub read_event_commits: u64,
     /// Read events those group commits appended (`read_events / read_event_commits` is the
     /// mean batch).
     pub read_events: u64,
-    /// Group commits of write transactions (read-event commits included).
+    /// Group commits that carried write transactions.
     pub write_commits: u64,
     /// Write transactions those group commits carried.
     pub writes: u64,
@@ -249,8 +252,7 @@ impl Store {
                 writer_key,
                 chain,
                 counters: Counters::default(),
-                read_events: batch::ReadEvents::default(),
-                writes: batch::Writes::default(),
+                commits: batch::Commits::default(),
             }),
             actor: Arc::from("library"),
         };
@@ -309,23 +311,24 @@ impl Store {
             backend: self.inner.backend.stats(),
             read_event_commits: counters.read_event_commits.load(Ordering::Relaxed),
             read_events: counters.read_events.load(Ordering::Relaxed),
+            group_commits: counters.group_commits.load(Ordering::Relaxed),
             write_commits: counters.write_commits.load(Ordering::Relaxed),
             writes: counters.writes.load(Ordering::Relaxed),
         }
     }
 
-    /// Counts one group commit of `writes` write transactions.
-    pub(crate) fn count_write_batch(&self, writes: u64) {
+    /// Counts one group commit of `events` read events and `writes` write transactions.
+    pub(crate) fn count_group_commit(&self, events: u64, writes: u64) {
         let counters = &self.inner.counters;
-        counters.write_commits.fetch_add(1, Ordering::Relaxed);
-        counters.writes.fetch_add(writes, Ordering::Relaxed);
-    }
-
-    /// Counts one group commit of `events` read events.
-    pub(crate) fn count_batch(&self, events: u64) {
-        let counters = &self.inner.counters;
-        counters.read_event_commits.fetch_add(1, Ordering::Relaxed);
-        counters.read_events.fetch_add(events, Ordering::Relaxed);
+        counters.group_commits.fetch_add(1, Ordering::Relaxed);
+        if events > 0 {
+            counters.read_event_commits.fetch_add(1, Ordering::Relaxed);
+            counters.read_events.fetch_add(events, Ordering::Relaxed);
+        }
+        if writes > 0 {
+            counters.write_commits.fetch_add(1, Ordering::Relaxed);
+            counters.writes.fetch_add(writes, Ordering::Relaxed);
+        }
     }
 
     /// Readiness: the database answers, and every key of the ring still has the

@@ -1,13 +1,10 @@
 //! Reads. A read of a value yields a [`PendingRead`]: its plaintext is handed out only by
 //! committing it, which writes its audit event first, so no surface can forget the audit.
 
-use std::sync::Arc;
-
 use secrecy::SecretSlice;
 use strongroom_crypto::{secrecy, KeyedHash};
 
 use super::{value_context, Store};
-use crate::audit::Appender;
 use crate::backend::{AuditRecord, ListFilter, StoredInfo};
 use crate::model::{format_time, now_ms, Timestamp, MASK};
 use crate::{
@@ -109,18 +106,6 @@ impl Store {
             self.append_read_events(records).await?;
         }
         Ok(reads.into_iter().map(|read| read.secret).collect())
-    }
-
-    /// Appends events in one transaction of their own.
-    pub(crate) async fn append_events_now(&self, records: Vec<AuditRecord>) -> Result<()> {
-        let chain = Arc::clone(&self.inner.chain);
-        self.transact(move |tx| {
-            Box::pin(async move {
-                let mut audit = Appender::start(tx, &chain).await?;
-                audit.append_all(tx, &records).await
-            })
-        })
-        .await
     }
 
     /// Reads a secret, falling back along the env's chain; the result's `id().env` says

@@ -278,7 +278,7 @@ pub async fn retention_cuts_by_sequence(h: &dyn Harness) {
     };
     let day = 86_400_000;
     writer
-        .append_events_now(vec![
+        .append_read_events(vec![
             event(now - 10 * day, "OLD"),
             event(now, "YOUNG"),
             event(now - 20 * day, "STEPPED_BACK"),

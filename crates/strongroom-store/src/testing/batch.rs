@@ -136,3 +136,92 @@ pub async fn concurrent_writes_are_group_committed_and_fail_alone(h: &dyn Harnes
     );
     assert!(store.verify_audit().await.unwrap().broken_at.is_none());
 }
+
+/// Reads and writes waiting at the same time share commits: each read's event is durable
+/// before its value is handed out, a write that fails (a check-and-set at a wrong version)
+/// undoes only itself and never the reads' events or the other writes beside it, and the
+/// chain verifies.
+pub async fn reads_and_writes_share_commits_and_fail_alone(h: &dyn Harness) {
+    let store = open(h).await;
+    set(&store, "prod", "SHARED", "shared-value").await;
+    let before = store.stats();
+    let requests = (0..48).map(|i| {
+        let caller = store.with_actor(&format!("caller-{i}"));
+        async move {
+            match i % 3 {
+                0 => {
+                    let secret = caller
+                        .get(&id("prod", "SHARED"))
+                        .await
+                        .unwrap()
+                        .commit()
+                        .await
+                        .unwrap();
+                    assert_eq!(secret.value.expose_secret(), b"shared-value");
+                    Ok(())
+                }
+                1 => caller
+                    .set(
+                        &id("prod", &format!("MIXED_{i}")),
+                        SetRequest::value(format!("value-{i}")),
+                    )
+                    .await
+                    .map(drop),
+                _ => caller
+                    .set(
+                        &id("prod", "SHARED"),
+                        SetRequest {
+                            expected_version: Some(99),
+                            ..SetRequest::value(format!("never-{i}"))
+                        },
+                    )
+                    .await
+                    .map(drop),
+            }
+        }
+    });
+    let outcomes = futures_util::future::join_all(requests).await;
+    for (i, outcome) in outcomes.into_iter().enumerate() {
+        if i % 3 == 2 {
+            assert!(
+                matches!(outcome, Err(StoreError::Conflict(_))),
+                "request {i}: {outcome:?}"
+            );
+        } else {
+            outcome.unwrap();
+        }
+    }
+    let events = store.audit_all(AuditQuery::default()).await.unwrap();
+    for i in 0..48 {
+        let actor = format!("caller-{i}");
+        let mine: Vec<_> = events.iter().filter(|e| e.actor == actor).collect();
+        match i % 3 {
+            0 => assert!(
+                mine.len() == 1 && mine[0].action == Action::Read && mine[0].key == "SHARED",
+                "{actor}: one read event, got {mine:?}"
+            ),
+            1 => assert!(
+                mine.len() == 1
+                    && mine[0].action == Action::Create
+                    && mine[0].key == format!("MIXED_{i}"),
+                "{actor}: one create event, got {mine:?}"
+            ),
+            _ => assert!(mine.is_empty(), "{actor}: a refused write left {mine:?}"),
+        }
+    }
+    let shared = store
+        .get(&id("prod", "SHARED"))
+        .await
+        .unwrap()
+        .commit()
+        .await
+        .unwrap();
+    assert_eq!(shared.version, 1, "the refused writes left nothing behind");
+    let after = store.stats();
+    let commits = after.group_commits - before.group_commits;
+    assert!(
+        commits < 48,
+        "48 concurrent requests took {commits} commits"
+    );
+    assert!(store.verify_audit().await.unwrap().broken_at.is_none());
+}

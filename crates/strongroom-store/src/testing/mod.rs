@@ -162,7 +162,8 @@ macro_rules! backend_conformance_suite {
             move_keeps_history_rewraps_and_verifies, deploy_locks_pin_values_not_rows,
             check_and_set_writes_only_at_the_expected_version, versions_soft_delete_undelete_and_destroy,
             per_secret_max_versions_and_cas_required, concurrent_reads_are_group_committed,
-            concurrent_writes_are_group_committed_and_fail_alone
+            concurrent_writes_are_group_committed_and_fail_alone,
+            reads_and_writes_share_commits_and_fail_alone
         );
     };
     (@tests $make:path; $($name:ident),* $(,)?) => {
