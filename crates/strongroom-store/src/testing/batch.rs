@@ -3,6 +3,21 @@
 
 use super::*;
 
+/// A check-and-set write of `key` in `prod` at version 99, which it is not at: refused
+/// with a conflict, writing nothing.
+async fn write_at_wrong_version(store: &Store, key: &str, i: usize) -> crate::Result<()> {
+    store
+        .set(
+            &id("prod", key),
+            SetRequest {
+                expected_version: Some(99),
+                ..SetRequest::value(format!("never-{i}"))
+            },
+        )
+        .await
+        .map(drop)
+}
+
 /// Concurrent reads share group commits: each read still has exactly one durable event
 /// under its own actor, written before its value is handed out, the chain verifies, and
 /// fewer transactions than reads were needed.
@@ -57,16 +72,7 @@ pub async fn concurrent_writes_are_group_committed_and_fail_alone(h: &dyn Harnes
         let writer = store.with_actor(&format!("writer-{i}"));
         async move {
             if i % 4 == 0 {
-                writer
-                    .set(
-                        &id("prod", "CAS_TARGET"),
-                        SetRequest {
-                            expected_version: Some(99),
-                            ..SetRequest::value(format!("never-{i}"))
-                        },
-                    )
-                    .await
-                    .map(drop)
+                write_at_wrong_version(&writer, "CAS_TARGET", i).await
             } else {
                 writer
                     .set(
@@ -167,16 +173,7 @@ pub async fn reads_and_writes_share_commits_and_fail_alone(h: &dyn Harness) {
                     )
                     .await
                     .map(drop),
-                _ => caller
-                    .set(
-                        &id("prod", "SHARED"),
-                        SetRequest {
-                            expected_version: Some(99),
-                            ..SetRequest::value(format!("never-{i}"))
-                        },
-                    )
-                    .await
-                    .map(drop),
+                _ => write_at_wrong_version(&caller, "SHARED", i).await,
             }
         }
     });
