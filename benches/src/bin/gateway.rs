@@ -116,51 +116,17 @@ async fn main() {
     // the upstream; through the gateway; and, to show where the gateway's time goes, a
     // request to the server that touches no database, and an audited read of the same
     // secret (fetch, durable `read` event, answer) with an admin token.
+    let kinds = [
+        (direct_url.as_str(), "sk-direct"),
+        (gateway_url.as_str(), bearer.expose_secret()),
+        (health_url.as_str(), ""),
+        (read_url.as_str(), admin.expose_secret()),
+    ];
     let mut samples: [Vec<Duration>; 4] = Default::default();
     for i in 0..requests + 200 {
-        let start = Instant::now();
-        let ok = client
-            .get(&direct_url)
-            .header("authorization", "Bearer sk-direct")
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .is_success();
-        let d = start.elapsed();
-        let start = Instant::now();
-        let response = client
-            .get(&gateway_url)
-            .bearer_auth(bearer.expose_secret())
-            .send()
-            .await
-            .unwrap();
-        let ok =
-            ok && response.status().is_success() && !response.bytes().await.unwrap().is_empty();
-        let g = start.elapsed();
-        let start = Instant::now();
-        let ok = ok
-            && client
-                .get(&health_url)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .is_success();
-        let h = start.elapsed();
-        let start = Instant::now();
-        let response = client
-            .get(&read_url)
-            .bearer_auth(admin.expose_secret())
-            .send()
-            .await
-            .unwrap();
-        let ok =
-            ok && response.status().is_success() && !response.bytes().await.unwrap().is_empty();
-        let r = start.elapsed();
-        assert!(ok, "a request failed");
-        if i >= 200 {
-            for (kind, took) in [d, g, h, r].into_iter().enumerate() {
+        for (kind, (url, token)) in kinds.iter().enumerate() {
+            let took = timed_get(&client, url, token).await;
+            if i >= 200 {
                 samples[kind].push(took);
             }
         }
@@ -222,9 +188,7 @@ async fn throughput(url: &str, token: &str, clients: u64, seconds: u64) -> f64 {
         handles.push(tokio::spawn(async move {
             let mut done = 0u64;
             while Instant::now() < deadline {
-                let response = client.get(&url).bearer_auth(&token).send().await.unwrap();
-                assert!(response.status().is_success(), "a request failed");
-                assert!(!response.bytes().await.unwrap().is_empty());
+                timed_get(&client, &url, &token).await;
                 done += 1;
             }
             done
@@ -235,4 +199,17 @@ async fn throughput(url: &str, token: &str, clients: u64, seconds: u64) -> f64 {
         total += handle.await.unwrap();
     }
     total as f64 / started.elapsed().as_secs_f64()
+}
+
+/// How long one `GET url` with `token` as bearer takes, its whole answer read; panics
+/// unless it succeeds with a body.
+async fn timed_get(client: &reqwest::Client, url: &str, token: &str) -> Duration {
+    let start = Instant::now();
+    let response = client.get(url).bearer_auth(token).send().await.unwrap();
+    assert!(response.status().is_success(), "a request failed");
+    assert!(
+        !response.bytes().await.unwrap().is_empty(),
+        "an empty answer"
+    );
+    start.elapsed()
 }

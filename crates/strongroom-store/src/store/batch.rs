@@ -139,23 +139,18 @@ impl Store {
         let n = items.len();
         let mut events = Vec::new();
         let mut works = Vec::new();
-        // For each item, in order: `None` for a read, or the index of its write.
-        let mut slots = Vec::with_capacity(n);
+        // For each item, in order: whether it is a write (writes' outcomes come back in order).
+        let mut is_write = Vec::with_capacity(n);
         for item in items {
+            is_write.push(matches!(item, Queued::Write(_)));
             match item {
-                Queued::ReadEvents(records) => {
-                    events.extend(records);
-                    slots.push(None);
-                }
-                Queued::Write(work) => {
-                    slots.push(Some(works.len()));
-                    works.push(work);
-                }
+                Queued::ReadEvents(records) => events.extend(records),
+                Queued::Write(work) => works.push(work),
             }
         }
         self.count_group_commit(events.len() as u64, works.len() as u64);
-        let writes = match self.commit_events_and_writes(events, works).await {
-            Ok(writes) => writes,
+        let mut writes = match self.commit_events_and_writes(events, works).await {
+            Ok(writes) => writes.into_iter(),
             Err(e) => {
                 return failed_all(
                     n,
@@ -164,20 +159,20 @@ impl Store {
                 )
             }
         };
-        let mut writes: Vec<Option<Result<TxOutput>>> = writes.into_iter().map(Some).collect();
-        slots
+        is_write
             .into_iter()
-            .map(|slot| match slot {
-                None => Ok(None),
-                Some(i) => writes
-                    .get_mut(i)
-                    .and_then(Option::take)
+            .map(|write| {
+                if !write {
+                    return Ok(None);
+                }
+                writes
+                    .next()
                     .unwrap_or_else(|| {
                         Err(StoreError::Database(
                             "a write lost its outcome in a group commit (a defect)".into(),
                         ))
                     })
-                    .map(Some),
+                    .map(Some)
             })
             .collect()
     }
@@ -190,18 +185,6 @@ impl Store {
         events: Vec<AuditRecord>,
         works: Vec<TxWork>,
     ) -> Result<Vec<Result<TxOutput>>> {
-        if works.is_empty() {
-            let chain = Arc::clone(&self.inner.chain);
-            let append: TxWork = Box::new(move |tx| {
-                Box::pin(async move {
-                    let mut audit = Appender::start(tx, &chain).await?;
-                    audit.append_all(tx, &events).await?;
-                    Ok(Box::new(()) as TxOutput)
-                })
-            });
-            self.inner.backend.transaction(append).await?;
-            return Ok(Vec::new());
-        }
         if events.is_empty() && works.len() == 1 {
             // One write alone needs no savepoint.
             let mut works = works;

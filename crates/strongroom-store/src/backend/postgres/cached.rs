@@ -5,6 +5,9 @@
 //! (`prepare_cached`), each statement is parsed once per connection and every later use is
 //! one round trip. That matters most under the audit chain's lock, where every round trip
 //! of a write is time no other process can append.
+//!
+//! Only fixed statements go through it. List and audit queries, whose text is built from a
+//! request's filters, are sent uncached, so no client can grow a connection's cache.
 
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
