@@ -165,6 +165,20 @@ async fn main() {
         (g50.as_secs_f64() / d50.as_secs_f64() - 1.0) * 100.0,
         (g99.as_secs_f64() - d99.as_secs_f64()) * 1e6
     );
+    // Where the overhead goes, against the disk's flush: the promise (the `gateway_read`
+    // event is durable before the secret leaves) costs at least one fsync.
+    let fsync_us = strongroom_benches::fsync_latency_us(dir.path());
+    let micros = |d: Duration| d.as_secs_f64() * 1e6;
+    let overhead = micros(g50) - micros(d50);
+    let leg = micros(percentile(health, 0.5));
+    let durable_read = micros(percentile(read, 0.5)) - leg;
+    println!(
+        "one fsync beside the database {fsync_us:.0} µs: overhead = fsync + {:.0} µs; \
+         a second HTTP leg (a no-database request) {leg:.0} µs, \
+         an audited read beyond it {durable_read:.0} µs (fsync + {:.0} µs)",
+        overhead - fsync_us,
+        durable_read - fsync_us
+    );
     if concurrent > 0 {
         let bearer = bearer.expose_secret().to_owned();
         let direct = throughput(&direct_url, "sk-direct", concurrent, seconds).await;

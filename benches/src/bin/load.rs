@@ -141,7 +141,7 @@ async fn main() {
         assert!(response.status().is_success());
     }
 
-    let fsync_us = fsync_latency_us(dir.path());
+    let fsync_us = strongroom_benches::fsync_latency_us(dir.path());
     let phase = (seconds / 3).max(1);
     let (health_per_s, _) =
         one_route(&http, &bases, |_| "/api/health".into(), clients, phase).await;
@@ -354,23 +354,6 @@ async fn one_route(
     let per_s = latencies.len() as f64 / started.elapsed().as_secs_f64();
     latencies.sort_unstable();
     (per_s, latencies[(latencies.len() - 1) * 99 / 100])
-}
-
-/// The median time of writing 100 bytes and `fsync`ing them, in a file beside the
-/// database (its disk sets the pace of durable commits).
-fn fsync_latency_us(dir: &std::path::Path) -> f64 {
-    use std::io::Write as _;
-    let mut file = std::fs::File::create(dir.join("fsync-probe")).unwrap();
-    let mut samples: Vec<f64> = (0..50)
-        .map(|_| {
-            let start = Instant::now();
-            file.write_all(&[0x5a; 100]).unwrap();
-            file.sync_all().unwrap();
-            start.elapsed().as_secs_f64() * 1e6
-        })
-        .collect();
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
 }
 
 /// The process's peak resident set (`VmHWM`), in MiB, where `/proc` has it.
