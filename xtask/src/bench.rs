@@ -2,10 +2,14 @@
 //!
 //! Every benchmark group holds a baseline whose name starts with `raw` and the Strongroom
 //! variants of the same work; the report gives each variant's mean as a ratio of the
-//! baseline measured in the same run.
+//! baseline measured in the same run. Only results this run wrote are reported: criterion
+//! keeps every result it ever wrote under `target/criterion`, so a variant renamed or
+//! removed since (or one from an experiment) would otherwise appear beside today's
+//! figures as if measured with them.
 
 use std::fmt::Write as _;
 use std::path::Path;
+use std::time::{Duration, SystemTime};
 
 use crate::{root, Result};
 
@@ -17,13 +21,14 @@ pub fn run(quick: bool) -> Result {
     }
     // The PostgreSQL comparison (Strongroom vs raw select vs pgcrypto) needs a server.
     let server = crate::postgres::TestServer::start()?;
+    let started = SystemTime::now();
     crate::run_in(
         &root(),
         "cargo",
         &args,
         &[("STRONGROOM_TEST_POSTGRES_URL", &server.url)],
     )?;
-    let mut report = report(&crate::target_dir().join("criterion"))?;
+    let mut report = report(&crate::target_dir().join("criterion"), started)?;
     // The gateway and the load test measure latency percentiles, outside criterion; the
     // load test runs on SQLite, then on PostgreSQL with one and with three server
     // instances (how far it scales, and where the audit chain's lock stops it).
@@ -83,7 +88,8 @@ pub fn run(quick: bool) -> Result {
     Ok(())
 }
 
-fn report(criterion: &Path) -> Result<String> {
+/// The table of every criterion result under `criterion` written at or after `since`.
+fn report(criterion: &Path, since: SystemTime) -> Result<String> {
     let mut out = String::from("# Strongroom benchmark report\n\n");
     let _ = writeln!(out, "CPU: {}\n", cpu_model());
     out.push_str("| group | variant | mean | ratio to raw baseline |\n|---|---|---|---|\n");
@@ -100,7 +106,7 @@ fn report(criterion: &Path) -> Result<String> {
             .flatten()
         {
             let name = variant.file_name().to_string_lossy().into_owned();
-            if let Some(mean) = mean_ns(&variant.path()) {
+            if let Some(mean) = mean_ns(&variant.path(), since) {
                 variants.push((name, mean));
                 continue;
             }
@@ -110,7 +116,7 @@ fn report(criterion: &Path) -> Result<String> {
                 .flatten()
                 .flatten()
             {
-                if let Some(mean) = mean_ns(&param.path()) {
+                if let Some(mean) = mean_ns(&param.path(), since) {
                     variants.push((
                         format!("{name}/{}", param.file_name().to_string_lossy()),
                         mean,
@@ -144,8 +150,22 @@ fn report(criterion: &Path) -> Result<String> {
     Ok(out)
 }
 
-fn mean_ns(variant: &Path) -> Option<f64> {
-    let text = std::fs::read_to_string(variant.join("new/estimates.json")).ok()?;
+/// How far a file's modification time may lag the clock: file systems stamp files from a
+/// coarse clock (ext4: one kernel tick), so a file written just after `since` can carry a
+/// slightly earlier time.
+const FILE_CLOCK_SLACK: Duration = Duration::from_secs(1);
+
+/// The mean of `variant`'s result, if this run (anything written at or after `since`)
+/// measured it.
+fn mean_ns(variant: &Path, since: SystemTime) -> Option<f64> {
+    let estimates = variant.join("new/estimates.json");
+    let written = std::fs::metadata(&estimates)
+        .and_then(|m| m.modified())
+        .ok()?;
+    if written + FILE_CLOCK_SLACK < since {
+        return None;
+    }
+    let text = std::fs::read_to_string(estimates).ok()?;
     let json: serde_json::Value = serde_json::from_str(&text).ok()?;
     json["mean"]["point_estimate"].as_f64()
 }
@@ -170,4 +190,41 @@ fn cpu_model() -> String {
                 .map(|(_, m)| m.trim().to_owned())
         })
         .unwrap_or_else(|| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(dir: &Path, group: &str, variant: &str, mean: f64) -> std::path::PathBuf {
+        let new = dir.join(group).join(variant).join("new");
+        std::fs::create_dir_all(&new).unwrap();
+        let path = new.join("estimates.json");
+        std::fs::write(&path, format!("{{\"mean\":{{\"point_estimate\":{mean}}}}}")).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_result_left_by_an_earlier_run_is_not_reported() {
+        let dir = std::env::temp_dir().join(format!("xtask-bench-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let started = SystemTime::now();
+        result(&dir, "get", "raw_select", 1000.0);
+        result(&dir, "get", "strongroom_get", 2000.0);
+        // A variant an earlier run measured (since renamed or removed): older than the run.
+        let stale = result(&dir, "get", "old_variant", 10.0);
+        std::fs::File::options()
+            .write(true)
+            .open(&stale)
+            .unwrap()
+            .set_modified(started - Duration::from_hours(1))
+            .unwrap();
+        let table = report(&dir, started).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            table.contains("| get | strongroom_get | 2.00 µs | 2.00× |"),
+            "{table}"
+        );
+        assert!(!table.contains("old_variant"), "{table}");
+    }
 }
