@@ -1355,6 +1355,108 @@ async fn copy_and_move_never_return_the_value_and_check_both_sides() {
     assert_eq!(verified.broken_at, None, "{verified:?}");
 }
 
+/// Attack (third round, finding 1): `use` is not `read` in disguise. A token that may only
+/// use `prod` copies or moves `prod`'s value into a place it can read (or use, directly or
+/// through fallback) and reads it there. Every such copy and move is refused (403, naming
+/// the rule) and writes nothing; a use-only copy into a place the token can neither read
+/// nor use still works (promotion without seeing).
+#[tokio::test]
+async fn a_use_only_token_never_copies_or_moves_a_value_into_its_own_reach() {
+    let server = start(true, Limits::default()).await;
+    server
+        .admin(
+            "POST",
+            "/api/secrets",
+            Some(json!({"key": "API_KEY", "value": "prod-only-value", "env": "prod"})),
+        )
+        .await;
+    let attacks: [(&str, &[&str], &str, Value); 5] = [
+        // The agent token of the report: use prod, read and write its scratch env.
+        (
+            "copy",
+            &["default/prod:use", "default/dev:read,write"],
+            "copy-reader",
+            json!({"to_env": "dev"}),
+        ),
+        // The same with move (use and delete on the source).
+        (
+            "move",
+            &["default/prod:use,delete", "default/dev:read,write"],
+            "move-reader",
+            json!({"to_env": "dev"}),
+        ),
+        // Into any other env the token may read.
+        (
+            "copy",
+            &["default/prod:use", "default/prod2:read,write"],
+            "rename-reader",
+            json!({"to_env": "prod2"}),
+        ),
+        // Into an env the token may use through a gateway route of its own.
+        (
+            "copy",
+            &["default/prod:use", "default/dev:use,write"],
+            "copy-user",
+            json!({"to_env": "dev"}),
+        ),
+        // Into `global`, which the token can not read or use there, but `dev` (which it
+        // may use) falls back to it.
+        (
+            "copy",
+            &[
+                "default/prod:use",
+                "default/global:write",
+                "default/dev:use",
+            ],
+            "fallback-user",
+            json!({"to_env": "global"}),
+        ),
+    ];
+    for (verb, scopes, name, body) in attacks {
+        let token = server.scoped(name, scopes).await;
+        let (status, answer) = server
+            .call(
+                "POST",
+                &format!("/api/secrets/API_KEY/{verb}?env=prod"),
+                Some(&token),
+                Some(body.clone()),
+            )
+            .await;
+        assert_error(status, &answer, StatusCode::FORBIDDEN);
+        assert!(
+            answer["message"].as_str().unwrap().contains("`read`"),
+            "{name}: {answer}"
+        );
+        let target = body["to_env"].as_str().unwrap();
+        let (status, _) = server
+            .admin("GET", &format!("/api/secrets/API_KEY?env={target}"), None)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{name} wrote into {target}");
+    }
+    // The source is untouched by the refused move.
+    let (_, body) = server
+        .admin("GET", "/api/secrets/API_KEY?env=prod", None)
+        .await;
+    assert_eq!(body["value"], "prod-only-value");
+    // Promotion without seeing: use prod, write staging, neither read nor use staging.
+    let promoter = server
+        .scoped(
+            "blind-promoter",
+            &["default/prod:use", "default/staging:write,list"],
+        )
+        .await;
+    let (status, body) = server
+        .call(
+            "POST",
+            "/api/secrets/API_KEY/copy?env=prod",
+            Some(&promoter),
+            Some(json!({"to_env": "staging"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(!body.to_string().contains("prod-only-value"));
+}
+
 /// Check-and-set on the native API: a stale `cas` is 409 and writes nothing.
 #[tokio::test]
 async fn a_stale_check_and_set_is_a_conflict_and_writes_nothing() {

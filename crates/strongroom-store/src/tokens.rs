@@ -195,6 +195,25 @@ impl Principal {
                 .any(|s| s.allows(capability, namespace, env))
     }
 
+    /// Whether `capability` reaches the values of `env` in `namespace` from any env this
+    /// principal holds it on: `env` itself, or an env whose fallback chain (`chain`, the
+    /// envs a read of an env visits) passes through `env`. A gateway route's `use` and a
+    /// read both follow the chain, so this is where a value stored at `env` could surface.
+    pub fn reaches(
+        &self,
+        capability: Capability,
+        namespace: &str,
+        env: &str,
+        chain: impl Fn(&str) -> Vec<String>,
+    ) -> bool {
+        self.may(capability, namespace, env)
+            || self.scopes.iter().any(|s| {
+                s.capabilities.contains(capability)
+                    && (s.namespace == "*" || s.namespace == namespace)
+                    && chain(&s.env).iter().any(|e| e == env)
+            })
+    }
+
     /// Whether this principal may do `capability` in every env of `namespace`.
     pub fn may_in_all_envs(&self, capability: Capability, namespace: &str) -> bool {
         self.superuser

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use strongroom_store::tokens::{Capability, Principal};
-use strongroom_store::SecretId;
+use strongroom_store::{SecretId, Store};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use super::secrets::TargetQuery;
 use super::{missing, require, store, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, Caller};
-use crate::AppState;
+use crate::{ApiError, AppState};
 
 /// `/api/secrets/{key}/copy` and `/api/secrets/{key}/move`.
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -69,8 +69,9 @@ pub(crate) struct Transferred {
 }
 
 /// Copies a secret's current value (exactly the source env, no fallback) to another key,
-/// env or namespace, re-sealed there. Needs `read` or `use` on the source and `write` on
-/// the target; the value is never returned.
+/// env or namespace, re-sealed there. Needs `read` on the source (or `use`, into a place
+/// the caller can neither read nor use) and `write` on the target; the value is never
+/// returned.
 #[utoipa::path(post, path = "/api/secrets/{key}/copy", tag = "secrets", params(("key" = String, Path, description = "The source key", pattern = r"^[A-Za-z0-9_.-]{1,256}$"), TargetQuery),
     request_body = TransferRequest,
     responses((status = 200, body = Transferred), (status = 400, body = crate::ErrorBody), (status = 401, body = crate::ErrorBody),
@@ -89,7 +90,7 @@ pub(crate) async fn copy_secret(
 }
 
 /// Moves (renames) a secret with its history to another key, env or namespace. Needs
-/// `read` or `use`, and `delete`, on the source, and `write` on the target (and `delete`
+/// `read` (or `use`, as for a copy) and `delete` on the source, and `write` on the target (and `delete`
 /// there too with `force`); the value is never returned.
 #[utoipa::path(post, path = "/api/secrets/{key}/move", tag = "secrets", params(("key" = String, Path, description = "The source key", pattern = r"^[A-Za-z0-9_.-]{1,256}$"), TargetQuery),
     request_body = TransferRequest,
@@ -123,7 +124,7 @@ async fn transfer(
         Some(body.to_env.as_deref().unwrap_or(&from.env)),
         body.to_key.as_deref().unwrap_or(&from.key),
     )?;
-    authorize_transfer(&caller, &from, &to, moving, body.force)?;
+    authorize_transfer(&store, &caller, &from, &to, moving, body.force)?;
     let outcome = if moving {
         store.move_to(&from, &to, body.force).await?
     } else {
@@ -138,23 +139,38 @@ async fn transfer(
     }))
 }
 
-/// The capabilities a copy or move needs: the value may be used (`read` or `use`) at the
-/// source, written at the target; a move also deletes the source, and a forced move the
-/// target's history. `read` on the target is never needed.
+/// The capabilities a copy or move needs: `read` at the source, or `use` alone when the
+/// target is out of the caller's reach (it may neither read nor use the target, directly
+/// or through an env that falls back to it), so a value the caller may not read never
+/// becomes readable or usable elsewhere by it (docs/api.md, "Copy and move"); `write` at
+/// the target; a move also deletes the source, and a forced move the target's history.
 fn authorize_transfer(
+    store: &Store,
     caller: &Principal,
     from: &SecretId,
     to: &SecretId,
     moving: bool,
     force: bool,
 ) -> ApiResult<()> {
-    if !caller.may(Capability::Read, &from.namespace, &from.env)
-        && !caller.may(Capability::Use, &from.namespace, &from.env)
-    {
-        return Err(missing(
-            Capability::Read,
-            &format!("{}/{} (or `use`)", from.namespace, from.env),
-        ));
+    if !caller.may(Capability::Read, &from.namespace, &from.env) {
+        if !caller.may(Capability::Use, &from.namespace, &from.env) {
+            return Err(missing(
+                Capability::Read,
+                &format!("{}/{} (or `use`)", from.namespace, from.env),
+            ));
+        }
+        let chain = |env: &str| store.config().chain(env);
+        let in_reach = [Capability::Read, Capability::Use]
+            .into_iter()
+            .any(|cap| caller.reaches(cap, &to.namespace, &to.env, chain));
+        if in_reach {
+            return Err(ApiError::forbidden(format!(
+                "this token lacks the `read` capability on {}/{}: with `use` alone a value \
+                 may go only where this token can neither read nor use it, and it may reach \
+                 {}/{}",
+                from.namespace, from.env, to.namespace, to.env
+            )));
+        }
     }
     require(caller, Capability::Write, &to.namespace, &to.env)?;
     if moving {
