@@ -67,11 +67,6 @@ async fn main() {
 
     let dir = tempfile::tempdir().unwrap();
     let backend = Arc::new(SqliteBackend::open(dir.path().join("gw.db")).unwrap());
-    let tokens = Tokens::new(backend.clone(), None).unwrap();
-    let (_, token) = tokens
-        .create("bench", false, &[Scope::parse("default/prod").unwrap()])
-        .await
-        .unwrap();
     let store = Store::open(
         backend,
         KeySource::Ring(KeyRing::single(&Key::generate().unwrap())),
@@ -79,6 +74,11 @@ async fn main() {
     )
     .await
     .unwrap();
+    let tokens = Tokens::new(&store, None).unwrap();
+    let (_, token) = tokens
+        .create("bench", false, &[Scope::parse("default/prod").unwrap()])
+        .await
+        .unwrap();
     store
         .set(
             &SecretId::new("default", "prod", "API_KEY"),

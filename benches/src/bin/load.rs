@@ -89,7 +89,6 @@ async fn main() {
     let mut bases = Vec::new();
     for _ in 0..servers {
         let backend = strongroom_store::open_backend(&url).await.unwrap();
-        let tokens = Tokens::new(backend.clone(), Some(&SecretString::from(ADMIN))).unwrap();
         let store = Store::open(
             backend,
             KeySource::Ring(KeyRing::single(&key)),
@@ -97,6 +96,7 @@ async fn main() {
         )
         .await
         .unwrap();
+        let tokens = Tokens::new(&store, Some(&SecretString::from(ADMIN))).unwrap();
         let router = strongroom_server::router(
             AppState {
                 tokens,

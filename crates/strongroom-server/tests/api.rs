@@ -68,16 +68,24 @@ async fn start(with_key: bool, limits: Limits) -> Server {
     logs();
     let dir = tempfile::tempdir().unwrap();
     let backend = Arc::new(SqliteBackend::open(dir.path().join("api.db")).unwrap());
-    let tokens = Tokens::new(backend.clone(), Some(&SecretString::from(ADMIN))).unwrap();
     let store = if with_key {
         let ring = KeyRing::single(&Key::from_bytes(&[7; 32]));
         Some(
-            Store::open(backend, KeySource::Ring(ring), StoreConfig::default())
-                .await
-                .unwrap(),
+            Store::open(
+                backend.clone(),
+                KeySource::Ring(ring),
+                StoreConfig::default(),
+            )
+            .await
+            .unwrap(),
         )
     } else {
         None
+    };
+    let admin = Some(&SecretString::from(ADMIN));
+    let tokens = match &store {
+        Some(store) => Tokens::new(store, admin).unwrap(),
+        None => Tokens::admin_only(backend, admin).unwrap(),
     };
     let router = strongroom_server::router(
         AppState {
@@ -1455,6 +1463,135 @@ async fn a_use_only_token_never_copies_or_moves_a_value_into_its_own_reach() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(!body.to_string().contains("prod-only-value"));
+}
+
+/// Attack (third round, finding 2): anyone who can write the database mints tokens. With
+/// write access to the live SQLite file and one narrow token of its own, the attacker
+/// flips `superuser`, widens the scopes, inserts a row of its own (with the known hash,
+/// and with another row's valid tag), and revives a revoked token. Every such row is
+/// refused like an unknown token (401), and the token list marks it; putting the original
+/// fields back makes the token work again (the tag covers the fields, not the file).
+#[tokio::test]
+async fn a_token_row_written_without_the_key_is_refused() {
+    let server = start(true, Limits::default()).await;
+    server
+        .admin(
+            "POST",
+            "/api/secrets",
+            Some(json!({"key": "API_KEY", "value": "prod-only-value", "env": "prod"})),
+        )
+        .await;
+    let token = server.scoped("narrow", &["default/dev:list"]).await;
+    let (id, secret) = {
+        let mut parts = token.splitn(3, '.').skip(1);
+        (
+            parts.next().unwrap().to_owned(),
+            parts.next().unwrap().to_owned(),
+        )
+    };
+    let db = rusqlite::Connection::open(server.dir.path().join("api.db")).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    let read_prod = |token: String| {
+        let server = &server;
+        async move {
+            server
+                .call("GET", "/api/secrets/API_KEY?env=prod", Some(&token), None)
+                .await
+        }
+    };
+    let (status, _) = server
+        .call("GET", "/api/secrets?env=dev", Some(&token), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = read_prod(token.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Edits of the attacker's own row: each one is refused.
+    for edit in [
+        "UPDATE api_tokens SET superuser = 1, scopes = '[]' WHERE id = ?1",
+        "UPDATE api_tokens SET scopes = '[\"*/*\"]' WHERE id = ?1",
+        "UPDATE api_tokens SET scopes = '[\"default/dev:list\",\"default/prod:read\"]' WHERE id = ?1",
+        "UPDATE api_tokens SET name = 'admin2', created = created + 1 WHERE id = ?1",
+    ] {
+        let original: (bool, String, String, i64) = db
+            .query_row(
+                "SELECT superuser, scopes, name, created FROM api_tokens WHERE id = ?1",
+                [&id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        db.execute(edit, [&id]).unwrap();
+        let (status, body) = read_prod(token.clone()).await;
+        assert_error(status, &body, StatusCode::UNAUTHORIZED);
+        assert!(!body.to_string().contains("prod-only-value"));
+        db.execute(
+            "UPDATE api_tokens SET superuser = ?2, scopes = ?3, name = ?4, created = ?5 WHERE id = ?1",
+            rusqlite::params![id, original.0, original.1, original.2, original.3],
+        )
+        .unwrap();
+        let (status, _) = server
+            .call("GET", "/api/secrets?env=dev", Some(&token), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "the original row works again after {edit}");
+    }
+    // A row of the attacker's own, with the hash of a secret it knows: untagged, then
+    // with the narrow row's valid tag (the tag is bound to the id and every field).
+    db.execute(
+        "INSERT INTO api_tokens (id, name, secret_hash, superuser, scopes, created)
+         SELECT 'aaaaaaaaaaaa', 'minted', secret_hash, 1, '[]', created FROM api_tokens WHERE id = ?1",
+        [&id],
+    )
+    .unwrap();
+    let minted = format!("sr.aaaaaaaaaaaa.{secret}");
+    let (status, body) = read_prod(minted.clone()).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED);
+    db.execute(
+        "UPDATE api_tokens SET tag = (SELECT tag FROM api_tokens WHERE id = ?1) WHERE id = 'aaaaaaaaaaaa'",
+        [&id],
+    )
+    .unwrap();
+    let (status, body) = read_prod(minted.clone()).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED);
+    // The list marks the forged row; the genuine ones are intact.
+    let (_, list) = server.admin("GET", "/api/tokens", None).await;
+    let mut intact: Vec<(String, bool)> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_owned(),
+                t["intact"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    intact.sort();
+    assert_eq!(
+        intact,
+        [("minted".to_owned(), false), ("narrow".to_owned(), true)]
+    );
+    // Reviving a revoked token: refused.
+    server.tokens.revoke("narrow").await.unwrap();
+    let (status, _) = server
+        .call("GET", "/api/secrets?env=dev", Some(&token), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    db.execute("UPDATE api_tokens SET revoked = NULL WHERE id = ?1", [&id])
+        .unwrap();
+    let (status, body) = server
+        .call("GET", "/api/secrets?env=dev", Some(&token), None)
+        .await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED);
+    // Creation and revocation are audit events naming the token, never its secret.
+    let (_, audit) = server.admin("GET", "/api/audit?limit=100", None).await;
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["key"] == "narrow")
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["token_revoke", "token_create"]);
+    assert!(!audit.to_string().contains(&secret));
 }
 
 /// Check-and-set on the native API: a stale `cas` is 409 and writes nothing.

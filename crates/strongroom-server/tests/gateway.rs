@@ -152,7 +152,6 @@ async fn start_gateway(
 ) -> (String, Tokens, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let backend = Arc::new(SqliteBackend::open(dir.path().join("gw.db")).unwrap());
-    let tokens = Tokens::new(backend.clone(), Some(&SecretString::from(ADMIN))).unwrap();
     let store = Store::open(
         backend,
         KeySource::Ring(KeyRing::single(&Key::from_bytes(&[3; 32]))),
@@ -160,6 +159,7 @@ async fn start_gateway(
     )
     .await
     .unwrap();
+    let tokens = Tokens::new(&store, Some(&SecretString::from(ADMIN))).unwrap();
     for (env, key, value) in secrets {
         store
             .set(

@@ -44,7 +44,7 @@ async fn https_with_a_verified_chain_and_a_certificate_reloaded_in_place() {
     let tls = Tls::load(&cert_file, &key_file).await.unwrap();
 
     let backend = Arc::new(SqliteBackend::open(dir.path().join("tls.db")).unwrap());
-    let tokens = Tokens::new(
+    let tokens = Tokens::admin_only(
         backend,
         Some(&SecretString::from("admin-token-for-tls-tests-0123")),
     )

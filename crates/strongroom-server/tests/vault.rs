@@ -331,3 +331,62 @@ async fn refusals_use_vaults_shapes_and_read_nothing() {
 async fn raw_get(base: &str, path: &str, token: &str) -> (u16, String) {
     common::raw_request(base, "GET", path, &format!("X-Vault-Token: {token}")).await
 }
+
+/// Attack (third round): a write-only token learns the secret's `custom_metadata` from the
+/// answer to its write (metadata is `list`'s); a read-only token from a read. Answers carry
+/// only what the caller's capabilities allow; with `list` the metadata is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_carry_custom_metadata_only_to_tokens_that_may_list() {
+    let server = start().await;
+    let (status, _) = server
+        .vault(
+            "POST",
+            "/v1/secret/data/prod/DB",
+            ADMIN,
+            Some(json!({"data": {"value": "v1"}})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = server
+        .vault(
+            "POST",
+            "/v1/secret/metadata/prod/DB",
+            ADMIN,
+            Some(json!({"custom_metadata": {"owner": "team-payments-private"}})),
+        )
+        .await;
+    assert!(status == 204 || status == 200, "{status} {body}");
+    let writer = server.token("writer", "default/prod:write").await;
+    let (status, body) = server
+        .vault(
+            "POST",
+            "/v1/secret/data/prod/DB",
+            &writer,
+            Some(json!({"data": {"value": "v2"}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["version"], 2, "{body}");
+    assert_eq!(body["data"]["custom_metadata"], Value::Null, "{body}");
+    assert!(!body.to_string().contains("team-payments-private"));
+    let reader = server.token("reader", "default/prod:read").await;
+    let (status, body) = server
+        .vault("GET", "/v1/secret/data/prod/DB", &reader, None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["data"]["value"], "v2");
+    assert!(
+        !body.to_string().contains("team-payments-private"),
+        "{body}"
+    );
+    let both = server
+        .token("reader-lister", "default/prod:read,list")
+        .await;
+    let (_, body) = server
+        .vault("GET", "/v1/secret/data/prod/DB", &both, None)
+        .await;
+    assert_eq!(
+        body["data"]["metadata"]["custom_metadata"]["owner"], "team-payments-private",
+        "{body}"
+    );
+}

@@ -44,7 +44,8 @@ pub use model::{
     State, Timestamp, VersionInfo, WriteOutcome, MASK,
 };
 pub use store::{
-    is_empty, KeySource, LockEntry, PendingRead, RotateOptions, Store, StoreStats, ValuesCheck,
+    is_empty, KeySource, LockEntry, PendingRead, RotateOptions, Store, StoreStats, TokenProblem,
+    ValuesCheck,
 };
 /// The key types this crate's signatures use, so one dependency suffices.
 pub use strongroom_crypto::{secrecy, Key, KeyRing};

@@ -310,6 +310,13 @@ pub enum Action {
     VersionUndelete,
     /// One version's sealed bytes were erased for good.
     VersionDestroy,
+    /// An API token was created (the key field holds its name; never its secret).
+    TokenCreate,
+    /// An API token was revoked (the key field holds its name).
+    TokenRevoke,
+    /// A token row from before keyed tags was tagged under the key, at the first open
+    /// with the key after the upgrade (the key field holds its name).
+    TokenTag,
 }
 
 impl Action {
@@ -352,6 +359,9 @@ impl Action {
             Self::VersionDelete => "version_delete",
             Self::VersionUndelete => "version_undelete",
             Self::VersionDestroy => "version_destroy",
+            Self::TokenCreate => "token_create",
+            Self::TokenRevoke => "token_revoke",
+            Self::TokenTag => "token_tag",
         }
     }
 
@@ -376,6 +386,9 @@ impl Action {
             Self::VersionDelete,
             Self::VersionUndelete,
             Self::VersionDestroy,
+            Self::TokenCreate,
+            Self::TokenRevoke,
+            Self::TokenTag,
         ]
         .into_iter()
         .find(|a| a.as_str() == name)

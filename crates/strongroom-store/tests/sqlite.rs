@@ -343,15 +343,11 @@ async fn errors_have_kinds_and_a_duplicate_token_name_is_a_conflict() {
     use strongroom_store::tokens::Tokens;
     use strongroom_store::{ErrorKind, StoreError};
     let harness = sqlite().await;
-    let tokens = Tokens::new(
-        strongroom_store::testing::Harness::backend(&harness).await,
-        None,
-    )
-    .unwrap();
+    let store = common::open(&harness).await;
+    let tokens = Tokens::new(&store, None).unwrap();
     tokens.create("ci", true, &[]).await.unwrap();
     let again = tokens.create("ci", true, &[]).await.unwrap_err();
     assert_eq!(again.kind(), ErrorKind::Conflict, "{again}");
-    let store = common::open(&harness).await;
     let missing = store.get(&common::id("global", "NOPE")).await.unwrap_err();
     assert_eq!(missing.kind(), ErrorKind::NotFound);
     let invalid = store

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use strongroom_store::backend::sqlite::SqliteBackend;
 use strongroom_store::backend::Backend;
+use strongroom_store::tokens::Tokens;
 use strongroom_store::Store;
 
 use crate::cli::{BackupArgs, BackupCommand, RestoreArgs};
@@ -51,9 +52,18 @@ async fn backup(file: &Path) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Opens a copy of the backup (the file itself is never written), checks the audit chain
-/// and that every stored value opens with the configured keys; prints no value.
-async fn verify(file: &Path, json: bool) -> Outcome {
+/// What a whole backup holds, as checked.
+struct Checked {
+    events: u64,
+    values: u64,
+    tokens: usize,
+}
+
+/// Opens a copy of the backup (the file itself is never written) and checks everything a
+/// restore would bring back: the audit chain, that every stored value opens with the
+/// configured keys, and that every token row's keyed tag matches (a forged or edited row
+/// is named). Prints no value.
+async fn check_backup(file: &Path) -> Result<Checked, Failure> {
     if !file.is_file() {
         return Err(Failure::input(format!(
             "{}: no such backup file",
@@ -69,44 +79,64 @@ async fn verify(file: &Path, json: bool) -> Outcome {
     let settings = Settings::from_env()?;
     let keys = crate::keys::key_source(backend.as_ref()).await?;
     let store = Store::open(backend, keys, settings.store).await?;
+    let integrity = |what: String| Failure {
+        message: format!("backup {}: {what}", file.display()),
+        code: code::INTEGRITY,
+    };
     let audit = store.verify_audit().await?;
     if let Some((seq, why)) = &audit.broken_at {
-        return Err(Failure {
-            message: format!(
-                "backup {}: the audit log is broken at event {seq}: {why}",
-                file.display()
-            ),
-            code: code::INTEGRITY,
-        });
+        return Err(integrity(format!(
+            "the audit log is broken at event {seq}: {why}"
+        )));
     }
-    let values = store.check_values().await?;
+    let values = store
+        .check_values()
+        .await
+        .map_err(|e| integrity(format!("a stored value does not open: {e}")))?;
+    let problems = store.token_problems().await?;
+    if !problems.is_empty() {
+        let named: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        return Err(integrity(format!(
+            "{} token row(s) written without the key: {}",
+            problems.len(),
+            named.join("; ")
+        )));
+    }
+    Ok(Checked {
+        events: audit.events,
+        values: values.opened,
+        tokens: Tokens::new(&store, None)?.list().await?.len(),
+    })
+}
+/// `backup verify`: [`check_backup`], then a summary.
+async fn verify(file: &Path, json: bool) -> Outcome {
+    let checked = check_backup(file).await?;
     if json {
         crate::commands::print_json(&serde_json::json!({
             "file": file.display().to_string(),
-            "events": audit.events,
-            "values": values.opened,
+            "events": checked.events,
+            "values": checked.values,
+            "tokens": checked.tokens,
             "intact": true,
         }))?;
     } else {
         println!(
-            "backup {} is whole: {} audit event(s) verified, {} value(s) open with the configured keys",
+            "backup {} is whole: {} audit event(s) verified, {} value(s) open with the configured keys, {} token row(s) authentic",
             file.display(),
-            audit.events,
-            values.opened
+            checked.events,
+            checked.values,
+            checked.tokens
         );
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Restores a backup into the configured database, which must be empty; then checks the
-/// restored audit chain under the configured keys.
+/// Restores a backup into the configured database, which must be empty. The backup is
+/// checked first exactly as `backup verify` checks it, so a tampered value, a broken audit
+/// chain or a forged token row is refused before anything is written; the restored chain
+/// is verified again after.
 async fn restore(file: &Path) -> Outcome {
-    if !file.is_file() {
-        return Err(Failure::input(format!(
-            "{}: no such backup file",
-            file.display()
-        )));
-    }
+    let checked = check_backup(file).await?;
     let settings = Settings::from_env()?;
     let backend = backend(&settings).await?;
     if !strongroom_store::is_empty(backend.as_ref()).await? {
@@ -125,9 +155,11 @@ async fn restore(file: &Path) -> Outcome {
         });
     }
     eprintln!(
-        "strongroom: restored {} ({} audit event(s) verified)",
+        "strongroom: restored {} ({} audit event(s) verified, {} value(s) and {} token row(s) checked first)",
         file.display(),
-        audit.events
+        audit.events,
+        checked.values,
+        checked.tokens
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -222,12 +222,34 @@ async fn store_checks(
                 ),
                 Err(e) => Check::fail("audit chain", e.to_string(), "run `strongroom audit verify`"),
             });
+            out.push(token_check(&store).await);
         }
         Err(e) => out.push(Check::fail(
             "key fingerprints",
             e.to_string(),
             "configure the key(s) that wrote this database (STRONGROOM_KEYS=\"NEW:...,OLD:...\" during a rotation)",
         )),
+    }
+}
+
+/// Every token row authenticates under the key; a forged or edited row is named.
+async fn token_check(store: &Store) -> Check {
+    match store.token_problems().await {
+        Ok(problems) if problems.is_empty() => {
+            Check::ok("token rows", "every token row's keyed tag matches")
+        }
+        Ok(problems) => Check::fail(
+            "token rows",
+            problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+            "these rows were written without the key and are refused: find who wrote to the \
+             database, then delete the rows (`DELETE FROM api_tokens WHERE id = '...'`) and \
+             create the tokens anew (`strongroom token create`)",
+        ),
+        Err(e) => Check::fail("token rows", e.to_string(), "check the database connection"),
     }
 }
 

@@ -72,7 +72,6 @@ async fn serve(args: crate::cli::ServeArgs) -> Result<ExitCode, Failure> {
             eprintln!("strongroom: STRONGROOM_READ_CACHE ignored: it applies to PostgreSQL only");
         }
     }
-    let tokens = Tokens::new(backend.clone(), admin_token.as_ref())?;
     // An HSM-wrapped ring needs the database to unwrap.
     let keys = match keys {
         None if std::env::var_os("STRONGROOM_PKCS11_MODULE").is_some() => {
@@ -81,13 +80,20 @@ async fn serve(args: crate::cli::ServeArgs) -> Result<ExitCode, Failure> {
         keys => keys,
     };
     let store = match keys {
-        Some(keys) => Some(Store::open(backend, keys, settings.store).await?),
+        Some(keys) => Some(Store::open(backend.clone(), keys, settings.store).await?),
         None => {
             tracing::warn!(
-                "no master key configured: secrets routes answer 503 (set STRONGROOM_MASTER_KEY)"
+                "no master key configured: secrets routes answer 503 and only \
+                 STRONGROOM_ADMIN_TOKEN authenticates (token rows are checked under the key; \
+                 set STRONGROOM_MASTER_KEY)"
             );
             None
         }
+    };
+    // Token rows are authenticated under the store's keys; without keys, only the admin.
+    let tokens = match &store {
+        Some(store) => Tokens::new(store, admin_token.as_ref())?,
+        None => Tokens::admin_only(backend, admin_token.as_ref())?,
     };
     let metrics = (metrics
         || metrics_bind.is_some()
@@ -371,13 +377,11 @@ fn read_or_create(
     Ok((value, true))
 }
 
-/// `strongroom token ...`: needs the database, not the master key.
+/// `strongroom token ...`: needs the database and the key (token rows are tagged and
+/// checked under it; creations and revocations are audited as `cli:USER`).
 async fn token(action: TokenCommand) -> Result<ExitCode, Failure> {
-    let settings = Settings::from_env()?;
-    let tokens = Tokens::new(
-        strongroom_store::open_backend_with(&settings.database_url, &settings.backend).await?,
-        None,
-    )?;
+    let store = crate::commands::open().await?;
+    let tokens = Tokens::new(&store, None)?;
     match action {
         TokenCommand::Create {
             name,
@@ -428,8 +432,11 @@ async fn token(action: TokenCommand) -> Result<ExitCode, Failure> {
                                 t.scopes.join(",")
                             },
                             t.created.to_string(),
-                            t.revoked
-                                .map_or_else(|| "active".into(), |r| format!("revoked {r}")),
+                            match (t.intact, t.revoked) {
+                                (false, _) => "refused: row altered (see doctor)".into(),
+                                (true, None) => "active".into(),
+                                (true, Some(r)) => format!("revoked {r}"),
+                            },
                         ]
                     })
                     .collect();

@@ -1672,6 +1672,82 @@ fn a_backup_edited_without_the_key_is_refused_by_verify() {
     s.fails(&["backup", "verify", copy2.to_str().unwrap()], b"", 7);
 }
 
+/// Attack (third round): a backup edited without the key is restored. A tampered
+/// ciphertext, and a token row forged into the backup (a superuser row with a hash the
+/// attacker chose, or an existing row made superuser), are refused by `backup verify` and
+/// by `restore`, which checks before it writes: the target database stays empty. `doctor`
+/// names a forged row in a live database.
+#[test]
+fn restore_checks_values_and_token_rows_before_writing_anything() {
+    let s = Sandbox::new();
+    s.ok(&["set", "A"], b"a");
+    s.ok(&["set", "B"], b"b");
+    s.ok(
+        &[
+            "token",
+            "create",
+            "--name",
+            "ci",
+            "--scope",
+            "default/dev:read",
+        ],
+        b"",
+    );
+    // A tampered value: restore refuses it, nothing lands.
+    s.ok(&["backup", "values.db"], b"");
+    let values = s.dir.path().join("values.db");
+    let conn = rusqlite::Connection::open(&values).unwrap();
+    conn.execute_batch(
+        "UPDATE secret_versions SET value = (SELECT value FROM secret_versions ORDER BY vid LIMIT 1)
+         WHERE vid = (SELECT max(vid) FROM secret_versions);",
+    )
+    .unwrap();
+    drop(conn);
+    let fresh = Sandbox::new();
+    let stderr = fresh.fails(&["restore", values.to_str().unwrap()], b"", 7);
+    assert!(stderr.contains("does not open"), "{stderr}");
+    assert!(fresh.text(&["list", "--json"], b"").trim() == "[]");
+    // Forged token rows: each refused by verify and restore, named by id.
+    for (name, forge) in [
+        (
+            "inserted",
+            "INSERT INTO api_tokens (id, name, secret_hash, superuser, scopes, created)
+             VALUES ('bbbbbbbbbbbb', 'backdoor', x'00', 1, '[]', 0)",
+        ),
+        (
+            "widened",
+            "UPDATE api_tokens SET superuser = 1, scopes = '[]' WHERE name = 'ci'",
+        ),
+    ] {
+        let file = format!("{name}.db");
+        s.ok(&["backup", &file], b"");
+        let path = s.dir.path().join(&file);
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(forge).unwrap();
+        drop(conn);
+        let stderr = s.fails(&["backup", "verify", path.to_str().unwrap()], b"", 7);
+        assert!(stderr.contains("token row"), "{name}: {stderr}");
+        let fresh = Sandbox::new();
+        let stderr = fresh.fails(&["restore", path.to_str().unwrap()], b"", 7);
+        assert!(stderr.contains("token row"), "{name}: {stderr}");
+        assert!(
+            fresh.text(&["list", "--json"], b"").trim() == "[]",
+            "{name}"
+        );
+    }
+    // The same forgery in the live database: doctor names the row, the list marks it.
+    let conn = rusqlite::Connection::open(s.dir.path().join("strongroom.db")).unwrap();
+    conn.execute_batch("UPDATE api_tokens SET scopes = '[\"*/*\"]' WHERE name = 'ci'")
+        .unwrap();
+    drop(conn);
+    let report = String::from_utf8(s.run(&["doctor"], b"").stdout).unwrap();
+    assert!(
+        report.contains("token rows") && report.contains("\"ci\""),
+        "{report}"
+    );
+    assert!(s.text(&["token", "list"], b"").contains("refused"));
+}
+
 #[test]
 fn without_a_key_the_cli_points_at_the_dev_key_and_never_uses_it_silently() {
     let s = Sandbox::new().without("STRONGROOM_MASTER_KEY");

@@ -76,6 +76,9 @@ pub(crate) struct TokenItem {
     created: String,
     /// RFC 3339; null while the token works.
     revoked: Option<String>,
+    /// Whether the row's keyed tag matches; false: the row was written without the key
+    /// and every request with it is refused (`strongroom doctor` says why).
+    intact: bool,
 }
 
 impl From<TokenInfo> for TokenItem {
@@ -87,6 +90,7 @@ impl From<TokenInfo> for TokenItem {
             scopes: info.scopes,
             created: info.created.to_string(),
             revoked: info.revoked.map(|t| t.to_string()),
+            intact: info.intact,
         }
     }
 }
@@ -153,6 +157,7 @@ pub(crate) async fn create_token(
         .collect::<Result<Vec<_>, _>>()?;
     let (info, secret) = state
         .tokens
+        .with_actor(&caller.actor())
         .create(&body.name, body.superuser, &scopes)
         .await?;
     Ok(Json(CreatedToken {
@@ -180,7 +185,7 @@ pub(crate) async fn revoke_token(
         .list()
         .await?
         .into_iter()
-        .any(|t| t.name == name && t.revoked.is_none());
+        .any(|t| t.name.eq_ignore_ascii_case(&name) && t.revoked.is_none());
     if !active {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -188,6 +193,10 @@ pub(crate) async fn revoke_token(
             "no active token has that name",
         ));
     }
-    state.tokens.revoke(&name).await?;
+    state
+        .tokens
+        .with_actor(&caller.actor())
+        .revoke(&name)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

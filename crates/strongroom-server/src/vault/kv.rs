@@ -108,6 +108,22 @@ impl Kv<'_> {
         Ok(id)
     }
 
+    /// A version's metadata as this caller may see it: `custom_metadata` is metadata,
+    /// which is `list`'s, so a token without `list` there (a write-only or read-only
+    /// token) gets `null` in its place.
+    fn version_metadata(
+        &self,
+        info: &SecretInfo,
+        created: impl core::fmt::Display,
+        version: u32,
+    ) -> Value {
+        let mut body = version_metadata(info, created, version);
+        if !self.caller.may(Capability::List, self.namespace, &info.env) {
+            body["custom_metadata"] = Value::Null;
+        }
+        body
+    }
+
     fn require(&self, capability: Capability, env: &str) -> VaultResult<()> {
         if self.caller.may(capability, self.namespace, env) {
             Ok(())
@@ -160,7 +176,7 @@ impl Kv<'_> {
         let created = self.version_created(&id, secret.version).await?;
         Ok(envelope(json!({
             "data": data,
-            "metadata": version_metadata(&info, created, secret.version),
+            "metadata": self.version_metadata(&info, created, secret.version),
         })))
     }
 
@@ -174,7 +190,7 @@ impl Kv<'_> {
         let Some(kept) = kept.iter().find(|v| v.version == version) else {
             return Err(VaultError::not_found());
         };
-        let mut body = version_metadata(&info, time(kept.created), version);
+        let mut body = self.version_metadata(&info, time(kept.created), version);
         body["deletion_time"] = json!(kept.deleted.map(time).unwrap_or_default());
         body["destroyed"] = json!(kept.destroyed);
         let mut response = envelope(json!({ "data": null, "metadata": body }));
@@ -275,7 +291,7 @@ impl Kv<'_> {
         let info = current_info(self.store, &id)
             .await?
             .ok_or_else(VaultError::not_found)?;
-        Ok(envelope(version_metadata(
+        Ok(envelope(self.version_metadata(
             &info,
             info.updated,
             outcome.version,

@@ -156,7 +156,11 @@ pub(super) async fn auth(
                     "the bootstrap admin token is STRONGROOM_ADMIN_TOKEN; unset it to revoke it",
                 ));
             }
-            state.tokens.revoke(&caller.name).await?;
+            state
+                .tokens
+                .with_actor(&caller.actor())
+                .revoke(&caller.name)
+                .await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         _ => Err(VaultError::unsupported_path()),

@@ -63,9 +63,6 @@ pub async fn start_sqlite(
         strongroom_store::backend::sqlite::SqliteBackend::open(dir.path().join("server.db"))
             .unwrap(),
     );
-    let tokens =
-        strongroom_store::tokens::Tokens::new(backend.clone(), Some(&SecretString::from(admin)))
-            .unwrap();
     let store = Store::open(
         backend,
         KeySource::Ring(KeyRing::single(&Key::from_bytes(&[key_byte; 32]))),
@@ -73,6 +70,8 @@ pub async fn start_sqlite(
     )
     .await
     .unwrap();
+    let tokens =
+        strongroom_store::tokens::Tokens::new(&store, Some(&SecretString::from(admin))).unwrap();
     let router = strongroom_server::router_with(
         strongroom_server::AppState {
             tokens: tokens.clone(),

@@ -358,9 +358,18 @@ pub trait WriteTx: Send {
     /// Deletes the events the schema-4 migration set aside.
     async fn clear_legacy_events(&mut self) -> Result<()>;
 
-    /// Inserts a token; false (nothing written) when its name or id is taken.
+    /// Inserts a token; false (nothing written) when its id is taken or its name is,
+    /// compared case-insensitively (ASCII).
     async fn insert_token(&mut self, token: &TokenRecord) -> Result<bool>;
 
-    /// Marks the active token named `name` revoked; false if there is none.
-    async fn revoke_token(&mut self, name: &str, now: i64) -> Result<bool>;
+    /// Sets the revocation time and the tag of the token with public id `id` (the fields
+    /// that change after creation), only while its revocation time is still `expected`;
+    /// false (nothing written) otherwise or if there is no such row.
+    async fn update_token(
+        &mut self,
+        id: &str,
+        expected: Option<i64>,
+        revoked: Option<i64>,
+        tag: &[u8],
+    ) -> Result<bool>;
 }

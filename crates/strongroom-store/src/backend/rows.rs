@@ -256,6 +256,9 @@ pub struct TokenRecord {
     pub created: i64,
     /// Revoked, Unix ms.
     pub revoked: Option<i64>,
+    /// Keyed tag over every field above, bound to the id (stored form of a keyed hash,
+    /// with its KEK version); `None` on a row that was never tagged.
+    pub tag: Option<Vec<u8>>,
 }
 
 /// A stored version and its tie to the event that wrote it.

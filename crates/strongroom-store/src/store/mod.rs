@@ -21,6 +21,7 @@ mod lock;
 mod maintenance;
 mod read;
 mod rotation;
+mod token_rows;
 mod transfer;
 mod versions;
 mod write;
@@ -31,6 +32,8 @@ pub use read::PendingRead;
 pub use rotation::RotateOptions;
 #[cfg(feature = "testing")]
 pub(crate) use rotation::RotationUpdate;
+pub(crate) use token_rows::keyless;
+pub use token_rows::TokenProblem;
 pub(crate) use write::EMPTY_VALUE;
 
 /// Where the store's keys come from.
@@ -257,6 +260,7 @@ impl Store {
             actor: Arc::from("library"),
         };
         store.upgrade_legacy().await?;
+        store.tag_legacy_tokens().await?;
         Ok(store)
     }
 
@@ -362,6 +366,11 @@ impl Store {
             .await?
             .first()
             .map_or(0, |event| event.id))
+    }
+
+    /// The backend this store runs on (shared).
+    pub(crate) fn backend_handle(&self) -> Arc<dyn Backend> {
+        Arc::clone(&self.inner.backend)
     }
 
     /// The backend's name (`sqlite`, ...).

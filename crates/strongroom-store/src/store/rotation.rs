@@ -126,6 +126,7 @@ impl Store {
         self.apply_rotation(Vec::new(), None).await?;
         // Every value is under the active key now; so is the audit chain after this.
         self.rekey_audit_chain().await?;
+        self.retag_tokens().await?;
         Ok(state)
     }
 

@@ -26,12 +26,14 @@ mod audit;
 mod batch;
 mod lifecycle;
 mod secrets;
+mod tokens;
 mod transfer;
 
 pub use audit::*;
 pub use batch::*;
 pub use lifecycle::*;
 pub use secrets::*;
+pub use tokens::*;
 pub use transfer::*;
 
 /// What a backend's tests provide.
@@ -163,7 +165,9 @@ macro_rules! backend_conformance_suite {
             check_and_set_writes_only_at_the_expected_version, versions_soft_delete_undelete_and_destroy,
             per_secret_max_versions_and_cas_required, concurrent_reads_are_group_committed,
             concurrent_writes_are_group_committed_and_fail_alone,
-            reads_and_writes_share_commits_and_fail_alone
+            reads_and_writes_share_commits_and_fail_alone,
+            token_rows_from_before_tags_are_tagged_once_and_forged_ones_refused,
+            token_names_are_unique_ignoring_case_and_survive_rotation
         );
     };
     (@tests $make:path; $($name:ident),* $(,)?) => {

@@ -397,7 +397,7 @@ pub(super) async fn version_ties(
     Ok((ties, last))
 }
 
-const TOKEN_COLUMNS: &str = "id, name, secret_hash, superuser, scopes, created, revoked";
+const TOKEN_COLUMNS: &str = "id, name, secret_hash, superuser, scopes, created, revoked, tag";
 
 fn token_from_row(row: &Row) -> TokenRecord {
     let scopes: String = row.get(4);
@@ -409,6 +409,7 @@ fn token_from_row(row: &Row) -> TokenRecord {
         scopes: serde_json::from_str(&scopes).unwrap_or_default(),
         created: row.get(5),
         revoked: row.get(6),
+        tag: row.get(7),
     }
 }
 

@@ -741,8 +741,11 @@ impl WriteTx for PgTx<'_> {
         let inserted = self
             .cached()
             .execute(
-                "INSERT INTO strongroom_api_tokens (id, name, secret_hash, superuser, scopes, created)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                "INSERT INTO strongroom_api_tokens (id, name, secret_hash, superuser, scopes, created, tag)
+                 SELECT $1, $2, $3, $4, $5, $6, $7
+                 WHERE NOT EXISTS
+                     (SELECT 1 FROM strongroom_api_tokens WHERE lower(name) = lower($2))
+                 ON CONFLICT DO NOTHING",
                 &[
                     &token.id,
                     &token.name,
@@ -750,6 +753,7 @@ impl WriteTx for PgTx<'_> {
                     &token.superuser,
                     &scopes,
                     &token.created,
+                    &token.tag,
                 ],
             )
             .await
@@ -757,12 +761,19 @@ impl WriteTx for PgTx<'_> {
         Ok(inserted == 1)
     }
 
-    async fn revoke_token(&mut self, name: &str, now: i64) -> Result<bool> {
+    async fn update_token(
+        &mut self,
+        id: &str,
+        expected: Option<i64>,
+        revoked: Option<i64>,
+        tag: &[u8],
+    ) -> Result<bool> {
         let n = self
             .cached()
             .execute(
-                "UPDATE strongroom_api_tokens SET revoked = $2 WHERE name = $1 AND revoked IS NULL",
-                &[&name, &now],
+                "UPDATE strongroom_api_tokens SET revoked = $3, tag = $4
+                 WHERE id = $1 AND revoked IS NOT DISTINCT FROM $2",
+                &[&id, &expected, &revoked, &tag],
             )
             .await
             .map_err(db)?;

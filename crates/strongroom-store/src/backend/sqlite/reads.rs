@@ -385,7 +385,7 @@ pub(super) fn version_ties(
     Ok((rows.into_iter().map(|(_, tie)| tie).collect(), last))
 }
 
-const TOKEN_COLUMNS: &str = "id, name, secret_hash, superuser, scopes, created, revoked";
+const TOKEN_COLUMNS: &str = "id, name, secret_hash, superuser, scopes, created, revoked, tag";
 
 fn token_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
     let scopes: String = row.get(4)?;
@@ -397,6 +397,7 @@ fn token_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
         scopes: serde_json::from_str(&scopes).unwrap_or_default(),
         created: row.get(5)?,
         revoked: row.get(6)?,
+        tag: row.get(7)?,
     })
 }
 

@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0005_audit_rekey.sql"),
     include_str!("../../../migrations/sqlite/0006_version_states.sql"),
     include_str!("../../../migrations/sqlite/0007_secret_settings.sql"),
+    include_str!("../../../migrations/sqlite/0008_token_tags.sql"),
 ];
 
 /// The SQL of every migration, oldest first (for upgrade tests).

@@ -523,24 +523,33 @@ impl WriteTx for SqliteTx<'_> {
         let scopes = serde_json::to_string(&token.scopes)
             .map_err(|e| StoreError::Database(e.to_string()))?;
         self.execute(
-            "INSERT INTO api_tokens (id, name, secret_hash, superuser, scopes, created)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+            "INSERT INTO api_tokens (id, name, secret_hash, superuser, scopes, created, tag)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
+             WHERE NOT EXISTS (SELECT 1 FROM api_tokens WHERE lower(name) = lower(?2))
+             ON CONFLICT DO NOTHING",
             params![
                 token.id,
                 token.name,
                 token.secret_hash,
                 token.superuser,
                 scopes,
-                token.created
+                token.created,
+                token.tag
             ],
         )
         .map(|n| n == 1)
     }
 
-    async fn revoke_token(&mut self, name: &str, now: i64) -> Result<bool> {
+    async fn update_token(
+        &mut self,
+        id: &str,
+        expected: Option<i64>,
+        revoked: Option<i64>,
+        tag: &[u8],
+    ) -> Result<bool> {
         self.execute(
-            "UPDATE api_tokens SET revoked = ?2 WHERE name = ?1 AND revoked IS NULL",
-            params![name, now],
+            "UPDATE api_tokens SET revoked = ?3, tag = ?4 WHERE id = ?1 AND revoked IS ?2",
+            params![id, expected, revoked, tag],
         )
         .map(|n| n == 1)
     }

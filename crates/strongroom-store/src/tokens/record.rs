@@ -1,0 +1,98 @@
+//! The keyed tag of a token row (docs/format.md, "Token rows"): HMAC-SHA-256 under the key
+//! ring's keyed-hash subkey over every field of the row, bound to its id, so a row written
+//! by anyone without the key (inserted, widened, un-revoked, a flipped superuser flag) is
+//! refused wherever tokens are checked.
+//!
+//! The input is a length-prefixed encoding under the label `api-token-v1`. A field added
+//! to tokens later (expiry, accessor, uses) gets a new label (`api-token-v2`) that covers
+//! it, and rows are re-tagged by a migration under the key, as the first tagging was.
+
+use strongroom_crypto::{Context, KeyRing, KeyedHash};
+
+use crate::backend::TokenRecord;
+
+fn tag_context() -> Context {
+    Context::new("api-token")
+}
+
+/// The bytes the tag covers: every stored field but the tag itself.
+fn tag_input(record: &TokenRecord) -> Vec<u8> {
+    let revoked = record
+        .revoked
+        .map(|t| t.to_be_bytes().to_vec())
+        .unwrap_or_default();
+    let mut context = Context::new("api-token-v1")
+        .with(&record.id)
+        .with(&record.name)
+        .with(&record.secret_hash)
+        .with([u8::from(record.superuser)])
+        .with(
+            u32::try_from(record.scopes.len())
+                .unwrap_or(u32::MAX)
+                .to_be_bytes(),
+        );
+    for scope in &record.scopes {
+        context = context.with(scope);
+    }
+    context
+        .with(record.created.to_be_bytes())
+        .with(revoked)
+        .as_bytes()
+        .to_vec()
+}
+
+/// The tag of `record` under the ring's active key (stored form, with its KEK version).
+pub(crate) fn tag(ring: &KeyRing, record: &TokenRecord) -> Vec<u8> {
+    ring.keyed_hash(&tag_context(), &tag_input(record))
+        .to_bytes()
+}
+
+/// What checking a row's tag found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RowCheck {
+    /// The tag matches every field under a key of the ring.
+    Intact,
+    /// The row has no tag: written by hand, or left from before tags (and not migrated).
+    Untagged,
+    /// The tag does not match: a field was edited, or the row was forged.
+    Altered,
+    /// The tag was made under a KEK version the ring lacks.
+    KeyUnavailable(u32),
+}
+
+/// Checks `record`'s stored tag (constant time).
+pub(crate) fn check(ring: &KeyRing, record: &TokenRecord) -> RowCheck {
+    let Some(stored) = &record.tag else {
+        return RowCheck::Untagged;
+    };
+    let Ok(stored) = KeyedHash::from_bytes(stored) else {
+        return RowCheck::Altered;
+    };
+    match ring.verify_keyed_hash(&tag_context(), &tag_input(record), &stored) {
+        Ok(true) => RowCheck::Intact,
+        Err(strongroom_crypto::Error::KeyVersionUnavailable { version }) => {
+            RowCheck::KeyUnavailable(version)
+        }
+        Ok(false) | Err(_) => RowCheck::Altered,
+    }
+}
+
+impl RowCheck {
+    /// Why a row that is not intact is refused, for `doctor` and the backup checks.
+    pub(crate) fn problem(self) -> Option<String> {
+        match self {
+            Self::Intact => None,
+            Self::Untagged => {
+                Some("the row carries no tag under the key: it was inserted without the key".into())
+            }
+            Self::Altered => Some(
+                "the row's tag does not match: a field (scopes, superuser, revocation, hash) \
+                 was edited, or the row was forged"
+                    .into(),
+            ),
+            Self::KeyUnavailable(version) => Some(format!(
+                "the row is tagged under KEK version {version}, which is not configured"
+            )),
+        }
+    }
+}

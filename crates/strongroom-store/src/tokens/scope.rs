@@ -1,0 +1,210 @@
+//! What a token may do: capabilities, scopes and the principal a request runs as. Every
+//! authorization decision is one of [`Principal`]'s methods.
+
+use crate::{Result, StoreError};
+
+/// One thing a scope may allow in its `namespace/env`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Capability {
+    /// Names and metadata: the list (masked), a secret's history (no values).
+    List,
+    /// Values: the plaintext of a read.
+    Read,
+    /// New values: set, update, rollback.
+    Write,
+    /// Deleting a secret.
+    Delete,
+    /// The gateway may inject the value into a request; it is never returned.
+    Use,
+}
+
+impl Capability {
+    /// Every capability, in canonical order.
+    pub const ALL: [Self; 5] = [Self::List, Self::Read, Self::Write, Self::Delete, Self::Use];
+
+    /// The capability's name in scope text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::List => "list",
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::Delete => "delete",
+            Self::Use => "use",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+}
+
+impl core::fmt::Display for Capability {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A set of [`Capability`]s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Capabilities(u8);
+
+impl Capabilities {
+    /// All five: what a scope without a `:` list allows (its meaning before capabilities).
+    pub const ALL: Self = Self(0b1_1111);
+
+    /// Whether `capability` is in the set.
+    pub fn contains(self, capability: Capability) -> bool {
+        self.0 & capability.bit() != 0
+    }
+
+    /// The capabilities in the set, in canonical order.
+    pub fn iter(self) -> impl Iterator<Item = Capability> {
+        Capability::ALL
+            .into_iter()
+            .filter(move |c| self.contains(*c))
+    }
+}
+
+impl FromIterator<Capability> for Capabilities {
+    fn from_iter<I: IntoIterator<Item = Capability>>(iter: I) -> Self {
+        Self(iter.into_iter().fold(0, |bits, c| bits | c.bit()))
+    }
+}
+
+/// What a token may reach and do: `namespace/env` (each part a name or `*`), optionally
+/// followed by `:cap,cap,…`. Without capabilities a scope allows all five.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    /// Namespace or `*`.
+    pub namespace: String,
+    /// Env or `*`.
+    pub env: String,
+    /// What the scope allows there.
+    pub capabilities: Capabilities,
+}
+
+impl Scope {
+    /// Parses `namespace/env` or `namespace/env:cap,cap,…` (caps from `list`, `read`,
+    /// `write`, `delete`, `use`; lower case, comma-separated, none empty).
+    pub fn parse(text: &str) -> Result<Self> {
+        let invalid = || {
+            StoreError::InvalidInput(format!(
+                "scope {text:?}: expected NAMESPACE/ENV[:CAP,...], each part a-z 0-9 _ - or *, \
+                 capabilities from list, read, write, delete, use"
+            ))
+        };
+        let (place, capabilities) = match text.trim().split_once(':') {
+            Some((place, list)) => {
+                let mut parsed = Vec::new();
+                for name in list.split(',') {
+                    parsed.push(Capability::parse(name).ok_or_else(invalid)?);
+                }
+                (place, parsed.into_iter().collect())
+            }
+            None => (text.trim(), Capabilities::ALL),
+        };
+        let (namespace, env) = place.split_once('/').ok_or_else(invalid)?;
+        let ok = |part: &str| {
+            part == "*"
+                || (!part.is_empty()
+                    && part.len() <= 64
+                    && part.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                    }))
+        };
+        if !ok(namespace) || !ok(env) {
+            return Err(invalid());
+        }
+        Ok(Self {
+            namespace: namespace.to_owned(),
+            env: env.to_owned(),
+            capabilities,
+        })
+    }
+
+    /// Whether this scope allows `capability` on `namespace`/`env`.
+    pub fn allows(&self, capability: Capability, namespace: &str, env: &str) -> bool {
+        self.capabilities.contains(capability)
+            && (self.namespace == "*" || self.namespace == namespace)
+            && (self.env == "*" || self.env == env)
+    }
+
+    /// Whether this scope allows `capability` in every env of `namespace`.
+    pub fn allows_in_all_envs(&self, capability: Capability, namespace: &str) -> bool {
+        self.capabilities.contains(capability)
+            && (self.namespace == "*" || self.namespace == namespace)
+            && self.env == "*"
+    }
+}
+
+impl core::fmt::Display for Scope {
+    /// `namespace/env`, then `:caps` in canonical order unless all five (the old form).
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.env)?;
+        if self.capabilities != Capabilities::ALL {
+            let names: Vec<&str> = self.capabilities.iter().map(Capability::as_str).collect();
+            write!(f, ":{}", names.join(","))?;
+        }
+        Ok(())
+    }
+}
+
+/// Who is calling: a token's name and what it may reach.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The token's name (the audit actor).
+    pub name: String,
+    /// Superusers reach everything.
+    pub superuser: bool,
+    /// What a non-superuser reaches.
+    pub scopes: Vec<Scope>,
+}
+
+impl Principal {
+    /// The audit actor of this principal's requests: `token:NAME`, never to be confused
+    /// with the CLI's `cli:USER` or an embedding program's `library`.
+    pub fn actor(&self) -> String {
+        format!("token:{}", self.name)
+    }
+
+    /// Whether this principal may do `capability` on `namespace`/`env`.
+    pub fn may(&self, capability: Capability, namespace: &str, env: &str) -> bool {
+        self.superuser
+            || self
+                .scopes
+                .iter()
+                .any(|s| s.allows(capability, namespace, env))
+    }
+
+    /// Whether `capability` reaches the values of `env` in `namespace` from any env this
+    /// principal holds it on: `env` itself, or an env whose fallback chain (`chain`, the
+    /// envs a read of an env visits) passes through `env`. A gateway route's `use` and a
+    /// read both follow the chain, so this is where a value stored at `env` could surface.
+    pub fn reaches(
+        &self,
+        capability: Capability,
+        namespace: &str,
+        env: &str,
+        chain: impl Fn(&str) -> Vec<String>,
+    ) -> bool {
+        self.may(capability, namespace, env)
+            || self.scopes.iter().any(|s| {
+                s.capabilities.contains(capability)
+                    && (s.namespace == "*" || s.namespace == namespace)
+                    && chain(&s.env).iter().any(|e| e == env)
+            })
+    }
+
+    /// Whether this principal may do `capability` in every env of `namespace`.
+    pub fn may_in_all_envs(&self, capability: Capability, namespace: &str) -> bool {
+        self.superuser
+            || self
+                .scopes
+                .iter()
+                .any(|s| s.allows_in_all_envs(capability, namespace))
+    }
+}
