@@ -7,7 +7,7 @@
 //! looks the token up again, so a revocation takes effect at once in every process that
 //! shares the database.
 //!
-//! Every row carries a keyed tag over all its fields ([`record`]): anyone who can write
+//! Every row carries a keyed tag over all its fields (docs/format.md, "Token rows"): anyone who can write
 //! the database but lacks the key can not mint a token, widen one, make one a superuser or
 //! revive a revoked one; such a row is refused like an unknown token. So tokens are
 //! checked with the store's keys ([`Tokens::new`]); without keys only the bootstrap
