@@ -1594,6 +1594,41 @@ async fn a_token_row_written_without_the_key_is_refused() {
     assert!(!audit.to_string().contains(&secret));
 }
 
+/// Attack (third round): keys named `.`, `..` or with empty segments were accepted by
+/// `/api` but unreachable from `/v1` and the console. One grammar: every such write is
+/// 400 on `/api` (create, update, copy target), and nothing is written.
+#[tokio::test]
+async fn keys_with_empty_or_dot_segments_are_refused_on_every_write() {
+    let server = start(true, Limits::default()).await;
+    server
+        .admin(
+            "POST",
+            "/api/secrets",
+            Some(json!({"key": "SOURCE", "value": "v"})),
+        )
+        .await;
+    for bad in [".", "..", "a//b", "/a", "a/", "a/../b"] {
+        let (status, body) = server
+            .admin(
+                "POST",
+                "/api/secrets",
+                Some(json!({"key": bad, "value": "v"})),
+            )
+            .await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST);
+        let (status, body) = server
+            .admin(
+                "POST",
+                "/api/secrets/SOURCE/copy",
+                Some(json!({"to_key": bad})),
+            )
+            .await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST);
+    }
+    let (_, list) = server.admin("GET", "/api/secrets", None).await;
+    assert_eq!(list["total"], 1, "{list}");
+}
+
 /// Check-and-set on the native API: a stale `cas` is 409 and writes nothing.
 #[tokio::test]
 async fn a_stale_check_and_set_is_a_conflict_and_writes_nothing() {

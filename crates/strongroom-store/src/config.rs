@@ -119,6 +119,26 @@ impl StoreConfig {
         Ok(())
     }
 
+    /// Checks the segments of a key a write creates or replaces: split at `/`, none may be
+    /// empty, `.` or `..` (`a//b`, `/a`, `a/`, `./a`). Such names are paths on `/v1`, in
+    /// the console and in files, where they are unreachable or mean something else, so
+    /// one grammar holds on every surface. Older keys that break it stay readable,
+    /// deletable and movable (`strongroom mv`); `doctor` lists them.
+    pub fn check_key_segments(key: &str) -> Result<()> {
+        if key
+            .split('/')
+            .any(|segment| matches!(segment, "" | "." | ".."))
+        {
+            return Err(invalid(
+                "key",
+                "has an empty, `.` or `..` segment between `/`s; name it like a path \
+                 (`app/DB_URL`), without leading, trailing or doubled `/`"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks an env name.
     pub fn check_env(&self, env: &str) -> Result<()> {
         check_env_like("env", env, self.limits.max_name_len)

@@ -223,6 +223,7 @@ async fn store_checks(
                 Err(e) => Check::fail("audit chain", e.to_string(), "run `strongroom audit verify`"),
             });
             out.push(token_check(&store).await);
+            out.push(key_grammar_check(&store).await);
         }
         Err(e) => out.push(Check::fail(
             "key fingerprints",
@@ -250,6 +251,30 @@ async fn token_check(store: &Store) -> Check {
              create the tokens anew (`strongroom token create`)",
         ),
         Err(e) => Check::fail("token rows", e.to_string(), "check the database connection"),
+    }
+}
+
+/// Keys written before the one key grammar held (`a//b`, `/a`, `a/`, `.`, `..`): readable,
+/// but unreachable from `/v1` and the console; each named with the command that renames it.
+async fn key_grammar_check(store: &Store) -> Check {
+    match store.malformed_keys().await {
+        Ok(keys) if keys.is_empty() => Check::ok(
+            "key names",
+            "every key has non-empty segments, none `.` or `..`",
+        ),
+        Ok(keys) => Check::warn(
+            "key names",
+            keys.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            format!(
+                "these keys are unreachable from /v1 and the console; rename each, e.g. \
+                 `strongroom mv '{}' NEW_NAME --namespace {} --env {}`",
+                keys[0].key, keys[0].namespace, keys[0].env
+            ),
+        ),
+        Err(e) => Check::fail("key names", e.to_string(), "check the database connection"),
     }
 }
 

@@ -51,6 +51,34 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Every stored secret whose key breaks the key grammar's segment rule
+    /// ([`crate::StoreConfig::check_key_segments`]: written before it held), for `doctor`;
+    /// each stays readable and can be renamed with `strongroom mv`.
+    ///
+    /// # Errors
+    /// When the database can not be read.
+    pub async fn malformed_keys(&self) -> Result<Vec<crate::SecretId>> {
+        let backend = &self.inner.backend;
+        let mut found: Vec<crate::SecretId> = Vec::new();
+        let mut position = 0;
+        loop {
+            let (ties, last) = backend.version_ties(position, 500).await?;
+            if ties.is_empty() {
+                return Ok(found);
+            }
+            position = last;
+            for tie in ties {
+                if crate::StoreConfig::check_key_segments(&tie.id.key).is_err()
+                    && !found.contains(&tie.id)
+                {
+                    found.push(tie.id);
+                }
+            }
+        }
+    }
+}
+
 /// Whether `backend` holds nothing a restore could overwrite: no value, no audit event, no
 /// token, no recorded key.
 pub async fn is_empty(backend: &dyn crate::backend::Backend) -> Result<bool> {

@@ -158,6 +158,7 @@ impl Store {
     /// Both identities, checked; refused when they are the same secret.
     fn transfer_ids(&self, from: &SecretId, to: &SecretId) -> Result<(SecretId, SecretId)> {
         let (from, to) = (self.normalize(from)?, self.normalize(to)?);
+        crate::StoreConfig::check_key_segments(&to.key)?;
         if from == to {
             return Err(StoreError::InvalidInput(format!(
                 "{from} is both the source and the target"

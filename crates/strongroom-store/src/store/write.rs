@@ -169,6 +169,7 @@ impl Store {
     /// current values. Nothing is written if any check fails.
     pub async fn set(&self, id: &SecretId, request: SetRequest) -> Result<WriteOutcome> {
         let id = self.normalize(id)?;
+        crate::StoreConfig::check_key_segments(&id.key)?;
         let mut outcomes = self
             .apply(vec![self.write_record(&id, request, None)?])
             .await?;
@@ -181,9 +182,31 @@ impl Store {
     pub async fn set_many(&self, items: Vec<(SecretId, SetRequest)>) -> Result<Vec<WriteOutcome>> {
         let records = items
             .into_iter()
-            .map(|(id, request)| self.write_record(&self.normalize(&id)?, request, None))
+            .map(|(id, request)| {
+                let id = self.normalize(&id)?;
+                crate::StoreConfig::check_key_segments(&id.key)?;
+                self.write_record(&id, request, None)
+            })
             .collect::<Result<Vec<_>>>()?;
         self.apply(records).await
+    }
+
+    /// Test hook: a write as a release before the key grammar's segment rule made it
+    /// (`a//b`, `/a`), so tests can hold a key only older databases have.
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
+    pub async fn set_as_older_release(
+        &self,
+        id: &SecretId,
+        request: SetRequest,
+    ) -> Result<WriteOutcome> {
+        let id = self.normalize(id)?;
+        let mut outcomes = self
+            .apply(vec![self.write_record(&id, request, None)?])
+            .await?;
+        outcomes
+            .pop()
+            .ok_or_else(|| StoreError::Database("a write reported no outcome (a defect)".into()))
     }
 
     /// Makes a kept version current again, as a new version (re-sealed under the active

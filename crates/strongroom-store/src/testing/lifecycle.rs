@@ -344,3 +344,49 @@ pub async fn cleanup_expired_and_old_events(h: &dyn Harness) {
     assert!(store.cleanup_events(Duration::ZERO).await.unwrap() >= 3);
     assert_eq!(audit_count(&store).await, 0);
 }
+
+/// One key grammar: a write (set, a batch, the target of a copy or move) of a key with an
+/// empty, `.` or `..` segment is refused and writes nothing; a key an older release wrote
+/// stays readable, is listed by `malformed_keys` (for `doctor`) and is renamed by a move.
+pub async fn keys_with_empty_or_dot_segments_are_refused_and_old_ones_renamed(h: &dyn Harness) {
+    let store = open(h).await;
+    set(&store, "dev", "app/DB_URL", "ok").await;
+    for bad in [".", "..", "a//b", "/a", "a/", "a/./b", "a/../b"] {
+        let refused = store
+            .set(&id("dev", bad), SetRequest::value("v"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refused, StoreError::InvalidName { .. }),
+            "{bad}: {refused}"
+        );
+        let batch = store
+            .set_many(vec![
+                (id("dev", "FINE"), SetRequest::value("v")),
+                (id("dev", bad), SetRequest::value("v")),
+            ])
+            .await;
+        assert!(batch.is_err(), "{bad}");
+        let copy = store
+            .copy(&id("dev", "app/DB_URL"), &id("dev", bad), false)
+            .await;
+        assert!(copy.is_err(), "{bad}");
+    }
+    assert!(!store.has(&id("dev", "FINE")).await.unwrap());
+    assert!(store.malformed_keys().await.unwrap().is_empty());
+    store
+        .set_as_older_release(&id("dev", "legacy//name"), SetRequest::value("old"))
+        .await
+        .unwrap();
+    assert_eq!(value(&store, "dev", "legacy//name").await, "old");
+    assert_eq!(
+        store.malformed_keys().await.unwrap(),
+        [id("dev", "legacy//name")]
+    );
+    store
+        .move_to(&id("dev", "legacy//name"), &id("dev", "legacy/name"), false)
+        .await
+        .unwrap();
+    assert_eq!(value(&store, "dev", "legacy/name").await, "old");
+    assert!(store.malformed_keys().await.unwrap().is_empty());
+}
