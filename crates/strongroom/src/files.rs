@@ -59,23 +59,57 @@ fn write(path: &Path, bytes: &[u8], replace: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Refuses a file that a group or others may read (a symlink is judged by its target).
+/// Refuses a file that a group or others may read, or that another user owns (a symlink
+/// is judged by its target).
 pub fn check_private(path: &Path) -> Result<(), Failure> {
     let meta =
         std::fs::metadata(path).map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
+    judge_private(path, &meta).map_err(Failure::input)
+}
+
+/// Reads a file holding a secret (a key, a PIN, a URL with a password) that only this user
+/// may read. The file is opened first and the opened file is judged (no time-of-check gap
+/// between the check and the read): a regular file, owned by the effective user (or by
+/// root, who can read everything anyway), with no permission for its group or others. A
+/// symlink is judged by its target. The error names the file, never its content.
+pub fn read_private(path: &Path) -> Result<zeroize::Zeroizing<String>, String> {
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    judge_private(path, &meta)?;
+    let mut text = zeroize::Zeroizing::new(String::new());
+    file.read_to_string(&mut text)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(text)
+}
+
+/// The rules of [`read_private`] on a file's metadata.
+fn judge_private(path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
+    if !meta.is_file() {
+        return Err(format!("{} is not a regular file", path.display()));
+    }
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = meta.permissions().mode() & 0o777;
+        use std::os::unix::fs::MetadataExt as _;
+        let mode = meta.mode() & 0o777;
         if mode & 0o077 != 0 {
-            return Err(Failure::input(format!(
-                "{}: mode {mode:o} lets others read it; expected 0600 or stricter (chmod 600)",
+            return Err(format!(
+                "{} has mode {mode:o}, which lets its group or others read it; expected 0600 \
+                 or stricter (chmod 600; a symlink is judged by its target)",
                 path.display()
-            )));
+            ));
+        }
+        let (owner, me) = (meta.uid(), nix::unistd::geteuid().as_raw());
+        if owner != me && owner != 0 {
+            return Err(format!(
+                "{} is owned by user {owner}, not by this user ({me}) or root: whoever owns it \
+                 controls what is read from it (chown it, or run as its owner)",
+                path.display()
+            ));
         }
     }
-    #[cfg(not(unix))]
-    let _ = meta;
     Ok(())
 }
 
@@ -115,5 +149,41 @@ mod tests {
             })
             .count();
         assert_eq!(leftovers, 0, "no temporary files left behind");
+    }
+}
+
+#[cfg(all(test, unix))]
+mod private_reads {
+    #![allow(clippy::unwrap_used)]
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::read_private;
+
+    /// Attack (third round): a 0600 key file of another user was accepted when running as
+    /// root, and the mode was read from the path before the file was opened. The opened
+    /// file is judged: its owner must be this user or root, its mode 0600 or stricter.
+    #[test]
+    fn a_key_file_of_another_user_or_readable_by_others_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        std::fs::write(&path, "k3y-material\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(read_private(&path).unwrap().as_str(), "k3y-material\n");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let why = read_private(&path).unwrap_err();
+        assert!(why.contains("640") && !why.contains("k3y"), "{why}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(read_private(dir.path())
+            .unwrap_err()
+            .contains("not a regular file"));
+        if nix::unistd::geteuid().is_root() {
+            // Root can make a file another user's; `nobody` then controls the key.
+            std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+            let why = read_private(&path).unwrap_err();
+            assert!(
+                why.contains("owned by user 65534") && !why.contains("k3y"),
+                "{why}"
+            );
+        }
     }
 }

@@ -36,12 +36,8 @@ pub fn config_from_env() -> Result<Option<Config>, Failure> {
         )),
         (Some(pin), None) => SecretString::from(pin),
         (None, Some(file)) => {
-            let path = std::path::Path::new(&file);
-            crate::files::check_private(path)?;
-            let text =
-                zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-                    config_error(format!("STRONGROOM_PKCS11_PIN_FILE: {file}: {e}"))
-                })?);
+            let text = crate::files::read_private(std::path::Path::new(&file))
+                .map_err(|why| config_error(format!("STRONGROOM_PKCS11_PIN_FILE: {why}")))?;
             SecretString::from(text.trim().to_owned())
         }
         (None, None) => return Err(config_error(

@@ -102,10 +102,8 @@ fn resolve_source(source: &str) -> Result<String, Failure> {
                 Failure::input(format!("{name}: not set (the PocketBase database URL)"))
             })?
     } else if let Some(path) = source.strip_prefix("file:") {
-        let path = Path::new(path);
-        crate::files::check_private(path)?;
-        std::fs::read_to_string(path)
-            .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?
+        crate::files::read_private(Path::new(path))
+            .map_err(Failure::input)?
             .trim()
             .to_owned()
     } else {

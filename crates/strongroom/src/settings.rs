@@ -297,32 +297,9 @@ fn key_text(kind: KeyVariables) -> Result<Option<(SecretString, KeyOrigin)>, Set
     }
 }
 
-/// Reads a key file that only its owner may read: a file (or a symlink's target) that a
-/// group or others may read is refused, naming the file and its mode, before it is read.
+/// Reads a key file that only this user may read ([`crate::files::read_private`]: opened
+/// first, then the open file's type, mode and owner judged), naming the variable.
 fn read_private(variable: &'static str, path: &Path) -> Result<SecretString, SettingsError> {
-    let meta =
-        std::fs::metadata(path).map_err(|e| error(variable, format!("{}: {e}", path.display())))?;
-    if !meta.is_file() {
-        return Err(error(variable, format!("{} is not a file", path.display())));
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(error(
-                variable,
-                format!(
-                    "{} has mode {mode:o}, which lets its group or others read the key; \
-                     expected 0600 or stricter (chmod 600; a symlink is judged by its target)",
-                    path.display()
-                ),
-            ));
-        }
-    }
-    let text = zeroize::Zeroizing::new(
-        std::fs::read_to_string(path)
-            .map_err(|e| error(variable, format!("{}: {e}", path.display())))?,
-    );
+    let text = crate::files::read_private(path).map_err(|why| error(variable, why))?;
     Ok(SecretString::from(text.trim().to_owned()))
 }

@@ -1895,6 +1895,21 @@ fn key_files_must_be_private_and_unambiguous() {
     );
     let s = s.with("STRONGROOM_MASTER_KEY_FILE", "to-private.key");
     assert_eq!(s.ok(&["get", "K"], b""), b"v");
+    // Attack (third round): a 0600 file of another user was accepted by root. Its owner
+    // controls the key, so the opened file's owner must be this user or root.
+    let s = if is_root() {
+        let theirs = write("theirs.key", &format!("{KEY1}\n"), 0o600);
+        std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+        let s = s.with("STRONGROOM_MASTER_KEY_FILE", theirs.to_str().unwrap());
+        let stderr = s.fails(&["get", "K"], b"", 3);
+        assert!(
+            stderr.contains("owned by user 65534") && !stderr.contains(KEY1),
+            "{stderr}"
+        );
+        s.with("STRONGROOM_MASTER_KEY_FILE", "to-private.key")
+    } else {
+        s
+    };
 
     let s = s.with("STRONGROOM_MASTER_KEY", KEY1);
     let stderr = s.fails(&["get", "K"], b"", 3);
@@ -1947,4 +1962,12 @@ fn the_key_comes_from_a_systemd_credential() {
     s.ok(&["set", "K"], b"v");
     assert_eq!(s.ok(&["get", "K"], b""), b"v");
     assert!(s.text(&["doctor"], b"").contains("systemd credential"));
+}
+
+/// Whether the tests run as root (who can hand a file to another user).
+#[cfg(unix)]
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let probe = tempfile::NamedTempFile::new().unwrap();
+    probe.as_file().metadata().unwrap().uid() == 0
 }
