@@ -8,6 +8,7 @@
 //! Routes and JSON shapes are documented in `docs/api.md`.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod connections;
 mod console;
 mod error;
 mod extract;
@@ -24,6 +25,7 @@ use strongroom_store::tokens::Tokens;
 use strongroom_store::Store;
 
 pub use axum::Router;
+pub use connections::ConnectionLimits;
 pub use console::CONTENT_SECURITY_POLICY;
 pub use error::{ApiError, ErrorBody, Problem};
 pub use metrics::Metrics;
@@ -160,15 +162,42 @@ async fn api_response_headers(
     response
 }
 
-/// Serves `router` on `listener` until `shutdown` completes; in-flight requests finish.
+/// Serves `router` on `listener` until `shutdown` completes, with the default
+/// [`ConnectionLimits`]; in-flight requests get 30 seconds to finish.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
+    serve_with(listener, router, ConnectionLimits::default(), shutdown).await
+}
+
+/// [`serve`] with explicit connection limits.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    limits: ConnectionLimits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = listener.into_std()?;
+    let server = axum_server::from_tcp(listener).handle(shutdown_handle(shutdown));
+    connections::limit(server, limits)
+        .serve(router.into_make_service())
         .await
+}
+
+/// A handle that starts a graceful shutdown (30 s for in-flight requests) when `shutdown`
+/// completes.
+pub(crate) fn shutdown_handle(
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> axum_server::Handle {
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopper.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
+    });
+    handle
 }
 
 /// The README's examples, compiled and run as a downstream crate would (`cargo test --doc`).

@@ -2,7 +2,6 @@
 //! on demand (SIGHUP in `strongroom serve`); connections already open keep their session.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use axum::Router;
 use axum_server::tls_rustls::RustlsConfig;
@@ -46,8 +45,8 @@ impl Tls {
     }
 }
 
-/// Serves `router` over TLS on `listener` until `shutdown` completes; in-flight requests
-/// get 30 seconds to finish.
+/// Serves `router` over TLS on `listener` until `shutdown` completes, with the default
+/// [`crate::ConnectionLimits`]; in-flight requests get 30 seconds to finish.
 pub async fn serve_tls(
     listener: std::net::TcpListener,
     router: Router,
@@ -55,14 +54,9 @@ pub async fn serve_tls(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
-    let handle = axum_server::Handle::new();
-    let stopper = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        stopper.graceful_shutdown(Some(Duration::from_secs(30)));
-    });
-    axum_server::from_tcp_rustls(listener, tls.config.clone())
-        .handle(handle)
+    let server = axum_server::from_tcp_rustls(listener, tls.config.clone())
+        .handle(crate::shutdown_handle(shutdown));
+    crate::connections::limit(server, crate::ConnectionLimits::default())
         .serve(router.into_make_service())
         .await
 }
