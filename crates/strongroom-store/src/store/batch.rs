@@ -5,16 +5,20 @@
 //! another, each in a savepoint of its own (a failing write undoes only itself), and each
 //! caller is answered after the commit that makes its write durable.
 //!
-//! No background task: the first caller to find the turn free takes every item waiting at
-//! that moment, commits them, and answers each waiter. Callers that arrive during a commit
-//! queue up, and the next caller with the turn commits them together; so a batch grows
-//! with the load and is one item when there is none.
+//! No background task (the store runs on any executor): the first caller to find the turn
+//! free takes every item waiting at that moment and makes their commit one shared future,
+//! which it hands to every waiter of the batch; callers that arrive during a commit queue
+//! up, and the next caller with the turn commits them together, so a batch grows with the
+//! load and is one item when there is none. The commit belongs to the batch, not to the
+//! caller that started it: every waiter drives the same future, and the turn is released
+//! by the commit itself when it ends, so a caller going away (its client gone, a timeout)
+//! changes nothing for the others in its batch, who are answered with their real outcome.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures_channel::oneshot;
-use futures_util::future::{select, Either};
+use futures_util::future::{select, BoxFuture, Either, FutureExt as _, Shared};
 use futures_util::lock::Mutex as AsyncMutex;
 
 use super::Store;
@@ -24,16 +28,47 @@ use crate::{Result, StoreError};
 
 /// Items waiting for the next group commit, and the turn to commit them.
 pub(super) struct GroupCommit<I, O> {
-    waiting: Mutex<Vec<(I, oneshot::Sender<Result<O>>)>>,
-    turn: AsyncMutex<()>,
+    waiting: Mutex<Vec<(I, oneshot::Sender<Ticket<O>>)>>,
+    /// Held by the running commit (owned by its shared future, not by a caller).
+    turn: Arc<AsyncMutex<()>>,
 }
 
 impl<I, O> Default for GroupCommit<I, O> {
     fn default() -> Self {
         Self {
             waiting: Mutex::new(Vec::new()),
-            turn: AsyncMutex::new(()),
+            turn: Arc::new(AsyncMutex::new(())),
         }
+    }
+}
+
+/// The outcomes of one group commit, one slot per item, each taken by its waiter.
+type Outcomes<O> = Arc<Mutex<Vec<Option<Result<O>>>>>;
+
+/// One group commit, shared by every waiter of its batch: whichever of them is polled
+/// drives it.
+type SharedCommit<O> = Shared<BoxFuture<'static, Outcomes<O>>>;
+
+/// A waiter's place in a group commit.
+struct Ticket<O> {
+    commit: SharedCommit<O>,
+    index: usize,
+}
+
+impl<O> Ticket<O> {
+    /// Drives the shared commit (with the other waiters) and takes this item's outcome.
+    async fn outcome(self) -> Result<O> {
+        let outcomes = self.commit.await;
+        let mine = outcomes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_mut(self.index)
+            .and_then(Option::take);
+        mine.unwrap_or_else(|| {
+            Err(StoreError::Database(
+                "a group commit left an item without its outcome (a defect)".into(),
+            ))
+        })
     }
 }
 
@@ -49,45 +84,60 @@ pub(super) enum Queued {
 /// a write's outcome is `Some`, a read's `None`.
 pub(super) type Commits = GroupCommit<Queued, Option<TxOutput>>;
 
-impl<I, O> GroupCommit<I, O> {
+impl<I, O: Send + 'static> GroupCommit<I, O> {
     /// Queues `item` and returns its own outcome once a commit covering it has run.
     /// Whichever caller gets the turn calls `commit` with every item queued at that moment;
     /// it returns one outcome per item, in order. A caller answered by another's commit
-    /// never waits for the turn, so it never queues behind newer callers.
+    /// never waits for the turn, so it never queues behind newer callers; and a commit
+    /// runs to its end while any caller of its batch still waits, whoever started it.
     pub(super) async fn submit<F, C>(&self, item: I, commit: C) -> Result<O>
     where
         C: FnOnce(Vec<I>) -> F,
-        F: Future<Output = Vec<Result<O>>>,
+        F: Future<Output = Vec<Result<O>>> + Send + 'static,
     {
-        let (done, answer) = oneshot::channel();
+        let (done, ticket) = oneshot::channel();
         self.waiting
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push((item, done));
-        let answer = match select(answer, self.turn.lock()).await {
-            Either::Left((answer, _)) => return answered(answer),
-            Either::Right((turn, answer)) => {
+        let ticket = match select(ticket, Arc::clone(&self.turn).lock_owned()).await {
+            Either::Left((ticket, _)) => ticket,
+            Either::Right((turn, ticket)) => {
                 let batch = std::mem::take(
                     &mut *self.waiting.lock().unwrap_or_else(PoisonError::into_inner),
                 );
-                if !batch.is_empty() {
+                if batch.is_empty() {
+                    // Our item went with an earlier commit; its ticket is on the way.
+                    drop(turn);
+                } else {
                     let (items, waiters): (Vec<I>, Vec<_>) = batch.into_iter().unzip();
-                    // A waiter left without an outcome (a defect) gets a dropped sender:
-                    // an error, never a success.
-                    for (waiter, outcome) in waiters.into_iter().zip(commit(items).await) {
-                        let _ = waiter.send(outcome);
+                    let work = commit(items);
+                    let shared: SharedCommit<O> = async move {
+                        let outcomes = work.await;
+                        // The next batch may start only once this one is over.
+                        drop(turn);
+                        Arc::new(Mutex::new(outcomes.into_iter().map(Some).collect()))
+                    }
+                    .boxed()
+                    .shared();
+                    for (index, waiter) in waiters.into_iter().enumerate() {
+                        let commit = shared.clone();
+                        let _ = waiter.send(Ticket { commit, index });
                     }
                 }
-                drop(turn);
-                answer
+                ticket.await
             }
         };
-        answered(answer.await)
+        match ticket {
+            Ok(ticket) => ticket.outcome().await,
+            Err(canceled) => answered(Err(canceled)),
+        }
     }
 }
 
-/// A waiter's answer; a dropped sender means the committing caller was cancelled
-/// mid-commit, so the outcome is unknown and the caller must act as if it failed.
+/// A waiter without a ticket: every caller of its batch went away before the commit was
+/// handed out (a defect, or the whole batch cancelled), so the outcome is unknown and the
+/// caller must act as if it failed.
 fn answered<O>(answer: std::result::Result<Result<O>, oneshot::Canceled>) -> Result<O> {
     answer.map_err(|_| {
         StoreError::Database(
@@ -116,7 +166,8 @@ impl Store {
         self.inner
             .commits
             .submit(Queued::ReadEvents(records), |items| {
-                self.commit_group(items)
+                let store = self.clone();
+                async move { store.commit_group(items).await }
             })
             .await
             .map(drop)
@@ -128,7 +179,10 @@ impl Store {
     pub(super) async fn run_write(&self, work: TxWork) -> Result<TxOutput> {
         self.inner
             .commits
-            .submit(Queued::Write(work), |items| self.commit_group(items))
+            .submit(Queued::Write(work), |items| {
+                let store = self.clone();
+                async move { store.commit_group(items).await }
+            })
             .await?
             .ok_or_else(|| StoreError::Database("a write was answered as a read (a defect)".into()))
     }
@@ -250,4 +304,93 @@ async fn run_each(tx: &mut dyn WriteTx, works: Vec<TxWork>) -> Result<TxOutput> 
         outcomes.push(outcome);
     }
     Ok(Box::new(Grouped::Ran(outcomes)))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use futures_channel::oneshot;
+    use futures_util::StreamExt as _;
+
+    use super::GroupCommit;
+    use crate::Result;
+
+    /// Attack (third round): the leading request of a group commit is dropped mid-commit
+    /// (its client went away, or the 30 s timeout cut it). The commit is the batch's, not
+    /// the leader's: it runs to its end, and the request that waited in the same batch is
+    /// told its real outcome, never "may or may not be written".
+    #[tokio::test]
+    async fn dropping_the_leading_request_mid_commit_changes_nothing_for_the_others() {
+        let group: Arc<GroupCommit<u32, u32>> = Arc::new(GroupCommit::default());
+        // Hold the turn with a first commit so that two requests queue together.
+        let (first_started, first_running) = oneshot::channel::<()>();
+        let (release_first, first_gate) = oneshot::channel::<()>();
+        let first = {
+            let group = Arc::clone(&group);
+            tokio::spawn(async move {
+                group
+                    .submit(0, move |items| {
+                        let _ = first_started.send(());
+                        async move {
+                            let _ = first_gate.await;
+                            items.into_iter().map(Ok).collect::<Vec<Result<u32>>>()
+                        }
+                    })
+                    .await
+            })
+        };
+        first_running.await.unwrap();
+        // Two requests queue behind it; whichever takes the turn commits both, and its
+        // commit waits at a gate; then that leader is dropped.
+        let (release_batch, batch_gate) = oneshot::channel::<()>();
+        let batch_gate = Arc::new(std::sync::Mutex::new(Some(batch_gate)));
+        let (batch_started, batch_running) = futures_channel::mpsc::unbounded::<u32>();
+        let make = |item: u32| {
+            let group = Arc::clone(&group);
+            let gate = Arc::clone(&batch_gate);
+            let started = batch_started.clone();
+            tokio::spawn(async move {
+                group
+                    .submit(item, move |items| {
+                        let gate = gate.lock().unwrap().take();
+                        let _ = started.unbounded_send(item);
+                        async move {
+                            if let Some(gate) = gate {
+                                let _ = gate.await;
+                            }
+                            items
+                                .into_iter()
+                                .map(|i| Ok(i * 100))
+                                .collect::<Vec<Result<u32>>>()
+                        }
+                    })
+                    .await
+            })
+        };
+        let mut requests = vec![(1, make(1)), (2, make(2))];
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        release_first.send(()).unwrap();
+        assert_eq!(first.await.unwrap().unwrap(), 0);
+        // One of the two leads the commit of both; it says which. Drop it mid-commit.
+        let mut batch_running = batch_running;
+        let leader = batch_running.next().await.unwrap();
+        let position = requests
+            .iter()
+            .position(|(item, _)| *item == leader)
+            .unwrap();
+        let (_, leading) = requests.remove(position);
+        leading.abort();
+        let _ = leading.await;
+        release_batch.send(()).unwrap();
+        let (item, other) = requests.pop().unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(5), other)
+            .await
+            .expect("the batch's other request is answered")
+            .unwrap();
+        assert_eq!(answer.unwrap(), item * 100);
+    }
 }
