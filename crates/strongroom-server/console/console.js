@@ -290,7 +290,9 @@ function secretRow(namespace, { item, requestedEnv, via }) {
   }));
   const canWrite = may("write", namespace, item.env);
   const canDelete = may("delete", namespace, item.env);
-  const canRead = may("read", namespace, requestedEnv);
+  // A value is offered only while the secret is active: an expired, deleted or destroyed
+  // current version answers 410, so no Reveal or Copy is shown for it.
+  const canRead = may("read", namespace, requestedEnv) && item.state === "active";
   const state = el("span", { class: `badge ${item.state}` }, item.state);
   const envCell = el("td", {}, item.env);
   if (via) envCell.append(" ", el("span", { class: "badge fallback", title: `read from ${via} when ${requestedEnv} has no value` }, `fallback for ${requestedEnv}`));

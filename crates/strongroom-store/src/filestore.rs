@@ -48,9 +48,23 @@ fn invalid(line: usize, what: &str) -> StoreError {
     StoreError::InvalidInput(format!("encrypted file, line {line}: {what}"))
 }
 
+/// An encrypted file, and the secrets it leaves out.
+#[derive(Debug, Clone)]
+pub struct FileExport {
+    /// The file's text (sealed values; no plaintext).
+    pub text: String,
+    /// Expired, deleted and destroyed secrets, not in the file (for the caller to name,
+    /// or refuse).
+    pub left_out: Vec<crate::LeftOut>,
+}
+
 /// Writes every secret of `namespace` (only `env`, if given; no fallback) as an encrypted
-/// file. Expired secrets are left out.
-pub async fn export(store: &Store, namespace: Option<&str>, env: Option<&str>) -> Result<String> {
+/// file. Expired, deleted and destroyed secrets are left out and named in the result.
+pub async fn export(
+    store: &Store,
+    namespace: Option<&str>,
+    env: Option<&str>,
+) -> Result<FileExport> {
     let namespace = namespace.unwrap_or("default").to_owned();
     let ring = store.key_ring();
     let active = ring.active();
@@ -60,18 +74,25 @@ pub async fn export(store: &Store, namespace: Option<&str>, env: Option<&str>) -
         active.fingerprint()
     );
     let mut cursor = None;
+    let mut left_out = Vec::new();
     loop {
         let page = store
             .list(ListQuery {
                 namespace: Some(namespace.clone()),
                 env: env.map(str::to_owned),
-                state: Some(crate::State::Active),
                 limit: Some(1000),
                 cursor,
                 ..ListQuery::default()
             })
             .await?;
         for info in &page.items {
+            if info.state != crate::State::Active {
+                left_out.push(crate::LeftOut {
+                    id: SecretId::new(&info.namespace, &info.env, &info.key),
+                    state: info.state,
+                });
+                continue;
+            }
             let secret = store
                 .get_exact(&SecretId::new(&info.namespace, &info.env, &info.key))
                 .await?
@@ -97,7 +118,7 @@ pub async fn export(store: &Store, namespace: Option<&str>, env: Option<&str>) -
     }
     let mac = ring.keyed_hash(&mac_context(&namespace), text.as_bytes());
     let _ = writeln!(text, "mac {}", b64().encode(mac.to_bytes()));
-    Ok(text)
+    Ok(FileExport { text, left_out })
 }
 
 /// One secret read from a file.

@@ -198,7 +198,7 @@ pub struct SecretInfo {
     pub kek_version: u32,
     /// Expiry, if any.
     pub expires_at: Option<Timestamp>,
-    /// `active` or `expired`.
+    /// `active`, `expired`, `deleted` or `destroyed` (the current version's).
     pub state: State,
     /// Creation time.
     pub created: Timestamp,
@@ -206,7 +206,8 @@ pub struct SecretInfo {
     pub updated: Timestamp,
 }
 
-/// Whether a secret can be read.
+/// Whether a secret can be read: the one state every surface shows (list, the API's
+/// `details=true`, the console, `run`, `lock`, exports) and acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
@@ -214,6 +215,22 @@ pub enum State {
     Active,
     /// Past its expiry.
     Expired,
+    /// Its current version was soft-deleted (undelete it, or roll back, to read it again).
+    Deleted,
+    /// Its current version was destroyed (its sealed bytes erased).
+    Destroyed,
+}
+
+impl State {
+    /// The state's name on every surface.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Expired => "expired",
+            Self::Deleted => "deleted",
+            Self::Destroyed => "destroyed",
+        }
+    }
 }
 
 /// The mask shown instead of any value.

@@ -101,16 +101,28 @@ fn row_id_of(info: &crate::SecretInfo) -> String {
         .map_or_else(|| info.id.clone(), str::to_owned)
 }
 
+/// PocketBase rows, and the secrets they leave out.
+#[derive(Debug, Clone)]
+pub struct PocketBaseExport {
+    /// One row per exported secret.
+    pub rows: Vec<PocketBaseRow>,
+    /// Expired, deleted and destroyed secrets, not exported (for the caller to name, or
+    /// refuse).
+    pub left_out: Vec<crate::LeftOut>,
+}
+
 /// Exports every secret of `namespace` (and `env`, if given) as PocketBase rows sealed
 /// under `pb_key`, each with the PocketBase row id it was imported from (or Strongroom's
-/// own). Each exported value is recorded as a `read` audit event.
+/// own). Each exported value is recorded as a `read` audit event. Expired, deleted and
+/// destroyed secrets are left out and named in the result.
 pub async fn export(
     store: &Store,
     pb_key: &Key,
     namespace: Option<&str>,
     env: Option<&str>,
-) -> Result<Vec<PocketBaseRow>> {
+) -> Result<PocketBaseExport> {
     let mut rows = Vec::new();
+    let mut left_out = Vec::new();
     let mut cursor = None;
     loop {
         let page = store
@@ -126,8 +138,10 @@ pub async fn export(
             let id = SecretId::new(&info.namespace, &info.env, &info.key);
             let secret = match store.get_exact(&id).await {
                 Ok(read) => read.commit().await?,
-                Err(StoreError::Expired { .. }) => continue,
-                Err(e) => return Err(e),
+                Err(e) => {
+                    left_out.push(crate::LeftOut::of(e)?);
+                    continue;
+                }
             };
             rows.push(PocketBaseRow {
                 id: row_id_of(info),
@@ -141,7 +155,7 @@ pub async fn export(
         }
         cursor = page.next_cursor;
         if cursor.is_none() {
-            return Ok(rows);
+            return Ok(PocketBaseExport { rows, left_out });
         }
     }
 }

@@ -30,7 +30,7 @@ async fn round_trip_tampering_and_wrong_keys() {
     common::set(&source, "global", "DATABASE_URL", "postgres://global").await;
     common::set(&source, "prod", "DATABASE_URL", "postgres://prod").await;
     common::set(&source, "prod", "API_KEY", "sk-file").await;
-    let text = filestore::export(&source, None, None).await.unwrap();
+    let text = filestore::export(&source, None, None).await.unwrap().text;
     assert!(
         !text.contains("postgres://") && !text.contains("sk-file"),
         "values are sealed"
@@ -103,7 +103,7 @@ async fn merging_newer_wins_and_only_real_conflicts_are_reported() {
     let source = store(&dir, "a.db", 0x11).await;
     common::set(&source, "prod", "DATABASE_URL", "postgres://prod").await;
     common::set(&source, "prod", "API_KEY", "sk-file").await;
-    let text = filestore::export(&source, None, None).await.unwrap();
+    let text = filestore::export(&source, None, None).await.unwrap().text;
     let target = store(&dir, "b.db", 0x11).await;
     filestore::import(&target, &text, false).await.unwrap();
 
@@ -122,7 +122,8 @@ async fn merging_newer_wins_and_only_real_conflicts_are_reported() {
     );
     let newer = filestore::export(&source, None, Some("prod"))
         .await
-        .unwrap();
+        .unwrap()
+        .text;
     let report = filestore::import(&target, &newer, true).await.unwrap();
     // API_KEY is newer in the file; DATABASE_URL is the same value (unchanged).
     assert_eq!(report.counts(), (0, 1, 1, 0), "dry run plan");
@@ -143,7 +144,8 @@ async fn merging_newer_wins_and_only_real_conflicts_are_reported() {
     common::set(&source, "prod", "API_KEY", "sk-source-2").await;
     let theirs = filestore::export(&source, None, Some("prod"))
         .await
-        .unwrap();
+        .unwrap()
+        .text;
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     common::set(&target, "prod", "API_KEY", "sk-target-2").await;
     let report = filestore::import(&target, &theirs, false).await.unwrap();

@@ -470,6 +470,10 @@ pub struct ExportArgs {
     /// Confirm a plaintext export (dotenv, json); each value read is an audit event.
     #[arg(long)]
     pub plaintext: bool,
+    /// Fail (exit 5, nothing done) if any secret is expired, deleted or destroyed, instead
+    /// of leaving it out with a warning.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 // Arguments of `strongroom run` (its help text is the variant's doc comment).
@@ -499,6 +503,10 @@ pub struct RunArgs {
     /// Pass the command's output through untouched, even when `CI` is set.
     #[arg(long)]
     pub no_mask: bool,
+    /// Fail (exit 5, nothing done) if any secret is expired, deleted or destroyed, instead
+    /// of leaving it out with a warning.
+    #[arg(long)]
+    pub strict: bool,
     /// The command and its arguments, after `--`.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
@@ -520,6 +528,10 @@ pub struct LockArgs {
     /// Only secrets whose key starts with this prefix.
     #[arg(long)]
     pub only: Option<String>,
+    /// Fail (exit 5, nothing done) if any secret is expired, deleted or destroyed, instead
+    /// of leaving it out with a warning.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// `lock` subcommands.
@@ -670,6 +682,10 @@ pub enum FileCommand {
         /// Namespace (default `default`).
         #[arg(long, short = 'n')]
         namespace: Option<String>,
+        /// Fail (exit 5, nothing written) if any secret is expired, deleted or destroyed,
+        /// instead of leaving it out with a warning.
+        #[arg(long)]
+        strict: bool,
     },
     /// Merge an encrypted file into the store (newer wins; conflicts are reported).
     Import {
@@ -716,4 +732,8 @@ pub enum StateArg {
     Active,
     /// Past expiry.
     Expired,
+    /// The current version soft-deleted.
+    Deleted,
+    /// The current version destroyed.
+    Destroyed,
 }

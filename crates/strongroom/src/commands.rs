@@ -209,6 +209,8 @@ async fn list(
     let state = state.map(|s| match s {
         StateArg::Active => State::Active,
         StateArg::Expired => State::Expired,
+        StateArg::Deleted => State::Deleted,
+        StateArg::Destroyed => State::Destroyed,
     });
     let mut items = Vec::new();
     let mut cursor = None;

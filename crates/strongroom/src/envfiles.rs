@@ -45,6 +45,7 @@ impl crate::cli::ExportArgs {
                 self.database.as_deref(),
                 env,
                 namespace,
+                self.strict,
             )
             .await
         } else {
@@ -54,6 +55,7 @@ impl crate::cli::ExportArgs {
                 env,
                 namespace,
                 self.plaintext,
+                self.strict,
             )
             .await
         }
@@ -114,9 +116,11 @@ pub async fn run(args: crate::cli::RunArgs, mask: bool) -> Result<ExitCode, Fail
     let reads = match &args.lock {
         Some(lock) => crate::lockfile::locked_reads(&store, lock, namespace, env).await?,
         None => {
-            store
+            let view = store
                 .resolve_env(namespace, env, args.only.as_deref())
-                .await?
+                .await?;
+            crate::states::leave_out(&view.left_out, args.strict)?;
+            view.reads
         }
     };
     let refused = crate::childenv::refused(reads.iter().map(|s| s.id().key.as_str()), allow_names);
@@ -355,6 +359,7 @@ pub async fn export_plaintext(
     env: Option<&str>,
     namespace: Option<&str>,
     plaintext: bool,
+    strict: bool,
 ) -> Result<ExitCode, Failure> {
     if !plaintext {
         return Err(Failure::input(
@@ -362,7 +367,9 @@ pub async fn export_plaintext(
         ));
     }
     let store = crate::commands::open().await?;
-    let reads = store.resolve_env(namespace, env, None).await?;
+    let view = store.resolve_env(namespace, env, None).await?;
+    crate::states::leave_out(&view.left_out, strict)?;
+    let reads = view.reads;
     // The reads are recorded before any value is used (a refused export is still a read).
     let secrets = store
         .commit_reads(reads, strongroom_store::Action::Read)
@@ -432,10 +439,13 @@ async fn file(action: crate::cli::FileCommand) -> Result<ExitCode, Failure> {
             path,
             env,
             namespace,
+            strict,
         } => {
-            let text =
+            let exported =
                 strongroom_store::filestore::export(&store, namespace.as_deref(), env.as_deref())
                     .await?;
+            crate::states::leave_out(&exported.left_out, strict)?;
+            let text = exported.text;
             crate::files::write_private(&path, text.as_bytes())?;
             let lines = text.lines().count().saturating_sub(3);
             println!("wrote {lines} sealed secret(s) to {}", path.display());

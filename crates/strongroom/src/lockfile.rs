@@ -77,13 +77,15 @@ impl LockArgs {
         match self.action {
             None => {
                 let probe = store.secret_id(self.namespace.as_deref(), self.env.as_deref(), "_")?;
-                let entries = store
+                let pinned = store
                     .lock_env(
                         Some(&probe.namespace),
                         Some(&probe.env),
                         self.only.as_deref(),
                     )
                     .await?;
+                crate::states::leave_out(&pinned.left_out, self.strict)?;
+                let entries = pinned.entries;
                 let lock = LockFile {
                     format: FORMAT.into(),
                     namespace: probe.namespace,
@@ -190,6 +192,7 @@ async fn diff(
     let now: Vec<LockedSecret> = store
         .lock_env(Some(&lock.namespace), Some(&lock.env), lock.only.as_deref())
         .await?
+        .entries
         .into_iter()
         .map(LockedSecret::of)
         .collect();

@@ -20,6 +20,7 @@ mod pocketbase;
 mod schema;
 mod serve;
 mod settings;
+mod states;
 mod transfer;
 
 use std::process::ExitCode;

@@ -146,10 +146,13 @@ pub async fn export_pocketbase(
     database: Option<&str>,
     env: Option<&str>,
     namespace: Option<&str>,
+    strict: bool,
 ) -> Result<ExitCode, Failure> {
     let key = pb_key()?;
     let store = crate::commands::open().await?;
-    let rows = pocketbase::export(&store, &key, namespace, env).await?;
+    let exported = pocketbase::export(&store, &key, namespace, env).await?;
+    crate::states::leave_out(&exported.left_out, strict)?;
+    let rows = exported.rows;
     match (out, database) {
         (Some(path), _) => {
             crate::files::write_private(path, pocketbase::to_sql(&rows).as_bytes())?;

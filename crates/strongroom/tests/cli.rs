@@ -1971,3 +1971,116 @@ fn is_root() -> bool {
     let probe = tempfile::NamedTempFile::new().unwrap();
     probe.as_file().metadata().unwrap().uid() == 0
 }
+
+/// One rule for secrets that can not be read, on every command that takes a whole env:
+/// an expired secret and one whose current version was soft-deleted are left out with a
+/// one-line warning each (the README's `--ttl 90d` no longer takes every `run` down on
+/// day 90), and `--strict` makes either fatal (exit 5) with nothing run or written. The
+/// listed state is the one these commands act on.
+#[test]
+fn expired_and_deleted_secrets_are_left_out_with_a_warning_or_refused_with_strict() {
+    let s = Sandbox::new().with("PB_MASTER_KEY", KEY2);
+    s.ok(&["set", "GOOD"], b"good-value");
+    s.ok(&["set", "OLD", "--ttl", "1s"], b"old-value");
+    s.ok(&["set", "GONE"], b"gone-value");
+    s.ok(&["rm", "GONE", "--version", "1"], b"");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // The states a user sees.
+    let listed: serde_json::Value =
+        serde_json::from_str(&s.text(&["list", "--json"], b"")).unwrap();
+    let states: Vec<(String, String)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["key"].as_str().unwrap().to_owned(),
+                i["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for expected in [("GOOD", "active"), ("OLD", "expired"), ("GONE", "deleted")] {
+        assert!(
+            states.contains(&(expected.0.to_owned(), expected.1.to_owned())),
+            "{states:?}"
+        );
+    }
+    let active = s.text(&["list", "--state", "active", "--json"], b"");
+    assert!(active.contains("GOOD") && !active.contains("GONE") && !active.contains("OLD"));
+    // run: the command starts with the readable secrets; one warning line per other.
+    let out = s.run(
+        &[
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "printf '%s|%s|%s' \"$GOOD\" \"$OLD\" \"$GONE\"",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "good-value||");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.matches("warning: leaving out").count(),
+        2,
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("OLD: expired") && stderr.contains("GONE: its current version is deleted")
+    );
+    let marker = s.dir.path().join("ran");
+    let stderr = s.fails(
+        &["run", "--strict", "--", "touch", marker.to_str().unwrap()],
+        b"",
+        5,
+    );
+    assert!(
+        stderr.contains("--strict") && stderr.contains("OLD"),
+        "{stderr}"
+    );
+    assert!(!marker.exists(), "nothing started");
+    // lock, dotenv and JSON exports, the encrypted file and the PocketBase export: the same.
+    let lock = s.text(&["lock"], b"");
+    assert!(lock.contains("GOOD") && !lock.contains("\"OLD\"") && !lock.contains("GONE"));
+    s.fails(&["lock", "--strict"], b"", 5);
+    for format in ["dotenv", "json"] {
+        let text = s.text(&["export", "--format", format, "--plaintext"], b"");
+        assert!(
+            text.contains("good-value") && !text.contains("old-value"),
+            "{text}"
+        );
+        s.fails(
+            &["export", "--format", format, "--plaintext", "--strict"],
+            b"",
+            5,
+        );
+    }
+    s.ok(&["file", "export", "secrets.enc"], b"");
+    s.fails(&["file", "export", "strict.enc", "--strict"], b"", 5);
+    assert!(!s.dir.path().join("strict.enc").exists(), "nothing written");
+    let out = s.run(
+        &["export", "--format", "pocketbase", "--out", "pb.sql"],
+        b"",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("leaving out"));
+    s.fails(
+        &[
+            "export",
+            "--format",
+            "pocketbase",
+            "--out",
+            "pb2.sql",
+            "--strict",
+        ],
+        b"",
+        5,
+    );
+    assert!(!s.dir.path().join("pb2.sql").exists(), "nothing written");
+}

@@ -163,7 +163,8 @@ pub(crate) struct ListItem {
     /// PocketBase's, field for field).
     #[serde(skip_serializing_if = "Option::is_none")]
     version: Option<u32>,
-    /// `active` or `expired` (only with `?details=true`).
+    /// `active`, `expired`, `deleted` (the current version soft-deleted) or `destroyed`
+    /// (only with `?details=true`).
     #[serde(skip_serializing_if = "Option::is_none")]
     state: Option<String>,
     /// RFC 3339, null when it never expires (only with `?details=true`).
@@ -238,13 +239,7 @@ pub(crate) async fn list_secrets(
             created: i.created.to_string(),
             updated: i.updated.to_string(),
             version: details.then_some(i.version),
-            state: details.then(|| {
-                match i.state {
-                    strongroom_store::State::Active => "active",
-                    strongroom_store::State::Expired => "expired",
-                }
-                .to_owned()
-            }),
+            state: details.then(|| i.state.as_str().to_owned()),
             expires: details.then(|| i.expires_at.map(|t| t.to_string())),
         })
         .collect();

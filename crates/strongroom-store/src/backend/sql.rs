@@ -154,19 +154,30 @@ pub fn list(dialect: Dialect, filter: &ListFilter) -> (Query, Query) {
         let p = q.bind(prefix.as_str());
         q.and((dialect.starts_with)("s.key", &p));
     }
+    // A state is the current version's: destroyed, else deleted, else expired, else
+    // active (`read.rs::info_of` decides the same way for each row).
+    let live = "v.deleted_at IS NULL AND NOT v.destroyed";
     match filter.state {
         Some(State::Expired) => {
             let p = q.bind(filter.now);
-            q.and(format!("s.expires_at IS NOT NULL AND s.expires_at <= {p}"));
+            q.and(format!(
+                "s.expires_at IS NOT NULL AND s.expires_at <= {p} AND {live}"
+            ));
         }
         Some(State::Active) => {
             let p = q.bind(filter.now);
-            q.and(format!("(s.expires_at IS NULL OR s.expires_at > {p})"));
+            q.and(format!(
+                "(s.expires_at IS NULL OR s.expires_at > {p}) AND {live}"
+            ));
         }
+        Some(State::Deleted) => q.and("v.deleted_at IS NOT NULL AND NOT v.destroyed".into()),
+        Some(State::Destroyed) => q.and("v.destroyed".into()),
         None => {}
     }
     let count = q.finish(format!(
-        "SELECT count(*) FROM {secrets} s WHERE {}",
+        "SELECT count(*) FROM {secrets} s
+         JOIN {versions} v ON v.sid = s.sid AND v.version = s.version
+         WHERE {}",
         q.conditions()
     ));
     let (env, key) = ((dialect.bytewise)("s.env"), (dialect.bytewise)("s.key"));

@@ -29,26 +29,43 @@ pub struct LockEntry {
     pub hash: Vec<u8>,
 }
 
+/// What [`Store::lock_env`] pins: one entry per key the env serves, and the keys left
+/// out because their serving secret is expired, deleted or destroyed.
+#[derive(Debug, Clone)]
+pub struct EnvLock {
+    /// Per key: the serving env, version and keyed hash, sorted by key.
+    pub entries: Vec<LockEntry>,
+    /// The keys that can not be pinned.
+    pub left_out: Vec<crate::LeftOut>,
+}
+
 impl Store {
     /// What `env` serves now, after fallback (the keys starting with `prefix`, if given):
-    /// per key, the serving env, version and the keyed hash of its value, sorted by key. An expired value
-    /// is [`StoreError::Expired`], as a read would be.
+    /// per key, the serving env, version and the keyed hash of its value, sorted by key.
+    /// A key whose serving secret is expired, deleted or destroyed is left out and named
+    /// in the second list, as [`Store::resolve_env`] does.
     pub async fn lock_env(
         &self,
         namespace: Option<&str>,
         env: Option<&str>,
         prefix: Option<&str>,
-    ) -> Result<Vec<LockEntry>> {
+    ) -> Result<EnvLock> {
         let probe = self.secret_id(namespace, env, "_")?;
         let chain = self.chain(&probe);
         let keys = self.keys_in_chain(&probe.namespace, &chain, prefix).await?;
         let mut entries = Vec::with_capacity(keys.len());
+        let mut left_out = Vec::new();
         for key in keys {
             for chain_env in &chain {
                 let id = SecretId::new(&probe.namespace, chain_env, &key);
-                // Expired: an error, as a read would be.
-                let Some(current) = self.open_current(&id, &probe.env).await? else {
-                    continue;
+                // Expired, deleted, destroyed: left out, as a read of the env would.
+                let current = match self.open_current(&id, &probe.env).await {
+                    Ok(Some(current)) => current,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        left_out.push(crate::LeftOut::of(e)?);
+                        break;
+                    }
                 };
                 let hash = self
                     .inner
@@ -63,7 +80,7 @@ impl Store {
                 break;
             }
         }
-        Ok(entries)
+        Ok(EnvLock { entries, left_out })
     }
 
     /// The locked value of `entry`, in `namespace`, as a read to commit: the version the

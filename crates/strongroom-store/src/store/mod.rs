@@ -26,9 +26,9 @@ mod transfer;
 mod versions;
 mod write;
 
-pub use lock::LockEntry;
+pub use lock::{EnvLock, LockEntry};
 pub use maintenance::{is_empty, ValuesCheck};
-pub use read::PendingRead;
+pub use read::{EnvView, LeftOut, PendingRead};
 pub use rotation::RotateOptions;
 #[cfg(feature = "testing")]
 pub(crate) use rotation::RotationUpdate;

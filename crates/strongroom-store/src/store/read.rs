@@ -243,17 +243,18 @@ impl Store {
             return Ok(None);
         };
         let now = now_ms();
-        if let Some(at) = stored.info.expires_at.filter(|at| *at <= now) {
-            return Err(StoreError::Expired {
-                id: id.clone(),
-                expired_at: format_time(at),
-            });
-        }
+        // The same order as a listed state (`info_of`): destroyed, deleted, then expired.
         if !stored.info.state.readable() {
             return Err(StoreError::VersionUnavailable {
                 id: id.clone(),
                 version: stored.info.version,
                 destroyed: stored.info.state.destroyed,
+            });
+        }
+        if let Some(at) = stored.info.expires_at.filter(|at| *at <= now) {
+            return Err(StoreError::Expired {
+                id: id.clone(),
+                expired_at: format_time(at),
             });
         }
         let context = value_context(id, &stored.info.row_id, stored.info.version);
@@ -293,25 +294,34 @@ impl Store {
 
     /// Every secret `env` sees, after fallback: the keys present in any env of its chain
     /// (only those starting with `prefix`, if given), each read with [`Store::get`] so the
-    /// nearest env wins. Sorted by key. Commit them together with [`Store::commit_reads`].
+    /// nearest env wins. Sorted by key. A key whose serving secret is expired, deleted or
+    /// destroyed is [`EnvView::left_out`], not an error: one such secret does not stop the
+    /// env (the caller names them, or refuses when asked to be strict). Commit the reads
+    /// together with [`Store::commit_reads`].
     pub async fn resolve_env(
         &self,
         namespace: Option<&str>,
         env: Option<&str>,
         prefix: Option<&str>,
-    ) -> Result<Vec<PendingRead>> {
+    ) -> Result<EnvView> {
         let probe = self.secret_id(namespace, env, "_")?;
         let keys = self
             .keys_in_chain(&probe.namespace, &self.chain(&probe), prefix)
             .await?;
-        let mut reads = Vec::with_capacity(keys.len());
+        let mut view = EnvView {
+            reads: Vec::with_capacity(keys.len()),
+            left_out: Vec::new(),
+        };
         for key in keys {
-            reads.push(
-                self.get(&SecretId::new(&probe.namespace, &probe.env, key))
-                    .await?,
-            );
+            match self
+                .get(&SecretId::new(&probe.namespace, &probe.env, key))
+                .await
+            {
+                Ok(read) => view.reads.push(read),
+                Err(e) => view.left_out.push(LeftOut::of(e)?),
+            }
         }
-        Ok(reads)
+        Ok(view)
     }
 
     /// The keys present in any env of `chain` (those starting with `prefix`, if given).
@@ -435,6 +445,53 @@ impl Store {
     }
 }
 
+/// What an env serves now ([`Store::resolve_env`]): the reads, and the keys left out.
+#[must_use = "the reads must be committed, and the secrets left out named"]
+pub struct EnvView {
+    /// One read per key the env serves, sorted by key.
+    pub reads: Vec<PendingRead>,
+    /// The keys whose serving secret can not be read (expired, deleted, destroyed).
+    pub left_out: Vec<LeftOut>,
+}
+
+/// A secret an env view, a lock or an export leaves out: the identity that would serve
+/// it, and its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftOut {
+    /// The serving identity (the env that holds the secret).
+    pub id: SecretId,
+    /// Why it is left out: `Expired`, `Deleted` or `Destroyed`.
+    pub state: State,
+}
+
+impl LeftOut {
+    /// The secret a read error names, when the error is one of the states that leave a
+    /// secret out; any other error is returned as it is.
+    pub(crate) fn of(error: StoreError) -> Result<Self> {
+        match error {
+            StoreError::Expired { id, .. } => Ok(Self {
+                id,
+                state: State::Expired,
+            }),
+            StoreError::VersionUnavailable { id, destroyed, .. } => Ok(Self {
+                id,
+                state: if destroyed {
+                    State::Destroyed
+                } else {
+                    State::Deleted
+                },
+            }),
+            other => Err(other),
+        }
+    }
+}
+
+impl core::fmt::Display for LeftOut {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{} ({})", self.id, self.state.as_str())
+    }
+}
+
 /// The listed form of a stored row, judged at `now`.
 pub(super) fn info_of(row: StoredInfo, now: i64) -> SecretInfo {
     SecretInfo {
@@ -449,7 +506,11 @@ pub(super) fn info_of(row: StoredInfo, now: i64) -> SecretInfo {
         version: row.version,
         kek_version: row.kek_version,
         expires_at: row.expires_at.map(Timestamp),
-        state: if row.expires_at.is_some_and(|at| at <= now) {
+        state: if row.state.destroyed {
+            State::Destroyed
+        } else if row.state.deleted_at.is_some() {
+            State::Deleted
+        } else if row.expires_at.is_some_and(|at| at <= now) {
             State::Expired
         } else {
             State::Active

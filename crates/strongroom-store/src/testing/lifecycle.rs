@@ -390,3 +390,68 @@ pub async fn keys_with_empty_or_dot_segments_are_refused_and_old_ones_renamed(h:
     assert_eq!(value(&store, "dev", "legacy/name").await, "old");
     assert!(store.malformed_keys().await.unwrap().is_empty());
 }
+
+/// A secret's listed state is the state reads act on: a soft-deleted current version is
+/// `deleted` (not `active`), a destroyed one `destroyed`, and the state filter agrees
+/// (counts included).
+pub async fn listed_states_are_the_states_reads_act_on(h: &dyn Harness) {
+    let store = open(h).await;
+    for key in ["LIVE", "SOFT", "ERASED"] {
+        set(&store, "dev", key, "v").await;
+    }
+    store
+        .delete_versions(&id("dev", "SOFT"), &[1])
+        .await
+        .unwrap();
+    store
+        .destroy_versions(&id("dev", "ERASED"), &[1])
+        .await
+        .unwrap();
+    let listed = |state: Option<State>| {
+        let store = store.clone();
+        async move {
+            let page = store
+                .list(ListQuery {
+                    env: Some("dev".into()),
+                    state,
+                    ..ListQuery::default()
+                })
+                .await
+                .unwrap();
+            let keys: Vec<(String, State)> =
+                page.items.into_iter().map(|i| (i.key, i.state)).collect();
+            (page.total, keys)
+        }
+    };
+    let (total, all) = listed(None).await;
+    assert_eq!(total, 3);
+    assert!(all.contains(&("LIVE".into(), State::Active)), "{all:?}");
+    assert!(all.contains(&("SOFT".into(), State::Deleted)), "{all:?}");
+    assert!(
+        all.contains(&("ERASED".into(), State::Destroyed)),
+        "{all:?}"
+    );
+    for (state, key) in [
+        (State::Active, "LIVE"),
+        (State::Deleted, "SOFT"),
+        (State::Destroyed, "ERASED"),
+    ] {
+        let (total, keys) = listed(Some(state)).await;
+        assert_eq!((total, keys), (1, vec![(key.to_owned(), state)]));
+    }
+    let view = store.resolve_env(None, Some("dev"), None).await.unwrap();
+    let left: Vec<(String, State)> = view
+        .left_out
+        .iter()
+        .map(|l| (l.id.key.clone(), l.state))
+        .collect();
+    assert_eq!(
+        left,
+        [
+            ("ERASED".into(), State::Destroyed),
+            ("SOFT".into(), State::Deleted)
+        ]
+    );
+    assert_eq!(view.reads.len(), 1);
+    drop(store.commit_reads(view.reads, Action::Read).await.unwrap());
+}

@@ -163,7 +163,11 @@ pub async fn deploy_locks_pin_values_not_rows(h: &dyn Harness) {
     let store = open(h).await;
     set(&store, "prod", "API", "api-locked").await;
     set(&store, "global", "SHARED", "shared-locked").await;
-    let lock = store.lock_env(None, Some("prod"), None).await.unwrap();
+    let lock = store
+        .lock_env(None, Some("prod"), None)
+        .await
+        .unwrap()
+        .entries;
     assert_eq!(
         lock.iter()
             .map(|e| (e.key.as_str(), e.env.as_str(), e.version))
