@@ -890,6 +890,37 @@ async fn ready_names_the_part_that_is_not_ready() {
     );
     let (status, _) = server.call("GET", "/api/health", None, None).await;
     assert_eq!(status, StatusCode::OK);
+    raw.execute("DELETE FROM key_fingerprints", []).unwrap();
+
+    // Another process rotates the shared database to a key this server lacks: every read
+    // here would fail and its writes would land under the old key. Not ready.
+    let (status, _) = server.call("GET", "/api/ready", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let other = Store::open(
+        Arc::new(SqliteBackend::open(server.dir.path().join("api.db")).unwrap()),
+        KeySource::Ring(
+            KeyRing::new([
+                (2, &Key::from_bytes(&[8; 32])),
+                (1, &Key::from_bytes(&[7; 32])),
+            ])
+            .unwrap(),
+        ),
+        StoreConfig::default(),
+    )
+    .await
+    .unwrap();
+    other
+        .rotate(strongroom_store::RotateOptions::default(), |_| {})
+        .await
+        .unwrap();
+    let (status, body) = server.call("GET", "/api/ready", None, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["data"]["part"], "key");
+    assert!(
+        body["message"].as_str().unwrap().contains("version 2")
+            || body["data"].to_string().contains("version 2"),
+        "{body}"
+    );
 
     let keyless = start(false, Limits::default()).await;
     let (status, body) = keyless.call("GET", "/api/ready", None, None).await;

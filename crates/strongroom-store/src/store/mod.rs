@@ -335,8 +335,10 @@ impl Store {
         }
     }
 
-    /// Readiness: the database answers, and every key of the ring still has the
-    /// fingerprint the database recorded for its version. Names the part that fails.
+    /// Readiness, meaning this server can serve: the database answers, every key of the
+    /// ring still has the fingerprint the database recorded for its version, no newer key
+    /// has written (another process rotated to a key this one lacks), and every KEK
+    /// version stored values use is in the ring. Names the part that fails.
     pub async fn check_ready(&self) -> std::result::Result<(), (&'static str, String)> {
         let recorded = self
             .inner
@@ -345,6 +347,35 @@ impl Store {
             .await
             .map_err(|e| ("database", e.to_string()))?;
         check_fingerprints(&self.inner.ring, &recorded).map_err(|e| ("key", e.to_string()))?;
+        // Another process may have rotated to a key this one lacks: its writes are then
+        // under a newer KEK (ours would land under an older one), and its values do not
+        // open here. Ready means every stored value opens and no newer key is writing.
+        let active = self.inner.ring.active().version();
+        if let Some((newer, _)) = recorded.iter().find(|(version, _)| *version > active) {
+            return Err((
+                "key",
+                format!(
+                    "the database records KEK version {newer}, newer than this server's \
+                     active version {active}: another process rotated to a key this server \
+                     lacks; restart it with the new key ring (STRONGROOM_KEYS)"
+                ),
+            ));
+        }
+        let in_use = self
+            .inner
+            .backend
+            .kek_versions_in_use()
+            .await
+            .map_err(|e| ("database", e.to_string()))?;
+        if let Some(missing) = in_use.iter().find(|v| self.inner.ring.get(**v).is_err()) {
+            return Err((
+                "key",
+                format!(
+                    "stored values are sealed under KEK version {missing}, which this server \
+                     lacks: they can not be read here; add it to STRONGROOM_KEYS"
+                ),
+            ));
+        }
         if let Some(cache) = self.inner.backend.stats().read_cache {
             if !cache.live {
                 return Err((
