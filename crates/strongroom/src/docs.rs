@@ -9,16 +9,18 @@ use crate::exit::Failure;
 
 impl CompletionsArgs {
     /// Prints the completion script for the shell on stdout.
-    #[allow(clippy::unnecessary_wraps)] // every command's `run` has the same shape
     pub fn run(self) -> Result<ExitCode, Failure> {
+        use std::io::Write as _;
         let mut command = Cli::command();
-        clap_complete::generate(
-            self.shell,
-            &mut command,
-            "strongroom",
-            &mut std::io::stdout(),
-        );
-        Ok(ExitCode::SUCCESS)
+        let mut script = Vec::new();
+        clap_complete::generate(self.shell, &mut command, "strongroom", &mut script);
+        match std::io::stdout().write_all(&script) {
+            // A closed stdout (`completions zsh | head`) is the end of the output.
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::io(format!(
+                "cannot write the completion script: {e}"
+            ))),
+            _ => Ok(ExitCode::SUCCESS),
+        }
     }
 }
 

@@ -34,6 +34,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::Parser as _;
 
 fn main() -> ExitCode {
+    end_quietly_on_closed_stdout();
     let cli = cli::Cli::parse();
     harden::non_dumpable();
     let serving = matches!(cli.command, cli::Command::Serve(_));
@@ -56,6 +57,30 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(failure) => exit::report(&failure),
     }
+}
+
+/// A closed stdout (`strongroom audit | head -1`, `list --json | jq -e .[0]`) is the end
+/// of the output, not an error: Rust ignores SIGPIPE, so a write to the closed pipe fails
+/// with `EPIPE` and `println!` reports it by panicking. This hook turns exactly that panic
+/// into a quiet exit 0 (the reader took what it wanted); every other panic is reported as
+/// before. (SIGPIPE is not restored to its default: `serve` writes to sockets and `run`
+/// relays a child's output, where a closed reader must not kill the process.)
+fn end_quietly_on_closed_stdout() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout")
+            && message.to_ascii_lowercase().contains("broken pipe")
+        {
+            std::process::exit(0);
+        }
+        report(info);
+    }));
 }
 
 /// Structured logs on stderr for `serve` (`RUST_LOG`, default `info`; `STRONGROOM_LOG_FORMAT=json`).

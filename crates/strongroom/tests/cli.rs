@@ -2084,3 +2084,42 @@ fn expired_and_deleted_secrets_are_left_out_with_a_warning_or_refused_with_stric
     );
     assert!(!s.dir.path().join("pb2.sql").exists(), "nothing written");
 }
+
+/// `strongroom audit | head -1`, `list --json | head -1`, `completions bash | head -1`:
+/// a reader that closes the pipe early ends the output; the command exits 0 with nothing
+/// on stderr, never a panic (exit 101).
+#[test]
+fn a_closed_stdout_ends_the_output_without_a_panic() {
+    use std::io::BufRead as _;
+    let s = Sandbox::new();
+    let many: Vec<u8> = (0..2000)
+        .flat_map(|i| format!("K{i}=v{i}\n").into_bytes())
+        .collect();
+    std::fs::write(s.dir.path().join("many.env"), many).unwrap();
+    s.ok(&["import", "--format", "dotenv", "many.env"], b"");
+    for args in [
+        &["audit"][..],
+        &["list", "--json"],
+        &["list"],
+        &["completions", "bash"],
+    ] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_strongroom"));
+        command
+            .args(args)
+            .current_dir(s.dir.path())
+            .envs(s.vars.iter().map(|(n, v)| (n, v)))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        // The reader is gone (as `head -1` is, after its line).
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!first.is_empty(), "{args:?}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
