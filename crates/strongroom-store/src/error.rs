@@ -68,7 +68,7 @@ pub enum StoreError {
     /// database under the same version.
     #[error(
         "wrong key: key version {version} has fingerprint {configured}, but this database \
-         was written with fingerprint {recorded}; check STRONGROOM_MASTER_KEY / STRONGROOM_KEYS"
+         was written with fingerprint {recorded}; check the configured key"
     )]
     WrongKey {
         /// The KEK version.

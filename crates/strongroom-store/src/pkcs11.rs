@@ -39,6 +39,9 @@ pub struct Config {
     pub token: String,
     /// The user PIN (`STRONGROOM_PKCS11_PIN_FILE` or `STRONGROOM_PKCS11_PIN`).
     pub pin: SecretString,
+    /// Where the PIN came from, named in a wrong-PIN error (`STRONGROOM_PKCS11_PIN`, or
+    /// `STRONGROOM_PKCS11_PIN_FILE (/etc/...)`).
+    pub pin_origin: String,
     /// The wrapping key's label (`STRONGROOM_PKCS11_KEY`).
     pub key_label: String,
 }
@@ -80,9 +83,9 @@ pub struct Hsm {
 
 fn hsm_error(what: &str, error: &CkError) -> StoreError {
     match error {
-        CkError::Pkcs11(RvError::PinIncorrect, _) => key_error(
-            "the PKCS#11 PIN is wrong (STRONGROOM_PKCS11_PIN_FILE); nothing was read or written",
-        ),
+        CkError::Pkcs11(RvError::PinIncorrect, _) => {
+            key_error("the PKCS#11 PIN is wrong; nothing was read or written")
+        }
         CkError::Pkcs11(RvError::PinLocked, _) => key_error("the PKCS#11 token's PIN is locked"),
         other => key_error(format!("PKCS#11: cannot {what}: {other}")),
     }
@@ -124,7 +127,13 @@ impl Hsm {
                 UserType::User,
                 Some(&AuthPin::from(config.pin.expose_secret().to_owned())),
             )
-            .map_err(|e| hsm_error("log in", &e))?;
+            .map_err(|e| match e {
+                CkError::Pkcs11(RvError::PinIncorrect, _) => key_error(format!(
+                    "the PKCS#11 PIN from {} is wrong; nothing was read or written",
+                    config.pin_origin
+                )),
+                e => hsm_error("log in", &e),
+            })?;
         Ok(Self {
             session,
             _context: Arc::new(context),

@@ -294,10 +294,7 @@ async fn connect_postgres(
     url: &str,
     ca_file: Option<&std::path::Path>,
 ) -> Result<tokio_postgres::Client> {
-    use std::str::FromStr as _;
-    let mut config = tokio_postgres::Config::from_str(url).map_err(|_| {
-        StoreError::Config("the PocketBase database URL is not a valid postgres:// URL".into())
-    })?;
+    let mut config = crate::backend::transport::parse_url(url, "the PocketBase database URL")?;
     let transport = crate::backend::transport::Transport::for_config(&mut config, ca_file)?;
     transport.connect(&config).await.map_err(|e| {
         StoreError::Database(format!("cannot connect to the PocketBase database: {e}"))

@@ -501,6 +501,7 @@ mod through_pkcs11 {
                 module: MODULE.into(),
                 token: "suite".into(),
                 pin: SecretString::from("1234".to_owned()),
+                pin_origin: "the test's PIN".into(),
                 key_label: "suite-ring".into(),
             })
             .unwrap();

@@ -79,10 +79,15 @@ impl From<StoreError> for Failure {
             ErrorKind::Config => code::CONFIG,
             ErrorKind::Unavailable | ErrorKind::Internal => code::IO,
         };
-        Self {
-            message: e.to_string(),
-            code,
+        let mut message = e.to_string();
+        if matches!(e, StoreError::WrongKey { .. }) {
+            // The store can not know where the key came from; the command line does.
+            message = format!(
+                "{message} ({})",
+                crate::settings::Settings::key_source_hint()
+            );
         }
+        Self { message, code }
     }
 }
 

@@ -35,7 +35,10 @@ use clap::Parser as _;
 
 fn main() -> ExitCode {
     end_quietly_on_closed_stdout();
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     harden::non_dumpable();
     let serving = matches!(cli.command, cli::Command::Serve(_));
     if serving {
@@ -81,6 +84,59 @@ fn end_quietly_on_closed_stdout() {
         }
         report(info);
     }));
+}
+
+/// `--help` and `--version` print as clap renders them (exit 0); a usage error is the
+/// documented one line, `strongroom: MESSAGE (see --help)`, exit 2.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = error.print();
+        return if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    // An unexpected argument may be a value typed on the command line by mistake
+    // (`strongroom set KEY sk-live-...`): it is repeated only when it looks like a flag.
+    if error.kind() == ErrorKind::UnknownArgument {
+        let argument = match error.get(clap::error::ContextKind::InvalidArg) {
+            Some(clap::error::ContextValue::String(argument)) => argument.as_str(),
+            _ => "",
+        };
+        let looks_like_a_flag = argument.starts_with("--")
+            && argument[2..]
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'-');
+        if !looks_like_a_flag {
+            return exit::report(&exit::Failure {
+                message: "unexpected argument (not repeated here: it may be a secret value; \
+                          values are read from stdin or --value-file) (see strongroom --help)"
+                    .into(),
+                code: 2,
+            });
+        }
+    }
+    // The error's first paragraph (its message, and the arguments it lists), on one line;
+    // clap's tip and usage lines are left to --help.
+    let rendered = error.render().to_string();
+    let paragraph: Vec<&str> = rendered
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let joined = paragraph.join(" ");
+    let message = joined.strip_prefix("error: ").unwrap_or(&joined);
+    exit::report(&exit::Failure {
+        message: format!("{message} (see strongroom --help)"),
+        code: 2,
+    })
 }
 
 /// Structured logs on stderr for `serve` (`RUST_LOG`, default `info`; `STRONGROOM_LOG_FORMAT=json`).

@@ -27,18 +27,21 @@ pub fn config_from_env() -> Result<Option<Config>, Failure> {
         var(name)
             .ok_or_else(|| config_error(format!("{name}: not set (STRONGROOM_PKCS11_MODULE is)")))
     };
-    let pin = match (
+    let (pin, pin_origin) = match (
         var("STRONGROOM_PKCS11_PIN"),
         var("STRONGROOM_PKCS11_PIN_FILE"),
     ) {
         (Some(_), Some(_)) => return Err(config_error(
             "STRONGROOM_PKCS11_PIN and STRONGROOM_PKCS11_PIN_FILE: set one or the other, not both",
         )),
-        (Some(pin), None) => SecretString::from(pin),
+        (Some(pin), None) => (SecretString::from(pin), "STRONGROOM_PKCS11_PIN".to_owned()),
         (None, Some(file)) => {
             let text = crate::files::read_private(std::path::Path::new(&file))
                 .map_err(|why| config_error(format!("STRONGROOM_PKCS11_PIN_FILE: {why}")))?;
-            SecretString::from(text.trim().to_owned())
+            (
+                SecretString::from(text.trim().to_owned()),
+                format!("STRONGROOM_PKCS11_PIN_FILE ({file})"),
+            )
         }
         (None, None) => return Err(config_error(
             "STRONGROOM_PKCS11_PIN_FILE: not set (or STRONGROOM_PKCS11_PIN): the token's user PIN",
@@ -49,5 +52,6 @@ pub fn config_from_env() -> Result<Option<Config>, Failure> {
         key_label: required("STRONGROOM_PKCS11_KEY")?,
         module,
         pin,
+        pin_origin,
     }))
 }

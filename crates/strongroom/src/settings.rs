@@ -158,6 +158,24 @@ impl Settings {
         Ok(key_text(KEYS)?.map(|(_, origin)| origin))
     }
 
+    /// Where the configured key comes from, for an error about the key: the password, an
+    /// HSM, or the variable, file or credential that holds it.
+    pub fn key_source_hint() -> String {
+        if var("STRONGROOM_MASTER_PASSWORD").is_some() {
+            return "check STRONGROOM_MASTER_PASSWORD: the key is derived from it".into();
+        }
+        if var("STRONGROOM_PKCS11_MODULE").is_some() {
+            return "check the HSM settings (STRONGROOM_PKCS11_TOKEN, STRONGROOM_PKCS11_KEY): \
+                    the key ring is unwrapped by the HSM"
+                .into();
+        }
+        match (key_text(MASTER), key_text(KEYS)) {
+            (Ok(Some((_, origin))), _) => format!("the key came from {origin}"),
+            (_, Ok(Some((_, origin)))) => format!("the key ring came from {origin}"),
+            _ => "check STRONGROOM_MASTER_KEY or STRONGROOM_KEYS".into(),
+        }
+    }
+
     /// `STRONGROOM_ADMIN_TOKEN`, if set.
     pub fn admin_token() -> Option<SecretString> {
         var("STRONGROOM_ADMIN_TOKEN").map(SecretString::from)

@@ -239,6 +239,10 @@ fn values_never_come_from_arguments() {
     let s = Sandbox::new();
     let stderr = s.fails(&["set", "K", "the-value"], b"", 2);
     assert!(stderr.contains("unexpected argument"), "{stderr}");
+    assert!(
+        !stderr.contains("the-value"),
+        "a mistyped value is not repeated: {stderr}"
+    );
     s.fails(&["set", "K"], b"", 8);
     let file = s.dir.path().join("value.txt");
     std::fs::write(&file, b"from-file").unwrap();
@@ -463,7 +467,15 @@ fn password_mode_for_development() {
         vars: vec![],
     }
     .with("STRONGROOM_MASTER_PASSWORD", "wrong horse");
-    assert!(wrong.fails(&["get", "K"], b"", 6).contains("wrong key"));
+    // The hint names where the key came from: the password, never STRONGROOM_MASTER_KEY.
+    let stderr = wrong.fails(&["get", "K"], b"", 6);
+    assert!(
+        stderr.contains("wrong key")
+            && stderr.contains("STRONGROOM_MASTER_PASSWORD")
+            && !stderr.contains("STRONGROOM_MASTER_KEY")
+            && !stderr.contains("wrong horse"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -2122,4 +2134,23 @@ fn a_closed_stdout_ends_the_output_without_a_panic() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
+}
+
+/// A usage error is the documented one line on stderr, `strongroom: MESSAGE`, exit 2
+/// (not clap's five lines); `--help` still prints the help, exit 0.
+#[test]
+fn usage_errors_are_one_line() {
+    let s = Sandbox::new();
+    for args in [
+        &["--bogus"][..],
+        &["set"],
+        &["list", "--state", "bogus"],
+        &["bogus"],
+    ] {
+        let stderr = s.fails(args, b"", 2);
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("strongroom: "), "{args:?}: {stderr}");
+        assert!(!stderr.contains("Usage:"), "{args:?}: {stderr}");
+    }
+    assert!(s.text(&["--help"], b"").contains("Usage:"));
 }

@@ -171,7 +171,9 @@ fn the_ring_lives_wrapped_by_the_hsm_and_every_mistake_is_one_clear_error() {
         6,
     );
     assert!(
-        wrong_pin.contains("PIN is wrong") && !wrong_pin.contains("9999"),
+        wrong_pin.contains("PIN from STRONGROOM_PKCS11_PIN is wrong")
+            && !wrong_pin.contains("_PIN_FILE")
+            && !wrong_pin.contains("9999"),
         "{wrong_pin}"
     );
     let no_label = hsm.fails(

@@ -1,7 +1,8 @@
 //! How the PostgreSQL backend's connections travel: plain TCP, or TLS (feature
 //! `postgres-tls`) verified like libpq's `verify-full`.
 //!
-//! TLS is used exactly when the URL says `sslmode=require`. `prefer` (tokio-postgres's
+//! TLS is used exactly when the URL says `sslmode=require` (or libpq's `verify-ca` and
+//! `verify-full`, which get the same verified TLS). `prefer` (tokio-postgres's
 //! default) is treated as `disable`: opportunistic TLS that an attacker on the path can strip
 //! protects nothing, so a deployment that wants TLS must say so, and then gets a verified
 //! chain and host name or no connection at all.
@@ -13,6 +14,46 @@ use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{Client, Config, NoTls, Socket};
 
 use crate::{Result, StoreError};
+
+/// The `sslmode` values a URL may carry; `require`, `verify-ca` and `verify-full` all get
+/// a verified chain and host name (libpq's `verify-full`), `disable` and `prefer` none.
+pub(crate) const SSL_MODES: &str = "disable, prefer, require, verify-ca, verify-full";
+
+/// Parses a PostgreSQL URL (or `key=value` string), accepting libpq's `verify-ca` and
+/// `verify-full` as what they mean here: TLS with a verified chain and host name, which
+/// is what `require` does (stricter than libpq's `require` and `verify-ca`). `what` names
+/// the setting in the error, which never repeats the URL (it may hold a password).
+pub(crate) fn parse_url(url: &str, what: &str) -> Result<Config> {
+    use std::str::FromStr as _;
+    let normalized = ["verify-full", "verify-ca"]
+        .iter()
+        .fold(url.to_owned(), |text, mode| {
+            replace_param(&text, &format!("sslmode={mode}"), "sslmode=require")
+        });
+    Config::from_str(&normalized).map_err(|_| {
+        StoreError::Config(format!(
+            "{what}: not a valid PostgreSQL URL: expected postgres://USER@HOST[:PORT]/DATABASE \
+             (or libpq's host=... dbname=... form), with sslmode one of {SSL_MODES}"
+        ))
+    })
+}
+
+/// `text` with each whole parameter `from` (bounded by `?`, `&`, a space or the ends)
+/// replaced by `to`.
+fn replace_param(text: &str, from: &str, to: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(from) {
+        let before_ok = at == 0 || matches!(rest.as_bytes()[at - 1], b'?' | b'&' | b' ');
+        let end = at + from.len();
+        let after_ok = end == rest.len() || matches!(rest.as_bytes()[end], b'&' | b' ');
+        out.push_str(&rest[..at]);
+        out.push_str(if before_ok && after_ok { to } else { from });
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
 
 /// The connector every connection of one backend uses.
 #[derive(Clone)]
@@ -167,4 +208,36 @@ where
     let (client, mut connection) = config.connect(tls).await?;
     let messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
     Ok((client, Box::pin(messages)))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use tokio_postgres::config::SslMode;
+
+    use super::parse_url;
+
+    #[test]
+    fn libpq_verify_modes_mean_verified_tls_and_errors_name_the_modes() {
+        for url in [
+            "postgres://app@db/strongroom?sslmode=verify-full",
+            "postgres://app@db/strongroom?application_name=x&sslmode=verify-ca",
+            "host=db user=app dbname=strongroom sslmode=verify-full",
+        ] {
+            assert_eq!(
+                parse_url(url, "X").unwrap().get_ssl_mode(),
+                SslMode::Require,
+                "{url}"
+            );
+        }
+        let wrong = parse_url("postgres://app:hunter2@db/x?sslmode=verify-everything", "X")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            wrong.contains("verify-full") && wrong.contains("X:"),
+            "{wrong}"
+        );
+        assert!(!wrong.contains("hunter2"), "the URL is never repeated");
+    }
 }

@@ -6,8 +6,6 @@
 //! by its upsert, so concurrent writers of one secret queue and version numbers never
 //! collide.
 
-use std::str::FromStr as _;
-
 use async_trait::async_trait;
 use deadpool_postgres::{ManagerConfig, Pool, RecyclingMethod};
 
@@ -135,9 +133,7 @@ impl PostgresBackend {
     pub async fn open(url: &str, options: &PostgresOptions) -> Result<Self> {
         let (max_connections, schema) = (options.max_connections, options.schema.as_str());
         check_schema(schema)?;
-        let mut config = tokio_postgres::Config::from_str(url).map_err(|_| {
-            StoreError::Config("STRONGROOM_DATABASE_URL: not a valid postgres:// URL".into())
-        })?;
+        let mut config = super::transport::parse_url(url, "STRONGROOM_DATABASE_URL")?;
         let transport = Transport::for_config(&mut config, options.ca_file.as_deref())?;
         // A current schema is used as it is: no DDL at start-up, so a runtime role with row
         // privileges only starts. An older one is migrated when this role may (the owner;
