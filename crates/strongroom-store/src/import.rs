@@ -65,16 +65,27 @@ impl ImportReport {
     }
 }
 
+/// What an import does with an empty value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmptyValues {
+    /// Refused, as a value typed by a person is (a dotenv file's `KEY=` line).
+    Refuse,
+    /// Kept: the source stores empty values on purpose (PocketBase's plugin does), and a
+    /// migration must carry every row exactly.
+    Keep,
+}
+
 /// Imports `rows` into `store` (in `namespace`). Rows that can not be imported (no value,
-/// a key or env name Strongroom does not accept) are reported and not written. Unless
-/// `dry_run`, every other row is written in **one** transaction: the import lands whole
-/// or not at all. Existing secrets are skipped unless `overwrite`.
+/// a key or env name Strongroom does not accept, an empty value unless `empty` keeps it)
+/// are reported and not written. Unless `dry_run`, every other row is written in **one**
+/// transaction: the import lands whole or not at all. Existing secrets are skipped unless
+/// `overwrite`.
 pub async fn import(
     store: &Store,
     rows: Vec<ImportRow>,
     namespace: Option<&str>,
-    overwrite: bool,
-    dry_run: bool,
+    [overwrite, dry_run]: [bool; 2],
+    empty: EmptyValues,
     mut progress: impl FnMut(usize),
 ) -> Result<ImportReport> {
     let mut report = ImportReport::default();
@@ -87,7 +98,9 @@ pub async fn import(
         ) {
             (Err(e), _) => ImportAction::Fail(e.to_string()),
             (Ok(_), Err(reason)) => ImportAction::Fail(reason),
-            (Ok(_), Ok(value)) if value.expose_secret().is_empty() => {
+            (Ok(_), Ok(value))
+                if value.expose_secret().is_empty() && empty == EmptyValues::Refuse =>
+            {
                 ImportAction::Fail(crate::store::EMPTY_VALUE.into())
             }
             (Ok(id), Ok(value)) => {
@@ -119,7 +132,10 @@ pub async fn import(
         });
     }
     if !dry_run && !writes.is_empty() {
-        store.set_many(writes).await?;
+        match empty {
+            EmptyValues::Refuse => store.set_many(writes).await?,
+            EmptyValues::Keep => store.set_many_keeping_empty(writes).await?,
+        };
         report.applied = true;
     }
     Ok(report)

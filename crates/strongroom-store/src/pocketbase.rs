@@ -80,7 +80,16 @@ pub async fn import(
                 .map_err(|e| format!("cannot decrypt with PB_MASTER_KEY: {e}")),
         })
         .collect();
-    crate::import::import(store, items, namespace, overwrite, dry_run, progress).await
+    // PocketBase's plugin stores empty strings: a migration carries them exactly.
+    crate::import::import(
+        store,
+        items,
+        namespace,
+        [overwrite, dry_run],
+        crate::import::EmptyValues::Keep,
+        progress,
+    )
+    .await
 }
 
 /// The metadata field holding the PocketBase row id a secret was imported from.

@@ -326,7 +326,15 @@ pub async fn import_dotenv(
             value: Ok(SecretSlice::from(value.into_bytes())),
         })
         .collect();
-    let report = import::import(&store, rows, namespace, overwrite, dry_run, |_| {}).await?;
+    let report = import::import(
+        &store,
+        rows,
+        namespace,
+        [overwrite, dry_run],
+        import::EmptyValues::Refuse,
+        |_| {},
+    )
+    .await?;
     if json {
         return import_json(&report, dry_run);
     }

@@ -471,3 +471,67 @@ fn export_back_to_postgres(dir: &Path, url: &str) {
     support::postgres_batch(url, &std::fs::read_to_string(&script).unwrap()).unwrap();
     assert_eq!(postgres_pb_rows(url), rows);
 }
+
+/// PocketBase's plugin stores empty strings; a migration carries every row it can decrypt
+/// exactly, so an empty value survives the import and the export back (the empty-value
+/// rule stays for values people type: a dotenv `KEY=` line is still refused).
+#[test]
+fn empty_values_survive_a_round_trip_through_pocketbase() {
+    let dir = tempfile::tempdir().unwrap();
+    let pb = dir.path().join("data.db");
+    let program = r#"
+import base64, os, sqlite3, sys
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+path, key = sys.argv[1], bytes.fromhex(sys.argv[2])
+def seal(text):
+    nonce = os.urandom(12)
+    return base64.b64encode(nonce + AESGCM(key).encrypt(nonce, text.encode(), None)).decode()
+db = sqlite3.connect(path)
+db.execute("CREATE TABLE _secrets (id TEXT PRIMARY KEY NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, env TEXT DEFAULT '' NOT NULL, description TEXT DEFAULT '' NOT NULL, created TEXT DEFAULT '' NOT NULL, updated TEXT DEFAULT '' NOT NULL)")
+db.execute("INSERT INTO _secrets VALUES ('e1', 'FEATURE_FLAG', ?, 'prod', 'left empty on purpose', '2025-01-01 10:00:00.000Z', '2025-01-01 10:00:00.000Z')", (seal(""),))
+db.execute("INSERT INTO _secrets VALUES ('e2', 'API_KEY', ?, 'prod', '', '2025-01-01 10:00:00.000Z', '2025-01-01 10:00:00.000Z')", (seal("sk-e2"),))
+db.commit()
+"#;
+    if python(program, &[pb.to_str().unwrap(), PB_KEY]).is_none() {
+        return;
+    }
+    let source = format!("sqlite://{}", pb.display());
+    let out = strongroom(dir.path(), &["import", "--from", "pocketbase", &source]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("2 created") && !stdout.contains("1 failed"),
+        "{stdout}"
+    );
+    let empty = strongroom(dir.path(), &["get", "FEATURE_FLAG", "--env", "prod"]);
+    assert_eq!(
+        (empty.status.code(), empty.stdout.as_slice()),
+        (Some(0), &b""[..])
+    );
+    let back = dir.path().join("back.db");
+    let out = strongroom(
+        dir.path(),
+        &[
+            "export",
+            "--format",
+            "pocketbase",
+            "--database",
+            &format!("sqlite://{}", back.display()),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out).1);
+    let reader = r#"
+import base64, sqlite3, sys
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+key = bytes.fromhex(sys.argv[2])
+for k, v in sqlite3.connect(sys.argv[1]).execute("SELECT key, value FROM _secrets ORDER BY key"):
+    raw = base64.b64decode(v, validate=True)
+    print(k, repr(AESGCM(key).decrypt(raw[:12], raw[12:], None).decode()), sep="|")
+"#;
+    let opened = python(reader, &[back.to_str().unwrap(), PB_KEY]).unwrap();
+    assert_eq!(opened, "API_KEY|'sk-e2'\nFEATURE_FLAG|''\n");
+    // A person's empty value is still refused.
+    std::fs::write(dir.path().join("typed.env"), "TYPED=\n").unwrap();
+    let out = strongroom(dir.path(), &["import", "--format", "dotenv", "typed.env"]);
+    assert_eq!(out.status.code(), Some(8), "{}", text(&out).1);
+}

@@ -236,6 +236,25 @@ impl Store {
             .await
     }
 
+    /// Writes `items` in one transaction as [`Store::set_many`] does, except that an empty
+    /// value is kept, not refused: an import from PocketBase, whose plugin stores empty
+    /// strings, carries every row it can decrypt exactly (the empty-value rule is for
+    /// values people type).
+    pub(crate) async fn set_many_keeping_empty(
+        &self,
+        items: Vec<(SecretId, SetRequest)>,
+    ) -> Result<Vec<WriteOutcome>> {
+        let records = items
+            .into_iter()
+            .map(|(id, request)| {
+                let id = self.normalize(&id)?;
+                crate::StoreConfig::check_key_segments(&id.key)?;
+                self.write_record_with(&id, request, None, true)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.apply(records).await
+    }
+
     /// Checks a write; nothing is written yet. The value is sealed inside the transaction,
     /// once its row id and version number are known.
     /// `action` is the event's action when not a plain create or update; such a write
@@ -246,9 +265,20 @@ impl Store {
         request: SetRequest,
         action: Option<Action>,
     ) -> Result<WriteRecord> {
+        self.write_record_with(id, request, action, action.is_some())
+    }
+
+    /// [`Store::write_record`], with whether an empty value is accepted.
+    fn write_record_with(
+        &self,
+        id: &SecretId,
+        request: SetRequest,
+        action: Option<Action>,
+        empty_ok: bool,
+    ) -> Result<WriteRecord> {
         let limits = &self.inner.config.limits;
         let size = request.value.expose_secret().len();
-        if size == 0 && action.is_none() {
+        if size == 0 && !empty_ok {
             return Err(StoreError::InvalidInput(EMPTY_VALUE.into()));
         }
         if size > limits.max_value_size {
