@@ -4,10 +4,18 @@
 //! DATABASE_URL=postgres://... cargo run -p strongroom-field --features postgres --example users_postgres
 //! ```
 //! (`STRONGROOM_TEST_POSTGRES_URL`, set by `cargo xtask ci`, works too.)
+//!
+//! Copied into a crate of your own, it needs these dependencies and nothing else:
+//!
+//! ```toml
+//! strongroom-field = { version = "0.1", features = ["postgres"] }
+//! tokio-postgres = "0.7"
+//! tokio = { version = "1", features = ["macros", "rt"] }
+//! ```
 
-use strongroom_crypto::{Key, KeyRing};
 use strongroom_field::rotation::{rotate_postgres, BlindIndex, RotationPlan};
 use strongroom_field::{Column, Encrypted};
+use strongroom_field::{Key, KeyRing};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -4,16 +4,22 @@
 //! ```text
 //! cargo run -p strongroom-field --features sqlite --example users_sqlite [-- PATH.db]
 //! ```
+//!
+//! Copied into a crate of your own, it needs these dependencies and nothing else:
+//!
+//! ```toml
+//! strongroom-field = { version = "0.1", features = ["bundled"] }
+//! rusqlite = "0.37"
+//! ```
 
-use strongroom_crypto::{Key, KeyRing};
 use strongroom_field::rotation::{rotate_sqlite, BlindIndex, RotationPlan};
 use strongroom_field::{Column, Encrypted};
+use strongroom_field::{Key, KeyRing};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = tempfile::tempdir()?;
-    let path = std::env::args()
-        .nth(1)
-        .map_or_else(|| dir.path().join("users.db"), Into::into);
+    // A fresh file in the system's temporary directory unless a path is given.
+    let scratch = std::env::temp_dir().join(format!("strongroom-users-{}.db", std::process::id()));
+    let path = std::env::args().nth(1).map_or(scratch.clone(), Into::into);
     let conn = rusqlite::Connection::open(&path)?;
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS users (
@@ -119,5 +125,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "after rotation, the new key alone opens carol's token: {}",
         api_token.open(&new_only, "u3", &token)? == "tok_carol"
     );
+    drop(conn);
+    if path == scratch {
+        std::fs::remove_file(&scratch)?;
+    }
     Ok(())
 }

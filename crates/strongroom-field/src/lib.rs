@@ -6,7 +6,7 @@
 //! - [`Encrypted<T>`] holds a sealed envelope (format `0x01`) bound to its [`Column`] and
 //!   row id: a ciphertext copied to another row or column does not decrypt. `Debug` is
 //!   redacted and serde yields the sealed form (base64), never plaintext.
-//! - Stored as BLOB / `bytea` through `rusqlite` (feature `rusqlite`) or `tokio-postgres`
+//! - Stored as BLOB / `bytea` through `rusqlite` (feature `sqlite`, or `bundled`) or `tokio-postgres`
 //!   (feature `postgres`).
 //! - Equality lookup without decrypting: a [`Column::blind_index`] (HMAC-SHA-256 under a
 //!   per-column subkey) for a `WHERE email_bidx = ?` column, or [`Deterministic<T>`].

@@ -324,6 +324,7 @@ async fn pocketbase_compatible_flow() {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(keys(&body), ["env", "key", "message"]);
+    assert_eq!(body["message"], "secret updated");
     let (_, list) = server.admin("GET", "/api/secrets?env=global", None).await;
     assert_eq!(list["items"][0]["description"], "OpenAI");
     let (status, _) = server
@@ -338,8 +339,8 @@ async fn pocketbase_compatible_flow() {
         .admin("GET", "/api/secrets/OPENAI_API_KEY", None)
         .await;
     assert_eq!(body["value"], "sk-test-2");
-    // PUT with a value on a missing key creates it, as PocketBase does.
-    let (status, _) = server
+    // PUT with a value on a missing key creates it, as PocketBase does, and says so.
+    let (status, body) = server
         .admin(
             "PUT",
             "/api/secrets/NEW_KEY?env=prod",
@@ -347,6 +348,7 @@ async fn pocketbase_compatible_flow() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["message"], "secret created");
     let (status, body) = server
         .admin(
             "PUT",

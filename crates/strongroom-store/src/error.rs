@@ -34,6 +34,13 @@ pub enum StoreError {
         destroyed: bool,
     },
 
+    /// No active API token has that name.
+    #[error("no active token named {name:?}")]
+    TokenNotFound {
+        /// The name asked for.
+        name: String,
+    },
+
     /// A version of a secret that is not (or no longer) kept.
     #[error("secret {id} has no version {version}")]
     VersionNotFound {
@@ -200,7 +207,9 @@ impl StoreError {
     /// This error's kind.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::NotFound(_) | Self::VersionNotFound { .. } => ErrorKind::NotFound,
+            Self::NotFound(_) | Self::VersionNotFound { .. } | Self::TokenNotFound { .. } => {
+                ErrorKind::NotFound
+            }
             Self::Expired { .. } | Self::VersionUnavailable { .. } => ErrorKind::Gone,
             Self::InvalidName { .. } | Self::ValueTooLarge { .. } | Self::InvalidInput(_) => {
                 ErrorKind::Invalid

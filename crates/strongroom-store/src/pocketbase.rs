@@ -262,6 +262,22 @@ pub fn read_sqlite(path: &std::path::Path) -> Result<Vec<PocketBaseRow>> {
 /// Writes rows into a PocketBase SQLite `data.db` (creating `_secrets` if missing).
 #[cfg(feature = "sqlite")]
 pub fn write_sqlite(path: &std::path::Path, rows: &[PocketBaseRow]) -> Result<()> {
+    // A database this export creates holds sealed values and names: readable by its
+    // owner only (an existing PocketBase database keeps its own mode).
+    let mut create = std::fs::OpenOptions::new();
+    create.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut create, 0o600);
+    match create.open(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(StoreError::Database(format!(
+                "cannot create {}: {e}",
+                path.display()
+            )))
+        }
+    }
     let conn = rusqlite::Connection::open(path)
         .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
     conn.execute_batch(&to_sql(rows))

@@ -52,11 +52,15 @@ async fn backup(file: &Path) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
-/// What a whole backup holds, as checked.
+/// What a whole backup holds, as checked, and the checked copy itself (in a scratch
+/// directory that goes away with it): a restore writes exactly the bytes that were checked,
+/// and never opens the backup file (no `-wal`/`-shm` left beside it).
 struct Checked {
     events: u64,
     values: u64,
     tokens: usize,
+    copy: std::path::PathBuf,
+    _scratch: tempfile::TempDir,
 }
 
 /// Opens a copy of the backup (the file itself is never written) and checks everything a
@@ -102,10 +106,14 @@ async fn check_backup(file: &Path) -> Result<Checked, Failure> {
             named.join("; ")
         )));
     }
+    let tokens = Tokens::new(&store, None)?.list().await?.len();
+    drop(store);
     Ok(Checked {
         events: audit.events,
         values: values.opened,
-        tokens: Tokens::new(&store, None)?.list().await?.len(),
+        tokens,
+        copy,
+        _scratch: scratch,
     })
 }
 /// `backup verify`: [`check_backup`], then a summary.
@@ -144,7 +152,7 @@ async fn restore(file: &Path) -> Outcome {
             "refusing to restore: the configured database holds data (restore into an empty database)",
         ));
     }
-    backend.restore_from(file).await?;
+    backend.restore_from(&checked.copy).await?;
     let keys = crate::keys::key_source(backend.as_ref()).await?;
     let store = Store::open(backend, keys, settings.store).await?;
     let audit = store.verify_audit().await?;

@@ -719,7 +719,9 @@ pub enum ImportFormat {
 pub enum ExportFormat {
     /// PocketBase's `_secrets` rows, sealed under `PB_MASTER_KEY`.
     Pocketbase,
-    /// Plaintext `KEY="value"` lines.
+    /// Plaintext `KEY='value'` lines (double quotes, with only `\\` and `\"` escaped, when
+    /// the value holds `'`); a value no quoting keeps the same for `sh` and python-dotenv
+    /// is refused, naming its key (docs/cli.md).
     Dotenv,
     /// Plaintext `{"KEY": "value"}`.
     Json,

@@ -1461,8 +1461,11 @@ fn backup_verify_and_restore_into_an_empty_database_only() {
     s.ok(&["set", "API_KEY"], b"sk-1");
     s.ok(&["backup", "copy.db"], b"");
     let copy = s.dir.path().join("copy.db");
-    let stderr = s.fails(&["backup", "copy.db"], b"", 3);
-    assert!(stderr.contains("copy.db"), "{stderr}");
+    let stderr = s.fails(&["backup", "copy.db"], b"", 8);
+    assert!(
+        stderr.contains("copy.db") && stderr.contains("exists"),
+        "{stderr}"
+    );
     let report = s.text(&["backup", "verify", copy.to_str().unwrap()], b"");
     assert!(
         report.contains("is whole") && report.contains("2 value(s)"),
@@ -1482,6 +1485,10 @@ fn backup_verify_and_restore_into_an_empty_database_only() {
     assert!(fresh.text(&["audit", "verify"], b"").contains("intact"));
     let stderr = fresh.fails(&["restore", copy.to_str().unwrap()], b"", 8);
     assert!(stderr.contains("holds data"), "{stderr}");
+    // Neither verify nor restore opened the backup file itself: nothing beside it.
+    for leftover in ["copy.db-wal", "copy.db-shm", "copy.db-journal"] {
+        assert!(!s.dir.path().join(leftover).exists(), "{leftover}");
+    }
 }
 
 #[test]

@@ -192,6 +192,15 @@ fn import_from_pocketbase_then_export_back() {
         ],
     );
     assert!(out.status.success(), "{}", text(&out).1);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&back).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode, 0o600,
+            "a database the export creates is its owner's alone"
+        );
+    }
     let reader = r#"
 import base64, sqlite3, sys
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM

@@ -198,6 +198,14 @@ async fn tokens_made_and_revoked_by_the_cli_work_at_once_on_a_running_server() {
         401,
         "revoked in another process, refused at once"
     );
+    // Revoking it again, or a name that never existed: not found (4), as for a secret.
+    for name in ["billing", "nobody"] {
+        let again = strongroom(dir.path(), &vars)
+            .args(["token", "revoke", name])
+            .output()
+            .unwrap();
+        assert_eq!(again.status.code(), Some(4), "{name}");
+    }
     assert!(sigterm(&mut child).success());
 }
 

@@ -343,7 +343,7 @@ pub(crate) async fn update_secret(
         &key,
     )?;
     let expiry = expiry_of(body.ttl.as_deref())?;
-    match (body.value, body.description) {
+    let created = match (body.value, body.description) {
         (Some(value), description) => {
             store
                 .set(
@@ -354,7 +354,8 @@ pub(crate) async fn update_secret(
                         ..SetRequest::value(value)
                     },
                 )
-                .await?;
+                .await?
+                .created
         }
         (None, description) if description.is_some() || body.ttl.is_some() => {
             store
@@ -367,17 +368,23 @@ pub(crate) async fn update_secret(
                     },
                 )
                 .await?;
+            false
         }
         (None, _) => {
             return Err(ApiError::bad_request(
                 "nothing to update: give a value, a description and/or a ttl",
             ))
         }
-    }
+    };
     Ok(Json(Saved {
         key: id.key,
         env: id.env,
-        message: "secret updated".into(),
+        message: if created {
+            "secret created"
+        } else {
+            "secret updated"
+        }
+        .into(),
     }))
 }
 

@@ -217,7 +217,7 @@ impl Tokens {
     /// equal to it ignoring ASCII case); it stops working at once. Audited.
     ///
     /// # Errors
-    /// No active token has that name; no keys.
+    /// [`StoreError::TokenNotFound`] when no active token has that name; no keys.
     pub async fn revoke(&self, name: &str) -> Result<()> {
         let store = self.keyed()?;
         let active: Vec<TokenRecord> = self
@@ -239,9 +239,9 @@ impl Tokens {
         if revoked {
             Ok(())
         } else {
-            Err(StoreError::InvalidInput(format!(
-                "no active token named {name:?}"
-            )))
+            Err(StoreError::TokenNotFound {
+                name: name.to_owned(),
+            })
         }
     }
 

@@ -349,10 +349,17 @@ impl Backend for SqliteBackend {
                     .create_new(true)
                     .open(&destination)
                     .map_err(|e| {
-                        StoreError::Config(format!(
-                            "backup: cannot create {}: {e}",
-                            destination.display()
-                        ))
+                        if e.kind() == std::io::ErrorKind::AlreadyExists {
+                            StoreError::InvalidInput(format!(
+                                "backup: {} exists; a backup never overwrites a file, name a new one",
+                                destination.display()
+                            ))
+                        } else {
+                            StoreError::Database(format!(
+                                "backup: cannot create {}: {e}",
+                                destination.display()
+                            ))
+                        }
                     })?;
                 drop(file);
                 restrict_permissions(&destination)?;
@@ -379,7 +386,10 @@ impl Backend for SqliteBackend {
                     rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
                 )
                 .map_err(|e| {
-                    StoreError::Config(format!("restore: cannot open {}: {e}", source.display()))
+                    StoreError::InvalidInput(format!(
+                        "restore: cannot open {}: {e}",
+                        source.display()
+                    ))
                 })?;
                 let backup = rusqlite::backup::Backup::new(&from, conn).map_err(db)?;
                 backup
