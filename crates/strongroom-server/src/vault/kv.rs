@@ -72,10 +72,9 @@ pub(super) async fn kv(
             kv.change_versions(operation, Some(&json_body(request)?))
                 .await
         }
-        (Some("data"), &Method::PATCH) => Err(VaultError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "PATCH is not supported: write the whole data with POST or PUT",
-        )),
+        // JSON merge patch (`vault kv patch`, the Go client's `KVv2.Patch`).
+        (Some("data"), &Method::PATCH) => kv.patch(&json_body(request)?).await,
+        (Some("metadata"), &Method::PATCH) => kv.patch_metadata(&json_body(request)?).await,
         (Some("data" | "metadata" | "config" | "delete" | "undelete" | "destroy"), _) => Err(
             VaultError::new(StatusCode::METHOD_NOT_ALLOWED, "unsupported operation"),
         ),
@@ -215,13 +214,8 @@ impl Kv<'_> {
             },
             Some(body) => body
                 .get("versions")
-                .and_then(Value::as_array)
+                .and_then(version_list)
                 .filter(|v| !v.is_empty())
-                .and_then(|v| {
-                    v.iter()
-                        .map(|n| n.as_u64().and_then(|n| u32::try_from(n).ok()))
-                        .collect::<Option<Vec<u32>>>()
-                })
                 .ok_or_else(|| VaultError::bad_request("no version number provided"))?,
         };
         // Vault ignores versions it does not keep.
@@ -259,7 +253,19 @@ impl Kv<'_> {
             ),
         };
         let current = current_info(self.store, &id).await?;
-        let was_map = current.as_ref().is_some_and(|i| i.kind == MAP_KIND);
+        self.store_data(&id, current.as_ref(), data, cas).await
+    }
+
+    /// Writes `data` as the new version of `id` (at version `cas`, when given) and answers
+    /// with its version metadata. The first write takes the attributes written before it.
+    async fn store_data(
+        &self,
+        id: &SecretId,
+        current: Option<&SecretInfo>,
+        data: &Map<String, Value>,
+        cas: Option<u32>,
+    ) -> VaultResult {
+        let was_map = current.is_some_and(|i| i.kind == MAP_KIND);
         let (value, kind) = match data.get("value").and_then(Value::as_str) {
             Some(plain) if data.len() == 1 => (
                 plain.as_bytes().to_vec(),
@@ -270,12 +276,22 @@ impl Kv<'_> {
                 Some(MAP_KIND.to_owned()),
             ),
         };
+        let pending = match current {
+            None => self.store.pending_attributes(id).await?,
+            Some(_) => None,
+        };
+        let metadata = pending
+            .as_ref()
+            .and_then(|p| p.get("custom_metadata"))
+            .map(|custom| json!({ "custom_metadata": custom }));
+        let id = id.clone();
         let outcome = self
             .store
             .set(
                 &id,
                 SetRequest {
                     kind,
+                    metadata,
                     expected_version: cas,
                     ..SetRequest::value(value)
                 },
@@ -288,6 +304,21 @@ impl Kv<'_> {
                 }
                 e => e.into(),
             })?;
+        if let Some(pending) = pending {
+            let max_versions = pending
+                .get("max_versions")
+                .and_then(Value::as_u64)
+                .and_then(|m| u32::try_from(m).ok());
+            let cas_required = pending.get("cas_required").and_then(Value::as_bool);
+            if max_versions.is_some() || cas_required.is_some() {
+                let settings = strongroom_store::SecretSettings {
+                    max_versions,
+                    cas_required: cas_required.unwrap_or(false),
+                };
+                self.store.set_settings(&id, settings).await?;
+            }
+            self.store.set_pending_attributes(&id, None).await?;
+        }
         let info = current_info(self.store, &id)
             .await?
             .ok_or_else(VaultError::not_found)?;
@@ -298,12 +329,81 @@ impl Kv<'_> {
         )))
     }
 
+    /// `PATCH data/{path}` (JSON merge patch, RFC 7396): the current data with each given
+    /// field replaced, and each `null` field removed. Needs `read` and `write` (the server
+    /// reads the current value to merge it, recorded as `vault_read`; it is not returned);
+    /// the write is at the version read (or `options.cas`), so a concurrent write is
+    /// never lost. A secret that does not exist is 404, as in Vault.
+    async fn patch(&self, body: &Value) -> VaultResult {
+        let id = self.secret(Capability::Write)?;
+        self.require(Capability::Read, &id.env)?;
+        let changes = body
+            .get("data")
+            .and_then(Value::as_object)
+            .ok_or_else(|| VaultError::bad_request("no data provided"))?;
+        let cas = match body.pointer("/options/cas") {
+            None | Some(Value::Null) => None,
+            Some(cas) => Some(
+                cas.as_u64()
+                    .and_then(|c| u32::try_from(c).ok())
+                    .ok_or_else(|| VaultError::bad_request("invalid cas"))?,
+            ),
+        };
+        let read = match self.store.get_exact(&id).await {
+            Ok(read) => read,
+            Err(StoreError::NotFound(_)) => return Err(VaultError::not_found()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut secrets = self
+            .store
+            .commit_reads(vec![read], Action::VaultRead)
+            .await?;
+        let secret = secrets.pop().ok_or_else(VaultError::not_found)?;
+        let mut data = if secret.info.kind == MAP_KIND {
+            serde_json::from_slice::<Map<String, Value>>(secret.value.expose_secret())
+                .map_err(|_| VaultError::bad_request("the stored data is not a JSON map"))?
+        } else {
+            let text = std::str::from_utf8(secret.value.expose_secret()).map_err(|_| {
+                VaultError::bad_request("the value is not UTF-8 text; it can not be patched")
+            })?;
+            let mut map = Map::new();
+            map.insert("value".into(), Value::String(text.to_owned()));
+            map
+        };
+        for (field, value) in changes {
+            if value.is_null() {
+                data.remove(field);
+            } else {
+                data.insert(field.clone(), value.clone());
+            }
+        }
+        let expected = cas.unwrap_or(secret.version);
+        self.store_data(&id, Some(&secret.info), &data, Some(expected))
+            .await
+    }
+
     /// `GET metadata/{path}`: the secret's versions and attributes, no value.
     async fn metadata(&self) -> VaultResult {
         let id = self.secret(Capability::List)?;
-        let info = current_info(self.store, &id)
-            .await?
-            .ok_or_else(VaultError::not_found)?;
+        let Some(info) = current_info(self.store, &id).await? else {
+            // Metadata written before any data: Vault shows it with no versions.
+            let pending = self
+                .store
+                .pending_attributes(&id)
+                .await?
+                .ok_or_else(VaultError::not_found)?;
+            return Ok(envelope(json!({
+                "cas_required": pending.get("cas_required").and_then(Value::as_bool).unwrap_or(false),
+                "created_time": "",
+                "current_version": 0,
+                "custom_metadata": pending.get("custom_metadata").cloned().unwrap_or(Value::Null),
+                "delete_version_after": "0s",
+                "max_versions": pending.get("max_versions").and_then(Value::as_u64).unwrap_or(0),
+                "oldest_version": 0,
+                "updated_time": "",
+                "versions": {},
+            })));
+        };
         let history = self.store.history(&id).await?;
         let versions: Map<String, Value> = history
             .iter()
@@ -343,8 +443,52 @@ impl Kv<'_> {
     /// `delete_version_after` is refused (versions do not expire here). The secret's
     /// data must exist first.
     async fn update_metadata(&self, body: &Value) -> VaultResult {
+        self.write_metadata(body, false).await
+    }
+
+    /// `PATCH metadata/{path}`: as a write, but `custom_metadata` is merged into the
+    /// current one (a `null` value removes that key), as JSON merge patch does.
+    async fn patch_metadata(&self, body: &Value) -> VaultResult {
+        self.write_metadata(body, true).await
+    }
+
+    /// A metadata write or patch. Before the secret's first value, the attributes are
+    /// kept and applied by that first write (Vault accepts metadata first).
+    async fn write_metadata(&self, body: &Value, merge: bool) -> VaultResult {
         let id = self.secret(Capability::Write)?;
         refuse_version_expiry(body)?;
+        // `"custom_metadata": null` (the Go client's PutMetadata without any) changes
+        // nothing, as in Vault.
+        let custom = body.get("custom_metadata").filter(|c| !c.is_null());
+        if let Some(custom) = custom {
+            let valid = custom
+                .as_object()
+                .is_some_and(|m| m.values().all(|v| v.is_string() || (merge && v.is_null())));
+            if !valid {
+                return Err(VaultError::bad_request(
+                    "custom_metadata must map strings to strings",
+                ));
+            }
+        }
+        if current_info(self.store, &id).await?.is_none() {
+            let mut pending = match self.store.pending_attributes(&id).await? {
+                Some(Value::Object(map)) => map,
+                _ => Map::new(),
+            };
+            for field in ["max_versions", "cas_required"] {
+                if let Some(value) = body.get(field).filter(|v| !v.is_null()) {
+                    pending.insert(field.into(), value.clone());
+                }
+            }
+            if let Some(custom) = custom {
+                let merged = merged_custom(pending.get("custom_metadata"), custom, merge);
+                pending.insert("custom_metadata".into(), merged);
+            }
+            self.store
+                .set_pending_attributes(&id, Some(&Value::Object(pending)))
+                .await?;
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        }
         let max_versions = match body.get("max_versions") {
             None | Some(Value::Null) => None,
             Some(m) => Some(
@@ -372,15 +516,7 @@ impl Kv<'_> {
             };
             self.store.set_settings(&id, settings).await?;
         }
-        if let Some(custom) = body.get("custom_metadata") {
-            let valid = custom
-                .as_object()
-                .is_some_and(|m| m.values().all(Value::is_string));
-            if !valid {
-                return Err(VaultError::bad_request(
-                    "custom_metadata must map strings to strings",
-                ));
-            }
+        if let Some(custom) = custom {
             let info = current_info(self.store, &id)
                 .await?
                 .ok_or_else(data_first)?;
@@ -388,7 +524,8 @@ impl Kv<'_> {
                 Some(Value::Object(map)) => map,
                 _ => Map::new(),
             };
-            metadata.insert("custom_metadata".into(), custom.clone());
+            let merged = merged_custom(metadata.get("custom_metadata"), custom, merge);
+            metadata.insert("custom_metadata".into(), merged);
             self.store
                 .update_meta(
                     &id,
@@ -405,6 +542,9 @@ impl Kv<'_> {
     /// `DELETE metadata/{path}`: the secret and every version (204, also when absent).
     async fn delete_all(&self) -> VaultResult {
         let id = self.secret(Capability::Delete)?;
+        if self.store.pending_attributes(&id).await?.is_some() {
+            self.store.set_pending_attributes(&id, None).await?;
+        }
         match self.store.delete(&id).await {
             Ok(()) | Err(StoreError::NotFound(_)) => Ok(StatusCode::NO_CONTENT.into_response()),
             Err(e) => Err(e.into()),
@@ -518,6 +658,46 @@ fn data_first() -> VaultError {
         StatusCode::NOT_FOUND,
         "write the secret's data before its metadata",
     )
+}
+
+/// Version numbers as Vault accepts them: numbers, numeric strings (the Go client and the
+/// `vault` CLI send `["1"]`), or one comma-separated string (`"1,2"`).
+fn version_list(value: &Value) -> Option<Vec<u32>> {
+    let one = |v: &Value| match v {
+        Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    };
+    match value {
+        Value::Array(items) => items.iter().map(one).collect(),
+        Value::String(text) => text
+            .split(',')
+            .map(|part| part.trim().parse().ok())
+            .collect(),
+        Value::Number(_) => one(value).map(|v| vec![v]),
+        _ => None,
+    }
+}
+
+/// `custom` over `current`: replaced whole, or merged (a `null` value removes its key).
+fn merged_custom(current: Option<&Value>, custom: &Value, merge: bool) -> Value {
+    if !merge {
+        return custom.clone();
+    }
+    let mut map = match current {
+        Some(Value::Object(map)) => map.clone(),
+        _ => Map::new(),
+    };
+    if let Value::Object(changes) = custom {
+        for (key, value) in changes {
+            if value.is_null() {
+                map.remove(key);
+            } else {
+                map.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    Value::Object(map)
 }
 
 /// The secret's attributes (no value), or `None` when it does not exist.

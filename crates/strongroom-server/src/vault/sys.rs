@@ -61,9 +61,24 @@ pub(super) async fn sys(
     }
     caller(state, headers).await?;
     match (parts.as_slice(), &request.method) {
-        (["internal", "ui", "mounts", mount, ..] | ["mounts-all", mount, ..], &Method::GET) => {
+        // The preflight of the `vault` CLI and consul-template, and `Sys().GetMount`.
+        (
+            ["internal", "ui", "mounts", mount, ..] | ["mounts-all", mount, ..] | ["mounts", mount],
+            &Method::GET,
+        ) => {
             let mount = mount_entry(state, mount).ok_or_else(VaultError::unsupported_path)?;
             Ok(envelope(mount))
+        }
+        // `Sys().MountConfig`: the mount's tune.
+        (["mounts", mount, "tune"], &Method::GET) => {
+            mount_entry(state, mount).ok_or_else(VaultError::unsupported_path)?;
+            Ok(envelope(json!({
+                "default_lease_ttl": 0,
+                "max_lease_ttl": 0,
+                "force_no_cache": false,
+                "description": "",
+                "options": {"version": "2"},
+            })))
         }
         (["mounts"], &Method::GET) => {
             let secret = mount_entry(state, "secret").unwrap_or(Value::Null);

@@ -133,3 +133,43 @@ impl Store {
         .await
     }
 }
+
+/// The meta entry holding attributes written for `id` before its first value.
+fn pending_name(id: &SecretId) -> String {
+    format!("pending_attributes/{}/{}/{}", id.namespace, id.env, id.key)
+}
+
+impl Store {
+    /// Attributes written for a secret that has no value yet (Vault lets a client write a
+    /// secret's metadata first: the External Secrets Operator's PushSecret does), as the
+    /// JSON object they were written with; `None` when there are none. Not secret.
+    pub async fn pending_attributes(&self, id: &SecretId) -> Result<Option<serde_json::Value>> {
+        let id = self.normalize(id)?;
+        self.inner
+            .backend
+            .meta(&pending_name(&id))
+            .await?
+            .map(|text| {
+                serde_json::from_str(&text).map_err(|_| {
+                    StoreError::InvalidInput(format!(
+                        "the pending attributes of {id} are malformed"
+                    ))
+                })
+            })
+            .transpose()
+    }
+
+    /// Keeps `attributes` (a JSON object) for `id` until its first value is written, or
+    /// removes them (`None`).
+    pub async fn set_pending_attributes(
+        &self,
+        id: &SecretId,
+        attributes: Option<&serde_json::Value>,
+    ) -> Result<()> {
+        let id = self.normalize(id)?;
+        let text = attributes.map(ToString::to_string);
+        let name = pending_name(&id);
+        self.transact(move |tx| Box::pin(async move { tx.set_meta(&name, text.as_deref()).await }))
+            .await
+    }
+}

@@ -1,0 +1,150 @@
+// HashiCorp's Go client for Vault (github.com/hashicorp/vault/api v1.20.0, unmodified,
+// vendored) driving Strongroom's /v1: the calls the `vault` CLI, the External Secrets
+// Operator and Terraform make. Reads VAULT_ADDR and VAULT_TOKEN; prints one line per
+// check and exits 1 at the first that fails.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"reflect"
+
+	vault "github.com/hashicorp/vault/api"
+)
+
+var checks int
+
+func check(name string, err error) {
+	checks++
+	if err != nil {
+		fmt.Printf("FAIL %s: %v\n", name, err)
+		os.Exit(1)
+	}
+	fmt.Printf("ok   %s\n", name)
+}
+
+func expect(name string, got, want interface{}) {
+	if !reflect.DeepEqual(got, want) {
+		check(name, fmt.Errorf("got %#v, want %#v", got, want))
+	}
+	check(name, nil)
+}
+
+func main() {
+	ctx := context.Background()
+	client, err := vault.NewClient(vault.DefaultConfig())
+	check("NewClient", err)
+	kv := client.KVv2("secret")
+
+	// Put, Get, versions.
+	_, err = kv.Put(ctx, "prod/DB", map[string]interface{}{"value": "v1"})
+	check("KVv2.Put", err)
+	s, err := kv.Put(ctx, "prod/DB", map[string]interface{}{"value": "v2"})
+	check("KVv2.Put again", err)
+	expect("KVv2.Put version", s.VersionMetadata.Version, 2)
+	s, err = kv.Get(ctx, "prod/DB")
+	check("KVv2.Get", err)
+	expect("KVv2.Get value", s.Data["value"], "v2")
+	s, err = kv.GetVersion(ctx, "prod/DB", 1)
+	check("KVv2.GetVersion", err)
+	expect("KVv2.GetVersion value", s.Data["value"], "v1")
+	versions, err := kv.GetVersionsAsList(ctx, "prod/DB")
+	check("KVv2.GetVersionsAsList", err)
+	expect("KVv2.GetVersionsAsList length", len(versions), 2)
+
+	// Maps, check-and-set, patch (merge-patch first, as `vault kv patch` does).
+	_, err = kv.Put(ctx, "prod/APP", map[string]interface{}{"user": "app", "password": "p1"})
+	check("KVv2.Put map", err)
+	_, err = kv.Put(ctx, "prod/APP", map[string]interface{}{"user": "app", "password": "p2"}, vault.WithCheckAndSet(1))
+	check("KVv2.Put with CAS", err)
+	_, err = kv.Put(ctx, "prod/APP", map[string]interface{}{"user": "x"}, vault.WithCheckAndSet(1))
+	if err == nil {
+		check("KVv2.Put with a stale CAS is refused", fmt.Errorf("accepted"))
+	}
+	check("KVv2.Put with a stale CAS is refused", nil)
+	s, err = kv.Patch(ctx, "prod/APP", map[string]interface{}{"password": "p3"})
+	check("KVv2.Patch (merge-patch)", err)
+	s, err = kv.Get(ctx, "prod/APP")
+	check("KVv2.Get after patch", err)
+	expect("KVv2.Patch kept the other fields", s.Data, map[string]interface{}{"user": "app", "password": "p3"})
+	_, err = kv.Patch(ctx, "prod/APP", map[string]interface{}{"password": "p4"}, vault.WithMergeMethod(vault.KVMergeMethodReadWrite))
+	check("KVv2.Patch (read then write)", err)
+
+	// Metadata: written before any data (ESO's PushSecret), null custom metadata, patch.
+	err = kv.PutMetadata(ctx, "prod/NEW", vault.KVMetadataPutInput{
+		CustomMetadata: map[string]interface{}{"owner": "team-a"},
+		MaxVersions:    5,
+	})
+	check("KVv2.PutMetadata before data", err)
+	_, err = kv.Put(ctx, "prod/NEW", map[string]interface{}{"value": "n1"})
+	check("KVv2.Put after metadata", err)
+	md, err := kv.GetMetadata(ctx, "prod/NEW")
+	check("KVv2.GetMetadata", err)
+	expect("KVv2.GetMetadata custom metadata", md.CustomMetadata["owner"], "team-a")
+	expect("KVv2.GetMetadata max versions", md.MaxVersions, 5)
+	err = kv.PutMetadata(ctx, "prod/DB", vault.KVMetadataPutInput{MaxVersions: 7})
+	check("KVv2.PutMetadata with null custom metadata", err)
+	err = kv.PatchMetadata(ctx, "prod/NEW", vault.KVMetadataPatchInput{
+		CustomMetadata: map[string]interface{}{"team": "payments"},
+	})
+	check("KVv2.PatchMetadata", err)
+	md, err = kv.GetMetadata(ctx, "prod/NEW")
+	check("KVv2.GetMetadata after patch", err)
+	expect("KVv2.PatchMetadata merged", md.CustomMetadata, map[string]interface{}{"owner": "team-a", "team": "payments"})
+
+	// Versions: delete (the client sends strings), undelete, destroy, delete latest.
+	err = kv.DeleteVersions(ctx, "prod/DB", []int{1})
+	check("KVv2.DeleteVersions", err)
+	// As in Vault: a deleted version answers its metadata, with no data.
+	s, err = kv.GetVersion(ctx, "prod/DB", 1)
+	check("KVv2.GetVersion of a deleted version", err)
+	expect("a deleted version has no data", s.Data == nil, true)
+	expect("a deleted version has its deletion time", s.VersionMetadata.DeletionTime.IsZero(), false)
+	err = kv.Undelete(ctx, "prod/DB", []int{1})
+	check("KVv2.Undelete", err)
+	s, err = kv.GetVersion(ctx, "prod/DB", 1)
+	check("KVv2.GetVersion after undelete", err)
+	expect("undeleted value", s.Data["value"], "v1")
+	err = kv.Destroy(ctx, "prod/DB", []int{1})
+	check("KVv2.Destroy", err)
+	err = kv.Delete(ctx, "prod/DB")
+	check("KVv2.Delete", err)
+	_, err = kv.Rollback(ctx, "prod/NEW", 1)
+	check("KVv2.Rollback", err)
+
+	// Listing and the logical API.
+	list, err := client.Logical().ListWithContext(ctx, "secret/metadata/prod")
+	check("Logical.List", err)
+	keys, _ := list.Data["keys"].([]interface{})
+	expect("Logical.List keys", len(keys), 3)
+
+	// sys: the mount table, one mount, its tune, and the token's own lookup.
+	mounts, err := client.Sys().ListMounts()
+	check("Sys.ListMounts", err)
+	if mounts["secret/"] == nil {
+		check("Sys.ListMounts has secret/", fmt.Errorf("missing"))
+	}
+	mount, err := client.Sys().GetMount("secret")
+	check("Sys.GetMount", err)
+	expect("Sys.GetMount type", mount.Type, "kv")
+	expect("Sys.GetMount version", mount.Options["version"], "2")
+	tune, err := client.Sys().MountConfig("secret")
+	check("Sys.MountConfig", err)
+	if tune.MaxLeaseTTL < 0 {
+		check("Sys.MountConfig ttl", fmt.Errorf("negative"))
+	}
+	self, err := client.Auth().Token().LookupSelf()
+	check("Token.LookupSelf", err)
+	if self.Data["policies"] == nil && self.Data["id"] != nil {
+		check("Token.LookupSelf never echoes the token", fmt.Errorf("id present"))
+	}
+	err = kv.DeleteMetadata(ctx, "prod/APP")
+	check("KVv2.DeleteMetadata", err)
+	_, err = kv.Get(ctx, "prod/APP")
+	if err == nil {
+		check("a secret whose metadata was deleted is gone", fmt.Errorf("still there"))
+	}
+	check("a secret whose metadata was deleted is gone", nil)
+	fmt.Printf("go client: %d checks passed\n", checks)
+}
