@@ -15,6 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod artifacts;
 mod bench;
 mod docs;
 mod fuzz;
@@ -61,7 +62,7 @@ fn main() -> ExitCode {
             ],
         ),
         _ => Err(
-            "usage: cargo xtask (ci | bench [--quick] | fuzz [--seconds N] | docs | schemathesis | load | postgres | man [DIR] | release [--dry-run] [--skip-ci] VERSION)"
+            "usage: cargo xtask (ci | bench [--quick] | fuzz [--seconds N] | docs | schemathesis | load | postgres | man [DIR] | release [--dry-run] VERSION)"
                 .into(),
         ),
     };
@@ -221,14 +222,18 @@ fn ci() -> Result {
             "16",
         ],
     )?;
-    // The release pipeline's dry run: bump, changelog, package every crate in order,
-    // offline, in a scratch copy (ci itself is not run again from there). Skipped when
-    // this ci runs inside a release's own scratch copy: that run is the release check,
-    // and a nested one would replace the very tree it runs in.
+    // The release pipeline's dry run, exactly as a user runs it: bump, changelog, lock
+    // files, every crate packaged in order, the artifacts built, offline, in a scratch
+    // copy; then the Debian package installed on this machine, its unit checked and its
+    // `strongroom doctor` run. Skipped when this ci runs inside a release's own tree:
+    // that run is the release's check, and the release builds its artifacts after it.
     if std::env::var_os(release::INSIDE_RELEASE).is_some() {
-        eprintln!("xtask: inside a release dry run; its packaging step follows this ci");
+        eprintln!("xtask: inside a release; its packaging step follows this ci");
     } else {
-        release::run(&["--dry-run".into(), "--skip-ci".into(), "99.0.0".into()])?;
+        release::run(&["--dry-run".into(), "99.0.0".into()])?;
+        let deb = artifacts::out_dir().join(format!("strongroom_99.0.0_{}.deb", deb_arch()?));
+        check_sbom()?;
+        artifacts::install_and_check(&deb)?;
     }
     eprintln!("xtask: ci passed");
     Ok(())
@@ -270,6 +275,42 @@ fn examples_and_benches(pg: &[(&str, &str)]) -> Result {
         pg,
     )?;
     Ok(())
+}
+
+/// This machine's Debian architecture (`amd64`, ...).
+fn deb_arch() -> Result<String> {
+    Ok(capture(&root(), "dpkg", &["--print-architecture"])?
+        .trim()
+        .to_owned())
+}
+
+/// The SBOM validates against CycloneDX 1.5 with the CycloneDX project's own Python
+/// library (installed when absent).
+fn check_sbom() -> Result {
+    if !succeeds("python3", &["-c", "import cyclonedx.validation.json"]) {
+        run(
+            "python3",
+            &[
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "cyclonedx-python-lib[json-validation]",
+            ],
+        )?;
+    }
+    let sbom = artifacts::out_dir().join("strongroom-99.0.0.cdx.json");
+    let program = r#"
+import sys
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
+errors = JsonStrictValidator(SchemaVersion.V1_5).validate_str(open(sys.argv[1]).read())
+if errors:
+    sys.exit(f"the SBOM does not validate: {errors}")
+print("xtask: the SBOM validates as CycloneDX 1.5")
+"#;
+    run("python3", &["-c", program, &sbom.to_string_lossy()])
 }
 
 /// What the tests use beside the Rust toolchain: Python and Node clients written by

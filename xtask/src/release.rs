@@ -1,13 +1,19 @@
-//! `cargo xtask release [--dry-run] [--skip-ci] VERSION`.
+//! `cargo xtask release [--dry-run] VERSION`.
 //!
 //! Checks a clean tree, bumps every crate's version (the workspace version and the
-//! versions of the internal dependencies), moves CHANGELOG.md's Unreleased section under
-//! the new version, runs `cargo xtask ci`, packages every crate in dependency order
-//! (`cargo package`, which verifies that each builds from its package alone), commits
-//! and tags `vVERSION`. Publishing to crates.io is a separate, deliberate `cargo publish`.
+//! versions of the internal dependencies; both lock files follow), moves CHANGELOG.md's
+//! Unreleased section under the new version, runs `cargo xtask ci`, packages every crate
+//! in dependency order (`cargo package`, which verifies that each builds from its package
+//! alone), builds the artifacts a server tool ships ([`crate::artifacts`]: a Debian
+//! package with man pages, completions and a hardened systemd unit, a CycloneDX SBOM,
+//! `SHA256SUMS`), commits and tags `vVERSION`. Publishing to crates.io is a separate,
+//! deliberate `cargo publish`.
 //!
-//! `--dry-run` does all of it in a scratch copy of the tree under the target directory,
-//! offline, and leaves the repository untouched (no commit, no tag).
+//! `--dry-run` does the release's own steps in a scratch copy of the tree under the target
+//! directory, offline, and leaves the repository untouched (no commit, no tag); it does
+//! not run `ci` again (CI runs exactly this dry run after its own checks, so what a user
+//! runs is what CI runs). Its artifacts ship the development build; a release ships the
+//! `--release` build.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,11 +37,18 @@ pub const INSIDE_RELEASE: &str = "STRONGROOM_XTASK_INSIDE_RELEASE";
 /// Runs the release.
 pub fn run(args: &[String]) -> Result {
     let dry_run = args.iter().any(|a| a == "--dry-run");
-    let skip_ci = args.iter().any(|a| a == "--skip-ci");
+    if let Some(unknown) = args
+        .iter()
+        .find(|a| a.starts_with("--") && *a != "--dry-run")
+    {
+        return Err(format!(
+            "unknown flag {unknown}; usage: cargo xtask release [--dry-run] VERSION"
+        ));
+    }
     let version = args
         .iter()
         .find(|a| !a.starts_with("--"))
-        .ok_or("usage: cargo xtask release [--dry-run] [--skip-ci] VERSION")?;
+        .ok_or("usage: cargo xtask release [--dry-run] VERSION")?;
     check_version(version)?;
     let repo = root();
     let status = git(&repo, &["status", "--porcelain"])?;
@@ -59,31 +72,7 @@ pub fn run(args: &[String]) -> Result {
     // stay compiled), which replaces the binaries there; this puts the repository's back.
     let _kept = dry_run.then(|| KeptBinaries::keep(&crate::target_dir().join("debug")));
     let tree = if dry_run {
-        let scratch = crate::target_dir().join("release-dry-run");
-        let _ = std::fs::remove_dir_all(&scratch);
-        std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
-        // A copy of HEAD: `git archive | tar -x`.
-        let archive = Command::new("git")
-            .args(["archive", "--format=tar", "HEAD"])
-            .current_dir(&repo)
-            .output()
-            .map_err(|e| e.to_string())?;
-        if !archive.status.success() {
-            return Err("git archive failed".into());
-        }
-        let mut tar = Command::new("tar")
-            .args(["-x", "-C"])
-            .arg(&scratch)
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .map_err(|e| e.to_string())?;
-        std::io::Write::write_all(tar.stdin.as_mut().ok_or("tar stdin")?, &archive.stdout)
-            .map_err(|e| e.to_string())?;
-        if !tar.wait().map_err(|e| e.to_string())?.success() {
-            return Err("tar failed".into());
-        }
-        eprintln!("xtask: dry run in {}", scratch.display());
-        scratch
+        scratch_copy(&repo)?
     } else {
         repo.clone()
     };
@@ -95,14 +84,8 @@ pub fn run(args: &[String]) -> Result {
     bump(&tree, &current, version)?;
     changelog(&tree, version)?;
     eprintln!("xtask: version {current} -> {version} in every crate; CHANGELOG.md updated");
-    // The lock file follows the new versions (offline: only workspace crates change).
-    run_in(
-        &tree,
-        "cargo",
-        &["update", "--offline", "--workspace"],
-        &env,
-    )?;
-    if !skip_ci {
+    follow_locks(&tree, &env)?;
+    if !dry_run {
         let env = [env[0], (INSIDE_RELEASE, "1")];
         run_in(&tree, "cargo", &["xtask", "ci"], &env)?;
     }
@@ -118,6 +101,18 @@ pub fn run(args: &[String]) -> Result {
     run_in(&tree, "cargo", &package, &env)?;
     eprintln!("xtask: packaged, in order: {}", CRATES.join(" -> "));
     man_pages(&tree, &env)?;
+    let binary = if dry_run {
+        crate::target_dir().join("debug").join("strongroom")
+    } else {
+        run_in(
+            &tree,
+            "cargo",
+            &["build", "--release", "--locked", "-p", "strongroom"],
+            &env,
+        )?;
+        crate::target_dir().join("release").join("strongroom")
+    };
+    crate::artifacts::build(&tree, version, &binary)?;
     if dry_run {
         eprintln!("xtask: dry run complete; would commit \"Release {version}\" and tag v{version}");
         return Ok(());
@@ -135,6 +130,58 @@ pub fn run(args: &[String]) -> Result {
     )?;
     eprintln!("xtask: committed and tagged v{version}; publish with `cargo publish -p CRATE` in the order above");
     Ok(())
+}
+
+/// A copy of HEAD (`git archive | tar -x`) in a scratch directory under the target
+/// directory, for a dry run.
+fn scratch_copy(repo: &Path) -> Result<PathBuf> {
+    let scratch = crate::target_dir().join("release-dry-run");
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
+    // A copy of HEAD: `git archive | tar -x`.
+    let archive = Command::new("git")
+        .args(["archive", "--format=tar", "HEAD"])
+        .current_dir(repo)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !archive.status.success() {
+        return Err("git archive failed".into());
+    }
+    let mut tar = Command::new("tar")
+        .args(["-x", "-C"])
+        .arg(&scratch)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    std::io::Write::write_all(tar.stdin.as_mut().ok_or("tar stdin")?, &archive.stdout)
+        .map_err(|e| e.to_string())?;
+    if !tar.wait().map_err(|e| e.to_string())?.success() {
+        return Err("tar failed".into());
+    }
+    eprintln!("xtask: dry run in {}", scratch.display());
+    Ok(scratch)
+}
+
+/// The lock files follow the new versions (offline: only workspace crates change): the
+/// workspace's, and the fuzz workspace's, which depends on two of the crates by path
+/// (`ci` checks that it is current).
+fn follow_locks(tree: &Path, env: &[(&str, &str)]) -> Result {
+    // The lock file follows the new versions (offline: only workspace crates change).
+    run_in(tree, "cargo", &["update", "--offline", "--workspace"], env)?;
+    // So does the fuzz workspace's, which depends on two of the crates by path (`ci`
+    // checks that it is current).
+    run_in(
+        tree,
+        "cargo",
+        &[
+            "update",
+            "--offline",
+            "--workspace",
+            "--manifest-path",
+            "fuzz/Cargo.toml",
+        ],
+        env,
+    )
 }
 
 fn git(dir: &Path, args: &[&str]) -> Result<String> {
