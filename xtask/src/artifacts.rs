@@ -100,7 +100,8 @@ fn debian_package(tree: &Path, version: &str, binary: &Path, out: &Path) -> Resu
         std::fs::write(stage.join(path), script).map_err(|e| e.to_string())?;
     }
     // Man pages, gzipped as Debian policy wants (`-n`: no time stamp, reproducible).
-    let man = crate::target_dir().join("package").join("man");
+    // Where `release` wrote them: `target/package/man` of the tree (`cargo xtask man`).
+    let man = tree.join("target").join("package").join("man");
     let pages =
         std::fs::read_dir(&man).map_err(|e| format!("no man pages in {}: {e}", man.display()))?;
     for page in pages.flatten() {
