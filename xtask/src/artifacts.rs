@@ -33,9 +33,12 @@ pub fn build(tree: &Path, version: &str, binary: &Path) -> Result<PathBuf> {
     let mut files = vec![deb.clone(), sbom];
     let packaged = crate::target_dir().join("package");
     for krate in crate::release::CRATES {
-        let file = packaged.join(format!("{krate}-{version}.crate"));
+        let name = format!("{krate}-{version}.crate");
+        let file = packaged.join(&name);
         if file.exists() {
-            files.push(file);
+            // Beside the rest, so `sha256sum -c SHA256SUMS` checks everything in one place.
+            std::fs::copy(&file, out.join(&name)).map_err(|e| e.to_string())?;
+            files.push(out.join(&name));
         }
     }
     checksums(&files, &out)?;
