@@ -75,12 +75,10 @@ impl From<StoreError> for Problem {
             ErrorKind::Gone => (StatusCode::GONE, "expired"),
             ErrorKind::Invalid => (StatusCode::BAD_REQUEST, "invalid_input"),
             ErrorKind::Conflict => (StatusCode::CONFLICT, "conflict"),
-            ErrorKind::WrongKey => match error {
-                StoreError::KeyVersionUnavailable { .. } => {
-                    (StatusCode::INTERNAL_SERVER_ERROR, "key_version_unavailable")
-                }
-                _ => (StatusCode::INTERNAL_SERVER_ERROR, "wrong_key"),
-            },
+            ErrorKind::KeyUnavailable => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "key_version_unavailable")
+            }
+            ErrorKind::WrongKey => (StatusCode::INTERNAL_SERVER_ERROR, "wrong_key"),
             ErrorKind::Integrity => (StatusCode::INTERNAL_SERVER_ERROR, "integrity"),
             ErrorKind::Config | ErrorKind::Unavailable | ErrorKind::Internal => {
                 // Driver and configuration messages stay in the server log.

@@ -466,7 +466,11 @@ async fn every_page_works_in_a_real_browser() {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/clients/console_suite.py"
     );
-    let screenshots = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/console");
+    // Fresh screenshots go under the target directory, never into the repository's docs:
+    // a test leaves the working tree as it found it (copy them to docs/console/ to
+    // refresh the documentation's pictures).
+    let screenshots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    std::fs::create_dir_all(&screenshots).unwrap();
     let base = server.base.clone();
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new("python3")

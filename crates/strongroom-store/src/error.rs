@@ -178,8 +178,12 @@ pub enum ErrorKind {
     Config,
     /// The write conflicts with what is stored.
     Conflict,
-    /// The key ring does not fit the data: wrong key, or a key version missing.
+    /// The key ring does not fit the data: a wrong key, key versions missing at open, the
+    /// key custodian refusing.
     WrongKey,
+    /// One stored value is sealed under a KEK version the ring lacks (the row exists; add
+    /// that key to read it).
+    KeyUnavailable,
     /// Stored data or the audit log failed its integrity checks.
     Integrity,
     /// The database could not be reached or failed.
@@ -218,8 +222,8 @@ impl StoreError {
                 ErrorKind::Config
             }
             Self::Conflict(_) => ErrorKind::Conflict,
-            Self::KeyVersionUnavailable { .. }
-            | Self::WrongKey { .. }
+            Self::KeyVersionUnavailable { .. } => ErrorKind::KeyUnavailable,
+            Self::WrongKey { .. }
             | Self::MissingKeyVersions { .. }
             | Self::AuditKeyUnavailable { .. }
             | Self::KeyCustody(_) => ErrorKind::WrongKey,

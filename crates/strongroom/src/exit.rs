@@ -73,7 +73,7 @@ impl From<StoreError> for Failure {
         let code = match e.kind() {
             ErrorKind::NotFound => code::NOT_FOUND,
             ErrorKind::Gone => code::EXPIRED,
-            ErrorKind::WrongKey => code::KEY,
+            ErrorKind::WrongKey | ErrorKind::KeyUnavailable => code::KEY,
             ErrorKind::Integrity => code::INTEGRITY,
             ErrorKind::Invalid | ErrorKind::Conflict => code::INPUT,
             ErrorKind::Config => code::CONFIG,

@@ -87,6 +87,7 @@ impl From<StoreError> for VaultError {
             ),
             ErrorKind::Config
             | ErrorKind::WrongKey
+            | ErrorKind::KeyUnavailable
             | ErrorKind::Integrity
             | ErrorKind::Internal => {
                 tracing::error!(error = %error, "vault api: store failure");

@@ -1,7 +1,8 @@
 """The web console in a real browser: Debian's Chromium, headless, driven through
 WebDriver (chromedriver) by Selenium. Run by tests/console.rs against a real server;
 each step asserts what a user would see. Screenshots of the main pages are written to
-$SCREENSHOTS (docs/console/ in the repository), so docs/console.md stays current.
+$SCREENSHOTS (under the target directory; copy them to docs/console/ to refresh the
+pictures docs/console.md shows).
 """
 
 import os
