@@ -288,17 +288,7 @@ fn deb_arch() -> Result<String> {
 /// library (installed when absent).
 fn check_sbom() -> Result {
     if !succeeds("python3", &["-c", "import cyclonedx.validation.json"]) {
-        run(
-            "python3",
-            &[
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "cyclonedx-python-lib[json-validation]",
-            ],
-        )?;
+        pip_install("cyclonedx-python-lib[json-validation]")?;
     }
     let sbom = artifacts::out_dir().join("strongroom-99.0.0.cdx.json");
     let program = r#"
@@ -588,18 +578,23 @@ fn ensure_python_cryptography() -> Result {
         if succeeds("python3", &["-c", &format!("import {module}")]) {
             continue;
         }
-        run(
-            "python3",
-            &[
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                package,
-            ],
-        )
-        .map_err(|e| format!("the interop tests need Python's `{package}` package: {e}"))?;
+        pip_install(package)
+            .map_err(|e| format!("the interop tests need Python's `{package}` package: {e}"))?;
     }
     Ok(())
+}
+
+/// `pip install` of one package, quietly.
+fn pip_install(package: &str) -> Result {
+    run(
+        "python3",
+        &[
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            package,
+        ],
+    )
 }

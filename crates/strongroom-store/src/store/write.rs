@@ -170,8 +170,14 @@ impl Store {
     pub async fn set(&self, id: &SecretId, request: SetRequest) -> Result<WriteOutcome> {
         let id = self.normalize(id)?;
         crate::StoreConfig::check_key_segments(&id.key)?;
+        self.set_normalized(&id, request).await
+    }
+
+    /// One value write of an identity already normalized (and, but for the test hook,
+    /// checked against the key grammar).
+    async fn set_normalized(&self, id: &SecretId, request: SetRequest) -> Result<WriteOutcome> {
         let mut outcomes = self
-            .apply(vec![self.write_record(&id, request, None)?])
+            .apply(vec![self.write_record(id, request, None)?])
             .await?;
         outcomes
             .pop()
@@ -201,12 +207,7 @@ impl Store {
         request: SetRequest,
     ) -> Result<WriteOutcome> {
         let id = self.normalize(id)?;
-        let mut outcomes = self
-            .apply(vec![self.write_record(&id, request, None)?])
-            .await?;
-        outcomes
-            .pop()
-            .ok_or_else(|| StoreError::Database("a write reported no outcome (a defect)".into()))
+        self.set_normalized(&id, request).await
     }
 
     /// Makes a kept version current again, as a new version (re-sealed under the active

@@ -246,14 +246,7 @@ impl Kv<'_> {
             .get("data")
             .and_then(Value::as_object)
             .ok_or_else(|| VaultError::bad_request("no data provided"))?;
-        let cas = match body.pointer("/options/cas") {
-            None | Some(Value::Null) => None,
-            Some(cas) => Some(
-                cas.as_u64()
-                    .and_then(|c| u32::try_from(c).ok())
-                    .ok_or_else(|| VaultError::bad_request("invalid cas"))?,
-            ),
-        };
+        let cas = cas_of(body)?;
         let current = current_info(self.store, &id).await?;
         self.store_data(&id, current.as_ref(), data, cas).await
     }
@@ -343,14 +336,7 @@ impl Kv<'_> {
             .get("data")
             .and_then(Value::as_object)
             .ok_or_else(|| VaultError::bad_request("no data provided"))?;
-        let cas = match body.pointer("/options/cas") {
-            None | Some(Value::Null) => None,
-            Some(cas) => Some(
-                cas.as_u64()
-                    .and_then(|c| u32::try_from(c).ok())
-                    .ok_or_else(|| VaultError::bad_request("invalid cas"))?,
-            ),
-        };
+        let cas = cas_of(body)?;
         let read = match self.store.get_exact(&id).await {
             Ok(read) => read,
             Err(StoreError::NotFound(_)) => return Err(VaultError::not_found()),
@@ -413,6 +399,18 @@ fn check_settings(body: &Value, depth: u32) -> VaultResult<()> {
         return Err(VaultError::bad_request("cas_required is not supported"));
     }
     refuse_version_expiry(body)
+}
+
+/// A write's `options.cas`: the version the secret must be at (`None`: no check).
+fn cas_of(body: &Value) -> VaultResult<Option<u32>> {
+    match body.pointer("/options/cas") {
+        None | Some(Value::Null) => Ok(None),
+        Some(cas) => cas
+            .as_u64()
+            .and_then(|c| u32::try_from(c).ok())
+            .map(Some)
+            .ok_or_else(|| VaultError::bad_request("invalid cas")),
+    }
 }
 
 /// Version numbers as Vault accepts them: numbers, numeric strings (the Go client and the
