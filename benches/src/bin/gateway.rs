@@ -94,7 +94,7 @@ async fn main() {
     let admin = tokens.create("bench-admin", true, &[]).await.unwrap().1;
     let state = AppState {
         tokens,
-        store: Some(store),
+        store: Some(store.into()),
         gateway: Some(Arc::new(gateway)),
         metrics: None,
     };

@@ -100,7 +100,7 @@ async fn main() {
         let router = strongroom_server::router(
             AppState {
                 tokens,
-                store: Some(store.clone()),
+                store: Some(store.clone().into()),
                 gateway: None,
                 metrics: None,
             },

@@ -8,8 +8,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse as _, Response};
 
-use strongroom_store::tokens::Capability;
-
 use crate::extract::Caller;
 use crate::{ApiError, AppState};
 
@@ -75,18 +73,17 @@ async fn proxy(
         )
         .into_response();
     };
+    // No store (no key): 503 after the token and the route were checked.
+    let Some(secrets) = &state.store else {
+        return ApiError::disabled().into_response();
+    };
     // `use`, and only `use`: the route's env chain is its configuration, so a value that
     // falls back to `global` is injected under the route's env's capability.
-    if !caller.may(Capability::Use, &route.namespace, &route.env) {
-        return crate::routes::missing(
-            Capability::Use,
-            &format!(
-                "{}/{} (gateway route {})",
-                route.namespace, route.env, route.name
-            ),
-        )
-        .into_response();
-    }
+    let scoped = secrets.caller(caller);
+    let source = match scoped.use_env(&route.namespace, &route.env, &route.name) {
+        Ok(source) => source,
+        Err(denied) => return ApiError::from(denied).into_response(),
+    };
     // The raw path after the route segment, by position (percent-encoding kept): never
     // found by searching the path for the route's name, which a client can repeat later.
     let Some(raw_rest) = raw_rest(uri.path()) else {
@@ -99,13 +96,9 @@ async fn proxy(
     };
     // Every injected secret is a `gateway_read` audit event under the token's name. The
     // route's env chain is the route's configuration (docs/api.md), not the caller's scope.
-    let Some(store) = &state.store else {
-        return ApiError::disabled().into_response();
-    };
-    let source = store.with_actor(&caller.actor());
     let started = std::time::Instant::now();
     let response = gateway
-        .forward_with(&source, route, method, raw_rest, uri.query(), headers, body)
+        .forward_with(source, route, method, raw_rest, uri.query(), headers, body)
         .await;
     if let Some(metrics) = &state.metrics {
         // The route's configured name: configuration, never a secret or a client path.

@@ -8,6 +8,7 @@
 //! Routes and JSON shapes are documented in `docs/api.md`.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod authz;
 mod connections;
 mod console;
 mod error;
@@ -22,8 +23,8 @@ mod vault;
 use std::time::Duration;
 
 use strongroom_store::tokens::Tokens;
-use strongroom_store::Store;
 
+pub use authz::Secrets;
 pub use axum::Router;
 pub use connections::ConnectionLimits;
 pub use console::CONTENT_SECURITY_POLICY;
@@ -37,9 +38,10 @@ pub use tls::{serve_tls, Tls};
 pub struct AppState {
     /// Token authentication (works without a master key).
     pub tokens: Tokens,
-    /// The secrets store; `None` when no master key is configured, in which case every
-    /// secrets route answers 503 after authentication.
-    pub store: Option<Store>,
+    /// The secrets store, reachable by handlers only through a caller ([`Secrets`]:
+    /// authorization as a type); `None` when no master key is configured, in which case
+    /// every secrets route answers 503 after authentication. `Some(store.into())`.
+    pub store: Option<Secrets>,
     /// The gateway's routes, mounted under `/gateway/{route}/...`; `None` when no gateway
     /// configuration is given.
     pub gateway: Option<std::sync::Arc<strongroom_gateway::Gateway>>,

@@ -204,10 +204,7 @@ impl Metrics {
     }
 
     /// Reads the store's and backend's counters into the registry, then encodes it.
-    async fn render(
-        &self,
-        store: Option<&strongroom_store::Store>,
-    ) -> Result<String, std::fmt::Error> {
+    async fn render(&self, store: Option<&crate::Secrets>) -> Result<String, std::fmt::Error> {
         if let Some(store) = store {
             if let Ok(head) = store.audit_head().await {
                 set(&self.audit_events, u64::try_from(head).unwrap_or(0));

@@ -90,7 +90,7 @@ async fn start(with_key: bool, limits: Limits) -> Server {
     let router = strongroom_server::router(
         AppState {
             tokens: tokens.clone(),
-            store: store.clone(),
+            store: store.clone().map(Into::into),
             gateway: None,
             metrics: Some(Arc::new(strongroom_server::Metrics::new())),
         },

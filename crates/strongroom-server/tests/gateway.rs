@@ -172,7 +172,7 @@ async fn start_gateway(
     let gateway = Gateway::new(config, Arc::new(store.clone())).unwrap();
     let state = AppState {
         tokens: tokens.clone(),
-        store: Some(store),
+        store: Some(store.into()),
         gateway: Some(Arc::new(gateway)),
         metrics: Some(Arc::new(strongroom_server::Metrics::new())),
     };

@@ -102,7 +102,7 @@ async fn serve(args: crate::cli::ServeArgs) -> Result<ExitCode, Failure> {
     let state = strongroom_server::AppState {
         tokens,
         gateway: gateway(gateway_config, store.as_ref())?,
-        store,
+        store: store.map(Into::into),
         metrics,
     };
     if let Some(address) = metrics_bind {

@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{store, superuser, ApiResult};
+use super::{secrets_of, superuser, ApiResult};
 use crate::extract::{ApiQuery, Caller};
 use crate::{ApiError, AppState};
 
@@ -81,7 +81,7 @@ pub(crate) async fn audit(
     ApiQuery(params): ApiQuery<AuditParams>,
 ) -> ApiResult<Json<AuditResponse>> {
     superuser(&caller)?;
-    let store = store(&state)?;
+    let store = secrets_of(&state)?.superuser(&caller)?;
     let action = match params.action.as_deref() {
         Some(name) => Some(
             strongroom_store::Action::parse(name)
@@ -164,7 +164,10 @@ pub(crate) async fn verify(
     Caller(caller): Caller,
 ) -> ApiResult<Json<Verification>> {
     superuser(&caller)?;
-    let report = store(&state)?.verify_audit().await?;
+    let report = secrets_of(&state)?
+        .superuser(&caller)?
+        .verify_audit()
+        .await?;
     let (broken_at, reason) = report
         .broken_at
         .map_or((None, None), |(seq, why)| (Some(seq), Some(why)));
@@ -207,7 +210,10 @@ pub(crate) async fn rotation(
     Caller(caller): Caller,
 ) -> ApiResult<Json<RotationResponse>> {
     superuser(&caller)?;
-    let status = store(&state)?.rotation_status().await?;
+    let status = secrets_of(&state)?
+        .superuser(&caller)?
+        .rotation_status()
+        .await?;
     Ok(Json(RotationResponse {
         active_version: status.active_version,
         by_version: status

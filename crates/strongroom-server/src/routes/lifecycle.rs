@@ -5,14 +5,13 @@
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use strongroom_store::tokens::Capability;
 use strongroom_store::SecretSettings;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::secrets::TargetQuery;
-use super::{authorize, store, ApiResult};
+use super::{secrets_of, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, Caller};
 use crate::{ApiError, AppState};
 
@@ -58,31 +57,21 @@ pub(crate) async fn change_versions(
     ApiQuery(query): ApiQuery<TargetQuery>,
     ApiJson(body): ApiJson<VersionsRequest>,
 ) -> ApiResult<Json<VersionsChanged>> {
-    let capability = match action.as_str() {
-        "delete" | "destroy" => Capability::Delete,
-        "undelete" => Capability::Write,
-        _ => {
-            return Err(ApiError::bad_request(
-                "the action is delete, undelete or destroy",
-            ))
-        }
-    };
+    if !matches!(action.as_str(), "delete" | "undelete" | "destroy") {
+        return Err(ApiError::bad_request(
+            "the action is delete, undelete or destroy",
+        ));
+    }
     if body.versions.is_empty() {
         return Err(ApiError::bad_request("give at least one version"));
     }
-    let store = store(&state)?.with_actor(&caller.actor());
-    let id = authorize(
-        &store,
-        &caller,
-        capability,
-        query.namespace.as_deref(),
-        query.env.as_deref(),
-        &key,
-    )?;
+    let scoped = secrets_of(&state)?.caller(&caller);
+    let id = scoped.secret_id(query.namespace.as_deref(), query.env.as_deref(), &key)?;
+    // Deleting and destroying need `delete`; undeleting is a write.
     let changed = match action.as_str() {
-        "delete" => store.delete_versions(&id, &body.versions).await?,
-        "undelete" => store.undelete_versions(&id, &body.versions).await?,
-        _ => store.destroy_versions(&id, &body.versions).await?,
+        "delete" => scoped.delete(&id)?.delete_versions(&body.versions).await?,
+        "undelete" => scoped.write(&id)?.undelete_versions(&body.versions).await?,
+        _ => scoped.delete(&id)?.destroy_versions(&body.versions).await?,
     };
     Ok(Json(VersionsChanged {
         key: id.key,
@@ -125,19 +114,12 @@ pub(crate) async fn read_settings(
     Path(key): Path<String>,
     ApiQuery(query): ApiQuery<TargetQuery>,
 ) -> ApiResult<Json<Settings>> {
-    let store = store(&state)?;
-    let id = authorize(
-        store,
-        &caller,
-        Capability::List,
-        query.namespace.as_deref(),
-        query.env.as_deref(),
-        &key,
-    )?;
-    let settings = store.settings(&id).await?;
+    let scoped = secrets_of(&state)?.caller(&caller);
+    let id = scoped.secret_id(query.namespace.as_deref(), query.env.as_deref(), &key)?;
+    let settings = scoped.list(&id)?.settings().await?;
     Ok(Json(Settings::shown(
         settings,
-        store.config().history_depth,
+        scoped.config().history_depth,
     )))
 }
 
@@ -156,16 +138,10 @@ pub(crate) async fn write_settings(
     ApiQuery(query): ApiQuery<TargetQuery>,
     ApiJson(body): ApiJson<Settings>,
 ) -> ApiResult<Json<Settings>> {
-    let store = store(&state)?.with_actor(&caller.actor());
-    let id = authorize(
-        &store,
-        &caller,
-        Capability::Write,
-        query.namespace.as_deref(),
-        query.env.as_deref(),
-        &key,
-    )?;
-    let current = store.settings(&id).await?;
+    let scoped = secrets_of(&state)?.caller(&caller);
+    let id = scoped.secret_id(query.namespace.as_deref(), query.env.as_deref(), &key)?;
+    let grant = scoped.write(&id)?;
+    let current = grant.settings().await?;
     let settings = SecretSettings {
         max_versions: match body.max_versions {
             Some(0) => None,
@@ -174,9 +150,9 @@ pub(crate) async fn write_settings(
         },
         cas_required: body.cas_required.unwrap_or(current.cas_required),
     };
-    store.set_settings(&id, settings).await?;
+    grant.set_settings(settings).await?;
     Ok(Json(Settings::shown(
         settings,
-        store.config().history_depth,
+        scoped.config().history_depth,
     )))
 }

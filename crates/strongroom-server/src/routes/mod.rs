@@ -1,13 +1,12 @@
-//! The handlers, one module per resource, each with its `routes()`. Each handler checks
-//! the caller's scope against the namespace and env it touches (after defaults and
-//! isolation are applied), then calls the store as the caller.
+//! The handlers, one module per resource, each with its `routes()`. A handler reaches the
+//! store only as its caller (`Secrets::caller`), through a door that checks the capability
+//! the operation needs (`authz.rs`), after defaults and isolation are applied to the name.
 
 use axum::Router;
-use strongroom_store::tokens::{Capability, Principal};
-use strongroom_store::{SecretId, Store};
+use strongroom_store::tokens::Principal;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, Secrets};
 
 pub(crate) mod audit;
 pub(crate) mod lifecycle;
@@ -38,45 +37,10 @@ pub(crate) fn router() -> Router<AppState> {
 
 pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
-/// The store, or 503 when the server runs without a master key.
-pub(crate) fn store(state: &AppState) -> ApiResult<&Store> {
+/// The secrets, or 503 when the server runs without a master key. Handlers reach the
+/// store only through [`Secrets::caller`] (authorization as a type, `authz.rs`).
+pub(crate) fn secrets_of(state: &AppState) -> ApiResult<&Secrets> {
     state.store.as_ref().ok_or_else(ApiError::disabled)
-}
-
-/// Resolves the identity (defaults, isolation, name checks) and checks that the caller
-/// may do `capability` there.
-pub(crate) fn authorize(
-    store: &Store,
-    caller: &Principal,
-    capability: Capability,
-    namespace: Option<&str>,
-    env: Option<&str>,
-    key: &str,
-) -> ApiResult<SecretId> {
-    let id = store.secret_id(namespace, env, key)?;
-    require(caller, capability, &id.namespace, &id.env)?;
-    Ok(id)
-}
-
-/// 403 naming the capability unless the caller may do `capability` on `namespace`/`env`.
-pub(crate) fn require(
-    caller: &Principal,
-    capability: Capability,
-    namespace: &str,
-    env: &str,
-) -> ApiResult<()> {
-    if caller.may(capability, namespace, env) {
-        Ok(())
-    } else {
-        Err(missing(capability, &format!("{namespace}/{env}")))
-    }
-}
-
-/// The 403 of a missing capability: names the capability and the place, nothing else.
-pub(crate) fn missing(capability: Capability, place: &str) -> ApiError {
-    ApiError::forbidden(format!(
-        "this token lacks the `{capability}` capability on {place}"
-    ))
 }
 
 pub(crate) fn superuser(caller: &Principal) -> ApiResult<()> {

@@ -11,10 +11,9 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{authorize, missing, require, store, ApiResult};
+use super::{secrets_of, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, Caller};
 use crate::{ApiError, AppState};
-use strongroom_store::tokens::Capability;
 
 /// `/api/secrets` and `/api/secrets/{key}`.
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -100,22 +99,15 @@ pub(crate) async fn create_secret(
     ApiQuery(query): ApiQuery<NamespaceQuery>,
     ApiJson(body): ApiJson<CreateSecret>,
 ) -> ApiResult<Json<Saved>> {
-    let store = store(&state)?;
-    let id = authorize(
-        store,
-        &caller,
-        Capability::Write,
-        query.namespace.as_deref(),
-        body.env.as_deref(),
-        &body.key,
-    )?;
+    let scoped = secrets_of(&state)?.caller(&caller);
+    let id = scoped.secret_id(query.namespace.as_deref(), body.env.as_deref(), &body.key)?;
     let request = SetRequest {
         description: body.description,
         expected_version: body.cas,
         expiry: expiry_of(body.ttl.as_deref())?,
         ..SetRequest::value(body.value)
     };
-    store.with_actor(&caller.actor()).set(&id, request).await?;
+    scoped.write(&id)?.set(request).await?;
     Ok(Json(Saved {
         key: id.key,
         env: id.env,
@@ -191,23 +183,14 @@ pub(crate) async fn list_secrets(
     Caller(caller): Caller,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<ListResponse>> {
-    let store = store(&state)?;
+    let scoped = secrets_of(&state)?.caller(&caller);
     let namespace = params.namespace.unwrap_or_else(|| "default".into());
-    store.config().check_namespace(&namespace)?;
+    scoped.config().check_namespace(&namespace)?;
     let env = match params.env {
-        Some(env) => {
-            let env = store.secret_id(Some(&namespace), Some(&env), "_")?.env;
-            require(&caller, Capability::List, &namespace, &env)?;
-            Some(env)
-        }
-        None if caller.may_in_all_envs(Capability::List, &namespace) => None,
-        None => {
-            return Err(missing(
-                Capability::List,
-                &format!("every env of {namespace} (pass ?env= for one the token may list)"),
-            ))
-        }
+        Some(env) => Some(scoped.secret_id(Some(&namespace), Some(&env), "_")?.env),
+        None => None,
     };
+    let listing = scoped.list_env(&namespace, env.as_deref())?;
     let details = params.details.unwrap_or(false);
     let per_page = params.per_page.unwrap_or(30);
     let page = params.page.unwrap_or(1);
@@ -217,10 +200,8 @@ pub(crate) async fn list_secrets(
         ));
     }
     let offset = usize::try_from(u64::from(page - 1) * u64::from(per_page)).unwrap_or(usize::MAX);
-    let listed = store
-        .list(ListQuery {
-            namespace: Some(namespace),
-            env,
+    let listed = listing
+        .page(ListQuery {
             prefix: params.prefix,
             limit: Some(per_page as usize),
             offset: Some(offset),
@@ -270,22 +251,11 @@ pub(crate) async fn get_secret(
     Path(key): Path<String>,
     ApiQuery(query): ApiQuery<TargetQuery>,
 ) -> ApiResult<Json<SecretValue>> {
-    let store = store(&state)?.with_actor(&caller.actor());
-    let id = authorize(
-        &store,
-        &caller,
-        Capability::Read,
-        query.namespace.as_deref(),
-        query.env.as_deref(),
-        &key,
-    )?;
+    let scoped = secrets_of(&state)?.caller(&caller);
+    let id = scoped.secret_id(query.namespace.as_deref(), query.env.as_deref(), &key)?;
     // No audit event, no value: committing the read records it before the value exists
     // here (a value that is not text is then refused, the read still recorded).
-    let secret = store
-        .get_within(&id, |env| caller.may(Capability::Read, &id.namespace, env))
-        .await?
-        .commit()
-        .await?;
+    let secret = scoped.read(&id)?.get_in_scope().await?.commit().await?;
     let value = std::str::from_utf8(secret.value.expose_secret())
         .map_err(|_| {
             ApiError::new(
@@ -332,41 +302,29 @@ pub(crate) async fn update_secret(
     ApiQuery(query): ApiQuery<TargetQuery>,
     ApiJson(body): ApiJson<UpdateSecret>,
 ) -> ApiResult<Json<Saved>> {
-    let store = store(&state)?.with_actor(&caller.actor());
+    let scoped = secrets_of(&state)?.caller(&caller);
     let env = body.env.as_deref().or(query.env.as_deref());
-    let id = authorize(
-        &store,
-        &caller,
-        Capability::Write,
-        query.namespace.as_deref(),
-        env,
-        &key,
-    )?;
+    let id = scoped.secret_id(query.namespace.as_deref(), env, &key)?;
+    let grant = scoped.write(&id)?;
     let expiry = expiry_of(body.ttl.as_deref())?;
     let created = match (body.value, body.description) {
         (Some(value), description) => {
-            store
-                .set(
-                    &id,
-                    SetRequest {
-                        description,
-                        expiry,
-                        ..SetRequest::value(value)
-                    },
-                )
+            grant
+                .set(SetRequest {
+                    description,
+                    expiry,
+                    ..SetRequest::value(value)
+                })
                 .await?
                 .created
         }
         (None, description) if description.is_some() || body.ttl.is_some() => {
-            store
-                .update_meta(
-                    &id,
-                    MetaUpdate {
-                        description,
-                        expiry,
-                        ..MetaUpdate::default()
-                    },
-                )
+            grant
+                .update_meta(MetaUpdate {
+                    description,
+                    expiry,
+                    ..MetaUpdate::default()
+                })
                 .await?;
             false
         }
@@ -399,15 +357,8 @@ pub(crate) async fn delete_secret(
     Path(key): Path<String>,
     ApiQuery(query): ApiQuery<TargetQuery>,
 ) -> ApiResult<impl IntoResponse> {
-    let store = store(&state)?.with_actor(&caller.actor());
-    let id = authorize(
-        &store,
-        &caller,
-        Capability::Delete,
-        query.namespace.as_deref(),
-        query.env.as_deref(),
-        &key,
-    )?;
-    store.delete(&id).await?;
+    let scoped = secrets_of(&state)?.caller(&caller);
+    let id = scoped.secret_id(query.namespace.as_deref(), query.env.as_deref(), &key)?;
+    scoped.delete(&id)?.delete().await?;
     Ok(StatusCode::NO_CONTENT)
 }

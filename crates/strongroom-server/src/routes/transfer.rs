@@ -4,16 +4,15 @@
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use strongroom_store::tokens::{Capability, Principal};
-use strongroom_store::{SecretId, Store};
+use strongroom_store::SecretId;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::secrets::TargetQuery;
-use super::{missing, require, store, ApiResult};
+use super::{secrets_of, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, Caller};
-use crate::{ApiError, AppState};
+use crate::AppState;
 
 /// `/api/secrets/{key}/copy` and `/api/secrets/{key}/move`.
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -117,18 +116,18 @@ async fn transfer(
     ApiJson(body): ApiJson<TransferRequest>,
     moving: bool,
 ) -> ApiResult<Json<Transferred>> {
-    let store = store(&state)?.with_actor(&caller.actor());
-    let from = store.secret_id(query.namespace.as_deref(), query.env.as_deref(), &key)?;
-    let to = store.secret_id(
+    let scoped = secrets_of(&state)?.caller(&caller);
+    let from = scoped.secret_id(query.namespace.as_deref(), query.env.as_deref(), &key)?;
+    let to = scoped.secret_id(
         Some(body.to_namespace.as_deref().unwrap_or(&from.namespace)),
         Some(body.to_env.as_deref().unwrap_or(&from.env)),
         body.to_key.as_deref().unwrap_or(&from.key),
     )?;
-    authorize_transfer(&store, &caller, &from, &to, moving, body.force)?;
+    let granted = scoped.transfer(&from, &to, moving, body.force)?;
     let outcome = if moving {
-        store.move_to(&from, &to, body.force).await?
+        granted.move_to().await?
     } else {
-        store.copy(&from, &to, body.force).await?
+        granted.copy().await?
     };
     let message = format!("{} {from} to {to}", if moving { "moved" } else { "copied" });
     Ok(Json(Transferred {
@@ -137,47 +136,4 @@ async fn transfer(
         version: outcome.version,
         message,
     }))
-}
-
-/// The capabilities a copy or move needs: `read` at the source, or `use` alone when the
-/// target is out of the caller's reach (it may neither read nor use the target, directly
-/// or through an env that falls back to it), so a value the caller may not read never
-/// becomes readable or usable elsewhere by it (docs/api.md, "Copy and move"); `write` at
-/// the target; a move also deletes the source, and a forced move the target's history.
-fn authorize_transfer(
-    store: &Store,
-    caller: &Principal,
-    from: &SecretId,
-    to: &SecretId,
-    moving: bool,
-    force: bool,
-) -> ApiResult<()> {
-    if !caller.may(Capability::Read, &from.namespace, &from.env) {
-        if !caller.may(Capability::Use, &from.namespace, &from.env) {
-            return Err(missing(
-                Capability::Read,
-                &format!("{}/{} (or `use`)", from.namespace, from.env),
-            ));
-        }
-        let chain = |env: &str| store.config().chain(env);
-        let in_reach = [Capability::Read, Capability::Use]
-            .into_iter()
-            .any(|cap| caller.reaches(cap, &to.namespace, &to.env, chain));
-        if in_reach {
-            return Err(ApiError::forbidden(format!(
-                "this token lacks the `read` capability on {}/{}: with `use` alone a value \
-                 may go only where this token can neither read nor use it, and it may reach \
-                 {}/{}",
-                from.namespace, from.env, to.namespace, to.env
-            )));
-        }
-    }
-    require(caller, Capability::Write, &to.namespace, &to.env)?;
-    if moving {
-        require(caller, Capability::Delete, &from.namespace, &from.env)?;
-        if force {
-            require(caller, Capability::Delete, &to.namespace, &to.env)?;
-        }
-    }
-    Ok(())
 }

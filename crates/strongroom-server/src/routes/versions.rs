@@ -8,10 +8,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::secrets::TargetQuery;
-use super::{authorize, store, ApiResult};
+use super::{secrets_of, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, Caller};
 use crate::AppState;
-use strongroom_store::tokens::Capability;
 
 /// `/api/secrets/{key}/history` and `/api/secrets/{key}/rollback`.
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -52,17 +51,11 @@ pub(crate) async fn history(
     Path(key): Path<String>,
     ApiQuery(query): ApiQuery<TargetQuery>,
 ) -> ApiResult<Json<HistoryResponse>> {
-    let store = store(&state)?;
-    let id = authorize(
-        store,
-        &caller,
-        Capability::List,
-        query.namespace.as_deref(),
-        query.env.as_deref(),
-        &key,
-    )?;
-    let items = store
-        .history(&id)
+    let scoped = secrets_of(&state)?.caller(&caller);
+    let id = scoped.secret_id(query.namespace.as_deref(), query.env.as_deref(), &key)?;
+    let items = scoped
+        .list(&id)?
+        .history()
         .await?
         .into_iter()
         .map(|v| VersionItem {
@@ -113,17 +106,10 @@ pub(crate) async fn rollback(
     ApiQuery(query): ApiQuery<TargetQuery>,
     ApiJson(body): ApiJson<RollbackRequest>,
 ) -> ApiResult<Json<RolledBack>> {
-    let store = store(&state)?.with_actor(&caller.actor());
+    let scoped = secrets_of(&state)?.caller(&caller);
     let env = body.env.as_deref().or(query.env.as_deref());
-    let id = authorize(
-        &store,
-        &caller,
-        Capability::Write,
-        query.namespace.as_deref(),
-        env,
-        &key,
-    )?;
-    let outcome = store.rollback(&id, body.version).await?;
+    let id = scoped.secret_id(query.namespace.as_deref(), env, &key)?;
+    let outcome = scoped.write(&id)?.rollback(body.version).await?;
     Ok(Json(RolledBack {
         key: id.key,
         env: id.env,

@@ -72,6 +72,13 @@ impl IntoResponse for VaultError {
     }
 }
 
+/// A missing capability: Vault's 403 "permission denied" (it names nothing).
+impl From<crate::authz::Denied> for VaultError {
+    fn from(_: crate::authz::Denied) -> Self {
+        Self::permission_denied()
+    }
+}
+
 impl From<StoreError> for VaultError {
     fn from(error: StoreError) -> Self {
         match error.kind() {

@@ -75,7 +75,7 @@ pub async fn start_sqlite(
     let router = strongroom_server::router_with(
         strongroom_server::AppState {
             tokens: tokens.clone(),
-            store: Some(store.clone()),
+            store: Some(store.clone().into()),
             gateway: None,
             metrics: None,
         },

@@ -5,21 +5,21 @@
 use axum::http::StatusCode;
 use axum::response::IntoResponse as _;
 use serde_json::{json, Map, Value};
-use strongroom_store::tokens::Capability;
 use strongroom_store::{ListQuery, MetaUpdate, SecretInfo, StoreError};
 
-use super::{current_info, custom_metadata, Kv};
+use super::{custom_metadata, Kv};
+use crate::authz::EnvListing;
 use crate::vault::{envelope, time, VaultError, VaultResult};
 
 impl Kv<'_> {
     /// `GET metadata/{path}`: the secret's versions and attributes, no value.
     pub(super) async fn metadata(&self) -> VaultResult {
-        let id = self.secret(Capability::List)?;
-        let Some(info) = current_info(self.store, &id).await? else {
+        let id = self.id()?;
+        let grant = self.listing(&id)?;
+        let Some(info) = grant.info().await? else {
             // Metadata written before any data: Vault shows it with no versions.
-            let pending = self
-                .store
-                .pending_attributes(&id)
+            let pending = grant
+                .pending_attributes()
                 .await?
                 .ok_or_else(VaultError::not_found)?;
             return Ok(envelope(json!({
@@ -34,7 +34,7 @@ impl Kv<'_> {
                 "versions": {},
             })));
         };
-        let history = self.store.history(&id).await?;
+        let history = grant.history().await?;
         let versions: Map<String, Value> = history
             .iter()
             .map(|v| {
@@ -53,7 +53,7 @@ impl Kv<'_> {
             .map(|v| v.version)
             .min()
             .unwrap_or(info.version);
-        let settings = self.store.settings(&id).await?;
+        let settings = grant.settings().await?;
         Ok(envelope(json!({
             "cas_required": settings.cas_required,
             "created_time": time(info.created),
@@ -85,7 +85,8 @@ impl Kv<'_> {
     /// A metadata write or patch. Before the secret's first value, the attributes are
     /// kept and applied by that first write (Vault accepts metadata first).
     async fn write_metadata(&self, body: &Value, merge: bool) -> VaultResult {
-        let id = self.secret(Capability::Write)?;
+        let id = self.id()?;
+        let grant = self.writing(&id)?;
         refuse_version_expiry(body)?;
         // `"custom_metadata": null` (the Go client's PutMetadata without any) changes
         // nothing, as in Vault.
@@ -100,8 +101,8 @@ impl Kv<'_> {
                 ));
             }
         }
-        if current_info(self.store, &id).await?.is_none() {
-            let mut pending = match self.store.pending_attributes(&id).await? {
+        if grant.info().await?.is_none() {
+            let mut pending = match grant.pending_attributes().await? {
                 Some(Value::Object(map)) => map,
                 _ => Map::new(),
             };
@@ -114,8 +115,8 @@ impl Kv<'_> {
                 let merged = merged_custom(pending.get("custom_metadata"), custom, merge);
                 pending.insert("custom_metadata".into(), merged);
             }
-            self.store
-                .set_pending_attributes(&id, Some(&Value::Object(pending)))
+            grant
+                .set_pending_attributes(Some(&Value::Object(pending)))
                 .await?;
             return Ok(StatusCode::NO_CONTENT.into_response());
         }
@@ -135,7 +136,7 @@ impl Kv<'_> {
             ),
         };
         if max_versions.is_some() || cas_required.is_some() {
-            let current = match self.store.settings(&id).await {
+            let current = match grant.settings().await {
                 Ok(current) => current,
                 Err(StoreError::NotFound(_)) => return Err(data_first()),
                 Err(e) => return Err(e.into()),
@@ -144,26 +145,21 @@ impl Kv<'_> {
                 max_versions: max_versions.map_or(current.max_versions, Some),
                 cas_required: cas_required.unwrap_or(current.cas_required),
             };
-            self.store.set_settings(&id, settings).await?;
+            grant.set_settings(settings).await?;
         }
         if let Some(custom) = custom {
-            let info = current_info(self.store, &id)
-                .await?
-                .ok_or_else(data_first)?;
+            let info = grant.info().await?.ok_or_else(data_first)?;
             let mut metadata = match info.metadata {
                 Some(Value::Object(map)) => map,
                 _ => Map::new(),
             };
             let merged = merged_custom(metadata.get("custom_metadata"), custom, merge);
             metadata.insert("custom_metadata".into(), merged);
-            self.store
-                .update_meta(
-                    &id,
-                    MetaUpdate {
-                        metadata: Some(Value::Object(metadata)),
-                        ..MetaUpdate::default()
-                    },
-                )
+            grant
+                .update_meta(MetaUpdate {
+                    metadata: Some(Value::Object(metadata)),
+                    ..MetaUpdate::default()
+                })
                 .await?;
         }
         Ok(StatusCode::NO_CONTENT.into_response())
@@ -171,11 +167,12 @@ impl Kv<'_> {
 
     /// `DELETE metadata/{path}`: the secret and every version (204, also when absent).
     pub(super) async fn delete_all(&self) -> VaultResult {
-        let id = self.secret(Capability::Delete)?;
-        if self.store.pending_attributes(&id).await?.is_some() {
-            self.store.set_pending_attributes(&id, None).await?;
+        let id = self.id()?;
+        let grant = self.deleting(&id)?;
+        if grant.pending_attributes().await?.is_some() {
+            grant.clear_pending_attributes().await?;
         }
-        match self.store.delete(&id).await {
+        match grant.delete().await {
             Ok(()) | Err(StoreError::NotFound(_)) => Ok(StatusCode::NO_CONTENT.into_response()),
             Err(e) => Err(e.into()),
         }
@@ -187,18 +184,16 @@ impl Kv<'_> {
         let path = self.path.trim_end_matches('/');
         let mut keys = std::collections::BTreeSet::new();
         if path.is_empty() {
-            for info in self.all(None, None).await? {
-                if self.caller.may(Capability::List, self.namespace, &info.env) {
-                    keys.insert(format!("{}/", info.env));
-                }
+            for env in self.scoped.listable_envs(self.namespace).await? {
+                keys.insert(format!("{env}/"));
             }
         } else {
             let (env, prefix) = match path.split_once('/') {
                 Some((env, prefix)) => (env, format!("{prefix}/")),
                 None => (path, String::new()),
             };
-            self.require(Capability::List, env)?;
-            for info in self.all(Some(env), Some(&prefix)).await? {
+            let listing = self.scoped.list_env(self.namespace, Some(env))?;
+            for info in all(&listing, &prefix).await? {
                 let rest = &info.key[prefix.len()..];
                 keys.insert(match rest.find('/') {
                     Some(slash) => rest[..=slash].to_owned(),
@@ -211,28 +206,25 @@ impl Kv<'_> {
         }
         Ok(envelope(json!({ "keys": keys })))
     }
+}
 
-    /// Every secret of the namespace (in `env`, with `prefix`, when given), all pages.
-    async fn all(&self, env: Option<&str>, prefix: Option<&str>) -> VaultResult<Vec<SecretInfo>> {
-        let mut items = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = self
-                .store
-                .list(ListQuery {
-                    namespace: Some(self.namespace.to_owned()),
-                    env: env.map(str::to_owned),
-                    prefix: prefix.filter(|p| !p.is_empty()).map(str::to_owned),
-                    limit: Some(500),
-                    cursor,
-                    ..ListQuery::default()
-                })
-                .await?;
-            items.extend(page.items);
-            cursor = page.next_cursor;
-            if cursor.is_none() {
-                return Ok(items);
-            }
+/// Every secret of a granted listing with `prefix` (empty: all), every page.
+async fn all(listing: &EnvListing<'_>, prefix: &str) -> VaultResult<Vec<SecretInfo>> {
+    let mut items = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = listing
+            .page(ListQuery {
+                prefix: (!prefix.is_empty()).then(|| prefix.to_owned()),
+                limit: Some(500),
+                cursor,
+                ..ListQuery::default()
+            })
+            .await?;
+        items.extend(page.items);
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            return Ok(items);
         }
     }
 }

@@ -8,10 +8,11 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::IntoResponse as _;
 use serde_json::{json, Map, Value};
 use strongroom_crypto::secrecy::ExposeSecret as _;
-use strongroom_store::tokens::{Capability, Principal};
-use strongroom_store::{Action, ListQuery, SecretId, SecretInfo, SetRequest, Store, StoreError};
+use strongroom_store::tokens::Capability;
+use strongroom_store::{Action, SecretId, SecretInfo, SetRequest, StoreError};
 
 use super::{caller, envelope, json_body, time, VaultError, VaultRequest, VaultResult};
+use crate::authz::{Delete, Grant, List, Read, Scoped, Write};
 use crate::AppState;
 
 /// The kind that marks a value written through `/v1` as a whole JSON map.
@@ -28,7 +29,7 @@ pub(super) async fn kv(
     request: &VaultRequest,
 ) -> VaultResult {
     let caller = caller(state, headers).await?;
-    let store = state.store.as_ref().ok_or_else(|| {
+    let secrets = state.store.as_ref().ok_or_else(|| {
         VaultError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "secrets are disabled: no master key is configured",
@@ -36,13 +37,11 @@ pub(super) async fn kv(
     })?;
     let mount = request.segments[0].as_str();
     let namespace = if mount == "secret" { "default" } else { mount };
-    if store.config().check_namespace(namespace).is_err() {
+    if secrets.config().check_namespace(namespace).is_err() {
         return Err(VaultError::unsupported_path());
     }
-    let store = store.with_actor(&caller.actor());
     let kv = Kv {
-        store: &store,
-        caller: &caller,
+        scoped: secrets.caller(&caller),
         namespace,
         path: request.segments.get(2..).unwrap_or_default().join("/"),
     };
@@ -59,14 +58,14 @@ pub(super) async fn kv(
         (Some("config"), &Method::GET) => Ok(envelope(json!({
             "cas_required": false,
             "delete_version_after": "0s",
-            "max_versions": store.config().history_depth,
+            "max_versions": secrets.config().history_depth,
         }))),
         (Some("config"), &Method::POST | &Method::PUT) => {
             // Engine-wide: a superuser's, as Vault's `sys`-level settings are an operator's.
             if !caller.superuser {
                 return Err(VaultError::permission_denied());
             }
-            check_settings(&json_body(request)?, store.config().history_depth)?;
+            check_settings(&json_body(request)?, secrets.config().history_depth)?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         (Some("data"), &Method::DELETE) => kv.change_versions("delete", None).await,
@@ -84,29 +83,41 @@ pub(super) async fn kv(
     }
 }
 
-/// One KV request's context.
+/// One KV request's context: the store as its caller may use it.
 struct Kv<'a> {
-    store: &'a Store,
-    caller: &'a Principal,
+    scoped: Scoped<'a>,
     namespace: &'a str,
     /// The path after the operation: `{env}/{key}` (or a listing prefix).
     path: String,
 }
 
 impl Kv<'_> {
-    /// The secret the path names, after checking the caller may do `capability` there.
-    fn secret(&self, capability: Capability) -> VaultResult<SecretId> {
+    /// The secret the path names (a name: the grants below authorize).
+    fn id(&self) -> VaultResult<SecretId> {
         let (env, key) = self
             .path
             .split_once('/')
             .filter(|(env, key)| !env.is_empty() && !key.is_empty())
             .ok_or_else(|| VaultError::bad_request("expected a path {env}/{key}"))?;
-        let id = self
-            .store
+        self.scoped
             .secret_id(Some(self.namespace), Some(env), key)
-            .map_err(VaultError::from)?;
-        self.require(capability, &id.env)?;
-        Ok(id)
+            .map_err(VaultError::from)
+    }
+
+    fn reading(&self, id: &SecretId) -> VaultResult<Grant<'_, Read>> {
+        Ok(self.scoped.read(id)?)
+    }
+
+    fn writing(&self, id: &SecretId) -> VaultResult<Grant<'_, Write>> {
+        Ok(self.scoped.write(id)?)
+    }
+
+    fn deleting(&self, id: &SecretId) -> VaultResult<Grant<'_, Delete>> {
+        Ok(self.scoped.delete(id)?)
+    }
+
+    fn listing(&self, id: &SecretId) -> VaultResult<Grant<'_, List>> {
+        Ok(self.scoped.list(id)?)
     }
 
     /// A version's metadata as this caller may see it: `custom_metadata` is metadata,
@@ -119,40 +130,33 @@ impl Kv<'_> {
         version: u32,
     ) -> Value {
         let mut body = version_metadata(info, created, version);
-        if !self.caller.may(Capability::List, self.namespace, &info.env) {
+        if !self.scoped.may(Capability::List, self.namespace, &info.env) {
             body["custom_metadata"] = Value::Null;
         }
         body
     }
 
-    fn require(&self, capability: Capability, env: &str) -> VaultResult<()> {
-        if self.caller.may(capability, self.namespace, env) {
-            Ok(())
-        } else {
-            Err(VaultError::permission_denied())
-        }
-    }
-
     /// `GET data/{path}[?version=N]`: exactly that env (a Vault path names one place, so
     /// no fallback), the read recorded as `vault_read` before the value is sent.
     async fn read(&self, version: Option<u32>) -> VaultResult {
-        let id = self.secret(Capability::Read)?;
+        let id = self.id()?;
+        let grant = self.reading(&id)?;
         let read = match version {
-            Some(version) => self.store.get_version(&id, version).await,
-            None => self.store.get_exact(&id).await,
+            Some(version) => grant.get_version(version).await,
+            None => grant.get_exact().await,
         };
         let read = match read {
             Ok(read) => read,
             // As Vault: a deleted or destroyed version is 404 with its metadata (hvac's
             // `raise_on_deleted_version=False` reads `deletion_time` from it).
             Err(StoreError::VersionUnavailable { version, .. }) => {
-                return self.unavailable(&id, version).await
+                return self.unavailable(&grant, version).await
             }
             Err(e) => return Err(e.into()),
         };
         let info = read.info().clone();
         let mut secrets = self
-            .store
+            .scoped
             .commit_reads(vec![read], Action::VaultRead)
             .await?;
         let secret = secrets.pop().ok_or_else(VaultError::not_found)?;
@@ -174,7 +178,7 @@ impl Kv<'_> {
                 json!({ "value": text })
             }
         };
-        let created = self.version_created(&id, secret.version).await?;
+        let created = version_created(&grant, secret.version).await?;
         Ok(envelope(json!({
             "data": data,
             "metadata": self.version_metadata(&info, created, secret.version),
@@ -183,11 +187,9 @@ impl Kv<'_> {
 
     /// The 404 of a deleted or destroyed version: Vault's envelope, `data: null`, and the
     /// version's metadata.
-    async fn unavailable(&self, id: &SecretId, version: u32) -> VaultResult {
-        let info = current_info(self.store, id)
-            .await?
-            .ok_or_else(VaultError::not_found)?;
-        let kept = self.store.history(id).await?;
+    async fn unavailable(&self, grant: &Grant<'_, Read>, version: u32) -> VaultResult {
+        let info = grant.info().await?.ok_or_else(VaultError::not_found)?;
+        let kept = grant.history().await?;
         let Some(kept) = kept.iter().find(|v| v.version == version) else {
             return Err(VaultError::not_found());
         };
@@ -202,60 +204,49 @@ impl Kv<'_> {
     /// `DELETE data/{path}` (the current version), `POST delete|undelete|destroy/{path}`
     /// with `{"versions": [...]}`: 204.
     async fn change_versions(&self, operation: &str, body: Option<&Value>) -> VaultResult {
-        let capability = if operation == "undelete" {
-            Capability::Write
-        } else {
-            Capability::Delete
-        };
-        let id = self.secret(capability)?;
-        let versions: Vec<u32> = match body {
-            // `DELETE data/{path}`: the latest version.
-            None => match current_info(self.store, &id).await? {
-                Some(info) => vec![info.version],
-                None => return Ok(StatusCode::NO_CONTENT.into_response()),
-            },
-            Some(body) => body
-                .get("versions")
-                .and_then(version_list)
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| VaultError::bad_request("no version number provided"))?,
-        };
-        // Vault ignores versions it does not keep.
-        let kept: Vec<u32> = match self.store.history(&id).await {
-            Ok(history) => history.iter().map(|v| v.version).collect(),
-            Err(StoreError::NotFound(_)) => Vec::new(),
-            Err(e) => return Err(e.into()),
-        };
-        let versions: Vec<u32> = versions.into_iter().filter(|v| kept.contains(v)).collect();
-        if versions.is_empty() {
-            return Ok(StatusCode::NO_CONTENT.into_response());
+        let id = self.id()?;
+        // Undeleting is a write; deleting and destroying need `delete`.
+        match operation {
+            "undelete" => {
+                let grant = self.writing(&id)?;
+                if let Some(versions) = versions_to_change(&grant, body).await? {
+                    grant.undelete_versions(&versions).await?;
+                }
+            }
+            "destroy" => {
+                let grant = self.deleting(&id)?;
+                if let Some(versions) = versions_to_change(&grant, body).await? {
+                    grant.destroy_versions(&versions).await?;
+                }
+            }
+            _ => {
+                let grant = self.deleting(&id)?;
+                if let Some(versions) = versions_to_change(&grant, body).await? {
+                    grant.delete_versions(&versions).await?;
+                }
+            }
         }
-        let changed = match operation {
-            "undelete" => self.store.undelete_versions(&id, &versions).await,
-            "destroy" => self.store.destroy_versions(&id, &versions).await,
-            _ => self.store.delete_versions(&id, &versions).await,
-        };
-        changed?;
         Ok(StatusCode::NO_CONTENT.into_response())
     }
 
     /// `POST|PUT data/{path}` with `{"data": {...}, "options": {"cas": N}}`.
     async fn write(&self, body: &Value) -> VaultResult {
-        let id = self.secret(Capability::Write)?;
+        let id = self.id()?;
+        let grant = self.writing(&id)?;
         let data = body
             .get("data")
             .and_then(Value::as_object)
             .ok_or_else(|| VaultError::bad_request("no data provided"))?;
         let cas = cas_of(body)?;
-        let current = current_info(self.store, &id).await?;
-        self.store_data(&id, current.as_ref(), data, cas).await
+        let current = grant.info().await?;
+        self.store_data(&grant, current.as_ref(), data, cas).await
     }
 
     /// Writes `data` as the new version of `id` (at version `cas`, when given) and answers
     /// with its version metadata. The first write takes the attributes written before it.
     async fn store_data(
         &self,
-        id: &SecretId,
+        grant: &Grant<'_, Write>,
         current: Option<&SecretInfo>,
         data: &Map<String, Value>,
         cas: Option<u32>,
@@ -272,25 +263,20 @@ impl Kv<'_> {
             ),
         };
         let pending = match current {
-            None => self.store.pending_attributes(id).await?,
+            None => grant.pending_attributes().await?,
             Some(_) => None,
         };
         let metadata = pending
             .as_ref()
             .and_then(|p| p.get("custom_metadata"))
             .map(|custom| json!({ "custom_metadata": custom }));
-        let id = id.clone();
-        let outcome = self
-            .store
-            .set(
-                &id,
-                SetRequest {
-                    kind,
-                    metadata,
-                    expected_version: cas,
-                    ..SetRequest::value(value)
-                },
-            )
+        let outcome = grant
+            .set(SetRequest {
+                kind,
+                metadata,
+                expected_version: cas,
+                ..SetRequest::value(value)
+            })
             .await
             .map_err(|e| match e {
                 // Vault's words when the secret requires check-and-set and none was given.
@@ -310,13 +296,11 @@ impl Kv<'_> {
                     max_versions,
                     cas_required: cas_required.unwrap_or(false),
                 };
-                self.store.set_settings(&id, settings).await?;
+                grant.set_settings(settings).await?;
             }
-            self.store.set_pending_attributes(&id, None).await?;
+            grant.set_pending_attributes(None).await?;
         }
-        let info = current_info(self.store, &id)
-            .await?
-            .ok_or_else(VaultError::not_found)?;
+        let info = grant.info().await?.ok_or_else(VaultError::not_found)?;
         Ok(envelope(self.version_metadata(
             &info,
             info.updated,
@@ -330,20 +314,21 @@ impl Kv<'_> {
     /// the write is at the version read (or `options.cas`), so a concurrent write is
     /// never lost. A secret that does not exist is 404, as in Vault.
     async fn patch(&self, body: &Value) -> VaultResult {
-        let id = self.secret(Capability::Write)?;
-        self.require(Capability::Read, &id.env)?;
+        let id = self.id()?;
+        let writer = self.writing(&id)?;
+        let reader = self.reading(&id)?;
         let changes = body
             .get("data")
             .and_then(Value::as_object)
             .ok_or_else(|| VaultError::bad_request("no data provided"))?;
         let cas = cas_of(body)?;
-        let read = match self.store.get_exact(&id).await {
+        let read = match reader.get_exact().await {
             Ok(read) => read,
             Err(StoreError::NotFound(_)) => return Err(VaultError::not_found()),
             Err(e) => return Err(e.into()),
         };
         let mut secrets = self
-            .store
+            .scoped
             .commit_reads(vec![read], Action::VaultRead)
             .await?;
         let secret = secrets.pop().ok_or_else(VaultError::not_found)?;
@@ -366,19 +351,45 @@ impl Kv<'_> {
             }
         }
         let expected = cas.unwrap_or(secret.version);
-        self.store_data(&id, Some(&secret.info), &data, Some(expected))
+        self.store_data(&writer, Some(&secret.info), &data, Some(expected))
             .await
     }
+}
 
-    /// When `version` of `id` was written.
-    async fn version_created(&self, id: &SecretId, version: u32) -> VaultResult<String> {
-        let history = self.store.history(id).await?;
-        Ok(history
-            .iter()
-            .find(|v| v.version == version)
-            .map(|v| time(v.created))
-            .unwrap_or_default())
-    }
+/// When `version` of the granted secret was written.
+async fn version_created<C>(grant: &Grant<'_, C>, version: u32) -> VaultResult<String> {
+    let history = grant.history().await?;
+    Ok(history
+        .iter()
+        .find(|v| v.version == version)
+        .map(|v| time(v.created))
+        .unwrap_or_default())
+}
+
+/// The versions a delete, undelete or destroy names that the secret keeps (Vault ignores
+/// the others); `DELETE data/{path}` (no body) names the latest. `None`: nothing to do.
+async fn versions_to_change<C>(
+    grant: &Grant<'_, C>,
+    body: Option<&Value>,
+) -> VaultResult<Option<Vec<u32>>> {
+    let versions: Vec<u32> = match body {
+        None => match grant.info().await? {
+            Some(info) => vec![info.version],
+            None => return Ok(None),
+        },
+        Some(body) => body
+            .get("versions")
+            .and_then(version_list)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| VaultError::bad_request("no version number provided"))?,
+    };
+    let kept: Vec<u32> = match grant.history().await {
+        Ok(history) => history.iter().map(|v| v.version).collect(),
+        Err(StoreError::NotFound(_)) => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    let versions: Vec<u32> = versions.into_iter().filter(|v| kept.contains(v)).collect();
+    Ok((!versions.is_empty()).then_some(versions))
 }
 
 /// The engine-wide settings a config write may name: accepted when they are
@@ -430,21 +441,6 @@ fn version_list(value: &Value) -> Option<Vec<u32>> {
         Value::Number(_) => one(value).map(|v| vec![v]),
         _ => None,
     }
-}
-
-/// The secret's attributes (no value), or `None` when it does not exist.
-async fn current_info(store: &Store, id: &SecretId) -> VaultResult<Option<SecretInfo>> {
-    // Listed by the key as prefix: the key itself sorts first among keys with that prefix.
-    let page = store
-        .list(ListQuery {
-            namespace: Some(id.namespace.clone()),
-            env: Some(id.env.clone()),
-            prefix: Some(id.key.clone()),
-            limit: Some(1),
-            ..ListQuery::default()
-        })
-        .await?;
-    Ok(page.items.into_iter().find(|i| i.key == id.key))
 }
 
 /// The `custom_metadata` kept in the secret's metadata, or `null`.
