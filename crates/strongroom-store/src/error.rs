@@ -154,13 +154,55 @@ pub enum StoreError {
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
 
-    /// The write conflicts with what is stored (a token name already in use, ...).
-    #[error("conflict: {0}")]
-    Conflict(String),
+    /// The write conflicts with what is stored; `kind` says how, for callers that answer
+    /// differently (Vault's check-and-set words, a retry).
+    #[error("conflict: {message}")]
+    Conflict {
+        /// What the write conflicts with.
+        kind: ConflictKind,
+        /// One line for people (never a value).
+        message: String,
+    },
 
     /// A cryptographic operation failed outside a specific secret (key setup, ...).
     #[error(transparent)]
     Crypto(#[from] strongroom_crypto::Error),
+}
+
+/// What a write conflicts with. Matching on it with no catch-all arm makes a new kind a
+/// compile error in every mapping, as with [`ErrorKind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConflictKind {
+    /// Check-and-set: the secret is not at the version the write expects.
+    CasMismatch,
+    /// The secret requires check-and-set and the write named no version.
+    CasRequired,
+    /// The name is taken (a token name, compared ignoring case).
+    NameTaken,
+    /// The target of a copy, move or initialisation exists (`force` overwrites a secret).
+    TargetExists,
+    /// What the write read changed before it could land (another process); try again.
+    ChangedMeanwhile,
+    /// A lock's value is no longer kept (it moved on, or the lock was edited).
+    LockMoved,
+}
+
+impl StoreError {
+    /// What the write conflicts with, for a [`ErrorKind::Conflict`] error.
+    pub fn conflict_kind(&self) -> Option<ConflictKind> {
+        match self {
+            Self::Conflict { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+
+    /// A conflict of `kind`, with its message.
+    pub(crate) fn conflict(kind: ConflictKind, message: impl Into<String>) -> Self {
+        Self::Conflict {
+            kind,
+            message: message.into(),
+        }
+    }
 }
 
 /// What kind of failure an error is: what a caller decides on (an HTTP status, an exit
@@ -221,7 +263,7 @@ impl StoreError {
             Self::Config(_) | Self::Crypto(strongroom_crypto::Error::Password { .. }) => {
                 ErrorKind::Config
             }
-            Self::Conflict(_) => ErrorKind::Conflict,
+            Self::Conflict { .. } => ErrorKind::Conflict,
             Self::KeyVersionUnavailable { .. } => ErrorKind::KeyUnavailable,
             Self::WrongKey { .. }
             | Self::MissingKeyVersions { .. }

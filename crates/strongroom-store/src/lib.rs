@@ -37,7 +37,7 @@ pub mod tokens;
 pub use audit::{AuditVerification, Checkpoint, Rekeyed};
 pub use backend::SecretSettings;
 pub use config::{Limits, StoreConfig};
-pub use error::{ErrorKind, Result, StoreError};
+pub use error::{ConflictKind, ErrorKind, Result, StoreError};
 pub use model::{
     format_time, parse_duration, Access, Action, AuditEvent, AuditQuery, Expiry, ListQuery,
     MetaUpdate, Page, RotationProgress, RotationStatus, Secret, SecretId, SecretInfo, SetRequest,

@@ -337,9 +337,9 @@ pub async fn add_key(config: &Config, backend: &dyn Backend) -> Result<u32> {
         }))
         .await?;
     if replaced.downcast_ref::<bool>() != Some(&true) {
-        return Err(StoreError::Conflict(
-            "another process changed the wrapped key ring meanwhile; nothing was changed, run again"
-                .into(),
+        return Err(StoreError::conflict(
+            crate::ConflictKind::ChangedMeanwhile,
+            "another process changed the wrapped key ring meanwhile; nothing was changed, run again",
         ));
     }
     Ok(version)
@@ -349,9 +349,12 @@ pub async fn add_key(config: &Config, backend: &dyn Backend) -> Result<u32> {
 /// ring key from the token's RNG, and stores the wrapped ring; refuses to overwrite one.
 pub async fn init(config: &Config, backend: &dyn Backend) -> Result<u32> {
     if backend.meta(META).await?.is_some() {
-        return Err(StoreError::Conflict(format!(
-            "this database already holds a PKCS#11-wrapped key ring ({META}); nothing was changed"
-        )));
+        return Err(StoreError::conflict(
+            crate::ConflictKind::TargetExists,
+            format!(
+                "this database already holds a PKCS#11-wrapped key ring ({META}); nothing was changed"
+            ),
+        ));
     }
     let hsm = Hsm::open(config)?;
     let wrapping = hsm.wrapping_key_or_create()?;
@@ -367,8 +370,9 @@ pub async fn init(config: &Config, backend: &dyn Backend) -> Result<u32> {
         }))
         .await?;
     if inserted.downcast_ref::<bool>() != Some(&true) {
-        return Err(StoreError::Conflict(
-            "another process stored a PKCS#11-wrapped key ring first; nothing was changed".into(),
+        return Err(StoreError::conflict(
+            crate::ConflictKind::ChangedMeanwhile,
+            "another process stored a PKCS#11-wrapped key ring first; nothing was changed",
         ));
     }
     Ok(1)

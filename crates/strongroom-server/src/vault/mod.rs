@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 use strongroom_store::tokens::Principal;
-use strongroom_store::{ErrorKind, StoreError};
+use strongroom_store::{ConflictKind, ErrorKind, StoreError};
 
 use crate::AppState;
 
@@ -83,10 +83,21 @@ impl From<StoreError> for VaultError {
     fn from(error: StoreError) -> Self {
         match error.kind() {
             ErrorKind::NotFound | ErrorKind::Gone => Self::not_found(),
-            // Vault's words for a failed check-and-set.
-            ErrorKind::Conflict => {
-                Self::bad_request("check-and-set parameter did not match the current version")
-            }
+            // Vault's words for check-and-set; the other conflicts say what they are.
+            ErrorKind::Conflict => match error.conflict_kind() {
+                Some(ConflictKind::CasMismatch) | None => {
+                    Self::bad_request("check-and-set parameter did not match the current version")
+                }
+                Some(ConflictKind::CasRequired) => {
+                    Self::bad_request("check-and-set parameter required for this call")
+                }
+                Some(
+                    ConflictKind::NameTaken
+                    | ConflictKind::TargetExists
+                    | ConflictKind::ChangedMeanwhile
+                    | ConflictKind::LockMoved,
+                ) => Self::bad_request(error.to_string()),
+            },
             ErrorKind::Invalid => Self::bad_request(error.to_string()),
             ErrorKind::Unavailable => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -112,10 +112,13 @@ impl Store {
                 return Ok(read);
             }
         }
-        Err(StoreError::Conflict(format!(
-            "no kept version of {id} holds the locked value (it moved on beyond the kept \
-             history, or the lock was edited)"
-        )))
+        Err(StoreError::conflict(
+            crate::ConflictKind::LockMoved,
+            format!(
+                "no kept version of {id} holds the locked value (it moved on beyond the kept \
+                 history, or the lock was edited)"
+            ),
+        ))
     }
 }
 

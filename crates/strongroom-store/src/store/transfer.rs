@@ -49,9 +49,10 @@ impl Store {
                 match tx.lock_secret(&from).await? {
                     None => return Err(StoreError::NotFound(from)),
                     Some(row) if row.version != source_version => {
-                        return Err(StoreError::Conflict(format!(
-                            "{from} changed while it was being copied; try again"
-                        )))
+                        return Err(StoreError::conflict(
+                            crate::ConflictKind::ChangedMeanwhile,
+                            format!("{from} changed while it was being copied; try again"),
+                        ))
                     }
                     Some(_) => {}
                 }
@@ -169,7 +170,8 @@ impl Store {
 }
 
 fn exists(to: &SecretId) -> StoreError {
-    StoreError::Conflict(format!(
-        "{to} already exists; overwrite it with --force (\"force\": true)"
-    ))
+    StoreError::conflict(
+        crate::ConflictKind::TargetExists,
+        format!("{to} already exists; overwrite it with --force (\"force\": true)"),
+    )
 }

@@ -72,20 +72,26 @@ pub(super) async fn apply_write(
         tx.settings_of(&row).await?
     };
     if settings.cas_required && record.expected_version.is_none() && record.action.is_none() {
-        return Err(StoreError::Conflict(format!(
-            "check-and-set is required for {}: give the version you expect (`--cas N`, \
-             \"cas\", options.cas)",
-            record.id
-        )));
+        return Err(StoreError::conflict(
+            crate::ConflictKind::CasRequired,
+            format!(
+                "check-and-set is required for {}: give the version you expect (`--cas N`, \
+                 \"cas\", options.cas)",
+                record.id
+            ),
+        ));
     }
     if let Some(expected) = record.expected_version {
         let was = if upserted.created { 0 } else { row.version - 1 };
         if was != expected {
             // Returning the error rolls the whole transaction back: nothing is written.
-            return Err(StoreError::Conflict(format!(
-                "check-and-set: {} is at version {was}, not {expected}",
-                record.id
-            )));
+            return Err(StoreError::conflict(
+                crate::ConflictKind::CasMismatch,
+                format!(
+                    "check-and-set: {} is at version {was}, not {expected}",
+                    record.id
+                ),
+            ));
         }
     }
     let value = (record.seal)(&row.row_id, row.version)?;

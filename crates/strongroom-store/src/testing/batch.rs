@@ -88,7 +88,7 @@ pub async fn concurrent_writes_are_group_committed_and_fail_alone(h: &dyn Harnes
     for (i, outcome) in outcomes.into_iter().enumerate() {
         if i % 4 == 0 {
             assert!(
-                matches!(outcome, Err(StoreError::Conflict(_))),
+                matches!(outcome, Err(StoreError::Conflict { .. })),
                 "write {i}: {outcome:?}"
             );
         } else {
@@ -181,7 +181,7 @@ pub async fn reads_and_writes_share_commits_and_fail_alone(h: &dyn Harness) {
     for (i, outcome) in outcomes.into_iter().enumerate() {
         if i % 3 == 2 {
             assert!(
-                matches!(outcome, Err(StoreError::Conflict(_))),
+                matches!(outcome, Err(StoreError::Conflict { .. })),
                 "request {i}: {outcome:?}"
             );
         } else {

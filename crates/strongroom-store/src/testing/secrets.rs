@@ -514,7 +514,10 @@ pub async fn check_and_set_writes_only_at_the_expected_version(h: &dyn Harness) 
     };
     assert!(matches!(
         store.set(&key, cas("never", 3)).await,
-        Err(StoreError::Conflict(_))
+        Err(StoreError::Conflict {
+            kind: crate::ConflictKind::CasMismatch,
+            ..
+        })
     ));
     assert!(
         matches!(store.get(&key).await, Err(StoreError::NotFound(_))),
@@ -524,7 +527,10 @@ pub async fn check_and_set_writes_only_at_the_expected_version(h: &dyn Harness) 
     for stale in [0, 2] {
         assert!(matches!(
             store.set(&key, cas("stale", stale)).await,
-            Err(StoreError::Conflict(_))
+            Err(StoreError::Conflict {
+                kind: crate::ConflictKind::CasMismatch,
+                ..
+            })
         ));
     }
     assert_eq!(

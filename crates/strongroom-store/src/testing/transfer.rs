@@ -59,7 +59,13 @@ pub async fn copy_reseals_under_the_target_and_audits_each_side(h: &dyn Harness)
     // Exists: refused (nothing written) unless forced.
     let refused = store.copy(&source, &target, false).await;
     assert!(
-        matches!(refused, Err(StoreError::Conflict(_))),
+        matches!(
+            refused,
+            Err(StoreError::Conflict {
+                kind: crate::ConflictKind::TargetExists,
+                ..
+            })
+        ),
         "{refused:?}"
     );
     assert_eq!(store.copy(&source, &target, true).await.unwrap().version, 2);
@@ -108,7 +114,7 @@ pub async fn move_keeps_history_rewraps_and_verifies(h: &dyn Harness) {
     let taken = id("prod", "TAKEN");
     assert!(matches!(
         store.move_to(&source, &taken, false).await,
-        Err(StoreError::Conflict(_))
+        Err(StoreError::Conflict { .. })
     ));
     assert_eq!(value(&store, "prod", "DB").await, "db-three");
     assert_eq!(value(&store, "prod", "TAKEN").await, "taken-value");
@@ -193,7 +199,7 @@ pub async fn deploy_locks_pin_values_not_rows(h: &dyn Harness) {
     set(&store, "prod", "API", "api-imposter").await;
     assert!(matches!(
         store.get_locked("default", &lock[0]).await,
-        Err(StoreError::Conflict(_))
+        Err(StoreError::Conflict { .. })
     ));
     // A lock made before the key rotated still checks while the old key is in the ring.
     let rotated = open_with(h, &[(2, 0x22), (1, 0x11)], StoreConfig::default())
@@ -321,7 +327,7 @@ pub async fn per_secret_max_versions_and_cas_required(h: &dyn Harness) {
     // A write without the expected version is refused, nothing written.
     assert!(matches!(
         store.set(&key, SetRequest::value("no-cas")).await,
-        Err(StoreError::Conflict(_))
+        Err(StoreError::Conflict { .. })
     ));
     assert_eq!(store.history(&key).await.unwrap().len(), 1);
     for (version, value) in [(1, "value-2"), (2, "value-3"), (3, "value-4")] {

@@ -181,9 +181,12 @@ impl Tokens {
             tag: None,
         };
         if !store.insert_token_row(record.clone()).await? {
-            return Err(StoreError::Conflict(format!(
-                "a token named {name:?} already exists (names are compared case-insensitively)"
-            )));
+            return Err(StoreError::conflict(
+                crate::ConflictKind::NameTaken,
+                format!(
+                    "a token named {name:?} already exists (names are compared case-insensitively)"
+                ),
+            ));
         }
         Ok((
             info_of(record, true),

@@ -277,14 +277,7 @@ impl Kv<'_> {
                 expected_version: cas,
                 ..SetRequest::value(value)
             })
-            .await
-            .map_err(|e| match e {
-                // Vault's words when the secret requires check-and-set and none was given.
-                StoreError::Conflict(_) if cas.is_none() => {
-                    VaultError::bad_request("check-and-set parameter required for this call")
-                }
-                e => e.into(),
-            })?;
+            .await?;
         if let Some(pending) = pending {
             let max_versions = pending
                 .get("max_versions")
