@@ -32,7 +32,7 @@ mod upstream;
 
 pub use config::{ConfigError, GatewayConfig, Route, DEFAULT_METHODS};
 #[cfg(feature = "proxy")]
-pub use proxy::Gateway;
+pub use proxy::{Gateway, Refusal};
 pub use resolve::{resolve_headers, ResolveError};
 pub use source::{SecretSource, SourceError};
 pub use template::{Segment, Template, TemplateError};

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use futures_util::TryStreamExt as _;
 
 use crate::config::{GatewayConfig, Route};
@@ -62,16 +62,38 @@ impl std::fmt::Debug for Gateway {
     }
 }
 
-/// The JSON error shape shared with the HTTP API.
-fn error(status: StatusCode, reason: &str, message: &str, secret: Option<&str>) -> Response {
-    let mut data = serde_json::Map::new();
-    data.insert("reason".into(), reason.into());
-    if let Some(secret) = secret {
-        data.insert("secret".into(), secret.into());
-    }
-    let body = serde_json::json!({"status": status.as_u16(), "message": message, "data": data});
-    (status, axum::Json(body)).into_response()
+/// Why the gateway answered a request itself instead of with the upstream's response:
+/// data, which the server renders in its own error shape (the gateway writes no JSON).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The HTTP status to answer.
+    pub status: StatusCode,
+    /// A stable reason code (`path_not_allowed`, `missing_secret`, `upstream_timeout`, ...).
+    pub reason: &'static str,
+    /// One sentence for the client, naming the route (never a value).
+    pub message: String,
+    /// The secret's name, when one was missing or unsafe to inject.
+    pub secret: Option<String>,
 }
+
+impl Refusal {
+    fn new(status: StatusCode, reason: &'static str, message: String) -> Self {
+        Self {
+            status,
+            reason,
+            message,
+            secret: None,
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Refusal {}
 
 impl Gateway {
     /// A gateway over `config`, resolving secrets from `source`.
@@ -106,7 +128,7 @@ impl Gateway {
         query: Option<&str>,
         headers: &HeaderMap,
         body: Body,
-    ) -> Response {
+    ) -> Result<Response, Refusal> {
         self.forward_with(
             self.source.as_ref(),
             route,
@@ -132,13 +154,10 @@ impl Gateway {
         query: Option<&str>,
         headers: &HeaderMap,
         body: Body,
-    ) -> Response {
+    ) -> Result<Response, Refusal> {
         // The path and method are checked before any secret is resolved or used: a
         // refused request reads nothing, records nothing and sends nothing.
-        let url = match target(route, &method, rest, query) {
-            Ok(url) => url,
-            Err(response) => return response,
-        };
+        let url = target(route, &method, rest, query)?;
         let injected = match resolve_headers(route, source).await {
             Ok(injected) => injected,
             Err(e @ (ResolveError::Missing(_) | ResolveError::Unsafe(_))) => {
@@ -147,20 +166,21 @@ impl Gateway {
                 } else {
                     "unsafe_secret"
                 };
-                return error(
-                    StatusCode::BAD_GATEWAY,
-                    reason,
-                    &format!("route {}: {e}", route.name),
-                    e.secret(),
-                );
+                return Err(Refusal {
+                    secret: e.secret().map(str::to_owned),
+                    ..Refusal::new(
+                        StatusCode::BAD_GATEWAY,
+                        reason,
+                        format!("route {}: {e}", route.name),
+                    )
+                });
             }
             Err(e) => {
-                return error(
+                return Err(Refusal::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "secret_unavailable",
-                    &format!("route {}: {e}", route.name),
-                    None,
-                )
+                    format!("route {}: {e}", route.name),
+                ))
             }
         };
         let mut outgoing = forwardable(headers);
@@ -188,21 +208,19 @@ impl Gateway {
         let upstream = match request.send().await {
             Ok(response) => response,
             Err(e) if e.is_timeout() => {
-                return error(
+                return Err(Refusal::new(
                     StatusCode::GATEWAY_TIMEOUT,
                     "upstream_timeout",
-                    &format!("route {}: the upstream did not answer in time", route.name),
-                    None,
-                )
+                    format!("route {}: the upstream did not answer in time", route.name),
+                ))
             }
             Err(e) => {
                 tracing::warn!(route = %route.name, error = %e.without_url(), "upstream request failed");
-                return error(
+                return Err(Refusal::new(
                     StatusCode::BAD_GATEWAY,
                     "upstream_error",
-                    &format!("route {}: the upstream could not be reached", route.name),
-                    None,
-                );
+                    format!("route {}: the upstream could not be reached", route.name),
+                ));
             }
         };
         let status = upstream.status();
@@ -210,50 +228,45 @@ impl Gateway {
         let mut response = Response::new(Body::from_stream(upstream.bytes_stream()));
         *response.status_mut() = status;
         *response.headers_mut() = response_headers;
-        response
+        Ok(response)
     }
 }
 
-/// The upstream URL of a request to `route`, or the refusal to send back: 400 for a path
-/// that could leave the route's base (dot segments, backslashes, encoded slashes), 405 for
-/// a method and 403 for a path the route does not allow.
-#[allow(clippy::result_large_err)] // the refusal is the response itself
+/// The upstream URL of a request to `route`, or the refusal: 400 for a path that could
+/// leave the route's base (dot segments, backslashes, encoded slashes), 405 for a method
+/// and 403 for a path the route does not allow.
 fn target(
     route: &Route,
     method: &Method,
     rest: &str,
     query: Option<&str>,
-) -> Result<reqwest::Url, Response> {
+) -> Result<reqwest::Url, Refusal> {
     if !route.allows_method(method) {
-        return Err(error(
+        return Err(Refusal::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
-            &format!("route {}: method {method} is not allowed", route.name),
-            None,
+            format!("route {}: method {method} is not allowed", route.name),
         ));
     }
     let path = RequestPath::parse(rest).map_err(|e| {
-        error(
+        Refusal::new(
             StatusCode::BAD_REQUEST,
             "bad_path",
-            &format!("route {}: {e}", route.name),
-            None,
+            format!("route {}: {e}", route.name),
         )
     })?;
     if !route.allows_path(&path) {
-        return Err(error(
+        return Err(Refusal::new(
             StatusCode::FORBIDDEN,
             "path_not_allowed",
-            &format!("route {}: this path is not allowed", route.name),
-            None,
+            format!("route {}: this path is not allowed", route.name),
         ));
     }
     route.upstream.join(&path, query).map_err(|e| {
-        error(
+        Refusal::new(
             StatusCode::BAD_REQUEST,
             "bad_path",
-            &format!("route {}: {e}", route.name),
-            None,
+            format!("route {}: {e}", route.name),
         )
     })
 }

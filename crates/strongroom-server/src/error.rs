@@ -6,7 +6,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use strongroom_store::StoreError;
+use strongroom_store::{ConflictKind, ErrorKind, StoreError};
 use utoipa::ToSchema;
 
 /// Every error response: `{"status": N, "message": "...", "data": {...}}`.
@@ -32,6 +32,11 @@ pub struct Problem {
     pub message: String,
     /// Further named details for the client (`part`: which readiness check failed, ...).
     pub details: Vec<(&'static str, String)>,
+    /// The store's kind of failure, when a store error made this problem (a surface with
+    /// words of its own, such as Vault's, decides on it).
+    pub kind: Option<ErrorKind>,
+    /// What a conflict conflicts with, for [`ErrorKind::Conflict`].
+    pub conflict: Option<ConflictKind>,
     /// What the server log gets for a server error (driver and configuration messages
     /// never reach the client); logged by [`log_server_errors`], not where it is made.
     cause: Option<String>,
@@ -45,6 +50,8 @@ impl Problem {
             reason,
             message: message.into(),
             details: Vec::new(),
+            kind: None,
+            conflict: None,
             cause: None,
         }
     }
@@ -58,7 +65,14 @@ impl Problem {
 
     /// Renders `body` with this problem's status, and hands the cause to the log layer.
     pub fn respond(self, body: impl IntoResponse) -> Response {
-        let mut response = (self.status, body).into_response();
+        let status = self.status;
+        self.respond_as(status, body)
+    }
+
+    /// Renders `body` with `status` (a surface whose statuses differ, such as Vault's),
+    /// and hands the cause to the log layer.
+    pub fn respond_as(self, status: StatusCode, body: impl IntoResponse) -> Response {
+        let mut response = (status, body).into_response();
         if let Some(cause) = self.cause {
             response.extensions_mut().insert(ErrorCause(cause));
         }
@@ -68,7 +82,16 @@ impl Problem {
 
 impl From<StoreError> for Problem {
     fn from(error: StoreError) -> Self {
-        use strongroom_store::ErrorKind;
+        let mut problem = Self::from_store(&error);
+        problem.kind = Some(error.kind());
+        problem.conflict = error.conflict_kind();
+        problem
+    }
+}
+
+impl Problem {
+    /// The status, reason and message of a store error.
+    fn from_store(error: &StoreError) -> Self {
         // One arm per kind, no catch-all: a new kind must be given a status here.
         let (status, reason) = match error.kind() {
             ErrorKind::NotFound => (StatusCode::NOT_FOUND, "not_found"),
@@ -87,12 +110,12 @@ impl From<StoreError> for Problem {
                     "internal",
                     "internal error",
                 )
-                .caused_by(&error);
+                .caused_by(error);
             }
         };
         let problem = Self::new(status, reason, error.to_string());
         if status.is_server_error() {
-            problem.caused_by(&error)
+            problem.caused_by(error)
         } else {
             problem
         }
@@ -182,6 +205,31 @@ impl IntoResponse for ApiError {
 impl From<Problem> for ApiError {
     fn from(problem: Problem) -> Self {
         Self(problem)
+    }
+}
+
+/// The gateway's refusals (a path or method not allowed, a missing secret, an upstream
+/// down) in the API's shape, with the secret's name in `data` when there is one.
+impl From<strongroom_gateway::Refusal> for Problem {
+    fn from(refusal: strongroom_gateway::Refusal) -> Self {
+        let mut problem = Self::new(refusal.status, refusal.reason, refusal.message);
+        if let Some(secret) = refusal.secret {
+            problem.details.push(("secret", secret));
+        }
+        // An upstream down or slow is the upstream's failure (the gateway logs it); a
+        // secret that could not be resolved is this server's.
+        if problem.status == StatusCode::INTERNAL_SERVER_ERROR {
+            let cause = problem.message.clone();
+            problem.caused_by(cause)
+        } else {
+            problem
+        }
+    }
+}
+
+impl From<strongroom_gateway::Refusal> for ApiError {
+    fn from(refusal: strongroom_gateway::Refusal) -> Self {
+        Self(Problem::from(refusal))
     }
 }
 

@@ -97,9 +97,13 @@ async fn proxy(
     // Every injected secret is a `gateway_read` audit event under the token's name. The
     // route's env chain is the route's configuration (docs/api.md), not the caller's scope.
     let started = std::time::Instant::now();
-    let response = gateway
+    let response = match gateway
         .forward_with(source, route, method, raw_rest, uri.query(), headers, body)
-        .await;
+        .await
+    {
+        Ok(response) => response,
+        Err(refusal) => ApiError::from(refusal).into_response(),
+    };
     if let Some(metrics) = &state.metrics {
         // The route's configured name: configuration, never a secret or a client path.
         metrics.gateway_request(

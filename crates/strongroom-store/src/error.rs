@@ -167,6 +167,27 @@ pub enum StoreError {
     /// A cryptographic operation failed outside a specific secret (key setup, ...).
     #[error(transparent)]
     Crypto(#[from] strongroom_crypto::Error),
+
+    /// A file the store reads or writes itself (a backup, the database file's mode) could
+    /// not be used; the I/O error is kept as the source.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, naming the path.
+        context: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// An invariant of this code broke (a defect, not a fault of the input or the
+    /// database): reported as an internal error, never as "unavailable".
+    #[error("internal defect: {0}")]
+    Defect(&'static str),
+
+    /// One failure answered to every member of a group commit: the same error, its kind
+    /// and source kept, shared.
+    #[error("{0}")]
+    Shared(#[source] std::sync::Arc<StoreError>),
 }
 
 /// What a write conflicts with. Matching on it with no catch-all arm makes a new kind a
@@ -192,7 +213,16 @@ impl StoreError {
     pub fn conflict_kind(&self) -> Option<ConflictKind> {
         match self {
             Self::Conflict { kind, .. } => Some(*kind),
+            Self::Shared(error) => error.conflict_kind(),
             _ => None,
+        }
+    }
+
+    /// An I/O failure while `context` (naming the path), keeping `source`.
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Self::Io {
+            context: context.into(),
+            source,
         }
     }
 
@@ -271,7 +301,8 @@ impl StoreError {
             | Self::KeyCustody(_) => ErrorKind::WrongKey,
             Self::Integrity(_) | Self::AuditIntegrity(_) => ErrorKind::Integrity,
             Self::Database(_) | Self::Driver { .. } => ErrorKind::Unavailable,
-            Self::Crypto(_) => ErrorKind::Internal,
+            Self::Crypto(_) | Self::Io { .. } | Self::Defect(_) => ErrorKind::Internal,
+            Self::Shared(error) => error.kind(),
         }
     }
 
@@ -290,5 +321,26 @@ impl StoreError {
             | strongroom_crypto::Error::Malformed { .. } => Self::Integrity(id.clone()),
             other => Self::Crypto(other),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_defect_is_internal_and_a_shared_failure_keeps_its_kind() {
+        assert_eq!(StoreError::Defect("x").kind(), ErrorKind::Internal);
+        let conflict = StoreError::conflict(ConflictKind::CasMismatch, "at version 2");
+        let shared = StoreError::Shared(std::sync::Arc::new(conflict));
+        assert_eq!(shared.kind(), ErrorKind::Conflict);
+        assert_eq!(shared.conflict_kind(), Some(ConflictKind::CasMismatch));
+        assert_eq!(shared.to_string(), "conflict: at version 2");
+        let io = StoreError::io(
+            "backup: cannot create /x",
+            std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        );
+        assert_eq!(io.kind(), ErrorKind::Internal);
+        assert!(std::error::Error::source(&io).is_some());
     }
 }

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use strongroom_store::tokens::Principal;
 use strongroom_store::{ConflictKind, ErrorKind, StoreError};
 
-use crate::AppState;
+use crate::{AppState, Problem};
 
 mod kv;
 mod sys;
@@ -29,11 +29,13 @@ pub(crate) fn routes() -> axum::Router<AppState> {
     axum::Router::new().route("/v1/{*path}", axum::routing::any(dispatch))
 }
 
-/// A Vault-shaped failure: status and `{"errors": [...]}`.
+/// A Vault-shaped failure: status and `{"errors": [...]}`, rendered from the same
+/// [`Problem`] as every surface (its cause goes to the log layer, never to the client).
 #[derive(Debug)]
 pub(crate) struct VaultError {
     status: StatusCode,
     errors: Vec<String>,
+    problem: Option<Box<Problem>>,
 }
 
 impl VaultError {
@@ -41,6 +43,7 @@ impl VaultError {
         Self {
             status,
             errors: vec![message.into()],
+            problem: None,
         }
     }
 
@@ -54,6 +57,7 @@ impl VaultError {
         Self {
             status: StatusCode::NOT_FOUND,
             errors: Vec::new(),
+            problem: None,
         }
     }
 
@@ -68,7 +72,11 @@ impl VaultError {
 
 impl IntoResponse for VaultError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "errors": self.errors }))).into_response()
+        let body = Json(json!({ "errors": self.errors }));
+        match self.problem {
+            Some(problem) => (*problem).respond_as(self.status, body),
+            None => (self.status, body).into_response(),
+        }
     }
 }
 
@@ -81,10 +89,17 @@ impl From<crate::authz::Denied> for VaultError {
 
 impl From<StoreError> for VaultError {
     fn from(error: StoreError) -> Self {
-        match error.kind() {
-            ErrorKind::NotFound | ErrorKind::Gone => Self::not_found(),
+        Self::from(Problem::from(error))
+    }
+}
+
+/// Vault's words for a problem: its kind decides, one arm per kind and no catch-all.
+impl From<Problem> for VaultError {
+    fn from(problem: Problem) -> Self {
+        let mut rendered = match problem.kind {
+            Some(ErrorKind::NotFound | ErrorKind::Gone) => Self::not_found(),
             // Vault's words for check-and-set; the other conflicts say what they are.
-            ErrorKind::Conflict => match error.conflict_kind() {
+            Some(ErrorKind::Conflict) => match problem.conflict {
                 Some(ConflictKind::CasMismatch) | None => {
                     Self::bad_request("check-and-set parameter did not match the current version")
                 }
@@ -96,22 +111,25 @@ impl From<StoreError> for VaultError {
                     | ConflictKind::TargetExists
                     | ConflictKind::ChangedMeanwhile
                     | ConflictKind::LockMoved,
-                ) => Self::bad_request(error.to_string()),
+                ) => Self::bad_request(problem.message.clone()),
             },
-            ErrorKind::Invalid => Self::bad_request(error.to_string()),
-            ErrorKind::Unavailable => Self::new(
+            Some(ErrorKind::Invalid) => Self::bad_request(problem.message.clone()),
+            Some(ErrorKind::Unavailable) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the database is unavailable",
             ),
-            ErrorKind::Config
-            | ErrorKind::WrongKey
-            | ErrorKind::KeyUnavailable
-            | ErrorKind::Integrity
-            | ErrorKind::Internal => {
-                tracing::error!(error = %error, "vault api: store failure");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-            }
-        }
+            Some(
+                ErrorKind::Config
+                | ErrorKind::WrongKey
+                | ErrorKind::KeyUnavailable
+                | ErrorKind::Integrity
+                | ErrorKind::Internal,
+            ) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+            // Not a store error: the problem's own status and message.
+            None => Self::new(problem.status, problem.message.clone()),
+        };
+        rendered.problem = Some(Box::new(problem));
+        rendered
     }
 }
 

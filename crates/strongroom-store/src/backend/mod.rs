@@ -213,9 +213,7 @@ pub trait WriteTx: Send {
     /// Ends the savepoint of [`WriteTx::savepoint`]: kept (`keep`) or rolled back to.
     async fn savepoint_end(&mut self, keep: bool) -> Result<()> {
         let _ = keep;
-        Err(crate::StoreError::Database(
-            "this backend has no savepoints (a defect: savepoint_end without savepoint)".into(),
-        ))
+        Err(crate::StoreError::Defect("savepoint_end without savepoint"))
     }
 
     /// A store-wide setting.

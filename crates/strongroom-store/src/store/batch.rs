@@ -65,8 +65,8 @@ impl<O> Ticket<O> {
             .get_mut(self.index)
             .and_then(Option::take);
         mine.unwrap_or_else(|| {
-            Err(StoreError::Database(
-                "a group commit left an item without its outcome (a defect)".into(),
+            Err(StoreError::Defect(
+                "a group commit left an item without its outcome",
             ))
         })
     }
@@ -148,15 +148,13 @@ fn answered<O>(answer: std::result::Result<Result<O>, oneshot::Canceled>) -> Res
     })?
 }
 
-/// `n` copies of a batch's failure: the first keeps the error itself, the others a
-/// description of it (an error is not `Clone`).
-fn failed_all<O>(n: usize, error: StoreError, what: &str) -> Vec<Result<O>> {
-    let described = format!("{what}: {error}");
-    let mut outcomes: Vec<Result<O>> = (1..n)
-        .map(|_| Err(StoreError::Database(described.clone())))
-        .collect();
-    outcomes.insert(0, Err(error));
-    outcomes
+/// `n` answers of a batch's failure: the first keeps the error itself, the others share
+/// it (an error is not `Clone`), so each keeps its kind and source.
+fn failed_all<O>(n: usize, error: StoreError) -> Vec<Result<O>> {
+    let shared = std::sync::Arc::new(error);
+    (0..n)
+        .map(|_| Err(StoreError::Shared(std::sync::Arc::clone(&shared))))
+        .collect()
 }
 
 impl Store {
@@ -184,7 +182,7 @@ impl Store {
                 async move { store.commit_group(items).await }
             })
             .await?
-            .ok_or_else(|| StoreError::Database("a write was answered as a read (a defect)".into()))
+            .ok_or_else(|| StoreError::Defect("a write was answered as a read"))
     }
 
     /// Commits one group: the reads' events first, then each write in its own savepoint,
@@ -205,13 +203,8 @@ impl Store {
         self.count_group_commit(events.len() as u64, works.len() as u64);
         let mut writes = match self.commit_events_and_writes(events, works).await {
             Ok(writes) => writes.into_iter(),
-            Err(e) => {
-                return failed_all(
-                    n,
-                    e,
-                    "the group commit holding this request failed; nothing of it was written",
-                )
-            }
+            // The whole group rolled back: nothing of it was written.
+            Err(e) => return failed_all(n, e),
         };
         is_write
             .into_iter()
@@ -222,8 +215,8 @@ impl Store {
                 writes
                     .next()
                     .unwrap_or_else(|| {
-                        Err(StoreError::Database(
-                            "a write lost its outcome in a group commit (a defect)".into(),
+                        Err(StoreError::Defect(
+                            "a write lost its outcome in a group commit",
                         ))
                     })
                     .map(Some)
@@ -269,8 +262,8 @@ impl Store {
                 }
                 Ok(outcomes)
             }
-            Err(_) => Err(StoreError::Database(
-                "a group commit returned an unexpected type (a defect)".into(),
+            Err(_) => Err(StoreError::Defect(
+                "a group commit returned an unexpected type",
             )),
         }
     }
@@ -295,8 +288,8 @@ async fn run_each(tx: &mut dyn WriteTx, works: Vec<TxWork>) -> Result<TxOutput> 
                 let unrun: Vec<TxWork> = std::iter::once(work).chain(works).collect();
                 return Ok(Box::new(Grouped::NotRun(unrun)));
             }
-            return Err(StoreError::Database(
-                "a backend stopped offering savepoints inside a transaction (a defect)".into(),
+            return Err(StoreError::Defect(
+                "a backend stopped offering savepoints inside a transaction",
             ));
         }
         let outcome = work(&mut *tx).await;

@@ -126,9 +126,10 @@ where
 
 /// The typed result of work made by [`boxed`].
 fn unboxed<T: 'static>(output: crate::backend::TxOutput) -> Result<T> {
-    output.downcast::<T>().map(|value| *value).map_err(|_| {
-        StoreError::Database("a transaction returned an unexpected type (a defect)".into())
-    })
+    output
+        .downcast::<T>()
+        .map(|value| *value)
+        .map_err(|_| StoreError::Defect("a transaction returned an unexpected type"))
 }
 
 struct Inner {

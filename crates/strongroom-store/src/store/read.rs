@@ -64,7 +64,7 @@ impl PendingRead {
         let mut secrets = store.commit_reads(vec![self], Action::Read).await?;
         secrets
             .pop()
-            .ok_or_else(|| StoreError::Database("a read vanished in its commit (a defect)".into()))
+            .ok_or_else(|| StoreError::Defect("a read vanished in its commit"))
     }
 
     /// The secret without an audit event, for the store's own uses that hand nothing out.

@@ -187,7 +187,7 @@ impl Store {
             .await?;
         outcomes
             .pop()
-            .ok_or_else(|| StoreError::Database("a write reported no outcome (a defect)".into()))
+            .ok_or_else(|| StoreError::Defect("a write reported no outcome"))
     }
 
     /// Sets several secrets in one transaction: all land, or (on any error) none does.
@@ -233,7 +233,7 @@ impl Store {
         let mut outcomes = self.apply(vec![record]).await?;
         outcomes
             .pop()
-            .ok_or_else(|| StoreError::Database("a write reported no outcome (a defect)".into()))
+            .ok_or_else(|| StoreError::Defect("a write reported no outcome"))
     }
 
     async fn apply(&self, records: Vec<WriteRecord>) -> Result<Vec<WriteOutcome>> {

@@ -199,8 +199,8 @@ fn run_transaction(conn: &mut Connection, work: TxWork) -> Result<TxOutput> {
         futures_executor::block_on(work(&mut tx))
     }))
     .unwrap_or_else(|_| {
-        Err(StoreError::Database(
-            "a write transaction panicked (a defect); it was rolled back".into(),
+        Err(StoreError::Defect(
+            "a write transaction panicked; it was rolled back",
         ))
     });
     let committed = outcome.and_then(|out| {
@@ -217,10 +217,10 @@ fn run_transaction(conn: &mut Connection, work: TxWork) -> Result<TxOutput> {
 fn restrict_permissions(path: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
-        StoreError::Database(format!(
-            "cannot restrict permissions of {}: {e}",
-            path.display()
-        ))
+        StoreError::io(
+            format!("cannot restrict permissions of {}", path.display()),
+            e,
+        )
     })
 }
 
@@ -355,10 +355,10 @@ impl Backend for SqliteBackend {
                                 destination.display()
                             ))
                         } else {
-                            StoreError::Database(format!(
-                                "backup: cannot create {}: {e}",
-                                destination.display()
-                            ))
+                            StoreError::io(
+                                format!("backup: cannot create {}", destination.display()),
+                                e,
+                            )
                         }
                     })?;
                 drop(file);

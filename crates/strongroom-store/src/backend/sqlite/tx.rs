@@ -135,7 +135,7 @@ impl WriteTx for SqliteTx<'_> {
             [name, value],
         )?;
         super::reads::meta(self.conn, name)?
-            .ok_or_else(|| StoreError::Database("a setting vanished inside its transaction".into()))
+            .ok_or_else(|| StoreError::Defect("a setting vanished inside its transaction"))
     }
 
     async fn set_meta(&mut self, name: &str, value: Option<&str>) -> Result<()> {
@@ -521,7 +521,7 @@ impl WriteTx for SqliteTx<'_> {
 
     async fn insert_token(&mut self, token: &TokenRecord) -> Result<bool> {
         let scopes = serde_json::to_string(&token.scopes)
-            .map_err(|e| StoreError::Database(e.to_string()))?;
+            .map_err(|_| StoreError::Defect("token scopes failed to serialise"))?;
         self.execute(
             "INSERT INTO api_tokens (id, name, secret_hash, superuser, scopes, created, tag)
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7

@@ -59,9 +59,9 @@ impl Worker {
             .as_ref()
             .and_then(|queue| queue.send(job).ok())
             .ok_or_else(|| StoreError::Database("the SQLite worker has stopped".into()))?;
-        answered.await.map_err(|_| {
-            StoreError::Database("a SQLite call failed without an answer (a defect)".into())
-        })?
+        answered
+            .await
+            .map_err(|_| StoreError::Defect("a SQLite call failed without an answer"))?
     }
 }
 
