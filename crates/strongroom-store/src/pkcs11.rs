@@ -22,7 +22,7 @@ use strongroom_crypto::secrecy::{ExposeSecret as _, SecretString};
 use strongroom_crypto::Key;
 use strongroom_crypto::KeyRing;
 
-use crate::backend::{Backend, TxOutput};
+use crate::backend::Backend;
 use crate::{KeySource, Result, StoreError};
 
 /// The meta entry holding the wrapped ring.
@@ -324,19 +324,18 @@ pub async fn add_key(config: &Config, backend: &dyn Backend) -> Result<u32> {
         spec.expose_secret()
     ));
     let blob = hsm.wrap_with(wrapping, &extended)?;
-    let replaced = backend
-        .transaction(Box::new(move |tx| {
-            Box::pin(async move {
-                let current = tx.meta(META).await?;
-                let unchanged = current.as_deref() == Some(stored.as_str());
-                if unchanged {
-                    tx.set_meta(META, Some(&blob)).await?;
-                }
-                Ok(Box::new(unchanged) as TxOutput)
-            })
-        }))
-        .await?;
-    if replaced.downcast_ref::<bool>() != Some(&true) {
+    let replaced = crate::store::in_transaction(backend, move |tx| {
+        Box::pin(async move {
+            let current = tx.meta(META).await?;
+            let unchanged = current.as_deref() == Some(stored.as_str());
+            if unchanged {
+                tx.set_meta(META, Some(&blob)).await?;
+            }
+            Ok(unchanged)
+        })
+    })
+    .await?;
+    if !replaced {
         return Err(StoreError::conflict(
             crate::ConflictKind::ChangedMeanwhile,
             "another process changed the wrapped key ring meanwhile; nothing was changed, run again",
@@ -361,15 +360,14 @@ pub async fn init(config: &Config, backend: &dyn Backend) -> Result<u32> {
     let first = hsm.generate_key()?;
     let spec = SecretString::from(format!("1:{}", first.to_hex().expose_secret()));
     let blob = hsm.wrap_with(wrapping, &spec)?;
-    let inserted = backend
-        .transaction(Box::new(move |tx| {
-            Box::pin(async move {
-                let kept = tx.init_meta(META, &blob).await?;
-                Ok(Box::new(kept == blob) as TxOutput)
-            })
-        }))
-        .await?;
-    if inserted.downcast_ref::<bool>() != Some(&true) {
+    let inserted = crate::store::in_transaction(backend, move |tx| {
+        Box::pin(async move {
+            let kept = tx.init_meta(META, &blob).await?;
+            Ok(kept == blob)
+        })
+    })
+    .await?;
+    if !inserted {
         return Err(StoreError::conflict(
             crate::ConflictKind::ChangedMeanwhile,
             "another process stored a PKCS#11-wrapped key ring first; nothing was changed",

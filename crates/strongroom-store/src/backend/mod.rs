@@ -10,7 +10,6 @@
 //! A third backend implements these two traits and proves its conformance by invoking
 //! `strongroom_store::backend_conformance_suite!` (feature `testing`).
 
-use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -36,13 +35,20 @@ pub use rows::{
     UpsertedSecret, VersionChange, VersionRow, VersionState, VersionTie,
 };
 
-/// The future a transaction's work returns.
-pub type TxFuture<'t> = Pin<Box<dyn Future<Output = Result<TxOutput>> + Send + 't>>;
+/// The future a transaction's work returns: `Ok` commits, an error rolls back.
+pub type TxFuture<'t> = Pin<Box<dyn Future<Output = Result<()>> + Send + 't>>;
 
-/// What a transaction's work returns (the store downcasts it to its own type).
-pub type TxOutput = Box<dyn Any + Send>;
-
-/// The work of one write transaction: row operations on the transaction it is given.
+/// The work of one write transaction: row operations on the transaction it is given. What
+/// the work produces it keeps itself (the store's typed wrapper puts it in a slot the
+/// caller reads after the commit), so nothing is type-erased across the backend.
+///
+/// **The rule the backends rely on**: the work awaits only the row operations of the
+/// transaction it is given, never another future (a lock, a channel, a timer, I/O of its
+/// own). The SQLite backend runs the work to completion on its writer thread with a
+/// blocking executor, where every row operation is ready at once; a work that waited on
+/// anything else would stall that thread. The store keeps everything else (sealing,
+/// chaining, deciding) synchronous inside the work, and the conformance suite runs every
+/// store operation through it.
 pub type TxWork = Box<dyn for<'t> FnOnce(&'t mut dyn WriteTx) -> TxFuture<'t> + Send>;
 
 /// Counters of a read cache, for tests and operators.
@@ -86,7 +92,7 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Runs `work` in one write transaction: it commits when `work` returns `Ok`, and
     /// rolls back (nothing written) when it returns an error.
-    async fn transaction(&self, work: TxWork) -> Result<TxOutput>;
+    async fn transaction(&self, work: TxWork) -> Result<()>;
 
     /// A store-wide setting (password parameters, the rotation cursor, ...).
     async fn meta(&self, name: &str) -> Result<Option<String>>;

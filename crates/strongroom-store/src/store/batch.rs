@@ -23,7 +23,7 @@ use futures_util::lock::Mutex as AsyncMutex;
 
 use super::Store;
 use crate::audit::Appender;
-use crate::backend::{AuditRecord, TxOutput, TxWork, WriteTx};
+use crate::backend::{AuditRecord, TxWork, WriteTx};
 use crate::{Result, StoreError};
 
 /// Items waiting for the next group commit, and the turn to commit them.
@@ -80,9 +80,9 @@ pub(super) enum Queued {
     Write(TxWork),
 }
 
-/// Reads' events and writes, committed with everything else waiting at the same time;
-/// a write's outcome is `Some`, a read's `None`.
-pub(super) type Commits = GroupCommit<Queued, Option<TxOutput>>;
+/// Reads' events and writes, committed with everything else waiting at the same time
+/// (a write's work leaves its own result where its caller reads it).
+pub(super) type Commits = GroupCommit<Queued, ()>;
 
 impl<I, O: Send + 'static> GroupCommit<I, O> {
     /// Queues `item` and returns its own outcome once a commit covering it has run.
@@ -174,20 +174,19 @@ impl Store {
     /// Runs one write transaction's work in a group commit; returns its own outcome once
     /// the transaction holding it has committed (a failure of the commit itself fails
     /// every write in it, and none of them is stored).
-    pub(super) async fn run_write(&self, work: TxWork) -> Result<TxOutput> {
+    pub(super) async fn run_write(&self, work: TxWork) -> Result<()> {
         self.inner
             .commits
             .submit(Queued::Write(work), |items| {
                 let store = self.clone();
                 async move { store.commit_group(items).await }
             })
-            .await?
-            .ok_or_else(|| StoreError::Defect("a write was answered as a read"))
+            .await
     }
 
     /// Commits one group: the reads' events first, then each write in its own savepoint,
     /// all in one transaction. One outcome per item, in order.
-    async fn commit_group(&self, items: Vec<Queued>) -> Vec<Result<Option<TxOutput>>> {
+    async fn commit_group(&self, items: Vec<Queued>) -> Vec<Result<()>> {
         let n = items.len();
         let mut events = Vec::new();
         let mut works = Vec::new();
@@ -210,16 +209,13 @@ impl Store {
             .into_iter()
             .map(|write| {
                 if !write {
-                    return Ok(None);
+                    return Ok(());
                 }
-                writes
-                    .next()
-                    .unwrap_or_else(|| {
-                        Err(StoreError::Defect(
-                            "a write lost its outcome in a group commit",
-                        ))
-                    })
-                    .map(Some)
+                writes.next().unwrap_or_else(|| {
+                    Err(StoreError::Defect(
+                        "a write lost its outcome in a group commit",
+                    ))
+                })
             })
             .collect()
     }
@@ -231,7 +227,7 @@ impl Store {
         &self,
         events: Vec<AuditRecord>,
         works: Vec<TxWork>,
-    ) -> Result<Vec<Result<TxOutput>>> {
+    ) -> Result<Vec<Result<()>>> {
         if events.is_empty() && works.len() == 1 {
             // One write alone needs no savepoint.
             let mut works = works;
@@ -241,7 +237,7 @@ impl Store {
             });
         }
         let chain = Arc::clone(&self.inner.chain);
-        let grouped: TxWork = Box::new(move |tx| {
+        let (grouped, result) = super::with_result(move |tx| {
             Box::pin(async move {
                 if !events.is_empty() {
                     let mut audit = Appender::start(tx, &chain).await?;
@@ -250,21 +246,18 @@ impl Store {
                 run_each(tx, works).await
             })
         });
-        let outcome = self.inner.backend.transaction(grouped).await?;
-        match outcome.downcast::<Grouped>().map(|g| *g) {
-            Ok(Grouped::Ran(outcomes)) => Ok(outcomes),
+        self.inner.backend.transaction(grouped).await?;
+        match result.take()? {
+            Grouped::Ran(outcomes) => Ok(outcomes),
             // A backend without savepoints: the events are committed; each write runs in a
             // transaction of its own.
-            Ok(Grouped::NotRun(works)) => {
+            Grouped::NotRun(works) => {
                 let mut outcomes = Vec::with_capacity(works.len());
                 for work in works {
                     outcomes.push(self.inner.backend.transaction(work).await);
                 }
                 Ok(outcomes)
             }
-            Err(_) => Err(StoreError::Defect(
-                "a group commit returned an unexpected type",
-            )),
         }
     }
 }
@@ -272,21 +265,21 @@ impl Store {
 /// What the shared transaction of a group of writes did.
 enum Grouped {
     /// Each write ran in its own savepoint: its outcome, in order.
-    Ran(Vec<Result<TxOutput>>),
+    Ran(Vec<Result<()>>),
     /// The backend has no savepoints: nothing ran, the writes come back to run alone.
     NotRun(Vec<TxWork>),
 }
 
 /// Runs each write in a savepoint of its own inside the shared transaction, so a failing
 /// write undoes only itself. A backend without savepoints gets the writes back unrun.
-async fn run_each(tx: &mut dyn WriteTx, works: Vec<TxWork>) -> Result<TxOutput> {
-    let mut outcomes: Vec<Result<TxOutput>> = Vec::with_capacity(works.len());
+async fn run_each(tx: &mut dyn WriteTx, works: Vec<TxWork>) -> Result<Grouped> {
+    let mut outcomes: Vec<Result<()>> = Vec::with_capacity(works.len());
     let mut works = works.into_iter();
     while let Some(work) = works.next() {
         if !tx.savepoint().await? {
             if outcomes.is_empty() {
                 let unrun: Vec<TxWork> = std::iter::once(work).chain(works).collect();
-                return Ok(Box::new(Grouped::NotRun(unrun)));
+                return Ok(Grouped::NotRun(unrun));
             }
             return Err(StoreError::Defect(
                 "a backend stopped offering savepoints inside a transaction",
@@ -296,7 +289,7 @@ async fn run_each(tx: &mut dyn WriteTx, works: Vec<TxWork>) -> Result<TxOutput> 
         tx.savepoint_end(outcome.is_ok()).await?;
         outcomes.push(outcome);
     }
-    Ok(Box::new(Grouped::Ran(outcomes)))
+    Ok(Grouped::Ran(outcomes))
 }
 
 #[cfg(test)]

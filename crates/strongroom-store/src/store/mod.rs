@@ -106,30 +106,44 @@ where
     T: Send + 'static,
     F: for<'t> FnOnce(&'t mut dyn WriteTx) -> Work<'t, T> + Send + 'static,
 {
-    unboxed(backend.transaction(boxed(work)).await?)
+    let (work, result) = with_result(work);
+    backend.transaction(work).await?;
+    result.take()
 }
 
-/// `work` as the backend's type-erased transaction work.
-fn boxed<T, F>(work: F) -> crate::backend::TxWork
+/// Where typed work leaves its result for the caller, read once the transaction commits.
+pub(crate) struct TxResult<T>(Arc<std::sync::Mutex<Option<T>>>);
+
+impl<T> TxResult<T> {
+    /// The result the work left (once its transaction committed).
+    pub(crate) fn take(&self) -> Result<T> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+            .ok_or(StoreError::Defect("a committed transaction left no result"))
+    }
+}
+
+/// `work` as the backend's transaction work, and where it leaves its result.
+pub(crate) fn with_result<T, F>(work: F) -> (crate::backend::TxWork, TxResult<T>)
 where
     T: Send + 'static,
     F: for<'t> FnOnce(&'t mut dyn WriteTx) -> Work<'t, T> + Send + 'static,
 {
-    Box::new(move |tx| {
+    let slot = Arc::new(std::sync::Mutex::new(None));
+    let result = TxResult(Arc::clone(&slot));
+    let work: crate::backend::TxWork = Box::new(move |tx| {
         let work = work(tx);
         Box::pin(async move {
-            work.await
-                .map(|value| Box::new(value) as crate::backend::TxOutput)
+            let value = work.await?;
+            *slot
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(value);
+            Ok(())
         })
-    })
-}
-
-/// The typed result of work made by [`boxed`].
-fn unboxed<T: 'static>(output: crate::backend::TxOutput) -> Result<T> {
-    output
-        .downcast::<T>()
-        .map(|value| *value)
-        .map_err(|_| StoreError::Defect("a transaction returned an unexpected type"))
+    });
+    (work, result)
 }
 
 struct Inner {
@@ -291,7 +305,10 @@ impl Store {
         F: for<'t> FnOnce(&'t mut dyn WriteTx) -> Work<'t, T> + Send + 'static,
     {
         let started = std::time::Instant::now();
-        let outcome = self.run_write(boxed(work)).await.and_then(unboxed);
+        let outcome = {
+            let (work, result) = with_result(work);
+            self.run_write(work).await.and_then(|()| result.take())
+        };
         let counters = &self.inner.counters;
         let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         counters.nanos.fetch_add(nanos, Ordering::Relaxed);

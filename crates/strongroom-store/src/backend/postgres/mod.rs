@@ -14,7 +14,7 @@ pub use super::read_cache::{ReadCacheConfig, ReadCacheStats};
 use super::transport::Transport;
 use super::{
     Backend, ListFilter, RotationCandidate, StoredInfo, StoredSecret, StoredValue, StoredVersion,
-    TokenRecord, TxOutput, TxWork, VersionTie,
+    TokenRecord, TxWork, VersionTie,
 };
 use crate::{AuditEvent, AuditQuery, Result, SecretId, StoreError};
 
@@ -228,7 +228,7 @@ impl Backend for PostgresBackend {
         Some(schema::known_version())
     }
 
-    async fn transaction(&self, work: TxWork) -> Result<TxOutput> {
+    async fn transaction(&self, work: TxWork) -> Result<()> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(db)?;
         let mut tx = tx::PgTx::new(transaction);

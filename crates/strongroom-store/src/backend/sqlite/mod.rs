@@ -23,7 +23,7 @@ use rusqlite::Connection;
 
 use super::{
     Backend, ListFilter, RotationCandidate, StoredInfo, StoredSecret, StoredValue, StoredVersion,
-    TokenRecord, TxOutput, TxWork, VersionTie,
+    TokenRecord, TxWork, VersionTie,
 };
 use crate::{AuditEvent, AuditQuery, Result, SecretId, StoreError};
 
@@ -191,12 +191,17 @@ fn would_wait(error: &StoreError) -> bool {
 
 /// Runs `work` in an immediate (write-locking) transaction on `conn`: commit on `Ok`,
 /// rollback on an error or a panic.
-fn run_transaction(conn: &mut Connection, work: TxWork) -> Result<TxOutput> {
+fn run_transaction(conn: &mut Connection, work: TxWork) -> Result<()> {
     conn.execute_batch("BEGIN IMMEDIATE").map_err(db)?;
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut tx = tx::SqliteTx::new(conn);
-        // The work awaits only this transaction's row operations, which complete at once.
-        futures_executor::block_on(work(&mut tx))
+        // The rule of `TxWork`, enforced: the work awaits only this transaction's row
+        // operations, which complete at once, so it finishes in one poll. A work that
+        // waits on anything else is a defect, refused and rolled back rather than left
+        // to stall the writer thread.
+        futures_util::FutureExt::now_or_never(work(&mut tx)).unwrap_or(Err(StoreError::Defect(
+            "a transaction's work awaited something besides its rows",
+        )))
     }))
     .unwrap_or_else(|_| {
         Err(StoreError::Defect(
@@ -239,7 +244,7 @@ impl Backend for SqliteBackend {
         i64::try_from(schema_version()).ok()
     }
 
-    async fn transaction(&self, work: TxWork) -> Result<TxOutput> {
+    async fn transaction(&self, work: TxWork) -> Result<()> {
         self.writer
             .run(move |conn| run_transaction(conn, work))
             .await
@@ -458,5 +463,25 @@ mod tests {
         assert_eq!(meta(&backend).unwrap(), inline);
         drop(taken);
         assert!(backend.inline.try_read(|_| Ok(())).is_some());
+    }
+
+    /// The rule of `TxWork`, enforced: a work that awaits anything besides its own row
+    /// operations is refused as a defect and rolled back, instead of stalling the writer.
+    #[test]
+    fn a_transaction_that_awaits_something_else_is_refused_and_rolled_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = SqliteBackend::open(&dir.path().join("s.db")).unwrap();
+        let outcome = futures_executor::block_on(backend.transaction(Box::new(|tx| {
+            Box::pin(async move {
+                tx.set_meta("probe", Some("written")).await?;
+                // A future that is not ready at once (a lock, a channel, a timer).
+                let (_keep, never) = futures_channel::oneshot::channel::<()>();
+                let _ = never.await;
+                Ok(())
+            })
+        })));
+        assert!(matches!(outcome, Err(StoreError::Defect(_))), "{outcome:?}");
+        let stored = futures_executor::block_on(backend.meta("probe")).unwrap();
+        assert_eq!(stored, None, "the refused work's row was rolled back");
     }
 }
