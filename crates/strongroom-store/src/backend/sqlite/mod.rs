@@ -470,7 +470,7 @@ mod tests {
     #[test]
     fn a_transaction_that_awaits_something_else_is_refused_and_rolled_back() {
         let dir = tempfile::tempdir().unwrap();
-        let backend = SqliteBackend::open(&dir.path().join("s.db")).unwrap();
+        let backend = SqliteBackend::open(dir.path().join("s.db")).unwrap();
         let outcome = futures_executor::block_on(backend.transaction(Box::new(|tx| {
             Box::pin(async move {
                 tx.set_meta("probe", Some("written")).await?;
