@@ -244,8 +244,9 @@ impl Metrics {
             }
             if let Ok(status) = store.rotation_status().await {
                 self.values.clear();
-                for (kek_version, current, kept) in status.by_version {
-                    for (kind, n) in [("current", current), ("kept", kept)] {
+                for usage in status.by_version {
+                    for (kind, n) in [("current", usage.current), ("kept", usage.history)] {
+                        let kek_version = usage.kek_version;
                         self.values
                             .get_or_create(&KeyVersionLabels { kek_version, kind })
                             .set(i64::try_from(n).unwrap_or(i64::MAX));

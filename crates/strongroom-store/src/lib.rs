@@ -35,7 +35,7 @@ mod store;
 pub mod tokens;
 
 pub use audit::{AuditVerification, Checkpoint, Rekeyed};
-pub use backend::SecretSettings;
+pub use backend::{KekUsage, SecretSettings};
 pub use config::{Limits, StoreConfig};
 pub use error::{ConflictKind, ErrorKind, Result, StoreError};
 pub use model::{

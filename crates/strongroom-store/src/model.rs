@@ -477,7 +477,7 @@ pub struct RotationStatus {
     /// The active KEK version.
     pub active_version: u32,
     /// `(kek_version, current values, kept versions)`.
-    pub by_version: Vec<(u32, u64, u64)>,
+    pub by_version: Vec<crate::backend::KekUsage>,
     /// The cursor a resumed rotation continues from, if one is pending.
     pub pending_cursor: Option<String>,
 }

@@ -33,7 +33,7 @@ async fn status(json: bool) -> Result<ExitCode, Failure> {
     let ring = store.key_ring();
     let rotation = store.rotation_status().await?;
     let mut versions: Vec<u32> = ring.keks().map(strongroom_crypto::Kek::version).collect();
-    versions.extend(rotation.by_version.iter().map(|(v, _, _)| *v));
+    versions.extend(rotation.by_version.iter().map(|usage| usage.kek_version));
     versions.sort_unstable_by(|a, b| b.cmp(a));
     versions.dedup();
     let rows: Vec<serde_json::Value> = versions
@@ -43,8 +43,8 @@ async fn status(json: bool) -> Result<ExitCode, Failure> {
             let (current, history) = rotation
                 .by_version
                 .iter()
-                .find(|(v, _, _)| v == version)
-                .map_or((0, 0), |(_, c, h)| (*c, *h));
+                .find(|usage| usage.kek_version == *version)
+                .map_or((0, 0), |usage| (usage.current, usage.history));
             serde_json::json!({
                 "version": version,
                 "fingerprint": kek.map(|k| k.fingerprint().to_string()),

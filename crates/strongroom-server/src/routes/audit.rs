@@ -219,10 +219,10 @@ pub(crate) async fn rotation(
         by_version: status
             .by_version
             .into_iter()
-            .map(|(kek_version, current, history)| KeyVersionCount {
-                kek_version,
-                current,
-                history,
+            .map(|usage| KeyVersionCount {
+                kek_version: usage.kek_version,
+                current: usage.current,
+                history: usage.history,
             })
             .collect(),
         pending: status.pending_cursor.is_some(),

@@ -9,9 +9,7 @@
 //! scopes and capabilities as the native API; every value read is a `vault_read` audit
 //! event under the token's name.
 
-use axum::body::Bytes;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -20,13 +18,25 @@ use strongroom_store::{ConflictKind, ErrorKind, StoreError};
 
 use crate::{AppState, Problem};
 
+mod auth;
+mod extract;
 mod kv;
 mod sys;
 
-/// `ANY /v1/{*path}`: every Vault route, dispatched here so that unknown paths and
-/// methods answer in Vault's shape.
+pub(crate) use extract::{KvParams, KvTarget, VaultBody, VaultCaller};
+
+/// `/v1/…`: the engines' routers side by side (`sys`, `auth/token`, KV), each path and
+/// method registered once with typed extractors; whatever none of them serves answers in
+/// Vault's shape (never axum's bare 404 or 405). A new engine (a database engine, an auth
+/// method) is one more module with its own `routes()` merged here.
 pub(crate) fn routes() -> axum::Router<AppState> {
-    axum::Router::new().route("/v1/{*path}", axum::routing::any(dispatch))
+    let v1 = axum::Router::new()
+        .merge(sys::routes())
+        .merge(auth::routes())
+        .merge(kv::routes())
+        .fallback(unsupported)
+        .layer(axum::middleware::from_fn(one_spelling));
+    axum::Router::new().nest("/v1", v1)
 }
 
 /// A Vault-shaped failure: status and `{"errors": [...]}`, rendered from the same
@@ -170,81 +180,30 @@ fn request_id() -> String {
     )
 }
 
-/// One request to `/v1/…`, parsed.
-pub(crate) struct VaultRequest {
-    pub(crate) method: Method,
-    /// The path after `/v1/`, split at `/` (empty segments kept: `a//b` is refused later).
-    pub(crate) segments: Vec<String>,
-    pub(crate) list: bool,
-    pub(crate) version: Option<u32>,
-    pub(crate) body: Bytes,
-}
-
-/// The query parameters Vault's KV routes take.
-#[derive(serde::Deserialize)]
-struct VaultQuery {
-    list: Option<String>,
-    version: Option<String>,
-}
-
-async fn dispatch(
-    State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    query: Result<Query<VaultQuery>, axum::extract::rejection::QueryRejection>,
-    headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Response {
-    let Ok(body) = body else {
-        return VaultError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
-            .into_response();
-    };
-    let Some(path) = uri.path().strip_prefix("/v1/") else {
-        return VaultError::unsupported_path().into_response();
-    };
-    // Key names are `A-Za-z0-9_./-`: nothing a client needs to escape. An escape is refused
-    // rather than decoded, so no spelling of a path reaches another secret.
-    if path.contains('%') || path.contains('\\') {
-        return VaultError::bad_request("invalid path").into_response();
-    }
-    // No dot segments and no empty segment (but a listing's trailing `/`): a path names
-    // one place, spelled one way.
+/// Refuses, for every `/v1` route, a path that could be spelled two ways: key names are
+/// `A-Za-z0-9_./-`, so an escape (`%`, `\\`) is refused rather than decoded, and no dot
+/// segment or empty segment (but a listing's trailing `/`) is taken: a path names one
+/// place, spelled one way.
+async fn one_spelling(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    // Inside `/v1`'s router: the path after `/v1`.
+    let path = request.uri().path();
+    let path = path.strip_prefix('/').unwrap_or(path);
     let trimmed = path.strip_suffix('/').unwrap_or(path);
-    if trimmed
-        .split('/')
-        .any(|segment| segment.is_empty() || segment == "." || segment == "..")
+    if path.contains('%')
+        || path.contains('\\')
+        || trimmed
+            .split('/')
+            .any(|segment| segment.is_empty() || segment == "." || segment == "..")
     {
         return VaultError::bad_request("invalid path").into_response();
     }
-    let Ok(Query(query)) = query else {
-        return VaultError::bad_request("invalid query parameters").into_response();
-    };
-    let version = match query.version.as_deref() {
-        None | Some("" | "0") => None,
-        Some(v) => match v.parse::<u32>() {
-            Ok(v) => Some(v),
-            Err(_) => return VaultError::bad_request("invalid version").into_response(),
-        },
-    };
-    let request = VaultRequest {
-        // Vault parses `list` as Go's booleans do: 1, t, T, true, TRUE, True.
-        list: method.as_str() == "LIST"
-            || matches!(
-                query.list.as_deref(),
-                Some("1" | "t" | "T" | "true" | "TRUE" | "True")
-            ),
-        method,
-        segments: path.split('/').map(str::to_owned).collect(),
-        version,
-        body,
-    };
-    let outcome = match request.segments.first().map(String::as_str) {
-        Some("sys") => sys::sys(&state, &headers, &request).await,
-        Some("auth") => sys::auth(&state, &headers, &request).await,
-        Some(_) => kv::kv(&state, &headers, &request).await,
-        None => Err(VaultError::unsupported_path()),
-    };
-    outcome.unwrap_or_else(IntoResponse::into_response)
+    next.run(request).await
+}
+
+/// Any path or method no engine serves: Vault's 404 "unsupported path", after the token
+/// is checked (as Vault does, so an unauthenticated caller learns nothing of the routes).
+pub(crate) async fn unsupported(VaultCaller(_): VaultCaller) -> VaultError {
+    VaultError::unsupported_path()
 }
 
 /// The caller of a Vault request: `X-Vault-Token`, else `Authorization: Bearer`. A
@@ -267,15 +226,6 @@ pub(crate) async fn caller(state: &AppState, headers: &HeaderMap) -> VaultResult
         Ok(None) => Err(VaultError::permission_denied()),
         Err(e) => Err(e.into()),
     }
-}
-
-/// The JSON body of a write (`{}` when empty).
-pub(crate) fn json_body(request: &VaultRequest) -> VaultResult<Value> {
-    if request.body.is_empty() {
-        return Ok(json!({}));
-    }
-    serde_json::from_slice(&request.body)
-        .map_err(|_| VaultError::bad_request("failed to parse JSON input"))
 }
 
 /// An RFC 3339 time as Vault writes it.

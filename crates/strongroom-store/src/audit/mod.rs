@@ -20,9 +20,11 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use strongroom_crypto::{Context, KeyRing, KeyedHash};
 
-use crate::backend::{AuditRecord, Backend, VersionTie, WriteTx};
+use crate::backend::{
+    AuditRecord, Backend, ChainHead, LinkedEvent, NewEvent, TiePage, VersionTie, WriteTx,
+};
 use crate::model::{format_time, now_ms};
-use crate::{AuditEvent, Result, SecretId, StoreError};
+use crate::{AuditEvent, Result, SecretId, StoreError, Timestamp};
 
 /// The keyed values of the chain, under the key ring's keyed-hash subkey.
 pub(crate) struct RingChain(pub(crate) Arc<KeyRing>);
@@ -184,7 +186,7 @@ impl Appender {
     /// Locks the log for appending (until the transaction ends) and reads its head.
     pub(crate) async fn start(tx: &mut dyn WriteTx, chain: &Arc<RingChain>) -> Result<Self> {
         let (last_seq, previous) = match tx.lock_audit_head().await? {
-            Some((seq, link)) => (seq, link),
+            Some(head) => (head.seq, head.link),
             None => Anchor::load(tx)
                 .await?
                 .map_or((0, None), |a| (a.seq, Some(a.link))),
@@ -223,7 +225,7 @@ impl Appender {
             let link = self.chain.link(self.previous.as_deref(), seq, record);
             self.next_seq += 1;
             self.previous = Some(link.clone());
-            events.push((seq, record, link));
+            events.push(NewEvent { seq, record, link });
         }
         tx.insert_events(&events).await
     }
@@ -244,12 +246,12 @@ pub(crate) async fn cut_before(
     before: i64,
 ) -> Result<u64> {
     // Appends wait for this transaction: the cut and the anchor see one log.
-    let last = tx.lock_audit_head().await?.map(|(seq, _)| seq);
-    let first_young = tx.first_event_since(before).await?;
+    let last = tx.lock_audit_head().await?.map(|head| head.seq);
+    let first_young = tx.first_event_since(Timestamp(before)).await?;
     let Some(cut) = first_young.map(|young| young - 1).or(last) else {
         return Ok(0);
     };
-    let Some((seq, link)) = tx.event_at_or_before(cut).await? else {
+    let Some(ChainHead { seq, link }) = tx.event_at_or_before(cut).await? else {
         return Ok(0);
     };
     let link = link.ok_or_else(|| {
@@ -363,8 +365,8 @@ pub(crate) async fn verify(backend: &dyn Backend, chain: &RingChain) -> Result<A
     loop {
         let page = backend.audit_links(after, 1000).await?;
         let Some(last) = page.last() else { break };
-        after = last.0.id;
-        for (event, link) in page {
+        after = last.event.id;
+        for LinkedEvent { event, link } in page {
             events += 1;
             let seq = event.id;
             let expected = head.as_ref().map_or(1, |(s, _)| s + 1);
@@ -401,7 +403,10 @@ pub(crate) async fn verify(backend: &dyn Backend, chain: &RingChain) -> Result<A
     let mut versions = 0;
     let mut position = 0;
     loop {
-        let (ties, last) = backend.version_ties(position, 1000).await?;
+        let TiePage {
+            ties,
+            last_position: last,
+        } = backend.version_ties(position, 1000).await?;
         if ties.is_empty() {
             break;
         }
@@ -453,7 +458,7 @@ async fn check_tie(
             "the event that wrote it (sequence {seq}) is missing: the log was cut short"
         )));
     }
-    let Some((event, _)) = backend.audit_event_at(seq).await? else {
+    let Some(LinkedEvent { event, .. }) = backend.audit_event_at(seq).await? else {
         return Ok(Some(format!("the event that wrote it ({seq}) is missing")));
     };
     // A move carries every kept version of the secret and ties them all to its one
@@ -546,7 +551,9 @@ pub(crate) async fn verify_against(
         None
     } else {
         match backend.audit_event_at(checkpoint.seq).await? {
-            Some((_, Some(stored))) if stored == link => None,
+            Some(LinkedEvent {
+                link: Some(stored), ..
+            }) if stored == link => None,
             _ => Some(format!(
                 "event {} differs from the checkpoint: the log was rewritten",
                 checkpoint.seq

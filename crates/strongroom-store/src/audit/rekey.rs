@@ -1,7 +1,7 @@
 //! Re-keying the chain at rotation (docs/security.md, "Re-keying at rotation").
 
 use super::{anchor_input, link_input, record_of, tie_input, Anchor, RingChain};
-use crate::backend::WriteTx;
+use crate::backend::{LinkedEvent, TiePage, WriteTx};
 use crate::{Result, StoreError};
 
 /// The meta entry recording the last re-key of the chain: `SEQ:TIME`, the head's
@@ -38,7 +38,7 @@ pub(crate) async fn rekey(tx: &mut dyn WriteTx, chain: &RingChain, now: i64) -> 
     if tx.meta(CHAIN_KEY_META).await?.as_deref() == Some(active.as_str()) {
         return Ok(Rekeyed::default());
     }
-    let head = tx.lock_audit_head().await?.map(|(seq, _)| seq);
+    let head = tx.lock_audit_head().await?.map(|head| head.seq);
     let anchor = Anchor::load(tx).await?;
     let mut done = Rekeyed::default();
     let mut previous_old = None;
@@ -66,8 +66,12 @@ pub(crate) async fn rekey(tx: &mut dyn WriteTx, chain: &RingChain, now: i64) -> 
     loop {
         let page = tx.audit_links(after, 1000).await?;
         let Some(last) = page.last() else { break };
-        after = last.0.id;
-        for (event, stored) in page {
+        after = last.event.id;
+        for LinkedEvent {
+            event,
+            link: stored,
+        } in page
+        {
             let seq = event.id;
             if seq != expected {
                 return Err(not_rekeyed(seq, "events are missing"));
@@ -91,7 +95,10 @@ pub(crate) async fn rekey(tx: &mut dyn WriteTx, chain: &RingChain, now: i64) -> 
     }
     let mut position = 0;
     loop {
-        let (ties, last) = tx.version_ties(position, 1000).await?;
+        let TiePage {
+            ties,
+            last_position: last,
+        } = tx.version_ties(position, 1000).await?;
         if ties.is_empty() {
             break;
         }

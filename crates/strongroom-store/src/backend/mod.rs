@@ -1,21 +1,23 @@
 //! The storage interface the [`Store`](crate::Store) runs on, and its implementations.
 //!
-//! A backend does row I/O and nothing else: it reads rows ([`Backend`]) and, inside one
-//! write transaction, reads and writes single rows ([`WriteTx`]). Every rule (which
+//! A backend does row I/O and nothing else: it reads rows ([`Backend`], in five small
+//! traits grouped as the rows are) and, inside one write transaction, reads and writes
+//! single rows ([`WriteTx`], the same five groups). Every rule (which
 //! version a write gets, what is audited, how events are chained, what history is kept,
 //! what expires, what retention may cut) lives in the store, once, and runs inside that
 //! transaction. A backend never sees a key or a plaintext: sealing, opening, naming rules
 //! and fallback live in the store.
 //!
-//! A third backend implements these two traits and proves its conformance by invoking
-//! `strongroom_store::backend_conformance_suite!` (feature `testing`).
+//! A third backend implements these traits (the list on [`Backend`] is the checklist) and
+//! proves its conformance by invoking `strongroom_store::backend_conformance_suite!`
+//! (feature `testing`).
 
 use std::future::Future;
 use std::pin::Pin;
 
 use async_trait::async_trait;
 
-use crate::{AuditEvent, AuditQuery, Result, SecretId};
+use crate::{AuditEvent, AuditQuery, Result, SecretId, Timestamp};
 
 mod rows;
 pub mod sql;
@@ -30,8 +32,9 @@ pub mod sqlite;
 pub(crate) mod transport;
 
 pub use rows::{
-    AuditRecord, Change, Changes, ListFilter, NewVersion, RotationCandidate, SecretRow,
-    SecretSettings, StoredInfo, StoredSecret, StoredValue, StoredVersion, TokenRecord,
+    AuditRecord, ChainHead, Change, Changes, History, KekUsage, KeptValue, LinkedEvent, ListFilter,
+    ListPage, NewEvent, NewVersion, PlacedVersion, RecordedKey, RotationCandidate, SecretRow,
+    SecretSettings, StoredInfo, StoredSecret, StoredValue, StoredVersion, TiePage, TokenRecord,
     UpsertedSecret, VersionChange, VersionRow, VersionState, VersionTie,
 };
 
@@ -84,81 +87,22 @@ pub struct BackendStats {
     pub pool: Option<PoolStats>,
 }
 
-/// Row reads, each consistent on its own, and the door to write transactions.
+/// A backend: the door to write transactions, the five groups of row reads, and what it
+/// says about itself. Implementing it is a checklist: [`MetaReads`], [`SecretReads`],
+/// [`VersionReads`], [`AuditReads`], [`TokenReads`] here, and for its transaction type
+/// [`MetaTx`], [`SecretTx`], [`VersionTx`], [`AuditTx`], [`TokenTx`] (and optionally
+/// savepoints, [`WriteTx`]); then `strongroom_store::backend_conformance_suite!` proves it.
 #[async_trait]
-pub trait Backend: Send + Sync + 'static {
+pub trait Backend:
+    MetaReads + SecretReads + VersionReads + AuditReads + TokenReads + Send + Sync + 'static
+{
     /// Short name for messages, e.g. `sqlite`.
     fn name(&self) -> &'static str;
 
     /// Runs `work` in one write transaction: it commits when `work` returns `Ok`, and
-    /// rolls back (nothing written) when it returns an error.
+    /// rolls back (nothing written) when it returns an error. See [`TxWork`] for the one
+    /// rule the work keeps.
     async fn transaction(&self, work: TxWork) -> Result<()>;
-
-    /// A store-wide setting (password parameters, the rotation cursor, ...).
-    async fn meta(&self, name: &str) -> Result<Option<String>>;
-
-    /// `(kek_version, fingerprint)` of every key that has written to this database.
-    async fn recorded_keys(&self) -> Result<Vec<(u32, String)>>;
-
-    /// The KEK versions used by stored values (current and kept versions).
-    async fn kek_versions_in_use(&self) -> Result<Vec<u32>>;
-
-    /// A secret's attributes and current value.
-    async fn fetch(&self, id: &SecretId) -> Result<Option<StoredSecret>>;
-
-    /// A kept version's value.
-    async fn fetch_version(
-        &self,
-        id: &SecretId,
-        version: u32,
-    ) -> Result<Option<(StoredValue, VersionState)>>;
-
-    /// The current version and the kept versions, newest first; `None` if no secret.
-    async fn history(&self, id: &SecretId) -> Result<Option<(u32, Vec<StoredVersion>)>>;
-
-    /// The secret's own settings (`None` when the secret does not exist).
-    async fn settings(&self, id: &SecretId) -> Result<Option<SecretSettings>>;
-
-    /// A page of secrets' attributes and the total count (see [`sql::list`]).
-    async fn list(&self, filter: &ListFilter) -> Result<(Vec<StoredInfo>, u64)>;
-
-    /// Audit events, newest first (see [`sql::audit_events`]).
-    async fn audit_events(&self, query: &AuditQuery, limit: usize) -> Result<Vec<AuditEvent>>;
-
-    /// Version rows not on `target` (only those on `from` if given), after `after`.
-    async fn rotation_candidates(
-        &self,
-        target: u32,
-        from: Option<u32>,
-        after: i64,
-        limit: usize,
-    ) -> Result<Vec<RotationCandidate>>;
-
-    /// How many version rows a rotation to `target` would touch.
-    async fn count_rotation_candidates(&self, target: u32, from: Option<u32>) -> Result<u64>;
-
-    /// `(kek_version, current values, kept versions)` for every KEK version in use.
-    async fn rotation_status(&self) -> Result<Vec<(u32, u64, u64)>>;
-
-    /// Audit events after sequence number `after`, oldest first, with their chain links.
-    async fn audit_links(
-        &self,
-        after: i64,
-        limit: usize,
-    ) -> Result<Vec<(AuditEvent, Option<Vec<u8>>)>>;
-
-    /// The event with sequence number `seq`, with its link.
-    async fn audit_event_at(&self, seq: i64) -> Result<Option<(AuditEvent, Option<Vec<u8>>)>>;
-
-    /// Stored versions after position `after`, with their audit ties; returns the last
-    /// position read, for the next page.
-    async fn version_ties(&self, after: i64, limit: usize) -> Result<(Vec<VersionTie>, i64)>;
-
-    /// The token with this public id.
-    async fn token_by_id(&self, id: &str) -> Result<Option<TokenRecord>>;
-
-    /// Every token, oldest first.
-    async fn tokens(&self) -> Result<Vec<TokenRecord>>;
 
     /// The schema version this backend's database is at after opening (the newest this
     /// build knows: opening migrates or refuses); `None` for a backend without versions.
@@ -204,10 +148,89 @@ pub trait Backend: Send + Sync + 'static {
     }
 }
 
-/// Row operations inside one write transaction. Rows a method locks stay locked until the
-/// transaction ends; nothing is visible to others before it commits.
+/// Reads of store-wide rows: settings and the keys that wrote the database.
 #[async_trait]
-pub trait WriteTx: Send {
+pub trait MetaReads: Send + Sync {
+    /// A store-wide setting (password parameters, the rotation cursor, ...).
+    async fn meta(&self, name: &str) -> Result<Option<String>>;
+
+    /// Every key that has written to this database.
+    async fn recorded_keys(&self) -> Result<Vec<RecordedKey>>;
+
+    /// The KEK versions used by stored values (current and kept versions).
+    async fn kek_versions_in_use(&self) -> Result<Vec<u32>>;
+}
+
+/// Reads of secret rows and their current values.
+#[async_trait]
+pub trait SecretReads: Send + Sync {
+    /// A secret's attributes and current value.
+    async fn fetch(&self, id: &SecretId) -> Result<Option<StoredSecret>>;
+
+    /// The secret's own settings (`None` when the secret does not exist).
+    async fn settings(&self, id: &SecretId) -> Result<Option<SecretSettings>>;
+
+    /// A page of secrets' attributes and the total count (see [`sql::list`]).
+    async fn list(&self, filter: &ListFilter) -> Result<ListPage>;
+}
+
+/// Reads of version rows: kept values, history, and what a key rotation would touch.
+#[async_trait]
+pub trait VersionReads: Send + Sync {
+    /// A kept version's value.
+    async fn fetch_version(&self, id: &SecretId, version: u32) -> Result<Option<KeptValue>>;
+
+    /// The current version and the kept versions, newest first; `None` if no secret.
+    async fn history(&self, id: &SecretId) -> Result<Option<History>>;
+
+    /// Version rows not on `target` (only those on `from` if given), after `after`.
+    async fn rotation_candidates(
+        &self,
+        target: u32,
+        from: Option<u32>,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<RotationCandidate>>;
+
+    /// How many version rows a rotation to `target` would touch.
+    async fn count_rotation_candidates(&self, target: u32, from: Option<u32>) -> Result<u64>;
+
+    /// How many values every KEK version in use seals.
+    async fn rotation_status(&self) -> Result<Vec<KekUsage>>;
+
+    /// Stored versions after position `after`, with their audit ties, and the last
+    /// position read (for the next page).
+    async fn version_ties(&self, after: i64, limit: usize) -> Result<TiePage>;
+}
+
+/// Reads of the audit log.
+#[async_trait]
+pub trait AuditReads: Send + Sync {
+    /// Audit events, newest first (see [`sql::audit_events`]).
+    async fn audit_events(&self, query: &AuditQuery, limit: usize) -> Result<Vec<AuditEvent>>;
+
+    /// Audit events after sequence number `after`, oldest first, with their chain links.
+    async fn audit_links(&self, after: i64, limit: usize) -> Result<Vec<LinkedEvent>>;
+
+    /// The event with sequence number `seq`, with its link.
+    async fn audit_event_at(&self, seq: i64) -> Result<Option<LinkedEvent>>;
+}
+
+/// Reads of API token rows.
+#[async_trait]
+pub trait TokenReads: Send + Sync {
+    /// The token with this public id.
+    async fn token_by_id(&self, id: &str) -> Result<Option<TokenRecord>>;
+
+    /// Every token, oldest first.
+    async fn tokens(&self) -> Result<Vec<TokenRecord>>;
+}
+
+/// Row operations inside one write transaction: the five groups, and savepoints. Rows a
+/// method locks stay locked until the transaction ends; nothing is visible to others
+/// before it commits.
+#[async_trait]
+pub trait WriteTx: MetaTx + SecretTx + VersionTx + AuditTx + TokenTx + Send {
     /// Marks a point this transaction can roll back to ([`WriteTx::savepoint_end`]), so
     /// several callers' writes can share one transaction (group commit) while a failing
     /// one undoes only its own. `false` (the default): not supported, and every write then
@@ -221,7 +244,11 @@ pub trait WriteTx: Send {
         let _ = keep;
         Err(crate::StoreError::Defect("savepoint_end without savepoint"))
     }
+}
 
+/// Store-wide rows inside a transaction.
+#[async_trait]
+pub trait MetaTx: Send {
     /// A store-wide setting.
     async fn meta(&mut self, name: &str) -> Result<Option<String>>;
 
@@ -233,8 +260,17 @@ pub trait WriteTx: Send {
 
     /// Records `fingerprint` for KEK `version` unless one is recorded; returns the
     /// recorded one.
-    async fn record_key(&mut self, version: u32, fingerprint: &str, now: i64) -> Result<String>;
+    async fn record_key(
+        &mut self,
+        version: u32,
+        fingerprint: &str,
+        now: Timestamp,
+    ) -> Result<String>;
+}
 
+/// Secret rows inside a transaction.
+#[async_trait]
+pub trait SecretTx: Send {
     /// Creates the secret at version 1 (with `new_row_id` and `changes` over the
     /// defaults), or bumps an existing one's version by one (applying `changes`); either
     /// way the row is locked. One statement, so concurrent writers of one secret queue.
@@ -243,7 +279,7 @@ pub trait WriteTx: Send {
         id: &SecretId,
         new_row_id: &str,
         changes: &Changes,
-        now: i64,
+        now: Timestamp,
     ) -> Result<UpsertedSecret>;
 
     /// Locks and returns the secret's row.
@@ -254,7 +290,7 @@ pub trait WriteTx: Send {
         &mut self,
         row: &SecretRow,
         changes: &Changes,
-        now: i64,
+        now: Timestamp,
     ) -> Result<StoredInfo>;
 
     /// Deletes a locked row and every version of it.
@@ -264,14 +300,21 @@ pub trait WriteTx: Send {
     /// caller re-seals them, since values are bound to the identity.
     async fn rename_secret(&mut self, row: &SecretRow, to: &SecretId) -> Result<()>;
 
-    /// Every kept version of a locked row, with its position, oldest first.
-    async fn versions_of(&mut self, row: &SecretRow) -> Result<Vec<(i64, VersionRow)>>;
-
     /// A locked row's own settings (the defaults when it has none).
     async fn settings_of(&mut self, row: &SecretRow) -> Result<SecretSettings>;
 
     /// Replaces a locked row's own settings (the defaults remove them).
     async fn set_settings(&mut self, row: &SecretRow, settings: SecretSettings) -> Result<()>;
+
+    /// Locks and returns every secret whose expiry is before `before`.
+    async fn expired_secrets(&mut self, before: Timestamp) -> Result<Vec<SecretRow>>;
+}
+
+/// Version rows inside a transaction.
+#[async_trait]
+pub trait VersionTx: Send {
+    /// Every kept version of a locked row, with its position, oldest first.
+    async fn versions_of(&mut self, row: &SecretRow) -> Result<Vec<PlacedVersion>>;
 
     /// Applies `change` to version `version` of a locked row; false when it does not
     /// apply (already deleted, not deleted, already destroyed). Destroying erases the
@@ -281,11 +324,8 @@ pub trait WriteTx: Send {
         row: &SecretRow,
         version: u32,
         change: VersionChange,
-        now: i64,
+        now: Timestamp,
     ) -> Result<bool>;
-
-    /// Locks and returns every secret whose expiry is before `before`.
-    async fn expired_secrets(&mut self, before: i64) -> Result<Vec<SecretRow>>;
 
     /// Inserts a version row.
     async fn insert_version(&mut self, version: NewVersion<'_>) -> Result<()>;
@@ -303,7 +343,7 @@ pub trait WriteTx: Send {
     ) -> Result<bool>;
 
     /// Version rows without an audit tie (written before schema 4), with their positions.
-    async fn untied_versions(&mut self) -> Result<Vec<(i64, VersionRow)>>;
+    async fn untied_versions(&mut self) -> Result<Vec<PlacedVersion>>;
 
     /// Replaces a version row's value and ties it to audit event `seq` with `tag`.
     async fn retie_version(
@@ -314,44 +354,45 @@ pub trait WriteTx: Send {
         tag: &[u8],
     ) -> Result<()>;
 
+    /// Up to `limit` version ties after position `after`, and the last position read.
+    async fn version_ties(&mut self, after: i64, limit: usize) -> Result<TiePage>;
+
+    /// Replaces the audit tie tag of the version row at `position`.
+    async fn retag_version(&mut self, position: i64, tag: &[u8]) -> Result<()>;
+}
+
+/// The audit log inside a transaction.
+#[async_trait]
+pub trait AuditTx: Send {
     /// Locks the audit log for appending until the transaction ends, and returns its
     /// newest event's sequence number and link.
-    async fn lock_audit_head(&mut self) -> Result<Option<(i64, Option<Vec<u8>>)>>;
+    async fn lock_audit_head(&mut self) -> Result<Option<ChainHead>>;
 
     /// Inserts an audit event at sequence number `seq`.
     async fn insert_event(&mut self, seq: i64, record: &AuditRecord, link: &[u8]) -> Result<()>;
 
     /// Inserts consecutive audit events (a group commit's), in order. The default inserts
     /// them one by one; a backend with round trips inserts them in one statement.
-    async fn insert_events(&mut self, events: &[(i64, &AuditRecord, Vec<u8>)]) -> Result<()> {
-        for (seq, record, link) in events {
-            self.insert_event(*seq, record, link).await?;
+    async fn insert_events(&mut self, events: &[NewEvent<'_>]) -> Result<()> {
+        for event in events {
+            self.insert_event(event.seq, event.record, &event.link)
+                .await?;
         }
         Ok(())
     }
 
     /// Up to `limit` events after sequence number `after`, oldest first, with their links
     /// (inside the transaction, for re-keying the chain).
-    async fn audit_links(
-        &mut self,
-        after: i64,
-        limit: usize,
-    ) -> Result<Vec<(AuditEvent, Option<Vec<u8>>)>>;
+    async fn audit_links(&mut self, after: i64, limit: usize) -> Result<Vec<LinkedEvent>>;
 
     /// Replaces the link of event `seq` (re-keying the chain under a new key).
     async fn relink_event(&mut self, seq: i64, link: &[u8]) -> Result<()>;
 
-    /// Up to `limit` version ties after position `after`, and the last position read.
-    async fn version_ties(&mut self, after: i64, limit: usize) -> Result<(Vec<VersionTie>, i64)>;
-
-    /// Replaces the audit tie tag of the version row at `position`.
-    async fn retag_version(&mut self, position: i64, tag: &[u8]) -> Result<()>;
-
     /// The sequence number of the oldest event stamped at or after `time`.
-    async fn first_event_since(&mut self, time: i64) -> Result<Option<i64>>;
+    async fn first_event_since(&mut self, time: Timestamp) -> Result<Option<i64>>;
 
     /// The newest event numbered `seq` or below, with its link.
-    async fn event_at_or_before(&mut self, seq: i64) -> Result<Option<(i64, Option<Vec<u8>>)>>;
+    async fn event_at_or_before(&mut self, seq: i64) -> Result<Option<ChainHead>>;
 
     /// Deletes the events numbered `seq` and below (retention); returns how many.
     async fn delete_events_through(&mut self, seq: i64) -> Result<u64>;
@@ -361,7 +402,11 @@ pub trait WriteTx: Send {
 
     /// Deletes the events the schema-4 migration set aside.
     async fn clear_legacy_events(&mut self) -> Result<()>;
+}
 
+/// API token rows inside a transaction.
+#[async_trait]
+pub trait TokenTx: Send {
     /// Inserts a token; false (nothing written) when its id is taken or its name is,
     /// compared case-insensitively (ASCII).
     async fn insert_token(&mut self, token: &TokenRecord) -> Result<bool>;

@@ -308,3 +308,97 @@ pub(crate) fn legacy_action(action: &str) -> Result<Action> {
         ))
     })
 }
+
+/// A key that has written to the database: its KEK version and fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedKey {
+    /// The KEK version.
+    pub version: u32,
+    /// The fingerprint recorded for it.
+    pub fingerprint: String,
+}
+
+/// A kept version's sealed value and its state.
+#[derive(Debug, Clone)]
+pub struct KeptValue {
+    /// The sealed value.
+    pub value: StoredValue,
+    /// Soft-deleted or destroyed.
+    pub state: VersionState,
+}
+
+/// A secret's current version number and its kept versions, newest first.
+#[derive(Debug, Clone)]
+pub struct History {
+    /// The current version.
+    pub current: u32,
+    /// The kept versions, newest first.
+    pub versions: Vec<StoredVersion>,
+}
+
+/// One page of a listing and how many rows match in all.
+#[derive(Debug, Clone)]
+pub struct ListPage {
+    /// The page's rows.
+    pub rows: Vec<StoredInfo>,
+    /// How many rows match the filter (every page).
+    pub total: u64,
+}
+
+/// How many values one KEK version seals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct KekUsage {
+    /// The KEK version.
+    pub kek_version: u32,
+    /// Current values sealed under it.
+    pub current: u64,
+    /// Kept older versions sealed under it.
+    pub history: u64,
+}
+
+/// An audit event with its chain link (`None` for an event written before links).
+#[derive(Debug, Clone)]
+pub struct LinkedEvent {
+    /// The event.
+    pub event: crate::AuditEvent,
+    /// Its keyed link to the previous event.
+    pub link: Option<Vec<u8>>,
+}
+
+/// A page of version ties and the last position read (where the next page starts).
+#[derive(Debug, Clone)]
+pub struct TiePage {
+    /// The ties.
+    pub ties: Vec<VersionTie>,
+    /// The last position read.
+    pub last_position: i64,
+}
+
+/// A version row and its position (the row's place in the table, for paging and CAS).
+#[derive(Debug, Clone)]
+pub struct PlacedVersion {
+    /// The row's position.
+    pub position: i64,
+    /// The row.
+    pub row: VersionRow,
+}
+
+/// The newest audit event's sequence number and link: where the next event chains on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainHead {
+    /// Its sequence number.
+    pub seq: i64,
+    /// Its link (`None` for an event written before links).
+    pub link: Option<Vec<u8>>,
+}
+
+/// An audit event to insert: its sequence number, record and link.
+#[derive(Debug, Clone)]
+pub struct NewEvent<'a> {
+    /// The sequence number it takes.
+    pub seq: i64,
+    /// The event.
+    pub record: &'a AuditRecord,
+    /// Its link to the previous event.
+    pub link: Vec<u8>,
+}

@@ -111,7 +111,11 @@ impl Store {
                 for event in &events {
                     audit.append(tx, event).await?;
                 }
-                for (position, legacy) in &untied {
+                for crate::backend::PlacedVersion {
+                    position,
+                    row: legacy,
+                } in &untied
+                {
                     let sealed = reseal(&ring, legacy)?;
                     let seq = audit
                         .append(

@@ -19,13 +19,19 @@ impl Store {
         let mut check = ValuesCheck::default();
         let mut position = 0;
         loop {
-            let (ties, last) = backend.version_ties(position, 500).await?;
+            let crate::backend::TiePage {
+                ties,
+                last_position: last,
+            } = backend.version_ties(position, 500).await?;
             if ties.is_empty() {
                 return Ok(check);
             }
             position = last;
             for tie in ties {
-                let (stored, state) = backend
+                let crate::backend::KeptValue {
+                    value: stored,
+                    state,
+                } = backend
                     .fetch_version(&tie.id, tie.version)
                     .await?
                     .ok_or_else(|| StoreError::VersionNotFound {
@@ -63,7 +69,10 @@ impl Store {
         let mut found: Vec<crate::SecretId> = Vec::new();
         let mut position = 0;
         loop {
-            let (ties, last) = backend.version_ties(position, 500).await?;
+            let crate::backend::TiePage {
+                ties,
+                last_position: last,
+            } = backend.version_ties(position, 500).await?;
             if ties.is_empty() {
                 return Ok(found);
             }

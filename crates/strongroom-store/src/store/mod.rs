@@ -80,17 +80,17 @@ pub(crate) fn seal_stored(
 
 /// A KEK whose fingerprint differs from the one the database recorded for its version is
 /// [`StoreError::WrongKey`].
-fn check_fingerprints(ring: &KeyRing, recorded: &[(u32, String)]) -> Result<()> {
+fn check_fingerprints(ring: &KeyRing, recorded: &[crate::backend::RecordedKey]) -> Result<()> {
     for kek in ring.keks() {
         let configured = kek.fingerprint().to_string();
-        if let Some((_, fp)) = recorded
+        if let Some(key) = recorded
             .iter()
-            .find(|(v, fp)| *v == kek.version() && *fp != configured)
+            .find(|key| key.version == kek.version() && key.fingerprint != configured)
         {
             return Err(StoreError::WrongKey {
                 version: kek.version(),
                 configured,
-                recorded: fp.clone(),
+                recorded: key.fingerprint.clone(),
             });
         }
     }
@@ -248,8 +248,8 @@ impl Store {
                     v,
                     recorded
                         .iter()
-                        .find(|(rv, _)| *rv == v)
-                        .map(|(_, fp)| fp.clone()),
+                        .find(|key| key.version == v)
+                        .map(|key| key.fingerprint.clone()),
                 )
             })
             .collect();
@@ -369,7 +369,11 @@ impl Store {
         // under a newer KEK (ours would land under an older one), and its values do not
         // open here. Ready means every stored value opens and no newer key is writing.
         let active = self.inner.ring.active().version();
-        if let Some((newer, _)) = recorded.iter().find(|(version, _)| *version > active) {
+        if let Some(newer) = recorded
+            .iter()
+            .map(|key| key.version)
+            .find(|version| *version > active)
+        {
             return Err((
                 "key",
                 format!(

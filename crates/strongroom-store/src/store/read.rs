@@ -194,7 +194,11 @@ impl Store {
         let Some(current) = self.inner.backend.fetch(id).await? else {
             return Err(StoreError::NotFound(id.clone()));
         };
-        let Some((stored, state)) = self.inner.backend.fetch_version(id, version).await? else {
+        let Some(crate::backend::KeptValue {
+            value: stored,
+            state,
+        }) = self.inner.backend.fetch_version(id, version).await?
+        else {
             return Err(StoreError::VersionNotFound {
                 id: id.clone(),
                 version,
@@ -383,7 +387,7 @@ impl Store {
             after,
             offset: query.offset.unwrap_or(0),
         };
-        let (rows, total) = self.inner.backend.list(&filter).await?;
+        let crate::backend::ListPage { rows, total } = self.inner.backend.list(&filter).await?;
         let next_cursor = (rows.len() == limit)
             .then(|| rows.last().map(|r| format!("{}/{}", r.id.env, r.id.key)))
             .flatten();
@@ -397,7 +401,7 @@ impl Store {
     /// The kept versions of a secret, newest first.
     pub async fn history(&self, id: &SecretId) -> Result<Vec<VersionInfo>> {
         let id = self.normalize(id)?;
-        let (current, versions) = self
+        let crate::backend::History { current, versions } = self
             .inner
             .backend
             .history(&id)

@@ -109,7 +109,11 @@ impl Store {
                         .await?;
                 }
                 let mut resealed = Vec::new();
-                for (position, kept) in tx.versions_of(&row).await? {
+                for crate::backend::PlacedVersion {
+                    position,
+                    row: kept,
+                } in tx.versions_of(&row).await?
+                {
                     if kept.value.value.is_empty() {
                         // Destroyed: nothing to re-seal; it moves as it is, erased.
                         resealed.push((position, kept.version, kept.value));

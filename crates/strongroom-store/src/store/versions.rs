@@ -110,7 +110,7 @@ impl Store {
                     .versions_of(&row)
                     .await?
                     .into_iter()
-                    .map(|(_, v)| v.version)
+                    .map(|placed| placed.row.version)
                     .collect();
                 if let Some(&missing) = wanted.iter().find(|v| !kept.contains(v)) {
                     return Err(StoreError::VersionNotFound {
@@ -120,7 +120,10 @@ impl Store {
                 }
                 let mut changed = Vec::new();
                 for version in wanted {
-                    if tx.change_version(&row, version, change, now).await? {
+                    if tx
+                        .change_version(&row, version, change, crate::Timestamp(now))
+                        .await?
+                    {
                         audit
                             .append(tx, &event(&actor, action, &id, version, now))
                             .await?;

@@ -10,7 +10,7 @@ use strongroom_crypto::secrecy;
 use super::{value_context, Store};
 use crate::audit::{Appender, RingChain};
 use crate::backend::{AuditRecord, Change, Changes, NewVersion, StoredValue, WriteTx};
-use crate::model::now_ms;
+use crate::model::{now_ms, Timestamp};
 use crate::{
     Action, Expiry, MetaUpdate, Result, SecretId, SecretInfo, SetRequest, StoreError, WriteOutcome,
 };
@@ -43,7 +43,7 @@ pub(super) async fn check_writer_key(
     key: &WriterKey,
     now: i64,
 ) -> Result<()> {
-    let recorded = tx.record_key(key.0, &key.1, now).await?;
+    let recorded = tx.record_key(key.0, &key.1, Timestamp(now)).await?;
     if recorded == key.1 {
         Ok(())
     } else {
@@ -63,7 +63,12 @@ pub(super) async fn apply_write(
     record: WriteRecord,
 ) -> Result<WriteOutcome> {
     let upserted = tx
-        .upsert_secret(&record.id, &record.new_row_id, &record.changes, record.now)
+        .upsert_secret(
+            &record.id,
+            &record.new_row_id,
+            &record.changes,
+            Timestamp(record.now),
+        )
         .await?;
     let row = upserted.row;
     let settings = if upserted.created {
@@ -392,7 +397,7 @@ impl Store {
                     let Some(row) = tx.lock_secret(&target).await? else {
                         return Ok(None);
                     };
-                    let info = tx.update_secret(&row, &changes, now).await?;
+                    let info = tx.update_secret(&row, &changes, Timestamp(now)).await?;
                     audit
                         .append(
                             tx,
@@ -450,7 +455,7 @@ impl Store {
         self.transact(move |tx| {
             Box::pin(async move {
                 let mut audit = Appender::start(tx, &chain).await?;
-                let expired = tx.expired_secrets(before).await?;
+                let expired = tx.expired_secrets(Timestamp(before)).await?;
                 for row in &expired {
                     tx.delete_secret(row).await?;
                     audit

@@ -183,7 +183,7 @@ pub async fn rotation_rewraps_everything(h: &dyn Harness) {
     assert_eq!((done.rotated, done.skipped, done.total), (26, 0, 26));
     assert!(reports.len() >= 3, "progress reported per batch");
     let status = both.rotation_status().await.unwrap();
-    assert_eq!(status.by_version, vec![(2, 25, 1)]);
+    assert_eq!(status.by_version, vec![usage(2, 25, 1)]);
     assert!(status.pending_cursor.is_none());
     // The old key can now be removed.
     let new_only = open_with(h, &[(2, 0x22)], StoreConfig::default())
@@ -260,7 +260,7 @@ pub async fn rotation_resumes_from_its_cursor(h: &dyn Harness) {
     assert_eq!((rest.total, rest.rotated), (4, 4));
     assert_eq!(
         both.rotation_status().await.unwrap().by_version,
-        vec![(2, 10, 0)]
+        vec![usage(2, 10, 0)]
     );
 }
 
@@ -454,4 +454,13 @@ pub async fn listed_states_are_the_states_reads_act_on(h: &dyn Harness) {
     );
     assert_eq!(view.reads.len(), 1);
     drop(store.commit_reads(view.reads, Action::Read).await.unwrap());
+}
+
+/// What `rotation_status` reports for one KEK version.
+fn usage(kek_version: u32, current: u64, history: u64) -> crate::KekUsage {
+    crate::KekUsage {
+        kek_version,
+        current,
+        history,
+    }
 }

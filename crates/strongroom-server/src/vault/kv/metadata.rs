@@ -184,7 +184,7 @@ impl Kv<'_> {
         let path = self.path.trim_end_matches('/');
         let mut keys = std::collections::BTreeSet::new();
         if path.is_empty() {
-            for env in self.scoped.listable_envs(self.namespace).await? {
+            for env in self.scoped.listable_envs(&self.namespace).await? {
                 keys.insert(format!("{env}/"));
             }
         } else {
@@ -192,7 +192,7 @@ impl Kv<'_> {
                 Some((env, prefix)) => (env, format!("{prefix}/")),
                 None => (path, String::new()),
             };
-            let listing = self.scoped.list_env(self.namespace, Some(env))?;
+            let listing = self.scoped.list_env(&self.namespace, Some(env))?;
             for info in all(&listing, &prefix).await? {
                 let rest = &info.key[prefix.len()..];
                 keys.insert(match rest.find('/') {

@@ -4,14 +4,20 @@
 //! A path is `{env}/{key}`, the key may hold `/`. Data `{"value": V}` is the plain secret
 //! `V`; any other map is stored whole as JSON, with kind [`MAP_KIND`], and read back whole.
 
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::IntoResponse as _;
 use serde_json::{json, Map, Value};
 use strongroom_crypto::secrecy::ExposeSecret as _;
 use strongroom_store::tokens::Capability;
 use strongroom_store::{Action, SecretId, SecretInfo, SetRequest, StoreError};
 
-use super::{caller, envelope, json_body, time, VaultError, VaultRequest, VaultResult};
+use axum::extract::{Path, State};
+use axum::http::Method;
+use axum::routing::any;
+use axum::Router;
+use strongroom_store::tokens::Principal;
+
+use super::{envelope, time, KvParams, KvTarget, VaultBody, VaultCaller, VaultError, VaultResult};
 use crate::authz::{Delete, Grant, List, Read, Scoped, Write};
 use crate::AppState;
 
@@ -22,71 +28,190 @@ use metadata::refuse_version_expiry;
 
 pub(crate) const MAP_KIND: &str = "kv-map";
 
-/// `/v1/{mount}/…` of the KV engine.
-pub(super) async fn kv(
-    state: &AppState,
-    headers: &HeaderMap,
-    request: &VaultRequest,
-) -> VaultResult {
-    let caller = caller(state, headers).await?;
+/// `/v1/{mount}/{operation}[/{path}]` of the KV engine: each operation registered once,
+/// with and without a path (`metadata/` lists a mount's root), any method (Vault's `LIST`
+/// is not one axum routes by), the methods it serves matched in its handler.
+pub(super) fn routes() -> Router<AppState> {
+    let mut router = Router::new().route("/{mount}/config", any(config));
+    for (operation, handler) in [
+        ("data", any(data)),
+        ("metadata", any(metadata)),
+        ("delete", any(delete)),
+        ("undelete", any(undelete)),
+        ("destroy", any(destroy)),
+    ] {
+        router = router
+            .route(&format!("/{{mount}}/{operation}"), handler.clone())
+            .route(&format!("/{{mount}}/{operation}/"), handler.clone())
+            .route(&format!("/{{mount}}/{operation}/{{*path}}"), handler);
+    }
+    router
+}
+
+/// A known operation asked with a method it does not serve.
+fn unsupported_operation() -> VaultError {
+    VaultError::new(StatusCode::METHOD_NOT_ALLOWED, "unsupported operation")
+}
+
+/// The KV context of a request: the store as the caller may use it, in the mount's
+/// namespace (`secret` is `default`). A mount that is no namespace is no path at all.
+fn open<'a>(state: &'a AppState, caller: &'a Principal, target: KvTarget) -> VaultResult<Kv<'a>> {
     let secrets = state.store.as_ref().ok_or_else(|| {
         VaultError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "secrets are disabled: no master key is configured",
         )
     })?;
-    let mount = request.segments[0].as_str();
-    let namespace = if mount == "secret" { "default" } else { mount };
-    if secrets.config().check_namespace(namespace).is_err() {
+    let KvTarget { mount, path } = target;
+    let namespace = if mount == "secret" {
+        "default".to_owned()
+    } else {
+        mount
+    };
+    // `sys` and `auth` are the other engines' roots, never a KV mount.
+    if matches!(namespace.as_str(), "sys" | "auth")
+        || secrets.config().check_namespace(&namespace).is_err()
+    {
         return Err(VaultError::unsupported_path());
     }
-    let kv = Kv {
-        scoped: secrets.caller(&caller),
+    Ok(Kv {
+        scoped: secrets.caller(caller),
         namespace,
-        path: request.segments.get(2..).unwrap_or_default().join("/"),
-    };
-    let operation = request.segments.get(1).map(String::as_str);
-    match (operation, &request.method) {
-        (Some("metadata"), _) if request.list => kv.list().await,
-        (Some("data"), &Method::GET) => kv.read(request.version).await,
-        (Some("data"), &Method::POST | &Method::PUT) => kv.write(&json_body(request)?).await,
-        (Some("metadata"), &Method::GET) => kv.metadata().await,
-        (Some("metadata"), &Method::POST | &Method::PUT) => {
-            kv.update_metadata(&json_body(request)?).await
-        }
-        (Some("metadata"), &Method::DELETE) => kv.delete_all().await,
-        (Some("config"), &Method::GET) => Ok(envelope(json!({
+        path,
+    })
+}
+
+/// `data/{path}`: read (`GET`, `?version=`), write (`POST`, `PUT`), delete the current
+/// version (`DELETE`), merge-patch (`PATCH`).
+async fn data(
+    State(state): State<AppState>,
+    params: KvParams,
+    VaultCaller(caller): VaultCaller,
+    target: KvTarget,
+    method: Method,
+    body: VaultBody,
+) -> VaultResult {
+    let kv = open(&state, &caller, target)?;
+    match method {
+        Method::GET => kv.read(params.version).await,
+        Method::POST | Method::PUT => kv.write(&body.json()?).await,
+        Method::DELETE => kv.change_versions("delete", None).await,
+        // JSON merge patch (`vault kv patch`, the Go client's `KVv2.Patch`).
+        Method::PATCH => kv.patch(&body.json()?).await,
+        _ => Err(unsupported_operation()),
+    }
+}
+
+/// `metadata/{path}`: list (`LIST`, `?list=true`), read, write, patch, delete all.
+async fn metadata(
+    State(state): State<AppState>,
+    params: KvParams,
+    VaultCaller(caller): VaultCaller,
+    target: KvTarget,
+    method: Method,
+    body: VaultBody,
+) -> VaultResult {
+    let kv = open(&state, &caller, target)?;
+    if params.list {
+        return kv.list().await;
+    }
+    match method {
+        Method::GET => kv.metadata().await,
+        Method::POST | Method::PUT => kv.update_metadata(&body.json()?).await,
+        Method::PATCH => kv.patch_metadata(&body.json()?).await,
+        Method::DELETE => kv.delete_all().await,
+        _ => Err(unsupported_operation()),
+    }
+}
+
+/// `delete/{path}` with `{"versions": [...]}`.
+async fn delete(
+    State(state): State<AppState>,
+    VaultCaller(caller): VaultCaller,
+    target: KvTarget,
+    method: Method,
+    body: VaultBody,
+) -> VaultResult {
+    change(&state, &caller, target, &method, &body, "delete").await
+}
+
+/// `undelete/{path}` with `{"versions": [...]}`.
+async fn undelete(
+    State(state): State<AppState>,
+    VaultCaller(caller): VaultCaller,
+    target: KvTarget,
+    method: Method,
+    body: VaultBody,
+) -> VaultResult {
+    change(&state, &caller, target, &method, &body, "undelete").await
+}
+
+/// `destroy/{path}` with `{"versions": [...]}`.
+async fn destroy(
+    State(state): State<AppState>,
+    VaultCaller(caller): VaultCaller,
+    target: KvTarget,
+    method: Method,
+    body: VaultBody,
+) -> VaultResult {
+    change(&state, &caller, target, &method, &body, "destroy").await
+}
+
+/// `POST|PUT delete|undelete|destroy/{path}`: 204.
+async fn change(
+    state: &AppState,
+    caller: &Principal,
+    target: KvTarget,
+    method: &Method,
+    body: &VaultBody,
+    operation: &str,
+) -> VaultResult {
+    let kv = open(state, caller, target)?;
+    match *method {
+        Method::POST | Method::PUT => kv.change_versions(operation, Some(&body.json()?)).await,
+        _ => Err(unsupported_operation()),
+    }
+}
+
+/// `config`: the engine's settings (read by anyone who may use the mount; changed by a
+/// superuser only, as Vault's `sys`-level settings are an operator's).
+async fn config(
+    State(state): State<AppState>,
+    VaultCaller(caller): VaultCaller,
+    Path(mount): Path<String>,
+    method: Method,
+    body: VaultBody,
+) -> VaultResult {
+    let kv = open(
+        &state,
+        &caller,
+        KvTarget {
+            mount,
+            path: String::new(),
+        },
+    )?;
+    let depth = kv.scoped.config().history_depth;
+    match method {
+        Method::GET => Ok(envelope(json!({
             "cas_required": false,
             "delete_version_after": "0s",
-            "max_versions": secrets.config().history_depth,
+            "max_versions": depth,
         }))),
-        (Some("config"), &Method::POST | &Method::PUT) => {
-            // Engine-wide: a superuser's, as Vault's `sys`-level settings are an operator's.
+        Method::POST | Method::PUT => {
             if !caller.superuser {
                 return Err(VaultError::permission_denied());
             }
-            check_settings(&json_body(request)?, secrets.config().history_depth)?;
+            check_settings(&body.json()?, depth)?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
-        (Some("data"), &Method::DELETE) => kv.change_versions("delete", None).await,
-        (Some(operation @ ("delete" | "undelete" | "destroy")), &Method::POST | &Method::PUT) => {
-            kv.change_versions(operation, Some(&json_body(request)?))
-                .await
-        }
-        // JSON merge patch (`vault kv patch`, the Go client's `KVv2.Patch`).
-        (Some("data"), &Method::PATCH) => kv.patch(&json_body(request)?).await,
-        (Some("metadata"), &Method::PATCH) => kv.patch_metadata(&json_body(request)?).await,
-        (Some("data" | "metadata" | "config" | "delete" | "undelete" | "destroy"), _) => Err(
-            VaultError::new(StatusCode::METHOD_NOT_ALLOWED, "unsupported operation"),
-        ),
-        _ => Err(VaultError::unsupported_path()),
+        _ => Err(unsupported_operation()),
     }
 }
 
 /// One KV request's context: the store as its caller may use it.
 struct Kv<'a> {
     scoped: Scoped<'a>,
-    namespace: &'a str,
+    namespace: String,
     /// The path after the operation: `{env}/{key}` (or a listing prefix).
     path: String,
 }
@@ -100,7 +225,7 @@ impl Kv<'_> {
             .filter(|(env, key)| !env.is_empty() && !key.is_empty())
             .ok_or_else(|| VaultError::bad_request("expected a path {env}/{key}"))?;
         self.scoped
-            .secret_id(Some(self.namespace), Some(env), key)
+            .secret_id(Some(&self.namespace), Some(env), key)
             .map_err(VaultError::from)
     }
 
@@ -130,7 +255,10 @@ impl Kv<'_> {
         version: u32,
     ) -> Value {
         let mut body = version_metadata(info, created, version);
-        if !self.scoped.may(Capability::List, self.namespace, &info.env) {
+        if !self
+            .scoped
+            .may(Capability::List, &self.namespace, &info.env)
+        {
             body["custom_metadata"] = Value::Null;
         }
         body

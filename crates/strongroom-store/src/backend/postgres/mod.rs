@@ -13,8 +13,9 @@ use super::read_cache::{self, ReadCache};
 pub use super::read_cache::{ReadCacheConfig, ReadCacheStats};
 use super::transport::Transport;
 use super::{
-    Backend, ListFilter, RotationCandidate, StoredInfo, StoredSecret, StoredValue, StoredVersion,
-    TokenRecord, TxWork, VersionTie,
+    AuditReads, Backend, History, KekUsage, KeptValue, LinkedEvent, ListFilter, ListPage,
+    MetaReads, RecordedKey, RotationCandidate, SecretReads, StoredSecret, TiePage, TokenReads,
+    TokenRecord, TxWork, VersionReads,
 };
 use crate::{AuditEvent, AuditQuery, Result, SecretId, StoreError};
 
@@ -224,10 +225,6 @@ impl Backend for PostgresBackend {
         "postgres"
     }
 
-    fn schema_version(&self) -> Option<i64> {
-        Some(schema::known_version())
-    }
-
     async fn transaction(&self, work: TxWork) -> Result<()> {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(db)?;
@@ -249,96 +246,8 @@ impl Backend for PostgresBackend {
         }
     }
 
-    async fn meta(&self, name: &str) -> Result<Option<String>> {
-        reads::meta(&self.client().await?, name).await
-    }
-
-    async fn recorded_keys(&self) -> Result<Vec<(u32, String)>> {
-        reads::recorded_keys(&self.client().await?).await
-    }
-
-    async fn kek_versions_in_use(&self) -> Result<Vec<u32>> {
-        reads::kek_versions_in_use(&self.client().await?).await
-    }
-
-    async fn fetch(&self, id: &SecretId) -> Result<Option<StoredSecret>> {
-        let Some((cache, _)) = &self.cache else {
-            return reads::fetch(&self.client().await?, id).await;
-        };
-        match cache.get(id) {
-            Ok(answer) => Ok(answer),
-            Err(ticket) => {
-                let answer = reads::fetch(&self.client().await?, id).await?;
-                cache.fill(ticket, id, answer.clone());
-                Ok(answer)
-            }
-        }
-    }
-
-    async fn fetch_version(
-        &self,
-        id: &SecretId,
-        version: u32,
-    ) -> Result<Option<(StoredValue, crate::backend::VersionState)>> {
-        reads::fetch_version(&self.client().await?, id, version).await
-    }
-
-    async fn settings(&self, id: &SecretId) -> Result<Option<crate::backend::SecretSettings>> {
-        reads::settings(&self.client().await?, id).await
-    }
-
-    async fn history(&self, id: &SecretId) -> Result<Option<(u32, Vec<StoredVersion>)>> {
-        reads::history(&self.client().await?, id).await
-    }
-
-    async fn list(&self, filter: &ListFilter) -> Result<(Vec<StoredInfo>, u64)> {
-        reads::list(&self.client().await?, filter).await
-    }
-
-    async fn audit_events(&self, query: &AuditQuery, limit: usize) -> Result<Vec<AuditEvent>> {
-        reads::audit_events(&self.client().await?, query, limit).await
-    }
-
-    async fn rotation_candidates(
-        &self,
-        target: u32,
-        from: Option<u32>,
-        after: i64,
-        limit: usize,
-    ) -> Result<Vec<RotationCandidate>> {
-        reads::rotation_candidates(&self.client().await?, target, from, after, limit).await
-    }
-
-    async fn count_rotation_candidates(&self, target: u32, from: Option<u32>) -> Result<u64> {
-        reads::count_rotation_candidates(&self.client().await?, target, from).await
-    }
-
-    async fn rotation_status(&self) -> Result<Vec<(u32, u64, u64)>> {
-        reads::rotation_status(&self.client().await?).await
-    }
-
-    async fn audit_links(
-        &self,
-        after: i64,
-        limit: usize,
-    ) -> Result<Vec<(AuditEvent, Option<Vec<u8>>)>> {
-        reads::audit_links(&self.client().await?, after, limit).await
-    }
-
-    async fn audit_event_at(&self, seq: i64) -> Result<Option<(AuditEvent, Option<Vec<u8>>)>> {
-        reads::audit_event_at(&self.client().await?, seq).await
-    }
-
-    async fn version_ties(&self, after: i64, limit: usize) -> Result<(Vec<VersionTie>, i64)> {
-        reads::version_ties(&self.client().await?, after, limit).await
-    }
-
-    async fn token_by_id(&self, id: &str) -> Result<Option<TokenRecord>> {
-        reads::token_by_id(&self.client().await?, id).await
-    }
-
-    async fn tokens(&self) -> Result<Vec<TokenRecord>> {
-        reads::tokens(&self.client().await?).await
+    fn schema_version(&self) -> Option<i64> {
+        Some(schema::known_version())
     }
 
     async fn clock_skew_ms(&self) -> Option<Result<i64>> {
@@ -369,5 +278,104 @@ impl Backend for PostgresBackend {
                 max: status.max_size,
             }),
         }
+    }
+}
+
+#[async_trait]
+impl MetaReads for PostgresBackend {
+    async fn meta(&self, name: &str) -> Result<Option<String>> {
+        reads::meta(&self.client().await?, name).await
+    }
+
+    async fn recorded_keys(&self) -> Result<Vec<RecordedKey>> {
+        reads::recorded_keys(&self.client().await?).await
+    }
+
+    async fn kek_versions_in_use(&self) -> Result<Vec<u32>> {
+        reads::kek_versions_in_use(&self.client().await?).await
+    }
+}
+
+#[async_trait]
+impl SecretReads for PostgresBackend {
+    async fn fetch(&self, id: &SecretId) -> Result<Option<StoredSecret>> {
+        let Some((cache, _)) = &self.cache else {
+            return reads::fetch(&self.client().await?, id).await;
+        };
+        match cache.get(id) {
+            Ok(answer) => Ok(answer),
+            Err(ticket) => {
+                let answer = reads::fetch(&self.client().await?, id).await?;
+                cache.fill(ticket, id, answer.clone());
+                Ok(answer)
+            }
+        }
+    }
+
+    async fn settings(&self, id: &SecretId) -> Result<Option<crate::backend::SecretSettings>> {
+        reads::settings(&self.client().await?, id).await
+    }
+
+    async fn list(&self, filter: &ListFilter) -> Result<ListPage> {
+        reads::list(&self.client().await?, filter).await
+    }
+}
+
+#[async_trait]
+impl VersionReads for PostgresBackend {
+    async fn fetch_version(&self, id: &SecretId, version: u32) -> Result<Option<KeptValue>> {
+        reads::fetch_version(&self.client().await?, id, version).await
+    }
+
+    async fn history(&self, id: &SecretId) -> Result<Option<History>> {
+        reads::history(&self.client().await?, id).await
+    }
+
+    async fn rotation_candidates(
+        &self,
+        target: u32,
+        from: Option<u32>,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<RotationCandidate>> {
+        reads::rotation_candidates(&self.client().await?, target, from, after, limit).await
+    }
+
+    async fn count_rotation_candidates(&self, target: u32, from: Option<u32>) -> Result<u64> {
+        reads::count_rotation_candidates(&self.client().await?, target, from).await
+    }
+
+    async fn rotation_status(&self) -> Result<Vec<KekUsage>> {
+        reads::rotation_status(&self.client().await?).await
+    }
+
+    async fn version_ties(&self, after: i64, limit: usize) -> Result<TiePage> {
+        reads::version_ties(&self.client().await?, after, limit).await
+    }
+}
+
+#[async_trait]
+impl AuditReads for PostgresBackend {
+    async fn audit_events(&self, query: &AuditQuery, limit: usize) -> Result<Vec<AuditEvent>> {
+        reads::audit_events(&self.client().await?, query, limit).await
+    }
+
+    async fn audit_links(&self, after: i64, limit: usize) -> Result<Vec<LinkedEvent>> {
+        reads::audit_links(&self.client().await?, after, limit).await
+    }
+
+    async fn audit_event_at(&self, seq: i64) -> Result<Option<LinkedEvent>> {
+        reads::audit_event_at(&self.client().await?, seq).await
+    }
+}
+
+#[async_trait]
+impl TokenReads for PostgresBackend {
+    async fn token_by_id(&self, id: &str) -> Result<Option<TokenRecord>> {
+        reads::token_by_id(&self.client().await?, id).await
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenRecord>> {
+        reads::tokens(&self.client().await?).await
     }
 }

@@ -9,8 +9,9 @@ use super::db;
 use crate::backend::rows::u32_of;
 use crate::backend::sql::{self, Query, SqlValue, EVENT_COLUMNS, INFO_COLUMNS};
 use crate::backend::{
-    ListFilter, RotationCandidate, SecretSettings, StoredInfo, StoredSecret, StoredValue,
-    StoredVersion, TokenRecord, VersionState, VersionTie,
+    History, KekUsage, KeptValue, LinkedEvent, ListFilter, ListPage, RecordedKey,
+    RotationCandidate, SecretSettings, StoredInfo, StoredSecret, StoredValue, StoredVersion,
+    TiePage, TokenRecord, VersionState, VersionTie,
 };
 use crate::{Action, AuditEvent, AuditQuery, Result, SecretId};
 
@@ -103,7 +104,7 @@ pub(super) async fn meta(c: &impl GenericClient, name: &str) -> Result<Option<St
     Ok(row.map(|r| r.get(0)))
 }
 
-pub(super) async fn recorded_keys(c: &impl GenericClient) -> Result<Vec<(u32, String)>> {
+pub(super) async fn recorded_keys(c: &impl GenericClient) -> Result<Vec<RecordedKey>> {
     let rows = Cached(c)
         .query(
             "SELECT kek_version, fingerprint FROM strongroom_key_fingerprints ORDER BY kek_version",
@@ -111,7 +112,13 @@ pub(super) async fn recorded_keys(c: &impl GenericClient) -> Result<Vec<(u32, St
         )
         .await
         .map_err(db)?;
-    Ok(rows.iter().map(|r| (u32_of(r.get(0)), r.get(1))).collect())
+    Ok(rows
+        .iter()
+        .map(|r| RecordedKey {
+            version: u32_of(r.get(0)),
+            fingerprint: r.get(1),
+        })
+        .collect())
 }
 
 pub(super) async fn kek_versions_in_use(c: &impl GenericClient) -> Result<Vec<u32>> {
@@ -155,7 +162,7 @@ pub(super) async fn fetch_version(
     c: &impl GenericClient,
     id: &SecretId,
     version: u32,
-) -> Result<Option<(StoredValue, VersionState)>> {
+) -> Result<Option<KeptValue>> {
     let row = Cached(c)
         .query_opt(
             "SELECT v.value, v.value_hash, v.kek_version, v.deleted_at, v.destroyed
@@ -165,14 +172,12 @@ pub(super) async fn fetch_version(
         )
         .await
         .map_err(db)?;
-    Ok(row.map(|r| {
-        (
-            value_at(&r, 0),
-            VersionState {
-                deleted_at: r.get(3),
-                destroyed: r.get(4),
-            },
-        )
+    Ok(row.map(|r| KeptValue {
+        value: value_at(&r, 0),
+        state: VersionState {
+            deleted_at: r.get(3),
+            destroyed: r.get(4),
+        },
     }))
 }
 
@@ -195,10 +200,7 @@ pub(super) async fn settings(
     }))
 }
 
-pub(super) async fn history(
-    c: &impl GenericClient,
-    id: &SecretId,
-) -> Result<Option<(u32, Vec<StoredVersion>)>> {
+pub(super) async fn history(c: &impl GenericClient, id: &SecretId) -> Result<Option<History>> {
     let Some(secret) = Cached(c)
         .query_opt(
             "SELECT sid, version FROM strongroom_secrets WHERE namespace = $1 AND env = $2 AND key = $3",
@@ -231,13 +233,13 @@ pub(super) async fn history(
             },
         })
         .collect();
-    Ok(Some((u32_of(current), versions)))
+    Ok(Some(History {
+        current: u32_of(current),
+        versions,
+    }))
 }
 
-pub(super) async fn list(
-    c: &impl GenericClient,
-    filter: &ListFilter,
-) -> Result<(Vec<StoredInfo>, u64)> {
+pub(super) async fn list(c: &impl GenericClient, filter: &ListFilter) -> Result<ListPage> {
     let (count, page) = sql::list(sql::POSTGRES, filter);
     let count_values = parameters(&count);
     let total: i64 = Cached(c)
@@ -247,10 +249,10 @@ pub(super) async fn list(
         .get(0);
     let page_values = parameters(&page);
     let rows = c.query(&page.sql, &refs(&page_values)).await.map_err(db)?;
-    Ok((
-        rows.iter().map(info_from_row).collect(),
-        u64::try_from(total).unwrap_or(0),
-    ))
+    Ok(ListPage {
+        rows: rows.iter().map(info_from_row).collect(),
+        total: u64::try_from(total).unwrap_or(0),
+    })
 }
 
 pub(super) async fn audit_events(
@@ -310,7 +312,7 @@ pub(super) async fn count_rotation_candidates(
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-pub(super) async fn rotation_status(c: &impl GenericClient) -> Result<Vec<(u32, u64, u64)>> {
+pub(super) async fn rotation_status(c: &impl GenericClient) -> Result<Vec<KekUsage>> {
     let rows = Cached(c)
         .query(
             "SELECT v.kek_version,
@@ -325,12 +327,10 @@ pub(super) async fn rotation_status(c: &impl GenericClient) -> Result<Vec<(u32, 
         .map_err(db)?;
     Ok(rows
         .iter()
-        .map(|r| {
-            (
-                u32_of(r.get(0)),
-                u64::try_from(r.get::<_, i64>(1)).unwrap_or(0),
-                u64::try_from(r.get::<_, i64>(2)).unwrap_or(0),
-            )
+        .map(|r| KekUsage {
+            kek_version: u32_of(r.get(0)),
+            current: u64::try_from(r.get::<_, i64>(1)).unwrap_or(0),
+            history: u64::try_from(r.get::<_, i64>(2)).unwrap_or(0),
         })
         .collect())
 }
@@ -339,7 +339,7 @@ pub(super) async fn audit_links(
     c: &impl GenericClient,
     after: i64,
     limit: usize,
-) -> Result<Vec<(AuditEvent, Option<Vec<u8>>)>> {
+) -> Result<Vec<LinkedEvent>> {
     let rows = Cached(c)
         .query(
             &format!(
@@ -351,28 +351,34 @@ pub(super) async fn audit_links(
         .map_err(db)?;
     Ok(rows
         .iter()
-        .map(|r| (audit_event_from_row(r), r.get(9)))
+        .map(|r| LinkedEvent {
+            event: audit_event_from_row(r),
+            link: r.get(9),
+        })
         .collect())
 }
 
 pub(super) async fn audit_event_at(
     c: &impl GenericClient,
     seq: i64,
-) -> Result<Option<(AuditEvent, Option<Vec<u8>>)>> {
+) -> Result<Option<LinkedEvent>> {
     Ok(c.query_opt(
         &format!("SELECT {EVENT_COLUMNS}, link FROM strongroom_audit_events WHERE id = $1"),
         &[&seq],
     )
     .await
     .map_err(db)?
-    .map(|r| (audit_event_from_row(&r), r.get(9))))
+    .map(|r| LinkedEvent {
+        event: audit_event_from_row(&r),
+        link: r.get(9),
+    }))
 }
 
 pub(super) async fn version_ties(
     c: &impl GenericClient,
     after: i64,
     limit: usize,
-) -> Result<(Vec<VersionTie>, i64)> {
+) -> Result<TiePage> {
     let rows = Cached(c)
         .query(
             "SELECT v.vid, s.row_id, s.namespace, s.env, s.key, v.version, v.audit_seq, v.audit_tag
@@ -394,7 +400,10 @@ pub(super) async fn version_ties(
             audit_tag: r.get(7),
         })
         .collect();
-    Ok((ties, last))
+    Ok(TiePage {
+        ties,
+        last_position: last,
+    })
 }
 
 const TOKEN_COLUMNS: &str = "id, name, secret_hash, superuser, scopes, created, revoked, tag";

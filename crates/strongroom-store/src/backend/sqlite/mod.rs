@@ -22,8 +22,9 @@ use async_trait::async_trait;
 use rusqlite::Connection;
 
 use super::{
-    Backend, ListFilter, RotationCandidate, StoredInfo, StoredSecret, StoredValue, StoredVersion,
-    TokenRecord, TxWork, VersionTie,
+    AuditReads, Backend, History, KekUsage, KeptValue, LinkedEvent, ListFilter, ListPage,
+    MetaReads, RecordedKey, RotationCandidate, SecretReads, StoredSecret, TiePage, TokenReads,
+    TokenRecord, TxWork, VersionReads,
 };
 use crate::{AuditEvent, AuditQuery, Result, SecretId, StoreError};
 
@@ -240,107 +241,14 @@ impl Backend for SqliteBackend {
         "sqlite"
     }
 
-    fn schema_version(&self) -> Option<i64> {
-        i64::try_from(schema_version()).ok()
-    }
-
     async fn transaction(&self, work: TxWork) -> Result<()> {
         self.writer
             .run(move |conn| run_transaction(conn, work))
             .await
     }
 
-    async fn meta(&self, name: &str) -> Result<Option<String>> {
-        self.point_read(name, reads::meta).await
-    }
-
-    async fn recorded_keys(&self) -> Result<Vec<(u32, String)>> {
-        self.read(reads::recorded_keys).await
-    }
-
-    async fn kek_versions_in_use(&self) -> Result<Vec<u32>> {
-        self.read(reads::kek_versions_in_use).await
-    }
-
-    async fn fetch(&self, id: &SecretId) -> Result<Option<StoredSecret>> {
-        self.point_read(id, reads::fetch).await
-    }
-
-    async fn fetch_version(
-        &self,
-        id: &SecretId,
-        version: u32,
-    ) -> Result<Option<(StoredValue, crate::backend::VersionState)>> {
-        self.point_read(&(id.clone(), version), |c, (id, version)| {
-            reads::fetch_version(c, id, *version)
-        })
-        .await
-    }
-
-    async fn settings(&self, id: &SecretId) -> Result<Option<crate::backend::SecretSettings>> {
-        self.point_read(id, reads::settings).await
-    }
-
-    async fn history(&self, id: &SecretId) -> Result<Option<(u32, Vec<StoredVersion>)>> {
-        let id = id.clone();
-        self.read(move |c| reads::history(c, &id)).await
-    }
-
-    async fn list(&self, filter: &ListFilter) -> Result<(Vec<StoredInfo>, u64)> {
-        let filter = filter.clone();
-        self.read(move |c| reads::list(c, &filter)).await
-    }
-
-    async fn audit_events(&self, query: &AuditQuery, limit: usize) -> Result<Vec<AuditEvent>> {
-        let query = query.clone();
-        self.read(move |c| reads::audit_events(c, &query, limit))
-            .await
-    }
-
-    async fn rotation_candidates(
-        &self,
-        target: u32,
-        from: Option<u32>,
-        after: i64,
-        limit: usize,
-    ) -> Result<Vec<RotationCandidate>> {
-        self.read(move |c| reads::rotation_candidates(c, target, from, after, limit))
-            .await
-    }
-
-    async fn count_rotation_candidates(&self, target: u32, from: Option<u32>) -> Result<u64> {
-        self.read(move |c| reads::count_rotation_candidates(c, target, from))
-            .await
-    }
-
-    async fn rotation_status(&self) -> Result<Vec<(u32, u64, u64)>> {
-        self.read(reads::rotation_status).await
-    }
-
-    async fn audit_links(
-        &self,
-        after: i64,
-        limit: usize,
-    ) -> Result<Vec<(AuditEvent, Option<Vec<u8>>)>> {
-        self.read(move |c| reads::audit_links(c, after, limit))
-            .await
-    }
-
-    async fn audit_event_at(&self, seq: i64) -> Result<Option<(AuditEvent, Option<Vec<u8>>)>> {
-        self.read(move |c| reads::audit_event_at(c, seq)).await
-    }
-
-    async fn version_ties(&self, after: i64, limit: usize) -> Result<(Vec<VersionTie>, i64)> {
-        self.read(move |c| reads::version_ties(c, after, limit))
-            .await
-    }
-
-    async fn token_by_id(&self, id: &str) -> Result<Option<TokenRecord>> {
-        self.point_read(id, reads::token_by_id).await
-    }
-
-    async fn tokens(&self) -> Result<Vec<TokenRecord>> {
-        self.read(reads::tokens).await
+    fn schema_version(&self) -> Option<i64> {
+        i64::try_from(schema_version()).ok()
     }
 
     /// SQLite's online backup API from a reader connection: one consistent snapshot even
@@ -402,6 +310,106 @@ impl Backend for SqliteBackend {
                     .map_err(db)
             })
             .await
+    }
+}
+
+#[async_trait]
+impl MetaReads for SqliteBackend {
+    async fn meta(&self, name: &str) -> Result<Option<String>> {
+        self.point_read(name, reads::meta).await
+    }
+
+    async fn recorded_keys(&self) -> Result<Vec<RecordedKey>> {
+        self.read(reads::recorded_keys).await
+    }
+
+    async fn kek_versions_in_use(&self) -> Result<Vec<u32>> {
+        self.read(reads::kek_versions_in_use).await
+    }
+}
+
+#[async_trait]
+impl SecretReads for SqliteBackend {
+    async fn fetch(&self, id: &SecretId) -> Result<Option<StoredSecret>> {
+        self.point_read(id, reads::fetch).await
+    }
+
+    async fn settings(&self, id: &SecretId) -> Result<Option<crate::backend::SecretSettings>> {
+        self.point_read(id, reads::settings).await
+    }
+
+    async fn list(&self, filter: &ListFilter) -> Result<ListPage> {
+        let filter = filter.clone();
+        self.read(move |c| reads::list(c, &filter)).await
+    }
+}
+
+#[async_trait]
+impl VersionReads for SqliteBackend {
+    async fn fetch_version(&self, id: &SecretId, version: u32) -> Result<Option<KeptValue>> {
+        self.point_read(&(id.clone(), version), |c, (id, version)| {
+            reads::fetch_version(c, id, *version)
+        })
+        .await
+    }
+
+    async fn history(&self, id: &SecretId) -> Result<Option<History>> {
+        let id = id.clone();
+        self.read(move |c| reads::history(c, &id)).await
+    }
+
+    async fn rotation_candidates(
+        &self,
+        target: u32,
+        from: Option<u32>,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<RotationCandidate>> {
+        self.read(move |c| reads::rotation_candidates(c, target, from, after, limit))
+            .await
+    }
+
+    async fn count_rotation_candidates(&self, target: u32, from: Option<u32>) -> Result<u64> {
+        self.read(move |c| reads::count_rotation_candidates(c, target, from))
+            .await
+    }
+
+    async fn rotation_status(&self) -> Result<Vec<KekUsage>> {
+        self.read(reads::rotation_status).await
+    }
+
+    async fn version_ties(&self, after: i64, limit: usize) -> Result<TiePage> {
+        self.read(move |c| reads::version_ties(c, after, limit))
+            .await
+    }
+}
+
+#[async_trait]
+impl AuditReads for SqliteBackend {
+    async fn audit_events(&self, query: &AuditQuery, limit: usize) -> Result<Vec<AuditEvent>> {
+        let query = query.clone();
+        self.read(move |c| reads::audit_events(c, &query, limit))
+            .await
+    }
+
+    async fn audit_links(&self, after: i64, limit: usize) -> Result<Vec<LinkedEvent>> {
+        self.read(move |c| reads::audit_links(c, after, limit))
+            .await
+    }
+
+    async fn audit_event_at(&self, seq: i64) -> Result<Option<LinkedEvent>> {
+        self.read(move |c| reads::audit_event_at(c, seq)).await
+    }
+}
+
+#[async_trait]
+impl TokenReads for SqliteBackend {
+    async fn token_by_id(&self, id: &str) -> Result<Option<TokenRecord>> {
+        self.point_read(id, reads::token_by_id).await
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenRecord>> {
+        self.read(reads::tokens).await
     }
 }
 

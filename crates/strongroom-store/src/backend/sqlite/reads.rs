@@ -7,8 +7,9 @@ use super::db;
 use crate::backend::rows::u32_of;
 use crate::backend::sql::{self, SqlValue};
 use crate::backend::{
-    ListFilter, RotationCandidate, SecretSettings, StoredInfo, StoredSecret, StoredValue,
-    StoredVersion, TokenRecord, VersionState, VersionTie,
+    History, KekUsage, KeptValue, LinkedEvent, ListFilter, ListPage, RecordedKey,
+    RotationCandidate, SecretSettings, StoredInfo, StoredSecret, StoredValue, StoredVersion,
+    TiePage, TokenRecord, VersionState, VersionTie,
 };
 use crate::{Action, AuditEvent, AuditQuery, Result, SecretId};
 
@@ -96,12 +97,17 @@ pub(super) fn meta(c: &Connection, name: &str) -> Result<Option<String>> {
         .map_err(db)
 }
 
-pub(super) fn recorded_keys(c: &Connection) -> Result<Vec<(u32, String)>> {
+pub(super) fn recorded_keys(c: &Connection) -> Result<Vec<RecordedKey>> {
     let mut stmt = c
         .prepare("SELECT kek_version, fingerprint FROM key_fingerprints ORDER BY kek_version")
         .map_err(db)?;
     let rows = stmt
-        .query_map([], |r| Ok((u32_of(r.get(0)?), r.get(1)?)))
+        .query_map([], |r| {
+            Ok(RecordedKey {
+                version: u32_of(r.get(0)?),
+                fingerprint: r.get(1)?,
+            })
+        })
         .map_err(db)?;
     collect(rows)
 }
@@ -144,7 +150,7 @@ pub(super) fn fetch_version(
     c: &Connection,
     id: &SecretId,
     version: u32,
-) -> Result<Option<(StoredValue, VersionState)>> {
+) -> Result<Option<KeptValue>> {
     c.prepare_cached(
         "SELECT v.value, v.value_hash, v.kek_version, v.deleted_at, v.destroyed
          FROM secrets s JOIN secret_versions v ON v.sid = s.sid
@@ -152,13 +158,13 @@ pub(super) fn fetch_version(
     )
     .and_then(|mut s| {
         s.query_row(params![id.namespace, id.env, id.key, version], |r| {
-            Ok((
-                value_at(r, 0)?,
-                VersionState {
+            Ok(KeptValue {
+                value: value_at(r, 0)?,
+                state: VersionState {
                     deleted_at: r.get(3)?,
                     destroyed: r.get(4)?,
                 },
-            ))
+            })
         })
         .optional()
     })
@@ -183,7 +189,7 @@ pub(super) fn settings(c: &Connection, id: &SecretId) -> Result<Option<SecretSet
     .map_err(db)
 }
 
-pub(super) fn history(c: &Connection, id: &SecretId) -> Result<Option<(u32, Vec<StoredVersion>)>> {
+pub(super) fn history(c: &Connection, id: &SecretId) -> Result<Option<History>> {
     let current: Option<(i64, i64)> = c
         .prepare_cached(
             "SELECT sid, version FROM secrets WHERE namespace = ?1 AND env = ?2 AND key = ?3",
@@ -218,10 +224,13 @@ pub(super) fn history(c: &Connection, id: &SecretId) -> Result<Option<(u32, Vec<
             })
         })
         .map_err(db)?;
-    Ok(Some((u32_of(current), collect(rows)?)))
+    Ok(Some(History {
+        current: u32_of(current),
+        versions: collect(rows)?,
+    }))
 }
 
-pub(super) fn list(c: &Connection, filter: &ListFilter) -> Result<(Vec<StoredInfo>, u64)> {
+pub(super) fn list(c: &Connection, filter: &ListFilter) -> Result<ListPage> {
     let (count, page) = sql::list(sql::SQLITE, filter);
     let total: i64 = c
         .query_row(&count.sql, rusqlite::params_from_iter(&count.values), |r| {
@@ -232,7 +241,10 @@ pub(super) fn list(c: &Connection, filter: &ListFilter) -> Result<(Vec<StoredInf
     let rows = stmt
         .query_map(rusqlite::params_from_iter(&page.values), info_from_row)
         .map_err(db)?;
-    Ok((collect(rows)?, u64::try_from(total).unwrap_or(0)))
+    Ok(ListPage {
+        rows: collect(rows)?,
+        total: u64::try_from(total).unwrap_or(0),
+    })
 }
 
 pub(super) fn audit_events(
@@ -296,7 +308,7 @@ pub(super) fn count_rotation_candidates(
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-pub(super) fn rotation_status(c: &Connection) -> Result<Vec<(u32, u64, u64)>> {
+pub(super) fn rotation_status(c: &Connection) -> Result<Vec<KekUsage>> {
     let mut stmt = c
         .prepare(
             "SELECT v.kek_version,
@@ -309,21 +321,17 @@ pub(super) fn rotation_status(c: &Connection) -> Result<Vec<(u32, u64, u64)>> {
         .map_err(db)?;
     let rows = stmt
         .query_map([], |r| {
-            Ok((
-                u32_of(r.get(0)?),
-                u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
-                u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
-            ))
+            Ok(KekUsage {
+                kek_version: u32_of(r.get(0)?),
+                current: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                history: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+            })
         })
         .map_err(db)?;
     collect(rows)
 }
 
-pub(super) fn audit_links(
-    c: &Connection,
-    after: i64,
-    limit: usize,
-) -> Result<Vec<(AuditEvent, Option<Vec<u8>>)>> {
+pub(super) fn audit_links(c: &Connection, after: i64, limit: usize) -> Result<Vec<LinkedEvent>> {
     let mut stmt = c
         .prepare_cached(&format!(
             "SELECT {}, link FROM audit_events WHERE id > ?1 ORDER BY id LIMIT ?2",
@@ -332,32 +340,33 @@ pub(super) fn audit_links(
         .map_err(db)?;
     let rows = stmt
         .query_map(params![after, limit_of(limit)], |r| {
-            Ok((audit_event_from_row(r)?, r.get(9)?))
+            Ok(LinkedEvent {
+                event: audit_event_from_row(r)?,
+                link: r.get(9)?,
+            })
         })
         .map_err(db)?;
     collect(rows)
 }
 
-pub(super) fn audit_event_at(
-    c: &Connection,
-    seq: i64,
-) -> Result<Option<(AuditEvent, Option<Vec<u8>>)>> {
+pub(super) fn audit_event_at(c: &Connection, seq: i64) -> Result<Option<LinkedEvent>> {
     c.prepare_cached(&format!(
         "SELECT {}, link FROM audit_events WHERE id = ?1",
         sql::EVENT_COLUMNS
     ))
     .and_then(|mut s| {
-        s.query_row([seq], |r| Ok((audit_event_from_row(r)?, r.get(9)?)))
-            .optional()
+        s.query_row([seq], |r| {
+            Ok(LinkedEvent {
+                event: audit_event_from_row(r)?,
+                link: r.get(9)?,
+            })
+        })
+        .optional()
     })
     .map_err(db)
 }
 
-pub(super) fn version_ties(
-    c: &Connection,
-    after: i64,
-    limit: usize,
-) -> Result<(Vec<VersionTie>, i64)> {
+pub(super) fn version_ties(c: &Connection, after: i64, limit: usize) -> Result<TiePage> {
     let mut stmt = c
         .prepare_cached(
             "SELECT v.vid, s.row_id, s.namespace, s.env, s.key, v.version, v.audit_seq, v.audit_tag
@@ -382,7 +391,10 @@ pub(super) fn version_ties(
         .map_err(db)?;
     let rows = collect(rows)?;
     let last = rows.last().map_or(after, |(vid, _)| *vid);
-    Ok((rows.into_iter().map(|(_, tie)| tie).collect(), last))
+    Ok(TiePage {
+        ties: rows.into_iter().map(|(_, tie)| tie).collect(),
+        last_position: last,
+    })
 }
 
 const TOKEN_COLUMNS: &str = "id, name, secret_hash, superuser, scopes, created, revoked, tag";

@@ -10,10 +10,11 @@ use super::reads::{id_at, info_from_row, value_at};
 use crate::backend::rows::{legacy_action, u32_of};
 use crate::backend::sql::INFO_COLUMNS;
 use crate::backend::{
-    AuditRecord, Changes, NewVersion, SecretRow, SecretSettings, StoredInfo, StoredValue,
-    TokenRecord, UpsertedSecret, VersionChange, VersionRow, VersionTie, WriteTx,
+    AuditRecord, AuditTx, ChainHead, Changes, LinkedEvent, MetaTx, NewVersion, PlacedVersion,
+    SecretRow, SecretSettings, SecretTx, StoredInfo, StoredValue, TiePage, TokenRecord, TokenTx,
+    UpsertedSecret, VersionChange, VersionRow, VersionTx, WriteTx,
 };
-use crate::{AuditEvent, Result, SecretId, StoreError};
+use crate::{Result, SecretId, StoreError, Timestamp};
 
 /// The writer connection inside `BEGIN IMMEDIATE`.
 pub(super) struct SqliteTx<'c> {
@@ -39,7 +40,7 @@ impl<'c> SqliteTx<'c> {
         &self,
         filter: &str,
         values: impl rusqlite::Params,
-    ) -> Result<Vec<(i64, VersionRow)>> {
+    ) -> Result<Vec<PlacedVersion>> {
         let mut stmt = self
             .conn
             .prepare(&format!(
@@ -50,15 +51,15 @@ impl<'c> SqliteTx<'c> {
             .map_err(db)?;
         let rows = stmt
             .query_map(values, |r| {
-                Ok((
-                    r.get(0)?,
-                    VersionRow {
+                Ok(PlacedVersion {
+                    position: r.get(0)?,
+                    row: VersionRow {
                         row_id: r.get(1)?,
                         id: id_at(r, 2)?,
                         version: u32_of(r.get(5)?),
                         value: value_at(r, 6)?,
                     },
-                ))
+                })
             })
             .map_err(db)?;
         rows.collect::<rusqlite::Result<_>>().map_err(db)
@@ -124,7 +125,10 @@ impl WriteTx for SqliteTx<'_> {
         };
         self.conn.execute_batch(sql).map_err(db)
     }
+}
 
+#[async_trait]
+impl MetaTx for SqliteTx<'_> {
     async fn meta(&mut self, name: &str) -> Result<Option<String>> {
         super::reads::meta(self.conn, name)
     }
@@ -150,7 +154,13 @@ impl WriteTx for SqliteTx<'_> {
         .map(drop)
     }
 
-    async fn record_key(&mut self, version: u32, fingerprint: &str, now: i64) -> Result<String> {
+    async fn record_key(
+        &mut self,
+        version: u32,
+        fingerprint: &str,
+        now: Timestamp,
+    ) -> Result<String> {
+        let now = now.unix_ms();
         self.execute(
             "INSERT INTO key_fingerprints (kek_version, fingerprint, recorded) VALUES (?1, ?2, ?3)
              ON CONFLICT (kek_version) DO NOTHING",
@@ -164,14 +174,18 @@ impl WriteTx for SqliteTx<'_> {
             )
             .map_err(db)
     }
+}
 
+#[async_trait]
+impl SecretTx for SqliteTx<'_> {
     async fn upsert_secret(
         &mut self,
         id: &SecretId,
         new_row_id: &str,
         changes: &Changes,
-        now: i64,
+        now: Timestamp,
     ) -> Result<UpsertedSecret> {
+        let now = now.unix_ms();
         if let Some(row) = self.lock_secret(id).await? {
             let version = row.version.checked_add(1).ok_or_else(|| {
                 StoreError::InvalidInput("the secret has reached the last version number".into())
@@ -225,8 +239,9 @@ impl WriteTx for SqliteTx<'_> {
         &mut self,
         row: &SecretRow,
         changes: &Changes,
-        now: i64,
+        now: Timestamp,
     ) -> Result<StoredInfo> {
+        let now = now.unix_ms();
         self.apply(row.sid, None, changes, now)?;
         self.conn
             .query_row(
@@ -251,10 +266,6 @@ impl WriteTx for SqliteTx<'_> {
             params![to.namespace, to.env, to.key, row.sid],
         )
         .map(drop)
-    }
-
-    async fn versions_of(&mut self, row: &SecretRow) -> Result<Vec<(i64, VersionRow)>> {
-        self.version_rows("v.sid = ?1", [row.sid])
     }
 
     async fn settings_of(&mut self, row: &SecretRow) -> Result<SecretSettings> {
@@ -288,13 +299,33 @@ impl WriteTx for SqliteTx<'_> {
         .map(drop)
     }
 
+    async fn expired_secrets(&mut self, before: Timestamp) -> Result<Vec<SecretRow>> {
+        let before = before.unix_ms();
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {ROW_COLUMNS} FROM secrets WHERE expires_at IS NOT NULL AND expires_at < ?1 ORDER BY sid"
+            ))
+            .map_err(db)?;
+        let rows = stmt.query_map([before], secret_row).map_err(db)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(db)
+    }
+}
+
+#[async_trait]
+impl VersionTx for SqliteTx<'_> {
+    async fn versions_of(&mut self, row: &SecretRow) -> Result<Vec<PlacedVersion>> {
+        self.version_rows("v.sid = ?1", [row.sid])
+    }
+
     async fn change_version(
         &mut self,
         row: &SecretRow,
         version: u32,
         change: VersionChange,
-        now: i64,
+        now: Timestamp,
     ) -> Result<bool> {
+        let now = now.unix_ms();
         let changed = match change {
             VersionChange::Delete => self.execute(
                 "UPDATE secret_versions SET deleted_at = ?1
@@ -314,17 +345,6 @@ impl WriteTx for SqliteTx<'_> {
             )?,
         };
         Ok(changed > 0)
-    }
-
-    async fn expired_secrets(&mut self, before: i64) -> Result<Vec<SecretRow>> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!(
-                "SELECT {ROW_COLUMNS} FROM secrets WHERE expires_at IS NOT NULL AND expires_at < ?1 ORDER BY sid"
-            ))
-            .map_err(db)?;
-        let rows = stmt.query_map([before], secret_row).map_err(db)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(db)
     }
 
     async fn insert_version(&mut self, v: NewVersion<'_>) -> Result<()> {
@@ -374,7 +394,7 @@ impl WriteTx for SqliteTx<'_> {
         .map(|n| n == 1)
     }
 
-    async fn untied_versions(&mut self) -> Result<Vec<(i64, VersionRow)>> {
+    async fn untied_versions(&mut self) -> Result<Vec<PlacedVersion>> {
         self.version_rows("v.audit_tag IS NULL", [])
     }
 
@@ -393,10 +413,25 @@ impl WriteTx for SqliteTx<'_> {
         .map(drop)
     }
 
-    async fn lock_audit_head(&mut self) -> Result<Option<(i64, Option<Vec<u8>>)>> {
+    async fn version_ties(&mut self, after: i64, limit: usize) -> Result<TiePage> {
+        super::reads::version_ties(self.conn, after, limit)
+    }
+
+    async fn retag_version(&mut self, position: i64, tag: &[u8]) -> Result<()> {
+        self.execute(
+            "UPDATE secret_versions SET audit_tag = ?1 WHERE vid = ?2",
+            params![tag, position],
+        )
+        .map(drop)
+    }
+}
+
+#[async_trait]
+impl AuditTx for SqliteTx<'_> {
+    async fn lock_audit_head(&mut self) -> Result<Option<ChainHead>> {
         self.conn
             .prepare_cached("SELECT id, link FROM audit_events ORDER BY id DESC LIMIT 1")
-            .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .and_then(|mut s| s.query_row([], chain_head).optional())
             .map_err(db)
     }
 
@@ -420,11 +455,7 @@ impl WriteTx for SqliteTx<'_> {
         .map(drop)
     }
 
-    async fn audit_links(
-        &mut self,
-        after: i64,
-        limit: usize,
-    ) -> Result<Vec<(AuditEvent, Option<Vec<u8>>)>> {
+    async fn audit_links(&mut self, after: i64, limit: usize) -> Result<Vec<LinkedEvent>> {
         super::reads::audit_links(self.conn, after, limit)
     }
 
@@ -438,19 +469,8 @@ impl WriteTx for SqliteTx<'_> {
         self.execute("DELETE FROM audit_rekey", []).map(drop)
     }
 
-    async fn version_ties(&mut self, after: i64, limit: usize) -> Result<(Vec<VersionTie>, i64)> {
-        super::reads::version_ties(self.conn, after, limit)
-    }
-
-    async fn retag_version(&mut self, position: i64, tag: &[u8]) -> Result<()> {
-        self.execute(
-            "UPDATE secret_versions SET audit_tag = ?1 WHERE vid = ?2",
-            params![tag, position],
-        )
-        .map(drop)
-    }
-
-    async fn first_event_since(&mut self, time: i64) -> Result<Option<i64>> {
+    async fn first_event_since(&mut self, time: Timestamp) -> Result<Option<i64>> {
+        let time = time.unix_ms();
         self.conn
             .query_row(
                 "SELECT min(id) FROM audit_events WHERE time >= ?1",
@@ -460,12 +480,12 @@ impl WriteTx for SqliteTx<'_> {
             .map_err(db)
     }
 
-    async fn event_at_or_before(&mut self, seq: i64) -> Result<Option<(i64, Option<Vec<u8>>)>> {
+    async fn event_at_or_before(&mut self, seq: i64) -> Result<Option<ChainHead>> {
         self.conn
             .query_row(
                 "SELECT id, link FROM audit_events WHERE id <= ?1 ORDER BY id DESC LIMIT 1",
                 [seq],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                chain_head,
             )
             .optional()
             .map_err(db)
@@ -518,7 +538,10 @@ impl WriteTx for SqliteTx<'_> {
         self.execute("DELETE FROM audit_events_legacy", [])
             .map(drop)
     }
+}
 
+#[async_trait]
+impl TokenTx for SqliteTx<'_> {
     async fn insert_token(&mut self, token: &TokenRecord) -> Result<bool> {
         let scopes = serde_json::to_string(&token.scopes)
             .map_err(|_| StoreError::Defect("token scopes failed to serialise"))?;
@@ -553,4 +576,12 @@ impl WriteTx for SqliteTx<'_> {
         )
         .map(|n| n == 1)
     }
+}
+
+/// The `id, link` columns of an audit event row.
+fn chain_head(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChainHead> {
+    Ok(ChainHead {
+        seq: r.get(0)?,
+        link: r.get(1)?,
+    })
 }

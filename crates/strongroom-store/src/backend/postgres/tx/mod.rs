@@ -1,0 +1,133 @@
+//! Row operations inside a PostgreSQL transaction: one file per group of rows, as the
+//! traits of [`crate::backend`] are grouped.
+
+mod audit;
+mod meta;
+mod secrets;
+mod tokens;
+mod versions;
+
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient as _, Transaction};
+use tokio_postgres::Row;
+
+use super::cached::Cached;
+use super::reads::{id_at, info_from_row, value_at};
+use super::{db, AUDIT_LOCK};
+use crate::backend::rows::{legacy_action, u32_of};
+use crate::backend::sql::INFO_COLUMNS;
+use crate::backend::{
+    AuditRecord, AuditTx, ChainHead, Changes, LinkedEvent, MetaTx, NewEvent, NewVersion,
+    PlacedVersion, SecretRow, SecretSettings, SecretTx, StoredInfo, StoredValue, TiePage,
+    TokenRecord, TokenTx, UpsertedSecret, VersionChange, VersionRow, VersionTx, WriteTx,
+};
+use crate::{Result, SecretId, Timestamp};
+
+/// What a transaction changed, for the read cache.
+#[derive(Debug)]
+pub(super) enum Touched {
+    /// No secret.
+    Nothing,
+    /// These secrets.
+    Secrets(Vec<SecretId>),
+    /// Version rows found by position (rotation, re-sealing): anything.
+    Anything,
+}
+
+impl Touched {
+    fn secret(&mut self, id: &SecretId) {
+        match self {
+            Self::Nothing => *self = Self::Secrets(vec![id.clone()]),
+            Self::Secrets(ids) => ids.push(id.clone()),
+            Self::Anything => {}
+        }
+    }
+}
+
+/// An open transaction and what it touched.
+pub(super) struct PgTx<'a> {
+    tx: Transaction<'a>,
+    touched: Touched,
+}
+
+impl<'a> PgTx<'a> {
+    pub(super) fn new(tx: Transaction<'a>) -> Self {
+        Self {
+            tx,
+            touched: Touched::Nothing,
+        }
+    }
+
+    pub(super) fn into_parts(self) -> (Transaction<'a>, Touched) {
+        (self.tx, self.touched)
+    }
+
+    /// The transaction, its statements through the connection's statement cache.
+    fn cached(&self) -> Cached<'_, Transaction<'a>> {
+        Cached(&self.tx)
+    }
+
+    /// Version rows matching `filter` (over `v`, the version, and `s`, its secret), with
+    /// their positions, in position order.
+    async fn version_rows(
+        &self,
+        filter: &str,
+        values: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<PlacedVersion>> {
+        let rows = self
+            .cached()
+            .query(
+                &format!(
+                    "SELECT v.vid, s.row_id, s.namespace, s.env, s.key, v.version, v.value, v.value_hash, v.kek_version
+                     FROM strongroom_secret_versions v JOIN strongroom_secrets s ON s.sid = v.sid
+                     WHERE {filter} ORDER BY v.vid"
+                ),
+                values,
+            )
+            .await
+            .map_err(db)?;
+        Ok(rows
+            .iter()
+            .map(|r| PlacedVersion {
+                position: r.get(0),
+                row: VersionRow {
+                    row_id: r.get(1),
+                    id: id_at(r, 2),
+                    version: u32_of(r.get(5)),
+                    value: value_at(r, 6),
+                },
+            })
+            .collect())
+    }
+}
+
+fn secret_row(r: &Row) -> SecretRow {
+    SecretRow {
+        sid: r.get(0),
+        row_id: r.get(1),
+        id: id_at(r, 2),
+        version: u32_of(r.get(5)),
+    }
+}
+
+const ROW_COLUMNS: &str = "sid, row_id, namespace, env, key, version";
+
+#[async_trait]
+impl WriteTx for PgTx<'_> {
+    async fn savepoint(&mut self) -> Result<bool> {
+        self.tx
+            .batch_execute("SAVEPOINT strongroom_write")
+            .await
+            .map_err(db)?;
+        Ok(true)
+    }
+
+    async fn savepoint_end(&mut self, keep: bool) -> Result<()> {
+        let sql = if keep {
+            "RELEASE SAVEPOINT strongroom_write"
+        } else {
+            "ROLLBACK TO SAVEPOINT strongroom_write; RELEASE SAVEPOINT strongroom_write"
+        };
+        self.tx.batch_execute(sql).await.map_err(db)
+    }
+}
