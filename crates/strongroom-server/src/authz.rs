@@ -361,17 +361,7 @@ impl<C> Grant<'_, C> {
 
     /// Its attributes (no value), or `None` when it does not exist.
     pub(crate) async fn info(&self) -> strongroom_store::Result<Option<SecretInfo>> {
-        let page = self
-            .store
-            .list(ListQuery {
-                namespace: Some(self.id.namespace.clone()),
-                env: Some(self.id.env.clone()),
-                prefix: Some(self.id.key.clone()),
-                limit: Some(1),
-                ..ListQuery::default()
-            })
-            .await?;
-        Ok(page.items.into_iter().find(|i| i.key == self.id.key))
+        self.store.info(&self.id).await
     }
 }
 

@@ -24,6 +24,7 @@
 mod audit;
 pub mod backend;
 mod config;
+pub mod custody;
 mod error;
 pub mod filestore;
 pub mod import;

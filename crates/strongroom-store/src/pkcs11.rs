@@ -23,6 +23,7 @@ use strongroom_crypto::Key;
 use strongroom_crypto::KeyRing;
 
 use crate::backend::Backend;
+use crate::custody::KeyCustodian;
 use crate::{KeySource, Result, StoreError};
 
 /// The meta entry holding the wrapped ring.
@@ -193,7 +194,7 @@ impl Hsm {
     }
 
     /// A new master key from the token's random number generator.
-    fn generate_key(&self) -> Result<Key> {
+    fn random_key(&self) -> Result<Key> {
         let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
         self.session
             .generate_random_slice(bytes.as_mut())
@@ -233,12 +234,12 @@ impl Hsm {
 
     /// The key ring in `stored`, decrypted by the HSM.
     pub fn unwrap_ring(&self, stored: &str) -> Result<KeyRing> {
-        let spec = self.unwrap(stored)?;
+        let spec = self.unwrap_spec(stored)?;
         KeyRing::parse_spec(spec.expose_secret()).map_err(|_| malformed())
     }
 
     /// The ring's spec (`VERSION:KEY,…`), decrypted by the HSM.
-    fn unwrap(&self, stored: &str) -> Result<SecretString> {
+    fn unwrap_spec(&self, stored: &str) -> Result<SecretString> {
         let corrupt = || {
             key_error(format!(
                 "the wrapped key ring in the database ({META}) is malformed"
@@ -276,102 +277,55 @@ fn malformed() -> StoreError {
     ))
 }
 
-/// The key source for a database: the ring it holds, unwrapped by the HSM.
-pub async fn key_source(config: &Config, backend: &dyn Backend) -> Result<KeySource> {
-    let stored = backend.meta(META).await?.ok_or_else(|| {
-        key_error(format!(
-            "this database holds no PKCS#11-wrapped key ring ({META}); run `strongroom init --pkcs11` first"
-        ))
-    })?;
-    let hsm = Hsm::open(config)?;
-    let spec = hsm.unwrap(&stored)?;
-    KeyRing::parse_spec(spec.expose_secret())
-        .map(KeySource::Ring)
-        .map_err(|_| {
-            key_error(format!(
-                "the wrapped key ring in the database ({META}) is malformed"
-            ))
-        })
+/// The HSM as the ring's custodian: the wrapping key never leaves it; the rows and the
+/// compare-and-swap are [`crate::custody`]'s.
+impl KeyCustodian for Hsm {
+    fn meta_name(&self) -> &'static str {
+        META
+    }
+
+    fn init_command(&self) -> &'static str {
+        "strongroom init --pkcs11"
+    }
+
+    fn prepare(&self) -> Result<()> {
+        self.ensure_wrapping_key()
+    }
+
+    fn wrap(&self, ring_spec: &SecretString) -> Result<String> {
+        Hsm::wrap(self, ring_spec)
+    }
+
+    fn unwrap(&self, stored: &str) -> Result<SecretString> {
+        self.unwrap_spec(stored)
+    }
+
+    fn generate_key(&self) -> Result<Key> {
+        self.random_key()
+    }
 }
 
-/// `strongroom rotate --new-key`: a new ring version from the HSM's random number
-/// generator, first (active) in the ring, which is re-wrapped and replaced only if no other
-/// process replaced it meanwhile (compare-and-swap). Returns the new version.
+/// The key source for a database: the ring it holds, unwrapped by the HSM.
+///
+/// # Errors
+/// The HSM can not be opened, or it does not open the stored ring.
+pub async fn key_source(config: &Config, backend: &dyn Backend) -> Result<KeySource> {
+    crate::custody::key_source(&Hsm::open(config)?, backend).await
+}
+
+/// `strongroom rotate --new-key` with the HSM as custodian ([`crate::custody::add_key`]).
+///
+/// # Errors
+/// As [`crate::custody::add_key`].
 pub async fn add_key(config: &Config, backend: &dyn Backend) -> Result<u32> {
-    let stored = backend.meta(META).await?.ok_or_else(|| {
-        key_error(format!(
-            "this database holds no PKCS#11-wrapped key ring ({META}); run `strongroom init --pkcs11` first"
-        ))
-    })?;
-    let hsm = Hsm::open(config)?;
-    let wrapping = hsm.require_wrapping_key()?;
-    let spec = hsm.unwrap(&stored)?;
-    let ring = KeyRing::parse_spec(spec.expose_secret()).map_err(|_| {
-        key_error(format!(
-            "the wrapped key ring in the database ({META}) is malformed"
-        ))
-    })?;
-    let version = ring
-        .keks()
-        .map(strongroom_crypto::Kek::version)
-        .max()
-        .unwrap_or(0)
-        + 1;
-    let key = hsm.generate_key()?;
-    let extended = SecretString::from(format!(
-        "{version}:{},{}",
-        key.to_hex().expose_secret(),
-        spec.expose_secret()
-    ));
-    let blob = hsm.wrap_with(wrapping, &extended)?;
-    let replaced = crate::store::in_transaction(backend, move |tx| {
-        Box::pin(async move {
-            let current = tx.meta(META).await?;
-            let unchanged = current.as_deref() == Some(stored.as_str());
-            if unchanged {
-                tx.set_meta(META, Some(&blob)).await?;
-            }
-            Ok(unchanged)
-        })
-    })
-    .await?;
-    if !replaced {
-        return Err(StoreError::conflict(
-            crate::ConflictKind::ChangedMeanwhile,
-            "another process changed the wrapped key ring meanwhile; nothing was changed, run again",
-        ));
-    }
-    Ok(version)
+    crate::custody::add_key(&Hsm::open(config)?, backend).await
 }
 
 /// `strongroom init --pkcs11`: creates the wrapping key in the token if needed, a first
 /// ring key from the token's RNG, and stores the wrapped ring; refuses to overwrite one.
+///
+/// # Errors
+/// As [`crate::custody::init`].
 pub async fn init(config: &Config, backend: &dyn Backend) -> Result<u32> {
-    if backend.meta(META).await?.is_some() {
-        return Err(StoreError::conflict(
-            crate::ConflictKind::TargetExists,
-            format!(
-                "this database already holds a PKCS#11-wrapped key ring ({META}); nothing was changed"
-            ),
-        ));
-    }
-    let hsm = Hsm::open(config)?;
-    let wrapping = hsm.wrapping_key_or_create()?;
-    let first = hsm.generate_key()?;
-    let spec = SecretString::from(format!("1:{}", first.to_hex().expose_secret()));
-    let blob = hsm.wrap_with(wrapping, &spec)?;
-    let inserted = crate::store::in_transaction(backend, move |tx| {
-        Box::pin(async move {
-            let kept = tx.init_meta(META, &blob).await?;
-            Ok(kept == blob)
-        })
-    })
-    .await?;
-    if !inserted {
-        return Err(StoreError::conflict(
-            crate::ConflictKind::ChangedMeanwhile,
-            "another process stored a PKCS#11-wrapped key ring first; nothing was changed",
-        ));
-    }
-    Ok(1)
+    crate::custody::init(&Hsm::open(config)?, backend).await
 }

@@ -398,6 +398,19 @@ impl Store {
         })
     }
 
+    /// A secret's attributes (never its value), or `None` when that exact identity holds
+    /// none: no fallback, no audit event (it reveals what a listing does).
+    pub async fn info(&self, id: &SecretId) -> Result<Option<SecretInfo>> {
+        let id = self.normalize(id)?;
+        let now = now_ms();
+        Ok(self
+            .inner
+            .backend
+            .fetch(&id)
+            .await?
+            .map(|stored| info_of(stored.info, now)))
+    }
+
     /// The kept versions of a secret, newest first.
     pub async fn history(&self, id: &SecretId) -> Result<Vec<VersionInfo>> {
         let id = self.normalize(id)?;

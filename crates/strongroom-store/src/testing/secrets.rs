@@ -542,3 +542,33 @@ pub async fn check_and_set_writes_only_at_the_expected_version(h: &dyn Harness) 
     assert_eq!(store.set(&key, cas("second", 1)).await.unwrap().version, 2);
     assert_eq!(value(&store, "prod", "CAS").await, "second");
 }
+
+pub async fn info_is_one_identitys_listed_attributes(h: &dyn Harness) {
+    let store = open(h).await;
+    set(&store, "global", "DB", "global-db").await;
+    set(&store, "prod", "DB/replica", "replica").await;
+    // Exactly that identity: no fallback to `global`, no key that merely starts with it.
+    assert!(store.info(&id("prod", "DB")).await.unwrap().is_none());
+    set(&store, "prod", "DB", "prod-db").await;
+    let events_before = store.audit(AuditQuery::default()).await.unwrap().total;
+    let info = store.info(&id("prod", "DB")).await.unwrap().unwrap();
+    // Reading attributes is not a read of the value: nothing is audited.
+    let events_after = store.audit(AuditQuery::default()).await.unwrap().total;
+    assert_eq!(events_before, events_after);
+    let listed = store
+        .list(ListQuery {
+            env: Some("prod".into()),
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|i| i.key == "DB")
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&info).unwrap(),
+        serde_json::to_value(&listed).unwrap()
+    );
+    assert_eq!(info.masked_value, crate::model::MASK, "never the value");
+}
