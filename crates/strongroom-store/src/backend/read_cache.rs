@@ -1,7 +1,7 @@
 //! The PostgreSQL backend's optional read cache, invalidated across processes by
 //! `LISTEN`/`NOTIFY`.
 //!
-//! It holds what [`Backend::fetch`](super::Backend::fetch) returns: **sealed** rows
+//! It holds what [`SecretReads::fetch`](super::SecretReads::fetch) returns: **sealed** rows
 //! (envelope bytes, keyed hash, attributes) and "no such secret" answers, never a plaintext
 //! or a key. Every change to a secret row fires a notification from a trigger inside the
 //! writing transaction (so it is sent only on commit, whoever wrote: this process, another

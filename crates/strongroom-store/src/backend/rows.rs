@@ -160,7 +160,7 @@ pub struct SecretRow {
     pub version: u32,
 }
 
-/// What [`WriteTx::upsert_secret`](super::WriteTx::upsert_secret) did.
+/// What [`SecretTx::upsert_secret`](super::SecretTx::upsert_secret) did.
 #[derive(Debug, Clone)]
 pub struct UpsertedSecret {
     /// The row, at its new version.
