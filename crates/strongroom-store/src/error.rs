@@ -219,6 +219,7 @@ impl StoreError {
     }
 
     /// An I/O failure while `context` (naming the path), keeping `source`.
+    #[cfg(any(test, feature = "sqlite"))]
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Self::Io {
             context: context.into(),
