@@ -93,3 +93,74 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
         }
     }
 }
+
+/// The prologue of every handler of one secret, once: the caller (401), the secret's key
+/// from the path, its namespace and env from the query (400), and the store (503 without
+/// a master key). The handler reaches the store only through [`SecretRequest::scoped`],
+/// the caller's doors of `authz.rs`.
+pub(crate) struct SecretRequest {
+    secrets: crate::authz::Secrets,
+    caller: Principal,
+    key: String,
+    namespace: Option<String>,
+    env: Option<String>,
+}
+
+/// `env` and `namespace` query parameters.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct TargetQuery {
+    /// Environment (default: the server's default env). Reads fall back along its chain.
+    #[param(pattern = r"^[a-z0-9_-]{1,64}$")]
+    pub(crate) env: Option<String>,
+    /// Namespace (default `default`).
+    #[param(pattern = r"^[a-z0-9_-]{1,64}$")]
+    pub(crate) namespace: Option<String>,
+}
+
+impl FromRequestParts<AppState> for SecretRequest {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Caller(caller) = Caller::from_request_parts(parts, state).await?;
+        let axum::extract::Path(mut path) = axum::extract::Path::<
+            std::collections::HashMap<String, String>,
+        >::from_request_parts(parts, state)
+        .await
+        .map_err(|_| ApiError::bad_request("invalid path"))?;
+        let key = path
+            .remove("key")
+            .ok_or_else(|| ApiError::bad_request("the path names no secret"))?;
+        let ApiQuery(place) = ApiQuery::<TargetQuery>::from_request_parts(parts, state).await?;
+        let secrets = crate::routes::secrets_of(state)?.clone();
+        Ok(Self {
+            secrets,
+            caller,
+            key,
+            namespace: place.namespace,
+            env: place.env,
+        })
+    }
+}
+
+impl SecretRequest {
+    /// The store as this caller may use it.
+    pub(crate) fn scoped(&self) -> crate::authz::Scoped<'_> {
+        self.secrets.caller(&self.caller)
+    }
+
+    /// The secret named by the path and query (defaults applied, names checked; a name,
+    /// not a permission).
+    pub(crate) fn id(&self) -> Result<strongroom_store::SecretId, ApiError> {
+        self.id_in(None)
+    }
+
+    /// The same, in `env` when the body names one (a body's env wins over the query's).
+    pub(crate) fn id_in(&self, env: Option<&str>) -> Result<strongroom_store::SecretId, ApiError> {
+        Ok(self.secrets.caller(&self.caller).secret_id(
+            self.namespace.as_deref(),
+            env.or(self.env.as_deref()),
+            &self.key,
+        )?)
+    }
+}

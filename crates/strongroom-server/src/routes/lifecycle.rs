@@ -2,7 +2,7 @@
 //! versions, and `max_versions` / `cas_required` (the same as `strongroom rm --version`,
 //! `undelete`, `destroy`, `settings`, and Vault's KV v2 under `/v1`).
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use strongroom_store::SecretSettings;
@@ -11,8 +11,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::secrets::TargetQuery;
-use super::{secrets_of, ApiResult};
-use crate::extract::{ApiJson, ApiQuery, Caller};
+use super::ApiResult;
+use crate::extract::{ApiJson, SecretRequest};
 use crate::{ApiError, AppState};
 
 /// `/api/secrets/{key}/versions/{action}` and `/api/secrets/{key}/settings`.
@@ -51,10 +51,8 @@ pub(crate) struct VersionsChanged {
         (status = 415, body = crate::ErrorBody), (status = 503, body = crate::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn change_versions(
-    State(state): State<AppState>,
-    Caller(caller): Caller,
-    Path((key, action)): Path<(String, String)>,
-    ApiQuery(query): ApiQuery<TargetQuery>,
+    request: SecretRequest,
+    Path((_key, action)): Path<(String, String)>,
     ApiJson(body): ApiJson<VersionsRequest>,
 ) -> ApiResult<Json<VersionsChanged>> {
     if !matches!(action.as_str(), "delete" | "undelete" | "destroy") {
@@ -65,8 +63,8 @@ pub(crate) async fn change_versions(
     if body.versions.is_empty() {
         return Err(ApiError::bad_request("give at least one version"));
     }
-    let scoped = secrets_of(&state)?.caller(&caller);
-    let id = scoped.secret_id(query.namespace.as_deref(), query.env.as_deref(), &key)?;
+    let scoped = request.scoped();
+    let id = request.id()?;
     // Deleting and destroying need `delete`; undeleting is a write.
     let changed = match action.as_str() {
         "delete" => scoped.delete(&id)?.delete_versions(&body.versions).await?,
@@ -108,14 +106,9 @@ impl Settings {
     responses((status = 200, body = Settings), (status = 400, body = crate::ErrorBody), (status = 401, body = crate::ErrorBody),
         (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody), (status = 503, body = crate::ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn read_settings(
-    State(state): State<AppState>,
-    Caller(caller): Caller,
-    Path(key): Path<String>,
-    ApiQuery(query): ApiQuery<TargetQuery>,
-) -> ApiResult<Json<Settings>> {
-    let scoped = secrets_of(&state)?.caller(&caller);
-    let id = scoped.secret_id(query.namespace.as_deref(), query.env.as_deref(), &key)?;
+pub(crate) async fn read_settings(request: SecretRequest) -> ApiResult<Json<Settings>> {
+    let scoped = request.scoped();
+    let id = request.id()?;
     let settings = scoped.list(&id)?.settings().await?;
     Ok(Json(Settings::shown(
         settings,
@@ -132,14 +125,11 @@ pub(crate) async fn read_settings(
         (status = 415, body = crate::ErrorBody), (status = 503, body = crate::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn write_settings(
-    State(state): State<AppState>,
-    Caller(caller): Caller,
-    Path(key): Path<String>,
-    ApiQuery(query): ApiQuery<TargetQuery>,
+    request: SecretRequest,
     ApiJson(body): ApiJson<Settings>,
 ) -> ApiResult<Json<Settings>> {
-    let scoped = secrets_of(&state)?.caller(&caller);
-    let id = scoped.secret_id(query.namespace.as_deref(), query.env.as_deref(), &key)?;
+    let scoped = request.scoped();
+    let id = request.id()?;
     let grant = scoped.write(&id)?;
     let current = grant.settings().await?;
     let settings = SecretSettings {

@@ -1,6 +1,6 @@
 //! Secrets: create, list, read (audited), update, delete.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
@@ -12,7 +12,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{secrets_of, ApiResult};
-use crate::extract::{ApiJson, ApiQuery, Caller};
+pub(crate) use crate::extract::TargetQuery;
+use crate::extract::{ApiJson, ApiQuery, Caller, SecretRequest};
 use crate::{ApiError, AppState};
 
 /// `/api/secrets` and `/api/secrets/{key}`.
@@ -31,17 +32,6 @@ pub(crate) struct NamespaceQuery {
     namespace: Option<String>,
 }
 
-/// `env` and `namespace` query parameters.
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct TargetQuery {
-    /// Environment (default: the server's default env). Reads fall back along its chain.
-    #[param(pattern = r"^[a-z0-9_-]{1,64}$")]
-    pub(crate) env: Option<String>,
-    /// Namespace (default `default`).
-    #[param(pattern = r"^[a-z0-9_-]{1,64}$")]
-    pub(crate) namespace: Option<String>,
-}
 
 /// Body of `POST /api/secrets`.
 #[derive(Deserialize, ToSchema)]
@@ -245,14 +235,9 @@ pub(crate) struct SecretValue {
         (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody), (status = 410, body = crate::ErrorBody),
         (status = 422, body = crate::ErrorBody), (status = 500, body = crate::ErrorBody), (status = 503, body = crate::ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn get_secret(
-    State(state): State<AppState>,
-    Caller(caller): Caller,
-    Path(key): Path<String>,
-    ApiQuery(query): ApiQuery<TargetQuery>,
-) -> ApiResult<Json<SecretValue>> {
-    let scoped = secrets_of(&state)?.caller(&caller);
-    let id = scoped.secret_id(query.namespace.as_deref(), query.env.as_deref(), &key)?;
+pub(crate) async fn get_secret(request: SecretRequest) -> ApiResult<Json<SecretValue>> {
+    let scoped = request.scoped();
+    let id = request.id()?;
     // No audit event, no value: committing the read records it before the value exists
     // here (a value that is not text is then refused, the read still recorded).
     let secret = scoped.read(&id)?.get_in_scope().await?.commit().await?;
@@ -296,15 +281,11 @@ pub(crate) struct UpdateSecret {
         (status = 415, body = crate::ErrorBody), (status = 503, body = crate::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn update_secret(
-    State(state): State<AppState>,
-    Caller(caller): Caller,
-    Path(key): Path<String>,
-    ApiQuery(query): ApiQuery<TargetQuery>,
+    request: SecretRequest,
     ApiJson(body): ApiJson<UpdateSecret>,
 ) -> ApiResult<Json<Saved>> {
-    let scoped = secrets_of(&state)?.caller(&caller);
-    let env = body.env.as_deref().or(query.env.as_deref());
-    let id = scoped.secret_id(query.namespace.as_deref(), env, &key)?;
+    let scoped = request.scoped();
+    let id = request.id_in(body.env.as_deref())?;
     let grant = scoped.write(&id)?;
     let expiry = expiry_of(body.ttl.as_deref())?;
     let created = match (body.value, body.description) {
@@ -351,14 +332,9 @@ pub(crate) async fn update_secret(
     responses((status = 204, description = "Deleted"), (status = 400, body = crate::ErrorBody), (status = 401, body = crate::ErrorBody),
         (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody), (status = 503, body = crate::ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn delete_secret(
-    State(state): State<AppState>,
-    Caller(caller): Caller,
-    Path(key): Path<String>,
-    ApiQuery(query): ApiQuery<TargetQuery>,
-) -> ApiResult<impl IntoResponse> {
-    let scoped = secrets_of(&state)?.caller(&caller);
-    let id = scoped.secret_id(query.namespace.as_deref(), query.env.as_deref(), &key)?;
+pub(crate) async fn delete_secret(request: SecretRequest) -> ApiResult<impl IntoResponse> {
+    let scoped = request.scoped();
+    let id = request.id()?;
     scoped.delete(&id)?.delete().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,7 +1,6 @@
 //! Copy and move on the server: `POST /api/secrets/{key}/copy` and `…/move`. The value is
 //! re-sealed inside the store and never returned.
 
-use axum::extract::{Path, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use strongroom_store::SecretId;
@@ -10,8 +9,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::secrets::TargetQuery;
-use super::{secrets_of, ApiResult};
-use crate::extract::{ApiJson, ApiQuery, Caller};
+use super::ApiResult;
+use crate::extract::{ApiJson, SecretRequest};
 use crate::AppState;
 
 /// `/api/secrets/{key}/copy` and `/api/secrets/{key}/move`.
@@ -79,13 +78,10 @@ pub(crate) struct Transferred {
         (status = 503, body = crate::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn copy_secret(
-    state: State<AppState>,
-    caller: Caller,
-    key: Path<String>,
-    query: ApiQuery<TargetQuery>,
+    request: SecretRequest,
     body: ApiJson<TransferRequest>,
 ) -> ApiResult<Json<Transferred>> {
-    transfer(state, caller, key, query, body, false).await
+    transfer(request, body, false).await
 }
 
 /// Moves (renames) a secret with its history to another key, env or namespace. Needs
@@ -99,25 +95,19 @@ pub(crate) async fn copy_secret(
         (status = 503, body = crate::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn move_secret(
-    state: State<AppState>,
-    caller: Caller,
-    key: Path<String>,
-    query: ApiQuery<TargetQuery>,
+    request: SecretRequest,
     body: ApiJson<TransferRequest>,
 ) -> ApiResult<Json<Transferred>> {
-    transfer(state, caller, key, query, body, true).await
+    transfer(request, body, true).await
 }
 
 async fn transfer(
-    State(state): State<AppState>,
-    Caller(caller): Caller,
-    Path(key): Path<String>,
-    ApiQuery(query): ApiQuery<TargetQuery>,
+    request: SecretRequest,
     ApiJson(body): ApiJson<TransferRequest>,
     moving: bool,
 ) -> ApiResult<Json<Transferred>> {
-    let scoped = secrets_of(&state)?.caller(&caller);
-    let from = scoped.secret_id(query.namespace.as_deref(), query.env.as_deref(), &key)?;
+    let scoped = request.scoped();
+    let from = request.id()?;
     let to = scoped.secret_id(
         Some(body.to_namespace.as_deref().unwrap_or(&from.namespace)),
         Some(body.to_env.as_deref().unwrap_or(&from.env)),

@@ -1,6 +1,5 @@
 //! Version history and rollback.
 
-use axum::extract::{Path, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -8,8 +7,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::secrets::TargetQuery;
-use super::{secrets_of, ApiResult};
-use crate::extract::{ApiJson, ApiQuery, Caller};
+use super::ApiResult;
+use crate::extract::{ApiJson, SecretRequest};
 use crate::AppState;
 
 /// `/api/secrets/{key}/history` and `/api/secrets/{key}/rollback`.
@@ -45,14 +44,9 @@ pub(crate) struct HistoryResponse {
     responses((status = 200, body = HistoryResponse), (status = 400, body = crate::ErrorBody), (status = 401, body = crate::ErrorBody),
         (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody), (status = 503, body = crate::ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn history(
-    State(state): State<AppState>,
-    Caller(caller): Caller,
-    Path(key): Path<String>,
-    ApiQuery(query): ApiQuery<TargetQuery>,
-) -> ApiResult<Json<HistoryResponse>> {
-    let scoped = secrets_of(&state)?.caller(&caller);
-    let id = scoped.secret_id(query.namespace.as_deref(), query.env.as_deref(), &key)?;
+pub(crate) async fn history(request: SecretRequest) -> ApiResult<Json<HistoryResponse>> {
+    let scoped = request.scoped();
+    let id = request.id()?;
     let items = scoped
         .list(&id)?
         .history()
@@ -100,15 +94,11 @@ pub(crate) struct RolledBack {
         (status = 415, body = crate::ErrorBody), (status = 500, body = crate::ErrorBody), (status = 503, body = crate::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn rollback(
-    State(state): State<AppState>,
-    Caller(caller): Caller,
-    Path(key): Path<String>,
-    ApiQuery(query): ApiQuery<TargetQuery>,
+    request: SecretRequest,
     ApiJson(body): ApiJson<RollbackRequest>,
 ) -> ApiResult<Json<RolledBack>> {
-    let scoped = secrets_of(&state)?.caller(&caller);
-    let env = body.env.as_deref().or(query.env.as_deref());
-    let id = scoped.secret_id(query.namespace.as_deref(), env, &key)?;
+    let scoped = request.scoped();
+    let id = request.id_in(body.env.as_deref())?;
     let outcome = scoped.write(&id)?.rollback(body.version).await?;
     Ok(Json(RolledBack {
         key: id.key,
