@@ -31,7 +31,6 @@ pub mod import;
 mod model;
 #[cfg(feature = "pkcs11")]
 pub mod pkcs11;
-pub mod pocketbase;
 mod store;
 pub mod tokens;
 

@@ -32,7 +32,6 @@ pub(crate) struct NamespaceQuery {
     namespace: Option<String>,
 }
 
-
 /// Body of `POST /api/secrets`.
 #[derive(Deserialize, ToSchema)]
 pub(crate) struct CreateSecret {

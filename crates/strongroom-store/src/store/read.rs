@@ -484,7 +484,7 @@ pub struct LeftOut {
 impl LeftOut {
     /// The secret a read error names, when the error is one of the states that leave a
     /// secret out; any other error is returned as it is.
-    pub(crate) fn of(error: StoreError) -> Result<Self> {
+    pub fn of(error: StoreError) -> Result<Self> {
         match error {
             StoreError::Expired { id, .. } => Ok(Self {
                 id,

@@ -94,6 +94,24 @@ fn causes(error: &dyn std::error::Error) -> String {
     message
 }
 
+/// One client connection to a PostgreSQL server other than the store's (a database to
+/// import from), over the store's own transport rules: the libpq URL's `sslmode`
+/// (`require`, `verify-ca`, `verify-full` are verified TLS, against `ca_file` or the Mozilla
+/// roots), driven on a task of its own. `what` names the URL in errors (its password never
+/// appears).
+///
+/// # Errors
+/// A URL that does not parse, a CA file that can not be used, or a failed connection.
+pub async fn connect_client(
+    url: &str,
+    ca_file: Option<&std::path::Path>,
+    what: &str,
+) -> Result<tokio_postgres::Client> {
+    let mut config = super::transport::parse_url(url, what)?;
+    let transport = Transport::for_config(&mut config, ca_file)?;
+    transport.connect(&config).await.map_err(StoreError::driver)
+}
+
 /// The default schema of a store (`STRONGROOM_PG_SCHEMA`).
 pub const DEFAULT_SCHEMA: &str = "strongroom";
 

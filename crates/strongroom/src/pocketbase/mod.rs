@@ -5,7 +5,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use indicatif::{ProgressBar, ProgressDrawTarget};
-use strongroom_store::pocketbase::{self, ImportAction};
+mod table;
+
+use table as pocketbase;
+use table::ImportAction;
 
 use crate::exit::{code, Failure};
 

@@ -1,4 +1,7 @@
-//! Moving between PocketBase's secrets plugin and Strongroom, in both directions.
+//! PocketBase's `_secrets` table: its rows, its encryption, reading and writing it in a
+//! PocketBase database (SQLite or PostgreSQL), and moving rows in both directions. An
+//! adapter over the store's public API (and `import`'s plan-then-one-transaction), kept
+//! out of the storage core.
 //!
 //! PocketBase keeps `_secrets (id, key, value, env, description, created, updated)` with
 //! `value = base64(nonce || ciphertext || tag)` under the 32 bytes of `PB_MASTER_KEY`
@@ -7,10 +10,10 @@
 
 use std::fmt::Write as _;
 
-use strongroom_crypto::secrecy::{ExposeSecret as _, SecretSlice};
+use strongroom_crypto::secrecy::ExposeSecret as _;
 use strongroom_crypto::{simple, Key};
 
-use crate::{Result, SecretId, Store, StoreError};
+use strongroom_store::{Result, SecretId, Store, StoreError};
 
 /// One row of PocketBase's `_secrets` table.
 #[derive(Clone)]
@@ -55,9 +58,9 @@ impl core::fmt::Debug for PocketBaseRow {
     }
 }
 
-pub use crate::import::{ImportAction, ImportItem, ImportReport};
+pub use strongroom_store::import::{ImportAction, ImportReport};
 
-/// Imports PocketBase rows into `store` (in `namespace`), as [`crate::import::import`]
+/// Imports PocketBase rows into `store` (in `namespace`), as [`strongroom_store::import::import`]
 /// does: rows that do not open with `pb_key` are reported by key and env, never written.
 pub async fn import(
     store: &Store,
@@ -70,7 +73,7 @@ pub async fn import(
 ) -> Result<ImportReport> {
     let items = rows
         .iter()
-        .map(|row| crate::import::ImportRow {
+        .map(|row| strongroom_store::import::ImportRow {
             key: row.key.clone(),
             env: (!row.env.is_empty()).then(|| row.env.clone()),
             description: Some(row.description.clone()),
@@ -81,12 +84,12 @@ pub async fn import(
         })
         .collect();
     // PocketBase's plugin stores empty strings: a migration carries them exactly.
-    crate::import::import(
+    strongroom_store::import::import(
         store,
         items,
         namespace,
         [overwrite, dry_run],
-        crate::import::EmptyValues::Keep,
+        strongroom_store::import::EmptyValues::Keep,
         progress,
     )
     .await
@@ -97,7 +100,7 @@ pub const POCKETBASE_ID: &str = "pocketbase_id";
 
 /// The PocketBase row id for `info`: the one it was imported from (metadata
 /// `pocketbase_id`), else Strongroom's own row id.
-fn row_id_of(info: &crate::SecretInfo) -> String {
+fn row_id_of(info: &strongroom_store::SecretInfo) -> String {
     info.metadata
         .as_ref()
         .and_then(|m| m.get(POCKETBASE_ID))
@@ -117,7 +120,7 @@ pub struct PocketBaseExport {
     pub rows: Vec<PocketBaseRow>,
     /// Expired, deleted and destroyed secrets, not exported (for the caller to name, or
     /// refuse).
-    pub left_out: Vec<crate::LeftOut>,
+    pub left_out: Vec<strongroom_store::LeftOut>,
 }
 
 /// Exports every secret of `namespace` (and `env`, if given) as PocketBase rows sealed
@@ -135,12 +138,12 @@ pub async fn export(
     let mut cursor = None;
     loop {
         let page = store
-            .list(crate::ListQuery {
+            .list(strongroom_store::ListQuery {
                 namespace: namespace.map(str::to_owned),
                 env: env.map(str::to_owned),
                 limit: Some(1000),
                 cursor,
-                ..crate::ListQuery::default()
+                ..strongroom_store::ListQuery::default()
             })
             .await?;
         for info in &page.items {
@@ -148,7 +151,7 @@ pub async fn export(
             let secret = match store.get_exact(&id).await {
                 Ok(read) => read.commit().await?,
                 Err(e) => {
-                    left_out.push(crate::LeftOut::of(e)?);
+                    left_out.push(strongroom_store::LeftOut::of(e)?);
                     continue;
                 }
             };
@@ -171,7 +174,7 @@ pub async fn export(
 
 /// PocketBase's timestamp text: `2024-01-31 12:00:00.000Z`.
 fn pocketbase_time(ms: i64) -> String {
-    crate::model::format_time(ms).replacen('T', " ", 1)
+    strongroom_store::format_time(ms).replacen('T', " ", 1)
 }
 
 /// Parses `PB_MASTER_KEY`: exactly 64 hex characters, as PocketBase requires.
@@ -231,7 +234,6 @@ pub fn to_sql(rows: &[PocketBaseRow]) -> String {
 }
 
 /// Reads `_secrets` from a PocketBase SQLite `data.db`.
-#[cfg(feature = "sqlite")]
 pub fn read_sqlite(path: &std::path::Path) -> Result<Vec<PocketBaseRow>> {
     let conn =
         rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
@@ -260,7 +262,6 @@ pub fn read_sqlite(path: &std::path::Path) -> Result<Vec<PocketBaseRow>> {
 }
 
 /// Writes rows into a PocketBase SQLite `data.db` (creating `_secrets` if missing).
-#[cfg(feature = "sqlite")]
 pub fn write_sqlite(path: &std::path::Path, rows: &[PocketBaseRow]) -> Result<()> {
     // A database this export creates holds sealed values and names: readable by its
     // owner only (an existing PocketBase database keeps its own mode).
@@ -287,7 +288,6 @@ pub fn write_sqlite(path: &std::path::Path, rows: &[PocketBaseRow]) -> Result<()
 /// Writes rows into PocketBase's `_secrets` table in PostgreSQL (created with its
 /// `UNIQUE(key, env)` if missing), in one transaction, values bound as parameters; the
 /// transport is the main backend's (see [`read_postgres`]).
-#[cfg(feature = "postgres")]
 pub async fn write_postgres(
     url: &str,
     ca_file: Option<&std::path::Path>,
@@ -314,22 +314,17 @@ pub async fn write_postgres(
     tx.commit().await.map_err(failed)
 }
 
-#[cfg(feature = "postgres")]
 async fn connect_postgres(
     url: &str,
     ca_file: Option<&std::path::Path>,
 ) -> Result<tokio_postgres::Client> {
-    let mut config = crate::backend::transport::parse_url(url, "the PocketBase database URL")?;
-    let transport = crate::backend::transport::Transport::for_config(&mut config, ca_file)?;
-    transport.connect(&config).await.map_err(|e| {
-        StoreError::Database(format!("cannot connect to the PocketBase database: {e}"))
-    })
+    strongroom_store::backend::postgres::connect_client(url, ca_file, "the PocketBase database URL")
+        .await
 }
 
 /// Reads `_secrets` from a PocketBase PostgreSQL database, over the same transport as the
 /// main backend: TLS verified against `ca_file` (or the Mozilla roots) when the URL says
 /// `sslmode=require`, plain otherwise.
-#[cfg(feature = "postgres")]
 pub async fn read_postgres(
     url: &str,
     ca_file: Option<&std::path::Path>,
@@ -358,33 +353,28 @@ pub async fn read_postgres(
         .collect())
 }
 
-/// Plaintext of a PocketBase value, for tests and tools.
-pub fn open_value(pb_key: &Key, value: &str) -> Result<SecretSlice<u8>> {
-    Ok(simple::open(pb_key, value)?)
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
 
-    fn info(metadata: serde_json::Value) -> crate::SecretInfo {
-        crate::SecretInfo {
+    fn info(metadata: serde_json::Value) -> strongroom_store::SecretInfo {
+        strongroom_store::SecretInfo {
             id: "own_row_id".into(),
             namespace: "default".into(),
             env: "prod".into(),
             key: "K".into(),
-            masked_value: crate::MASK.into(),
+            masked_value: strongroom_store::MASK.into(),
             description: String::new(),
             metadata: Some(metadata),
             kind: String::new(),
             version: 1,
             kek_version: 1,
             expires_at: None,
-            state: crate::State::Active,
-            created: crate::Timestamp(0),
-            updated: crate::Timestamp(0),
+            state: strongroom_store::State::Active,
+            created: strongroom_store::Timestamp(0),
+            updated: strongroom_store::Timestamp(0),
         }
     }
 
@@ -409,7 +399,6 @@ mod tests {
 
     /// Every text in the script is one quoted SQL literal, whatever it holds.
     #[test]
-    #[cfg(feature = "sqlite")]
     fn script_literals_can_not_be_escaped() {
         let row = PocketBaseRow {
             id: "pb1".into(),
