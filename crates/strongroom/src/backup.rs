@@ -120,7 +120,7 @@ async fn check_backup(file: &Path) -> Result<Checked, Failure> {
 async fn verify(file: &Path, json: bool) -> Outcome {
     let checked = check_backup(file).await?;
     if json {
-        crate::commands::print_json(&serde_json::json!({
+        crate::output::print_json(&serde_json::json!({
             "file": file.display().to_string(),
             "events": checked.events,
             "values": checked.values,

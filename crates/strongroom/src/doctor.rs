@@ -64,7 +64,7 @@ impl DoctorArgs {
     pub async fn run(self) -> Result<ExitCode, Failure> {
         let checks = checks().await;
         if self.json {
-            crate::commands::print_json(&checks)?;
+            crate::output::print_json(&checks)?;
         } else {
             for c in &checks {
                 let status = match c.status {

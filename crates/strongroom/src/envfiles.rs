@@ -518,7 +518,7 @@ pub fn import_json(
         })
         .collect();
     let (created, overwritten, skipped, failed) = report.counts();
-    crate::commands::print_json(&serde_json::json!({
+    crate::output::print_json(&serde_json::json!({
         "dry_run": dry_run,
         "created": created,
         "overwritten": overwritten,

@@ -64,7 +64,7 @@ async fn status(json: bool) -> Result<ExitCode, Failure> {
         serde_json::Value::Null => "-".to_owned(),
         other => other.to_string(),
     };
-    crate::commands::print_table(
+    crate::output::print_table(
         &[
             "VERSION",
             "FINGERPRINT",

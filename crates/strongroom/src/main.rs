@@ -14,6 +14,7 @@ mod harden;
 mod init;
 mod keys;
 mod lockfile;
+mod output;
 #[cfg(feature = "pkcs11")]
 mod pkcs11;
 mod pocketbase;

@@ -395,7 +395,7 @@ async fn token(action: TokenCommand) -> Result<ExitCode, Failure> {
                 .collect::<Result<Vec<_>, _>>()?;
             let (info, secret) = tokens.create(&name, superuser, &scopes).await?;
             if json {
-                crate::commands::print_json(&serde_json::json!({
+                crate::output::print_json(&serde_json::json!({
                     "name": info.name,
                     "id": info.id,
                     "superuser": info.superuser,
@@ -418,7 +418,7 @@ async fn token(action: TokenCommand) -> Result<ExitCode, Failure> {
         TokenCommand::List { json } => {
             let list = tokens.list().await?;
             if json {
-                crate::commands::print_json(&list)?;
+                crate::output::print_json(&list)?;
             } else {
                 let rows = list
                     .iter()
@@ -440,7 +440,7 @@ async fn token(action: TokenCommand) -> Result<ExitCode, Failure> {
                         ]
                     })
                     .collect();
-                crate::commands::print_table(&["NAME", "ID", "SCOPE", "CREATED", "STATE"], rows);
+                crate::output::print_table(&["NAME", "ID", "SCOPE", "CREATED", "STATE"], rows);
             }
         }
         TokenCommand::Revoke { name } => {

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use strongroom_store::SecretId;
 
-use crate::commands::{open, print_json, Outcome};
+use crate::commands::{open, Outcome};
+use crate::output::print_json;
 
 impl crate::cli::TransferArgs {
     /// `strongroom cp` (`moving` false) or `strongroom mv`.
