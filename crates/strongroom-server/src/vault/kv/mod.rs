@@ -13,7 +13,7 @@ use strongroom_store::{Action, SecretId, SecretInfo, SetRequest, StoreError};
 
 use axum::extract::{Path, State};
 use axum::http::Method;
-use axum::routing::any;
+use axum::routing::{any, MethodRouter};
 use axum::Router;
 use strongroom_store::tokens::Principal;
 
@@ -36,9 +36,9 @@ pub(super) fn routes() -> Router<AppState> {
     for (operation, handler) in [
         ("data", any(data)),
         ("metadata", any(metadata)),
-        ("delete", any(delete)),
-        ("undelete", any(undelete)),
-        ("destroy", any(destroy)),
+        ("delete", change_route("delete")),
+        ("undelete", change_route("undelete")),
+        ("destroy", change_route("destroy")),
     ] {
         router = router
             .route(&format!("/{{mount}}/{operation}"), handler.clone())
@@ -124,37 +124,17 @@ async fn metadata(
     }
 }
 
-/// `delete/{path}` with `{"versions": [...]}`.
-async fn delete(
-    State(state): State<AppState>,
-    VaultCaller(caller): VaultCaller,
-    target: KvTarget,
-    method: Method,
-    body: VaultBody,
-) -> VaultResult {
-    change(&state, &caller, target, &method, &body, "delete").await
-}
-
-/// `undelete/{path}` with `{"versions": [...]}`.
-async fn undelete(
-    State(state): State<AppState>,
-    VaultCaller(caller): VaultCaller,
-    target: KvTarget,
-    method: Method,
-    body: VaultBody,
-) -> VaultResult {
-    change(&state, &caller, target, &method, &body, "undelete").await
-}
-
-/// `destroy/{path}` with `{"versions": [...]}`.
-async fn destroy(
-    State(state): State<AppState>,
-    VaultCaller(caller): VaultCaller,
-    target: KvTarget,
-    method: Method,
-    body: VaultBody,
-) -> VaultResult {
-    change(&state, &caller, target, &method, &body, "destroy").await
+/// The route of `delete|undelete|destroy/{path}` with `{"versions": [...]}`.
+fn change_route(operation: &'static str) -> MethodRouter<AppState> {
+    any(
+        move |State(state): State<AppState>,
+              VaultCaller(caller): VaultCaller,
+              target: KvTarget,
+              method: Method,
+              body: VaultBody| async move {
+            change(&state, &caller, target, &method, &body, operation).await
+        },
+    )
 }
 
 /// `POST|PUT delete|undelete|destroy/{path}`: 204.
