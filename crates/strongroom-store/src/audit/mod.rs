@@ -271,7 +271,7 @@ pub(crate) async fn cut_before(
 /// The fields of a stored event that its link covers.
 fn record_of(event: &AuditEvent) -> AuditRecord {
     AuditRecord {
-        time: event.time.unix_ms(),
+        time: event.time,
         actor: event.actor.clone(),
         action: event.action,
         id: SecretId::new(&event.namespace, &event.env, &event.key),

@@ -417,8 +417,8 @@ pub trait TokenTx: Send {
     async fn update_token(
         &mut self,
         id: &str,
-        expected: Option<i64>,
-        revoked: Option<i64>,
+        expected: Option<Timestamp>,
+        revoked: Option<Timestamp>,
         tag: &[u8],
     ) -> Result<bool>;
 }

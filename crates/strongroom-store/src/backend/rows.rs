@@ -1,6 +1,6 @@
 //! The rows a backend reads and writes.
 
-use crate::{Action, SecretId, State};
+use crate::{Action, SecretId, State, Timestamp};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 use crate::{Result, StoreError};
 
@@ -21,12 +21,12 @@ pub struct StoredInfo {
     pub metadata: Option<String>,
     /// Kind.
     pub kind: String,
-    /// Expiry, Unix ms.
-    pub expires_at: Option<i64>,
-    /// Created, Unix ms.
-    pub created: i64,
-    /// Updated, Unix ms.
-    pub updated: i64,
+    /// Expiry.
+    pub expires_at: Option<Timestamp>,
+    /// Created.
+    pub created: Timestamp,
+    /// Updated.
+    pub updated: Timestamp,
     /// The current version's state (soft-deleted, destroyed).
     pub state: VersionState,
 }
@@ -35,8 +35,8 @@ pub struct StoredInfo {
 /// destroyed (its sealed bytes erased).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct VersionState {
-    /// Soft-deleted at, Unix ms.
-    pub deleted_at: Option<i64>,
+    /// Soft-deleted at.
+    pub deleted_at: Option<Timestamp>,
     /// Destroyed: the sealed bytes are gone for good.
     pub destroyed: bool,
 }
@@ -95,8 +95,8 @@ pub struct StoredVersion {
     pub version: u32,
     /// KEK version.
     pub kek_version: u32,
-    /// Written at, Unix ms.
-    pub created: i64,
+    /// Written at.
+    pub created: Timestamp,
     /// Written by.
     pub actor: String,
     /// Soft-deleted or destroyed.
@@ -143,8 +143,8 @@ pub struct Changes {
     pub metadata: Change<Option<String>>,
     /// Kind (default `generic`).
     pub kind: Change<String>,
-    /// Expiry, Unix ms (default none).
-    pub expires_at: Change<Option<i64>>,
+    /// Expiry (default none).
+    pub expires_at: Change<Option<Timestamp>>,
 }
 
 /// A secret row locked by a write transaction.
@@ -176,8 +176,8 @@ pub struct NewVersion<'a> {
     pub row: &'a SecretRow,
     /// The sealed value.
     pub value: &'a StoredValue,
-    /// Written at, Unix ms.
-    pub created: i64,
+    /// Written at.
+    pub created: Timestamp,
     /// Written by.
     pub actor: &'a str,
     /// Sequence number of the audit event that wrote it.
@@ -189,8 +189,8 @@ pub struct NewVersion<'a> {
 /// An audit event to append.
 #[derive(Debug, Clone)]
 pub struct AuditRecord {
-    /// When, Unix ms.
-    pub time: i64,
+    /// When.
+    pub time: Timestamp,
     /// Who.
     pub actor: String,
     /// What.
@@ -214,8 +214,8 @@ pub struct ListFilter {
     pub prefix: Option<String>,
     /// Only this state, judged at `now`.
     pub state: Option<State>,
-    /// Now, Unix ms.
-    pub now: i64,
+    /// Now.
+    pub now: Timestamp,
     /// Page size.
     pub limit: usize,
     /// Continue after `(env, key)`.
@@ -252,10 +252,10 @@ pub struct TokenRecord {
     pub superuser: bool,
     /// `namespace/env` scopes.
     pub scopes: Vec<String>,
-    /// Created, Unix ms.
-    pub created: i64,
-    /// Revoked, Unix ms.
-    pub revoked: Option<i64>,
+    /// Created.
+    pub created: Timestamp,
+    /// Revoked.
+    pub revoked: Option<Timestamp>,
     /// Keyed tag over every field above, bound to the id (stored form of a keyed hash,
     /// with its KEK version); `None` on a row that was never tagged.
     pub tag: Option<Vec<u8>>,

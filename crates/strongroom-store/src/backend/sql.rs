@@ -159,13 +159,13 @@ pub fn list(dialect: Dialect, filter: &ListFilter) -> (Query, Query) {
     let live = "v.deleted_at IS NULL AND NOT v.destroyed";
     match filter.state {
         Some(State::Expired) => {
-            let p = q.bind(filter.now);
+            let p = q.bind(filter.now.unix_ms());
             q.and(format!(
                 "s.expires_at IS NOT NULL AND s.expires_at <= {p} AND {live}"
             ));
         }
         Some(State::Active) => {
-            let p = q.bind(filter.now);
+            let p = q.bind(filter.now.unix_ms());
             q.and(format!(
                 "(s.expires_at IS NULL OR s.expires_at > {p}) AND {live}"
             ));
@@ -247,7 +247,7 @@ mod tests {
             env: Some("prod".into()),
             prefix: Some("DB_".into()),
             state: Some(State::Active),
-            now: 5,
+            now: crate::Timestamp(5),
             limit: 10,
             after: Some(("prod".into(), "DB_A".into())),
             offset: 3,

@@ -12,6 +12,7 @@ use super::{value_context, Store};
 use crate::audit::{self, Appender, AuditVerification, Checkpoint};
 use crate::backend::{AuditRecord, StoredValue, VersionRow};
 use crate::model::now_ms;
+use crate::Timestamp;
 use crate::{Action, AuditEvent, AuditQuery, Page, Result, StoreError};
 
 impl Store {
@@ -121,7 +122,7 @@ impl Store {
                         .append(
                             tx,
                             &AuditRecord {
-                                time: now,
+                                time: Timestamp(now),
                                 actor: actor.clone(),
                                 action: Action::Reseal,
                                 id: legacy.id.clone(),

@@ -6,7 +6,7 @@ use strongroom_crypto::{secrecy, KeyedHash};
 
 use super::{value_context, Store};
 use crate::backend::{AuditRecord, ListFilter, StoredInfo};
-use crate::model::{format_time, now_ms, Timestamp, MASK};
+use crate::model::{now_ms, Timestamp, MASK};
 use crate::{
     Action, ListQuery, Page, Result, Secret, SecretId, SecretInfo, State, StoreError, VersionInfo,
 };
@@ -92,7 +92,7 @@ impl Store {
         let records: Vec<AuditRecord> = reads
             .iter()
             .map(|read| AuditRecord {
-                time,
+                time: Timestamp(time),
                 actor: self.actor.to_string(),
                 action,
                 id: read.secret.id.clone(),
@@ -255,10 +255,10 @@ impl Store {
                 destroyed: stored.info.state.destroyed,
             });
         }
-        if let Some(at) = stored.info.expires_at.filter(|at| *at <= now) {
+        if let Some(at) = stored.info.expires_at.filter(|at| at.unix_ms() <= now) {
             return Err(StoreError::Expired {
                 id: id.clone(),
-                expired_at: format_time(at),
+                expired_at: at.to_string(),
             });
         }
         let context = value_context(id, &stored.info.row_id, stored.info.version);
@@ -284,7 +284,7 @@ impl Store {
         for env in self.chain(&id) {
             let candidate = SecretId::new(&id.namespace, env, &id.key);
             if let Some(stored) = self.inner.backend.fetch(&candidate).await? {
-                return Ok(stored.info.expires_at.is_none_or(|at| at > now));
+                return Ok(stored.info.expires_at.is_none_or(|at| at.unix_ms() > now));
             }
         }
         Ok(false)
@@ -382,7 +382,7 @@ impl Store {
             env: query.env,
             prefix: query.prefix,
             state: query.state,
-            now,
+            now: Timestamp(now),
             limit,
             after,
             offset: query.offset.unwrap_or(0),
@@ -425,10 +425,10 @@ impl Store {
             .map(|v| VersionInfo {
                 version: v.version,
                 kek_version: v.kek_version,
-                created: Timestamp(v.created),
+                created: v.created,
                 actor: v.actor,
                 current: v.version == current,
-                deleted: v.state.deleted_at.map(Timestamp),
+                deleted: v.state.deleted_at,
                 destroyed: v.state.destroyed,
             })
             .collect())
@@ -443,10 +443,10 @@ impl Store {
             let Some(stored) = self.inner.backend.fetch(&candidate_id).await? else {
                 continue;
             };
-            if let Some(at) = stored.info.expires_at.filter(|at| *at <= now_ms()) {
+            if let Some(at) = stored.info.expires_at.filter(|at| at.unix_ms() <= now_ms()) {
                 return Err(StoreError::Expired {
                     id: candidate_id,
-                    expired_at: format_time(at),
+                    expired_at: at.to_string(),
                 });
             }
             let hash = KeyedHash::from_bytes(&stored.value.value_hash)
@@ -522,17 +522,17 @@ pub(super) fn info_of(row: StoredInfo, now: i64) -> SecretInfo {
         kind: row.kind,
         version: row.version,
         kek_version: row.kek_version,
-        expires_at: row.expires_at.map(Timestamp),
+        expires_at: row.expires_at,
         state: if row.state.destroyed {
             State::Destroyed
         } else if row.state.deleted_at.is_some() {
             State::Deleted
-        } else if row.expires_at.is_some_and(|at| at <= now) {
+        } else if row.expires_at.is_some_and(|at| at.unix_ms() <= now) {
             State::Expired
         } else {
             State::Active
         },
-        created: Timestamp(row.created),
-        updated: Timestamp(row.updated),
+        created: row.created,
+        updated: row.updated,
     }
 }

@@ -11,6 +11,7 @@ use super::{value_context, Store};
 use crate::audit::Appender;
 use crate::backend::{AuditRecord, StoredValue};
 use crate::model::now_ms;
+use crate::Timestamp;
 use crate::{Action, Result, RotationProgress, RotationStatus, StoreError};
 
 /// Options of a key rotation.
@@ -162,7 +163,7 @@ impl Store {
                     {
                         applied += 1;
                         let record = AuditRecord {
-                            time: now,
+                            time: Timestamp(now),
                             actor: actor.clone(),
                             action: Action::Rotate,
                             id: update.id.clone(),

@@ -9,6 +9,7 @@ use crate::audit::Appender;
 use crate::backend::{AuditRecord, TokenRecord};
 use crate::model::now_ms;
 use crate::tokens::record::{self, RowCheck};
+use crate::Timestamp;
 use crate::{Action, AuditQuery, Result, SecretId, StoreError};
 
 /// The meta entry recording that the rows from before keyed tags were tagged (once).
@@ -34,7 +35,7 @@ impl core::fmt::Display for TokenProblem {
 /// The audit record of a token event: the token's name in the key field.
 fn token_event(actor: &str, action: Action, name: &str, now: i64, kek: u32) -> AuditRecord {
     AuditRecord {
-        time: now,
+        time: Timestamp(now),
         actor: actor.to_owned(),
         action,
         id: SecretId::new("", "", name),
@@ -62,7 +63,7 @@ impl Store {
                 // The log's lock first: creations are serialised, so two names that
                 // differ only in case can not both pass the check.
                 let mut audit = Appender::start(tx, &chain).await?;
-                check_writer_key(tx, &writer_key, record.created).await?;
+                check_writer_key(tx, &writer_key, record.created.unix_ms()).await?;
                 if !tx.insert_token(&record).await? {
                     return Ok(false);
                 }
@@ -70,7 +71,7 @@ impl Store {
                     &actor,
                     Action::TokenCreate,
                     &record.name,
-                    record.created,
+                    record.created.unix_ms(),
                     kek,
                 );
                 audit.append(tx, &event).await?;
@@ -86,7 +87,7 @@ impl Store {
     pub(crate) async fn revoke_token_row(&self, record: TokenRecord, now: i64) -> Result<bool> {
         let intact = self.token_row_check(&record) == RowCheck::Intact;
         let revoked = TokenRecord {
-            revoked: Some(now),
+            revoked: Some(Timestamp(now)),
             ..record
         };
         let tag = if intact {
@@ -100,7 +101,10 @@ impl Store {
         self.transact(move |tx| {
             Box::pin(async move {
                 let mut audit = Appender::start(tx, &chain).await?;
-                if !tx.update_token(&revoked.id, None, Some(now), &tag).await? {
+                if !tx
+                    .update_token(&revoked.id, None, Some(Timestamp(now)), &tag)
+                    .await?
+                {
                     return Ok(false);
                 }
                 let event = token_event(&actor, Action::TokenRevoke, &revoked.name, now, kek);
@@ -201,7 +205,7 @@ impl Store {
     /// When the database can not be read or written.
     pub async fn retag_tokens(&self) -> Result<u64> {
         let active = self.inner.ring.active().version();
-        let stale: Vec<(String, Option<i64>, Vec<u8>)> = self
+        let stale: Vec<(String, Option<Timestamp>, Vec<u8>)> = self
             .inner
             .backend
             .tokens()

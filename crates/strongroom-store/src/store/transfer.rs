@@ -12,6 +12,7 @@ use super::{value_context, Store};
 use crate::audit::Appender;
 use crate::backend::AuditRecord;
 use crate::model::now_ms;
+use crate::Timestamp;
 use crate::{Action, Expiry, Result, SecretId, SetRequest, StoreError, WriteOutcome};
 
 impl Store {
@@ -137,7 +138,7 @@ impl Store {
                     .append(
                         tx,
                         &AuditRecord {
-                            time: now,
+                            time: Timestamp(now),
                             actor: actor.clone(),
                             action: Action::MoveIn,
                             id: to.clone(),

@@ -109,7 +109,7 @@ pub(super) async fn apply_write(
         .append(
             tx,
             &AuditRecord {
-                time: record.now,
+                time: Timestamp(record.now),
                 actor: record.actor.clone(),
                 action,
                 id: record.id.clone(),
@@ -122,7 +122,7 @@ pub(super) async fn apply_write(
     tx.insert_version(NewVersion {
         row: &row,
         value: &value,
-        created: record.now,
+        created: Timestamp(record.now),
         actor: &record.actor,
         audit_seq: seq,
         audit_tag: &tag,
@@ -166,7 +166,7 @@ pub(super) fn event(
     now: i64,
 ) -> AuditRecord {
     AuditRecord {
-        time: now,
+        time: Timestamp(now),
         actor: actor.to_owned(),
         action,
         id: id.clone(),
@@ -472,11 +472,11 @@ impl Store {
     }
 }
 
-pub(super) fn expiry_change(expiry: Expiry, now: i64) -> Result<Change<Option<i64>>> {
+pub(super) fn expiry_change(expiry: Expiry, now: i64) -> Result<Change<Option<Timestamp>>> {
     Ok(match expiry {
         Expiry::Keep => Change::Keep,
         Expiry::Never => Change::Set(None),
-        Expiry::At(at) => Change::Set(Some(at)),
+        Expiry::At(at) => Change::Set(Some(Timestamp(at))),
         Expiry::In(ttl) => {
             if ttl.is_zero() {
                 return Err(StoreError::InvalidInput(
@@ -487,7 +487,7 @@ pub(super) fn expiry_change(expiry: Expiry, now: i64) -> Result<Change<Option<i6
                 .ok()
                 .and_then(|ms| now.checked_add(ms))
                 .ok_or_else(|| StoreError::InvalidInput("ttl is too long".into()))?;
-            Change::Set(Some(ms))
+            Change::Set(Some(Timestamp(ms)))
         }
     })
 }

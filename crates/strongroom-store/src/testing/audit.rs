@@ -269,7 +269,7 @@ pub async fn retention_cuts_by_sequence(h: &dyn Harness) {
     )
     .unwrap();
     let event = |time: i64, key: &str| crate::backend::AuditRecord {
-        time,
+        time: crate::Timestamp(time),
         actor: "tester".into(),
         action: Action::Read,
         id: id("global", key),

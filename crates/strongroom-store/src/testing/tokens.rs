@@ -25,7 +25,7 @@ async fn insert_untagged(h: &dyn Harness, id: &str, name: &str, superuser: bool)
         } else {
             vec!["default/dev:read".into()]
         },
-        created: 1_700_000_000_000,
+        created: crate::Timestamp(1_700_000_000_000),
         revoked: None,
         tag: None,
     };

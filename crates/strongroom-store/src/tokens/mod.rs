@@ -176,7 +176,7 @@ impl Tokens {
             secret_hash: sha256(secret.as_bytes()).to_vec(),
             superuser,
             scopes: scopes.iter().map(ToString::to_string).collect(),
-            created: now_ms(),
+            created: Timestamp(now_ms()),
             revoked: None,
             tag: None,
         };
@@ -307,8 +307,8 @@ fn info_of(record: TokenRecord, intact: bool) -> TokenInfo {
         name: record.name,
         superuser: record.superuser,
         scopes: record.scopes,
-        created: Timestamp(record.created),
-        revoked: record.revoked.map(Timestamp),
+        created: record.created,
+        revoked: record.revoked,
         intact,
     }
 }

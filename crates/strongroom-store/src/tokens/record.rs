@@ -19,7 +19,7 @@ fn tag_context() -> Context {
 fn tag_input(record: &TokenRecord) -> Vec<u8> {
     let revoked = record
         .revoked
-        .map(|t| t.to_be_bytes().to_vec())
+        .map(|t| t.unix_ms().to_be_bytes().to_vec())
         .unwrap_or_default();
     let mut context = Context::new("api-token-v1")
         .with(&record.id)
@@ -35,7 +35,7 @@ fn tag_input(record: &TokenRecord) -> Vec<u8> {
         context = context.with(scope);
     }
     context
-        .with(record.created.to_be_bytes())
+        .with(record.created.unix_ms().to_be_bytes())
         .with(revoked)
         .as_bytes()
         .to_vec()

@@ -523,7 +523,7 @@ impl AuditTx for SqliteTx<'_> {
         for row in rows {
             let (time, actor, action, id, version, kek_version) = row.map_err(db)?;
             events.push(AuditRecord {
-                time,
+                time: Timestamp(time),
                 actor,
                 action: legacy_action(&action)?,
                 id,
@@ -566,8 +566,8 @@ impl TokenTx for SqliteTx<'_> {
     async fn update_token(
         &mut self,
         id: &str,
-        expected: Option<i64>,
-        revoked: Option<i64>,
+        expected: Option<Timestamp>,
+        revoked: Option<Timestamp>,
         tag: &[u8],
     ) -> Result<bool> {
         self.execute(

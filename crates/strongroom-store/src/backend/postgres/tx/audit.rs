@@ -49,7 +49,7 @@ impl AuditTx for PgTx<'_> {
     async fn insert_events(&mut self, events: &[NewEvent<'_>]) -> Result<()> {
         // One statement, one round trip, however many events the group commit carries.
         let ids: Vec<i64> = events.iter().map(|e| e.seq).collect();
-        let times: Vec<i64> = events.iter().map(|e| e.record.time).collect();
+        let times: Vec<i64> = events.iter().map(|e| e.record.time.unix_ms()).collect();
         let text = |f: fn(&AuditRecord) -> &str| -> Vec<&str> {
             events.iter().map(|e| f(e.record)).collect()
         };

@@ -32,8 +32,8 @@ impl TokenTx for PgTx<'_> {
     async fn update_token(
         &mut self,
         id: &str,
-        expected: Option<i64>,
-        revoked: Option<i64>,
+        expected: Option<Timestamp>,
+        revoked: Option<Timestamp>,
         tag: &[u8],
     ) -> Result<bool> {
         let n = self
