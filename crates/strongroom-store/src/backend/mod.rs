@@ -32,10 +32,10 @@ pub mod sqlite;
 pub(crate) mod transport;
 
 pub use rows::{
-    AuditRecord, ChainHead, Change, Changes, History, KekUsage, KeptValue, LinkedEvent, ListFilter,
-    ListPage, NewEvent, NewVersion, PlacedVersion, RecordedKey, RotationCandidate, SecretRow,
-    SecretSettings, StoredInfo, StoredSecret, StoredValue, StoredVersion, TiePage, TokenRecord,
-    UpsertedSecret, VersionChange, VersionRow, VersionState, VersionTie,
+    AuditRecord, ChainHead, Change, Changes, History, KekUsage, KeptValue, LinkedEvent, ListCursor,
+    ListFilter, ListPage, NewEvent, NewVersion, PlacedVersion, RecordedKey, RotationCandidate,
+    SecretRow, SecretSettings, StoredInfo, StoredSecret, StoredValue, StoredVersion, TiePage,
+    TokenRecord, UpsertedSecret, VersionChange, VersionRow, VersionState, VersionTie,
 };
 
 /// The future a transaction's work returns: `Ok` commits, an error rolls back.

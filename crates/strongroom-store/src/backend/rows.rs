@@ -219,7 +219,7 @@ pub struct ListFilter {
     /// Page size.
     pub limit: usize,
     /// Continue after `(env, key)`.
-    pub after: Option<(String, String)>,
+    pub after: Option<ListCursor>,
     /// Skip rows (when no cursor).
     pub offset: usize,
 }
@@ -401,4 +401,13 @@ pub struct NewEvent<'a> {
     pub record: &'a AuditRecord,
     /// Its link to the previous event.
     pub link: Vec<u8>,
+}
+
+/// Where a listing's next page starts: after this env and key (the order of a listing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListCursor {
+    /// The env of the last row listed.
+    pub env: String,
+    /// Its key.
+    pub key: String,
 }

@@ -181,7 +181,11 @@ pub fn list(dialect: Dialect, filter: &ListFilter) -> (Query, Query) {
         q.conditions()
     ));
     let (env, key) = ((dialect.bytewise)("s.env"), (dialect.bytewise)("s.key"));
-    if let Some((after_env, after_key)) = &filter.after {
+    if let Some(super::ListCursor {
+        env: after_env,
+        key: after_key,
+    }) = &filter.after
+    {
         let e = q.bind(after_env.as_str());
         let k = q.bind(after_key.as_str());
         q.and(format!("({env} > {e} OR (s.env = {e} AND {key} > {k}))"));
@@ -249,7 +253,10 @@ mod tests {
             state: Some(State::Active),
             now: crate::Timestamp(5),
             limit: 10,
-            after: Some(("prod".into(), "DB_A".into())),
+            after: Some(crate::backend::ListCursor {
+                env: "prod".into(),
+                key: "DB_A".into(),
+            }),
             offset: 3,
         }
     }

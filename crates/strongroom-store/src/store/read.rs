@@ -370,7 +370,10 @@ impl Store {
             Some(cursor) => Some(
                 cursor
                     .split_once('/')
-                    .map(|(e, k)| (e.to_owned(), k.to_owned()))
+                    .map(|(env, key)| crate::backend::ListCursor {
+                        env: env.to_owned(),
+                        key: key.to_owned(),
+                    })
                     .ok_or_else(|| StoreError::InvalidInput("malformed list cursor".into()))?,
             ),
             None => None,
