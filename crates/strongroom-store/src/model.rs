@@ -334,6 +334,8 @@ pub enum Action {
     /// A token row from before keyed tags was tagged under the key, at the first open
     /// with the key after the upgrade (the key field holds its name).
     TokenTag,
+    /// A token's expiry was moved by a renewal (the key field holds its name).
+    TokenRenew,
 }
 
 impl Action {
@@ -379,6 +381,7 @@ impl Action {
             Self::TokenCreate => "token_create",
             Self::TokenRevoke => "token_revoke",
             Self::TokenTag => "token_tag",
+            Self::TokenRenew => "token_renew",
         }
     }
 
@@ -406,6 +409,7 @@ impl Action {
             Self::TokenCreate,
             Self::TokenRevoke,
             Self::TokenTag,
+            Self::TokenRenew,
         ]
         .into_iter()
         .find(|a| a.as_str() == name)

@@ -411,14 +411,9 @@ pub trait TokenTx: Send {
     /// compared case-insensitively (ASCII).
     async fn insert_token(&mut self, token: &TokenRecord) -> Result<bool>;
 
-    /// Sets the revocation time and the tag of the token with public id `id` (the fields
-    /// that change after creation), only while its revocation time is still `expected`;
+    /// Writes the fields of a token that change after creation (revocation, expiry, uses
+    /// made, tag) from `new`, only while the row of `expected.id` still holds `expected`'s
+    /// (compare-and-swap: a renewal, a use and a revocation never overwrite each other);
     /// false (nothing written) otherwise or if there is no such row.
-    async fn update_token(
-        &mut self,
-        id: &str,
-        expected: Option<Timestamp>,
-        revoked: Option<Timestamp>,
-        tag: &[u8],
-    ) -> Result<bool>;
+    async fn update_token(&mut self, expected: &TokenRecord, new: &TokenRecord) -> Result<bool>;
 }

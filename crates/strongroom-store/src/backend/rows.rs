@@ -240,7 +240,7 @@ pub struct RotationCandidate {
 }
 
 /// An API token as stored: its secret only as a SHA-256 hash.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TokenRecord {
     /// Public id (12 hex characters).
     pub id: String,
@@ -256,6 +256,24 @@ pub struct TokenRecord {
     pub created: Timestamp,
     /// Revoked.
     pub revoked: Option<Timestamp>,
+    /// When it stops working (`None`: never); renewal moves it, up to `max_expires`.
+    pub expires: Option<Timestamp>,
+    /// The latest it may ever be renewed to (`None`: no limit).
+    pub max_expires: Option<Timestamp>,
+    /// Its period in ms: what a renewal without an increment adds (0: none set).
+    pub ttl_ms: i64,
+    /// Whether it may be renewed.
+    pub renewable: bool,
+    /// Uses it may make (0: unlimited).
+    pub num_uses: u32,
+    /// Uses made (counted only when `num_uses` is set).
+    pub uses: u32,
+    /// The actor that made it (a token's name, `cli`, an auth method's role).
+    pub creator: String,
+    /// How it was issued: `token` (created by a token or the CLI), or an auth method.
+    pub method: String,
+    /// The public id of the token it was made under (revoking that one revokes this).
+    pub parent: Option<String>,
     /// Keyed tag over every field above, bound to the id (stored form of a keyed hash,
     /// with its KEK version); `None` on a row that was never tagged.
     pub tag: Option<Vec<u8>>,

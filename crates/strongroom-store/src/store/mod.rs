@@ -279,6 +279,11 @@ impl Store {
         Ok(store)
     }
 
+    /// The actor this store records in audit events and version history.
+    pub fn actor_name(&self) -> &str {
+        &self.actor
+    }
+
     /// The same store, recording `actor` in audit events and version history.
     #[must_use]
     pub fn with_actor(&self, actor: &str) -> Self {

@@ -81,38 +81,59 @@ impl Store {
         .await
     }
 
-    /// Marks `record` revoked at `now`, re-tagged, with its `token_revoke` event. A row
-    /// whose tag does not match is revoked but keeps its (failing) tag: revoking never
-    /// makes a forged row's fields valid.
-    pub(crate) async fn revoke_token_row(&self, record: TokenRecord, now: i64) -> Result<bool> {
-        let intact = self.token_row_check(&record) == RowCheck::Intact;
-        let revoked = TokenRecord {
-            revoked: Some(Timestamp(now)),
-            ..record
-        };
-        let tag = if intact {
-            record::tag(&self.inner.ring, &revoked)
-        } else {
-            revoked.tag.clone().unwrap_or_default()
-        };
+    /// Writes each `(old, new)` pair of token rows (the fields that change after
+    /// creation: revocation, expiry, uses), re-tagged, each with an `action` event when
+    /// one is given, in one transaction; each write is a compare-and-swap against `old`,
+    /// and the transaction writes nothing unless every row still held its `old` fields.
+    /// A row whose tag does not match keeps its (failing) tag: no write makes a forged
+    /// row's fields valid. Returns false when a row changed meanwhile.
+    pub(crate) async fn rewrite_token_rows(
+        &self,
+        rows: Vec<(TokenRecord, TokenRecord)>,
+        action: Option<Action>,
+    ) -> Result<bool> {
+        let rows: Vec<(TokenRecord, TokenRecord)> = rows
+            .into_iter()
+            .map(|(old, mut new)| {
+                new.tag = if self.token_row_check(&old) == RowCheck::Intact {
+                    Some(record::tag(&self.inner.ring, &new))
+                } else {
+                    old.tag.clone()
+                };
+                (old, new)
+            })
+            .collect();
         let chain = Arc::clone(&self.inner.chain);
         let actor = self.actor.to_string();
         let kek = self.inner.ring.active().version();
+        let now = now_ms();
         self.transact(move |tx| {
             Box::pin(async move {
-                let mut audit = Appender::start(tx, &chain).await?;
-                if !tx
-                    .update_token(&revoked.id, None, Some(Timestamp(now)), &tag)
-                    .await?
-                {
-                    return Ok(false);
+                let mut audit = match action {
+                    Some(_) => Some(Appender::start(tx, &chain).await?),
+                    None => None,
+                };
+                for (old, new) in &rows {
+                    if !tx.update_token(old, new).await? {
+                        // Changed meanwhile: roll the whole transaction back.
+                        return Err(StoreError::conflict(
+                            crate::ConflictKind::ChangedMeanwhile,
+                            "a token changed meanwhile",
+                        ));
+                    }
+                    if let (Some(audit), Some(action)) = (audit.as_mut(), action) {
+                        let event = token_event(&actor, action, &new.name, now, kek);
+                        audit.append(tx, &event).await?;
+                    }
                 }
-                let event = token_event(&actor, Action::TokenRevoke, &revoked.name, now, kek);
-                audit.append(tx, &event).await?;
                 Ok(true)
             })
         })
         .await
+        .or_else(|e| match e.conflict_kind() {
+            Some(crate::ConflictKind::ChangedMeanwhile) => Ok(false),
+            _ => Err(e),
+        })
     }
 
     /// Every token row that is refused (untagged, edited, forged, or tagged under a key
@@ -179,9 +200,11 @@ impl Store {
                 }
                 let kek = ring.active().version();
                 for row in &untagged {
-                    let tag = record::tag(&ring, row);
-                    tx.update_token(&row.id, row.revoked, row.revoked, &tag)
-                        .await?;
+                    let tagged = TokenRecord {
+                        tag: Some(record::tag(&ring, row)),
+                        ..row.clone()
+                    };
+                    tx.update_token(row, &tagged).await?;
                     audit
                         .append(
                             tx,
@@ -205,7 +228,7 @@ impl Store {
     /// When the database can not be read or written.
     pub async fn retag_tokens(&self) -> Result<u64> {
         let active = self.inner.ring.active().version();
-        let stale: Vec<(String, Option<Timestamp>, Vec<u8>)> = self
+        let stale: Vec<(TokenRecord, TokenRecord)> = self
             .inner
             .backend
             .tokens()
@@ -220,8 +243,11 @@ impl Store {
                         .is_some_and(|t| t.kek_version() != active)
             })
             .map(|row| {
-                let tag = record::tag(&self.inner.ring, &row);
-                (row.id, row.revoked, tag)
+                let tagged = TokenRecord {
+                    tag: Some(record::tag(&self.inner.ring, &row)),
+                    ..row.clone()
+                };
+                (row, tagged)
             })
             .collect();
         if stale.is_empty() {
@@ -229,8 +255,8 @@ impl Store {
         }
         self.transact(move |tx| {
             Box::pin(async move {
-                for (id, revoked, tag) in &stale {
-                    tx.update_token(id, *revoked, *revoked, tag).await?;
+                for (row, tagged) in &stale {
+                    tx.update_token(row, tagged).await?;
                 }
                 Ok(stale.len() as u64)
             })

@@ -169,7 +169,10 @@ macro_rules! backend_conformance_suite {
             token_rows_from_before_tags_are_tagged_once_and_forged_ones_refused,
             token_names_are_unique_ignoring_case_and_survive_rotation,
             keys_with_empty_or_dot_segments_are_refused_and_old_ones_renamed,
-            listed_states_are_the_states_reads_act_on, info_is_one_identitys_listed_attributes
+            listed_states_are_the_states_reads_act_on, info_is_one_identitys_listed_attributes,
+            tokens_expire_and_run_out_of_uses,
+            child_tokens_stay_within_their_parent_and_are_revoked_with_it,
+            a_token_identity_edited_without_the_key_is_refused
         );
     };
     (@tests $make:path; $($name:ident),* $(,)?) => {

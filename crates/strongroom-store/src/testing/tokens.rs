@@ -28,6 +28,7 @@ async fn insert_untagged(h: &dyn Harness, id: &str, name: &str, superuser: bool)
         created: crate::Timestamp(1_700_000_000_000),
         revoked: None,
         tag: None,
+        ..TokenRecord::default()
     };
     let backend = h.backend().await;
     let inserted = crate::store::in_transaction(backend.as_ref(), move |tx| {
@@ -141,4 +142,280 @@ pub async fn token_names_are_unique_ignoring_case_and_survive_rotation(h: &dyn H
         token_events(&only_new, Action::TokenRevoke).await,
         ["agent"]
     );
+}
+
+/// A token request with a name and space-separated scopes.
+fn request(name: &str, scopes: &str) -> crate::tokens::TokenRequest {
+    crate::tokens::TokenRequest {
+        name: name.into(),
+        scopes: scopes
+            .split(' ')
+            .map(|s| Scope::parse(s).unwrap())
+            .collect(),
+        ..crate::tokens::TokenRequest::default()
+    }
+}
+
+pub async fn tokens_expire_and_run_out_of_uses(h: &dyn Harness) {
+    use crate::tokens::TokenRequest;
+    use std::time::Duration;
+    let store = open(h).await;
+    let tokens = Tokens::new(&store, None).unwrap().with_actor("cli:tester");
+    let works = |token: &str| {
+        let (tokens, token) = (tokens.clone(), token.to_owned());
+        async move { tokens.authenticate(&token).await.unwrap().is_some() }
+    };
+
+    // Expiry: works, then is refused like an unknown token.
+    let (short_info, short) = tokens
+        .create_with(
+            TokenRequest {
+                ttl: Some(Duration::from_millis(1500)),
+                ..request("short", "default/dev:read")
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(short_info.expires.is_some());
+    assert_eq!(
+        (short_info.creator.as_str(), short_info.method.as_str()),
+        ("cli:tester", "token")
+    );
+    assert!(works(short.expose_secret()).await);
+    // The accessor names the token and is never usable as it.
+    assert!(!works(&short_info.accessor).await);
+    assert!(!works(&format!("sr.{}.x", short_info.accessor)).await);
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    assert!(!works(short.expose_secret()).await, "expired");
+
+    // Uses: counted in the row; the third use is refused.
+    let (_, twice) = tokens
+        .create_with(
+            TokenRequest {
+                num_uses: 2,
+                ..request("twice", "default/dev:read")
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(works(twice.expose_secret()).await);
+    assert!(works(twice.expose_secret()).await);
+    assert!(!works(twice.expose_secret()).await, "used up");
+    let listed = tokens.list().await.unwrap();
+    let twice_info = listed.iter().find(|t| t.name == "twice").unwrap();
+    assert_eq!((twice_info.num_uses, twice_info.uses_left), (2, Some(0)));
+
+    // A ttl over the max, a renewable token without a ttl: refused.
+    for bad in [
+        TokenRequest {
+            ttl: Some(Duration::from_secs(7200)),
+            max_ttl: Some(Duration::from_secs(3600)),
+            ..request("bad1", "default/dev:read")
+        },
+        TokenRequest {
+            renewable: true,
+            ..request("bad2", "default/dev:read")
+        },
+    ] {
+        assert!(matches!(
+            tokens.create_with(bad, None).await,
+            Err(StoreError::InvalidInput(_))
+        ));
+    }
+}
+
+pub async fn child_tokens_stay_within_their_parent_and_are_revoked_with_it(h: &dyn Harness) {
+    use crate::tokens::TokenRequest;
+    use std::time::Duration;
+    let store = open(h).await;
+    let tokens = Tokens::new(&store, None).unwrap().with_actor("cli:tester");
+    let works = |token: &str| {
+        let (tokens, token) = (tokens.clone(), token.to_owned());
+        async move { tokens.authenticate(&token).await.unwrap().is_some() }
+    };
+    // Children: within the parent's scopes, never a superuser under a scoped parent,
+    // never outliving it.
+    let (parent_info, parent) = tokens
+        .create_with(
+            TokenRequest {
+                ttl: Some(Duration::from_secs(3600)),
+                max_ttl: Some(Duration::from_secs(7200)),
+                renewable: true,
+                ..request("parent", "default/*:read,list")
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let parent = tokens
+        .authenticate(parent.expose_secret())
+        .await
+        .unwrap()
+        .unwrap();
+    for wider in [
+        request("wider1", "default/dev:read,write"),
+        request("wider2", "other/dev:read"),
+        request("wider3", "*/dev:read"),
+        TokenRequest {
+            name: "wider4".into(),
+            superuser: true,
+            ..TokenRequest::default()
+        },
+    ] {
+        let name = wider.name.clone();
+        assert!(
+            matches!(
+                tokens.create_with(wider, Some(&parent)).await,
+                Err(StoreError::InvalidInput(_))
+            ),
+            "{name} must be refused"
+        );
+    }
+    let (child_info, child) = tokens
+        .create_with(
+            TokenRequest {
+                ttl: Some(Duration::from_secs(36_000)),
+                ..request("child", "default/dev:read")
+            },
+            Some(&parent),
+        )
+        .await
+        .unwrap();
+    assert!(
+        child_info.expires <= parent_info.max_expires,
+        "capped by the parent"
+    );
+    assert_eq!(
+        child_info.parent_accessor.as_deref(),
+        Some(parent_info.accessor.as_str())
+    );
+    let child = tokens
+        .authenticate(child.expose_secret())
+        .await
+        .unwrap()
+        .unwrap();
+    let (_, grandchild) = tokens
+        .create_with(request("grandchild", "default/dev:read"), Some(&child))
+        .await
+        .unwrap();
+    assert!(works(grandchild.expose_secret()).await);
+
+    // By accessor: a token sees those made under it; nobody else's.
+    assert!(tokens
+        .lookup_accessor(&child_info.accessor, &parent)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(tokens
+        .lookup_accessor(&parent_info.accessor, &child)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(matches!(
+        tokens.revoke_accessor(&parent_info.accessor, &child).await,
+        Err(StoreError::TokenNotFound { .. })
+    ));
+
+    // Renewal: capped at the max; a token that is not renewable moves nothing.
+    let renewed = tokens
+        .renew_self(&parent, Some(Duration::from_secs(36_000)))
+        .await
+        .unwrap();
+    assert_eq!(renewed.expires, parent_info.max_expires);
+    assert!(matches!(
+        tokens.renew_self(&child, None).await,
+        Err(StoreError::InvalidInput(_))
+    ));
+
+    // Revoking the parent revokes what was made under it, at any depth.
+    tokens.revoke("parent").await.unwrap();
+    assert!(
+        !works(grandchild.expose_secret()).await,
+        "grandchild revoked with its parent"
+    );
+    let revoked = token_events(&store, Action::TokenRevoke).await;
+    for name in ["parent", "child", "grandchild"] {
+        assert!(
+            revoked.iter().any(|n| n == name),
+            "{name} revoked, audited: {revoked:?}"
+        );
+    }
+    assert_eq!(token_events(&store, Action::TokenRenew).await, ["parent"]);
+}
+
+pub async fn a_token_identity_edited_without_the_key_is_refused(h: &dyn Harness) {
+    use crate::tokens::TokenRequest;
+    use std::time::Duration;
+    let store = open(h).await;
+    let tokens = Tokens::new(&store, None).unwrap().with_actor("cli:tester");
+    let works = |token: &str| {
+        let (tokens, token) = (tokens.clone(), token.to_owned());
+        async move { tokens.authenticate(&token).await.unwrap().is_some() }
+    };
+    // A database writer without the key clears an expiry or a use count: refused.
+    let (_, edited) = tokens
+        .create_with(
+            TokenRequest {
+                name: "edited".into(),
+                scopes: vec![Scope::parse("default/dev:read").unwrap()],
+                ttl: Some(Duration::from_secs(3600)),
+                num_uses: 5,
+                ..TokenRequest::default()
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(works(edited.expose_secret()).await);
+    let backend = h.backend().await;
+    let row = backend
+        .tokens()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.name == "edited")
+        .unwrap();
+    for forged in [
+        TokenRecord {
+            expires: None,
+            ..row.clone()
+        },
+        TokenRecord {
+            uses: 0,
+            ..row.clone()
+        },
+        TokenRecord {
+            expires: None,
+            max_expires: None,
+            ttl_ms: 0,
+            num_uses: 0,
+            uses: 0,
+            creator: String::new(),
+            method: String::new(),
+            ..row.clone()
+        },
+    ] {
+        let (old, new) = (
+            backend
+                .tokens()
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|r| r.name == "edited")
+                .unwrap(),
+            forged,
+        );
+        let written = crate::store::in_transaction(backend.as_ref(), move |tx| {
+            Box::pin(async move { tx.update_token(&old, &new).await })
+        })
+        .await
+        .unwrap();
+        assert!(written);
+        assert!(
+            !works(edited.expose_secret()).await,
+            "a row edited without the key"
+        );
+    }
 }

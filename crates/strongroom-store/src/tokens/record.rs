@@ -3,9 +3,12 @@
 //! by anyone without the key (inserted, widened, un-revoked, a flipped superuser flag) is
 //! refused wherever tokens are checked.
 //!
-//! The input is a length-prefixed encoding under the label `api-token-v1`. A field added
-//! to tokens later (expiry, accessor, uses) gets a new label (`api-token-v2`) that covers
-//! it, and rows are re-tagged by a migration under the key, as the first tagging was.
+//! The input is a length-prefixed encoding under the label `api-token-v1` for a row whose
+//! identity fields (expiry, maximum, period, renewable, uses, creator, method, parent) are
+//! all at their defaults — every row written before them — and under `api-token-v2`,
+//! which adds them, for every other row. So old rows keep their tags, and a row that
+//! carries any identity field is authenticated over all of them: emptying a field to fall
+//! back to the v1 input does not match the v2 tag the row was written with.
 
 use strongroom_crypto::{Context, KeyRing, KeyedHash};
 
@@ -15,13 +18,32 @@ fn tag_context() -> Context {
     Context::new("api-token")
 }
 
+/// Whether every field added with tokens as identities is at its default (a row from
+/// before them, or one made without them): such a row is tagged over the v1 input.
+fn is_v1(record: &TokenRecord) -> bool {
+    record.expires.is_none()
+        && record.max_expires.is_none()
+        && record.ttl_ms == 0
+        && !record.renewable
+        && record.num_uses == 0
+        && record.uses == 0
+        && record.creator.is_empty()
+        && record.method.is_empty()
+        && record.parent.is_none()
+}
+
 /// The bytes the tag covers: every stored field but the tag itself.
 fn tag_input(record: &TokenRecord) -> Vec<u8> {
-    let revoked = record
-        .revoked
-        .map(|t| t.unix_ms().to_be_bytes().to_vec())
-        .unwrap_or_default();
-    let mut context = Context::new("api-token-v1")
+    let time = |t: Option<crate::Timestamp>| {
+        t.map(|t| t.unix_ms().to_be_bytes().to_vec())
+            .unwrap_or_default()
+    };
+    let label = if is_v1(record) {
+        "api-token-v1"
+    } else {
+        "api-token-v2"
+    };
+    let mut context = Context::new(label)
         .with(&record.id)
         .with(&record.name)
         .with(&record.secret_hash)
@@ -34,11 +56,22 @@ fn tag_input(record: &TokenRecord) -> Vec<u8> {
     for scope in &record.scopes {
         context = context.with(scope);
     }
-    context
+    context = context
         .with(record.created.unix_ms().to_be_bytes())
-        .with(revoked)
-        .as_bytes()
-        .to_vec()
+        .with(time(record.revoked));
+    if !is_v1(record) {
+        context = context
+            .with(time(record.expires))
+            .with(time(record.max_expires))
+            .with(record.ttl_ms.to_be_bytes())
+            .with([u8::from(record.renewable)])
+            .with(record.num_uses.to_be_bytes())
+            .with(record.uses.to_be_bytes())
+            .with(&record.creator)
+            .with(&record.method)
+            .with(record.parent.as_deref().unwrap_or_default());
+    }
+    context.as_bytes().to_vec()
 }
 
 /// The tag of `record` under the ring's active key (stored form, with its KEK version).

@@ -133,6 +133,17 @@ impl Scope {
             && (self.env == "*" || self.env == env)
     }
 
+    /// Whether everything this scope allows, `outer` allows too (a child token's scope
+    /// within its parent's).
+    pub fn within(&self, outer: &Self) -> bool {
+        (outer.namespace == "*" || outer.namespace == self.namespace)
+            && (outer.env == "*" || outer.env == self.env)
+            && self
+                .capabilities
+                .iter()
+                .all(|c| outer.capabilities.contains(c))
+    }
+
     /// Whether this scope allows `capability` in every env of `namespace`.
     pub fn allows_in_all_envs(&self, capability: Capability, namespace: &str) -> bool {
         self.capabilities.contains(capability)
@@ -156,6 +167,8 @@ impl core::fmt::Display for Scope {
 /// Who is calling: a token's name and what it may reach.
 #[derive(Debug, Clone)]
 pub struct Principal {
+    /// The token's public id (`None` for the bootstrap admin token, which has no row).
+    pub id: Option<String>,
     /// The token's name (the audit actor).
     pub name: String,
     /// Superusers reach everything.
@@ -197,6 +210,12 @@ impl Principal {
                     && (s.namespace == "*" || s.namespace == namespace)
                     && chain(&s.env).iter().any(|e| e == env)
             })
+    }
+
+    /// Whether a token with `scope` would reach nothing this principal does not: the
+    /// test a child token's scopes pass (a superuser covers every scope).
+    pub fn covers(&self, scope: &Scope) -> bool {
+        self.superuser || self.scopes.iter().any(|outer| scope.within(outer))
     }
 
     /// Whether this principal may do `capability` in every env of `namespace`.

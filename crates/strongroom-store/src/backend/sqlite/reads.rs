@@ -397,7 +397,8 @@ pub(super) fn version_ties(c: &Connection, after: i64, limit: usize) -> Result<T
     })
 }
 
-const TOKEN_COLUMNS: &str = "id, name, secret_hash, superuser, scopes, created, revoked, tag";
+const TOKEN_COLUMNS: &str = "id, name, secret_hash, superuser, scopes, created, revoked, tag, \
+    expires, max_expires, ttl_ms, renewable, num_uses, uses, creator, method, parent";
 
 fn token_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
     let scopes: String = row.get(4)?;
@@ -410,6 +411,15 @@ fn token_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
         created: row.get(5)?,
         revoked: row.get(6)?,
         tag: row.get(7)?,
+        expires: row.get(8)?,
+        max_expires: row.get(9)?,
+        ttl_ms: row.get(10)?,
+        renewable: row.get(11)?,
+        num_uses: u32_of(row.get(12)?),
+        uses: u32_of(row.get(13)?),
+        creator: row.get(14)?,
+        method: row.get(15)?,
+        parent: row.get(16)?,
     })
 }
 

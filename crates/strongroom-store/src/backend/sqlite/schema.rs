@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0006_version_states.sql"),
     include_str!("../../../migrations/sqlite/0007_secret_settings.sql"),
     include_str!("../../../migrations/sqlite/0008_token_tags.sql"),
+    include_str!("../../../migrations/sqlite/0009_token_identity.sql"),
 ];
 
 /// The SQL of every migration, oldest first (for upgrade tests).

@@ -546,8 +546,9 @@ impl TokenTx for SqliteTx<'_> {
         let scopes = serde_json::to_string(&token.scopes)
             .map_err(|_| StoreError::Defect("token scopes failed to serialise"))?;
         self.execute(
-            "INSERT INTO api_tokens (id, name, secret_hash, superuser, scopes, created, tag)
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
+            "INSERT INTO api_tokens (id, name, secret_hash, superuser, scopes, created, tag,
+                 expires, max_expires, ttl_ms, renewable, num_uses, uses, creator, method, parent)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16
              WHERE NOT EXISTS (SELECT 1 FROM api_tokens WHERE lower(name) = lower(?2))
              ON CONFLICT DO NOTHING",
             params![
@@ -557,22 +558,35 @@ impl TokenTx for SqliteTx<'_> {
                 token.superuser,
                 scopes,
                 token.created,
-                token.tag
+                token.tag,
+                token.expires,
+                token.max_expires,
+                token.ttl_ms,
+                token.renewable,
+                i64::from(token.num_uses),
+                i64::from(token.uses),
+                token.creator,
+                token.method,
+                token.parent,
             ],
         )
         .map(|n| n == 1)
     }
 
-    async fn update_token(
-        &mut self,
-        id: &str,
-        expected: Option<Timestamp>,
-        revoked: Option<Timestamp>,
-        tag: &[u8],
-    ) -> Result<bool> {
+    async fn update_token(&mut self, expected: &TokenRecord, new: &TokenRecord) -> Result<bool> {
         self.execute(
-            "UPDATE api_tokens SET revoked = ?3, tag = ?4 WHERE id = ?1 AND revoked IS ?2",
-            params![id, expected, revoked, tag],
+            "UPDATE api_tokens SET revoked = ?5, expires = ?6, uses = ?7, tag = ?8
+             WHERE id = ?1 AND revoked IS ?2 AND expires IS ?3 AND uses = ?4",
+            params![
+                expected.id,
+                expected.revoked,
+                expected.expires,
+                i64::from(expected.uses),
+                new.revoked,
+                new.expires,
+                i64::from(new.uses),
+                new.tag,
+            ],
         )
         .map(|n| n == 1)
     }

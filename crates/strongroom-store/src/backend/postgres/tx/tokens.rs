@@ -9,8 +9,9 @@ impl TokenTx for PgTx<'_> {
         let inserted = self
             .cached()
             .execute(
-                "INSERT INTO strongroom_api_tokens (id, name, secret_hash, superuser, scopes, created, tag)
-                 SELECT $1, $2, $3, $4, $5, $6, $7
+                "INSERT INTO strongroom_api_tokens (id, name, secret_hash, superuser, scopes, created, tag,
+                     expires, max_expires, ttl_ms, renewable, num_uses, uses, creator, method, parent)
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16
                  WHERE NOT EXISTS
                      (SELECT 1 FROM strongroom_api_tokens WHERE lower(name) = lower($2))
                  ON CONFLICT DO NOTHING",
@@ -22,6 +23,15 @@ impl TokenTx for PgTx<'_> {
                     &scopes,
                     &token.created,
                     &token.tag,
+                    &token.expires,
+                    &token.max_expires,
+                    &token.ttl_ms,
+                    &token.renewable,
+                    &i64::from(token.num_uses),
+                    &i64::from(token.uses),
+                    &token.creator,
+                    &token.method,
+                    &token.parent,
                 ],
             )
             .await
@@ -29,19 +39,23 @@ impl TokenTx for PgTx<'_> {
         Ok(inserted == 1)
     }
 
-    async fn update_token(
-        &mut self,
-        id: &str,
-        expected: Option<Timestamp>,
-        revoked: Option<Timestamp>,
-        tag: &[u8],
-    ) -> Result<bool> {
+    async fn update_token(&mut self, expected: &TokenRecord, new: &TokenRecord) -> Result<bool> {
         let n = self
             .cached()
             .execute(
-                "UPDATE strongroom_api_tokens SET revoked = $3, tag = $4
-                 WHERE id = $1 AND revoked IS NOT DISTINCT FROM $2",
-                &[&id, &expected, &revoked, &tag],
+                "UPDATE strongroom_api_tokens SET revoked = $5, expires = $6, uses = $7, tag = $8
+                 WHERE id = $1 AND revoked IS NOT DISTINCT FROM $2
+                     AND expires IS NOT DISTINCT FROM $3 AND uses = $4",
+                &[
+                    &expected.id,
+                    &expected.revoked,
+                    &expected.expires,
+                    &i64::from(expected.uses),
+                    &new.revoked,
+                    &new.expires,
+                    &i64::from(new.uses),
+                    &new.tag,
+                ],
             )
             .await
             .map_err(db)?;
