@@ -458,3 +458,140 @@ async fn hashicorps_go_client_unmodified_drives_kv_v2_and_sys() {
         .unwrap();
     assert_eq!(read.value.expose_secret(), b"n1");
 }
+
+/// Tokens as identities, attacked: an expired or used-up token, the accessor presented as
+/// a token, a child asking for more than its parent, a stranger revoking by accessor. Each
+/// is refused on `/api` (401) and `/v1` (403) alike, and nothing is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_used_up_and_accessor_tokens_are_refused_on_every_surface() {
+    let server = start().await;
+    server
+        .store
+        .set(
+            &SecretId::new("default", "prod", "DB"),
+            SetRequest::value("prod-value"),
+        )
+        .await
+        .unwrap();
+    let create = |body: Value| {
+        let server = &server;
+        async move {
+            let (status, made) = server
+                .vault("POST", "/v1/auth/token/create", ADMIN, Some(body))
+                .await;
+            assert_eq!(status, 200, "{made}");
+            (
+                made["auth"]["client_token"].as_str().unwrap().to_owned(),
+                made["auth"]["accessor"].as_str().unwrap().to_owned(),
+            )
+        }
+    };
+    let native = |token: String| {
+        let server = &server;
+        async move {
+            server
+                .client
+                .get(format!("{}/api/secrets/DB?env=prod", server.base))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let vault = |token: String| {
+        let server = &server;
+        async move {
+            server
+                .vault("GET", "/v1/secret/data/prod/DB", &token, None)
+                .await
+                .0
+        }
+    };
+    let reads_before = server.vault_reads().await.len();
+
+    // Expired: works, then refused on both surfaces.
+    let (brief, brief_accessor) =
+        create(json!({"policies": ["default/prod:read"], "ttl": "1s"})).await;
+    assert_eq!(native(brief.clone()).await, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    assert_eq!(native(brief.clone()).await, 401);
+    assert_eq!(vault(brief.clone()).await, 403);
+
+    // The accessor is never a token, on either surface.
+    assert_eq!(native(brief_accessor.clone()).await, 401);
+    assert_eq!(vault(brief_accessor).await, 403);
+
+    // Used up: two uses, then refused everywhere.
+    let (twice, _) = create(json!({"policies": "default/prod:read", "num_uses": 2})).await;
+    assert_eq!(native(twice.clone()).await, 200);
+    assert_eq!(vault(twice.clone()).await, 200);
+    assert_eq!(native(twice.clone()).await, 401);
+    assert_eq!(vault(twice).await, 403);
+
+    // A child asking for more than its parent, or for root: refused, nothing made.
+    let (parent, parent_accessor) =
+        create(json!({"policies": ["default/prod:read"], "ttl": "1h"})).await;
+    for wider in [
+        json!({"policies": ["default/prod:read,write"]}),
+        json!({"policies": ["default/staging:read"]}),
+        json!({"policies": ["root"]}),
+        json!({"no_parent": true}),
+        json!({"id": "chosen-token"}),
+    ] {
+        let (status, body) = server
+            .vault(
+                "POST",
+                "/v1/auth/token/create",
+                &parent,
+                Some(wider.clone()),
+            )
+            .await;
+        assert!(status == 400 || status == 403, "{wider}: {status} {body}");
+    }
+
+    // A stranger can not look up, renew or revoke it by accessor; the parent still works.
+    let (stranger, _) = create(json!({"policies": ["default/prod:read"]})).await;
+    for path in [
+        "/v1/auth/token/lookup-accessor",
+        "/v1/auth/token/renew-accessor",
+        "/v1/auth/token/revoke-accessor",
+    ] {
+        let (status, _) = server
+            .vault(
+                "POST",
+                path,
+                &stranger,
+                Some(json!({"accessor": parent_accessor})),
+            )
+            .await;
+        assert_eq!(status, 403, "{path}");
+    }
+    let (status, _) = server
+        .vault(
+            "POST",
+            "/v1/auth/token/lookup",
+            &stranger,
+            Some(json!({"token": parent})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(native(parent.clone()).await, 200);
+
+    // Every refusal read nothing: the only reads are the successful ones above.
+    let reads = server.vault_reads().await.len() - reads_before;
+    assert_eq!(
+        reads, 1,
+        "one /v1 read succeeded (the used-up token's second use)"
+    );
+    // Token events are audited, never with a token in them.
+    let events = server.store.audit_all(AuditQuery::default()).await.unwrap();
+    assert!(events
+        .iter()
+        .any(|e| e.action == strongroom_store::Action::TokenCreate));
+    for event in &events {
+        let text = serde_json::to_string(event).unwrap();
+        assert!(!text.contains(&parent) && !text.contains("sr."), "{text}");
+    }
+}

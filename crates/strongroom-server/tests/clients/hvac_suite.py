@@ -4,6 +4,7 @@ Usage: hvac_suite.py BASE_URL ADMIN_TOKEN PROD_ONLY_TOKEN
 Every assertion failure exits non-zero with the reason; the Rust test runs this.
 """
 import sys
+import time
 import warnings
 
 import hvac
@@ -140,6 +141,54 @@ assert admin.sys.read_seal_status()["sealed"] is False
 assert admin.sys.list_mounted_secrets_engines()["secret/"]["options"]["version"] == "2"
 assert kv.read_configuration()["data"]["cas_required"] is False
 kv.configure(max_versions=0, cas_required=False)
+
+# Tokens are identities: a token made through Vault's API has an accessor, a ttl, a max
+# and a use count; it reaches nothing its maker does not and is revoked with it.
+made = admin.auth.token.create(policies=["default/prod:read"], ttl="1h", explicit_max_ttl="2h", display_name="ci")["auth"]
+tok, acc = made["client_token"], made["accessor"]
+assert 3590 <= made["lease_duration"] <= 3600 and made["renewable"] is True, made
+assert made["policies"] == ["default/prod:read"] and acc and acc not in tok, made
+ci = hvac.Client(url=base, token=tok)
+me = ci.auth.token.lookup_self()["data"]
+assert me["accessor"] == acc and me["expire_time"] and 3500 < me["ttl"] <= 3600, me
+assert me["explicit_max_ttl"] == 7200 and me["num_uses"] == 0 and me["id"] == "", me
+assert ci.secrets.kv.v2.read_secret_version(path="prod/DB_URL", raise_on_deleted_version=True)["data"]["data"]["value"] == "postgres://two"
+assert not hvac.Client(url=base, token=acc).is_authenticated(), "the accessor worked as a token"
+renewed = ci.auth.token.renew_self(increment="10h")["auth"]
+assert 7100 < renewed["lease_duration"] <= 7200, renewed  # capped at the max
+assert admin.auth.token.lookup_accessor(acc)["data"]["accessor"] == acc
+# A child of the child: within its scopes; a wider one is refused.
+grand = ci.auth.token.create(policies=["default/prod:read"], ttl="30m")["auth"]["client_token"]
+try:
+    ci.auth.token.create(policies=["default/staging:read"])
+    raise AssertionError("a child reached further than its parent")
+except exceptions.InvalidRequest:
+    pass
+# Another token can not look up or revoke it by accessor.
+try:
+    scoped.auth.token.revoke_accessor(acc)
+    raise AssertionError("a stranger revoked a token by accessor")
+except exceptions.Forbidden:
+    pass
+# Revoked by accessor: it and its child stop working.
+admin.auth.token.revoke_accessor(acc)
+assert not ci.is_authenticated() and not hvac.Client(url=base, token=grand).is_authenticated()
+# One use: the read spends it, and the token is then refused.
+once = hvac.Client(url=base, token=admin.auth.token.create(policies=["default/prod:read"], num_uses=1)["auth"]["client_token"])
+once.secrets.kv.v2.read_secret_version(path="prod/DB_URL", raise_on_deleted_version=True)
+assert not once.is_authenticated(), "a used-up token still works"
+# Not renewable: renewing is refused and moves nothing.
+fixed = hvac.Client(url=base, token=admin.auth.token.create(policies=["default/prod:read"], ttl="1h", renewable=False)["auth"]["client_token"])
+try:
+    fixed.auth.token.renew_self()
+    raise AssertionError("a token that is not renewable was renewed")
+except exceptions.InvalidRequest:
+    pass
+# A short ttl: it works, then is refused like a bad token.
+brief = hvac.Client(url=base, token=admin.auth.token.create(policies=["default/prod:read"], ttl="2s")["auth"]["client_token"])
+assert brief.is_authenticated()
+time.sleep(2.5)
+assert not brief.is_authenticated(), "an expired token still works"
 
 # Renew (nothing to renew) and revoke-self: the revoked token stops working at once.
 assert admin.auth.token.renew_self()["auth"]["renewable"] is False

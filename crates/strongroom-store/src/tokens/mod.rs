@@ -332,7 +332,7 @@ impl Tokens {
     }
 
     /// The token with `accessor`, as `by` may see it: a superuser sees any, another token
-    /// only those made under it. `None` for any other (no difference between "no such
+    /// itself and those made under it. `None` for any other (no difference between "no such
     /// token" and "not yours").
     ///
     /// # Errors
@@ -359,7 +359,13 @@ impl Tokens {
             .await?
             .into_iter()
             .find(|r| accessor_of(&r.id) == accessor);
-        Ok(found.filter(|r| by.superuser || (r.parent.is_some() && r.parent == by.id)))
+        Ok(found.filter(|r| {
+            by.superuser
+                || by
+                    .id
+                    .as_ref()
+                    .is_some_and(|id| *id == r.id || r.parent.as_ref() == Some(id))
+        }))
     }
 
     fn info(&self, record: TokenRecord) -> TokenInfo {
@@ -581,20 +587,23 @@ impl Tokens {
             .await
     }
 
-    /// The principal a presented bearer token stands for, or `None`: unknown, revoked,
-    /// or a row whose keyed tag does not match (`doctor` names such rows).
-    /// Comparisons of the secret are constant-time.
-    pub async fn authenticate(&self, presented: &str) -> Result<Option<Principal>> {
-        if let Some(admin) = &self.admin_hash {
-            if bool::from(sha256(presented.as_bytes()).ct_eq(admin)) {
-                return Ok(Some(Principal {
-                    id: None,
-                    name: "admin".into(),
-                    superuser: true,
-                    scopes: Vec::new(),
-                }));
-            }
-        }
+    /// The stored token a presented bearer token is, when it works (known, intact, not
+    /// revoked, expired or used up), without spending one of its uses: for looking a
+    /// token up by the token itself. `None` for the bootstrap admin token.
+    ///
+    /// # Errors
+    /// When the database can not be read.
+    pub async fn peek(&self, presented: &str) -> Result<Option<TokenInfo>> {
+        Ok(self
+            .verified(presented)
+            .await?
+            .filter(|r| r.num_uses == 0 || r.uses < r.num_uses)
+            .map(|r| info_of(r, true)))
+    }
+
+    /// The row a presented `sr.` token is, when its secret matches (constant time), its
+    /// tag is intact, and it is neither revoked nor expired.
+    async fn verified(&self, presented: &str) -> Result<Option<TokenRecord>> {
         let mut parts = presented.splitn(3, '.');
         let (Some("sr"), Some(id), Some(secret)) = (parts.next(), parts.next(), parts.next())
         else {
@@ -618,13 +627,35 @@ impl Tokens {
         if store.token_row_check(&record) != record::RowCheck::Intact {
             return Ok(None);
         }
-        // Expired or used up: refused as an unknown token is.
-        let now = Timestamp(now_ms());
-        if record.expires.is_some_and(|at| at <= now) {
+        // Expired: refused as an unknown token is.
+        if record.expires.is_some_and(|at| at <= Timestamp(now_ms())) {
             return Ok(None);
         }
-        if record.num_uses > 0 && !self.spend_use(store, record.clone()).await? {
+        Ok(Some(record))
+    }
+
+    /// The principal a presented bearer token stands for, or `None`: unknown, revoked,
+    /// expired, used up, or a row whose keyed tag does not match (`doctor` names such
+    /// rows). Comparisons of the secret are constant-time. A token with a use count
+    /// spends one use here (one write).
+    pub async fn authenticate(&self, presented: &str) -> Result<Option<Principal>> {
+        if let Some(admin) = &self.admin_hash {
+            if bool::from(sha256(presented.as_bytes()).ct_eq(admin)) {
+                return Ok(Some(Principal {
+                    id: None,
+                    name: "admin".into(),
+                    superuser: true,
+                    scopes: Vec::new(),
+                }));
+            }
+        }
+        let Some(record) = self.verified(presented).await? else {
             return Ok(None);
+        };
+        if let Some(store) = &self.store {
+            if record.num_uses > 0 && !self.spend_use(store, record.clone()).await? {
+                return Ok(None);
+            }
         }
         let scopes = record
             .scopes
