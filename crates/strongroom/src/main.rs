@@ -22,6 +22,7 @@ mod schema;
 mod serve;
 mod settings;
 mod states;
+mod token_cli;
 mod transfer;
 
 use std::process::ExitCode;

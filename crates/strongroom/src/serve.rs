@@ -5,10 +5,9 @@ use std::process::ExitCode;
 
 use strongroom_crypto::secrecy::{ExposeSecret as _, SecretString};
 use strongroom_crypto::{Key, KeyRing};
-use strongroom_store::tokens::{Scope, Tokens};
+use strongroom_store::tokens::Tokens;
 use strongroom_store::{KeySource, Store};
 
-use crate::cli::TokenCommand;
 use crate::exit::{code, Failure};
 use crate::settings::{Settings, SettingsError};
 
@@ -20,13 +19,6 @@ impl crate::cli::ServeArgs {
     pub async fn run(self) -> Result<ExitCode, Failure> {
         crate::harden::no_core_dumps()?;
         serve(self).await
-    }
-}
-
-impl crate::cli::TokenArgs {
-    /// `strongroom token create|list|revoke`.
-    pub async fn run(self) -> Result<ExitCode, Failure> {
-        token(self.action).await
     }
 }
 
@@ -375,78 +367,4 @@ fn read_or_create(
     let value = make()?;
     crate::files::create_private(path, format!("{}\n", value.expose_secret()).as_bytes())?;
     Ok((value, true))
-}
-
-/// `strongroom token ...`: needs the database and the key (token rows are tagged and
-/// checked under it; creations and revocations are audited as `cli:USER`).
-async fn token(action: TokenCommand) -> Result<ExitCode, Failure> {
-    let store = crate::commands::open().await?;
-    let tokens = Tokens::new(&store, None)?;
-    match action {
-        TokenCommand::Create {
-            name,
-            superuser,
-            scope,
-            json,
-        } => {
-            let scopes = scope
-                .iter()
-                .map(|s| Scope::parse(s))
-                .collect::<Result<Vec<_>, _>>()?;
-            let (info, secret) = tokens.create(&name, superuser, &scopes).await?;
-            if json {
-                crate::output::print_json(&serde_json::json!({
-                    "name": info.name,
-                    "id": info.id,
-                    "superuser": info.superuser,
-                    "scopes": info.scopes,
-                    "token": secret.expose_secret(),
-                }))?;
-                return Ok(ExitCode::SUCCESS);
-            }
-            eprintln!(
-                "created token {:?} ({}); it is shown once:",
-                info.name,
-                if info.superuser {
-                    "superuser".to_owned()
-                } else {
-                    info.scopes.join(", ")
-                }
-            );
-            println!("{}", secret.expose_secret());
-        }
-        TokenCommand::List { json } => {
-            let list = tokens.list().await?;
-            if json {
-                crate::output::print_json(&list)?;
-            } else {
-                let rows = list
-                    .iter()
-                    .map(|t| {
-                        vec![
-                            t.name.clone(),
-                            t.id.clone(),
-                            if t.superuser {
-                                "superuser".into()
-                            } else {
-                                t.scopes.join(",")
-                            },
-                            t.created.to_string(),
-                            match (t.intact, t.revoked) {
-                                (false, _) => "refused: row altered (see doctor)".into(),
-                                (true, None) => "active".into(),
-                                (true, Some(r)) => format!("revoked {r}"),
-                            },
-                        ]
-                    })
-                    .collect();
-                crate::output::print_table(&["NAME", "ID", "SCOPE", "CREATED", "STATE"], rows);
-            }
-        }
-        TokenCommand::Revoke { name } => {
-            tokens.revoke(&name).await?;
-            println!("revoked token {name:?}");
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }

@@ -2161,3 +2161,76 @@ fn usage_errors_are_one_line() {
     }
     assert!(s.text(&["--help"], b"").contains("Usage:"));
 }
+
+/// Tokens as identities from the operator's side: `--ttl`, `--max-ttl`, `--uses`,
+/// `--renewable`; `token list` shows the accessor, the expiry and the uses left; `token
+/// lookup --accessor` and `token revoke --accessor`; a ttl over the max and a renewable
+/// token without a ttl are one clear error each, nothing made.
+#[test]
+fn tokens_have_a_lifetime_uses_and_an_accessor() {
+    let s = Sandbox::new();
+    let made: serde_json::Value = serde_json::from_slice(&s.ok(
+        &[
+            "token",
+            "create",
+            "--name",
+            "ci",
+            "--scope",
+            "default/prod:read",
+            "--ttl",
+            "1h",
+            "--max-ttl",
+            "2h",
+            "--uses",
+            "3",
+            "--renewable",
+            "--json",
+        ],
+        b"",
+    ))
+    .unwrap();
+    let accessor = made["accessor"].as_str().unwrap().to_owned();
+    assert!(made["expires"].is_string(), "{made}");
+    assert!(!made["token"].as_str().unwrap().contains(&accessor));
+    let list = s.text(&["token", "list"], b"");
+    assert!(
+        list.contains("ACCESSOR") && list.contains(&accessor) && list.contains("USES LEFT"),
+        "{list}"
+    );
+    let line = list.lines().find(|l| l.starts_with("ci ")).unwrap();
+    assert!(line.contains(" 3 ") && line.contains("active"), "{line}");
+    let looked: serde_json::Value =
+        serde_json::from_slice(&s.ok(&["token", "lookup", "--accessor", &accessor], b"")).unwrap();
+    assert_eq!(looked["name"], "ci");
+    assert_eq!(looked["num_uses"], 3);
+    assert_eq!(looked["renewable"], true);
+    assert!(looked.get("secret_hash").is_none() && looked.get("token").is_none());
+    for bad in [
+        vec!["--ttl", "2h", "--max-ttl", "1h"],
+        vec!["--renewable"],
+        vec!["--ttl", "soon"],
+    ] {
+        let mut args = vec![
+            "token",
+            "create",
+            "--name",
+            "bad",
+            "--scope",
+            "default/prod",
+        ];
+        args.extend(bad.iter().copied());
+        let error = s.fails(&args, b"", 8);
+        assert_eq!(error.trim().lines().count(), 1, "{error}");
+    }
+    assert!(!s.text(&["token", "list"], b"").contains("bad "));
+    s.ok(&["token", "revoke", "--accessor", &accessor], b"");
+    let line = s
+        .text(&["token", "list"], b"")
+        .lines()
+        .find(|l| l.starts_with("ci "))
+        .unwrap()
+        .to_owned();
+    assert!(line.contains("revoked"), "{line}");
+    let audit = s.text(&["audit", "--json"], b"");
+    assert!(audit.contains("token_create") && audit.contains("token_revoke"));
+}

@@ -196,7 +196,20 @@ pub enum TokenCommand {
         /// from list, read, write, delete, use (none given: all five). Repeat for several.
         #[arg(long, required_unless_present = "superuser")]
         scope: Vec<String>,
-        /// JSON output: {"name","id","superuser","scopes","token"} (the token shown once).
+        /// It stops working this long after creation (`30m`, `12h`, `90d`); default never.
+        #[arg(long)]
+        ttl: Option<String>,
+        /// No renewal takes it past this long after creation.
+        #[arg(long)]
+        max_ttl: Option<String>,
+        /// It works for this many requests, then is refused (each use is one write).
+        #[arg(long, default_value_t = 0)]
+        uses: u32,
+        /// It may be renewed (by `auth/token/renew-self`), by its ttl each time; needs --ttl.
+        #[arg(long)]
+        renewable: bool,
+        /// JSON output: {"name","id","accessor","superuser","scopes","expires","token"}
+        /// (the token shown once).
         #[arg(long)]
         json: bool,
     },
@@ -206,9 +219,20 @@ pub enum TokenCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Revoke a token by name; it stops working at once.
+    /// Revoke a token by name (or --accessor), and the tokens made under it; they stop
+    /// working at once.
     Revoke {
         /// The token's name.
-        name: String,
+        #[arg(required_unless_present = "accessor", conflicts_with = "accessor")]
+        name: Option<String>,
+        /// The token's accessor (from `token list`).
+        #[arg(long)]
+        accessor: Option<String>,
+    },
+    /// Show one token by its accessor (never its secret).
+    Lookup {
+        /// The token's accessor (from `token list`).
+        #[arg(long)]
+        accessor: String,
     },
 }
