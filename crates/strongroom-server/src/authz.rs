@@ -156,14 +156,25 @@ impl Scoped<'_> {
         self.store.secret_id(namespace, env, key)
     }
 
-    /// Whether the caller may do `capability` on `namespace`/`env` (for filtering a
-    /// listing; the doors below are the checks).
-    pub(crate) fn may(&self, capability: Capability, namespace: &str, env: &str) -> bool {
-        self.caller.may(capability, namespace, env)
+    /// Whether the caller may do `capability` on the secret `key` of `namespace`/`env`
+    /// (for filtering what an answer shows; the doors below are the checks).
+    pub(crate) fn may(
+        &self,
+        capability: Capability,
+        namespace: &str,
+        env: &str,
+        key: &str,
+    ) -> bool {
+        self.caller.may_key(capability, namespace, env, key)
     }
 
+    /// The one check of a capability on one secret: a scope on its env, or one narrowed to
+    /// keys that match its key.
     fn grant<C>(&self, capability: Capability, id: &SecretId) -> Result<Grant<'_, C>, Denied> {
-        if self.caller.may(capability, &id.namespace, &id.env) {
+        if self
+            .caller
+            .may_key(capability, &id.namespace, &id.env, &id.key)
+        {
             Ok(Grant {
                 store: &self.store,
                 caller: self.caller,
@@ -284,8 +295,8 @@ impl Scoped<'_> {
         force: bool,
     ) -> Result<Transfer<'_>, Denied> {
         let caller = self.caller;
-        if !caller.may(Capability::Read, &from.namespace, &from.env) {
-            if !caller.may(Capability::Use, &from.namespace, &from.env) {
+        if !caller.may_key(Capability::Read, &from.namespace, &from.env, &from.key) {
+            if !caller.may_key(Capability::Use, &from.namespace, &from.env, &from.key) {
                 return Err(Denied::missing(
                     Capability::Read,
                     format!("{}/{} (or `use`)", from.namespace, from.env),
@@ -294,7 +305,7 @@ impl Scoped<'_> {
             let chain = |env: &str| self.store.config().chain(env);
             let in_reach = [Capability::Read, Capability::Use]
                 .into_iter()
-                .any(|cap| caller.reaches(cap, &to.namespace, &to.env, chain));
+                .any(|cap| caller.reaches(cap, &to.namespace, &to.env, &to.key, chain));
             if in_reach {
                 return Err(Denied {
                     what: format!(
@@ -306,7 +317,7 @@ impl Scoped<'_> {
             }
         }
         let need = |capability: Capability, id: &SecretId| {
-            if caller.may(capability, &id.namespace, &id.env) {
+            if caller.may_key(capability, &id.namespace, &id.env, &id.key) {
                 Ok(())
             } else {
                 Err(Denied::missing(
@@ -369,10 +380,11 @@ impl Grant<'_, Read> {
     /// The value the caller's env serves, falling back only through envs the caller may
     /// read too (a fallback read needs `read` on the env that serves).
     pub(crate) async fn get_in_scope(&self) -> strongroom_store::Result<PendingRead> {
-        let (caller, namespace) = (self.caller, self.id.namespace.clone());
+        let (caller, namespace, key) =
+            (self.caller, self.id.namespace.clone(), self.id.key.clone());
         self.store
             .get_within(&self.id, |env| {
-                caller.may(Capability::Read, &namespace, env)
+                caller.may_key(Capability::Read, &namespace, env, &key)
             })
             .await
     }

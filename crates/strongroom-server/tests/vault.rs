@@ -595,3 +595,111 @@ async fn expired_used_up_and_accessor_tokens_are_refused_on_every_surface() {
         assert!(!text.contains(&parent) && !text.contains("sr."), "{text}");
     }
 }
+
+/// Scopes narrowed to keys (`namespace/env/KEYGLOB:caps`): the matching secrets only, on
+/// `/api` and `/v1` alike; never the whole env (no listing), no fallback outside the
+/// scope, and a child token can not widen the glob back to the env.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scope_narrowed_to_keys_reaches_those_keys_and_nothing_else() {
+    let server = start().await;
+    for (env, key) in [
+        ("prod", "APP1_DB"),
+        ("prod", "OTHER"),
+        ("global", "APP1_ONLY_GLOBAL"),
+    ] {
+        server
+            .store
+            .set(
+                &SecretId::new("default", env, key),
+                SetRequest::value(format!("{env}-{key}")),
+            )
+            .await
+            .unwrap();
+    }
+    let token = server.token("app1", "default/prod/APP1_*:read,write").await;
+    let native = |method: &str, path: &str, body: Option<Value>| {
+        let server = &server;
+        let token = token.clone();
+        let method: reqwest::Method = method.parse().unwrap();
+        let path = path.to_owned();
+        async move {
+            let mut request = server
+                .client
+                .request(method, format!("{}{path}", server.base))
+                .bearer_auth(token);
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            request.send().await.unwrap().status().as_u16()
+        }
+    };
+    assert_eq!(
+        native("GET", "/api/secrets/APP1_DB?env=prod", None).await,
+        200
+    );
+    assert_eq!(
+        native("GET", "/api/secrets/OTHER?env=prod", None).await,
+        403
+    );
+    assert_eq!(
+        native(
+            "PUT",
+            "/api/secrets/APP1_NEW?env=prod",
+            Some(json!({"value": "v"}))
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        native(
+            "PUT",
+            "/api/secrets/OTHER?env=prod",
+            Some(json!({"value": "v"}))
+        )
+        .await,
+        403
+    );
+    // Not the whole env: no listing.
+    assert_eq!(native("GET", "/api/secrets?env=prod", None).await, 403);
+    // No fallback outside the scope: global's value is not served to it.
+    assert_eq!(
+        native("GET", "/api/secrets/APP1_ONLY_GLOBAL?env=prod", None).await,
+        404
+    );
+    // /v1 alike.
+    let (status, body) = server
+        .vault("GET", "/v1/secret/data/prod/APP1_DB", &token, None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["data"]["value"], "prod-APP1_DB");
+    let (status, _) = server
+        .vault("GET", "/v1/secret/data/prod/OTHER", &token, None)
+        .await;
+    assert_eq!(status, 403);
+    // A child can not widen the glob back to the env, nor to another glob.
+    for wider in [
+        "default/prod:read",
+        "default/prod/*:read",
+        "default/prod/APP*:read",
+        "default/prod/OTHER:read",
+    ] {
+        let (status, body) = server
+            .vault(
+                "POST",
+                "/v1/auth/token/create",
+                &token,
+                Some(json!({"policies": [wider]})),
+            )
+            .await;
+        assert_eq!(status, 400, "{wider}: {body}");
+    }
+    let (status, body) = server
+        .vault(
+            "POST",
+            "/v1/auth/token/create",
+            &token,
+            Some(json!({"policies": ["default/prod/APP1_DB:read"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}

@@ -76,13 +76,21 @@ impl FromIterator<Capability> for Capabilities {
 }
 
 /// What a token may reach and do: `namespace/env` (each part a name or `*`), optionally
-/// followed by `:cap,cap,…`. Without capabilities a scope allows all five.
+/// narrowed to keys (`namespace/env/KEYGLOB`, `*` matching any run of characters, `/`
+/// included), optionally followed by `:cap,cap,…`. Without capabilities a scope allows
+/// all five.
+///
+/// A scope narrowed to keys grants its capabilities on the matching secrets only: what
+/// acts on a whole env (listing it, a gateway route, the reach of a `use`-only copy)
+/// needs a scope on the whole env.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope {
     /// Namespace or `*`.
     pub namespace: String,
     /// Env or `*`.
     pub env: String,
+    /// The keys it is narrowed to (a glob), or `None`: every key.
+    pub keys: Option<String>,
     /// What the scope allows there.
     pub capabilities: Capabilities,
 }
@@ -107,7 +115,26 @@ impl Scope {
             }
             None => (text.trim(), Capabilities::ALL),
         };
-        let (namespace, env) = place.split_once('/').ok_or_else(invalid)?;
+        let (namespace, rest) = place.split_once('/').ok_or_else(invalid)?;
+        let (env, keys) = match rest.split_once('/') {
+            Some((env, keys)) => (env, Some(keys)),
+            None => (rest, None),
+        };
+        // A key glob: the key grammar's characters and `*` / `?`; `*` alone is every key.
+        let keys = match keys {
+            None | Some("*") => None,
+            Some(glob)
+                if !glob.is_empty()
+                    && glob.len() <= 256
+                    && glob
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"_.-/*?".contains(&b))
+                    && glob::Pattern::new(glob).is_ok() =>
+            {
+                Some(glob.to_owned())
+            }
+            Some(_) => return Err(invalid()),
+        };
         let ok = |part: &str| {
             part == "*"
                 || (!part.is_empty()
@@ -122,12 +149,33 @@ impl Scope {
         Ok(Self {
             namespace: namespace.to_owned(),
             env: env.to_owned(),
+            keys,
             capabilities,
         })
     }
 
-    /// Whether this scope allows `capability` on `namespace`/`env`.
+    /// Whether this scope allows `capability` on every key of `namespace`/`env` (a scope
+    /// narrowed to keys never does).
     pub fn allows(&self, capability: Capability, namespace: &str, env: &str) -> bool {
+        self.keys.is_none() && self.allows_place(capability, namespace, env)
+    }
+
+    /// Whether this scope allows `capability` on the secret `key` of `namespace`/`env`.
+    pub fn allows_key(
+        &self,
+        capability: Capability,
+        namespace: &str,
+        env: &str,
+        key: &str,
+    ) -> bool {
+        self.allows_place(capability, namespace, env)
+            && self
+                .keys
+                .as_deref()
+                .is_none_or(|glob| key_matches(glob, key))
+    }
+
+    fn allows_place(&self, capability: Capability, namespace: &str, env: &str) -> bool {
         self.capabilities.contains(capability)
             && (self.namespace == "*" || self.namespace == namespace)
             && (self.env == "*" || self.env == env)
@@ -138,6 +186,18 @@ impl Scope {
     pub fn within(&self, outer: &Self) -> bool {
         (outer.namespace == "*" || outer.namespace == self.namespace)
             && (outer.env == "*" || outer.env == self.env)
+            && match (&outer.keys, &self.keys) {
+                (None, _) => true,
+                (Some(_), None) => false,
+                // The same glob, or one under a trailing-`*` prefix of it (`app/*` holds
+                // `app/DB` and `app/x*`); anything else is refused.
+                (Some(outer), Some(inner)) => {
+                    outer == inner
+                        || outer.strip_suffix('*').is_some_and(|prefix| {
+                            !prefix.contains(['*', '?']) && inner.starts_with(prefix)
+                        })
+                }
+            }
             && self
                 .capabilities
                 .iter()
@@ -146,7 +206,8 @@ impl Scope {
 
     /// Whether this scope allows `capability` in every env of `namespace`.
     pub fn allows_in_all_envs(&self, capability: Capability, namespace: &str) -> bool {
-        self.capabilities.contains(capability)
+        self.keys.is_none()
+            && self.capabilities.contains(capability)
             && (self.namespace == "*" || self.namespace == namespace)
             && self.env == "*"
     }
@@ -156,6 +217,9 @@ impl core::fmt::Display for Scope {
     /// `namespace/env`, then `:caps` in canonical order unless all five (the old form).
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "{}/{}", self.namespace, self.env)?;
+        if let Some(keys) = &self.keys {
+            write!(f, "/{keys}")?;
+        }
         if self.capabilities != Capabilities::ALL {
             let names: Vec<&str> = self.capabilities.iter().map(Capability::as_str).collect();
             write!(f, ":{}", names.join(","))?;
@@ -184,7 +248,17 @@ impl Principal {
         format!("token:{}", self.name)
     }
 
-    /// Whether this principal may do `capability` on `namespace`/`env`.
+    /// Whether this principal may do `capability` on the secret `key` of
+    /// `namespace`/`env`: a scope on the env, or one narrowed to keys that match.
+    pub fn may_key(&self, capability: Capability, namespace: &str, env: &str, key: &str) -> bool {
+        self.superuser
+            || self
+                .scopes
+                .iter()
+                .any(|s| s.allows_key(capability, namespace, env, key))
+    }
+
+    /// Whether this principal may do `capability` on every key of `namespace`/`env`.
     pub fn may(&self, capability: Capability, namespace: &str, env: &str) -> bool {
         self.superuser
             || self
@@ -202,12 +276,14 @@ impl Principal {
         capability: Capability,
         namespace: &str,
         env: &str,
+        key: &str,
         chain: impl Fn(&str) -> Vec<String>,
     ) -> bool {
-        self.may(capability, namespace, env)
+        self.may_key(capability, namespace, env, key)
             || self.scopes.iter().any(|s| {
                 s.capabilities.contains(capability)
                     && (s.namespace == "*" || s.namespace == namespace)
+                    && s.keys.as_deref().is_none_or(|glob| key_matches(glob, key))
                     && chain(&s.env).iter().any(|e| e == env)
             })
     }
@@ -225,5 +301,77 @@ impl Principal {
                 .scopes
                 .iter()
                 .any(|s| s.allows_in_all_envs(capability, namespace))
+    }
+}
+
+/// Whether `key` matches the key glob `glob` (`*` any run of characters, `/` included;
+/// `?` one character).
+fn key_matches(glob: &str, key: &str) -> bool {
+    let options = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: false,
+        require_literal_leading_dot: false,
+    };
+    glob::Pattern::new(glob).is_ok_and(|pattern| pattern.matches_with(key, options))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn scopes_narrowed_to_keys_grant_only_the_matching_secrets() {
+        let scope = Scope::parse("default/prod/app1/*:read").unwrap();
+        assert_eq!(scope.keys.as_deref(), Some("app1/*"));
+        assert_eq!(scope.to_string(), "default/prod/app1/*:read");
+        assert!(scope.allows_key(Capability::Read, "default", "prod", "app1/DB"));
+        assert!(scope.allows_key(Capability::Read, "default", "prod", "app1/x/y"));
+        assert!(!scope.allows_key(Capability::Read, "default", "prod", "app2/DB"));
+        assert!(!scope.allows_key(Capability::Read, "default", "prod", "APP1/DB"));
+        assert!(!scope.allows_key(Capability::Write, "default", "prod", "app1/DB"));
+        assert!(!scope.allows_key(Capability::Read, "default", "dev", "app1/DB"));
+        // Never the whole env: listing it or a gateway route needs a scope on the env.
+        assert!(!scope.allows(Capability::Read, "default", "prod"));
+        assert!(!scope.allows_in_all_envs(Capability::Read, "default"));
+        // The two-part form keeps its meaning; `*` as the key part is every key.
+        let env = Scope::parse("default/prod:read").unwrap();
+        assert!(env.keys.is_none() && env.allows(Capability::Read, "default", "prod"));
+        assert!(Scope::parse("default/prod/*:read").unwrap().keys.is_none());
+        // A glob that is no key pattern: refused.
+        for bad in [
+            "default/prod/:read",
+            "default/prod/a b",
+            "default/prod/[a",
+            "default/prod/a:b:read",
+        ] {
+            assert!(Scope::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_scope_within_another_never_reaches_further() {
+        let outer = Scope::parse("default/prod/app1/*:read,list").unwrap();
+        for inner in [
+            "default/prod/app1/DB:read",
+            "default/prod/app1/x*:list",
+            "default/prod/app1/*:read",
+        ] {
+            assert!(Scope::parse(inner).unwrap().within(&outer), "{inner}");
+        }
+        for wider in [
+            "default/prod:read",
+            "default/prod/app2/DB:read",
+            "default/prod/app*:read",
+            "default/prod/app1/DB:write",
+            "default/*/app1/DB:read",
+        ] {
+            assert!(!Scope::parse(wider).unwrap().within(&outer), "{wider}");
+        }
+        let env = Scope::parse("default/prod:read").unwrap();
+        assert!(Scope::parse("default/prod/anything:read")
+            .unwrap()
+            .within(&env));
     }
 }

@@ -237,7 +237,7 @@ impl Kv<'_> {
         let mut body = version_metadata(info, created, version);
         if !self
             .scoped
-            .may(Capability::List, &self.namespace, &info.env)
+            .may(Capability::List, &self.namespace, &info.env, &info.key)
         {
             body["custom_metadata"] = Value::Null;
         }
