@@ -574,6 +574,7 @@ fn ensure_python_cryptography() -> Result {
         ("prometheus_client", "prometheus-client"),
         ("hvac", "hvac"),
         ("selenium", "selenium"),
+        ("jwt", "pyjwt"),
     ] {
         if succeeds("python3", &["-c", &format!("import {module}")]) {
             continue;

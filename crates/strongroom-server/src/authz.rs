@@ -156,6 +156,19 @@ impl Scoped<'_> {
         self.store.secret_id(namespace, env, key)
     }
 
+    /// The sealed settings of auth methods, for a superuser to write.
+    pub(crate) fn auth_settings(&self) -> Result<AuthSettings, Denied> {
+        if self.caller.superuser {
+            Ok(AuthSettings {
+                store: self.store.clone(),
+            })
+        } else {
+            Err(Denied {
+                what: "a superuser token (auth methods are an operator's settings)".into(),
+            })
+        }
+    }
+
     /// Whether the caller may do `capability` on the secret `key` of `namespace`/`env`
     /// (for filtering what an answer shows; the doors below are the checks).
     pub(crate) fn may(
@@ -515,5 +528,82 @@ impl Transfer<'_> {
     /// Moves the source, with its history, to the target.
     pub(crate) async fn move_to(&self) -> strongroom_store::Result<WriteOutcome> {
         self.store.move_to(&self.from, &self.to, self.force).await
+    }
+}
+
+/// The sealed settings of auth methods (their configuration and roles): written by a
+/// superuser ([`Scoped::auth_settings`]), read by logins, which have no caller yet
+/// ([`Secrets::logins`]).
+pub(crate) struct AuthSettings {
+    store: Store,
+}
+
+impl AuthSettings {
+    /// The setting `name` as JSON (`None`: none).
+    pub(crate) async fn get(
+        &self,
+        name: &str,
+    ) -> strongroom_store::Result<Option<serde_json::Value>> {
+        read_setting(&self.store, name).await
+    }
+
+    /// Writes (`Some`) or removes (`None`) the setting `name` (an `auth_config` event).
+    pub(crate) async fn set(
+        &self,
+        name: &str,
+        value: Option<&serde_json::Value>,
+    ) -> strongroom_store::Result<()> {
+        let bytes = value.map(|v| v.to_string().into_bytes());
+        self.store.set_sealed_setting(name, bytes.as_deref()).await
+    }
+}
+
+/// What a login reads and records: the settings of auth methods, and the `login` event.
+pub(crate) struct Logins<'a> {
+    store: &'a Store,
+}
+
+impl Logins<'_> {
+    /// The setting `name` as JSON (`None`: none).
+    pub(crate) async fn get(
+        &self,
+        name: &str,
+    ) -> strongroom_store::Result<Option<serde_json::Value>> {
+        read_setting(self.store, name).await
+    }
+
+    /// Records a successful login (never the credential).
+    pub(crate) async fn record(
+        &self,
+        actor: &str,
+        method: &str,
+        role: &str,
+    ) -> strongroom_store::Result<()> {
+        self.store
+            .with_actor(actor)
+            .record_login(method, role)
+            .await
+    }
+}
+
+async fn read_setting(
+    store: &Store,
+    name: &str,
+) -> strongroom_store::Result<Option<serde_json::Value>> {
+    use strongroom_crypto::secrecy::ExposeSecret as _;
+    let Some(value) = store.sealed_setting(name).await? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(value.expose_secret())
+        .map(Some)
+        .map_err(|_| {
+            strongroom_store::StoreError::InvalidInput(format!("the setting {name} is not JSON"))
+        })
+}
+
+impl Secrets {
+    /// The door of logins: reading auth methods' settings and recording logins.
+    pub(crate) fn logins(&self) -> Logins<'_> {
+        Logins { store: &self.store }
     }
 }

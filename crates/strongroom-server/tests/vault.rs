@@ -703,3 +703,49 @@ async fn a_scope_narrowed_to_keys_reaches_those_keys_and_nothing_else() {
         .await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// The jwt auth method, driven by hvac and PyJWT (neither written here) with keys from a
+/// JWKS on loopback: a GitHub Actions-shaped login, then every refusal of the contract
+/// (expired, not yet valid, `iat` ahead, wrong audience or issuer, unbound claims, `alg:
+/// none`, HMAC with the public key, unknown `kid`, a tampered payload, another key's
+/// signature, no time claim, over 16 KiB), few JWKS fetches for many random kids, and a
+/// disabled method's tokens refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwt_logins_from_a_jose_library_of_another_language_and_every_refusal() {
+    let server = start().await;
+    for env in ["prod", "staging"] {
+        server
+            .store
+            .set(
+                &SecretId::new("default", env, "DB_URL"),
+                SetRequest::value(format!("from-{env}")),
+            )
+            .await
+            .unwrap();
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/jwt_suite.py");
+    let out = std::process::Command::new("python3")
+        .args([script, &server.base, ADMIN])
+        .output()
+        .expect("python3 with hvac and PyJWT (cargo xtask ci installs them)");
+    assert!(
+        out.status.success(),
+        "jwt suite failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("jwt: every check passed"));
+    // Every login is an audit event (the role, never the JWT).
+    let logins = server
+        .store
+        .audit_all(AuditQuery {
+            action: Some(strongroom_store::Action::Login),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(logins.len() >= 4, "{logins:?}");
+    assert!(logins
+        .iter()
+        .all(|e| e.env == "jwt" && e.key == "deploy" && e.actor == "jwt:deploy"));
+}

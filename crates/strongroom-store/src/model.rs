@@ -336,6 +336,11 @@ pub enum Action {
     TokenTag,
     /// A token's expiry was moved by a renewal (the key field holds its name).
     TokenRenew,
+    /// An auth method's configuration was written (the key field holds the setting's
+    /// name; never its content).
+    AuthConfig,
+    /// A login through an auth method (env: the method's path, key: the role).
+    Login,
 }
 
 impl Action {
@@ -382,6 +387,8 @@ impl Action {
             Self::TokenRevoke => "token_revoke",
             Self::TokenTag => "token_tag",
             Self::TokenRenew => "token_renew",
+            Self::AuthConfig => "auth_config",
+            Self::Login => "login",
         }
     }
 
@@ -410,6 +417,8 @@ impl Action {
             Self::TokenRevoke,
             Self::TokenTag,
             Self::TokenRenew,
+            Self::AuthConfig,
+            Self::Login,
         ]
         .into_iter()
         .find(|a| a.as_str() == name)

@@ -39,6 +39,16 @@ pub(crate) fn routes() -> axum::Router<AppState> {
     axum::Router::new().nest("/v1", v1)
 }
 
+/// The secrets, or Vault's 503 when the server runs without a master key.
+pub(crate) fn secrets(state: &AppState) -> VaultResult<&crate::authz::Secrets> {
+    state.store.as_ref().ok_or_else(|| {
+        VaultError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "secrets are disabled: no master key is configured",
+        )
+    })
+}
+
 /// A Vault-shaped failure: status and `{"errors": [...]}`, rendered from the same
 /// [`Problem`] as every surface (its cause goes to the log layer, never to the client).
 #[derive(Debug)]

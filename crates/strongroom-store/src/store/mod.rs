@@ -21,6 +21,7 @@ mod lock;
 mod maintenance;
 mod read;
 mod rotation;
+mod sealed_settings;
 mod token_rows;
 mod transfer;
 mod versions;

@@ -530,6 +530,31 @@ impl Tokens {
         }
     }
 
+    /// Revokes every active token issued by the auth method at `method` (the method was
+    /// disabled), with the tokens made under them. Returns how many it revoked.
+    ///
+    /// # Errors
+    /// No keys; the database failing.
+    pub async fn revoke_issued_by(&self, method: &str) -> Result<usize> {
+        let mut revoked = 0;
+        // One token (and its descendants) at a time, on a fresh read each time: a
+        // descendant revoked with an earlier one is not revoked twice.
+        for _ in 0..100_000 {
+            let all = self.backend.tokens().await?;
+            let Some(record) = all
+                .iter()
+                .find(|r| r.method == method && r.revoked.is_none())
+                .cloned()
+            else {
+                break;
+            };
+            if self.revoke_with_children(record, &all).await? {
+                revoked += 1;
+            }
+        }
+        Ok(revoked)
+    }
+
     /// Revokes the token `principal` authenticated as, and the tokens made under it.
     ///
     /// # Errors

@@ -18,14 +18,14 @@ use strongroom_crypto::secrecy::ExposeSecret as _;
 use strongroom_store::tokens::{accessor_of, Principal, Scope, TokenInfo, TokenRequest, Tokens};
 use strongroom_store::{StoreError, Timestamp};
 
-use super::{envelope, time, unsupported, VaultBody, VaultCaller, VaultError, VaultResult};
+use super::super::{envelope, time, unsupported, VaultBody, VaultCaller, VaultError, VaultResult};
 use crate::AppState;
 
 /// Vault's default token ttl (`default_lease_ttl`, 768 h), for a token made without one.
 const DEFAULT_TTL: Duration = Duration::from_secs(768 * 3600);
 
 /// `/v1/auth/token/…`.
-pub(super) fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/auth/token/create",
@@ -89,7 +89,7 @@ fn tokens_for(state: &AppState, caller: &Principal) -> Tokens {
 
 /// A Vault duration: `3s`, `90m`, `12h`, `30d`, or a number of seconds (as a number or a
 /// string); `None` when absent, empty or zero.
-fn duration(body: &Value, field: &str) -> VaultResult<Option<Duration>> {
+pub(super) fn duration(body: &Value, field: &str) -> VaultResult<Option<Duration>> {
     let invalid = || {
         VaultError::bad_request(format!(
             "invalid {field}: expected a duration such as 30m, 12h or 3600"
@@ -117,7 +117,7 @@ fn duration(body: &Value, field: &str) -> VaultResult<Option<Duration>> {
 /// Vault's `policies`: a list, or one string (hvac joins lists with commas): split at each
 /// comma that starts a new scope (text holding `/`), so `default/prod:read,list,default/dev:read`
 /// is two scopes.
-fn policies(body: &Value) -> VaultResult<Vec<String>> {
+pub(super) fn policies(body: &Value) -> VaultResult<Vec<String>> {
     let items: Vec<String> = match body.get("policies") {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(items)) => items
@@ -242,7 +242,7 @@ async fn create(
 }
 
 /// Vault's answer carrying a token: the `auth` block.
-fn auth_block(info: &TokenInfo, client_token: &str) -> Response {
+pub(super) fn auth_block(info: &TokenInfo, client_token: &str) -> Response {
     let now = Timestamp(now_ms());
     let policies = policies_of(info.superuser, &info.scopes);
     Json(json!({

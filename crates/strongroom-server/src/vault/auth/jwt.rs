@@ -1,0 +1,793 @@
+//! The `jwt` auth method: a workload proves who it is with a JWT its platform issued (a
+//! GitHub Actions or GitLab CI OIDC token, a cloud workload identity) and gets a token
+//! that dies on its own. Vault's API: `auth/{path}/config`, `auth/{path}/role/{name}`,
+//! `auth/{path}/login` `{role, jwt}`.
+//!
+//! What is refused, each before any token is made: a JWT over 16 KiB; `alg: none` and
+//! every HMAC algorithm (a token "signed" with the public key as an HMAC secret included);
+//! an algorithm outside `jwt_supported_algs`; an unknown `kid`; a bad signature (a tampered
+//! payload, another key's signature); `exp` past, `nbf` or `iat` ahead (60 s leeway by
+//! default); a JWT with none of `exp`, `nbf`, `iat`; an issuer other than `bound_issuer`;
+//! an audience outside `bound_audiences` (and any `aud` for a role without them); a
+//! subject other than `bound_subject`; a claim outside `bound_claims`; no `user_claim`.
+//!
+//! Keys: `jwt_validation_pubkeys` (PEM), or a JWKS at `jwks_url` — HTTPS (plain HTTP only
+//! on loopback), cached; an unknown `kid` refetches at most once per 10 s per URL, one
+//! fetch in flight; a JWKS that is down or slow (5 s) leaves the last good set in use.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse as _, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::{json, Map, Value};
+use strongroom_crypto::secrecy::ExposeSecret as _;
+use strongroom_store::tokens::{Scope, TokenRequest};
+use strongroom_store::StoreError;
+
+use super::super::{unsupported, VaultBody, VaultCaller, VaultError, VaultResult};
+use super::token::{auth_block, duration, policies};
+use crate::AppState;
+
+/// The largest JWT a login reads.
+const MAX_JWT: usize = 16 * 1024;
+
+/// Default leeway for `exp`, `nbf` and `iat`.
+const DEFAULT_LEEWAY: u64 = 60;
+
+/// How often an unknown `kid` may refetch a JWKS.
+const REFETCH_EVERY: Duration = Duration::from_secs(10);
+
+/// `/v1/auth/{path}/config|role|login` of a jwt method.
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/auth/{path}/config",
+            get(read_config)
+                .post(write_config)
+                .put(write_config)
+                .fallback(unsupported),
+        )
+        .route(
+            "/auth/{path}/role/{name}",
+            get(read_role)
+                .post(write_role)
+                .put(write_role)
+                .delete(delete_role)
+                .fallback(unsupported),
+        )
+        .route("/auth/{path}/role", axum::routing::any(list_roles))
+        .route(
+            "/auth/{path}/login",
+            post(login).put(login).fallback(unsupported),
+        )
+}
+
+/// The sealed setting of the method at `path`: `{"config": {...}, "roles": {...}}`.
+fn setting(path: &str) -> String {
+    format!("auth/{path}")
+}
+
+/// The method at `path` must be a jwt method.
+async fn jwt_method(state: &AppState, path: &str) -> VaultResult<()> {
+    match super::method_at(state, path).await?.as_deref() {
+        Some("jwt") => Ok(()),
+        _ => Err(VaultError::unsupported_path()),
+    }
+}
+
+/// The method's stored setting, for a superuser to change.
+async fn stored(
+    state: &AppState,
+    caller: &strongroom_store::tokens::Principal,
+    path: &str,
+) -> VaultResult<Map<String, Value>> {
+    jwt_method(state, path).await?;
+    let settings = super::super::secrets(state)?
+        .caller(caller)
+        .auth_settings()?;
+    Ok(match settings.get(&setting(path)).await? {
+        Some(Value::Object(map)) => map,
+        _ => Map::new(),
+    })
+}
+
+async fn save(
+    state: &AppState,
+    caller: &strongroom_store::tokens::Principal,
+    path: &str,
+    value: Map<String, Value>,
+) -> VaultResult<()> {
+    let settings = super::super::secrets(state)?
+        .caller(caller)
+        .auth_settings()?;
+    settings
+        .set(&setting(path), Some(&Value::Object(value)))
+        .await?;
+    // A config write drops cached keys.
+    JWKS.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clear();
+    Ok(())
+}
+
+/// `POST auth/{path}/config`: keys (`jwks_url`, `jwt_validation_pubkeys`), `bound_issuer`,
+/// `default_role`, `jwt_supported_algs`. Checked on write: the keys parse, the URL is
+/// HTTPS (or loopback HTTP).
+async fn write_config(
+    State(state): State<AppState>,
+    VaultCaller(caller): VaultCaller,
+    Path(path): Path<String>,
+    body: VaultBody,
+) -> VaultResult {
+    let body = body.json()?;
+    let mut all = stored(&state, &caller, &path).await?;
+    let mut config = Map::new();
+    for field in [
+        "jwks_url",
+        "jwks_ca_pem",
+        "oidc_discovery_url",
+        "bound_issuer",
+        "default_role",
+    ] {
+        if let Some(Value::String(text)) = body.get(field) {
+            if !text.is_empty() {
+                config.insert(field.into(), Value::String(text.clone()));
+            }
+        }
+    }
+    if config.contains_key("oidc_discovery_url") {
+        return Err(VaultError::bad_request(
+            "oidc_discovery_url is not supported yet: give jwks_url (the provider's jwks_uri) and bound_issuer",
+        ));
+    }
+    let keys = string_list(body.get("jwt_validation_pubkeys"));
+    for pem in &keys {
+        decoding_keys_of_pem(pem)
+            .map_err(|e| VaultError::bad_request(format!("jwt_validation_pubkeys: {e}")))?;
+    }
+    if !keys.is_empty() {
+        config.insert("jwt_validation_pubkeys".into(), json!(keys));
+    }
+    let algs = string_list(body.get("jwt_supported_algs"));
+    for alg in &algs {
+        allowed_alg(alg)?;
+    }
+    if !algs.is_empty() {
+        config.insert("jwt_supported_algs".into(), json!(algs));
+    }
+    match (config.get("jwks_url"), keys.is_empty()) {
+        (Some(url), true) => check_jwks_url(url.as_str().unwrap_or_default())?,
+        (None, false) => {}
+        (Some(_), false) => {
+            return Err(VaultError::bad_request(
+                "give jwks_url or jwt_validation_pubkeys, not both",
+            ))
+        }
+        (None, true) => {
+            return Err(VaultError::bad_request(
+                "give jwks_url or jwt_validation_pubkeys",
+            ))
+        }
+    }
+    all.insert("config".into(), Value::Object(config));
+    save(&state, &caller, &path, all).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET auth/{path}/config`.
+async fn read_config(
+    State(state): State<AppState>,
+    VaultCaller(caller): VaultCaller,
+    Path(path): Path<String>,
+) -> VaultResult {
+    let all = stored(&state, &caller, &path).await?;
+    Ok(super::data(
+        all.get("config").cloned().unwrap_or_else(|| json!({})),
+    ))
+}
+
+/// A list of strings from a list, or from one comma-separated string.
+fn string_list(value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        Some(Value::String(text)) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The asymmetric algorithms a JWT may use; `none` and HMAC never.
+fn allowed_alg(name: &str) -> VaultResult<Algorithm> {
+    let alg = match name {
+        "RS256" => Algorithm::RS256,
+        "RS384" => Algorithm::RS384,
+        "RS512" => Algorithm::RS512,
+        "PS256" => Algorithm::PS256,
+        "PS384" => Algorithm::PS384,
+        "PS512" => Algorithm::PS512,
+        "ES256" => Algorithm::ES256,
+        "ES384" => Algorithm::ES384,
+        "EdDSA" => Algorithm::EdDSA,
+        other => {
+            return Err(VaultError::bad_request(format!(
+                "JWT algorithm {other:?} is not accepted (asymmetric signatures only)"
+            )))
+        }
+    };
+    Ok(alg)
+}
+
+/// A JWKS URL: HTTPS, or plain HTTP on loopback (tests, a sidecar).
+fn check_jwks_url(text: &str) -> VaultResult<()> {
+    let url =
+        reqwest::Url::parse(text).map_err(|_| VaultError::bad_request("jwks_url: not a URL"))?;
+    let loopback = matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+        || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+        || url.host_str() == Some("localhost");
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(VaultError::bad_request(
+            "jwks_url: HTTPS only (plain HTTP only on loopback)",
+        )),
+    }
+}
+
+/// The decoding keys of one PEM: a public key or certificate, RSA, EC or Ed25519.
+fn decoding_keys_of_pem(pem: &str) -> Result<Vec<DecodingKey>, String> {
+    let bytes = pem.as_bytes();
+    let keys: Vec<DecodingKey> = [
+        DecodingKey::from_rsa_pem(bytes).ok(),
+        DecodingKey::from_ec_pem(bytes).ok(),
+        DecodingKey::from_ed_pem(bytes).ok(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if keys.is_empty() {
+        Err("not a PEM public key (RSA, EC or Ed25519)".into())
+    } else {
+        Ok(keys)
+    }
+}
+
+/// `POST auth/{path}/role/{name}`: merged with the stored role. Needs `user_claim` and a
+/// binding (`bound_audiences`, `bound_subject`, `bound_claims`); `token_policies` are
+/// scopes; `token_ttl` over `token_max_ttl` is refused.
+async fn write_role(
+    State(state): State<AppState>,
+    VaultCaller(caller): VaultCaller,
+    Path((path, name)): Path<(String, String)>,
+    body: VaultBody,
+) -> VaultResult {
+    check_role_name(&name)?;
+    let body = body.json()?;
+    let Value::Object(update) = body else {
+        return Err(VaultError::bad_request("expected a JSON object"));
+    };
+    let mut all = stored(&state, &caller, &path).await?;
+    let mut roles = match all.remove("roles") {
+        Some(Value::Object(roles)) => roles,
+        _ => Map::new(),
+    };
+    let mut role = match roles.remove(&name) {
+        Some(Value::Object(role)) => role,
+        _ => Map::new(),
+    };
+    // Vault's older aliases.
+    for (old, new) in [
+        ("policies", "token_policies"),
+        ("ttl", "token_ttl"),
+        ("max_ttl", "token_max_ttl"),
+        ("num_uses", "token_num_uses"),
+    ] {
+        if let Some(value) = update.get(old) {
+            role.insert(new.into(), value.clone());
+        }
+    }
+    role.extend(update);
+    match role.get("role_type").and_then(Value::as_str) {
+        None | Some("jwt") => {}
+        Some("oidc") => {
+            return Err(VaultError::bad_request(
+                "role_type oidc (browser logins) is not supported; use jwt",
+            ))
+        }
+        Some(other) => {
+            return Err(VaultError::bad_request(format!(
+                "unknown role_type {other:?}"
+            )))
+        }
+    }
+    let role_value = Value::Object(role.clone());
+    let checked = Role::parse(&role_value)?;
+    if checked.user_claim.is_empty() {
+        return Err(VaultError::bad_request("a role needs user_claim"));
+    }
+    if checked.bound_audiences.is_empty()
+        && checked.bound_subject.is_none()
+        && checked.bound_claims.is_empty()
+    {
+        return Err(VaultError::bad_request(
+            "a role needs a binding: bound_audiences, bound_subject or bound_claims",
+        ));
+    }
+    roles.insert(name, role_value);
+    all.insert("roles".into(), Value::Object(roles));
+    save(&state, &caller, &path, all).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn check_role_name(name: &str) -> VaultResult<()> {
+    if name.is_empty()
+        || name.len() > 128
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+    {
+        return Err(VaultError::bad_request("invalid role name"));
+    }
+    Ok(())
+}
+
+/// `GET auth/{path}/role/{name}`.
+async fn read_role(
+    State(state): State<AppState>,
+    VaultCaller(caller): VaultCaller,
+    Path((path, name)): Path<(String, String)>,
+) -> VaultResult {
+    let all = stored(&state, &caller, &path).await?;
+    let role = all
+        .get("roles")
+        .and_then(|r| r.get(&name))
+        .cloned()
+        .ok_or_else(VaultError::not_found)?;
+    Ok(super::data(role))
+}
+
+/// `DELETE auth/{path}/role/{name}`: the tokens it issued renew no further (renewal
+/// re-reads the role); 204.
+async fn delete_role(
+    State(state): State<AppState>,
+    VaultCaller(caller): VaultCaller,
+    Path((path, name)): Path<(String, String)>,
+) -> VaultResult {
+    let mut all = stored(&state, &caller, &path).await?;
+    if let Some(Value::Object(roles)) = all.get_mut("roles") {
+        roles.remove(&name);
+    }
+    save(&state, &caller, &path, all).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `LIST auth/{path}/role`.
+async fn list_roles(
+    State(state): State<AppState>,
+    VaultCaller(caller): VaultCaller,
+    Path(path): Path<String>,
+) -> VaultResult {
+    let all = stored(&state, &caller, &path).await?;
+    let keys: Vec<String> = all
+        .get("roles")
+        .and_then(Value::as_object)
+        .map(|r| r.keys().cloned().collect())
+        .unwrap_or_default();
+    if keys.is_empty() {
+        return Err(VaultError::not_found());
+    }
+    Ok(super::data(json!({ "keys": keys })))
+}
+
+/// A role, as a login applies it.
+struct Role {
+    bound_audiences: Vec<String>,
+    bound_subject: Option<String>,
+    bound_claims: Map<String, Value>,
+    glob_claims: bool,
+    user_claim: String,
+    scopes: Vec<Scope>,
+    ttl: Option<Duration>,
+    max_ttl: Option<Duration>,
+    num_uses: u32,
+    leeway: u64,
+}
+
+impl Role {
+    fn parse(role: &Value) -> VaultResult<Self> {
+        let scopes = policies(
+            &json!({"policies": role.get("token_policies").cloned().unwrap_or(Value::Null)}),
+        )?
+        .iter()
+        .map(|s| Scope::parse(s))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+        let ttl = duration(role, "token_ttl")?;
+        let max_ttl = duration(role, "token_max_ttl")?;
+        if let (Some(ttl), Some(max)) = (ttl, max_ttl) {
+            if ttl > max {
+                return Err(VaultError::bad_request(
+                    "token_ttl is longer than token_max_ttl",
+                ));
+            }
+        }
+        let leeway = match role.get("clock_skew_leeway") {
+            Some(Value::Number(n)) => n.as_u64().unwrap_or(DEFAULT_LEEWAY),
+            Some(Value::String(s)) => {
+                duration(&json!({"l": s}), "l")?.map_or(DEFAULT_LEEWAY, |d| d.as_secs())
+            }
+            _ => DEFAULT_LEEWAY,
+        };
+        Ok(Self {
+            bound_audiences: string_list(role.get("bound_audiences")),
+            bound_subject: role
+                .get("bound_subject")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+            bound_claims: role
+                .get("bound_claims")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default(),
+            glob_claims: role.get("bound_claims_type").and_then(Value::as_str) == Some("glob"),
+            user_claim: role
+                .get("user_claim")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            scopes,
+            ttl,
+            max_ttl,
+            num_uses: role
+                .get("token_num_uses")
+                .and_then(Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(0),
+            leeway,
+        })
+    }
+}
+
+/// A login refused: Vault's 400 with one reason (never the JWT).
+fn refused(why: &str) -> VaultError {
+    VaultError::bad_request(format!("error validating token: {why}"))
+}
+
+/// `POST auth/{path}/login` `{role, jwt}` → Vault's `auth` block.
+async fn login(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+    body: VaultBody,
+) -> VaultResult<Response> {
+    jwt_method(&state, &path).await?;
+    let body = body.json()?;
+    let jwt = body
+        .get("jwt")
+        .and_then(Value::as_str)
+        .filter(|j| !j.is_empty())
+        .ok_or_else(|| VaultError::bad_request("missing jwt"))?;
+    if jwt.len() > MAX_JWT {
+        return Err(refused("the JWT is larger than 16 KiB"));
+    }
+    let secrets = super::super::secrets(&state)?;
+    let logins = secrets.logins();
+    let all = logins
+        .get(&setting(&path))
+        .await?
+        .unwrap_or_else(|| json!({}));
+    let config = all.get("config").cloned().unwrap_or_else(|| json!({}));
+    let role_name = match body
+        .get("role")
+        .and_then(Value::as_str)
+        .filter(|r| !r.is_empty())
+    {
+        Some(role) => role.to_owned(),
+        None => config
+            .get("default_role")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| VaultError::bad_request("missing role"))?,
+    };
+    let role_value = all
+        .get("roles")
+        .and_then(|r| r.get(&role_name))
+        .cloned()
+        .ok_or_else(|| VaultError::bad_request(format!("role {role_name:?} could not be found")))?;
+    let role = Role::parse(&role_value)?;
+    let claims = verify(jwt, &config, &role).await?;
+    let display = match claims.get(&role.user_claim) {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => {
+            return Err(refused(&format!(
+                "the JWT has no {:?} claim (the role's user_claim)",
+                role.user_claim
+            )))
+        }
+    };
+    let actor = format!("{path}:{role_name}");
+    let name = token_name(&display)?;
+    let request = TokenRequest {
+        name,
+        superuser: false,
+        scopes: role.scopes.clone(),
+        ttl: role.ttl,
+        max_ttl: role.max_ttl,
+        num_uses: role.num_uses,
+        renewable: role.ttl.is_some(),
+        method: path.clone(),
+    };
+    if request.scopes.is_empty() {
+        return Err(VaultError::bad_request(
+            "the role has no token_policies: a token would reach nothing",
+        ));
+    }
+    let (info, token) = state
+        .tokens
+        .with_actor(&actor)
+        .create_with(request, None)
+        .await?;
+    logins.record(&actor, &path, &role_name).await?;
+    Ok(auth_block(&info, token.expose_secret()))
+}
+
+/// A unique token name from the JWT's `user_claim` value (Vault's display name).
+fn token_name(display: &str) -> VaultResult<String> {
+    let mut random = [0u8; 4];
+    getrandom::getrandom(&mut random)
+        .map_err(|_| VaultError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))?;
+    let base: String = display
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(50)
+        .collect();
+    Ok(format!("{base}-{}", hex::encode(random)))
+}
+
+/// Verifies `jwt` under the method's keys and the role's bindings; its claims.
+async fn verify(jwt: &str, config: &Value, role: &Role) -> VaultResult<Map<String, Value>> {
+    let header = jsonwebtoken::decode_header(jwt).map_err(|_| refused("the JWT is malformed"))?;
+    // `none` and HMAC never parse into an accepted algorithm.
+    let alg_name = format!("{:?}", header.alg);
+    let alg = allowed_alg(&alg_name)
+        .map_err(|_| refused(&format!("algorithm {alg_name} is not accepted")))?;
+    let supported = string_list(config.get("jwt_supported_algs"));
+    if !supported.is_empty() && !supported.contains(&alg_name) {
+        return Err(refused(&format!(
+            "algorithm {alg_name} is not among jwt_supported_algs"
+        )));
+    }
+    let keys = keys_for(config, header.kid.as_deref(), alg).await?;
+    let mut validation = Validation::new(alg);
+    validation.leeway = role.leeway;
+    validation.required_spec_claims.clear();
+    validation.validate_exp = true;
+    validation.validate_nbf = true;
+    validation.validate_aud = false;
+    let mut last = None;
+    for key in &keys {
+        match jsonwebtoken::decode::<Map<String, Value>>(jwt, key, &validation) {
+            Ok(data) => return check_claims(data.claims, config, role),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(refused(
+        match last.as_ref().map(jsonwebtoken::errors::Error::kind) {
+            Some(jsonwebtoken::errors::ErrorKind::ExpiredSignature) => "the JWT has expired",
+            Some(jsonwebtoken::errors::ErrorKind::ImmatureSignature) => {
+                "the JWT is not valid yet (nbf)"
+            }
+            Some(jsonwebtoken::errors::ErrorKind::InvalidSignature) => {
+                "the signature does not verify"
+            }
+            _ => "the JWT does not verify under the configured keys",
+        },
+    ))
+}
+
+/// The time, issuer, audience, subject and claim checks after the signature.
+fn check_claims(
+    claims: Map<String, Value>,
+    config: &Value,
+    role: &Role,
+) -> VaultResult<Map<String, Value>> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let number = |name: &str| claims.get(name).and_then(Value::as_u64);
+    if number("exp").is_none() && number("nbf").is_none() && number("iat").is_none() {
+        return Err(refused("the JWT has none of exp, nbf, iat"));
+    }
+    if number("iat").is_some_and(|iat| iat > now + role.leeway) {
+        return Err(refused("the JWT was issued in the future (iat)"));
+    }
+    if let Some(issuer) = config.get("bound_issuer").and_then(Value::as_str) {
+        if claims.get("iss").and_then(Value::as_str) != Some(issuer) {
+            return Err(refused("the issuer is not the bound issuer"));
+        }
+    }
+    let audiences: Vec<String> = match claims.get("aud") {
+        Some(Value::String(a)) => vec![a.clone()],
+        Some(Value::Array(list)) => list
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    };
+    if role.bound_audiences.is_empty() {
+        if claims.contains_key("aud") {
+            return Err(refused("the JWT names an audience and the role binds none"));
+        }
+    } else if !audiences.iter().any(|a| role.bound_audiences.contains(a)) {
+        return Err(refused("the audience is not bound to the role"));
+    }
+    if let Some(subject) = &role.bound_subject {
+        if claims.get("sub").and_then(Value::as_str) != Some(subject.as_str()) {
+            return Err(refused("the subject is not the role's bound subject"));
+        }
+    }
+    for (name, wanted) in &role.bound_claims {
+        if !claim_matches(claims.get(name), wanted, role.glob_claims) {
+            return Err(refused(&format!(
+                "claim {name:?} does not match the role's bound_claims"
+            )));
+        }
+    }
+    Ok(claims)
+}
+
+/// Whether a claim's value matches a bound value (a string, number or bool, or a list of
+/// them: any element; `glob`: `*` matches any run of characters, `/` included).
+fn claim_matches(actual: Option<&Value>, wanted: &Value, glob: bool) -> bool {
+    let Some(actual) = actual else {
+        return false;
+    };
+    let text = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    };
+    let actual_values: Vec<String> = match actual {
+        Value::Array(items) => items.iter().filter_map(text).collect(),
+        other => text(other).into_iter().collect(),
+    };
+    let wanted_values: Vec<String> = match wanted {
+        Value::Array(items) => items.iter().filter_map(text).collect(),
+        other => text(other).into_iter().collect(),
+    };
+    wanted_values.iter().any(|w| {
+        actual_values
+            .iter()
+            .any(|a| if glob { glob_match(w, a) } else { w == a })
+    })
+}
+
+/// `*` matches any run of characters (`/` included); everything else literally.
+fn glob_match(pattern: &str, text: &str) -> bool {
+    let options = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: false,
+        require_literal_leading_dot: false,
+    };
+    glob::Pattern::new(&glob::Pattern::escape(pattern).replace("[*]", "*"))
+        .is_ok_and(|p| p.matches_with(text, options))
+}
+
+/// A cached JWKS.
+struct CachedJwks {
+    keys: Option<JwkSet>,
+    fetched: Option<Instant>,
+}
+
+/// JWKS per URL: the last good set, and a lock that keeps one fetch in flight.
+static JWKS: LazyLock<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<CachedJwks>>>>> =
+    LazyLock::new(|| std::sync::Mutex::new(HashMap::new()));
+
+/// The decoding keys a JWT with `kid` may be verified under.
+async fn keys_for(
+    config: &Value,
+    kid: Option<&str>,
+    alg: Algorithm,
+) -> VaultResult<Vec<DecodingKey>> {
+    let pems = string_list(config.get("jwt_validation_pubkeys"));
+    if !pems.is_empty() {
+        return Ok(pems
+            .iter()
+            .filter_map(|pem| decoding_keys_of_pem(pem).ok())
+            .flatten()
+            .collect());
+    }
+    let url = config
+        .get("jwks_url")
+        .and_then(Value::as_str)
+        .ok_or_else(|| refused("the method has no keys configured"))?;
+    let entry = {
+        let mut cache = JWKS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(cache.entry(url.to_owned()).or_insert_with(|| {
+            Arc::new(tokio::sync::Mutex::new(CachedJwks {
+                keys: None,
+                fetched: None,
+            }))
+        }))
+    };
+    let mut cached = entry.lock().await;
+    let find = |set: &JwkSet| -> Vec<DecodingKey> {
+        set.keys
+            .iter()
+            .filter(|k| match kid {
+                Some(kid) => k.common.key_id.as_deref() == Some(kid),
+                None => true,
+            })
+            .filter(|k| {
+                k.common
+                    .key_algorithm
+                    .is_none_or(|a| format!("{a:?}") == format!("{alg:?}"))
+            })
+            .filter_map(|k| DecodingKey::from_jwk(k).ok())
+            .collect()
+    };
+    if let Some(set) = &cached.keys {
+        let found = find(set);
+        if !found.is_empty() {
+            return Ok(found);
+        }
+    }
+    // Not cached, or an unknown kid: fetch, at most once per 10 s.
+    if cached
+        .fetched
+        .is_none_or(|at| at.elapsed() >= REFETCH_EVERY)
+    {
+        cached.fetched = Some(Instant::now());
+        if let Ok(set) = fetch_jwks(url, config.get("jwks_ca_pem").and_then(Value::as_str)).await {
+            cached.keys = Some(set);
+        }
+    }
+    let found = cached.keys.as_ref().map(find).unwrap_or_default();
+    if found.is_empty() {
+        return Err(refused("no key of the issuer matches the JWT's kid"));
+    }
+    Ok(found)
+}
+
+/// Fetches a JWKS (5 s timeout; HTTPS with the system roots or `ca_pem`).
+async fn fetch_jwks(url: &str, ca_pem: Option<&str>) -> Result<JwkSet, String> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(pem) = ca_pem {
+        let cert = reqwest::Certificate::from_pem(pem.as_bytes()).map_err(|e| e.to_string())?;
+        builder = builder.add_root_certificate(cert);
+    }
+    let client = builder.build().map_err(|e| e.to_string())?;
+    let response = client.get(url).send().await.map_err(|e| e.to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("JWKS answered {}", response.status()));
+    }
+    let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+    if bytes.len() > 1024 * 1024 {
+        return Err("JWKS larger than 1 MiB".into());
+    }
+    serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+}
