@@ -172,7 +172,8 @@ macro_rules! backend_conformance_suite {
             listed_states_are_the_states_reads_act_on, info_is_one_identitys_listed_attributes,
             tokens_expire_and_run_out_of_uses,
             child_tokens_stay_within_their_parent_and_are_revoked_with_it,
-            a_token_identity_edited_without_the_key_is_refused
+            a_token_identity_edited_without_the_key_is_refused,
+            sealed_settings_written_without_the_key_are_refused
         );
     };
     (@tests $make:path; $($name:ident),* $(,)?) => {

@@ -419,3 +419,47 @@ pub async fn a_token_identity_edited_without_the_key_is_refused(h: &dyn Harness)
         );
     }
 }
+
+pub async fn sealed_settings_written_without_the_key_are_refused(h: &dyn Harness) {
+    use strongroom_crypto::secrecy::ExposeSecret as _;
+    let store = open(h).await.with_actor("cli:tester");
+    store
+        .set_sealed_setting("auth/jwt", Some(br#"{"roles":{}}"#))
+        .await
+        .unwrap();
+    let read = store.sealed_setting("auth/jwt").await.unwrap().unwrap();
+    assert_eq!(read.expose_secret(), br#"{"roles":{}}"#);
+    assert_eq!(token_events(&store, Action::AuthConfig).await, ["auth/jwt"]);
+    // The stored form holds no plaintext.
+    let backend = h.backend().await;
+    let stored = backend.meta("sealed:auth/jwt").await.unwrap().unwrap();
+    assert!(!stored.contains("roles"));
+    // A database writer without the key: a value of its own, or one moved from another
+    // name, is refused (never honoured).
+    store
+        .set_sealed_setting("auth/other", Some(br#"{"roles":{"x":{}}}"#))
+        .await
+        .unwrap();
+    let moved = backend.meta("sealed:auth/other").await.unwrap().unwrap();
+    for forged in [
+        "AQAAAAE=".to_owned(),
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            b"{\"roles\":{\"evil\":{}}}",
+        ),
+        moved,
+    ] {
+        crate::store::in_transaction(backend.as_ref(), move |tx| {
+            Box::pin(async move { tx.set_meta("sealed:auth/jwt", Some(&forged)).await })
+        })
+        .await
+        .unwrap();
+        assert!(matches!(
+            store.sealed_setting("auth/jwt").await,
+            Err(StoreError::Integrity(_))
+        ));
+    }
+    // Removing it is audited too.
+    store.set_sealed_setting("auth/jwt", None).await.unwrap();
+    assert!(store.sealed_setting("auth/jwt").await.unwrap().is_none());
+}
