@@ -184,7 +184,7 @@ pub async fn serve_with(
     let listener = listener.into_std()?;
     let server = axum_server::from_tcp(listener).handle(shutdown_handle(shutdown));
     connections::limit(server, limits)
-        .serve(router.into_make_service())
+        .serve(router.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .await
 }
 

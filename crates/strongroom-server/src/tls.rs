@@ -57,6 +57,6 @@ pub async fn serve_tls(
     let server = axum_server::from_tcp_rustls(listener, tls.config.clone())
         .handle(crate::shutdown_handle(shutdown));
     crate::connections::limit(server, crate::ConnectionLimits::default())
-        .serve(router.into_make_service())
+        .serve(router.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .await
 }

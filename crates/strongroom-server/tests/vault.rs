@@ -749,3 +749,41 @@ async fn jwt_logins_from_a_jose_library_of_another_language_and_every_refusal() 
         .iter()
         .all(|e| e.env == "jwt" && e.key == "deploy" && e.actor == "jwt:deploy"));
 }
+
+/// The approle auth method, driven by hvac unmodified: role id and secret id, the token a
+/// login gets, and the refusals (wrong or foreign secret id, used up, raced single use,
+/// bound to another network, expired, a scoped token configuring it), each one answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approle_logins_and_every_refusal() {
+    let server = start().await;
+    server
+        .store
+        .set(
+            &SecretId::new("default", "prod", "DB_URL"),
+            SetRequest::value("from-prod"),
+        )
+        .await
+        .unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/approle_suite.py"
+    );
+    let out = std::process::Command::new("python3")
+        .args([script, &server.base, ADMIN])
+        .output()
+        .expect("python3 with hvac (cargo xtask ci installs it)");
+    assert!(
+        out.status.success(),
+        "approle suite failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("approle: every check passed"));
+    // Secret ids are never stored: only their hashes name sealed settings.
+    let audit = server.store.audit_all(AuditQuery::default()).await.unwrap();
+    let logins = audit
+        .iter()
+        .filter(|e| e.action == strongroom_store::Action::Login)
+        .count();
+    assert_eq!(logins, 3, "three logins succeeded: the first, the race's winner, the bound one");
+}

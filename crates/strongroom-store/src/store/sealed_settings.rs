@@ -85,6 +85,60 @@ impl Store {
         .await
     }
 
+    /// A login that spends a credential kept in the sealed setting `name`: replaces its
+    /// value `expected` (plaintext) with `new` (or removes it) and records the `login`
+    /// event, in one transaction under the audit log's lock, only while it still holds
+    /// `expected` — so two logins racing for a single-use credential do not both get it.
+    /// False (nothing written) when it changed meanwhile.
+    ///
+    /// # Errors
+    /// The database failing; a stored value that does not open under the key.
+    pub async fn login_spending_setting(
+        &self,
+        name: &str,
+        expected: &[u8],
+        new: Option<&[u8]>,
+        method: &str,
+        role: &str,
+    ) -> Result<bool> {
+        use strongroom_crypto::secrecy::ExposeSecret as _;
+        let stored = new
+            .map(|plaintext| self.inner.ring.seal(&context(name), plaintext))
+            .transpose()?
+            .map(|sealed| base64::engine::general_purpose::STANDARD.encode(sealed));
+        let (meta, ring, chain) = (
+            meta_name(name),
+            Arc::clone(&self.inner.ring),
+            Arc::clone(&self.inner.chain),
+        );
+        let (expected, setting) = (expected.to_vec(), name.to_owned());
+        let event = AuditRecord {
+            time: Timestamp(now_ms()),
+            actor: self.actor.to_string(),
+            action: Action::Login,
+            id: SecretId::new("", method, role),
+            version: None,
+            kek_version: None,
+        };
+        self.transact(move |tx| {
+            Box::pin(async move {
+                let mut audit = Appender::start(tx, &chain).await?;
+                let current = tx.meta(&meta).await?;
+                let still = current
+                    .and_then(|text| base64::engine::general_purpose::STANDARD.decode(text).ok())
+                    .and_then(|sealed| ring.open(&context(&setting), &sealed).ok())
+                    .is_some_and(|plain| plain.expose_secret() == expected.as_slice());
+                if !still {
+                    return Ok(false);
+                }
+                tx.set_meta(&meta, stored.as_deref()).await?;
+                audit.append(tx, &event).await?;
+                Ok(true)
+            })
+        })
+        .await
+    }
+
     /// Records a login (`login`: the method's path as env, the role as key), outside any
     /// other write.
     ///

@@ -22,8 +22,6 @@ use std::time::{Duration, Instant};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse as _, Response};
-use axum::routing::{get, post};
-use axum::Router;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{json, Map, Value};
@@ -31,7 +29,7 @@ use strongroom_crypto::secrecy::ExposeSecret as _;
 use strongroom_store::tokens::{Scope, TokenRequest};
 use strongroom_store::StoreError;
 
-use super::super::{unsupported, VaultBody, VaultCaller, VaultError, VaultResult};
+use super::super::{VaultBody, VaultCaller, VaultError, VaultResult};
 use super::token::{auth_block, duration, policies};
 use crate::AppState;
 
@@ -44,36 +42,6 @@ const DEFAULT_LEEWAY: u64 = 60;
 /// How often an unknown `kid` may refetch a JWKS.
 const REFETCH_EVERY: Duration = Duration::from_secs(10);
 
-/// `/v1/auth/{path}/config|role|login` of a jwt method.
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/auth/{path}/config",
-            get(read_config)
-                .post(write_config)
-                .put(write_config)
-                .fallback(unsupported),
-        )
-        .route(
-            "/auth/{path}/role/{name}",
-            get(read_role)
-                .post(write_role)
-                .put(write_role)
-                .delete(delete_role)
-                .fallback(unsupported),
-        )
-        .route("/auth/{path}/role", axum::routing::any(list_roles))
-        .route(
-            "/auth/{path}/login",
-            post(login).put(login).fallback(unsupported),
-        )
-}
-
-/// The sealed setting of the method at `path`: `{"config": {...}, "roles": {...}}`.
-fn setting(path: &str) -> String {
-    format!("auth/{path}")
-}
-
 /// The method at `path` must be a jwt method.
 async fn jwt_method(state: &AppState, path: &str) -> VaultResult<()> {
     match super::method_at(state, path).await?.as_deref() {
@@ -82,52 +50,25 @@ async fn jwt_method(state: &AppState, path: &str) -> VaultResult<()> {
     }
 }
 
-/// The method's stored setting, for a superuser to change.
-async fn stored(
-    state: &AppState,
-    caller: &strongroom_store::tokens::Principal,
-    path: &str,
-) -> VaultResult<Map<String, Value>> {
-    jwt_method(state, path).await?;
-    let settings = super::super::secrets(state)?
-        .caller(caller)
-        .auth_settings()?;
-    Ok(match settings.get(&setting(path)).await? {
-        Some(Value::Object(map)) => map,
-        _ => Map::new(),
-    })
-}
-
-async fn save(
-    state: &AppState,
-    caller: &strongroom_store::tokens::Principal,
-    path: &str,
-    value: Map<String, Value>,
-) -> VaultResult<()> {
-    let settings = super::super::secrets(state)?
-        .caller(caller)
-        .auth_settings()?;
-    settings
-        .set(&setting(path), Some(&Value::Object(value)))
-        .await?;
-    // A config write drops cached keys.
+/// Drops every cached key set (a configuration changed).
+pub(super) fn forget_keys() {
     JWKS.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clear();
-    Ok(())
 }
 
 /// `POST auth/{path}/config`: keys (`jwks_url`, `jwt_validation_pubkeys`), `bound_issuer`,
 /// `default_role`, `jwt_supported_algs`. Checked on write: the keys parse, the URL is
 /// HTTPS (or loopback HTTP).
-async fn write_config(
+pub(super) async fn write_config(
     State(state): State<AppState>,
     VaultCaller(caller): VaultCaller,
     Path(path): Path<String>,
     body: VaultBody,
 ) -> VaultResult {
     let body = body.json()?;
-    let mut all = stored(&state, &caller, &path).await?;
+    jwt_method(&state, &path).await?;
+    let mut all = super::stored(&state, &caller, &path).await?;
     let mut config = Map::new();
     for field in [
         "jwks_url",
@@ -177,17 +118,18 @@ async fn write_config(
         }
     }
     all.insert("config".into(), Value::Object(config));
-    save(&state, &caller, &path, all).await?;
+    super::save(&state, &caller, &path, all).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `GET auth/{path}/config`.
-async fn read_config(
+pub(super) async fn read_config(
     State(state): State<AppState>,
     VaultCaller(caller): VaultCaller,
     Path(path): Path<String>,
 ) -> VaultResult {
-    let all = stored(&state, &caller, &path).await?;
+    jwt_method(&state, &path).await?;
+    let all = super::stored(&state, &caller, &path).await?;
     Ok(super::data(
         all.get("config").cloned().unwrap_or_else(|| json!({})),
     ))
@@ -265,41 +207,10 @@ fn decoding_keys_of_pem(pem: &str) -> Result<Vec<DecodingKey>, String> {
     }
 }
 
-/// `POST auth/{path}/role/{name}`: merged with the stored role. Needs `user_claim` and a
-/// binding (`bound_audiences`, `bound_subject`, `bound_claims`); `token_policies` are
-/// scopes; `token_ttl` over `token_max_ttl` is refused.
-async fn write_role(
-    State(state): State<AppState>,
-    VaultCaller(caller): VaultCaller,
-    Path((path, name)): Path<(String, String)>,
-    body: VaultBody,
-) -> VaultResult {
-    check_role_name(&name)?;
-    let body = body.json()?;
-    let Value::Object(update) = body else {
-        return Err(VaultError::bad_request("expected a JSON object"));
-    };
-    let mut all = stored(&state, &caller, &path).await?;
-    let mut roles = match all.remove("roles") {
-        Some(Value::Object(roles)) => roles,
-        _ => Map::new(),
-    };
-    let mut role = match roles.remove(&name) {
-        Some(Value::Object(role)) => role,
-        _ => Map::new(),
-    };
-    // Vault's older aliases.
-    for (old, new) in [
-        ("policies", "token_policies"),
-        ("ttl", "token_ttl"),
-        ("max_ttl", "token_max_ttl"),
-        ("num_uses", "token_num_uses"),
-    ] {
-        if let Some(value) = update.get(old) {
-            role.insert(new.into(), value.clone());
-        }
-    }
-    role.extend(update);
+/// A jwt role as written (merged with the stored one): a `role_type` of `jwt` (or none),
+/// `user_claim` and a binding (`bound_audiences`, `bound_subject`, `bound_claims`),
+/// `token_policies` that parse as scopes, `token_ttl` not over `token_max_ttl`.
+pub(super) fn check_role(role: &Value) -> VaultResult<()> {
     match role.get("role_type").and_then(Value::as_str) {
         None | Some("jwt") => {}
         Some("oidc") => {
@@ -313,8 +224,7 @@ async fn write_role(
             )))
         }
     }
-    let role_value = Value::Object(role.clone());
-    let checked = Role::parse(&role_value)?;
+    let checked = Role::parse(role)?;
     if checked.user_claim.is_empty() {
         return Err(VaultError::bad_request("a role needs user_claim"));
     }
@@ -326,70 +236,7 @@ async fn write_role(
             "a role needs a binding: bound_audiences, bound_subject or bound_claims",
         ));
     }
-    roles.insert(name, role_value);
-    all.insert("roles".into(), Value::Object(roles));
-    save(&state, &caller, &path, all).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-fn check_role_name(name: &str) -> VaultResult<()> {
-    if name.is_empty()
-        || name.len() > 128
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
-    {
-        return Err(VaultError::bad_request("invalid role name"));
-    }
     Ok(())
-}
-
-/// `GET auth/{path}/role/{name}`.
-async fn read_role(
-    State(state): State<AppState>,
-    VaultCaller(caller): VaultCaller,
-    Path((path, name)): Path<(String, String)>,
-) -> VaultResult {
-    let all = stored(&state, &caller, &path).await?;
-    let role = all
-        .get("roles")
-        .and_then(|r| r.get(&name))
-        .cloned()
-        .ok_or_else(VaultError::not_found)?;
-    Ok(super::data(role))
-}
-
-/// `DELETE auth/{path}/role/{name}`: the tokens it issued renew no further (renewal
-/// re-reads the role); 204.
-async fn delete_role(
-    State(state): State<AppState>,
-    VaultCaller(caller): VaultCaller,
-    Path((path, name)): Path<(String, String)>,
-) -> VaultResult {
-    let mut all = stored(&state, &caller, &path).await?;
-    if let Some(Value::Object(roles)) = all.get_mut("roles") {
-        roles.remove(&name);
-    }
-    save(&state, &caller, &path, all).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-/// `LIST auth/{path}/role`.
-async fn list_roles(
-    State(state): State<AppState>,
-    VaultCaller(caller): VaultCaller,
-    Path(path): Path<String>,
-) -> VaultResult {
-    let all = stored(&state, &caller, &path).await?;
-    let keys: Vec<String> = all
-        .get("roles")
-        .and_then(Value::as_object)
-        .map(|r| r.keys().cloned().collect())
-        .unwrap_or_default();
-    if keys.is_empty() {
-        return Err(VaultError::not_found());
-    }
-    Ok(super::data(json!({ "keys": keys })))
 }
 
 /// A role, as a login applies it.
@@ -467,13 +314,8 @@ fn refused(why: &str) -> VaultError {
 }
 
 /// `POST auth/{path}/login` `{role, jwt}` → Vault's `auth` block.
-async fn login(
-    State(state): State<AppState>,
-    Path(path): Path<String>,
-    body: VaultBody,
-) -> VaultResult<Response> {
-    jwt_method(&state, &path).await?;
-    let body = body.json()?;
+pub(super) async fn login(state: &AppState, path: &str, body: &Value) -> VaultResult<Response> {
+    let path = path.to_owned();
     let jwt = body
         .get("jwt")
         .and_then(Value::as_str)
@@ -482,10 +324,10 @@ async fn login(
     if jwt.len() > MAX_JWT {
         return Err(refused("the JWT is larger than 16 KiB"));
     }
-    let secrets = super::super::secrets(&state)?;
+    let secrets = super::super::secrets(state)?;
     let logins = secrets.logins();
     let all = logins
-        .get(&setting(&path))
+        .get(&super::setting(&path))
         .await?
         .unwrap_or_else(|| json!({}));
     let config = all.get("config").cloned().unwrap_or_else(|| json!({}));

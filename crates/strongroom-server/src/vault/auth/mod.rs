@@ -15,6 +15,7 @@ use serde_json::{json, Map, Value};
 use super::{unsupported, VaultBody, VaultCaller, VaultError, VaultResult};
 use crate::AppState;
 
+mod approle;
 mod jwt;
 mod token;
 
@@ -22,13 +23,43 @@ mod token;
 const MOUNTS: &str = "auth/mounts";
 
 /// The methods that can be enabled.
-const METHODS: &[&str] = &["jwt"];
+const METHODS: &[&str] = &["jwt", "approle"];
 
 /// `auth/token/…`, `sys/auth`, and the routes of every method.
 pub(super) fn routes() -> Router<AppState> {
+    use axum::routing::post;
     Router::new()
         .merge(token::routes())
-        .merge(jwt::routes())
+        .route(
+            "/auth/{path}/config",
+            get(jwt::read_config)
+                .post(jwt::write_config)
+                .put(jwt::write_config)
+                .fallback(unsupported),
+        )
+        .route(
+            "/auth/{path}/role/{name}",
+            get(read_role)
+                .post(write_role)
+                .put(write_role)
+                .delete(delete_role)
+                .fallback(unsupported),
+        )
+        .route("/auth/{path}/role", axum::routing::any(list_roles))
+        .route(
+            "/auth/{path}/role/{name}/role-id",
+            get(approle::read_role_id).fallback(unsupported),
+        )
+        .route(
+            "/auth/{path}/role/{name}/secret-id",
+            post(approle::new_secret_id)
+                .put(approle::new_secret_id)
+                .fallback(unsupported),
+        )
+        .route(
+            "/auth/{path}/login",
+            post(login).put(login).fallback(unsupported),
+        )
         .route("/sys/auth", get(list_methods).fallback(unsupported))
         .route(
             "/sys/auth/{path}",
@@ -137,7 +168,10 @@ async fn disable(
     };
     if stored.remove(&format!("{path}/")).is_some() {
         settings.set(MOUNTS, Some(&Value::Object(stored))).await?;
-        settings.set(&format!("auth/{path}"), None).await?;
+        settings.set(&setting(&path), None).await?;
+        settings
+            .set(&approle::secret_ids_setting(&path), None)
+            .await?;
         state
             .tokens
             .with_actor(&caller.actor())
@@ -145,6 +179,162 @@ async fn disable(
             .await?;
     }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The sealed setting of the method at `path`: `{"config": {...}, "roles": {...}}`.
+pub(super) fn setting(path: &str) -> String {
+    format!("auth/{path}")
+}
+
+/// The method's stored setting, for a superuser to read or change (404 when no method is
+/// enabled at `path`).
+pub(super) async fn stored(
+    state: &AppState,
+    caller: &strongroom_store::tokens::Principal,
+    path: &str,
+) -> VaultResult<Map<String, Value>> {
+    if method_at(state, path).await?.is_none() || path == "token" {
+        return Err(VaultError::unsupported_path());
+    }
+    let settings = super::secrets(state)?.caller(caller).auth_settings()?;
+    Ok(match settings.get(&setting(path)).await? {
+        Some(Value::Object(map)) => map,
+        _ => Map::new(),
+    })
+}
+
+/// Writes the method's setting (an `auth_config` event); cached keys are dropped.
+pub(super) async fn save(
+    state: &AppState,
+    caller: &strongroom_store::tokens::Principal,
+    path: &str,
+    value: Map<String, Value>,
+) -> VaultResult<()> {
+    let settings = super::secrets(state)?.caller(caller).auth_settings()?;
+    settings
+        .set(&setting(path), Some(&Value::Object(value)))
+        .await?;
+    jwt::forget_keys();
+    Ok(())
+}
+
+/// A role name: `A-Za-z0-9_.-`, at most 128.
+fn check_role_name(name: &str) -> VaultResult<()> {
+    if name.is_empty()
+        || name.len() > 128
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+    {
+        return Err(VaultError::bad_request("invalid role name"));
+    }
+    Ok(())
+}
+
+/// `POST auth/{path}/role/{name}`: merged with the stored role (Vault's older `policies`,
+/// `ttl`, `max_ttl`, `num_uses` taken as the `token_` ones), then checked by its method.
+async fn write_role(
+    State(state): State<AppState>,
+    VaultCaller(caller): VaultCaller,
+    Path((path, name)): Path<(String, String)>,
+    body: VaultBody,
+) -> VaultResult {
+    check_role_name(&name)?;
+    let Value::Object(update) = body.json()? else {
+        return Err(VaultError::bad_request("expected a JSON object"));
+    };
+    let kind = method_at(&state, &path).await?;
+    let mut all = stored(&state, &caller, &path).await?;
+    let mut roles = match all.remove("roles") {
+        Some(Value::Object(roles)) => roles,
+        _ => Map::new(),
+    };
+    let mut role = match roles.remove(&name) {
+        Some(Value::Object(role)) => role,
+        _ => Map::new(),
+    };
+    for (old, new) in [
+        ("policies", "token_policies"),
+        ("ttl", "token_ttl"),
+        ("max_ttl", "token_max_ttl"),
+        ("num_uses", "token_num_uses"),
+    ] {
+        if let Some(value) = update.get(old) {
+            role.insert(new.into(), value.clone());
+        }
+    }
+    role.extend(update);
+    match kind.as_deref() {
+        Some("jwt") => jwt::check_role(&Value::Object(role.clone()))?,
+        Some("approle") => approle::prepare_role(&mut role)?,
+        _ => return Err(VaultError::unsupported_path()),
+    }
+    roles.insert(name, Value::Object(role));
+    all.insert("roles".into(), Value::Object(roles));
+    save(&state, &caller, &path, all).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET auth/{path}/role/{name}`.
+async fn read_role(
+    State(state): State<AppState>,
+    VaultCaller(caller): VaultCaller,
+    Path((path, name)): Path<(String, String)>,
+) -> VaultResult {
+    let all = stored(&state, &caller, &path).await?;
+    let role = all
+        .get("roles")
+        .and_then(|r| r.get(&name))
+        .cloned()
+        .ok_or_else(VaultError::not_found)?;
+    Ok(data(role))
+}
+
+/// `DELETE auth/{path}/role/{name}`; 204.
+async fn delete_role(
+    State(state): State<AppState>,
+    VaultCaller(caller): VaultCaller,
+    Path((path, name)): Path<(String, String)>,
+) -> VaultResult {
+    let mut all = stored(&state, &caller, &path).await?;
+    if let Some(Value::Object(roles)) = all.get_mut("roles") {
+        roles.remove(&name);
+    }
+    save(&state, &caller, &path, all).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `LIST auth/{path}/role`.
+async fn list_roles(
+    State(state): State<AppState>,
+    VaultCaller(caller): VaultCaller,
+    Path(path): Path<String>,
+) -> VaultResult {
+    let all = stored(&state, &caller, &path).await?;
+    let keys: Vec<String> = all
+        .get("roles")
+        .and_then(Value::as_object)
+        .map(|r| r.keys().cloned().collect())
+        .unwrap_or_default();
+    if keys.is_empty() {
+        return Err(VaultError::not_found());
+    }
+    Ok(data(json!({ "keys": keys })))
+}
+
+/// `POST auth/{path}/login`: the method at `path` decides (no token needed).
+async fn login(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    body: VaultBody,
+) -> VaultResult {
+    let body = body.json()?;
+    match method_at(&state, &path).await?.as_deref() {
+        Some("jwt") => jwt::login(&state, &path, &body).await,
+        Some("approle") => approle::login(&state, &path, &body, peer.ip()).await,
+        _ => Err(VaultError::unsupported_path()),
+    }
 }
 
 /// A response with Vault's envelope around `data`.
