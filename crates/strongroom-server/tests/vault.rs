@@ -785,5 +785,39 @@ async fn approle_logins_and_every_refusal() {
         .iter()
         .filter(|e| e.action == strongroom_store::Action::Login)
         .count();
-    assert_eq!(logins, 3, "three logins succeeded: the first, the race's winner, the bound one");
+    assert_eq!(
+        logins, 3,
+        "three logins succeeded: the first, the race's winner, the bound one"
+    );
+}
+
+/// The kubernetes auth method, driven by hvac unmodified against a fake Kubernetes API on
+/// loopback: a TokenReview login, its refusals (not authenticated, another uid, unbound
+/// namespace or name), and the offline `pem_keys` path that never calls TokenReview.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_logins_through_token_review_and_offline() {
+    let server = start().await;
+    server
+        .store
+        .set(
+            &SecretId::new("default", "prod", "DB_URL"),
+            SetRequest::value("from-prod"),
+        )
+        .await
+        .unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/kubernetes_suite.py"
+    );
+    let out = std::process::Command::new("python3")
+        .args([script, &server.base, ADMIN])
+        .output()
+        .expect("python3 with hvac and PyJWT (cargo xtask ci installs them)");
+    assert!(
+        out.status.success(),
+        "kubernetes suite failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("kubernetes: every check passed"));
 }

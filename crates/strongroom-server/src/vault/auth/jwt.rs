@@ -122,21 +122,8 @@ pub(super) async fn write_config(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `GET auth/{path}/config`.
-pub(super) async fn read_config(
-    State(state): State<AppState>,
-    VaultCaller(caller): VaultCaller,
-    Path(path): Path<String>,
-) -> VaultResult {
-    jwt_method(&state, &path).await?;
-    let all = super::stored(&state, &caller, &path).await?;
-    Ok(super::data(
-        all.get("config").cloned().unwrap_or_else(|| json!({})),
-    ))
-}
-
 /// A list of strings from a list, or from one comma-separated string.
-fn string_list(value: Option<&Value>) -> Vec<String> {
+pub(super) fn string_list(value: Option<&Value>) -> Vec<String> {
     match value {
         Some(Value::Array(items)) => items
             .iter()
@@ -153,7 +140,7 @@ fn string_list(value: Option<&Value>) -> Vec<String> {
 }
 
 /// The asymmetric algorithms a JWT may use; `none` and HMAC never.
-fn allowed_alg(name: &str) -> VaultResult<Algorithm> {
+pub(super) fn allowed_alg(name: &str) -> VaultResult<Algorithm> {
     let alg = match name {
         "RS256" => Algorithm::RS256,
         "RS384" => Algorithm::RS384,
@@ -174,7 +161,7 @@ fn allowed_alg(name: &str) -> VaultResult<Algorithm> {
 }
 
 /// A JWKS URL: HTTPS, or plain HTTP on loopback (tests, a sidecar).
-fn check_jwks_url(text: &str) -> VaultResult<()> {
+pub(super) fn check_jwks_url(text: &str) -> VaultResult<()> {
     let url =
         reqwest::Url::parse(text).map_err(|_| VaultError::bad_request("jwks_url: not a URL"))?;
     let loopback = matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
@@ -190,7 +177,7 @@ fn check_jwks_url(text: &str) -> VaultResult<()> {
 }
 
 /// The decoding keys of one PEM: a public key or certificate, RSA, EC or Ed25519.
-fn decoding_keys_of_pem(pem: &str) -> Result<Vec<DecodingKey>, String> {
+pub(super) fn decoding_keys_of_pem(pem: &str) -> Result<Vec<DecodingKey>, String> {
     let bytes = pem.as_bytes();
     let keys: Vec<DecodingKey> = [
         DecodingKey::from_rsa_pem(bytes).ok(),
@@ -309,7 +296,7 @@ impl Role {
 }
 
 /// A login refused: Vault's 400 with one reason (never the JWT).
-fn refused(why: &str) -> VaultError {
+pub(super) fn refused(why: &str) -> VaultError {
     VaultError::bad_request(format!("error validating token: {why}"))
 }
 
@@ -387,7 +374,7 @@ pub(super) async fn login(state: &AppState, path: &str, body: &Value) -> VaultRe
 }
 
 /// A unique token name from the JWT's `user_claim` value (Vault's display name).
-fn token_name(display: &str) -> VaultResult<String> {
+pub(super) fn token_name(display: &str) -> VaultResult<String> {
     let mut random = [0u8; 4];
     getrandom::getrandom(&mut random)
         .map_err(|_| VaultError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))?;

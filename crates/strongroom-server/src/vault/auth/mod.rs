@@ -17,13 +17,14 @@ use crate::AppState;
 
 mod approle;
 mod jwt;
+mod kubernetes;
 mod token;
 
 /// The setting that lists the enabled methods: `{"jwt/": {"type": "jwt", ...}}`.
 const MOUNTS: &str = "auth/mounts";
 
 /// The methods that can be enabled.
-const METHODS: &[&str] = &["jwt", "approle"];
+const METHODS: &[&str] = &["jwt", "kubernetes", "approle"];
 
 /// `auth/token/…`, `sys/auth`, and the routes of every method.
 pub(super) fn routes() -> Router<AppState> {
@@ -32,9 +33,9 @@ pub(super) fn routes() -> Router<AppState> {
         .merge(token::routes())
         .route(
             "/auth/{path}/config",
-            get(jwt::read_config)
-                .post(jwt::write_config)
-                .put(jwt::write_config)
+            get(read_config)
+                .post(write_config)
+                .put(write_config)
                 .fallback(unsupported),
         )
         .route(
@@ -266,6 +267,7 @@ async fn write_role(
     role.extend(update);
     match kind.as_deref() {
         Some("jwt") => jwt::check_role(&Value::Object(role.clone()))?,
+        Some("kubernetes") => kubernetes::check_role(&Value::Object(role.clone()))?,
         Some("approle") => approle::prepare_role(&mut role)?,
         _ => return Err(VaultError::unsupported_path()),
     }
@@ -273,6 +275,42 @@ async fn write_role(
     all.insert("roles".into(), Value::Object(roles));
     save(&state, &caller, &path, all).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST auth/{path}/config`: the method at `path` checks it.
+async fn write_config(
+    State(state): State<AppState>,
+    VaultCaller(caller): VaultCaller,
+    Path(path): Path<String>,
+    body: VaultBody,
+) -> VaultResult {
+    match method_at(&state, &path).await?.as_deref() {
+        Some("jwt") => jwt::write_config(State(state), VaultCaller(caller), Path(path), body).await,
+        Some("kubernetes") => {
+            let config = kubernetes::check_config(&body.json()?)?;
+            let mut all = stored(&state, &caller, &path).await?;
+            all.insert("config".into(), Value::Object(config));
+            save(&state, &caller, &path, all).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        _ => Err(VaultError::unsupported_path()),
+    }
+}
+
+/// `GET auth/{path}/config` (secrets in it, `token_reviewer_jwt`, are never shown).
+async fn read_config(
+    State(state): State<AppState>,
+    VaultCaller(caller): VaultCaller,
+    Path(path): Path<String>,
+) -> VaultResult {
+    let all = stored(&state, &caller, &path).await?;
+    let mut config = all.get("config").cloned().unwrap_or_else(|| json!({}));
+    if let Some(map) = config.as_object_mut() {
+        if map.remove("token_reviewer_jwt").is_some() {
+            map.insert("token_reviewer_jwt_set".into(), Value::Bool(true));
+        }
+    }
+    Ok(data(config))
 }
 
 /// `GET auth/{path}/role/{name}`.
@@ -332,6 +370,7 @@ async fn login(
     let body = body.json()?;
     match method_at(&state, &path).await?.as_deref() {
         Some("jwt") => jwt::login(&state, &path, &body).await,
+        Some("kubernetes") => kubernetes::login(&state, &path, &body).await,
         Some("approle") => approle::login(&state, &path, &body, peer.ip()).await,
         _ => Err(VaultError::unsupported_path()),
     }
