@@ -14,6 +14,7 @@ mod harden;
 mod init;
 mod keys;
 mod lockfile;
+mod login;
 mod output;
 #[cfg(feature = "pkcs11")]
 mod pkcs11;
@@ -183,6 +184,7 @@ async fn run(command: cli::Command) -> Result<ExitCode, exit::Failure> {
         Command::File(c) => c.run().await,
         Command::Serve(c) => c.run().await,
         Command::Token(c) => c.run().await,
+        Command::Login(c) => c.run().await,
         Command::Cleanup(c) => c.run().await,
         Command::Backup(c) => c.run().await,
         Command::Restore(c) => c.run().await,

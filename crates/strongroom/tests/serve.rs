@@ -550,3 +550,114 @@ async fn sigkill_under_load_loses_no_acknowledged_read_or_write() {
         acknowledged_writes.len()
     );
 }
+
+/// `strongroom login approle` against a running server: the secret id from a variable, the
+/// token printed alone on stdout, working and expiring; a secret id on the command line,
+/// or a wrong one, is one clear error and prints no token.
+#[tokio::test]
+async fn login_prints_a_token_that_expires_and_never_takes_a_credential_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = "login-test-admin-token-0123456789";
+    let vars = [
+        ("STRONGROOM_MASTER_KEY", KEY),
+        ("STRONGROOM_ADMIN_TOKEN", admin),
+    ];
+    let (mut child, url, _) = start(dir.path(), &[], &vars);
+    let client = reqwest::Client::new();
+    let vault = |method: reqwest::Method, path: &str, body: serde_json::Value| {
+        client
+            .request(method, format!("{url}{path}"))
+            .header("X-Vault-Token", admin)
+            .json(&body)
+            .send()
+    };
+    let enable = vault(
+        reqwest::Method::POST,
+        "/v1/sys/auth/approle",
+        serde_json::json!({"type": "approle"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(enable.status(), 204);
+    let role = vault(
+        reqwest::Method::POST,
+        "/v1/auth/approle/role/ci",
+        serde_json::json!({"token_policies": ["default/prod:read"], "token_ttl": "5m"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(role.status(), 204);
+    let role_id: serde_json::Value = vault(
+        reqwest::Method::GET,
+        "/v1/auth/approle/role/ci/role-id",
+        serde_json::json!({}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let role_id = role_id["data"]["role_id"].as_str().unwrap().to_owned();
+    let secret: serde_json::Value = vault(
+        reqwest::Method::POST,
+        "/v1/auth/approle/role/ci/secret-id",
+        serde_json::json!({}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let secret_id = secret["data"]["secret_id"].as_str().unwrap().to_owned();
+
+    let login = |secret_arg: &str, env: &[(&str, &str)]| {
+        strongroom(dir.path(), env)
+            .args([
+                "login",
+                "approle",
+                "--server",
+                &url,
+                "--role-id",
+                &role_id,
+                "--secret-id",
+                secret_arg,
+            ])
+            .output()
+            .unwrap()
+    };
+    let ok = login("env:CI_SECRET_ID", &[("CI_SECRET_ID", &secret_id)]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let token = String::from_utf8(ok.stdout).unwrap();
+    let token = token.trim();
+    assert!(token.starts_with("sr.") && !token.contains('\n'));
+    assert!(String::from_utf8_lossy(&ok.stderr).contains("expires in"));
+    let me: serde_json::Value = client
+        .get(format!("{url}/v1/auth/token/lookup-self"))
+        .header("X-Vault-Token", token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(me["data"]["ttl"].as_u64().unwrap() <= 300, "{me}");
+
+    // On the command line: refused before anything is sent; a wrong one: refused by the server.
+    let raw = login(&secret_id, &[]);
+    assert_eq!(raw.status.code(), Some(8));
+    assert!(raw.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&raw.stderr);
+    assert!(
+        stderr.contains("env:VARIABLE or file:PATH") && !stderr.contains(&secret_id),
+        "{stderr}"
+    );
+    let wrong = login("env:CI_SECRET_ID", &[("CI_SECRET_ID", "not-the-secret")]);
+    assert_eq!(wrong.status.code(), Some(8));
+    assert!(wrong.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("invalid role or secret ID"));
+    assert!(sigterm(&mut child).success());
+}

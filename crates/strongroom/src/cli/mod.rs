@@ -11,8 +11,8 @@ pub use envs::{
 };
 pub use operations::{
     BackupArgs, BackupCommand, CleanupArgs, CompletionsArgs, DoctorArgs, InitArgs, KeygenArgs,
-    KeysArgs, KeysCommand, ManArgs, MigrateArgs, RestoreArgs, RotateArgs, ServeArgs, TokenArgs,
-    TokenCommand,
+    KeysArgs, KeysCommand, LoginArgs, LoginMethod, ManArgs, MigrateArgs, RestoreArgs, RotateArgs,
+    ServeArgs, TokenArgs, TokenCommand,
 };
 pub use secrets::{
     AuditArgs, AuditCommand, GetArgs, HistoryArgs, ListArgs, RmArgs, RollbackArgs, SetArgs,
@@ -92,6 +92,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Manage API tokens.
     Token(TokenArgs),
+    /// Log in to a server with an auth method and print a token that expires (for scripts).
+    Login(LoginArgs),
     /// Remove expired secrets and old audit events.
     Cleanup(CleanupArgs),
     /// Copy the database consistently while it runs (`backup verify FILE`: check a copy).

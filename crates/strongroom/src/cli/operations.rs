@@ -236,3 +236,56 @@ pub enum TokenCommand {
         accessor: String,
     },
 }
+
+/// Arguments of `strongroom login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// How to prove who this is.
+    #[command(subcommand)]
+    pub method: LoginMethod,
+    /// The server (default: STRONGROOM_ADDR, else http://127.0.0.1:8090).
+    #[arg(long, global = true)]
+    pub server: Option<String>,
+    /// The path the method is enabled at (default: the method's name).
+    #[arg(long, global = true)]
+    pub path: Option<String>,
+    /// A CA certificate (PEM) the server's TLS certificate chains to.
+    #[arg(long, global = true)]
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+/// `login` methods. Credentials come from `env:VARIABLE` or `file:PATH` only: a value on
+/// the command line is visible to every user in `ps`.
+#[derive(Debug, Subcommand)]
+pub enum LoginMethod {
+    /// A JWT from the platform (a GitHub Actions or GitLab CI OIDC token).
+    Jwt {
+        /// The role (default: the method's default_role).
+        #[arg(long)]
+        role: Option<String>,
+        /// The JWT: `env:VARIABLE` or `file:PATH`.
+        #[arg(long)]
+        jwt: String,
+    },
+    /// A pod's service account token.
+    Kubernetes {
+        /// The role.
+        #[arg(long)]
+        role: String,
+        /// The service account token: `env:VARIABLE` or `file:PATH`.
+        #[arg(
+            long,
+            default_value = "file:/var/run/secrets/kubernetes.io/serviceaccount/token"
+        )]
+        jwt: String,
+    },
+    /// A role id and a secret id.
+    Approle {
+        /// The role id (not a secret).
+        #[arg(long)]
+        role_id: String,
+        /// The secret id: `env:VARIABLE` or `file:PATH`.
+        #[arg(long)]
+        secret_id: String,
+    },
+}
