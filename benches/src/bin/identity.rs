@@ -13,7 +13,12 @@
 //! expiring/static ratio and logins/s.
 
 // A measurement tool: a panic is the failure report; the casts are of counts.
-#![allow(clippy::unwrap_used, clippy::cast_precision_loss, clippy::too_many_lines)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::too_many_lines
+)]
 
 /// The allocator the `strongroom` binary ships with, so the figures are the binary's.
 #[global_allocator]
@@ -76,13 +81,24 @@ async fn main() {
     let url = format!("sqlite://{}", dir.path().join("identity.db").display());
     let backend = strongroom_store::open_backend(&url).await.unwrap();
     let key = Key::generate().unwrap();
-    let store = Store::open(backend, KeySource::Ring(KeyRing::single(&key)), StoreConfig::default())
-        .await
-        .unwrap();
+    let store = Store::open(
+        backend,
+        KeySource::Ring(KeyRing::single(&key)),
+        StoreConfig::default(),
+    )
+    .await
+    .unwrap();
     let tokens = Tokens::new(&store, Some(&SecretString::from(ADMIN))).unwrap();
     let scope = || vec![Scope::parse("default/prod:read").unwrap()];
     let (_, forever) = tokens
-        .create_with(TokenRequest { name: "static".into(), scopes: scope(), ..TokenRequest::default() }, None)
+        .create_with(
+            TokenRequest {
+                name: "static".into(),
+                scopes: scope(),
+                ..TokenRequest::default()
+            },
+            None,
+        )
         .await
         .unwrap();
     let (_, expiring) = tokens
@@ -90,7 +106,7 @@ async fn main() {
             TokenRequest {
                 name: "expiring".into(),
                 scopes: scope(),
-                ttl: Some(Duration::from_secs(3600)),
+                ttl: Some(Duration::from_hours(1)),
                 renewable: true,
                 ..TokenRequest::default()
             },
@@ -100,27 +116,50 @@ async fn main() {
         .unwrap();
     for i in 0..100 {
         store
-            .set(&SecretId::new("default", "prod", &format!("K{i}")), SetRequest::value(format!("v{i}")))
+            .set(
+                &SecretId::new("default", "prod", format!("K{i}")),
+                SetRequest::value(format!("v{i}")),
+            )
             .await
             .unwrap();
     }
     let router = strongroom_server::router(
-        AppState { tokens, store: Some(store.clone().into()), gateway: None, metrics: None },
+        AppState {
+            tokens,
+            store: Some(store.clone().into()),
+            gateway: None,
+            metrics: None,
+        },
         Limits::default(),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(strongroom_server::serve(listener, router, std::future::pending()));
-    let http = reqwest::Client::builder().pool_max_idle_per_host(clients as usize).build().unwrap();
+    tokio::spawn(strongroom_server::serve(
+        listener,
+        router,
+        std::future::pending(),
+    ));
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients as usize)
+        .build()
+        .unwrap();
 
     // AppRole, enabled and configured through the API.
     let admin = |path: &str, body: serde_json::Value| {
-        http.post(format!("{base}{path}")).header("X-Vault-Token", ADMIN).json(&body).send()
+        http.post(format!("{base}{path}"))
+            .header("X-Vault-Token", ADMIN)
+            .json(&body)
+            .send()
     };
-    admin("/v1/sys/auth/approle", json!({"type": "approle"})).await.unwrap();
-    admin("/v1/auth/approle/role/bench", json!({"token_policies": ["default/prod:read"], "token_ttl": "10m"}))
+    admin("/v1/sys/auth/approle", json!({"type": "approle"}))
         .await
         .unwrap();
+    admin(
+        "/v1/auth/approle/role/bench",
+        json!({"token_policies": ["default/prod:read"], "token_ttl": "10m"}),
+    )
+    .await
+    .unwrap();
     let role_id: serde_json::Value = http
         .get(format!("{base}/v1/auth/approle/role/bench/role-id"))
         .header("X-Vault-Token", ADMIN)
@@ -142,8 +181,18 @@ async fn main() {
     let get = |path: String, token: String| {
         let (http, base) = (http.clone(), base.clone());
         move |n: u64| {
-            let (http, url, token) = (http.clone(), format!("{base}{}", path.replace("{n}", &(n % 100).to_string())), token.clone());
-            async move { http.get(url).bearer_auth(token).send().await.is_ok_and(|r| r.status() == 200) }
+            let (http, url, token) = (
+                http.clone(),
+                format!("{base}{}", path.replace("{n}", &(n % 100).to_string())),
+                token.clone(),
+            );
+            async move {
+                http.get(url)
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 200)
+            }
         }
     };
     let health = rate(clients, phase, get("/api/health".into(), ADMIN.into())).await;
@@ -151,8 +200,22 @@ async fn main() {
     let mut static_rates = Vec::new();
     let mut expiring_rates = Vec::new();
     for _ in 0..4 {
-        static_rates.push(rate(clients, phase, get(read.clone(), forever.expose_secret().to_owned())).await);
-        expiring_rates.push(rate(clients, phase, get(read.clone(), expiring.expose_secret().to_owned())).await);
+        static_rates.push(
+            rate(
+                clients,
+                phase,
+                get(read.clone(), forever.expose_secret().to_owned()),
+            )
+            .await,
+        );
+        expiring_rates.push(
+            rate(
+                clients,
+                phase,
+                get(read.clone(), expiring.expose_secret().to_owned()),
+            )
+            .await,
+        );
     }
     let login = {
         let (http, base) = (http.clone(), base.clone());
@@ -173,8 +236,17 @@ async fn main() {
     let (s, e) = (mean(&static_rates), mean(&expiring_rates));
     println!("clients: {clients}; each phase {phase} s; SQLite (WAL, synchronous=FULL)");
     println!("health (ceiling):           {health:>9.0}/s");
-    println!("audited reads, static token: {s:>9.0}/s ({:.3}x health)  runs {static_rates:.0?}", s / health);
-    println!("audited reads, 1 h token:    {e:>9.0}/s ({:.3}x health)  runs {expiring_rates:.0?}", e / health);
+    println!(
+        "audited reads, static token: {s:>9.0}/s ({:.3}x health)  runs {static_rates:.0?}",
+        s / health
+    );
+    println!(
+        "audited reads, 1 h token:    {e:>9.0}/s ({:.3}x health)  runs {expiring_rates:.0?}",
+        e / health
+    );
     println!("expiring / static:           {:.3}", e / s);
-    println!("approle logins:              {logins:>9.0}/s ({:.4}x health)", logins / health);
+    println!(
+        "approle logins:              {logins:>9.0}/s ({:.4}x health)",
+        logins / health
+    );
 }
