@@ -457,8 +457,13 @@ async function loadTokens() {
     }, "Revoke");
     return el("tr", { "data-testid": "token-row", "data-name": t.name, "data-revoked": t.revoked ? "yes" : "no" },
       el("td", {}, t.name), el("td", {}, el("code", {}, t.id)),
+      el("td", {}, el("code", { "data-testid": "token-accessor" }, t.accessor)),
       el("td", {}, t.superuser ? "superuser" : t.scopes.join(" ")),
-      el("td", { class: "when" }, when(t.created)), el("td", { class: "when" }, t.revoked ? when(t.revoked) : ""),
+      el("td", {}, t.method),
+      el("td", { class: "when" }, when(t.created)),
+      el("td", { class: "when", "data-testid": "token-expires" }, t.expires ? when(t.expires) : "never"),
+      el("td", { "data-testid": "token-uses" }, t.uses_left === null ? "unlimited" : String(t.uses_left)),
+      el("td", { class: "when" }, t.revoked ? when(t.revoked) : ""),
       el("td", {}, revoke));
   }));
 }

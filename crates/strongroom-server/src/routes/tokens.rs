@@ -79,6 +79,14 @@ pub(crate) struct TokenItem {
     /// Whether the row's keyed tag matches; false: the row was written without the key
     /// and every request with it is refused (`strongroom doctor` says why).
     intact: bool,
+    /// The public handle that looks the token up or revokes it; never usable as it.
+    accessor: String,
+    /// RFC 3339; null: it never expires.
+    expires: Option<String>,
+    /// Uses left; null: unlimited.
+    uses_left: Option<u32>,
+    /// How it was issued: `token`, or the path of the auth method that logged it in.
+    method: String,
 }
 
 impl From<TokenInfo> for TokenItem {
@@ -91,6 +99,10 @@ impl From<TokenInfo> for TokenItem {
             created: info.created.to_string(),
             revoked: info.revoked.map(|t| t.to_string()),
             intact: info.intact,
+            accessor: info.accessor,
+            expires: info.expires.map(|t| t.to_string()),
+            uses_left: info.uses_left,
+            method: info.method,
         }
     }
 }

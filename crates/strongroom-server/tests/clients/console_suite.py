@@ -159,8 +159,9 @@ try:
 
     step("the env fallback: a global value shown for prod, marked")
     filter_env("prod")
-    until(lambda: ("SHARED_URL", "global") in rows(), "the global value under prod")
-    assert all(env in ("prod", "global") for _, env in rows()), rows()
+    # Wait for the filtered list itself: the unfiltered one shows SHARED_URL too.
+    until(lambda: ("SHARED_URL", "global") in rows() and all(env in ("prod", "global") for _, env in rows()),
+          "the global value under prod, and only prod's rows")
     shared = row("SHARED_URL", "global")
     assert "fallback for prod" in shared.text
 
@@ -248,6 +249,11 @@ try:
     until(lambda: by_testid("token-secret").text.startswith("sr."), "the new token, once")
     made = by_testid("token-secret").text
     made_row = driver.find_element(By.CSS_SELECTOR, "[data-testid='token-row'][data-name='console-made']")
+    # Tokens are identities: the accessor (never the token), the expiry and the uses left.
+    accessor = made_row.find_element(By.CSS_SELECTOR, "[data-testid='token-accessor']").text
+    assert len(accessor) == 24 and accessor not in made, accessor
+    assert made_row.find_element(By.CSS_SELECTOR, "[data-testid='token-expires']").text == "never"
+    assert made_row.find_element(By.CSS_SELECTOR, "[data-testid='token-uses']").text == "unlimited"
     assert "default/staging:list" in made_row.text
     assert made not in driver.find_element(By.ID, "token-rows").text, "the list never shows a secret"
     driver.find_element(By.ID, "token-dismiss").click()
