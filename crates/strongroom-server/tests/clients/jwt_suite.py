@@ -43,8 +43,12 @@ JWKS = {"keys": [jwk(rsa_key, "rsa-1", "RS256"), jwk(ec_key, "ec-1", "ES256")]}
 
 class Jwks(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        fetches.append(time.time())
-        body = json.dumps(JWKS).encode()
+        if self.path == "/.well-known/openid-configuration":
+            issuer = f"http://127.0.0.1:{self.server.server_address[1]}"
+            body = json.dumps({"issuer": issuer, "jwks_uri": f"{issuer}/.well-known/jwks"}).encode()
+        else:
+            fetches.append(time.time())
+            body = json.dumps(JWKS).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -186,6 +190,22 @@ try:
     job.auth.jwt.configure(jwks_url=jwks_url, bound_issuer="https://evil.example")
     raise AssertionError("a scoped token configured the jwt method")
 except exceptions.Forbidden:
+    pass
+
+# OIDC discovery: the provider's document names its JWKS and issuer (another mount path).
+discovery_url = f"http://127.0.0.1:{server.server_address[1]}"
+admin.sys.enable_auth_method(method_type="jwt", path="oidc")
+admin.auth.jwt.configure(oidc_discovery_url=discovery_url, path="oidc")
+admin.auth.jwt.create_role(
+    name="ci", role_type="jwt", user_claim="sub", allowed_redirect_uris=[],
+    bound_audiences=["https://github.com/acme"], token_policies=["default/prod:read"], path="oidc",
+)
+found = hvac.Client(url=base).auth.jwt.jwt_login(role="ci", jwt=sign(claims(iss=discovery_url)), use_token=False, path="oidc")
+assert found["auth"]["client_token"], found
+try:
+    hvac.Client(url=base).auth.jwt.jwt_login(role="ci", jwt=sign(claims()), use_token=False, path="oidc")
+    raise AssertionError("the discovered issuer was not enforced")
+except exceptions.InvalidRequest:
     pass
 
 # Disabling the method: its tokens stop working.

@@ -55,6 +55,10 @@ pub(super) fn forget_keys() {
     JWKS.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clear();
+    DISCOVERY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clear();
 }
 
 /// `POST auth/{path}/config`: keys (`jwks_url`, `jwt_validation_pubkeys`), `bound_issuer`,
@@ -83,11 +87,6 @@ pub(super) async fn write_config(
             }
         }
     }
-    if config.contains_key("oidc_discovery_url") {
-        return Err(VaultError::bad_request(
-            "oidc_discovery_url is not supported yet: give jwks_url (the provider's jwks_uri) and bound_issuer",
-        ));
-    }
     let keys = string_list(body.get("jwt_validation_pubkeys"));
     for pem in &keys {
         decoding_keys_of_pem(pem)
@@ -103,18 +102,23 @@ pub(super) async fn write_config(
     if !algs.is_empty() {
         config.insert("jwt_supported_algs".into(), json!(algs));
     }
-    match (config.get("jwks_url"), keys.is_empty()) {
-        (Some(url), true) => check_jwks_url(url.as_str().unwrap_or_default())?,
-        (None, false) => {}
-        (Some(_), false) => {
-            return Err(VaultError::bad_request(
-                "give jwks_url or jwt_validation_pubkeys, not both",
-            ))
-        }
-        (None, true) => {
-            return Err(VaultError::bad_request(
-                "give jwks_url or jwt_validation_pubkeys",
-            ))
+    let sources = [
+        config.contains_key("jwks_url"),
+        !keys.is_empty(),
+        config.contains_key("oidc_discovery_url"),
+    ];
+    if sources.iter().filter(|given| **given).count() != 1 {
+        return Err(VaultError::bad_request(
+            "give one of jwks_url, jwt_validation_pubkeys, oidc_discovery_url",
+        ));
+    }
+    for field in ["jwks_url", "oidc_discovery_url"] {
+        if let Some(url) = config.get(field).and_then(Value::as_str) {
+            check_jwks_url(url).map_err(|_| {
+                VaultError::bad_request(format!(
+                    "{field}: HTTPS only (plain HTTP only on loopback)"
+                ))
+            })?;
         }
     }
     all.insert("config".into(), Value::Object(config));
@@ -394,6 +398,8 @@ pub(super) fn token_name(display: &str) -> VaultResult<String> {
 
 /// Verifies `jwt` under the method's keys and the role's bindings; its claims.
 async fn verify(jwt: &str, config: &Value, role: &Role) -> VaultResult<Map<String, Value>> {
+    let resolved = with_discovery(config).await?;
+    let config = &resolved;
     let header = jsonwebtoken::decode_header(jwt).map_err(|_| refused("the JWT is malformed"))?;
     // `none` and HMAC never parse into an accepted algorithm.
     let alg_name = format!("{:?}", header.alg);
@@ -520,6 +526,72 @@ fn glob_match(pattern: &str, text: &str) -> bool {
     };
     glob::Pattern::new(&glob::Pattern::escape(pattern).replace("[*]", "*"))
         .is_ok_and(|p| p.matches_with(text, options))
+}
+
+/// What OIDC discovery found for an issuer: its `jwks_uri` and `issuer`, and when.
+type Discovered = (String, String, Instant);
+
+/// Discovery documents per URL (kept an hour; the JWKS they name is cached as any other).
+static DISCOVERY: LazyLock<std::sync::Mutex<HashMap<String, Discovered>>> =
+    LazyLock::new(|| std::sync::Mutex::new(HashMap::new()));
+
+/// `config` with OIDC discovery resolved: the provider's `jwks_uri` as `jwks_url`, and its
+/// `issuer` as `bound_issuer` unless one is set. The document's `issuer` must be the
+/// discovery URL itself (OpenID Connect Discovery, section 4.3), so a document can not
+/// claim another issuer's name; its `jwks_uri` must be HTTPS (or loopback HTTP).
+async fn with_discovery(config: &Value) -> VaultResult<Value> {
+    let Some(url) = config.get("oidc_discovery_url").and_then(Value::as_str) else {
+        return Ok(config.clone());
+    };
+    let cached = DISCOVERY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(url)
+        .filter(|(_, _, at)| at.elapsed() < Duration::from_secs(3600))
+        .cloned();
+    let (jwks_uri, issuer) = match cached {
+        Some((jwks_uri, issuer, _)) => (jwks_uri, issuer),
+        None => {
+            let document = format!(
+                "{}/.well-known/openid-configuration",
+                url.trim_end_matches('/')
+            );
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|_| refused("the OIDC discovery document could not be fetched"))?;
+            let found: Value = client
+                .get(&document)
+                .send()
+                .await
+                .map_err(|_| refused("the OIDC discovery document could not be fetched"))?
+                .json()
+                .await
+                .map_err(|_| refused("the OIDC discovery document is not JSON"))?;
+            let issuer = found["issuer"].as_str().unwrap_or_default().to_owned();
+            let jwks_uri = found["jwks_uri"].as_str().unwrap_or_default().to_owned();
+            if issuer.trim_end_matches('/') != url.trim_end_matches('/') {
+                return Err(refused("the OIDC discovery document names another issuer"));
+            }
+            check_jwks_url(&jwks_uri)
+                .map_err(|_| refused("the discovered jwks_uri is not HTTPS"))?;
+            DISCOVERY
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(
+                    url.to_owned(),
+                    (jwks_uri.clone(), issuer.clone(), Instant::now()),
+                );
+            (jwks_uri, issuer)
+        }
+    };
+    let mut resolved = config.clone();
+    resolved["jwks_url"] = Value::String(jwks_uri);
+    if resolved.get("bound_issuer").is_none() {
+        resolved["bound_issuer"] = Value::String(issuer);
+    }
+    Ok(resolved)
 }
 
 /// A cached JWKS.
