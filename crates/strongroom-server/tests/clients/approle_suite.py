@@ -92,6 +92,23 @@ brief = admin.auth.approle.generate_secret_id("brief")["data"]["secret_id"]
 time.sleep(1.5)
 refused(brief_id, brief, "an expired secret id")
 
+# Renewal re-reads the role: a deleted role ends the token.
+renewable = login(role_id, near)
+renewing = hvac.Client(url=base, token=renewable["client_token"])
+assert renewing.auth.token.renew_self()["auth"]["lease_duration"] > 0
+admin.auth.approle.create_or_update_approle(role_name="gone", token_policies=["default/dev:read"], token_ttl="5m")
+gone_id = admin.auth.approle.read_role_id("gone")["data"]["role_id"]
+gone_token = login(gone_id, admin.auth.approle.generate_secret_id("gone")["data"]["secret_id"])["client_token"]
+gone = hvac.Client(url=base, token=gone_token)
+assert gone.is_authenticated()
+admin.auth.approle.delete_role("gone")
+try:
+    gone.auth.token.renew_self()
+    raise AssertionError("a token of a deleted role was renewed")
+except exceptions.Forbidden:
+    pass
+assert not gone.is_authenticated(), "a token of a deleted role still works after its renewal was refused"
+
 # A scoped token configures nothing.
 try:
     worker.auth.approle.create_or_update_approle(role_name="mine", token_policies=["*/*"])

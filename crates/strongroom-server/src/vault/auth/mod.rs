@@ -219,6 +219,20 @@ pub(super) async fn save(
     Ok(())
 }
 
+/// The role `role` of the method at `path` as it is now (`None`: the method or the role
+/// is gone), for renewing a token it issued.
+pub(super) async fn login_role(
+    state: &AppState,
+    path: &str,
+    role: &str,
+) -> VaultResult<Option<Value>> {
+    if method_at(state, path).await?.is_none() {
+        return Ok(None);
+    }
+    let all = super::secrets(state)?.logins().get(&setting(path)).await?;
+    Ok(all.and_then(|all| all.get("roles").and_then(|r| r.get(role)).cloned()))
+}
+
 /// A role name: `A-Za-z0-9_.-`, at most 128.
 fn check_role_name(name: &str) -> VaultResult<()> {
     if name.is_empty()

@@ -409,10 +409,37 @@ async fn renew_self(
         // The bootstrap admin token has no row and never expires: nothing to renew.
         return Ok(admin_renewal());
     }
+    let increment = match state.tokens.lookup_self(&caller).await? {
+        Some(info) => login_increment(&state, &caller, &info, increment).await?,
+        None => increment,
+    };
     let info = tokens_for(&state, &caller)
         .renew_self(&caller, increment)
         .await?;
     Ok(renewed(&info))
+}
+
+/// A token an auth method issued renews under its role as the role is now: a role (or a
+/// method) that was deleted ends the token (it is revoked, and the renewal refused), and
+/// without an increment the role's current `token_ttl` is what it extends by.
+async fn login_increment(
+    state: &AppState,
+    caller: &Principal,
+    info: &TokenInfo,
+    increment: Option<Duration>,
+) -> VaultResult<Option<Duration>> {
+    if info.method == "token" {
+        return Ok(increment);
+    }
+    let role = match info.creator.split_once(':') {
+        Some((path, role)) if path == info.method => super::login_role(state, path, role).await?,
+        _ => None,
+    };
+    let Some(role) = role else {
+        tokens_for(state, caller).revoke_self(caller).await?;
+        return Err(VaultError::permission_denied());
+    };
+    Ok(increment.or(duration(&role, "token_ttl")?))
 }
 
 /// The renewal answer of the bootstrap admin token: it never expires.
