@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"time"
 
 	vault "github.com/hashicorp/vault/api"
 )
@@ -146,5 +147,79 @@ func main() {
 		check("a secret whose metadata was deleted is gone", fmt.Errorf("still there"))
 	}
 	check("a secret whose metadata was deleted is gone", nil)
+	identity(client)
 	fmt.Printf("go client: %d checks passed\n", checks)
+}
+
+// identity: tokens as identities and an AppRole login, through the Go client's own
+// helpers and Logical().Write, as Go programs and Terraform do.
+func identity(client *vault.Client) {
+	made, err := client.Auth().Token().Create(&vault.TokenCreateRequest{
+		Policies:       []string{"default/prod:read"},
+		TTL:            "1h",
+		ExplicitMaxTTL: "2h",
+		DisplayName:    "go",
+	})
+	check("Token.Create", err)
+	accessor, err := made.TokenAccessor()
+	check("Secret.TokenAccessor", err)
+	if accessor == "" {
+		check("Token.Create accessor", fmt.Errorf("empty"))
+	}
+	child, err := client.Clone()
+	check("Client.Clone", err)
+	child.SetToken(made.Auth.ClientToken)
+	self, err := child.Auth().Token().LookupSelf()
+	check("child Token.LookupSelf", err)
+	ttl, err := self.TokenTTL()
+	check("Secret.TokenTTL", err)
+	if ttl <= 0 || ttl > time.Hour {
+		check("child ttl", fmt.Errorf("ttl %v", ttl))
+	}
+	if self.Data["expire_time"] == nil {
+		check("child expire_time", fmt.Errorf("missing"))
+	}
+	renewed, err := child.Auth().Token().RenewSelf(36000)
+	check("Token.RenewSelf", err)
+	if renewed.Auth.LeaseDuration > 7200 {
+		check("Token.RenewSelf capped at the max", fmt.Errorf("%d", renewed.Auth.LeaseDuration))
+	}
+	looked, err := client.Auth().Token().LookupAccessor(accessor)
+	check("Token.LookupAccessor", err)
+	expect("Token.LookupAccessor accessor", looked.Data["accessor"], accessor)
+
+	// AppRole: enabled, a role, its ids, a login through Logical().Write.
+	err = client.Sys().EnableAuthWithOptions("approle", &vault.EnableAuthOptions{Type: "approle"})
+	check("Sys.EnableAuthWithOptions approle", err)
+	_, err = client.Logical().Write("auth/approle/role/go", map[string]interface{}{
+		"token_policies": "default/prod:read",
+		"token_ttl":      "10m",
+	})
+	check("approle role", err)
+	rid, err := client.Logical().Read("auth/approle/role/go/role-id")
+	check("approle role-id", err)
+	sid, err := client.Logical().Write("auth/approle/role/go/secret-id", nil)
+	check("approle secret-id", err)
+	login, err := client.Logical().Write("auth/approle/login", map[string]interface{}{
+		"role_id":   rid.Data["role_id"],
+		"secret_id": sid.Data["secret_id"],
+	})
+	check("approle login", err)
+	if login.Auth == nil || login.Auth.ClientToken == "" || login.Auth.LeaseDuration <= 0 {
+		check("approle login token", fmt.Errorf("%#v", login.Auth))
+	}
+	auths, err := client.Sys().ListAuth()
+	check("Sys.ListAuth", err)
+	if _, ok := auths["approle/"]; !ok {
+		check("Sys.ListAuth approle", fmt.Errorf("missing"))
+	}
+
+	// Revoked by accessor: the child stops working.
+	err = client.Auth().Token().RevokeAccessor(accessor)
+	check("Token.RevokeAccessor", err)
+	_, err = child.Auth().Token().LookupSelf()
+	if err == nil {
+		check("a revoked token stops working", fmt.Errorf("still works"))
+	}
+	check("a revoked token stops working", nil)
 }
