@@ -48,6 +48,14 @@ struct KeyVersionLabels {
     kind: &'static str,
 }
 
+/// Tokens by state and by how they were issued (`token`, or an auth method's path: the
+/// operator's configuration, never a token's name or secret).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TokenLabels {
+    state: &'static str,
+    method: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PoolLabels {
     state: &'static str,
@@ -74,6 +82,7 @@ pub struct Metrics {
     cache_live: Gauge,
     pool: Family<PoolLabels, Gauge>,
     values: Family<KeyVersionLabels, Gauge>,
+    tokens: Family<TokenLabels, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -177,7 +186,44 @@ impl Metrics {
                 "Stored values by KEK version (current or kept): rotation progress",
                 Family::default(),
             ),
+            tokens: add(
+                &mut r,
+                "tokens",
+                "API tokens by state (active, expired, used_up, revoked) and issuing method",
+                Family::default(),
+            ),
             registry: r,
+        }
+    }
+
+    /// Live and ended tokens, by state and issuing method (read at each scrape: one read
+    /// of the token rows).
+    async fn count_tokens(&self, tokens: &strongroom_store::tokens::Tokens) {
+        let Ok(list) = tokens.list().await else {
+            return;
+        };
+        let now = strongroom_store::Timestamp(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+        );
+        self.tokens.clear();
+        for token in list {
+            let state = if token.revoked.is_some() {
+                "revoked"
+            } else if token.expires.is_some_and(|at| at <= now) {
+                "expired"
+            } else if token.uses_left == Some(0) {
+                "used_up"
+            } else {
+                "active"
+            };
+            self.tokens
+                .get_or_create(&TokenLabels {
+                    state,
+                    method: token.method.clone(),
+                })
+                .inc();
         }
     }
 
@@ -204,7 +250,12 @@ impl Metrics {
     }
 
     /// Reads the store's and backend's counters into the registry, then encodes it.
-    async fn render(&self, store: Option<&crate::Secrets>) -> Result<String, std::fmt::Error> {
+    async fn render(
+        &self,
+        store: Option<&crate::Secrets>,
+        tokens: &strongroom_store::tokens::Tokens,
+    ) -> Result<String, std::fmt::Error> {
+        self.count_tokens(tokens).await;
         if let Some(store) = store {
             if let Ok(head) = store.audit_head().await {
                 set(&self.audit_events, u64::try_from(head).unwrap_or(0));
@@ -332,7 +383,7 @@ async fn scrape(state: &AppState) -> Response {
         )
         .into_response();
     };
-    match metrics.render(state.store.as_ref()).await {
+    match metrics.render(state.store.as_ref(), &state.tokens).await {
         Ok(text) => (
             [(
                 header::CONTENT_TYPE,

@@ -1021,6 +1021,12 @@ print(json.dumps(out))",
         .unwrap()
         .iter()
         .any(|s| s[0]["outcome"] == "accepted"));
+    // Tokens by state and issuing method (never a name): the scoped token is active.
+    assert!(samples["strongroom_tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s[0]["state"] == "active" && s[1].as_f64().unwrap() >= 1.0));
     assert!(samples["strongroom_stored_values"]
         .as_array()
         .unwrap()
