@@ -15,6 +15,22 @@ const ADMIN: &str = "vault-admin-token-0123456789";
 
 use common::Server;
 
+/// Runs a Python suite of `tests/clients/` against `base` as the admin, and asserts it
+/// passed (its last line names it).
+fn python_suite(script: &str, base: &str, passed: &str) {
+    let path = format!("{}/tests/clients/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new("python3")
+        .args([path.as_str(), base, ADMIN])
+        .output()
+        .expect("python3 with hvac and PyJWT (cargo xtask ci installs them)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(passed),
+        "{script} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 async fn start() -> Server {
     common::start_sqlite(ADMIN, 9, strongroom_server::Surfaces::default()).await
 }
@@ -723,18 +739,7 @@ async fn jwt_logins_from_a_jose_library_of_another_language_and_every_refusal() 
             .await
             .unwrap();
     }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/jwt_suite.py");
-    let out = std::process::Command::new("python3")
-        .args([script, &server.base, ADMIN])
-        .output()
-        .expect("python3 with hvac and PyJWT (cargo xtask ci installs them)");
-    assert!(
-        out.status.success(),
-        "jwt suite failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("jwt: every check passed"));
+    python_suite("jwt_suite.py", &server.base, "jwt: every check passed");
     // Every login is an audit event (the role, never the JWT).
     let logins = server
         .store
@@ -765,21 +770,11 @@ async fn approle_logins_and_every_refusal() {
         )
         .await
         .unwrap();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/clients/approle_suite.py"
+    python_suite(
+        "approle_suite.py",
+        &server.base,
+        "approle: every check passed",
     );
-    let out = std::process::Command::new("python3")
-        .args([script, &server.base, ADMIN])
-        .output()
-        .expect("python3 with hvac (cargo xtask ci installs it)");
-    assert!(
-        out.status.success(),
-        "approle suite failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("approle: every check passed"));
     // Secret ids are never stored: only their hashes name sealed settings.
     let audit = server.store.audit_all(AuditQuery::default()).await.unwrap();
     let logins = audit
@@ -806,19 +801,9 @@ async fn kubernetes_logins_through_token_review_and_offline() {
         )
         .await
         .unwrap();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/clients/kubernetes_suite.py"
+    python_suite(
+        "kubernetes_suite.py",
+        &server.base,
+        "kubernetes: every check passed",
     );
-    let out = std::process::Command::new("python3")
-        .args([script, &server.base, ADMIN])
-        .output()
-        .expect("python3 with hvac and PyJWT (cargo xtask ci installs them)");
-    assert!(
-        out.status.success(),
-        "kubernetes suite failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("kubernetes: every check passed"));
 }

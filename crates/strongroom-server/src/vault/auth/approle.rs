@@ -15,18 +15,14 @@
 //! not supported yet and is refused rather than ignored.
 
 use std::net::IpAddr;
-use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 use sha2::{Digest as _, Sha256};
-use strongroom_crypto::secrecy::ExposeSecret as _;
-use strongroom_store::tokens::{Scope, TokenRequest};
-use strongroom_store::StoreError;
 
 use super::super::{VaultBody, VaultCaller, VaultError, VaultResult};
-use super::token::{auth_block, duration, policies};
+use super::token::duration;
 use crate::AppState;
 
 /// The setting of one secret id, named by its hash.
@@ -95,7 +91,7 @@ fn cidrs(value: Option<&Value>) -> VaultResult<Vec<ipnet::IpNet>> {
 /// kept, or made.
 pub(super) fn prepare_role(role: &mut Map<String, Value>) -> VaultResult<()> {
     let value = Value::Object(role.clone());
-    let scopes = role_scopes(&value)?;
+    let scopes = super::role_scopes(&value)?;
     if scopes.is_empty() {
         return Err(VaultError::bad_request(
             "a role needs token_policies (scopes)",
@@ -127,14 +123,6 @@ pub(super) fn prepare_role(role: &mut Map<String, Value>) -> VaultResult<()> {
         role.insert("role_id".into(), Value::String(new_role_id()?));
     }
     Ok(())
-}
-
-fn role_scopes(role: &Value) -> VaultResult<Vec<Scope>> {
-    policies(&json!({"policies": role.get("token_policies").cloned().unwrap_or(Value::Null)}))?
-        .iter()
-        .map(|s| Scope::parse(s))
-        .collect::<Result<Vec<_>, StoreError>>()
-        .map_err(VaultError::from)
 }
 
 /// The stored role `name` of the approle method at `path`.
@@ -293,38 +281,10 @@ pub(super) async fn login(
             .spend(&actor, &name, &entry, next.as_ref(), path, &role_name)
             .await?
         {
-            return issue(state, path, &actor, &role).await;
+            return super::issue_login_token(state, path, &actor, &actor.replace(':', "-"), &role)
+                .await;
         }
         // Spent or changed meanwhile: read it again.
     }
     Err(invalid())
-}
-
-/// The token a successful login gets, from its role.
-async fn issue(state: &AppState, path: &str, actor: &str, role: &Value) -> VaultResult<Response> {
-    let ttl: Option<Duration> = duration(role, "token_ttl")?;
-    let request = TokenRequest {
-        name: format!(
-            "{}-{}",
-            actor.replace(':', "-").chars().take(50).collect::<String>(),
-            random_hex(4)?
-        ),
-        superuser: false,
-        scopes: role_scopes(role)?,
-        ttl,
-        max_ttl: duration(role, "token_max_ttl")?,
-        num_uses: role
-            .get("token_num_uses")
-            .and_then(Value::as_u64)
-            .and_then(|n| u32::try_from(n).ok())
-            .unwrap_or(0),
-        renewable: ttl.is_some(),
-        method: path.to_owned(),
-    };
-    let (info, token) = state
-        .tokens
-        .with_actor(actor)
-        .create_with(request, None)
-        .await?;
-    Ok(auth_block(&info, token.expose_secret()))
 }

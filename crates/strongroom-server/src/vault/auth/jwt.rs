@@ -25,12 +25,9 @@ use axum::response::{IntoResponse as _, Response};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{json, Map, Value};
-use strongroom_crypto::secrecy::ExposeSecret as _;
-use strongroom_store::tokens::{Scope, TokenRequest};
-use strongroom_store::StoreError;
 
 use super::super::{VaultBody, VaultCaller, VaultError, VaultResult};
-use super::token::{auth_block, duration, policies};
+use super::token::duration;
 use crate::AppState;
 
 /// The largest JWT a login reads.
@@ -237,21 +234,13 @@ struct Role {
     bound_claims: Map<String, Value>,
     glob_claims: bool,
     user_claim: String,
-    scopes: Vec<Scope>,
-    ttl: Option<Duration>,
-    max_ttl: Option<Duration>,
-    num_uses: u32,
     leeway: u64,
 }
 
 impl Role {
     fn parse(role: &Value) -> VaultResult<Self> {
-        let scopes = policies(
-            &json!({"policies": role.get("token_policies").cloned().unwrap_or(Value::Null)}),
-        )?
-        .iter()
-        .map(|s| Scope::parse(s))
-        .collect::<Result<Vec<_>, StoreError>>()?;
+        // The token's settings are checked here and applied by `issue_login_token`.
+        super::role_scopes(role)?;
         let ttl = duration(role, "token_ttl")?;
         let max_ttl = duration(role, "token_max_ttl")?;
         if let (Some(ttl), Some(max)) = (ttl, max_ttl) {
@@ -286,14 +275,6 @@ impl Role {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned(),
-            scopes,
-            ttl,
-            max_ttl,
-            num_uses: role
-                .get("token_num_uses")
-                .and_then(Value::as_u64)
-                .and_then(|n| u32::try_from(n).ok())
-                .unwrap_or(0),
             leeway,
         })
     }
@@ -352,29 +333,9 @@ pub(super) async fn login(state: &AppState, path: &str, body: &Value) -> VaultRe
         }
     };
     let actor = format!("{path}:{role_name}");
-    let name = token_name(&display)?;
-    let request = TokenRequest {
-        name,
-        superuser: false,
-        scopes: role.scopes.clone(),
-        ttl: role.ttl,
-        max_ttl: role.max_ttl,
-        num_uses: role.num_uses,
-        renewable: role.ttl.is_some(),
-        method: path.clone(),
-    };
-    if request.scopes.is_empty() {
-        return Err(VaultError::bad_request(
-            "the role has no token_policies: a token would reach nothing",
-        ));
-    }
-    let (info, token) = state
-        .tokens
-        .with_actor(&actor)
-        .create_with(request, None)
-        .await?;
+    let answer = super::issue_login_token(state, &path, &actor, &display, &role_value).await?;
     logins.record(&actor, &path, &role_name).await?;
-    Ok(auth_block(&info, token.expose_secret()))
+    Ok(answer)
 }
 
 /// A unique token name from the JWT's `user_claim` value (Vault's display name).

@@ -17,15 +17,10 @@ use std::time::Duration;
 use axum::response::Response;
 use jsonwebtoken::Validation;
 use serde_json::{json, Map, Value};
-use strongroom_crypto::secrecy::ExposeSecret as _;
-use strongroom_store::tokens::{Scope, TokenRequest};
-use strongroom_store::StoreError;
 
 use super::super::{VaultError, VaultResult};
-use super::jwt::{
-    allowed_alg, check_jwks_url, decoding_keys_of_pem, refused, string_list, token_name,
-};
-use super::token::{auth_block, duration, policies};
+use super::jwt::{allowed_alg, check_jwks_url, decoding_keys_of_pem, refused, string_list};
+use super::token::duration;
 use crate::AppState;
 
 /// The largest service account token a login reads.
@@ -76,7 +71,7 @@ pub(super) fn check_role(role: &Value) -> VaultResult<()> {
             "a role needs bound_service_account_names and bound_service_account_namespaces",
         ));
     }
-    if scopes(role)?.is_empty() {
+    if super::role_scopes(role)?.is_empty() {
         return Err(VaultError::bad_request(
             "a role needs token_policies (scopes)",
         ));
@@ -92,14 +87,6 @@ pub(super) fn check_role(role: &Value) -> VaultResult<()> {
         }
     }
     Ok(())
-}
-
-fn scopes(role: &Value) -> VaultResult<Vec<Scope>> {
-    policies(&json!({"policies": role.get("token_policies").cloned().unwrap_or(Value::Null)}))?
-        .iter()
-        .map(|s| Scope::parse(s))
-        .collect::<Result<Vec<_>, StoreError>>()
-        .map_err(VaultError::from)
 }
 
 /// A service account, as a token names it.
@@ -206,28 +193,10 @@ pub(super) async fn login(state: &AppState, path: &str, body: &Value) -> VaultRe
         ));
     }
     let actor = format!("{path}:{role_name}");
-    let ttl: Option<Duration> = duration(&role, "token_ttl")?;
-    let request = TokenRequest {
-        name: token_name(&format!("{}-{}", account.namespace, account.name))?,
-        superuser: false,
-        scopes: scopes(&role)?,
-        ttl,
-        max_ttl: duration(&role, "token_max_ttl")?,
-        num_uses: role
-            .get("token_num_uses")
-            .and_then(Value::as_u64)
-            .and_then(|n| u32::try_from(n).ok())
-            .unwrap_or(0),
-        renewable: ttl.is_some(),
-        method: path.to_owned(),
-    };
-    let (info, token) = state
-        .tokens
-        .with_actor(&actor)
-        .create_with(request, None)
-        .await?;
+    let display = format!("{}-{}", account.namespace, account.name);
+    let answer = super::issue_login_token(state, path, &actor, &display, &role).await?;
     logins.record(&actor, path, &role_name).await?;
-    Ok(auth_block(&info, token.expose_secret()))
+    Ok(answer)
 }
 
 /// Offline: the JWT verified against `pem_keys`, its issuer and audience checked.

@@ -233,6 +233,55 @@ pub(super) async fn login_role(
     Ok(all.and_then(|all| all.get("roles").and_then(|r| r.get(role)).cloned()))
 }
 
+/// A role's `token_policies` as scopes (a list, or hvac's comma-joined string).
+pub(super) fn role_scopes(role: &Value) -> VaultResult<Vec<strongroom_store::tokens::Scope>> {
+    token::policies(
+        &json!({"policies": role.get("token_policies").cloned().unwrap_or(Value::Null)}),
+    )?
+    .iter()
+    .map(|s| strongroom_store::tokens::Scope::parse(s))
+    .collect::<Result<Vec<_>, strongroom_store::StoreError>>()
+    .map_err(VaultError::from)
+}
+
+/// Issues the token a login through `path` gets under `role` (its scopes, ttls and use
+/// count), named from `display`, made by `actor` (`path:role`): Vault's `auth` block.
+pub(super) async fn issue_login_token(
+    state: &AppState,
+    path: &str,
+    actor: &str,
+    display: &str,
+    role: &Value,
+) -> VaultResult<Response> {
+    use strongroom_crypto::secrecy::ExposeSecret as _;
+    let ttl = token::duration(role, "token_ttl")?;
+    let request = strongroom_store::tokens::TokenRequest {
+        name: jwt::token_name(display)?,
+        superuser: false,
+        scopes: role_scopes(role)?,
+        ttl,
+        max_ttl: token::duration(role, "token_max_ttl")?,
+        num_uses: role
+            .get("token_num_uses")
+            .and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(0),
+        renewable: ttl.is_some(),
+        method: path.to_owned(),
+    };
+    if request.scopes.is_empty() {
+        return Err(VaultError::bad_request(
+            "the role has no token_policies: a token would reach nothing",
+        ));
+    }
+    let (info, token) = state
+        .tokens
+        .with_actor(actor)
+        .create_with(request, None)
+        .await?;
+    Ok(token::auth_block(&info, token.expose_secret()))
+}
+
 /// A role name: `A-Za-z0-9_.-`, at most 128.
 fn check_role_name(name: &str) -> VaultResult<()> {
     if name.is_empty()
