@@ -15,14 +15,9 @@
 //! on loopback), cached; an unknown `kid` refetches at most once per 10 s per URL, one
 //! fetch in flight; a JWKS that is down or slow (5 s) leaves the last good set in use.
 
-use std::collections::HashMap;
-use std::sync::{Arc, LazyLock};
-use std::time::{Duration, Instant};
-
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse as _, Response};
-use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{json, Map, Value};
 
@@ -36,26 +31,12 @@ const MAX_JWT: usize = 16 * 1024;
 /// Default leeway for `exp`, `nbf` and `iat`.
 const DEFAULT_LEEWAY: u64 = 60;
 
-/// How often an unknown `kid` may refetch a JWKS.
-const REFETCH_EVERY: Duration = Duration::from_secs(10);
-
 /// The method at `path` must be a jwt method.
 async fn jwt_method(state: &AppState, path: &str) -> VaultResult<()> {
     match super::method_at(state, path).await?.as_deref() {
         Some("jwt") => Ok(()),
         _ => Err(VaultError::unsupported_path()),
     }
-}
-
-/// Drops every cached key set (a configuration changed).
-pub(super) fn forget_keys() {
-    JWKS.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clear();
-    DISCOVERY
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clear();
 }
 
 /// `POST auth/{path}/config`: keys (`jwks_url`, `jwt_validation_pubkeys`), `bound_issuer`,
@@ -70,20 +51,16 @@ pub(super) async fn write_config(
     let body = body.json()?;
     jwt_method(&state, &path).await?;
     let mut all = super::stored(&state, &caller, &path).await?;
-    let mut config = Map::new();
-    for field in [
-        "jwks_url",
-        "jwks_ca_pem",
-        "oidc_discovery_url",
-        "bound_issuer",
-        "default_role",
-    ] {
-        if let Some(Value::String(text)) = body.get(field) {
-            if !text.is_empty() {
-                config.insert(field.into(), Value::String(text.clone()));
-            }
-        }
-    }
+    let mut config = super::non_empty_strings(
+        &body,
+        &[
+            "jwks_url",
+            "jwks_ca_pem",
+            "oidc_discovery_url",
+            "bound_issuer",
+            "default_role",
+        ],
+    );
     let keys = string_list(body.get("jwt_validation_pubkeys"));
     for pem in &keys {
         decoding_keys_of_pem(pem)
@@ -359,7 +336,7 @@ pub(super) fn token_name(display: &str) -> VaultResult<String> {
 
 /// Verifies `jwt` under the method's keys and the role's bindings; its claims.
 async fn verify(jwt: &str, config: &Value, role: &Role) -> VaultResult<Map<String, Value>> {
-    let resolved = with_discovery(config).await?;
+    let resolved = super::keys::with_discovery(config).await?;
     let config = &resolved;
     let header = jsonwebtoken::decode_header(jwt).map_err(|_| refused("the JWT is malformed"))?;
     // `none` and HMAC never parse into an accepted algorithm.
@@ -372,7 +349,7 @@ async fn verify(jwt: &str, config: &Value, role: &Role) -> VaultResult<Map<Strin
             "algorithm {alg_name} is not among jwt_supported_algs"
         )));
     }
-    let keys = keys_for(config, header.kid.as_deref(), alg).await?;
+    let keys = super::keys::keys_for(config, header.kid.as_deref(), alg).await?;
     let mut validation = Validation::new(alg);
     validation.leeway = role.leeway;
     validation.required_spec_claims.clear();
@@ -487,169 +464,4 @@ fn glob_match(pattern: &str, text: &str) -> bool {
     };
     glob::Pattern::new(&glob::Pattern::escape(pattern).replace("[*]", "*"))
         .is_ok_and(|p| p.matches_with(text, options))
-}
-
-/// What OIDC discovery found for an issuer: its `jwks_uri` and `issuer`, and when.
-type Discovered = (String, String, Instant);
-
-/// Discovery documents per URL (kept an hour; the JWKS they name is cached as any other).
-static DISCOVERY: LazyLock<std::sync::Mutex<HashMap<String, Discovered>>> =
-    LazyLock::new(|| std::sync::Mutex::new(HashMap::new()));
-
-/// `config` with OIDC discovery resolved: the provider's `jwks_uri` as `jwks_url`, and its
-/// `issuer` as `bound_issuer` unless one is set. The document's `issuer` must be the
-/// discovery URL itself (OpenID Connect Discovery, section 4.3), so a document can not
-/// claim another issuer's name; its `jwks_uri` must be HTTPS (or loopback HTTP).
-async fn with_discovery(config: &Value) -> VaultResult<Value> {
-    let Some(url) = config.get("oidc_discovery_url").and_then(Value::as_str) else {
-        return Ok(config.clone());
-    };
-    let cached = DISCOVERY
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .get(url)
-        .filter(|(_, _, at)| at.elapsed() < Duration::from_secs(3600))
-        .cloned();
-    let (jwks_uri, issuer) = match cached {
-        Some((jwks_uri, issuer, _)) => (jwks_uri, issuer),
-        None => {
-            let document = format!(
-                "{}/.well-known/openid-configuration",
-                url.trim_end_matches('/')
-            );
-            let client = reqwest::Client::builder()
-                .timeout(Duration::from_secs(5))
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .map_err(|_| refused("the OIDC discovery document could not be fetched"))?;
-            let found: Value = client
-                .get(&document)
-                .send()
-                .await
-                .map_err(|_| refused("the OIDC discovery document could not be fetched"))?
-                .json()
-                .await
-                .map_err(|_| refused("the OIDC discovery document is not JSON"))?;
-            let issuer = found["issuer"].as_str().unwrap_or_default().to_owned();
-            let jwks_uri = found["jwks_uri"].as_str().unwrap_or_default().to_owned();
-            if issuer.trim_end_matches('/') != url.trim_end_matches('/') {
-                return Err(refused("the OIDC discovery document names another issuer"));
-            }
-            check_jwks_url(&jwks_uri)
-                .map_err(|_| refused("the discovered jwks_uri is not HTTPS"))?;
-            DISCOVERY
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(
-                    url.to_owned(),
-                    (jwks_uri.clone(), issuer.clone(), Instant::now()),
-                );
-            (jwks_uri, issuer)
-        }
-    };
-    let mut resolved = config.clone();
-    resolved["jwks_url"] = Value::String(jwks_uri);
-    if resolved.get("bound_issuer").is_none() {
-        resolved["bound_issuer"] = Value::String(issuer);
-    }
-    Ok(resolved)
-}
-
-/// A cached JWKS.
-struct CachedJwks {
-    keys: Option<JwkSet>,
-    fetched: Option<Instant>,
-}
-
-/// JWKS per URL: the last good set, and a lock that keeps one fetch in flight.
-static JWKS: LazyLock<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<CachedJwks>>>>> =
-    LazyLock::new(|| std::sync::Mutex::new(HashMap::new()));
-
-/// The decoding keys a JWT with `kid` may be verified under.
-async fn keys_for(
-    config: &Value,
-    kid: Option<&str>,
-    alg: Algorithm,
-) -> VaultResult<Vec<DecodingKey>> {
-    let pems = string_list(config.get("jwt_validation_pubkeys"));
-    if !pems.is_empty() {
-        return Ok(pems
-            .iter()
-            .filter_map(|pem| decoding_keys_of_pem(pem).ok())
-            .flatten()
-            .collect());
-    }
-    let url = config
-        .get("jwks_url")
-        .and_then(Value::as_str)
-        .ok_or_else(|| refused("the method has no keys configured"))?;
-    let entry = {
-        let mut cache = JWKS
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Arc::clone(cache.entry(url.to_owned()).or_insert_with(|| {
-            Arc::new(tokio::sync::Mutex::new(CachedJwks {
-                keys: None,
-                fetched: None,
-            }))
-        }))
-    };
-    let mut cached = entry.lock().await;
-    let find = |set: &JwkSet| -> Vec<DecodingKey> {
-        set.keys
-            .iter()
-            .filter(|k| match kid {
-                Some(kid) => k.common.key_id.as_deref() == Some(kid),
-                None => true,
-            })
-            .filter(|k| {
-                k.common
-                    .key_algorithm
-                    .is_none_or(|a| format!("{a:?}") == format!("{alg:?}"))
-            })
-            .filter_map(|k| DecodingKey::from_jwk(k).ok())
-            .collect()
-    };
-    if let Some(set) = &cached.keys {
-        let found = find(set);
-        if !found.is_empty() {
-            return Ok(found);
-        }
-    }
-    // Not cached, or an unknown kid: fetch, at most once per 10 s.
-    if cached
-        .fetched
-        .is_none_or(|at| at.elapsed() >= REFETCH_EVERY)
-    {
-        cached.fetched = Some(Instant::now());
-        if let Ok(set) = fetch_jwks(url, config.get("jwks_ca_pem").and_then(Value::as_str)).await {
-            cached.keys = Some(set);
-        }
-    }
-    let found = cached.keys.as_ref().map(find).unwrap_or_default();
-    if found.is_empty() {
-        return Err(refused("no key of the issuer matches the JWT's kid"));
-    }
-    Ok(found)
-}
-
-/// Fetches a JWKS (5 s timeout; HTTPS with the system roots or `ca_pem`).
-async fn fetch_jwks(url: &str, ca_pem: Option<&str>) -> Result<JwkSet, String> {
-    let mut builder = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .redirect(reqwest::redirect::Policy::none());
-    if let Some(pem) = ca_pem {
-        let cert = reqwest::Certificate::from_pem(pem.as_bytes()).map_err(|e| e.to_string())?;
-        builder = builder.add_root_certificate(cert);
-    }
-    let client = builder.build().map_err(|e| e.to_string())?;
-    let response = client.get(url).send().await.map_err(|e| e.to_string())?;
-    if !response.status().is_success() {
-        return Err(format!("JWKS answered {}", response.status()));
-    }
-    let bytes = response.bytes().await.map_err(|e| e.to_string())?;
-    if bytes.len() > 1024 * 1024 {
-        return Err("JWKS larger than 1 MiB".into());
-    }
-    serde_json::from_slice(&bytes).map_err(|e| e.to_string())
 }

@@ -28,19 +28,15 @@ const MAX_JWT: usize = 16 * 1024;
 
 /// The configuration as written: checked (keys parse, the host is HTTPS or loopback).
 pub(super) fn check_config(body: &Value) -> VaultResult<Map<String, Value>> {
-    let mut config = Map::new();
-    for field in [
-        "kubernetes_host",
-        "kubernetes_ca_cert",
-        "token_reviewer_jwt",
-        "issuer",
-    ] {
-        if let Some(Value::String(text)) = body.get(field) {
-            if !text.is_empty() {
-                config.insert(field.into(), Value::String(text.clone()));
-            }
-        }
-    }
+    let mut config = super::non_empty_strings(
+        body,
+        &[
+            "kubernetes_host",
+            "kubernetes_ca_cert",
+            "token_reviewer_jwt",
+            "issuer",
+        ],
+    );
     let pems = string_list(body.get("pem_keys"));
     for pem in &pems {
         decoding_keys_of_pem(pem).map_err(|e| VaultError::bad_request(format!("pem_keys: {e}")))?;

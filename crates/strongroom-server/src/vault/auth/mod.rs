@@ -17,6 +17,7 @@ use crate::AppState;
 
 mod approle;
 mod jwt;
+mod keys;
 mod kubernetes;
 mod token;
 
@@ -215,7 +216,7 @@ pub(super) async fn save(
     settings
         .set(&setting(path), Some(&Value::Object(value)))
         .await?;
-    jwt::forget_keys();
+    keys::forget_keys();
     Ok(())
 }
 
@@ -280,6 +281,19 @@ pub(super) async fn issue_login_token(
         .create_with(request, None)
         .await?;
     Ok(token::auth_block(&info, token.expose_secret()))
+}
+
+/// The non-empty string `fields` of a configuration body, nothing else of it.
+pub(super) fn non_empty_strings(body: &Value, fields: &[&str]) -> Map<String, Value> {
+    fields
+        .iter()
+        .filter_map(|field| {
+            body.get(*field)
+                .and_then(Value::as_str)
+                .filter(|text| !text.is_empty())
+                .map(|text| ((*field).to_owned(), Value::String(text.to_owned())))
+        })
+        .collect()
 }
 
 /// A role name: `A-Za-z0-9_.-`, at most 128.

@@ -441,3 +441,11 @@ pub(super) fn tokens(c: &Connection) -> Result<Vec<TokenRecord>> {
     let rows = stmt.query_map([], token_from_row).map_err(db)?;
     collect(rows)
 }
+
+/// The `id, link` columns of an audit event row.
+pub(super) fn chain_head(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::backend::ChainHead> {
+    Ok(crate::backend::ChainHead {
+        seq: r.get(0)?,
+        link: r.get(1)?,
+    })
+}

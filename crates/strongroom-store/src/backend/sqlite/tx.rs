@@ -431,7 +431,7 @@ impl AuditTx for SqliteTx<'_> {
     async fn lock_audit_head(&mut self) -> Result<Option<ChainHead>> {
         self.conn
             .prepare_cached("SELECT id, link FROM audit_events ORDER BY id DESC LIMIT 1")
-            .and_then(|mut s| s.query_row([], chain_head).optional())
+            .and_then(|mut s| s.query_row([], super::reads::chain_head).optional())
             .map_err(db)
     }
 
@@ -485,7 +485,7 @@ impl AuditTx for SqliteTx<'_> {
             .query_row(
                 "SELECT id, link FROM audit_events WHERE id <= ?1 ORDER BY id DESC LIMIT 1",
                 [seq],
-                chain_head,
+                super::reads::chain_head,
             )
             .optional()
             .map_err(db)
@@ -590,12 +590,4 @@ impl TokenTx for SqliteTx<'_> {
         )
         .map(|n| n == 1)
     }
-}
-
-/// The `id, link` columns of an audit event row.
-fn chain_head(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChainHead> {
-    Ok(ChainHead {
-        seq: r.get(0)?,
-        link: r.get(1)?,
-    })
 }

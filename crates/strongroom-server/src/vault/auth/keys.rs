@@ -1,0 +1,193 @@
+//! Where a jwt method's keys come from: PEM keys, a JWKS (cached per URL, refetched for an
+//! unknown `kid` at most once per 10 s, one fetch in flight, the last good set kept while
+//! the issuer is down or slow), or OIDC discovery naming the JWKS and the issuer.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde_json::Value;
+
+use super::super::VaultResult;
+use super::jwt::{check_jwks_url, decoding_keys_of_pem, refused, string_list};
+
+/// How often an unknown `kid` may refetch a JWKS.
+const REFETCH_EVERY: Duration = Duration::from_secs(10);
+
+/// Drops every cached key set (a configuration changed).
+pub(super) fn forget_keys() {
+    JWKS.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clear();
+    DISCOVERY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clear();
+}
+
+/// What OIDC discovery found for an issuer: its `jwks_uri` and `issuer`, and when.
+type Discovered = (String, String, Instant);
+
+/// Discovery documents per URL (kept an hour; the JWKS they name is cached as any other).
+static DISCOVERY: LazyLock<std::sync::Mutex<HashMap<String, Discovered>>> =
+    LazyLock::new(|| std::sync::Mutex::new(HashMap::new()));
+
+/// `config` with OIDC discovery resolved: the provider's `jwks_uri` as `jwks_url`, and its
+/// `issuer` as `bound_issuer` unless one is set. The document's `issuer` must be the
+/// discovery URL itself (OpenID Connect Discovery, section 4.3), so a document can not
+/// claim another issuer's name; its `jwks_uri` must be HTTPS (or loopback HTTP).
+pub(super) async fn with_discovery(config: &Value) -> VaultResult<Value> {
+    let Some(url) = config.get("oidc_discovery_url").and_then(Value::as_str) else {
+        return Ok(config.clone());
+    };
+    let cached = DISCOVERY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(url)
+        .filter(|(_, _, at)| at.elapsed() < Duration::from_secs(3600))
+        .cloned();
+    let (jwks_uri, issuer) = match cached {
+        Some((jwks_uri, issuer, _)) => (jwks_uri, issuer),
+        None => {
+            let document = format!(
+                "{}/.well-known/openid-configuration",
+                url.trim_end_matches('/')
+            );
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|_| refused("the OIDC discovery document could not be fetched"))?;
+            let found: Value = client
+                .get(&document)
+                .send()
+                .await
+                .map_err(|_| refused("the OIDC discovery document could not be fetched"))?
+                .json()
+                .await
+                .map_err(|_| refused("the OIDC discovery document is not JSON"))?;
+            let issuer = found["issuer"].as_str().unwrap_or_default().to_owned();
+            let jwks_uri = found["jwks_uri"].as_str().unwrap_or_default().to_owned();
+            if issuer.trim_end_matches('/') != url.trim_end_matches('/') {
+                return Err(refused("the OIDC discovery document names another issuer"));
+            }
+            check_jwks_url(&jwks_uri)
+                .map_err(|_| refused("the discovered jwks_uri is not HTTPS"))?;
+            DISCOVERY
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(
+                    url.to_owned(),
+                    (jwks_uri.clone(), issuer.clone(), Instant::now()),
+                );
+            (jwks_uri, issuer)
+        }
+    };
+    let mut resolved = config.clone();
+    resolved["jwks_url"] = Value::String(jwks_uri);
+    if resolved.get("bound_issuer").is_none() {
+        resolved["bound_issuer"] = Value::String(issuer);
+    }
+    Ok(resolved)
+}
+
+/// A cached JWKS.
+struct CachedJwks {
+    keys: Option<JwkSet>,
+    fetched: Option<Instant>,
+}
+
+/// JWKS per URL: the last good set, and a lock that keeps one fetch in flight.
+static JWKS: LazyLock<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<CachedJwks>>>>> =
+    LazyLock::new(|| std::sync::Mutex::new(HashMap::new()));
+
+/// The decoding keys a JWT with `kid` may be verified under.
+pub(super) async fn keys_for(
+    config: &Value,
+    kid: Option<&str>,
+    alg: Algorithm,
+) -> VaultResult<Vec<DecodingKey>> {
+    let pems = string_list(config.get("jwt_validation_pubkeys"));
+    if !pems.is_empty() {
+        return Ok(pems
+            .iter()
+            .filter_map(|pem| decoding_keys_of_pem(pem).ok())
+            .flatten()
+            .collect());
+    }
+    let url = config
+        .get("jwks_url")
+        .and_then(Value::as_str)
+        .ok_or_else(|| refused("the method has no keys configured"))?;
+    let entry = {
+        let mut cache = JWKS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(cache.entry(url.to_owned()).or_insert_with(|| {
+            Arc::new(tokio::sync::Mutex::new(CachedJwks {
+                keys: None,
+                fetched: None,
+            }))
+        }))
+    };
+    let mut cached = entry.lock().await;
+    let find = |set: &JwkSet| -> Vec<DecodingKey> {
+        set.keys
+            .iter()
+            .filter(|k| match kid {
+                Some(kid) => k.common.key_id.as_deref() == Some(kid),
+                None => true,
+            })
+            .filter(|k| {
+                k.common
+                    .key_algorithm
+                    .is_none_or(|a| format!("{a:?}") == format!("{alg:?}"))
+            })
+            .filter_map(|k| DecodingKey::from_jwk(k).ok())
+            .collect()
+    };
+    if let Some(set) = &cached.keys {
+        let found = find(set);
+        if !found.is_empty() {
+            return Ok(found);
+        }
+    }
+    // Not cached, or an unknown kid: fetch, at most once per 10 s.
+    if cached
+        .fetched
+        .is_none_or(|at| at.elapsed() >= REFETCH_EVERY)
+    {
+        cached.fetched = Some(Instant::now());
+        if let Ok(set) = fetch_jwks(url, config.get("jwks_ca_pem").and_then(Value::as_str)).await {
+            cached.keys = Some(set);
+        }
+    }
+    let found = cached.keys.as_ref().map(find).unwrap_or_default();
+    if found.is_empty() {
+        return Err(refused("no key of the issuer matches the JWT's kid"));
+    }
+    Ok(found)
+}
+
+/// Fetches a JWKS (5 s timeout; HTTPS with the system roots or `ca_pem`).
+async fn fetch_jwks(url: &str, ca_pem: Option<&str>) -> Result<JwkSet, String> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(pem) = ca_pem {
+        let cert = reqwest::Certificate::from_pem(pem.as_bytes()).map_err(|e| e.to_string())?;
+        builder = builder.add_root_certificate(cert);
+    }
+    let client = builder.build().map_err(|e| e.to_string())?;
+    let response = client.get(url).send().await.map_err(|e| e.to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("JWKS answered {}", response.status()));
+    }
+    let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+    if bytes.len() > 1024 * 1024 {
+        return Err("JWKS larger than 1 MiB".into());
+    }
+    serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+}
