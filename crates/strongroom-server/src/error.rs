@@ -98,6 +98,7 @@ impl Problem {
             ErrorKind::Gone => (StatusCode::GONE, "expired"),
             ErrorKind::Invalid => (StatusCode::BAD_REQUEST, "invalid_input"),
             ErrorKind::Conflict => (StatusCode::CONFLICT, "conflict"),
+            ErrorKind::Limited => (StatusCode::TOO_MANY_REQUESTS, "quota_reached"),
             ErrorKind::KeyUnavailable => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "key_version_unavailable")
             }

@@ -56,6 +56,12 @@ struct TokenLabels {
     method: String,
 }
 
+/// A lease-count quota by its name (the operator's) and what is counted.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QuotaLabels {
+    quota: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PoolLabels {
     state: &'static str,
@@ -83,6 +89,9 @@ pub struct Metrics {
     pool: Family<PoolLabels, Gauge>,
     values: Family<KeyVersionLabels, Gauge>,
     tokens: Family<TokenLabels, Gauge>,
+    quota_max: Family<QuotaLabels, Gauge>,
+    quota_live: Family<QuotaLabels, Gauge>,
+    quota_refusals: Family<QuotaLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -192,22 +201,60 @@ impl Metrics {
                 "API tokens by state (active, expired, used_up, revoked) and issuing method",
                 Family::default(),
             ),
+            quota_max: add(
+                &mut r,
+                "quota_max_leases",
+                "Each lease-count quota's cap on live tokens",
+                Family::default(),
+            ),
+            quota_live: add(
+                &mut r,
+                "quota_live_leases",
+                "Live tokens each lease-count quota counts",
+                Family::default(),
+            ),
+            quota_refusals: add(
+                &mut r,
+                "quota_refusals",
+                "Token creations refused (429) because a lease-count quota was reached",
+                Family::default(),
+            ),
             registry: r,
         }
     }
 
+    /// Counts one creation refused by the quota `quota`.
+    pub(crate) fn quota_refused(&self, quota: &str) {
+        self.quota_refusals
+            .get_or_create(&QuotaLabels {
+                quota: quota.to_owned(),
+            })
+            .inc();
+    }
+
     /// Live and ended tokens, by state and issuing method (read at each scrape: one read
     /// of the token rows).
-    async fn count_tokens(&self, tokens: &strongroom_store::tokens::Tokens) {
+    async fn count_tokens(
+        &self,
+        tokens: &strongroom_store::tokens::Tokens,
+        caps: &[strongroom_store::tokens::LiveCap],
+    ) {
         let Ok(list) = tokens.list().await else {
             return;
         };
-        let now = strongroom_store::Timestamp(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
-        );
+        let now = strongroom_store::Timestamp::now();
         self.tokens.clear();
+        self.quota_max.clear();
+        self.quota_live.clear();
+        for cap in caps {
+            let labels = QuotaLabels {
+                quota: cap.name.clone(),
+            };
+            self.quota_max
+                .get_or_create(&labels)
+                .set(i64::try_from(cap.max).unwrap_or(i64::MAX));
+            self.quota_live.get_or_create(&labels).set(0);
+        }
         for token in list {
             let state = if token.revoked.is_some() {
                 "revoked"
@@ -218,6 +265,15 @@ impl Metrics {
             } else {
                 "active"
             };
+            if state == "active" {
+                for cap in caps.iter().filter(|cap| cap.counts(&token)) {
+                    self.quota_live
+                        .get_or_create(&QuotaLabels {
+                            quota: cap.name.clone(),
+                        })
+                        .inc();
+                }
+            }
             self.tokens
                 .get_or_create(&TokenLabels {
                     state,
@@ -254,8 +310,9 @@ impl Metrics {
         &self,
         store: Option<&crate::Secrets>,
         tokens: &strongroom_store::tokens::Tokens,
+        caps: &[strongroom_store::tokens::LiveCap],
     ) -> Result<String, std::fmt::Error> {
-        self.count_tokens(tokens).await;
+        self.count_tokens(tokens, caps).await;
         if let Some(store) = store {
             if let Ok(head) = store.audit_head().await {
                 set(&self.audit_events, u64::try_from(head).unwrap_or(0));
@@ -383,7 +440,11 @@ async fn scrape(state: &AppState) -> Response {
         )
         .into_response();
     };
-    match metrics.render(state.store.as_ref(), &state.tokens).await {
+    let caps = crate::vault::quotas::caps_for_metrics(&state).await;
+    match metrics
+        .render(state.store.as_ref(), &state.tokens, &caps)
+        .await
+    {
         Ok(text) => (
             [(
                 header::CONTENT_TYPE,

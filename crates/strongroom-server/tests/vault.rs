@@ -787,6 +787,15 @@ async fn approle_logins_and_every_refusal() {
     );
 }
 
+/// Lease-count quotas cap live tokens per role and globally: 429 past the cap (hvac's
+/// RateLimitExceeded), nothing written, a raced cap taken exactly, shown in `/metrics`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_count_quotas_cap_live_tokens() {
+    let server =
+        common::start_sqlite_with(ADMIN, 9, strongroom_server::Surfaces::default(), true).await;
+    python_suite("quota_suite.py", &server.base, "quota: every check passed");
+}
+
 /// The kubernetes auth method, driven by hvac unmodified against a fake Kubernetes API on
 /// loopback: a TokenReview login, its refusals (not authenticated, another uid, unbound
 /// namespace or name), and the offline `pem_keys` path that never calls TokenReview.

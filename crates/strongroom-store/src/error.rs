@@ -34,6 +34,15 @@ pub enum StoreError {
         destroyed: bool,
     },
 
+    /// A cap on live tokens is reached (a lease-count quota): try again once some end.
+    #[error("quota {quota:?} is reached: at most {max} live tokens")]
+    QuotaReached {
+        /// The quota's name (the operator's).
+        quota: String,
+        /// Its maximum.
+        max: u64,
+    },
+
     /// No active API token has that name.
     #[error("no active token named {name:?}")]
     TokenNotFound {
@@ -251,6 +260,8 @@ pub enum ErrorKind {
     Config,
     /// The write conflicts with what is stored.
     Conflict,
+    /// A configured cap is reached (live tokens under a quota): retry later.
+    Limited,
     /// The key ring does not fit the data: a wrong key, key versions missing at open, the
     /// key custodian refusing.
     WrongKey,
@@ -295,6 +306,7 @@ impl StoreError {
                 ErrorKind::Config
             }
             Self::Conflict { .. } => ErrorKind::Conflict,
+            Self::QuotaReached { .. } => ErrorKind::Limited,
             Self::KeyVersionUnavailable { .. } => ErrorKind::KeyUnavailable,
             Self::WrongKey { .. }
             | Self::MissingKeyVersions { .. }

@@ -508,6 +508,11 @@ pub(crate) fn now_ms() -> i64 {
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
+    /// The current time.
+    pub fn now() -> Self {
+        Self(now_ms())
+    }
+
     /// Unix milliseconds.
     pub fn unix_ms(self) -> i64 {
         self.0

@@ -77,7 +77,7 @@ impl From<StoreError> for Failure {
             ErrorKind::Integrity => code::INTEGRITY,
             ErrorKind::Invalid | ErrorKind::Conflict => code::INPUT,
             ErrorKind::Config => code::CONFIG,
-            ErrorKind::Unavailable | ErrorKind::Internal => code::IO,
+            ErrorKind::Unavailable | ErrorKind::Internal | ErrorKind::Limited => code::IO,
         };
         let mut message = e.to_string();
         if matches!(e, StoreError::WrongKey { .. }) {

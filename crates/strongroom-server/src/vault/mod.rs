@@ -21,6 +21,7 @@ use crate::{AppState, Problem};
 mod auth;
 mod extract;
 mod kv;
+pub(crate) mod quotas;
 mod sys;
 
 pub(crate) use extract::{KvParams, KvTarget, VaultBody, VaultCaller};
@@ -34,6 +35,7 @@ pub(crate) fn routes() -> axum::Router<AppState> {
         .merge(sys::routes())
         .merge(auth::routes())
         .merge(kv::routes())
+        .merge(quotas::routes())
         .fallback(unsupported)
         .layer(axum::middleware::from_fn(one_spelling));
     axum::Router::new().nest("/v1", v1)
@@ -134,6 +136,10 @@ impl From<Problem> for VaultError {
                 ) => Self::bad_request(problem.message.clone()),
             },
             Some(ErrorKind::Invalid) => Self::bad_request(problem.message.clone()),
+            // Vault's lease-count quota answer.
+            Some(ErrorKind::Limited) => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, problem.message.clone())
+            }
             Some(ErrorKind::Unavailable) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the database is unavailable",

@@ -54,6 +54,17 @@ pub async fn start_sqlite(
     key_byte: u8,
     surfaces: strongroom_server::Surfaces,
 ) -> Server {
+    start_sqlite_with(admin, key_byte, surfaces, false).await
+}
+
+/// [`start_sqlite`], with `/metrics` served when `metrics` is set.
+#[allow(dead_code)]
+pub async fn start_sqlite_with(
+    admin: &str,
+    key_byte: u8,
+    surfaces: strongroom_server::Surfaces,
+    metrics: bool,
+) -> Server {
     use std::sync::Arc;
     use strongroom_crypto::secrecy::SecretString;
     use strongroom_crypto::{Key, KeyRing};
@@ -77,7 +88,7 @@ pub async fn start_sqlite(
             tokens: tokens.clone(),
             store: Some(store.clone().into()),
             gateway: None,
-            metrics: None,
+            metrics: metrics.then(|| Arc::new(strongroom_server::Metrics::new())),
         },
         strongroom_server::Limits::default(),
         surfaces,

@@ -416,4 +416,15 @@ pub trait TokenTx: Send {
     /// (compare-and-swap: a renewal, a use and a revocation never overwrite each other);
     /// false (nothing written) otherwise or if there is no such row.
     async fn update_token(&mut self, expected: &TokenRecord, new: &TokenRecord) -> Result<bool>;
+
+    /// How many tokens are live at `now` (not revoked, not expired, uses left) among
+    /// those issued through `method` (all when `None`) by `creator` (all when `None`):
+    /// the count a lease-count quota caps. Counted under the audit chain's lock by the
+    /// caller, so two creations can not both take the last place.
+    async fn count_live_tokens(
+        &mut self,
+        method: Option<&str>,
+        creator: Option<&str>,
+        now: Timestamp,
+    ) -> Result<u64>;
 }

@@ -52,7 +52,11 @@ impl Store {
 
     /// Inserts a new token row, tagged, with its `token_create` event; false when the
     /// name (case-insensitively) or id is taken.
-    pub(crate) async fn insert_token_row(&self, mut record: TokenRecord) -> Result<bool> {
+    pub(crate) async fn insert_token_row(
+        &self,
+        mut record: TokenRecord,
+        caps: Vec<crate::tokens::LiveCap>,
+    ) -> Result<bool> {
         record.tag = Some(record::tag(&self.inner.ring, &record));
         let chain = Arc::clone(&self.inner.chain);
         let writer_key = self.inner.writer_key.clone();
@@ -64,6 +68,22 @@ impl Store {
                 // differ only in case can not both pass the check.
                 let mut audit = Appender::start(tx, &chain).await?;
                 check_writer_key(tx, &writer_key, record.created.unix_ms()).await?;
+                // Under the lock, so the last place under a cap is taken once.
+                for cap in caps.iter().filter(|cap| cap.applies_to(&record)) {
+                    let live = tx
+                        .count_live_tokens(
+                            cap.method.as_deref(),
+                            cap.creator.as_deref(),
+                            record.created,
+                        )
+                        .await?;
+                    if live >= cap.max {
+                        return Err(StoreError::QuotaReached {
+                            quota: cap.name.clone(),
+                            max: cap.max,
+                        });
+                    }
+                }
                 if !tx.insert_token(&record).await? {
                     return Ok(false);
                 }

@@ -173,7 +173,8 @@ macro_rules! backend_conformance_suite {
             tokens_expire_and_run_out_of_uses,
             child_tokens_stay_within_their_parent_and_are_revoked_with_it,
             a_token_identity_edited_without_the_key_is_refused,
-            sealed_settings_written_without_the_key_are_refused
+            sealed_settings_written_without_the_key_are_refused,
+            live_token_caps_count_in_the_creating_transaction
         );
     };
     (@tests $make:path; $($name:ident),* $(,)?) => {

@@ -463,3 +463,54 @@ pub async fn sealed_settings_written_without_the_key_are_refused(h: &dyn Harness
     store.set_sealed_setting("auth/jwt", None).await.unwrap();
     assert!(store.sealed_setting("auth/jwt").await.unwrap().is_none());
 }
+
+pub async fn live_token_caps_count_in_the_creating_transaction(h: &dyn Harness) {
+    use crate::tokens::{LiveCap, TokenRequest};
+    let store = open(h).await;
+    let tokens = Tokens::new(&store, None).unwrap().with_actor("approle:ci");
+    let cap = |method: Option<&str>, creator: Option<&str>, max| LiveCap {
+        name: "cap".into(),
+        method: method.map(str::to_owned),
+        creator: creator.map(str::to_owned),
+        max,
+    };
+    let make = |name: &str, method: &str| TokenRequest {
+        method: method.into(),
+        ..request(name, "default/dev:read")
+    };
+    let role_cap = [cap(Some("approle"), Some("approle:ci"), 2)];
+    let (first, _) = tokens
+        .create_within(make("a1", "approle"), None, &role_cap)
+        .await
+        .unwrap();
+    tokens
+        .create_within(make("a2", "approle"), None, &role_cap)
+        .await
+        .unwrap();
+    // The third is refused and writes nothing.
+    let before = tokens.list().await.unwrap().len();
+    assert!(matches!(
+        tokens
+            .create_within(make("a3", "approle"), None, &role_cap)
+            .await,
+        Err(StoreError::QuotaReached { max: 2, .. })
+    ));
+    assert_eq!(tokens.list().await.unwrap().len(), before);
+    // Another method is not counted by this cap; a global one counts every token.
+    tokens
+        .create_within(make("j1", "jwt"), None, &role_cap)
+        .await
+        .unwrap();
+    assert!(matches!(
+        tokens
+            .create_within(make("j2", "jwt"), None, &[cap(None, None, 3)])
+            .await,
+        Err(StoreError::QuotaReached { .. })
+    ));
+    // An ended token frees its place.
+    tokens.revoke(&first.name).await.unwrap();
+    tokens
+        .create_within(make("a3", "approle"), None, &role_cap)
+        .await
+        .unwrap();
+}

@@ -109,6 +109,35 @@ pub struct TokenRequest {
     pub method: String,
 }
 
+/// A cap on live tokens (Vault's lease-count quota): at most `max` live tokens issued
+/// through `method` (every method when `None`) by `creator` (an auth method's
+/// `path:role`; every creator when `None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveCap {
+    /// The quota's name, for the refusal and for metrics.
+    pub name: String,
+    /// The issuing method it counts (`token`, or an auth method's path).
+    pub method: Option<String>,
+    /// The creator it counts (`path:role` for a login role).
+    pub creator: Option<String>,
+    /// The most live tokens it allows.
+    pub max: u64,
+}
+
+impl LiveCap {
+    /// Whether a new token of `record` counts under this cap.
+    pub(crate) fn applies_to(&self, record: &TokenRecord) -> bool {
+        self.method.as_ref().is_none_or(|m| *m == record.method)
+            && self.creator.as_ref().is_none_or(|c| *c == record.creator)
+    }
+
+    /// Whether the listed token `info` counts under this cap.
+    pub fn counts(&self, info: &TokenInfo) -> bool {
+        self.method.as_ref().is_none_or(|m| *m == info.method)
+            && self.creator.as_ref().is_none_or(|c| *c == info.creator)
+    }
+}
+
 /// The public accessor of the token with public id `id`: a hash of the id, so it names
 /// the token without being usable as it (the token's secret is not derived from it).
 pub fn accessor_of(id: &str) -> String {
@@ -243,6 +272,18 @@ impl Tokens {
         request: TokenRequest,
         parent: Option<&Principal>,
     ) -> Result<(TokenInfo, SecretString)> {
+        self.create_within(request, parent, &[]).await
+    }
+
+    /// [`Tokens::create_with`], refused with [`StoreError::QuotaReached`] when one of
+    /// `caps` that applies to the new token already counts `max` live tokens (counted in
+    /// the creating transaction, under the audit log's lock).
+    pub async fn create_within(
+        &self,
+        request: TokenRequest,
+        parent: Option<&Principal>,
+        caps: &[LiveCap],
+    ) -> Result<(TokenInfo, SecretString)> {
         check_request(&request)?;
         let store = self.keyed()?;
         let now = now_ms();
@@ -306,7 +347,10 @@ impl Tokens {
             parent: parent_id,
             tag: None,
         };
-        if !store.insert_token_row(record.clone()).await? {
+        if !store
+            .insert_token_row(record.clone(), caps.to_vec())
+            .await?
+        {
             return Err(StoreError::conflict(
                 crate::ConflictKind::NameTaken,
                 format!(

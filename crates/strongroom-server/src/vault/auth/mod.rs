@@ -275,11 +275,7 @@ pub(super) async fn issue_login_token(
             "the role has no token_policies: a token would reach nothing",
         ));
     }
-    let (info, token) = state
-        .tokens
-        .with_actor(actor)
-        .create_with(request, None)
-        .await?;
+    let (info, token) = super::quotas::create_capped(state, actor, request, None).await?;
     Ok(token::auth_block(&info, token.expose_secret()))
 }
 

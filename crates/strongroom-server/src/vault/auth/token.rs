@@ -65,6 +65,7 @@ pub(crate) fn routes() -> Router<AppState> {
             "/auth/token/revoke",
             post(revoke).put(revoke).fallback(unsupported),
         )
+        .route("/auth/token/accessors", axum::routing::any(list_accessors))
         .route(
             "/auth/token/revoke-accessor",
             post(revoke_accessor)
@@ -235,9 +236,8 @@ async fn create(
         method: "token".into(),
     };
     let parent = (!orphan).then_some(&caller);
-    let (info, token) = tokens_for(&state, &caller)
-        .create_with(request, parent)
-        .await?;
+    let (info, token) =
+        super::super::quotas::create_capped(&state, &caller.actor(), request, parent).await?;
     Ok(auth_block(&info, token.expose_secret()))
 }
 
@@ -390,6 +390,31 @@ async fn lookup_accessor(
         .await?
         .ok_or_else(VaultError::permission_denied)?;
     Ok(envelope(lookup_data(&info)))
+}
+
+/// `LIST auth/token/accessors` (a superuser's): the accessors of the live tokens.
+async fn list_accessors(
+    State(state): State<AppState>,
+    VaultCaller(caller): VaultCaller,
+) -> VaultResult {
+    if !caller.superuser {
+        return Err(VaultError::permission_denied());
+    }
+    let now = strongroom_store::Timestamp::now();
+    let keys: Vec<String> = state
+        .tokens
+        .list()
+        .await?
+        .into_iter()
+        .filter(|t| {
+            t.intact
+                && t.revoked.is_none()
+                && t.expires.is_none_or(|at| at > now)
+                && t.uses_left != Some(0)
+        })
+        .map(|t| t.accessor)
+        .collect();
+    Ok(envelope(json!({ "keys": keys })))
 }
 
 /// Vault's answer to a renewal: the `auth` block without the token.

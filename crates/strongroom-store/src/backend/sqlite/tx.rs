@@ -542,6 +542,26 @@ impl AuditTx for SqliteTx<'_> {
 
 #[async_trait]
 impl TokenTx for SqliteTx<'_> {
+    async fn count_live_tokens(
+        &mut self,
+        method: Option<&str>,
+        creator: Option<&str>,
+        now: Timestamp,
+    ) -> Result<u64> {
+        let n: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM api_tokens
+                 WHERE revoked IS NULL AND (expires IS NULL OR expires > ?3)
+                     AND (num_uses = 0 OR uses < num_uses)
+                     AND (?1 IS NULL OR method = ?1) AND (?2 IS NULL OR creator = ?2)",
+                params![method, creator, now],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     async fn insert_token(&mut self, token: &TokenRecord) -> Result<bool> {
         let scopes = serde_json::to_string(&token.scopes)
             .map_err(|_| StoreError::Defect("token scopes failed to serialise"))?;

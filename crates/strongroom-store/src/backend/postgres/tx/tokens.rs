@@ -4,6 +4,26 @@ use super::*;
 
 #[async_trait]
 impl TokenTx for PgTx<'_> {
+    async fn count_live_tokens(
+        &mut self,
+        method: Option<&str>,
+        creator: Option<&str>,
+        now: Timestamp,
+    ) -> Result<u64> {
+        let row = self
+            .cached()
+            .query_one(
+                "SELECT count(*) FROM strongroom_api_tokens
+                 WHERE revoked IS NULL AND (expires IS NULL OR expires > $3)
+                     AND (num_uses = 0 OR uses < num_uses)
+                     AND ($1::text IS NULL OR method = $1) AND ($2::text IS NULL OR creator = $2)",
+                &[&method, &creator, &now],
+            )
+            .await
+            .map_err(db)?;
+        Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+    }
+
     async fn insert_token(&mut self, token: &TokenRecord) -> Result<bool> {
         let scopes = serde_json::to_string(&token.scopes).map_err(db)?;
         let inserted = self

@@ -1,0 +1,235 @@
+//! `sys/quotas/lease-count/{name}`: Vault's lease-count quotas, caps on the tokens that
+//! are live at once (not revoked, not expired, uses left), global, per auth method or per
+//! login role. A creation over a cap answers 429 and nothing is written; the count is
+//! taken in the creating transaction under the audit log's lock, so two logins can not
+//! both take the last place. Quotas are a sealed setting (a database writer without the
+//! key can not lift one); `/metrics` shows each quota's maximum, its live count and its
+//! refusals.
+//!
+//! `path` is `""` (every token the server issues), `auth/{method}/` (or
+//! `auth/{method}/login`: the tokens that method's logins make; `auth/token/` for child
+//! tokens), and `role` narrows a method's quota to one role. Tokens made at the command
+//! line by the key's holder are not capped.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse as _;
+use axum::routing::{any, get};
+use axum::Router;
+use serde_json::{json, Map, Value};
+use strongroom_crypto::secrecy::SecretString;
+use strongroom_store::tokens::{LiveCap, Principal, TokenInfo, TokenRequest};
+use strongroom_store::StoreError;
+
+use super::{envelope, unsupported, VaultBody, VaultCaller, VaultError, VaultResult};
+use crate::AppState;
+
+/// The sealed setting holding every quota: `{"name": {"path": .., "role": .., "max_leases": n}}`.
+const QUOTAS: &str = "quotas/lease-count";
+
+/// The routes of `sys/quotas/lease-count`.
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/sys/quotas/lease-count", any(list))
+        .route(
+            "/sys/quotas/lease-count/{name}",
+            get(read)
+                .post(write)
+                .put(write)
+                .delete(delete)
+                .fallback(unsupported),
+        )
+}
+
+/// Every stored quota (a superuser's read through `caller`, or a login's when `None`).
+async fn stored(state: &AppState, caller: Option<&Principal>) -> VaultResult<Map<String, Value>> {
+    let secrets = super::secrets(state)?;
+    let value = match caller {
+        Some(caller) => secrets.caller(caller).auth_settings()?.get(QUOTAS).await?,
+        None => secrets.logins().get(QUOTAS).await?,
+    };
+    Ok(match value {
+        Some(Value::Object(map)) => map,
+        _ => Map::new(),
+    })
+}
+
+/// A quota name: `A-Za-z0-9_.-`, at most 64.
+fn check_name(name: &str) -> VaultResult<()> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+    {
+        return Err(VaultError::bad_request("invalid quota name"));
+    }
+    Ok(())
+}
+
+/// The cap a quota sets: which tokens it counts and how many.
+fn cap_of(name: &str, quota: &Value) -> VaultResult<LiveCap> {
+    let path = quota
+        .get("path")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let role = quota
+        .get("role")
+        .and_then(Value::as_str)
+        .filter(|r| !r.is_empty());
+    let max = match quota.get("max_leases") {
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) => s.parse().ok(),
+        _ => None,
+    }
+    .filter(|n| *n > 0)
+    .ok_or_else(|| VaultError::bad_request("max_leases must be a whole number above 0"))?;
+    let method = if path.is_empty() {
+        None
+    } else {
+        let rest = path
+            .strip_prefix("auth/")
+            .map(|rest| rest.strip_suffix("/login").unwrap_or(rest))
+            .map(|rest| rest.trim_end_matches('/'))
+            .filter(|m| {
+                !m.is_empty()
+                    && m.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                    })
+            })
+            .ok_or_else(|| {
+                VaultError::bad_request(
+                    "path must be empty (every token) or an auth method's (auth/approle/)",
+                )
+            })?;
+        Some(rest.to_owned())
+    };
+    let creator = match (role, &method) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(VaultError::bad_request(
+                "a quota with a role needs the auth method's path",
+            ))
+        }
+        (Some(role), Some(method)) => Some(format!("{method}:{role}")),
+    };
+    Ok(LiveCap {
+        name: name.to_owned(),
+        method,
+        creator,
+        max,
+    })
+}
+
+/// Every quota as a cap (for a creation; a stored quota that no longer parses caps
+/// nothing rather than everything, and is refused when written).
+pub(crate) async fn live_caps(state: &AppState) -> VaultResult<Vec<LiveCap>> {
+    Ok(stored(state, None)
+        .await?
+        .iter()
+        .filter_map(|(name, quota)| cap_of(name, quota).ok())
+        .collect())
+}
+
+/// Creates a token under every quota: a cap reached is Vault's 429 (and counted in
+/// `/metrics`).
+pub(crate) async fn create_capped(
+    state: &AppState,
+    actor: &str,
+    request: TokenRequest,
+    parent: Option<&Principal>,
+) -> VaultResult<(TokenInfo, SecretString)> {
+    let caps = live_caps(state).await?;
+    match state
+        .tokens
+        .with_actor(actor)
+        .create_within(request, parent, &caps)
+        .await
+    {
+        Err(StoreError::QuotaReached { quota, max }) => {
+            if let Some(metrics) = &state.metrics {
+                metrics.quota_refused(&quota);
+            }
+            Err(VaultError::from(StoreError::QuotaReached { quota, max }))
+        }
+        other => Ok(other?),
+    }
+}
+
+/// `POST sys/quotas/lease-count/{name}` `{path, role, max_leases}` (a superuser's); a
+/// write merges with the stored quota.
+async fn write(
+    State(state): State<AppState>,
+    VaultCaller(caller): VaultCaller,
+    Path(name): Path<String>,
+    body: VaultBody,
+) -> VaultResult {
+    check_name(&name)?;
+    let Value::Object(update) = body.json()? else {
+        return Err(VaultError::bad_request("expected a JSON object"));
+    };
+    let mut all = stored(&state, Some(&caller)).await?;
+    let mut quota = match all.remove(&name) {
+        Some(Value::Object(quota)) => quota,
+        _ => Map::new(),
+    };
+    for field in ["path", "role", "max_leases"] {
+        if let Some(value) = update.get(field) {
+            quota.insert(field.into(), value.clone());
+        }
+    }
+    let quota = Value::Object(quota);
+    cap_of(&name, &quota)?;
+    all.insert(name, quota);
+    let settings = super::secrets(&state)?.caller(&caller).auth_settings()?;
+    settings.set(QUOTAS, Some(&Value::Object(all))).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET sys/quotas/lease-count/{name}`.
+async fn read(
+    State(state): State<AppState>,
+    VaultCaller(caller): VaultCaller,
+    Path(name): Path<String>,
+) -> VaultResult {
+    let all = stored(&state, Some(&caller)).await?;
+    let quota = all.get(&name).ok_or_else(VaultError::not_found)?;
+    let cap = cap_of(&name, quota)?;
+    Ok(envelope(json!({
+        "name": name,
+        "type": "lease-count",
+        "path": quota.get("path").cloned().unwrap_or(json!("")),
+        "role": quota.get("role").cloned().unwrap_or(json!("")),
+        "max_leases": cap.max,
+        "inheritable": false,
+    })))
+}
+
+/// `DELETE sys/quotas/lease-count/{name}`; 204.
+async fn delete(
+    State(state): State<AppState>,
+    VaultCaller(caller): VaultCaller,
+    Path(name): Path<String>,
+) -> VaultResult {
+    let mut all = stored(&state, Some(&caller)).await?;
+    if all.remove(&name).is_some() {
+        let settings = super::secrets(&state)?.caller(&caller).auth_settings()?;
+        settings.set(QUOTAS, Some(&Value::Object(all))).await?;
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `LIST sys/quotas/lease-count`.
+async fn list(State(state): State<AppState>, VaultCaller(caller): VaultCaller) -> VaultResult {
+    let all = stored(&state, Some(&caller)).await?;
+    if all.is_empty() {
+        return Err(VaultError::not_found());
+    }
+    let keys: Vec<&String> = all.keys().collect();
+    Ok(envelope(json!({ "keys": keys })))
+}
+
+/// The quotas for `/metrics`: `(name, cap)` of each that parses.
+pub(crate) async fn caps_for_metrics(state: &AppState) -> Vec<LiveCap> {
+    live_caps(state).await.unwrap_or_default()
+}
