@@ -28,7 +28,10 @@ impl FromRequestParts<AppState> for Caller {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(ApiError::unauthorized)?;
-        let found = state.tokens.authenticate(token).await;
+        let found = state
+            .tokens
+            .authenticate_from(token, crate::peer_ip(parts))
+            .await;
         if let (Some(metrics), Ok(principal)) = (&state.metrics, &found) {
             metrics.token_lookup(principal.is_some());
         }

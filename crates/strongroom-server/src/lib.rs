@@ -32,6 +32,7 @@ pub use error::{ApiError, ErrorBody, Problem};
 pub use metrics::Metrics;
 pub use openapi::openapi;
 pub use tls::{serve_tls, Tls};
+pub use vault::operator_request;
 
 /// Shared state of every request.
 #[derive(Clone, Debug)]
@@ -206,3 +207,13 @@ pub(crate) fn shutdown_handle(
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The TCP peer's address of a request (`None` when the server was not started with
+/// connect info: a token bound to networks is then refused). Forwarded headers are never
+/// trusted for it.
+pub(crate) fn peer_ip(parts: &axum::http::request::Parts) -> Option<std::net::IpAddr> {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip())
+}

@@ -89,9 +89,39 @@ pub struct Metrics {
     pool: Family<PoolLabels, Gauge>,
     values: Family<KeyVersionLabels, Gauge>,
     tokens: Family<TokenLabels, Gauge>,
-    quota_max: Family<QuotaLabels, Gauge>,
-    quota_live: Family<QuotaLabels, Gauge>,
-    quota_refusals: Family<QuotaLabels, Counter>,
+    quotas: QuotaMetrics,
+}
+
+/// The lease-count quotas' metrics: each cap, what it counts now, and its refusals.
+struct QuotaMetrics {
+    max: Family<QuotaLabels, Gauge>,
+    live: Family<QuotaLabels, Gauge>,
+    refusals: Family<QuotaLabels, Counter>,
+}
+
+impl QuotaMetrics {
+    fn register(r: &mut Registry) -> Self {
+        Self {
+            max: add(
+                r,
+                "quota_max_leases",
+                "Each lease-count quota's cap on live tokens",
+                Family::default(),
+            ),
+            live: add(
+                r,
+                "quota_live_leases",
+                "Live tokens each lease-count quota counts",
+                Family::default(),
+            ),
+            refusals: add(
+                r,
+                "quota_refusals",
+                "Token creations refused (429) because a lease-count quota was reached",
+                Family::default(),
+            ),
+        }
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -201,31 +231,15 @@ impl Metrics {
                 "API tokens by state (active, expired, used_up, revoked) and issuing method",
                 Family::default(),
             ),
-            quota_max: add(
-                &mut r,
-                "quota_max_leases",
-                "Each lease-count quota's cap on live tokens",
-                Family::default(),
-            ),
-            quota_live: add(
-                &mut r,
-                "quota_live_leases",
-                "Live tokens each lease-count quota counts",
-                Family::default(),
-            ),
-            quota_refusals: add(
-                &mut r,
-                "quota_refusals",
-                "Token creations refused (429) because a lease-count quota was reached",
-                Family::default(),
-            ),
+            quotas: QuotaMetrics::register(&mut r),
             registry: r,
         }
     }
 
     /// Counts one creation refused by the quota `quota`.
     pub(crate) fn quota_refused(&self, quota: &str) {
-        self.quota_refusals
+        self.quotas
+            .refusals
             .get_or_create(&QuotaLabels {
                 quota: quota.to_owned(),
             })
@@ -244,16 +258,17 @@ impl Metrics {
         };
         let now = strongroom_store::Timestamp::now();
         self.tokens.clear();
-        self.quota_max.clear();
-        self.quota_live.clear();
+        self.quotas.max.clear();
+        self.quotas.live.clear();
         for cap in caps {
             let labels = QuotaLabels {
                 quota: cap.name.clone(),
             };
-            self.quota_max
+            self.quotas
+                .max
                 .get_or_create(&labels)
                 .set(i64::try_from(cap.max).unwrap_or(i64::MAX));
-            self.quota_live.get_or_create(&labels).set(0);
+            self.quotas.live.get_or_create(&labels).set(0);
         }
         for token in list {
             let state = if token.revoked.is_some() {
@@ -267,7 +282,8 @@ impl Metrics {
             };
             if state == "active" {
                 for cap in caps.iter().filter(|cap| cap.counts(&token)) {
-                    self.quota_live
+                    self.quotas
+                        .live
                         .get_or_create(&QuotaLabels {
                             quota: cap.name.clone(),
                         })
@@ -440,7 +456,7 @@ async fn scrape(state: &AppState) -> Response {
         )
         .into_response();
     };
-    let caps = crate::vault::quotas::caps_for_metrics(&state).await;
+    let caps = crate::vault::quotas::caps_for_metrics(state).await;
     match metrics
         .render(state.store.as_ref(), &state.tokens, &caps)
         .await

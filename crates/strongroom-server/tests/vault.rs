@@ -15,20 +15,8 @@ const ADMIN: &str = "vault-admin-token-0123456789";
 
 use common::Server;
 
-/// Runs a Python suite of `tests/clients/` against `base` as the admin, and asserts it
-/// passed (its last line names it).
 fn python_suite(script: &str, base: &str, passed: &str) {
-    let path = format!("{}/tests/clients/{script}", env!("CARGO_MANIFEST_DIR"));
-    let out = std::process::Command::new("python3")
-        .args([path.as_str(), base, ADMIN])
-        .output()
-        .expect("python3 with hvac and PyJWT (cargo xtask ci installs them)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains(passed),
-        "{script} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::python_suite(script, base, ADMIN, passed);
 }
 
 async fn start() -> Server {
@@ -750,10 +738,28 @@ async fn jwt_logins_from_a_jose_library_of_another_language_and_every_refusal() 
         .await
         .unwrap();
     assert!(logins.len() >= 5, "{logins:?}");
-    assert!(logins.iter().all(|e| {
-        (e.env == "jwt" && e.key == "deploy" && e.actor == "jwt:deploy")
-            || (e.env == "oidc" && e.key == "ci" && e.actor == "oidc:ci")
-    }));
+    let roles = [
+        ("jwt", "deploy"),
+        ("jwt", "lenient"),
+        ("oidc", "ci"),
+        ("gitlab", "gitlab-main"),
+        ("rotating", "r"),
+        ("down", "r"),
+        ("slow", "r"),
+    ];
+    assert!(
+        logins
+            .iter()
+            .all(|e| roles.contains(&(e.env.as_str(), e.key.as_str()))
+                && e.actor == format!("{}:{}", e.env, e.key)),
+        "{logins:?}"
+    );
+    for (path, role) in roles {
+        assert!(
+            logins.iter().any(|e| e.env == path && e.key == role),
+            "no login event for {path}:{role}"
+        );
+    }
 }
 
 /// The approle auth method, driven by hvac unmodified: role id and secret id, the token a
@@ -785,15 +791,6 @@ async fn approle_logins_and_every_refusal() {
         logins, 5,
         "five logins succeeded: the first, the race's winner, the bound one twice, the deleted role's"
     );
-}
-
-/// Lease-count quotas cap live tokens per role and globally: 429 past the cap (hvac's
-/// RateLimitExceeded), nothing written, a raced cap taken exactly, shown in `/metrics`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lease_count_quotas_cap_live_tokens() {
-    let server =
-        common::start_sqlite_with(ADMIN, 9, strongroom_server::Surfaces::default(), true).await;
-    python_suite("quota_suite.py", &server.base, "quota: every check passed");
 }
 
 /// The kubernetes auth method, driven by hvac unmodified against a fake Kubernetes API on

@@ -1,5 +1,6 @@
 //! `strongroom`: the command-line program. A thin layer over `strongroom-store`.
 
+mod auth_cli;
 mod backup;
 mod childenv;
 mod cli;
@@ -185,6 +186,7 @@ async fn run(command: cli::Command) -> Result<ExitCode, exit::Failure> {
         Command::Serve(c) => c.run().await,
         Command::Token(c) => c.run().await,
         Command::Login(c) => c.run().await,
+        Command::Auth(c) => c.run().await,
         Command::Cleanup(c) => c.run().await,
         Command::Backup(c) => c.run().await,
         Command::Restore(c) => c.run().await,

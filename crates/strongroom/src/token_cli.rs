@@ -87,6 +87,7 @@ async fn create_token(tokens: &Tokens, action: TokenCommand) -> Result<ExitCode,
         max_ttl,
         uses,
         renewable,
+        bound_cidr,
         json,
     } = action
     else {
@@ -112,6 +113,16 @@ async fn create_token(tokens: &Tokens, action: TokenCommand) -> Result<ExitCode,
         num_uses: uses,
         renewable,
         method: "token".into(),
+        bound_cidrs: bound_cidr
+            .iter()
+            .map(|text| {
+                text.parse::<ipnet::IpNet>()
+                    .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        Failure::input(format!("--bound-cidr: {text:?} is not a CIDR block"))
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?,
     };
     let (info, secret) = tokens.create_with(request, None).await?;
     if json {

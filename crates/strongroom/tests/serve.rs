@@ -661,3 +661,130 @@ async fn login_prints_a_token_that_expires_and_never_takes_a_credential_from_the
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("invalid role or secret ID"));
     assert!(sigterm(&mut child).success());
 }
+
+/// `strongroom auth …` configures auth methods in the database (the key's holder, no
+/// token): enable approle, write a role, read its role id, make a secret id; a server then
+/// logs that secret id in. Bad input is one clear error (an unknown type, a ttl over the
+/// max, a field without `=`); `auth list` shows the method; changes are `auth_config`
+/// events by `cli:USER`; after `auth disable` the login is refused and the token it made
+/// no longer works.
+#[tokio::test]
+async fn auth_methods_are_configured_at_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = "auth-cli-admin-token-0123456789";
+    let vars = [
+        ("STRONGROOM_MASTER_KEY", KEY),
+        ("STRONGROOM_ADMIN_TOKEN", admin),
+        ("USER", "operator"),
+    ];
+    let cli = |args: &[&str]| strongroom(dir.path(), &vars).args(args).output().unwrap();
+    let ok = |args: &[&str]| {
+        let out = cli(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    ok(&["auth", "enable", "approle"]);
+    let bad = cli(&["auth", "enable", "ldap"]);
+    assert_eq!(bad.status.code(), Some(8));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unsupported auth method type"));
+    ok(&[
+        "auth",
+        "role",
+        "write",
+        "approle",
+        "ci",
+        "token_policies=default/prod:read",
+        "token_ttl=5m",
+        "token_max_ttl=1h",
+    ]);
+    for (args, wanted) in [
+        (
+            vec!["auth", "role", "write", "approle", "ci", "token_ttl=2h"],
+            "token_ttl is longer than token_max_ttl",
+        ),
+        (
+            vec!["auth", "role", "write", "approle", "ci", "token_ttl"],
+            "expected FIELD=VALUE",
+        ),
+    ] {
+        let out = cli(&args);
+        assert_eq!(out.status.code(), Some(8), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(wanted),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let role: serde_json::Value =
+        serde_json::from_str(&ok(&["auth", "role", "read", "approle", "ci"])).unwrap();
+    assert_eq!(role["token_ttl"], "5m", "{role}");
+    assert_eq!(ok(&["auth", "role", "list", "approle"]).trim(), "ci");
+    assert!(ok(&["auth", "list"])
+        .lines()
+        .any(|l| l.starts_with("approle/") && l.contains("approle")));
+    let role_id = ok(&["auth", "role", "role-id", "approle", "ci"])
+        .trim()
+        .to_owned();
+    let made: serde_json::Value =
+        serde_json::from_str(&ok(&["auth", "role", "secret-id", "approle", "ci"])).unwrap();
+    let secret_id = made["secret_id"].as_str().unwrap().to_owned();
+
+    let (mut child, url, _) = start(dir.path(), &[], &vars);
+    let login = || {
+        strongroom(dir.path(), &[("CI_SECRET_ID", secret_id.as_str())])
+            .args([
+                "login",
+                "approle",
+                "--server",
+                &url,
+                "--role-id",
+                &role_id,
+                "--secret-id",
+                "env:CI_SECRET_ID",
+            ])
+            .output()
+            .unwrap()
+    };
+    let logged = login();
+    assert!(
+        logged.status.success(),
+        "{}",
+        String::from_utf8_lossy(&logged.stderr)
+    );
+    let token = String::from_utf8(logged.stdout).unwrap().trim().to_owned();
+    let client = reqwest::Client::new();
+    let lookup = || {
+        client
+            .get(format!("{url}/v1/auth/token/lookup-self"))
+            .header("X-Vault-Token", &token)
+            .send()
+    };
+    assert_eq!(lookup().await.unwrap().status(), 200);
+
+    // Every change is an `auth_config` event of the operator at the command line.
+    let audit = ok(&["audit", "--json"]);
+    let configs: Vec<serde_json::Value> = audit
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .flat_map(|v| match v {
+            serde_json::Value::Array(items) => items,
+            other => vec![other],
+        })
+        .filter(|e| e["action"] == "auth_config")
+        .collect();
+    assert!(!configs.is_empty(), "{audit}");
+    assert!(
+        configs.iter().all(|e| e["actor"] == "cli:operator"),
+        "{configs:?}"
+    );
+
+    // Disabled: the login is refused and its token no longer works.
+    ok(&["auth", "disable", "approle"]);
+    assert!(!login().status.success());
+    assert_eq!(lookup().await.unwrap().status(), 403);
+    assert!(sigterm(&mut child).success());
+}

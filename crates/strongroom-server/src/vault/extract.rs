@@ -21,9 +21,20 @@ impl FromRequestParts<AppState> for VaultCaller {
     type Rejection = VaultError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, VaultError> {
-        caller(state, &parts.headers).await.map(Self)
+        if let Some(OperatorCall(operator)) = parts.extensions.get::<OperatorCall>() {
+            return Ok(Self(operator.clone()));
+        }
+        caller(state, &parts.headers, crate::peer_ip(parts))
+            .await
+            .map(Self)
     }
 }
+
+/// The caller of an in-process request made by the key's holder at the command line
+/// ([`super::operator_request`]): only code in this process can put it in a request's
+/// extensions, never a client over the network.
+#[derive(Clone)]
+pub(crate) struct OperatorCall(pub(crate) Principal);
 
 /// `?list=` and `?version=`, as Vault parses them.
 pub(crate) struct KvParams {

@@ -41,6 +41,46 @@ pub(crate) fn routes() -> axum::Router<AppState> {
     axum::Router::new().nest("/v1", v1)
 }
 
+/// One `/v1` request made in this process by `operator` (the key's holder at the command
+/// line: `strongroom auth …`), through the same handlers, checks and audit events as over
+/// HTTP but with no token: its status and JSON body (`null` when empty).
+pub async fn operator_request(
+    state: AppState,
+    operator: Principal,
+    method: axum::http::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    use tower::ServiceExt as _;
+    let mut request = axum::http::Request::builder()
+        .method(method)
+        .uri(format!("/v1/{}", path.trim_start_matches('/')))
+        .header(axum::http::header::CONTENT_TYPE, "application/json");
+    if let Some(extensions) = request.extensions_mut() {
+        extensions.insert(extract::OperatorCall(operator));
+        extensions.insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            0,
+        ))));
+    }
+    let body = body.map_or_else(String::new, |b| b.to_string());
+    let Ok(request) = request.body(axum::body::Body::from(body)) else {
+        return (StatusCode::BAD_REQUEST, json!({"errors": ["invalid path"]}));
+    };
+    let response = match routes().with_state(state).oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap_or_default();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
 /// The secrets, or Vault's 503 when the server runs without a master key.
 pub(crate) fn secrets(state: &AppState) -> VaultResult<&crate::authz::Secrets> {
     state.store.as_ref().ok_or_else(|| {
@@ -224,7 +264,11 @@ pub(crate) async fn unsupported(VaultCaller(_): VaultCaller) -> VaultError {
 
 /// The caller of a Vault request: `X-Vault-Token`, else `Authorization: Bearer`. A
 /// missing or unknown token is Vault's 403 "permission denied".
-pub(crate) async fn caller(state: &AppState, headers: &HeaderMap) -> VaultResult<Principal> {
+pub(crate) async fn caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<std::net::IpAddr>,
+) -> VaultResult<Principal> {
     let presented = headers
         .get("x-vault-token")
         .and_then(|v| v.to_str().ok())
@@ -237,7 +281,7 @@ pub(crate) async fn caller(state: &AppState, headers: &HeaderMap) -> VaultResult
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(VaultError::permission_denied)?;
-    match state.tokens.authenticate(presented).await {
+    match state.tokens.authenticate_from(presented, peer).await {
         Ok(Some(principal)) => Ok(principal),
         Ok(None) => Err(VaultError::permission_denied()),
         Err(e) => Err(e.into()),

@@ -120,10 +120,16 @@ try:
     raise AssertionError("a scoped token minted a secret id")
 except exceptions.Forbidden:
     pass
-# Unsupported bindings are refused, not ignored.
+# token_bound_cidrs through hvac: stored, and a login from outside them (this client is on
+# 127.0.0.1) is refused like any other failure (tests/identity.rs checks the token's use).
+admin.auth.approle.create_or_update_approle(role_name="cidr", token_policies=["default/dev:read"], token_bound_cidrs=["10.0.0.0/8"])
+assert admin.auth.approle.read_role("cidr")["data"]["token_bound_cidrs"] == ["10.0.0.0/8"]
+cidr_id = admin.auth.approle.read_role_id("cidr")["data"]["role_id"]
+refused(cidr_id, admin.auth.approle.generate_secret_id("cidr")["data"]["secret_id"], "a login from outside token_bound_cidrs")
+# An unsupported binding is refused, not ignored.
 try:
-    admin.auth.approle.create_or_update_approle(role_name="cidr", token_policies=["default/dev:read"], token_bound_cidrs=["10.0.0.0/8"])
-    raise AssertionError("token_bound_cidrs was silently accepted")
+    admin.auth.approle.create_or_update_approle(role_name="nosecret", token_policies=["default/dev:read"], bind_secret_id=False)
+    raise AssertionError("bind_secret_id false was silently accepted")
 except exceptions.InvalidRequest:
     pass
 print("approle: every check passed")

@@ -41,15 +41,32 @@ def jwk(key, kid, alg):
 JWKS = {"keys": [jwk(rsa_key, "rsa-1", "RS256"), jwk(ec_key, "ec-1", "ES256")]}
 
 
+# Other key sets, each at its own URL (`?set=NAME`): rotated, taken down, slow, huge.
+SETS = {}
+DOWN, SLOW = set(), set()
+
+
 class Jwks(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
+        status = 200
         if self.path == "/.well-known/openid-configuration":
             issuer = f"http://127.0.0.1:{self.server.server_address[1]}"
             body = json.dumps({"issuer": issuer, "jwks_uri": f"{issuer}/.well-known/jwks"}).encode()
+        elif "?set=" in self.path:
+            name = self.path.split("?set=")[1]
+            fetches.append((name, time.time()))
+            if name in SLOW:
+                time.sleep(8)
+            if name in DOWN:
+                status, body = 503, b"down"
+            elif name == "huge":
+                body = json.dumps({"keys": [], "padding": "x" * (2 * 1024 * 1024)}).encode()
+            else:
+                body = json.dumps(SETS[name]).encode()
         else:
-            fetches.append(time.time())
+            fetches.append(("default", time.time()))
             body = json.dumps(JWKS).encode()
-        self.send_response(200)
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -167,6 +184,7 @@ for name, token in refusals.items():
         pass
 
 # Many random kids cause few fetches (at most one per 10 s).
+fetches[:] = [f for f in fetches if f[0] == "default"]
 before = len(fetches)
 for i in range(20):
     try:
@@ -174,6 +192,151 @@ for i in range(20):
     except exceptions.InvalidRequest:
         pass
 assert len(fetches) - before <= 1, f"{len(fetches) - before} JWKS fetches for 20 unknown kids"
+
+# A GitHub Actions job with an environment: `sub` has no ref, the role binds repository and
+# ref through bound_claims and still matches; claim_mappings copy claims into the login's
+# metadata.
+admin.auth.jwt.create_role(
+    name="deploy", role_type="jwt", user_claim="sub", allowed_redirect_uris=[],
+    bound_audiences=["https://github.com/acme"], bound_claims={"repository": "acme/app", "ref": "refs/heads/main"},
+    claim_mappings={"repository": "repo", "job_workflow_ref": "workflow"},
+    token_policies=["default/prod:read"], token_ttl="10m", token_max_ttl="1h",
+)
+env_job = login(sign(claims(sub="repo:acme/app:environment:production", environment="production")))["auth"]
+assert env_job["metadata"]["repo"] == "acme/app", env_job
+assert env_job["metadata"]["workflow"].endswith("deploy.yml@refs/heads/main"), env_job
+
+# Leeways: a role may allow a JWT that expired two minutes ago (expiration_leeway); the
+# default (60 s) refuses it; an hour is the most a role may set.
+admin.auth.jwt.create_role(
+    name="lenient", role_type="jwt", user_claim="sub", allowed_redirect_uris=[],
+    bound_audiences=["https://github.com/acme"], token_policies=["default/prod:read"],
+    expiration_leeway=300, not_before_leeway=300,
+)
+late = claims(exp=now - 120, iat=now - 600, nbf=now - 600)
+login(sign(late), role="lenient")
+login(sign(claims(nbf=now + 120)), role="lenient")
+for role in ["deploy"]:
+    try:
+        login(sign(late), role=role)
+        raise AssertionError("an expired JWT passed the default leeway")
+    except exceptions.InvalidRequest:
+        pass
+try:
+    admin.auth.jwt.create_role(name="lenient", role_type="jwt", user_claim="sub", allowed_redirect_uris=[], bound_audiences=["x"], token_policies=["default/prod:read"], expiration_leeway=86400)
+    raise AssertionError("a day of leeway was accepted")
+except exceptions.InvalidRequest:
+    pass
+
+# A JWKS over plain HTTP is only for loopback; other schemes and look-alike hosts refused.
+for url in ["http://example.com/jwks", "http://10.0.0.1/jwks", "http://localhost.evil.example/jwks", "http://127.0.0.1.evil.example/jwks", "file:///etc/passwd", "ftp://127.0.0.1/jwks"]:
+    try:
+        admin.auth.jwt.configure(jwks_url=url, bound_issuer=ISSUER)
+        raise AssertionError(f"jwks_url {url} was accepted")
+    except exceptions.InvalidRequest:
+        pass
+admin.auth.jwt.configure(jwks_url=jwks_url, bound_issuer=ISSUER, default_role="deploy")
+
+# GitLab CI id_tokens: `aud` a list, `ref` without refs/heads/, booleans as strings, ids
+# as strings; the role binds them as GitLab's docs show (a bool bound matches "true").
+GITLAB = "https://gitlab.example.com"
+port = server.server_address[1]
+admin.sys.enable_auth_method(method_type="jwt", path="gitlab")
+admin.auth.jwt.configure(jwks_url=jwks_url, bound_issuer=GITLAB, path="gitlab")
+admin.auth.jwt.create_role(
+    name="gitlab-main", role_type="jwt", user_claim="user_login", allowed_redirect_uris=[],
+    bound_audiences=["https://strongroom.example"], bound_claims_type="glob",
+    bound_claims={"project_path": "acme/*", "ref": "main", "ref_type": "branch", "ref_protected": True},
+    token_policies=["default/prod:read"], path="gitlab",
+)
+gitlab = dict(
+    iss=GITLAB, aud=["https://strongroom.example"], sub="project_path:acme/app:ref_type:branch:ref:main",
+    namespace_id="42", namespace_path="acme", project_id="99", project_path="acme/app", user_id="7",
+    user_login="alice", ref="main", ref_type="branch", ref_protected="true", pipeline_source="push",
+    repository=None, repository_id=None, job_workflow_ref=None,
+)
+found = hvac.Client(url=base).auth.jwt.jwt_login(role="gitlab-main", jwt=sign(claims(**gitlab)), use_token=False, path="gitlab")
+assert found["auth"]["client_token"], found
+for change in [dict(ref_protected="false"), dict(project_path="evil/app"), dict(ref="feature")]:
+    try:
+        hvac.Client(url=base).auth.jwt.jwt_login(role="gitlab-main", jwt=sign(claims(**{**gitlab, **change})), use_token=False, path="gitlab")
+        raise AssertionError(f"a GitLab token logged in with {change}")
+    except exceptions.InvalidRequest:
+        pass
+
+other_rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def mount(name, keys):
+    SETS[name] = {"keys": keys}
+    admin.sys.enable_auth_method(method_type="jwt", path=name)
+    admin.auth.jwt.configure(jwks_url=f"{jwks_url}?set={name}", bound_issuer=ISSUER, path=name)
+    admin.auth.jwt.create_role(
+        name="r", role_type="jwt", user_claim="sub", allowed_redirect_uris=[],
+        bound_audiences=["https://github.com/acme"], token_policies=["default/prod:read"], path=name,
+    )
+
+
+def login_at(name, token):
+    return hvac.Client(url=base).auth.jwt.jwt_login(role="r", jwt=token, use_token=False, path=name)
+
+
+def refused_at(name, token, why):
+    try:
+        login_at(name, token)
+        raise AssertionError(f"logged in at {name}: {why}")
+    except exceptions.InvalidRequest:
+        pass
+
+
+# Rotation: the issuer publishes a new key and drops the old one; a JWT with the new kid
+# refetches the set, and the dropped key stops verifying at once.
+mount("rotating", [jwk(rsa_key, "rsa-1", "RS256")])
+login_at("rotating", sign(claims()))
+SETS["rotating"] = {"keys": [jwk(other_rsa, "rsa-2", "RS256")]}
+login_at("rotating", sign(claims(), key=other_rsa, kid="rsa-2"))
+refused_at("rotating", sign(claims()), "a key the issuer dropped")
+
+# The issuer goes down: the last good set stays in use; an unknown kid is refused.
+mount("down", [jwk(rsa_key, "rsa-1", "RS256")])
+login_at("down", sign(claims()))
+DOWN.add("down")
+login_at("down", sign(claims()))
+refused_at("down", sign(claims(), key=other_rsa, kid="rsa-new"), "an unknown kid while the issuer is down")
+
+# A slow issuer: the refetch for an unknown kid gives up after a short timeout, and a login
+# with a known key does not wait for it.
+mount("slow", [jwk(rsa_key, "rsa-1", "RS256")])
+login_at("slow", sign(claims()))
+SLOW.add("slow")
+finished = []
+
+
+def unknown_kid_login():
+    refused_at("slow", sign(claims(), key=other_rsa, kid="rsa-slow"), "an unknown kid from a slow issuer")
+    finished.append("unknown")
+
+
+waiting = threading.Thread(target=unknown_kid_login)
+waiting.start()
+time.sleep(0.5)
+login_at("slow", sign(claims()))
+finished.append("known")
+waiting.join()
+assert finished == ["known", "unknown"], finished
+
+# A JWKS over 1 MiB is not read: no key from it, and the server goes on serving.
+mount("huge", [])
+refused_at("huge", sign(claims()), "a key from a 2 MiB JWKS")
+assert admin.sys.read_health_status(method="GET")["initialized"]
+
+# Hostile mount paths are refused; `token` is taken.
+for path in ["..%2F..%2Fsys", "JWT", "a.b", "x" * 65, "token"]:
+    try:
+        admin.adapter.post(f"/v1/sys/auth/{path}", json={"type": "jwt"})
+        raise AssertionError(f"a method was enabled at {path!r}")
+    except (exceptions.InvalidRequest, exceptions.InvalidPath):
+        pass
 
 # A role without a binding, and a role without user_claim, are refused at write.
 for bad in [dict(bound_audiences=None, bound_claims=None), dict(user_claim="")]:

@@ -108,3 +108,20 @@ pub async fn start_sqlite_with(
         _dir: dir,
     }
 }
+
+/// Runs a Python suite of `tests/clients/` against `base` with the admin token `admin`,
+/// and asserts it passed (its last line names it).
+#[allow(dead_code)]
+pub fn python_suite(script: &str, base: &str, admin: &str, passed: &str) {
+    let path = format!("{}/tests/clients/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new("python3")
+        .args([path.as_str(), base, admin])
+        .output()
+        .expect("python3 with hvac and PyJWT (cargo xtask ci installs them)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(passed),
+        "{script} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -274,6 +274,8 @@ pub struct TokenRecord {
     pub method: String,
     /// The public id of the token it was made under (revoking that one revokes this).
     pub parent: Option<String>,
+    /// The networks it works from (canonical CIDR blocks; empty: anywhere).
+    pub bound_cidrs: Vec<String>,
     /// Keyed tag over every field above, bound to the id (stored form of a keyed hash,
     /// with its KEK version); `None` on a row that was never tagged.
     pub tag: Option<Vec<u8>>,
@@ -428,4 +430,12 @@ pub struct ListCursor {
     pub env: String,
     /// Its key.
     pub key: String,
+}
+
+/// The stored form of a token's bound networks (comma-separated) as a list.
+pub(crate) fn split_cidrs(text: &str) -> Vec<String> {
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }

@@ -69,6 +69,8 @@ pub struct TokenInfo {
     pub method: String,
     /// The accessor of the token it was made under, if any.
     pub parent_accessor: Option<String>,
+    /// The networks it works from (CIDR blocks; empty: anywhere).
+    pub bound_cidrs: Vec<String>,
 }
 
 impl TokenInfo {
@@ -107,6 +109,24 @@ pub struct TokenRequest {
     pub renewable: bool,
     /// How it is issued (`token`, or an auth method's name).
     pub method: String,
+    /// The networks it works from (empty: anywhere; a child of a bound token keeps its
+    /// parent's when it names none).
+    pub bound_cidrs: Vec<ipnet::IpNet>,
+}
+
+/// Whether `ip` is inside one of the stored CIDR blocks `cidrs`.
+pub fn within(cidrs: &[String], ip: std::net::IpAddr) -> bool {
+    // An IPv4 peer reached over an IPv6 socket (`::ffff:a.b.c.d`) is that IPv4 address.
+    let ip = match ip {
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
+        v4 @ std::net::IpAddr::V4(_) => v4,
+    };
+    cidrs
+        .iter()
+        .filter_map(|c| c.parse::<ipnet::IpNet>().ok())
+        .any(|net| net.contains(&ip))
 }
 
 /// A cap on live tokens (Vault's lease-count quota): at most `max` live tokens issued
@@ -293,6 +313,11 @@ impl Tokens {
             .map(|ms| Timestamp(now.saturating_add(ms)))
             .or(max_expires);
         let mut parent_id = None;
+        let mut bound_cidrs: Vec<String> = request
+            .bound_cidrs
+            .iter()
+            .map(|net| net.trunc().to_string())
+            .collect();
         if let Some(parent) = parent {
             if request.superuser && !parent.superuser {
                 return Err(StoreError::InvalidInput(
@@ -316,6 +341,9 @@ impl Tokens {
                     expires = Some(expires.map_or(end, |e| e.min(end)));
                 }
                 parent_id = Some(id.clone());
+                if bound_cidrs.is_empty() {
+                    bound_cidrs = record.bound_cidrs;
+                }
             }
         }
         let mut random = [0u8; 38];
@@ -345,6 +373,7 @@ impl Tokens {
                 request.method
             },
             parent: parent_id,
+            bound_cidrs,
             tag: None,
         };
         if !store
@@ -441,6 +470,17 @@ impl Tokens {
     /// rows). Comparisons of the secret are constant-time. A token with a use count
     /// spends one use here (one write).
     pub async fn authenticate(&self, presented: &str) -> Result<Option<Principal>> {
+        self.authenticate_from(presented, None).await
+    }
+
+    /// [`Tokens::authenticate`] for a request from `peer`: a token bound to networks
+    /// works only from a peer inside one of them (never when the peer is unknown), and a
+    /// refused request spends none of its uses.
+    pub async fn authenticate_from(
+        &self,
+        presented: &str,
+        peer: Option<std::net::IpAddr>,
+    ) -> Result<Option<Principal>> {
         if let Some(admin) = &self.admin_hash {
             if bool::from(sha256(presented.as_bytes()).ct_eq(admin)) {
                 return Ok(Some(Principal {
@@ -454,6 +494,10 @@ impl Tokens {
         let Some(record) = self.verified(presented).await? else {
             return Ok(None);
         };
+        if !record.bound_cidrs.is_empty() && !peer.is_some_and(|ip| within(&record.bound_cidrs, ip))
+        {
+            return Ok(None);
+        }
         if let Some(store) = &self.store {
             if record.num_uses > 0 && !self.spend_use(store, record.clone()).await? {
                 return Ok(None);
@@ -535,6 +579,7 @@ fn info_of(record: TokenRecord, intact: bool) -> TokenInfo {
         creator: record.creator,
         method: record.method,
         parent_accessor: record.parent.as_deref().map(accessor_of),
+        bound_cidrs: record.bound_cidrs,
         id: record.id,
         name: record.name,
         superuser: record.superuser,

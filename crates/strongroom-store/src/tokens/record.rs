@@ -8,7 +8,9 @@
 //! all at their defaults — every row written before them — and under `api-token-v2`,
 //! which adds them, for every other row. So old rows keep their tags, and a row that
 //! carries any identity field is authenticated over all of them: emptying a field to fall
-//! back to the v1 input does not match the v2 tag the row was written with.
+//! back to the v1 input does not match the v2 tag the row was written with. A row bound to
+//! networks (`bound_cidrs`) is tagged under `api-token-v3`: the v2 input and then the
+//! count and each CIDR block, so unbinding a row breaks its tag.
 
 use strongroom_crypto::{Context, KeyRing, KeyedHash};
 
@@ -30,6 +32,7 @@ fn is_v1(record: &TokenRecord) -> bool {
         && record.creator.is_empty()
         && record.method.is_empty()
         && record.parent.is_none()
+        && record.bound_cidrs.is_empty()
 }
 
 /// The bytes the tag covers: every stored field but the tag itself.
@@ -40,8 +43,10 @@ fn tag_input(record: &TokenRecord) -> Vec<u8> {
     };
     let label = if is_v1(record) {
         "api-token-v1"
-    } else {
+    } else if record.bound_cidrs.is_empty() {
         "api-token-v2"
+    } else {
+        "api-token-v3"
     };
     let mut context = Context::new(label)
         .with(&record.id)
@@ -70,6 +75,16 @@ fn tag_input(record: &TokenRecord) -> Vec<u8> {
             .with(&record.creator)
             .with(&record.method)
             .with(record.parent.as_deref().unwrap_or_default());
+    }
+    if !record.bound_cidrs.is_empty() {
+        context = context.with(
+            u32::try_from(record.bound_cidrs.len())
+                .unwrap_or(u32::MAX)
+                .to_be_bytes(),
+        );
+        for cidr in &record.bound_cidrs {
+            context = context.with(cidr);
+        }
     }
     context.as_bytes().to_vec()
 }
@@ -126,6 +141,55 @@ impl RowCheck {
             Self::KeyUnavailable(version) => Some(format!(
                 "the row is tagged under KEK version {version}, which is not configured"
             )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strongroom_crypto::Key;
+
+    fn bound_row() -> TokenRecord {
+        TokenRecord {
+            id: "0123456789ab".into(),
+            name: "ci".into(),
+            secret_hash: vec![1; 32],
+            superuser: false,
+            scopes: vec!["default/dev:read".into()],
+            created: crate::Timestamp(1_700_000_000_000),
+            revoked: None,
+            expires: Some(crate::Timestamp(1_700_000_600_000)),
+            max_expires: None,
+            ttl_ms: 600_000,
+            renewable: true,
+            num_uses: 0,
+            uses: 0,
+            creator: "approle:ci".into(),
+            method: "approle".into(),
+            parent: None,
+            bound_cidrs: vec!["10.0.0.0/8".into()],
+            tag: None,
+        }
+    }
+
+    /// A database writer without the key can not unbind, widen or move a token's networks.
+    #[test]
+    fn bound_networks_are_under_the_tag() {
+        let ring = KeyRing::single(&Key::from_bytes(&[7; 32]));
+        let mut row = bound_row();
+        row.tag = Some(tag(&ring, &row));
+        assert_eq!(check(&ring, &row), RowCheck::Intact);
+        for cidrs in [
+            vec![],
+            vec!["0.0.0.0/0".to_owned()],
+            vec!["10.0.0.0/8".to_owned(), "192.168.0.0/16".to_owned()],
+        ] {
+            let edited = TokenRecord {
+                bound_cidrs: cidrs.clone(),
+                ..row.clone()
+            };
+            assert_eq!(check(&ring, &edited), RowCheck::Altered, "{cidrs:?}");
         }
     }
 }

@@ -243,9 +243,15 @@ pub struct Principal {
 
 impl Principal {
     /// The audit actor of this principal's requests: `token:NAME`, never to be confused
-    /// with the CLI's `cli:USER` or an embedding program's `library`.
+    /// with the CLI's `cli:USER` or an embedding program's `library`. A principal made in
+    /// process for the key's holder is named by its actor (`cli:USER`: a token's name can
+    /// never hold a `:`) and keeps it.
     pub fn actor(&self) -> String {
-        format!("token:{}", self.name)
+        if self.id.is_none() && self.name.contains(':') {
+            self.name.clone()
+        } else {
+            format!("token:{}", self.name)
+        }
     }
 
     /// Whether this principal may do `capability` on the secret `key` of

@@ -10,9 +10,9 @@ pub use envs::{
     ExportArgs, ExportFormat, FileArgs, FileCommand, ImportArgs, LockArgs, LockCommand, RunArgs,
 };
 pub use operations::{
-    BackupArgs, BackupCommand, CleanupArgs, CompletionsArgs, DoctorArgs, InitArgs, KeygenArgs,
-    KeysArgs, KeysCommand, LoginArgs, LoginMethod, ManArgs, MigrateArgs, RestoreArgs, RotateArgs,
-    ServeArgs, TokenArgs, TokenCommand,
+    AuthArgs, AuthCommand, AuthRoleCommand, BackupArgs, BackupCommand, CleanupArgs,
+    CompletionsArgs, DoctorArgs, InitArgs, KeygenArgs, KeysArgs, KeysCommand, LoginArgs,
+    LoginMethod, ManArgs, MigrateArgs, RestoreArgs, RotateArgs, ServeArgs, TokenArgs, TokenCommand,
 };
 pub use secrets::{
     AuditArgs, AuditCommand, GetArgs, HistoryArgs, ListArgs, RmArgs, RollbackArgs, SetArgs,
@@ -94,6 +94,8 @@ pub enum Command {
     Token(TokenArgs),
     /// Log in to a server with an auth method and print a token that expires (for scripts).
     Login(LoginArgs),
+    /// Auth methods (jwt, kubernetes, approle): enable, disable, list, configure, roles.
+    Auth(AuthArgs),
     /// Remove expired secrets and old audit events.
     Cleanup(CleanupArgs),
     /// Copy the database consistently while it runs (`backup verify FILE`: check a copy).

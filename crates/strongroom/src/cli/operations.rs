@@ -208,6 +208,10 @@ pub enum TokenCommand {
         /// It may be renewed (by `auth/token/renew-self`), by its ttl each time; needs --ttl.
         #[arg(long)]
         renewable: bool,
+        /// It works only from a client address in this network (a CIDR block such as
+        /// 10.0.0.0/8 or an address; repeatable).
+        #[arg(long = "bound-cidr", value_name = "CIDR")]
+        bound_cidr: Vec<String>,
         /// JSON output: {"name","id","accessor","superuser","scopes","expires","token"}
         /// (the token shown once).
         #[arg(long)]
@@ -287,5 +291,105 @@ pub enum LoginMethod {
         /// The secret id: `env:VARIABLE` or `file:PATH`.
         #[arg(long)]
         secret_id: String,
+    },
+}
+
+/// Arguments of `strongroom auth`: the key's holder configures auth methods in the
+/// database directly (the same checks and audit events as Vault's API on a server).
+#[derive(Debug, Args)]
+pub struct AuthArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: AuthCommand,
+}
+
+/// `auth` actions. `FIELD=VALUE` pairs are Vault's fields (`token_policies=default/prod:read`,
+/// `bound_audiences=a,b`); a value starting with `[` or `{` is JSON, `@PATH` is a file's
+/// contents (a PEM key, a reviewer JWT).
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// The enabled methods.
+    List {
+        /// JSON output (Vault's `sys/auth` data).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enable a method (jwt, kubernetes, approle) at a path (default: its name).
+    Enable {
+        /// The method's type.
+        kind: String,
+        /// Where it is mounted (`auth/PATH/login`).
+        #[arg(long)]
+        path: Option<String>,
+        /// A description.
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Disable the method at PATH: its configuration and roles go, its tokens stop working.
+    Disable {
+        /// The method's path.
+        path: String,
+    },
+    /// Write the method's configuration (`FIELD=VALUE`...), or show it when none is given.
+    Config {
+        /// The method's path.
+        path: String,
+        /// Fields to write.
+        fields: Vec<String>,
+    },
+    /// A method's roles.
+    Role {
+        /// What to do with them.
+        #[command(subcommand)]
+        action: AuthRoleCommand,
+    },
+}
+
+/// `auth role` actions.
+#[derive(Debug, Subcommand)]
+pub enum AuthRoleCommand {
+    /// Write a role (merged with the stored one).
+    Write {
+        /// The method's path.
+        path: String,
+        /// The role's name.
+        name: String,
+        /// Fields to write (`FIELD=VALUE`).
+        fields: Vec<String>,
+    },
+    /// Show a role.
+    Read {
+        /// The method's path.
+        path: String,
+        /// The role's name.
+        name: String,
+    },
+    /// List a method's roles.
+    List {
+        /// The method's path.
+        path: String,
+    },
+    /// Delete a role.
+    Delete {
+        /// The method's path.
+        path: String,
+        /// The role's name.
+        name: String,
+    },
+    /// An approle role's role id.
+    RoleId {
+        /// The method's path.
+        path: String,
+        /// The role's name.
+        name: String,
+    },
+    /// Make a secret id for an approle role (printed once, with its accessor).
+    SecretId {
+        /// The method's path.
+        path: String,
+        /// The role's name.
+        name: String,
+        /// Fields (`cidr_list=10.0.0.0/8`, `ttl=1h`, `num_uses=1`).
+        fields: Vec<String>,
     },
 }

@@ -11,8 +11,8 @@
 //!
 //! CIDR bindings (`secret_id_bound_cidrs`, a secret id's `cidr_list`) are checked against
 //! the TCP peer: behind a proxy every request comes from the proxy, so bind the proxy's
-//! addresses or do not bind (forwarded headers are not trusted). `token_bound_cidrs` is
-//! not supported yet and is refused rather than ignored.
+//! addresses or do not bind (forwarded headers are not trusted). `token_bound_cidrs` binds
+//! the token a login makes (checked at the login too, before the secret id is spent).
 
 use std::net::IpAddr;
 
@@ -61,7 +61,7 @@ fn new_role_id() -> VaultResult<String> {
 }
 
 /// CIDR blocks from a list or a comma-separated string; an invalid one is an error.
-fn cidrs(value: Option<&Value>) -> VaultResult<Vec<ipnet::IpNet>> {
+pub(super) fn cidrs(value: Option<&Value>) -> VaultResult<Vec<ipnet::IpNet>> {
     let items: Vec<String> = match value {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items
@@ -113,11 +113,7 @@ pub(super) fn prepare_role(role: &mut Map<String, Value>) -> VaultResult<()> {
             "bind_secret_id false is not supported: a login needs a secret id",
         ));
     }
-    if !cidrs(role.get("token_bound_cidrs"))?.is_empty() {
-        return Err(VaultError::bad_request(
-            "token_bound_cidrs is not supported yet (secret_id_bound_cidrs is)",
-        ));
-    }
+    cidrs(role.get("token_bound_cidrs"))?;
     cidrs(role.get("secret_id_bound_cidrs"))?;
     if !role.get("role_id").is_some_and(Value::is_string) {
         role.insert("role_id".into(), Value::String(new_role_id()?));
@@ -268,6 +264,9 @@ pub(super) async fn login(
         if !bound.is_empty() && !bound.iter().any(|net| net.contains(&peer)) {
             return Err(invalid());
         }
+        if !super::peer_within(&role, peer).map_err(|_| invalid())? {
+            return Err(invalid());
+        }
         let next = match entry.get("uses_left").and_then(Value::as_u64) {
             None => Some(entry.clone()),
             Some(0 | 1) => None,
@@ -281,8 +280,17 @@ pub(super) async fn login(
             .spend(&actor, &name, &entry, next.as_ref(), path, &role_name)
             .await?
         {
-            return super::issue_login_token(state, path, &actor, &actor.replace(':', "-"), &role)
-                .await;
+            let display = actor.replace(':', "-");
+            return super::issue_login_token(
+                state,
+                path,
+                &actor,
+                &display,
+                &role,
+                peer,
+                serde_json::Map::new(),
+            )
+            .await;
         }
         // Spent or changed meanwhile: read it again.
     }

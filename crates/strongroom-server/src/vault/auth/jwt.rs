@@ -196,9 +196,11 @@ pub(super) fn check_role(role: &Value) -> VaultResult<()> {
     if checked.bound_audiences.is_empty()
         && checked.bound_subject.is_none()
         && checked.bound_claims.is_empty()
+        && super::approle::cidrs(role.get("token_bound_cidrs"))?.is_empty()
     {
         return Err(VaultError::bad_request(
-            "a role needs a binding: bound_audiences, bound_subject or bound_claims",
+            "a role needs a binding: bound_audiences, bound_subject, bound_claims or \
+             token_bound_cidrs",
         ));
     }
     Ok(())
@@ -211,7 +213,14 @@ struct Role {
     bound_claims: Map<String, Value>,
     glob_claims: bool,
     user_claim: String,
+    /// `iat` may be this far ahead (`clock_skew_leeway`).
     leeway: u64,
+    /// `exp` may be this far behind (`expiration_leeway`, else `clock_skew_leeway`).
+    exp_leeway: u64,
+    /// `nbf` may be this far ahead (`not_before_leeway`, else `clock_skew_leeway`).
+    nbf_leeway: u64,
+    /// Claims copied into the login's metadata: claim → metadata key.
+    claim_mappings: Map<String, Value>,
 }
 
 impl Role {
@@ -227,12 +236,15 @@ impl Role {
                 ));
             }
         }
-        let leeway = match role.get("clock_skew_leeway") {
-            Some(Value::Number(n)) => n.as_u64().unwrap_or(DEFAULT_LEEWAY),
-            Some(Value::String(s)) => {
-                duration(&json!({"l": s}), "l")?.map_or(DEFAULT_LEEWAY, |d| d.as_secs())
+        let leeway = leeway_of(role, "clock_skew_leeway", DEFAULT_LEEWAY)?;
+        let claim_mappings = match role.get("claim_mappings") {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(map)) if map.values().all(Value::is_string) => map.clone(),
+            Some(_) => {
+                return Err(VaultError::bad_request(
+                    "claim_mappings: expected an object of claim names to metadata keys",
+                ))
             }
-            _ => DEFAULT_LEEWAY,
         };
         Ok(Self {
             bound_audiences: string_list(role.get("bound_audiences")),
@@ -252,8 +264,46 @@ impl Role {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned(),
+            exp_leeway: leeway_of(role, "expiration_leeway", leeway)?,
+            nbf_leeway: leeway_of(role, "not_before_leeway", leeway)?,
             leeway,
+            claim_mappings,
         })
+    }
+
+    /// The login's metadata: each mapped claim that is a string, number or bool.
+    fn metadata(&self, claims: &Map<String, Value>) -> Map<String, Value> {
+        self.claim_mappings
+            .iter()
+            .filter_map(|(claim, key)| {
+                let text = match claims.get(claim)? {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    _ => return None,
+                };
+                Some((key.as_str()?.to_owned(), Value::String(text)))
+            })
+            .collect()
+    }
+}
+
+/// A leeway in seconds (a number, or a duration such as `90s`; `0` or absent: `default`;
+/// at most an hour).
+fn leeway_of(role: &Value, field: &str, default: u64) -> VaultResult<u64> {
+    let seconds =
+        match role.get(field) {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => Some(n.as_u64().ok_or_else(|| {
+                VaultError::bad_request(format!("{field}: expected whole seconds"))
+            })?),
+            Some(Value::String(s)) => duration(&json!({ field: s }), field)?.map(|d| d.as_secs()),
+            Some(_) => return Err(VaultError::bad_request(format!("invalid {field}"))),
+        };
+    match seconds {
+        None | Some(0) => Ok(default),
+        Some(s) if s <= 3600 => Ok(s),
+        Some(_) => Err(VaultError::bad_request(format!("{field}: at most an hour"))),
     }
 }
 
@@ -263,7 +313,12 @@ pub(super) fn refused(why: &str) -> VaultError {
 }
 
 /// `POST auth/{path}/login` `{role, jwt}` → Vault's `auth` block.
-pub(super) async fn login(state: &AppState, path: &str, body: &Value) -> VaultResult<Response> {
+pub(super) async fn login(
+    state: &AppState,
+    path: &str,
+    body: &Value,
+    peer: std::net::IpAddr,
+) -> VaultResult<Response> {
     let path = path.to_owned();
     let jwt = body
         .get("jwt")
@@ -310,7 +365,10 @@ pub(super) async fn login(state: &AppState, path: &str, body: &Value) -> VaultRe
         }
     };
     let actor = format!("{path}:{role_name}");
-    let answer = super::issue_login_token(state, &path, &actor, &display, &role_value).await?;
+    let metadata = role.metadata(&claims);
+    let answer =
+        super::issue_login_token(state, &path, &actor, &display, &role_value, peer, metadata)
+            .await?;
     logins.record(&actor, &path, &role_name).await?;
     Ok(answer)
 }
@@ -351,10 +409,10 @@ async fn verify(jwt: &str, config: &Value, role: &Role) -> VaultResult<Map<Strin
     }
     let keys = super::keys::keys_for(config, header.kid.as_deref(), alg).await?;
     let mut validation = Validation::new(alg);
-    validation.leeway = role.leeway;
+    // Times are checked after the signature, each with its own leeway (check_claims).
     validation.required_spec_claims.clear();
-    validation.validate_exp = true;
-    validation.validate_nbf = true;
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
     validation.validate_aud = false;
     let mut last = None;
     for key in &keys {
@@ -392,6 +450,18 @@ fn check_claims(
     }
     if number("iat").is_some_and(|iat| iat > now + role.leeway) {
         return Err(refused("the JWT was issued in the future (iat)"));
+    }
+    // A time claim that is present but not a number is refused, never skipped.
+    for name in ["exp", "nbf", "iat"] {
+        if claims.get(name).is_some_and(|v| v.as_u64().is_none()) {
+            return Err(refused(&format!("the JWT's {name} is not a time")));
+        }
+    }
+    if number("exp").is_some_and(|exp| exp.saturating_add(role.exp_leeway) <= now) {
+        return Err(refused("the JWT has expired"));
+    }
+    if number("nbf").is_some_and(|nbf| nbf > now + role.nbf_leeway) {
+        return Err(refused("the JWT is not valid yet (nbf)"));
     }
     if let Some(issuer) = config.get("bound_issuer").and_then(Value::as_str) {
         if claims.get("iss").and_then(Value::as_str) != Some(issuer) {

@@ -1,6 +1,7 @@
-//! Where a jwt method's keys come from: PEM keys, a JWKS (cached per URL, refetched for an
-//! unknown `kid` at most once per 10 s, one fetch in flight, the last good set kept while
-//! the issuer is down or slow), or OIDC discovery naming the JWKS and the issuer.
+//! Where a jwt method's keys come from: PEM keys, a JWKS (cached per URL for at most 10
+//! minutes, refetched for an unknown `kid` at most once per 10 s, one fetch in flight that
+//! no login with a known key waits on, the last good set kept while the issuer is down or
+//! slow, at most 1 MiB read), or OIDC discovery naming the JWKS and the issuer.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
@@ -93,15 +94,39 @@ pub(super) async fn with_discovery(config: &Value) -> VaultResult<Value> {
     Ok(resolved)
 }
 
-/// A cached JWKS.
+/// How long a fetched JWKS is trusted: the next login after this refetches it, so a key the
+/// issuer removed stops verifying within this time (at once, if a new `kid` refetches).
+const MAX_AGE: Duration = Duration::from_secs(600);
+
+/// The largest JWKS read.
+const MAX_JWKS_BYTES: usize = 1024 * 1024;
+
+/// One JWKS URL's cache: the last good set and when it was fetched (read without
+/// waiting on a fetch), and the lock that keeps one fetch in flight (holding when an
+/// unknown `kid` last refetched).
 struct CachedJwks {
-    keys: Option<JwkSet>,
-    fetched: Option<Instant>,
+    keys: std::sync::Mutex<Option<(JwkSet, Instant)>>,
+    fetch: tokio::sync::Mutex<Option<Instant>>,
 }
 
-/// JWKS per URL: the last good set, and a lock that keeps one fetch in flight.
-static JWKS: LazyLock<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<CachedJwks>>>>> =
+/// JWKS per URL.
+static JWKS: LazyLock<std::sync::Mutex<HashMap<String, Arc<CachedJwks>>>> =
     LazyLock::new(|| std::sync::Mutex::new(HashMap::new()));
+
+/// What the cache holds for a JWT: the keys that match it, and whether the set is fresh.
+fn cached_keys(
+    entry: &CachedJwks,
+    find: impl Fn(&JwkSet) -> Vec<DecodingKey>,
+) -> (Vec<DecodingKey>, bool, bool) {
+    let guard = entry
+        .keys
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match &*guard {
+        Some((set, at)) => (find(set), at.elapsed() < MAX_AGE, true),
+        None => (Vec::new(), false, false),
+    }
+}
 
 /// The decoding keys a JWT with `kid` may be verified under.
 pub(super) async fn keys_for(
@@ -126,13 +151,12 @@ pub(super) async fn keys_for(
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         Arc::clone(cache.entry(url.to_owned()).or_insert_with(|| {
-            Arc::new(tokio::sync::Mutex::new(CachedJwks {
-                keys: None,
-                fetched: None,
-            }))
+            Arc::new(CachedJwks {
+                keys: std::sync::Mutex::new(None),
+                fetch: tokio::sync::Mutex::new(None),
+            })
         }))
     };
-    let mut cached = entry.lock().await;
     let find = |set: &JwkSet| -> Vec<DecodingKey> {
         set.keys
             .iter()
@@ -148,23 +172,45 @@ pub(super) async fn keys_for(
             .filter_map(|k| DecodingKey::from_jwk(k).ok())
             .collect()
     };
-    if let Some(set) = &cached.keys {
-        let found = find(set);
-        if !found.is_empty() {
-            return Ok(found);
+    // A fresh set that knows the kid: no waiting, even while a fetch is in flight.
+    let (found, fresh, _) = cached_keys(&entry, find);
+    if fresh && !found.is_empty() {
+        return Ok(found);
+    }
+    // One fetch in flight per URL; look again once it is ours (another may have fetched).
+    let mut last_refetch = entry.fetch.lock().await;
+    let (found, fresh, held) = cached_keys(&entry, find);
+    if fresh && !found.is_empty() {
+        return Ok(found);
+    }
+    // Nothing held, or a stale set: fetch. An unknown kid in a fresh set: at most once
+    // per 10 s per URL (many random kids cause few fetches).
+    let unknown_kid = held && fresh;
+    let may_fetch = !unknown_kid || last_refetch.is_none_or(|at| at.elapsed() >= REFETCH_EVERY);
+    if may_fetch {
+        if unknown_kid {
+            *last_refetch = Some(Instant::now());
+        }
+        let fetched = fetch_jwks(url, config.get("jwks_ca_pem").and_then(Value::as_str)).await;
+        let mut keys = entry
+            .keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match fetched {
+            Ok(set) => *keys = Some((set, Instant::now())),
+            // The issuer is down or slow: the last good set stays in use, retried in 10 s
+            // (not by every login meanwhile).
+            Err(_) => {
+                if let Some((_, at)) = keys.as_mut() {
+                    *at = Instant::now()
+                        .checked_sub(MAX_AGE.saturating_sub(REFETCH_EVERY))
+                        .unwrap_or_else(Instant::now);
+                }
+            }
         }
     }
-    // Not cached, or an unknown kid: fetch, at most once per 10 s.
-    if cached
-        .fetched
-        .is_none_or(|at| at.elapsed() >= REFETCH_EVERY)
-    {
-        cached.fetched = Some(Instant::now());
-        if let Ok(set) = fetch_jwks(url, config.get("jwks_ca_pem").and_then(Value::as_str)).await {
-            cached.keys = Some(set);
-        }
-    }
-    let found = cached.keys.as_ref().map(find).unwrap_or_default();
+    drop(last_refetch);
+    let (found, _, _) = cached_keys(&entry, find);
     if found.is_empty() {
         return Err(refused("no key of the issuer matches the JWT's kid"));
     }
@@ -185,9 +231,21 @@ async fn fetch_jwks(url: &str, ca_pem: Option<&str>) -> Result<JwkSet, String> {
     if !response.status().is_success() {
         return Err(format!("JWKS answered {}", response.status()));
     }
-    let bytes = response.bytes().await.map_err(|e| e.to_string())?;
-    if bytes.len() > 1024 * 1024 {
-        return Err("JWKS larger than 1 MiB".into());
+    // Read at most 1 MiB, whatever the issuer sends or claims to send.
+    let too_large = || "JWKS larger than 1 MiB".to_owned();
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_JWKS_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    let mut response = response;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+        if bytes.len() + chunk.len() > MAX_JWKS_BYTES {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
     }
     serde_json::from_slice(&bytes).map_err(|e| e.to_string())
 }

@@ -137,7 +137,12 @@ fn unverified_claims(jwt: &str) -> VaultResult<Map<String, Value>> {
 }
 
 /// `POST auth/{path}/login` `{role, jwt}`.
-pub(super) async fn login(state: &AppState, path: &str, body: &Value) -> VaultResult<Response> {
+pub(super) async fn login(
+    state: &AppState,
+    path: &str,
+    body: &Value,
+    peer: std::net::IpAddr,
+) -> VaultResult<Response> {
     let jwt = body
         .get("jwt")
         .and_then(Value::as_str)
@@ -190,7 +195,25 @@ pub(super) async fn login(state: &AppState, path: &str, body: &Value) -> VaultRe
     }
     let actor = format!("{path}:{role_name}");
     let display = format!("{}-{}", account.namespace, account.name);
-    let answer = super::issue_login_token(state, path, &actor, &display, &role).await?;
+    let answer = super::issue_login_token(
+        state,
+        path,
+        &actor,
+        &display,
+        &role,
+        peer,
+        serde_json::Map::from_iter([
+            (
+                "service_account_name".to_owned(),
+                Value::String(account.name.clone()),
+            ),
+            (
+                "service_account_namespace".to_owned(),
+                Value::String(account.namespace.clone()),
+            ),
+        ]),
+    )
+    .await?;
     logins.record(&actor, path, &role_name).await?;
     Ok(answer)
 }

@@ -253,8 +253,15 @@ pub(super) async fn issue_login_token(
     actor: &str,
     display: &str,
     role: &Value,
+    peer: std::net::IpAddr,
+    metadata: Map<String, Value>,
 ) -> VaultResult<Response> {
     use strongroom_crypto::secrecy::ExposeSecret as _;
+    if !peer_within(role, peer)? {
+        return Err(VaultError::bad_request(
+            "the client address is outside the role's token_bound_cidrs",
+        ));
+    }
     let ttl = token::duration(role, "token_ttl")?;
     let request = strongroom_store::tokens::TokenRequest {
         name: jwt::token_name(display)?,
@@ -269,6 +276,7 @@ pub(super) async fn issue_login_token(
             .unwrap_or(0),
         renewable: ttl.is_some(),
         method: path.to_owned(),
+        bound_cidrs: approle::cidrs(role.get("token_bound_cidrs"))?,
     };
     if request.scopes.is_empty() {
         return Err(VaultError::bad_request(
@@ -276,7 +284,21 @@ pub(super) async fn issue_login_token(
         ));
     }
     let (info, token) = super::quotas::create_capped(state, actor, request, None).await?;
-    Ok(token::auth_block(&info, token.expose_secret()))
+    let mut answer = token::auth_json(&info, token.expose_secret());
+    if let Some(shown) = answer["auth"]["metadata"].as_object_mut() {
+        shown.extend(metadata);
+    }
+    Ok(Json(answer).into_response())
+}
+
+/// Whether `peer` may log in under `role`: inside one of its `token_bound_cidrs`, or the
+/// role binds none.
+pub(super) fn peer_within(role: &Value, peer: std::net::IpAddr) -> VaultResult<bool> {
+    let bound: Vec<String> = approle::cidrs(role.get("token_bound_cidrs"))?
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    Ok(bound.is_empty() || strongroom_store::tokens::within(&bound, peer))
 }
 
 /// The non-empty string `fields` of a configuration body, nothing else of it.
@@ -338,6 +360,12 @@ async fn write_role(
         }
     }
     role.extend(update);
+    // Stored as a list whatever the spelling (hvac comma-joins lists), as Vault answers.
+    let bound = approle::cidrs(role.get("token_bound_cidrs"))?;
+    if role.contains_key("token_bound_cidrs") {
+        let bound: Vec<String> = bound.iter().map(ToString::to_string).collect();
+        role.insert("token_bound_cidrs".into(), json!(bound));
+    }
     match kind.as_deref() {
         Some("jwt") => jwt::check_role(&Value::Object(role.clone()))?,
         Some("kubernetes") => kubernetes::check_role(&Value::Object(role.clone()))?,
@@ -442,8 +470,8 @@ async fn login(
 ) -> VaultResult {
     let body = body.json()?;
     match method_at(&state, &path).await?.as_deref() {
-        Some("jwt") => jwt::login(&state, &path, &body).await,
-        Some("kubernetes") => kubernetes::login(&state, &path, &body).await,
+        Some("jwt") => jwt::login(&state, &path, &body, peer.ip()).await,
+        Some("kubernetes") => kubernetes::login(&state, &path, &body, peer.ip()).await,
         Some("approle") => approle::login(&state, &path, &body, peer.ip()).await,
         _ => Err(VaultError::unsupported_path()),
     }

@@ -219,6 +219,7 @@ async fn create(
             .ok_or_else(|| VaultError::bad_request("num_uses: expected a whole number"))?,
     };
     let request = TokenRequest {
+        bound_cidrs: Vec::new(),
         name: name_from(body.get("display_name").and_then(Value::as_str))?,
         superuser,
         scopes,
@@ -243,9 +244,14 @@ async fn create(
 
 /// Vault's answer carrying a token: the `auth` block.
 pub(super) fn auth_block(info: &TokenInfo, client_token: &str) -> Response {
+    Json(auth_json(info, client_token)).into_response()
+}
+
+/// Vault's `auth` answer for a token, as JSON (a login adds its metadata).
+pub(super) fn auth_json(info: &TokenInfo, client_token: &str) -> Value {
     let now = Timestamp(now_ms());
     let policies = policies_of(info.superuser, &info.scopes);
-    Json(json!({
+    json!({
         "request_id": "",
         "lease_id": "",
         "renewable": false,
@@ -267,8 +273,7 @@ pub(super) fn auth_block(info: &TokenInfo, client_token: &str) -> Response {
             "mfa_requirement": null,
             "num_uses": info.num_uses,
         },
-    }))
-    .into_response()
+    })
 }
 
 fn now_ms() -> i64 {
@@ -288,6 +293,7 @@ fn lookup_data(info: &TokenInfo) -> Value {
     });
     json!({
         "accessor": info.accessor,
+        "bound_cidrs": info.bound_cidrs,
         "creation_time": info.created.unix_ms() / 1000,
         "creation_ttl": creation_ttl,
         "display_name": format!("token-{}", info.name),

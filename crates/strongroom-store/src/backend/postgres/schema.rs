@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0007_secret_settings.sql"),
     include_str!("../../../migrations/postgres/0008_token_tags.sql"),
     include_str!("../../../migrations/postgres/0009_token_identity.sql"),
+    include_str!("../../../migrations/postgres/0010_token_bound_cidrs.sql"),
 ];
 
 /// The newest schema version this build knows.

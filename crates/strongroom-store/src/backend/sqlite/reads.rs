@@ -398,7 +398,7 @@ pub(super) fn version_ties(c: &Connection, after: i64, limit: usize) -> Result<T
 }
 
 const TOKEN_COLUMNS: &str = "id, name, secret_hash, superuser, scopes, created, revoked, tag, \
-    expires, max_expires, ttl_ms, renewable, num_uses, uses, creator, method, parent";
+    expires, max_expires, ttl_ms, renewable, num_uses, uses, creator, method, parent, bound_cidrs";
 
 fn token_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
     let scopes: String = row.get(4)?;
@@ -420,6 +420,7 @@ fn token_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
         creator: row.get(14)?,
         method: row.get(15)?,
         parent: row.get(16)?,
+        bound_cidrs: super::super::rows::split_cidrs(&row.get::<_, String>(17)?),
     })
 }
 

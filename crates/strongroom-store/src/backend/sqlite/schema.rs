@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0007_secret_settings.sql"),
     include_str!("../../../migrations/sqlite/0008_token_tags.sql"),
     include_str!("../../../migrations/sqlite/0009_token_identity.sql"),
+    include_str!("../../../migrations/sqlite/0010_token_bound_cidrs.sql"),
 ];
 
 /// The SQL of every migration, oldest first (for upgrade tests).

@@ -567,8 +567,8 @@ impl TokenTx for SqliteTx<'_> {
             .map_err(|_| StoreError::Defect("token scopes failed to serialise"))?;
         self.execute(
             "INSERT INTO api_tokens (id, name, secret_hash, superuser, scopes, created, tag,
-                 expires, max_expires, ttl_ms, renewable, num_uses, uses, creator, method, parent)
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16
+                 expires, max_expires, ttl_ms, renewable, num_uses, uses, creator, method, parent, bound_cidrs)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17
              WHERE NOT EXISTS (SELECT 1 FROM api_tokens WHERE lower(name) = lower(?2))
              ON CONFLICT DO NOTHING",
             params![
@@ -588,6 +588,7 @@ impl TokenTx for SqliteTx<'_> {
                 token.creator,
                 token.method,
                 token.parent,
+                token.bound_cidrs.join(","),
             ],
         )
         .map(|n| n == 1)

@@ -30,8 +30,8 @@ impl TokenTx for PgTx<'_> {
             .cached()
             .execute(
                 "INSERT INTO strongroom_api_tokens (id, name, secret_hash, superuser, scopes, created, tag,
-                     expires, max_expires, ttl_ms, renewable, num_uses, uses, creator, method, parent)
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16
+                     expires, max_expires, ttl_ms, renewable, num_uses, uses, creator, method, parent, bound_cidrs)
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17
                  WHERE NOT EXISTS
                      (SELECT 1 FROM strongroom_api_tokens WHERE lower(name) = lower($2))
                  ON CONFLICT DO NOTHING",
@@ -52,6 +52,7 @@ impl TokenTx for PgTx<'_> {
                     &token.creator,
                     &token.method,
                     &token.parent,
+                    &token.bound_cidrs.join(","),
                 ],
             )
             .await
