@@ -767,13 +767,9 @@ async fn auth_methods_are_configured_at_the_command_line() {
 
     // Every change is an `auth_config` event of the operator at the command line.
     let audit = ok(&["audit", "--json"]);
-    let configs: Vec<serde_json::Value> = audit
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .flat_map(|v| match v {
-            serde_json::Value::Array(items) => items,
-            other => vec![other],
-        })
+    let events: Vec<serde_json::Value> = serde_json::from_str(&audit).unwrap();
+    let configs: Vec<&serde_json::Value> = events
+        .iter()
         .filter(|e| e["action"] == "auth_config")
         .collect();
     assert!(!configs.is_empty(), "{audit}");
