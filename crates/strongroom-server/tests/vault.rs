@@ -446,7 +446,10 @@ async fn hashicorps_go_client_unmodified_drives_kv_v2_and_sys() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        out.status.success() && stdout.contains("checks passed"),
+        out.status.success()
+            && stdout.contains("checks passed")
+            && stdout.contains("ok   LifetimeWatcher renewed before the end")
+            && stdout.contains("ok   a new login after the max ttl works"),
         "the Go client failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );

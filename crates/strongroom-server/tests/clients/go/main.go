@@ -208,6 +208,7 @@ func identity(client *vault.Client) {
 	if login.Auth == nil || login.Auth.ClientToken == "" || login.Auth.LeaseDuration <= 0 {
 		check("approle login token", fmt.Errorf("%#v", login.Auth))
 	}
+	watchUntilMaxTTL(client)
 	auths, err := client.Sys().ListAuth()
 	check("Sys.ListAuth", err)
 	if _, ok := auths["approle/"]; !ok {
@@ -222,4 +223,58 @@ func identity(client *vault.Client) {
 		check("a revoked token stops working", fmt.Errorf("still works"))
 	}
 	check("a revoked token stops working", nil)
+}
+
+// watchUntilMaxTTL logs in under a role whose tokens live 2 s and at most 5 s, keeps the
+// token alive with the client's LifetimeWatcher (renew-self, capped by the max ttl with a
+// shorter lease_duration) until the watcher reports the end, then logs in again, as an
+// application using the Go client does.
+func watchUntilMaxTTL(client *vault.Client) {
+	_, err := client.Logical().Write("auth/approle/role/go-short", map[string]interface{}{
+		"token_policies": "default/prod:read",
+		"token_ttl":      "2s",
+		"token_max_ttl":  "5s",
+	})
+	check("approle short role", err)
+	rid, err := client.Logical().Read("auth/approle/role/go-short/role-id")
+	check("approle short role-id", err)
+	sid, err := client.Logical().Write("auth/approle/role/go-short/secret-id", nil)
+	check("approle short secret-id", err)
+	login := func() *vault.Secret {
+		made, err := client.Logical().Write("auth/approle/login", map[string]interface{}{
+			"role_id":   rid.Data["role_id"],
+			"secret_id": sid.Data["secret_id"],
+		})
+		check("approle short login", err)
+		return made
+	}
+	first := login()
+	app, err := client.Clone()
+	check("Client.Clone for the watcher", err)
+	app.SetToken(first.Auth.ClientToken)
+	watcher, err := app.NewLifetimeWatcher(&vault.LifetimeWatcherInput{Secret: first, Increment: 2})
+	check("NewLifetimeWatcher", err)
+	go watcher.Start()
+	defer watcher.Stop()
+	renewals := 0
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case err := <-watcher.DoneCh():
+			check("LifetimeWatcher ends at the max ttl", err)
+			if renewals == 0 {
+				check("LifetimeWatcher renewed before the end", fmt.Errorf("no renewal"))
+			}
+			check("LifetimeWatcher renewed before the end", nil)
+			again := login()
+			app.SetToken(again.Auth.ClientToken)
+			_, err = app.Auth().Token().LookupSelf()
+			check("a new login after the max ttl works", err)
+			return
+		case <-watcher.RenewCh():
+			renewals++
+		case <-deadline:
+			check("LifetimeWatcher", fmt.Errorf("never reached the max ttl"))
+		}
+	}
 }
