@@ -101,6 +101,13 @@ threading.Thread(target=api.serve_forever, daemon=True).start()
 host = f"http://127.0.0.1:{api.server_address[1]}"
 
 admin.sys.enable_auth_method(method_type="kubernetes")
+# The reviewer's token goes only to HTTPS (plain HTTP only on loopback).
+for bad in ["http://10.0.0.1:6443", "http://kubernetes.default.svc", "http://localhost.evil.example", "file:///etc/passwd"]:
+    try:
+        admin.auth.kubernetes.configure(kubernetes_host=bad, token_reviewer_jwt=REVIEWER)
+        raise AssertionError(f"kubernetes_host {bad} was accepted")
+    except exceptions.InvalidRequest:
+        pass
 admin.auth.kubernetes.configure(kubernetes_host=host, token_reviewer_jwt=REVIEWER)
 assert "token_reviewer_jwt" not in admin.auth.kubernetes.read_config(), "the reviewer's token was shown"
 admin.auth.kubernetes.create_role(
@@ -118,6 +125,7 @@ def login(token, role="api"):
 
 auth = login(good)
 assert auth["policies"] == ["default/prod:read"] and 890 <= auth["lease_duration"] <= 900, auth
+assert auth["metadata"]["service_account_name"] == "api" and auth["metadata"]["service_account_namespace"] == "payments", auth
 pod = hvac.Client(url=base, token=auth["client_token"])
 assert pod.secrets.kv.v2.read_secret_version(path="prod/DB_URL", raise_on_deleted_version=True)["data"]["data"]["value"] == "from-prod"
 path, authorization, review = reviews[-1]
