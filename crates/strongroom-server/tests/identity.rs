@@ -54,6 +54,20 @@ async fn call(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// The status of `lookup-self` with `token` from each client: `(inside, outside)`.
+async fn lookup_from(
+    inside: &reqwest::Client,
+    outside: &reqwest::Client,
+    base: &str,
+    token: &str,
+) -> (u16, u16) {
+    let path = "/v1/auth/token/lookup-self";
+    (
+        call(inside, base, "GET", path, Some(token), None).await.0,
+        call(outside, base, "GET", path, Some(token), None).await.0,
+    )
+}
+
 /// `token_bound_cidrs`: a login from outside the role's networks is refused before its
 /// secret id is spent; the token works only from inside them, on every surface (the Vault
 /// API, the native API); a child token keeps its parent's binding; the CLI binds too.
@@ -180,30 +194,8 @@ async fn tokens_bound_to_networks_work_only_from_inside_them() {
     assert_eq!(status, 200, "{child}");
     let child = child["auth"]["client_token"].as_str().unwrap().to_owned();
     assert_eq!(
-        call(
-            &inside,
-            base,
-            "GET",
-            "/v1/auth/token/lookup-self",
-            Some(&child),
-            None
-        )
-        .await
-        .0,
-        200
-    );
-    assert_eq!(
-        call(
-            &outside,
-            base,
-            "GET",
-            "/v1/auth/token/lookup-self",
-            Some(&child),
-            None
-        )
-        .await
-        .0,
-        403
+        lookup_from(&inside, &outside, base, &child).await,
+        (200, 403)
     );
 
     // A token bound through the store (as `strongroom token create --bound-cidr` does).
@@ -222,29 +214,7 @@ async fn tokens_bound_to_networks_work_only_from_inside_them() {
         .unwrap();
     let bound = bound.expose_secret().to_owned();
     assert_eq!(
-        call(
-            &inside,
-            base,
-            "GET",
-            "/v1/auth/token/lookup-self",
-            Some(&bound),
-            None
-        )
-        .await
-        .0,
-        200
-    );
-    assert_eq!(
-        call(
-            &outside,
-            base,
-            "GET",
-            "/v1/auth/token/lookup-self",
-            Some(&bound),
-            None
-        )
-        .await
-        .0,
-        403
+        lookup_from(&inside, &outside, base, &bound).await,
+        (200, 403)
     );
 }

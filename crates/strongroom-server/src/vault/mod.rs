@@ -81,6 +81,20 @@ pub async fn operator_request(
     )
 }
 
+/// A name an operator gives (a role, a quota): 1 to `max` of `A-Za-z0-9_.-`, else 400
+/// `invalid` (it becomes part of a setting's name and of audit events).
+pub(crate) fn check_plain_name(name: &str, max: usize, invalid: &str) -> VaultResult<()> {
+    if name.is_empty()
+        || name.len() > max
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+    {
+        return Err(VaultError::bad_request(invalid));
+    }
+    Ok(())
+}
+
 /// The secrets, or Vault's 503 when the server runs without a master key.
 pub(crate) fn secrets(state: &AppState) -> VaultResult<&crate::authz::Secrets> {
     state.store.as_ref().ok_or_else(|| {

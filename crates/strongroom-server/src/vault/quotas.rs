@@ -56,15 +56,7 @@ async fn stored(state: &AppState, caller: Option<&Principal>) -> VaultResult<Map
 
 /// A quota name: `A-Za-z0-9_.-`, at most 64.
 fn check_name(name: &str) -> VaultResult<()> {
-    if name.is_empty()
-        || name.len() > 64
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
-    {
-        return Err(VaultError::bad_request("invalid quota name"));
-    }
-    Ok(())
+    super::check_plain_name(name, 64, "invalid quota name")
 }
 
 /// The cap a quota sets: which tokens it counts and how many.

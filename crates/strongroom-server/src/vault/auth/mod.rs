@@ -316,15 +316,7 @@ pub(super) fn non_empty_strings(body: &Value, fields: &[&str]) -> Map<String, Va
 
 /// A role name: `A-Za-z0-9_.-`, at most 128.
 fn check_role_name(name: &str) -> VaultResult<()> {
-    if name.is_empty()
-        || name.len() > 128
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
-    {
-        return Err(VaultError::bad_request("invalid role name"));
-    }
-    Ok(())
+    super::check_plain_name(name, 128, "invalid role name")
 }
 
 /// `POST auth/{path}/role/{name}`: merged with the stored role (Vault's older `policies`,
