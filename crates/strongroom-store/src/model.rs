@@ -341,6 +341,12 @@ pub enum Action {
     AuthConfig,
     /// A login through an auth method (env: the method's path, key: the role).
     Login,
+    /// A dynamic credential was issued under a lease (key: the lease id; never a password).
+    LeaseIssue,
+    /// A lease was renewed (key: the lease id).
+    LeaseRenew,
+    /// A lease ended and its login was dropped (key: the lease id).
+    LeaseRevoke,
 }
 
 impl Action {
@@ -389,6 +395,9 @@ impl Action {
             Self::TokenRenew => "token_renew",
             Self::AuthConfig => "auth_config",
             Self::Login => "login",
+            Self::LeaseIssue => "lease_issue",
+            Self::LeaseRenew => "lease_renew",
+            Self::LeaseRevoke => "lease_revoke",
         }
     }
 
@@ -419,6 +428,9 @@ impl Action {
             Self::TokenRenew,
             Self::AuthConfig,
             Self::Login,
+            Self::LeaseIssue,
+            Self::LeaseRenew,
+            Self::LeaseRevoke,
         ]
         .into_iter()
         .find(|a| a.as_str() == name)

@@ -32,10 +32,11 @@ pub mod sqlite;
 pub(crate) mod transport;
 
 pub use rows::{
-    AuditRecord, ChainHead, Change, Changes, History, KekUsage, KeptValue, LinkedEvent, ListCursor,
-    ListFilter, ListPage, NewEvent, NewVersion, PlacedVersion, RecordedKey, RotationCandidate,
-    SecretRow, SecretSettings, StoredInfo, StoredSecret, StoredValue, StoredVersion, TiePage,
-    TokenRecord, UpsertedSecret, VersionChange, VersionRow, VersionState, VersionTie,
+    AuditRecord, ChainHead, Change, Changes, History, KekUsage, KeptValue, LeaseRow, LinkedEvent,
+    ListCursor, ListFilter, ListPage, NewEvent, NewVersion, PlacedVersion, RecordedKey,
+    RotationCandidate, SecretRow, SecretSettings, StoredInfo, StoredSecret, StoredValue,
+    StoredVersion, TiePage, TokenRecord, UpsertedSecret, VersionChange, VersionRow, VersionState,
+    VersionTie,
 };
 
 /// The future a transaction's work returns: `Ok` commits, an error rolls back.
@@ -230,7 +231,7 @@ pub trait TokenReads: Send + Sync {
 /// method locks stay locked until the transaction ends; nothing is visible to others
 /// before it commits.
 #[async_trait]
-pub trait WriteTx: MetaTx + SecretTx + VersionTx + AuditTx + TokenTx + Send {
+pub trait WriteTx: MetaTx + SecretTx + VersionTx + AuditTx + TokenTx + LeaseTx + Send {
     /// Marks a point this transaction can roll back to ([`WriteTx::savepoint_end`]), so
     /// several callers' writes can share one transaction (group commit) while a failing
     /// one undoes only its own. `false` (the default): not supported, and every write then
@@ -402,6 +403,28 @@ pub trait AuditTx: Send {
 
     /// Deletes the events the schema-4 migration set aside.
     async fn clear_legacy_events(&mut self) -> Result<()>;
+}
+
+/// Lease rows inside a transaction (leases are few and written often: read through the
+/// writer).
+#[async_trait]
+pub trait LeaseTx: Send {
+    /// Inserts a lease; false (nothing written) when its id is taken.
+    async fn insert_lease(&mut self, lease: &LeaseRow) -> Result<bool>;
+
+    /// The lease `id`.
+    async fn lease(&mut self, id: &str) -> Result<Option<LeaseRow>>;
+
+    /// Leases whose id starts with `prefix`, in id order, revoked ones included.
+    async fn leases_with_prefix(&mut self, prefix: &str) -> Result<Vec<LeaseRow>>;
+
+    /// Up to `limit` leases not revoked whose `next_attempt` and claim have passed at
+    /// `now`, soonest first.
+    async fn due_leases(&mut self, now: Timestamp, limit: u32) -> Result<Vec<LeaseRow>>;
+
+    /// Writes `new` over the lease while it still holds `expected` (every column): false
+    /// (nothing written) when another writer changed it meanwhile.
+    async fn update_lease(&mut self, expected: &LeaseRow, new: &LeaseRow) -> Result<bool>;
 }
 
 /// API token rows inside a transaction.

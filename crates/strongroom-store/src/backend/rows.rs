@@ -439,3 +439,27 @@ pub(crate) fn split_cidrs(text: &str) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// A lease on a dynamic credential, as stored: the plain columns schedule its work, the
+/// sealed record (opened by the store under the key, bound to `id`) is the lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseRow {
+    /// `database/creds/ROLE/RANDOM`.
+    pub id: String,
+    /// Issued.
+    pub issued: Timestamp,
+    /// When it ends (a copy of the sealed record's, for listing).
+    pub expires: Timestamp,
+    /// `pending` (recorded, the login not yet made), `active` or `revoked`.
+    pub state: String,
+    /// Failed revocation attempts so far.
+    pub attempts: u32,
+    /// When the sweeper may next act on it.
+    pub next_attempt: Timestamp,
+    /// Until when one server instance holds it (0: nobody).
+    pub claimed_until: Timestamp,
+    /// Why the last revocation attempt failed (an SQLSTATE, never a password).
+    pub last_error: Option<String>,
+    /// The sealed record.
+    pub sealed: Vec<u8>,
+}

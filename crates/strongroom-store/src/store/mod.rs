@@ -17,6 +17,7 @@ use crate::{Result, SecretId, StoreConfig, StoreError};
 
 mod audit_ops;
 mod batch;
+mod leases;
 mod lock;
 mod maintenance;
 mod read;

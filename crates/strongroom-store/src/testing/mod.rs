@@ -24,6 +24,7 @@ use crate::{
 
 mod audit;
 mod batch;
+mod leases;
 mod lifecycle;
 mod secrets;
 mod tokens;
@@ -31,6 +32,7 @@ mod transfer;
 
 pub use audit::*;
 pub use batch::*;
+pub use leases::*;
 pub use lifecycle::*;
 pub use secrets::*;
 pub use tokens::*;
@@ -174,7 +176,8 @@ macro_rules! backend_conformance_suite {
             child_tokens_stay_within_their_parent_and_are_revoked_with_it,
             a_token_identity_edited_without_the_key_is_refused,
             sealed_settings_written_without_the_key_are_refused,
-            live_token_caps_count_in_the_creating_transaction
+            live_token_caps_count_in_the_creating_transaction,
+            leases_are_sealed_claimed_once_and_updated_by_compare_and_swap
         );
     };
     (@tests $make:path; $($name:ident),* $(,)?) => {

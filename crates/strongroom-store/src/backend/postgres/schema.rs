@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0008_token_tags.sql"),
     include_str!("../../../migrations/postgres/0009_token_identity.sql"),
     include_str!("../../../migrations/postgres/0010_token_bound_cidrs.sql"),
+    include_str!("../../../migrations/postgres/0011_leases.sql"),
 ];
 
 /// The newest schema version this build knows.

@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0008_token_tags.sql"),
     include_str!("../../../migrations/sqlite/0009_token_identity.sql"),
     include_str!("../../../migrations/sqlite/0010_token_bound_cidrs.sql"),
+    include_str!("../../../migrations/sqlite/0011_leases.sql"),
 ];
 
 /// The SQL of every migration, oldest first (for upgrade tests).

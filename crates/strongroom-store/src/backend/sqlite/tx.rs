@@ -543,3 +543,7 @@ impl AuditTx for SqliteTx<'_> {
 /// Token rows inside the transaction.
 #[path = "tx_tokens.rs"]
 mod tokens;
+
+/// Lease rows inside the transaction.
+#[path = "tx_leases.rs"]
+mod leases;

@@ -1,0 +1,117 @@
+//! Leases: a sealed record that only the key opens (a row forged, or a record moved from
+//! another lease, is refused); due work claimed by exactly one of several claimers; an
+//! update is a compare-and-swap with its audit event.
+
+use strongroom_crypto::secrecy::ExposeSecret as _;
+
+use super::{open, Harness};
+use crate::backend::LeaseRow;
+use crate::{Action, AuditQuery, StoreError, Timestamp};
+
+fn row(store: &crate::Store, id: &str, next_attempt: i64) -> LeaseRow {
+    LeaseRow {
+        id: id.to_owned(),
+        issued: Timestamp(1_000),
+        expires: Timestamp(2_000),
+        state: "active".into(),
+        attempts: 0,
+        next_attempt: Timestamp(next_attempt),
+        claimed_until: Timestamp(0),
+        last_error: None,
+        sealed: store
+            .seal_lease(id, format!(r#"{{"username":"v-{id}"}}"#).as_bytes())
+            .unwrap(),
+    }
+}
+
+pub async fn leases_are_sealed_claimed_once_and_updated_by_compare_and_swap(h: &dyn Harness) {
+    let store = open(h).await;
+    let a = row(&store, "database/creds/app/a", 1_000);
+    let b = row(&store, "database/creds/app/b", 1_500);
+    let later = row(&store, "database/creds/app2/c", 9_000);
+    for lease in [&a, &b, &later] {
+        assert!(store.record_lease(lease.clone()).await.unwrap());
+    }
+    assert!(
+        !store.record_lease(a.clone()).await.unwrap(),
+        "an id is recorded once"
+    );
+    let opened = store.open_lease(&a).unwrap();
+    assert_eq!(
+        opened.expose_secret(),
+        br#"{"username":"v-database/creds/app/a"}"#
+    );
+
+    // A record moved from another lease, or written without the key: refused.
+    let moved = LeaseRow {
+        sealed: b.sealed.clone(),
+        ..a.clone()
+    };
+    assert!(matches!(
+        store.open_lease(&moved),
+        Err(StoreError::Integrity(_))
+    ));
+    let forged = LeaseRow {
+        sealed: br#"{"username":"postgres"}"#.to_vec(),
+        ..a.clone()
+    };
+    assert!(store.open_lease(&forged).is_err());
+
+    // A prefix is a prefix of ids (the caller makes it a path).
+    let listed = store.lease_rows("database/creds/app/").await.unwrap();
+    assert_eq!(listed.len(), 2);
+
+    // Due work: claimed by one of four concurrent claimers, each lease once.
+    let claims = futures_claims(&store).await;
+    let mut ids: Vec<String> = claims.into_iter().flatten().map(|r| r.id).collect();
+    ids.sort();
+    assert_eq!(ids, [a.id.clone(), b.id.clone()]);
+    // Claimed: not due again until the claim passes.
+    assert!(store
+        .claim_due_leases(Timestamp(5_000), 10_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // An update holds only against what it read; with an event, audited.
+    let current = store.lease_row(&a.id).await.unwrap().unwrap();
+    let revoked = LeaseRow {
+        state: "revoked".into(),
+        ..current.clone()
+    };
+    assert!(store
+        .update_lease(current.clone(), revoked.clone(), Some(Action::LeaseRevoke))
+        .await
+        .unwrap());
+    assert!(!store
+        .update_lease(current, revoked, Some(Action::LeaseRevoke))
+        .await
+        .unwrap());
+    let events = store
+        .audit_all(AuditQuery {
+            action: Some(Action::LeaseRevoke),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].key, a.id);
+}
+
+async fn futures_claims(store: &crate::Store) -> Vec<Vec<LeaseRow>> {
+    let mut handles = Vec::new();
+    for _ in 0..4 {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move {
+            store
+                .claim_due_leases(Timestamp(5_000), 10_000, 10)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut all = Vec::new();
+    for handle in handles {
+        all.push(handle.await.unwrap());
+    }
+    all
+}
