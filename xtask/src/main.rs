@@ -575,6 +575,7 @@ fn ensure_python_cryptography() -> Result {
         ("hvac", "hvac"),
         ("selenium", "selenium"),
         ("jwt", "pyjwt"),
+        ("psycopg", "psycopg[binary]"),
     ] {
         if succeeds("python3", &["-c", &format!("import {module}")]) {
             continue;

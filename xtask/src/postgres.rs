@@ -136,6 +136,7 @@ impl TestServer {
             ],
         )?;
         server.write_tls_files(&data)?;
+        Self::require_passwords_of_dynamic_logins(&data)?;
         let options = format!(
             "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off \
              -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key",
@@ -157,6 +158,16 @@ impl TestServer {
         )?;
         eprintln!("xtask: PostgreSQL running at {}", server.url);
         Ok(server)
+    }
+
+    /// Members of `strongroom_password_login` (the logins the dynamic-credentials tests
+    /// make) authenticate with their password (SCRAM), not by trust: a login that works
+    /// proves its password does.
+    fn require_passwords_of_dynamic_logins(data: &std::path::Path) -> Result {
+        let hba = data.join("pg_hba.conf");
+        let old = std::fs::read_to_string(&hba).map_err(|e| format!("{}: {e}", hba.display()))?;
+        let new = format!("host all +strongroom_password_login all scram-sha-256\n{old}");
+        std::fs::write(&hba, new).map_err(|e| format!("{}: {e}", hba.display()))
     }
 
     fn pg(&self, tool: &str, args: &[&str]) -> Result {

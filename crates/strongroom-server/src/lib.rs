@@ -88,8 +88,12 @@ pub fn router(state: AppState, limits: Limits) -> Router {
 }
 
 /// [`router`] with only the given [`Surfaces`].
+///
+/// The router starts the lease sweeper of this server instance (dynamic credentials end
+/// on time; see `vault/database`), on the current Tokio runtime.
 pub fn router_with(state: AppState, limits: Limits, surfaces: Surfaces) -> Router {
     use tower_http::trace::{DefaultOnResponse, TraceLayer};
+    vault::database::leases::spawn_sweeper(state.clone());
     let trace = TraceLayer::new_for_http()
         // Method and path only: no query string, no headers (tokens), no bodies (values).
         .make_span_with(|request: &axum::http::Request<_>| {

@@ -90,6 +90,44 @@ pub struct Metrics {
     values: Family<KeyVersionLabels, Gauge>,
     tokens: Family<TokenLabels, Gauge>,
     quotas: QuotaMetrics,
+    leases: LeaseMetrics,
+}
+
+/// The leases' metrics: events, and live leases by state.
+struct LeaseMetrics {
+    events: Family<LeaseEventLabels, Counter>,
+    live: Family<LeaseStateLabels, Gauge>,
+}
+
+impl LeaseMetrics {
+    fn register(r: &mut Registry) -> Self {
+        Self {
+            events: add(
+                r,
+                "lease_events",
+                "Leases of dynamic credentials issued, revoked, and failed revocation attempts",
+                Family::default(),
+            ),
+            live: add(
+                r,
+                "leases",
+                "Live leases by state (failing: its login could not be dropped yet; retried)",
+                Family::default(),
+            ),
+        }
+    }
+}
+
+/// What happened to leases: `issued`, `revoked`, `revocation_failed`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LeaseEventLabels {
+    event: &'static str,
+}
+
+/// Leases by state: `active`, `pending`, `failing` (revocation attempts failed, retried).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LeaseStateLabels {
+    state: &'static str,
 }
 
 /// The lease-count quotas' metrics: each cap, what it counts now, and its refusals.
@@ -232,7 +270,30 @@ impl Metrics {
                 Family::default(),
             ),
             quotas: QuotaMetrics::register(&mut r),
+            leases: LeaseMetrics::register(&mut r),
             registry: r,
+        }
+    }
+
+    /// Counts one lease event (`issued`, `revoked`, `revocation_failed`).
+    pub(crate) fn lease_event(&self, event: &'static str) {
+        self.leases
+            .events
+            .get_or_create(&LeaseEventLabels { event })
+            .inc();
+    }
+
+    /// Sets the live leases by state.
+    pub(crate) fn set_leases(&self, active: u64, pending: u64, failing: u64) {
+        for (state, n) in [
+            ("active", active),
+            ("pending", pending),
+            ("failing", failing),
+        ] {
+            self.leases
+                .live
+                .get_or_create(&LeaseStateLabels { state })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
     }
 
@@ -457,6 +518,9 @@ async fn scrape(state: &AppState) -> Response {
         .into_response();
     };
     let caps = crate::vault::quotas::caps_for_metrics(state).await;
+    if let Some(counts) = crate::vault::database::leases::counts(state).await {
+        metrics.set_leases(counts.0, counts.1, counts.2);
+    }
     match metrics
         .render(state.store.as_ref(), &state.tokens, &caps)
         .await

@@ -17,7 +17,7 @@ use std::marker::PhantomData;
 
 mod settings;
 
-pub(crate) use settings::AuthSettings;
+pub(crate) use settings::{AuthSettings, LeaseDoor};
 
 use strongroom_store::tokens::{Capability, Principal};
 use strongroom_store::{

@@ -19,6 +19,7 @@ use strongroom_store::{ConflictKind, ErrorKind, StoreError};
 use crate::{AppState, Problem};
 
 mod auth;
+pub(crate) mod database;
 mod extract;
 mod kv;
 pub(crate) mod quotas;
@@ -36,6 +37,7 @@ pub(crate) fn routes() -> axum::Router<AppState> {
         .merge(auth::routes())
         .merge(kv::routes())
         .merge(quotas::routes())
+        .merge(database::routes())
         .fallback(unsupported)
         .layer(axum::middleware::from_fn(one_spelling));
     axum::Router::new().nest("/v1", v1)

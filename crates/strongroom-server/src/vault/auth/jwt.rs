@@ -101,7 +101,7 @@ pub(super) async fn write_config(
 }
 
 /// A list of strings from a list, or from one comma-separated string.
-pub(super) fn string_list(value: Option<&Value>) -> Vec<String> {
+pub(crate) fn string_list(value: Option<&Value>) -> Vec<String> {
     match value {
         Some(Value::Array(items)) => items
             .iter()

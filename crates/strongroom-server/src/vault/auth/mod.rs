@@ -21,6 +21,9 @@ mod keys;
 mod kubernetes;
 mod token;
 
+pub(crate) use jwt::string_list;
+pub(crate) use token::duration;
+
 /// The setting that lists the enabled methods: `{"jwt/": {"type": "jwt", ...}}`.
 const MOUNTS: &str = "auth/mounts";
 

@@ -90,7 +90,7 @@ fn tokens_for(state: &AppState, caller: &Principal) -> Tokens {
 
 /// A Vault duration: `3s`, `90m`, `12h`, `30d`, or a number of seconds (as a number or a
 /// string); `None` when absent, empty or zero.
-pub(super) fn duration(body: &Value, field: &str) -> VaultResult<Option<Duration>> {
+pub(crate) fn duration(body: &Value, field: &str) -> VaultResult<Option<Duration>> {
     let invalid = || {
         VaultError::bad_request(format!(
             "invalid {field}: expected a duration such as 30m, 12h or 3600"

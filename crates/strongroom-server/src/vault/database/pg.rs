@@ -1,0 +1,355 @@
+//! The PostgreSQL side of dynamic credentials: connecting with a connection's
+//! configuration, rendering statements, making and dropping logins.
+//!
+//! Names and passwords are generated from alphabets that can not end a quoted identifier
+//! or a string literal (`[a-z0-9-]`, `[A-Za-z0-9]`), so an operator's statement template
+//! is the only SQL that runs; errors report PostgreSQL's SQLSTATE, never a statement (it
+//! may hold a password).
+
+use serde_json::Value;
+use strongroom_crypto::secrecy::{ExposeSecret as _, SecretString};
+
+/// The longest PostgreSQL identifier (NAMEDATALEN - 1).
+const MAX_NAME: usize = 63;
+
+/// Why talking to the database failed: what a client and the lease's record may see.
+#[derive(Debug, Clone)]
+pub(super) struct DbFailure(pub(super) String);
+
+impl DbFailure {
+    fn of(error: &tokio_postgres::Error) -> Self {
+        match error.code() {
+            Some(code) => Self(format!("SQLSTATE {}", code.code())),
+            None => Self("the database could not be reached".into()),
+        }
+    }
+}
+
+/// A connection's settings, as stored (sealed) and as a lease keeps them.
+#[derive(Clone)]
+pub(super) struct Connection {
+    /// `postgresql://{{username}}:{{password}}@host:port/db?sslmode=...`.
+    pub(super) url_template: String,
+    /// The login Strongroom uses.
+    pub(super) username: String,
+    /// Its password (never returned).
+    pub(super) password: SecretString,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// The connection of a stored configuration (`connection_url`, `username`, `password`).
+    pub(super) fn from_value(value: &Value) -> Option<Self> {
+        Some(Self {
+            url_template: value.get("connection_url")?.as_str()?.to_owned(),
+            username: value
+                .get("username")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            password: SecretString::from(
+                value
+                    .get("password")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+            ),
+        })
+    }
+
+    /// The fields a lease's sealed record keeps (the password included: it is sealed).
+    pub(super) fn to_value(&self) -> Value {
+        serde_json::json!({
+            "connection_url": self.url_template,
+            "username": self.username,
+            "password": self.password.expose_secret(),
+        })
+    }
+
+    /// The URL with the username and password in place (percent-encoded).
+    fn url(&self) -> Result<String, DbFailure> {
+        let invalid = || DbFailure("connection_url is not a URL".into());
+        let template = self
+            .url_template
+            .replace("{{username}}", "u")
+            .replace("{{password}}", "p");
+        let mut url = url::Url::parse(&template).map_err(|_| invalid())?;
+        if self.url_template.contains("{{username}}") {
+            url.set_username(&self.username).map_err(|()| invalid())?;
+        }
+        if self.url_template.contains("{{password}}") {
+            url.set_password(Some(self.password.expose_secret()))
+                .map_err(|()| invalid())?;
+        }
+        Ok(url.to_string())
+    }
+
+    /// A client connected as the connection's login.
+    pub(super) async fn connect(&self) -> Result<tokio_postgres::Client, DbFailure> {
+        let url = self.url()?;
+        let connecting =
+            strongroom_store::backend::postgres::connect_client(&url, None, "connection_url");
+        match tokio::time::timeout(std::time::Duration::from_secs(10), connecting).await {
+            Ok(Ok(client)) => Ok(client),
+            Ok(Err(_)) | Err(_) => Err(DbFailure("the database could not be reached".into())),
+        }
+    }
+}
+
+/// Statements as Vault takes them: a list, one `;`-separated string, a JSON-array string,
+/// or base64 of either. A statement holding a dollar-quoted block (`$$ … $$`: PL/pgSQL)
+/// is never split.
+pub(super) fn statements(value: Option<&Value>) -> Vec<String> {
+    use base64::Engine as _;
+    let texts: Vec<String> = match value {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        Some(Value::String(text)) => vec![text.clone()],
+        _ => Vec::new(),
+    };
+    let mut out = Vec::new();
+    for text in texts {
+        let text = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .unwrap_or(text);
+        if let Ok(list) = serde_json::from_str::<Vec<String>>(&text) {
+            out.extend(list);
+        } else if text.contains("$$") {
+            out.push(text);
+        } else {
+            out.extend(
+                text.split(';')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned),
+            );
+        }
+    }
+    out.into_iter().filter(|s| !s.trim().is_empty()).collect()
+}
+
+/// A statement with `{{name}}` (`{{username}}`), `{{password}}` and `{{expiration}}` in
+/// place.
+fn render(statement: &str, name: &str, password: &str, expiration: &str) -> String {
+    statement
+        .replace("{{name}}", name)
+        .replace("{{username}}", name)
+        .replace("{{password}}", password)
+        .replace("{{expiration}}", expiration)
+}
+
+/// An expiry as PostgreSQL reads it, with an explicit UTC offset (`VALID UNTIL` is
+/// then right whatever the server's time zone).
+pub(super) fn expiration(unix_ms: i64) -> String {
+    let secs = unix_ms.div_euclid(1000);
+    humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(secs).unwrap_or(0)),
+    )
+    .to_string()
+    .replace('T', " ")
+    .replace('Z', "+00:00")
+}
+
+/// Random text of `len` characters from `alphabet` (the OS CSPRNG; rejection sampling,
+/// so every character is equally likely).
+fn random_text(alphabet: &[u8], len: usize) -> Result<String, DbFailure> {
+    let mut out = String::with_capacity(len);
+    let limit = 256 - (256 % alphabet.len());
+    while out.len() < len {
+        let mut bytes = [0u8; 64];
+        getrandom::getrandom(&mut bytes).map_err(|_| DbFailure("no randomness".into()))?;
+        for b in bytes {
+            if usize::from(b) < limit && out.len() < len {
+                out.push(char::from(alphabet[usize::from(b) % alphabet.len()]));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A password: 32 characters of `A-Za-z0-9` (about 190 bits) with at least one of each
+/// class (policies that demand them are met).
+pub(super) fn new_password() -> Result<SecretString, DbFailure> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    loop {
+        let candidate = random_text(ALPHABET, 32)?;
+        if candidate.bytes().any(|b| b.is_ascii_uppercase())
+            && candidate.bytes().any(|b| b.is_ascii_lowercase())
+            && candidate.bytes().any(|b| b.is_ascii_digit())
+        {
+            return Ok(SecretString::from(candidate));
+        }
+    }
+}
+
+/// A login's name, unique and traceable: `v-{token}-{role}-{random}-{unix time}`, each
+/// part cut and made of `[a-z0-9_]`, the whole at most 63 bytes.
+pub(super) fn new_name(token: &str, role: &str, unix_secs: i64) -> Result<String, DbFailure> {
+    let clean = |text: &str, max: usize| -> String {
+        text.chars()
+            .map(|c| c.to_ascii_lowercase())
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .take(max)
+            .collect()
+    };
+    let random = random_text(b"abcdefghijklmnopqrstuvwxyz0123456789", 20)?;
+    let mut name = format!(
+        "v-{}-{}-{random}-{unix_secs}",
+        clean(token, 8),
+        clean(role, 8)
+    );
+    name.truncate(MAX_NAME);
+    Ok(name)
+}
+
+/// A quoted identifier (our names never hold `"`, but a quote is doubled regardless).
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Runs a role's creation statements in one transaction: the login exists after it, or
+/// nothing was made.
+pub(super) async fn create_login(
+    connection: &Connection,
+    statements: &[String],
+    name: &str,
+    password: &SecretString,
+    expires_ms: i64,
+) -> Result<(), DbFailure> {
+    let mut client = connection.connect().await?;
+    let tx = client.transaction().await.map_err(|e| DbFailure::of(&e))?;
+    let expiry = expiration(expires_ms);
+    for statement in statements {
+        let sql = render(statement, name, password.expose_secret(), &expiry);
+        tx.batch_execute(&sql)
+            .await
+            .map_err(|e| DbFailure::of(&e))?;
+    }
+    tx.commit().await.map_err(|e| DbFailure::of(&e))
+}
+
+/// Moves a login's `VALID UNTIL` to a renewed expiry (the role's renew statements, else
+/// `ALTER ROLE … VALID UNTIL`).
+pub(super) async fn renew_login(
+    connection: &Connection,
+    statements: &[String],
+    name: &str,
+    expires_ms: i64,
+) -> Result<(), DbFailure> {
+    let client = connection.connect().await?;
+    let expiry = expiration(expires_ms);
+    let defaults = [format!(
+        "ALTER ROLE {} VALID UNTIL '{expiry}'",
+        quoted(name)
+    )];
+    let statements: &[String] = if statements.is_empty() {
+        &defaults
+    } else {
+        statements
+    };
+    for statement in statements {
+        client
+            .batch_execute(&render(statement, name, "", &expiry))
+            .await
+            .map_err(|e| DbFailure::of(&e))?;
+    }
+    Ok(())
+}
+
+/// Drops a login: the role's revocation statements, else its sessions ended, what it owns
+/// reassigned and dropped, the role dropped. A login that is already gone counts as
+/// dropped.
+pub(super) async fn drop_login(
+    connection: &Connection,
+    statements: &[String],
+    name: &str,
+) -> Result<(), DbFailure> {
+    let client = connection.connect().await?;
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&name])
+        .await
+        .map_err(|e| DbFailure::of(&e))?
+        .is_some();
+    if !exists {
+        return Ok(());
+    }
+    client
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1",
+            &[&name],
+        )
+        .await
+        .map_err(|e| DbFailure::of(&e))?;
+    let defaults = [
+        format!("REASSIGN OWNED BY {} TO CURRENT_USER", quoted(name)),
+        format!("DROP OWNED BY {}", quoted(name)),
+        format!("DROP ROLE IF EXISTS {}", quoted(name)),
+    ];
+    let statements: &[String] = if statements.is_empty() {
+        &defaults
+    } else {
+        statements
+    };
+    for statement in statements {
+        client
+            .batch_execute(&render(statement, name, "", ""))
+            .await
+            .map_err(|e| DbFailure::of(&e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+
+    #[test]
+    fn statements_take_vaults_spellings_and_keep_plpgsql_whole() {
+        let list = serde_json::json!(["CREATE ROLE \"{{name}}\"", "GRANT x TO \"{{name}}\""]);
+        assert_eq!(statements(Some(&list)).len(), 2);
+        let joined = serde_json::json!("CREATE ROLE a; GRANT x TO a;");
+        assert_eq!(statements(Some(&joined)), ["CREATE ROLE a", "GRANT x TO a"]);
+        let json_text = serde_json::json!(r#"["A; B", "C"]"#);
+        assert_eq!(statements(Some(&json_text)), ["A; B", "C"]);
+        let b64 = base64::engine::general_purpose::STANDARD.encode("X; Y");
+        assert_eq!(statements(Some(&serde_json::json!(b64))), ["X", "Y"]);
+        let block = "DO $$ BEGIN CREATE ROLE a; GRANT x TO a; END $$;";
+        assert_eq!(statements(Some(&serde_json::json!(block))), [block]);
+    }
+
+    #[test]
+    fn names_and_passwords_can_not_break_out_of_quotes() {
+        let name = new_name("Robert'); DROP", "app\"role", 1_800_000_000).unwrap();
+        assert!(name.len() <= MAX_NAME, "{name}");
+        assert!(
+            name.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'),
+            "{name}"
+        );
+        let long = new_name(&"x".repeat(100), &"y".repeat(100), 1_800_000_000).unwrap();
+        assert!(long.len() <= MAX_NAME);
+        let password = new_password().unwrap();
+        assert_eq!(password.expose_secret().len(), 32);
+        assert!(password
+            .expose_secret()
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric()));
+    }
+
+    #[test]
+    fn expirations_carry_an_explicit_utc_offset() {
+        assert_eq!(expiration(1_800_000_000_000), "2027-01-15 08:00:00+00:00");
+    }
+}

@@ -1,0 +1,190 @@
+"""Drives Strongroom's database secrets engine with hvac, unmodified, against a real
+PostgreSQL; every issued login is used with psycopg (a client nobody here wrote), with
+password authentication (pg_hba makes members of strongroom_password_login use SCRAM).
+
+Usage: database_suite.py BASE_URL ADMIN_TOKEN POSTGRES_URL
+"""
+import sys
+import time
+import uuid
+import warnings
+
+import hvac
+import psycopg
+from hvac import exceptions
+
+warnings.simplefilter("ignore")
+base, admin_token, pg_url = sys.argv[1], sys.argv[2], sys.argv[3]
+admin = hvac.Client(url=base, token=admin_token)
+
+# A database of this run, a table to grant on, the group whose logins need passwords.
+db = "dyn_" + uuid.uuid4().hex[:10]
+with psycopg.connect(pg_url, autocommit=True) as c:
+    c.execute(f"CREATE DATABASE {db}")
+    if not c.execute("SELECT 1 FROM pg_roles WHERE rolname = 'strongroom_password_login'").fetchone():
+        c.execute("CREATE ROLE strongroom_password_login NOLOGIN")
+host_port = pg_url.split("@", 1)[1].split("/", 1)[0]
+db_url = f"postgresql://postgres@{host_port}/{db}"
+with psycopg.connect(db_url, autocommit=True) as c:
+    c.execute("CREATE TABLE orders (id int)")
+    c.execute("INSERT INTO orders VALUES (1), (2)")
+    c.execute("GRANT CREATE ON SCHEMA public TO PUBLIC")
+
+
+def connect_as(username, password):
+    return psycopg.connect(f"postgresql://{username}:{password}@{host_port}/{db}", connect_timeout=5)
+
+
+def role_exists(name):
+    with psycopg.connect(db_url) as c:
+        return c.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone() is not None
+
+
+def valid_until(name):
+    with psycopg.connect(db_url) as c:
+        return float(c.execute("SELECT extract(epoch FROM rolvaliduntil) FROM pg_roles WHERE rolname = %s", (name,)).fetchone()[0])
+
+
+# A connection: verified on write; its password never read back; a bad one refused.
+try:
+    admin.secrets.database.configure(
+        name="broken-db", plugin_name="postgresql-database-plugin",
+        connection_url=f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:1/{db}",
+        username="postgres", password="x", allowed_roles=["app"],
+    )
+    raise AssertionError("an unreachable connection was accepted")
+except exceptions.InvalidRequest:
+    pass
+admin.secrets.database.configure(
+    name="app-db", plugin_name="postgresql-database-plugin",
+    connection_url=f"postgresql://{{{{username}}}}:{{{{password}}}}@{host_port}/{db}",
+    username="postgres", password="root-password-not-used-by-trust",
+    allowed_roles=["app", "short", "broken", "owner"],
+)
+shown = admin.secrets.database.read_connection(name="app-db")["data"]
+assert "password" not in shown and "root-password" not in str(shown), shown
+
+create = [
+    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}' IN ROLE strongroom_password_login",
+    "GRANT SELECT ON orders TO \"{{name}}\"",
+]
+admin.secrets.database.create_role(name="app", db_name="app-db", creation_statements=create, default_ttl="1h", max_ttl="2h")
+admin.secrets.database.create_role(name="short", db_name="app-db", creation_statements=create, default_ttl="2s", max_ttl="2s")
+admin.secrets.database.create_role(name="broken", db_name="app-db", creation_statements=["CREATE ROLE \"{{name}}\" LOGIN PASSWORD '{{password}}'", "GRANT SELECT ON no_such_table TO \"{{name}}\""])
+admin.secrets.database.create_role(name="owner", db_name="app-db", creation_statements=create, default_ttl="1h")
+admin.secrets.database.create_role(name="elsewhere", db_name="app-db", creation_statements=create)
+
+# Creds work at once, with their password and only it, and expire with their lease.
+made = admin.secrets.database.generate_credentials(name="app")
+lease_id, username, password = made["lease_id"], made["data"]["username"], made["data"]["password"]
+assert lease_id.startswith("database/creds/app/") and made["renewable"] and 3590 <= made["lease_duration"] <= 3600, made
+assert len(username) <= 63 and username.startswith("v-"), username
+assert len(password) == 32 and password.isalnum(), "password alphabet"
+with connect_as(username, password) as c:
+    assert c.execute("SELECT count(*) FROM orders").fetchone()[0] == 2
+try:
+    connect_as(username, password[:-1] + ("a" if password[-1] != "a" else "b")).close()
+    raise AssertionError("a wrong password logged in: authentication is not by password")
+except psycopg.OperationalError:
+    pass
+lease = admin.sys.read_lease(lease_id=lease_id)["data"]
+assert abs(valid_until(username) - (time.time() + lease["ttl"])) < 5, "VALID UNTIL is the lease's expiry"
+
+# Renewal: capped by max_ttl (2 h), VALID UNTIL moves with it.
+renewed = admin.sys.renew_lease(lease_id=lease_id, increment=36000)
+assert 7100 <= renewed["lease_duration"] <= 7200, renewed
+assert abs(valid_until(username) - (time.time() + renewed["lease_duration"])) < 5
+
+# Listing and revocation: the login is gone and can not connect.
+keys = admin.sys.list_leases(prefix="database/creds/app/")["data"]["keys"]
+assert lease_id.rsplit("/", 1)[1] in keys, keys
+admin.sys.revoke_lease(lease_id=lease_id)
+assert not role_exists(username)
+try:
+    connect_as(username, password).close()
+    raise AssertionError("a revoked login still connects")
+except psycopg.OperationalError:
+    pass
+try:
+    admin.sys.read_lease(lease_id=lease_id)
+    raise AssertionError("a revoked lease is still found")
+except exceptions.InvalidRequest:
+    pass
+
+# A login that owns a table and holds a session is removed entirely on revoke.
+owner = admin.secrets.database.generate_credentials(name="owner")
+session = connect_as(owner["data"]["username"], owner["data"]["password"])
+session.execute("CREATE TABLE owned_by_login (x int)")
+session.commit()
+admin.sys.revoke_lease(lease_id=owner["lease_id"])
+assert not role_exists(owner["data"]["username"])
+try:
+    session.execute("SELECT 1")
+    raise AssertionError("the revoked login's session survived")
+except psycopg.Error:
+    pass
+
+# The server ends a lease on time, with no one asking.
+short = admin.secrets.database.generate_credentials(name="short")
+deadline = time.time() + 30
+while role_exists(short["data"]["username"]) and time.time() < deadline:
+    time.sleep(0.2)
+assert not role_exists(short["data"]["username"]), "an expired lease's login was not dropped"
+
+# Statements that fail leave no login and no lease.
+with psycopg.connect(db_url) as c:
+    before = c.execute("SELECT count(*) FROM pg_roles WHERE rolname LIKE 'v-%%'").fetchone()[0]
+try:
+    admin.secrets.database.generate_credentials(name="broken")
+    raise AssertionError("a failing role issued creds")
+except exceptions.InternalServerError as e:
+    assert "SQLSTATE 42P01" in str(e), e
+with psycopg.connect(db_url) as c:
+    assert c.execute("SELECT count(*) FROM pg_roles WHERE rolname LIKE 'v-%%'").fetchone()[0] == before
+
+# allowed_roles: a role the connection does not allow issues nothing.
+try:
+    admin.secrets.database.generate_credentials(name="elsewhere")
+    raise AssertionError("a role outside allowed_roles issued creds")
+except exceptions.InvalidRequest:
+    pass
+
+# Authorisation: database/creds/app:read gets app logins and nothing else; it can not
+# configure, list or revoke others' leases.
+scoped = hvac.Client(url=base, token=admin.auth.token.create(policies=["database/creds/app:read"], ttl="1h")["auth"]["client_token"])
+mine = scoped.secrets.database.generate_credentials(name="app")
+scoped.sys.read_lease(lease_id=mine["lease_id"])
+for attempt in [
+    lambda: scoped.secrets.database.generate_credentials(name="owner"),
+    lambda: scoped.secrets.database.create_role(name="x", db_name="app-db", creation_statements=create),
+    lambda: scoped.secrets.database.read_connection(name="app-db"),
+    lambda: scoped.sys.list_leases(prefix="database/creds/app/"),
+]:
+    try:
+        attempt()
+        raise AssertionError("a scoped token went beyond database/creds/app")
+    except exceptions.Forbidden:
+        pass
+other = admin.secrets.database.generate_credentials(name="app")
+try:
+    scoped.sys.revoke_lease(lease_id=other["lease_id"])
+    raise AssertionError("a token revoked a lease it did not make")
+except exceptions.InvalidRequest:
+    pass
+scoped.sys.revoke_lease(lease_id=mine["lease_id"])
+assert not role_exists(mine["data"]["username"])
+
+# revoke-prefix is a path: database/creds/ap matches nothing of app.
+admin.sys.revoke_prefix(prefix="database/creds/ap")
+assert role_exists(other["data"]["username"])
+admin.sys.revoke_prefix(prefix="database/creds/app")
+assert not role_exists(other["data"]["username"])
+
+# Hostile names are refused before anything is stored.
+for bad in ['a"b', "a'b", "a b", "x" * 65]:
+    try:
+        admin.secrets.database.create_role(name=bad, db_name="app-db", creation_statements=create)
+        raise AssertionError(f"a role named {bad!r} was accepted")
+    except (exceptions.InvalidRequest, exceptions.InvalidPath):
+        pass
+print("database: every check passed")
