@@ -11,7 +11,9 @@ import warnings
 
 import hvac
 import psycopg
+import requests
 from hvac import exceptions
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 warnings.simplefilter("ignore")
 base, admin_token, pg_url = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -173,6 +175,61 @@ except exceptions.InvalidRequest:
     pass
 scoped.sys.revoke_lease(lease_id=mine["lease_id"])
 assert not role_exists(mine["data"]["username"])
+
+# A lease never outlives its token, and ends when the token is revoked.
+brief = hvac.Client(url=base, token=admin.auth.token.create(policies=["database/creds/app:read"], ttl="3s", explicit_max_ttl="3s")["auth"]["client_token"])
+capped = brief.secrets.database.generate_credentials(name="app")
+assert capped["lease_duration"] <= 3, capped
+made_by = admin.auth.token.create(policies=["database/creds/app:read"], ttl="1h")["auth"]
+orphaned = hvac.Client(url=base, token=made_by["client_token"]).secrets.database.generate_credentials(name="app")
+admin.auth.token.revoke_accessor(made_by["accessor"])
+deadline = time.time() + 40
+while (role_exists(orphaned["data"]["username"]) or role_exists(capped["data"]["username"])) and time.time() < deadline:
+    time.sleep(0.5)
+assert not role_exists(orphaned["data"]["username"]), "a revoked token's lease kept its login"
+assert not role_exists(capped["data"]["username"]), "a lease outlived its token"
+
+# The database unreachable at revocation: the lease stays, is retried (visible in
+# /metrics), and its login is dropped once the database is back.
+admin.secrets.database.configure(
+    name="flaky-db", plugin_name="postgresql-database-plugin",
+    connection_url=f"postgresql://{{{{username}}}}:{{{{password}}}}@{host_port}/{db}",
+    username="postgres", password="x", allowed_roles=["flaky"],
+)
+admin.secrets.database.create_role(name="flaky", db_name="flaky-db", creation_statements=create, default_ttl="1h")
+stuck = admin.secrets.database.generate_credentials(name="flaky")
+admin.secrets.database.configure(
+    name="flaky-db", plugin_name="postgresql-database-plugin",
+    connection_url=f"postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:1/{db}",
+    username="postgres", password="x", allowed_roles=["flaky"], verify_connection=False,
+)
+admin.sys.revoke_lease(lease_id=stuck["lease_id"])
+assert role_exists(stuck["data"]["username"])
+
+
+def failing_leases():
+    text = requests.get(f"{base}/metrics", headers={"Authorization": f"Bearer {admin_token}"}).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "strongroom_leases" and sample.labels.get("state") == "failing":
+                return sample.value
+    return 0
+
+
+deadline = time.time() + 20
+while failing_leases() < 1 and time.time() < deadline:
+    time.sleep(0.3)
+assert failing_leases() == 1, "a lease whose revocation failed is not shown as failing"
+admin.secrets.database.configure(
+    name="flaky-db", plugin_name="postgresql-database-plugin",
+    connection_url=f"postgresql://{{{{username}}}}:{{{{password}}}}@{host_port}/{db}",
+    username="postgres", password="x", allowed_roles=["flaky"],
+)
+deadline = time.time() + 40
+while role_exists(stuck["data"]["username"]) and time.time() < deadline:
+    time.sleep(0.5)
+assert not role_exists(stuck["data"]["username"]), "a lease was forgotten while its database was down"
+assert failing_leases() == 0
 
 # revoke-prefix is a path: database/creds/ap matches nothing of app.
 admin.sys.revoke_prefix(prefix="database/creds/ap")

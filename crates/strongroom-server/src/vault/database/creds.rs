@@ -79,7 +79,17 @@ pub(super) async fn issue(
         .ok_or_else(|| VaultError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))?;
     let (ttl_ms, max_ms) = lease_times(&role)?;
     let now = Timestamp::now().unix_ms();
-    let (expires, max_expires) = (now.saturating_add(ttl_ms), now.saturating_add(max_ms));
+    let (mut expires, mut max_expires) = (now.saturating_add(ttl_ms), now.saturating_add(max_ms));
+    // A lease never outlives the token that asked for it.
+    if let Some(token) = state.tokens.lookup_self(&caller).await? {
+        if let Some(end) = token.expires {
+            expires = expires.min(end.unix_ms());
+        }
+        if let Some(end) = token.expires.into_iter().chain(token.max_expires).max() {
+            max_expires = max_expires.min(end.unix_ms());
+        }
+    }
+    let ttl_ms = expires - now;
     let login = pg::new_name(&caller.name, &role_name, now / 1000).map_err(db_error)?;
     let password = pg::new_password().map_err(db_error)?;
     let id = format!("database/creds/{role_name}/{}", lease_suffix()?);

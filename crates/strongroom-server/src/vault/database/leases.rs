@@ -5,7 +5,8 @@
 //! due (a claim is a compare-and-swap, so each lease goes to one instance) and drops
 //! their logins. A revocation that fails (the database unreachable) keeps the lease, with
 //! the attempt counted and the next one backed off (1 s doubling to 5 min), for ever:
-//! nothing is forgotten. A lease's record is sealed; a row whose record does not open is
+//! nothing is forgotten. States: `pending` (recorded, the login maybe not made yet),
+//! `active`, `revoking` (asked to end while the database was unreachable), `revoked`. A lease's record is sealed; a row whose record does not open is
 //! never acted on.
 
 use axum::extract::{Path, State};
@@ -149,6 +150,11 @@ async fn renew(
     let id = lease_id(&body)?;
     let increment = super::super::auth::duration(&body, "increment")?;
     let (door, row, mut record) = owned(&state, &caller, &id).await?;
+    if row.state != "active" {
+        return Err(VaultError::bad_request(
+            "lease is not renewable: it is being revoked",
+        ));
+    }
     let now = Timestamp::now().unix_ms();
     let wanted = increment.map_or(record.ttl_ms, |d| {
         i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -297,7 +303,8 @@ async fn connection_for(door: &LeaseDoor, record: &Record) -> pg::Connection {
 }
 
 /// Ends a lease now: drops its login and marks it revoked (`lease_revoke`); when the
-/// database can not be reached, the lease stays, due at once, for the sweeper.
+/// database can not be reached, the lease stays (`revoking`, due at once) for the
+/// sweeper.
 async fn end(
     state: &AppState,
     door: &LeaseDoor,
@@ -319,7 +326,9 @@ async fn end(
             }
         }
         Err(failure) => {
+            // Asked to end: remembered, and the sweeper drops it as soon as it can.
             let later = LeaseRow {
+                state: "revoking".into(),
                 next_attempt: Timestamp::now(),
                 claimed_until: Timestamp(0),
                 last_error: Some(failure.0),
@@ -352,6 +361,8 @@ pub(crate) async fn sweep(state: &AppState) -> strongroom_store::Result<usize> {
             door.update(row, later, None).await?;
             continue;
         };
+        // `active` before its expiry was scheduled early (renewed, or an edited row);
+        // `pending` past its grace and `revoking` are dropped whatever their expiry.
         if row.state == "active" && record.expires_ms > now.unix_ms() {
             // Scheduled early (renewed, or an edited row): back to its real expiry.
             let rescheduled = LeaseRow {
@@ -415,8 +426,50 @@ pub(crate) async fn counts(state: &AppState) -> Option<(u64, u64, u64)> {
     Some(counts)
 }
 
+/// Ends the live leases whose token has ended (revoked, expired, used up, or gone): a
+/// lease ends with the token that made it.
+pub(crate) async fn sweep_orphans(state: &AppState) -> strongroom_store::Result<usize> {
+    let Some(secrets) = &state.store else {
+        return Ok(0);
+    };
+    let door = secrets.lease_door().with_actor("lease-sweeper");
+    let operator = Principal {
+        id: None,
+        name: "lease-sweeper:orphans".into(),
+        superuser: true,
+        scopes: Vec::new(),
+    };
+    let now = Timestamp::now();
+    let mut ended = 0;
+    for row in door.rows("database/").await? {
+        if row.state != "active" {
+            continue;
+        }
+        let Ok(record) = Record::of(&door, &row) else {
+            continue;
+        };
+        let Some(owner) = &record.owner else {
+            continue;
+        };
+        let live = state
+            .tokens
+            .lookup_accessor(owner, &operator)
+            .await?
+            .is_some_and(|t| {
+                t.intact
+                    && t.revoked.is_none()
+                    && t.expires.is_none_or(|at| at > now)
+                    && t.uses_left != Some(0)
+            });
+        if !live && end(state, &door, row, &record).await.is_ok() {
+            ended += 1;
+        }
+    }
+    Ok(ended)
+}
+
 /// Runs [`sweep`] once a second for as long as the server runs (a pass that found a full
-/// batch goes on at once).
+/// batch goes on at once), and [`sweep_orphans`] every 10 s.
 pub(crate) fn spawn_sweeper(state: AppState) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
@@ -425,7 +478,14 @@ pub(crate) fn spawn_sweeper(state: AppState) {
         return;
     }
     runtime.spawn(async move {
+        let mut orphans_checked = std::time::Instant::now();
         loop {
+            if orphans_checked.elapsed() >= std::time::Duration::from_secs(10) {
+                orphans_checked = std::time::Instant::now();
+                if let Err(e) = sweep_orphans(&state).await {
+                    tracing::warn!(error = %e, "the lease sweeper could not check the leases' tokens");
+                }
+            }
             match sweep(&state).await {
                 Ok(100) => continue,
                 Ok(_) => {}
