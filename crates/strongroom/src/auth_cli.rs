@@ -6,36 +6,19 @@
 
 use std::process::ExitCode;
 
-use reqwest::{Method, StatusCode};
-use serde_json::{json, Map, Value};
+use reqwest::Method;
+use serde_json::{json, Value};
 
 use crate::cli::{AuthArgs, AuthCommand, AuthRoleCommand};
-use crate::exit::{code, Failure};
+use crate::exit::Failure;
+use crate::operator::{fields_of, Operator};
 
 impl AuthArgs {
     /// `strongroom auth list|enable|disable|config|role`.
     pub async fn run(self) -> Result<ExitCode, Failure> {
-        let store = crate::commands::open().await?;
-        let operator = strongroom_store::tokens::Principal {
-            id: None,
-            name: store.actor_name().to_owned(),
-            superuser: true,
-            scopes: Vec::new(),
-        };
-        let state = strongroom_server::AppState {
-            tokens: strongroom_store::tokens::Tokens::new(&store, None)?,
-            store: Some(store.into()),
-            gateway: None,
-            metrics: None,
-        };
-        let call = |method: Method, path: String, body: Option<Value>| {
-            let (state, operator) = (state.clone(), operator.clone());
-            async move {
-                let (status, answer) =
-                    strongroom_server::operator_request(state, operator, method, &path, body).await;
-                answered(status, answer)
-            }
-        };
+        let operator = Operator::open().await?;
+        let call =
+            |method: Method, path: String, body: Option<Value>| operator.call(method, path, body);
         match self.action {
             AuthCommand::List { json } => {
                 let answer = call(Method::GET, "sys/auth".into(), None).await?;
@@ -130,57 +113,4 @@ where
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// A request's answer, or its errors as one failure (never a value sent: Vault's errors
-/// name fields, not their contents).
-fn answered(status: StatusCode, answer: Value) -> Result<Value, Failure> {
-    if status.is_success() {
-        return Ok(answer);
-    }
-    let errors: Vec<&str> = answer["errors"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    let message = if errors.is_empty() {
-        match status {
-            StatusCode::NOT_FOUND => "not found".to_owned(),
-            other => format!("refused ({other})"),
-        }
-    } else {
-        errors.join("; ")
-    };
-    Err(Failure {
-        message,
-        code: match status {
-            StatusCode::NOT_FOUND => code::NOT_FOUND,
-            s if s.is_client_error() => code::INPUT,
-            _ => code::IO,
-        },
-    })
-}
-
-/// `FIELD=VALUE` pairs as a JSON object: `[`/`{` starts JSON, `@PATH` reads a file,
-/// anything else is a string (lists as Vault's comma-joined strings).
-fn fields_of(fields: &[String]) -> Result<Value, Failure> {
-    let mut body = Map::new();
-    for field in fields {
-        let Some((name, value)) = field.split_once('=') else {
-            return Err(Failure::input(format!("{field:?}: expected FIELD=VALUE")));
-        };
-        let value = if let Some(path) = value.strip_prefix('@') {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| Failure::io(format!("cannot read {path}: {e}")))?;
-            Value::String(text)
-        } else if value.starts_with('[') || value.starts_with('{') {
-            serde_json::from_str(value)
-                .map_err(|_| Failure::input(format!("{name}: the value is not valid JSON")))?
-        } else {
-            Value::String(value.to_owned())
-        };
-        body.insert(name.to_owned(), value);
-    }
-    Ok(Value::Object(body))
 }

@@ -5,6 +5,7 @@ mod backup;
 mod childenv;
 mod cli;
 mod commands;
+mod db_cli;
 mod docs;
 mod doctor;
 mod dotenv;
@@ -16,6 +17,7 @@ mod init;
 mod keys;
 mod lockfile;
 mod login;
+mod operator;
 mod output;
 #[cfg(feature = "pkcs11")]
 mod pkcs11;
@@ -187,6 +189,8 @@ async fn run(command: cli::Command) -> Result<ExitCode, exit::Failure> {
         Command::Token(c) => c.run().await,
         Command::Login(c) => c.run().await,
         Command::Auth(c) => c.run().await,
+        Command::Db(c) => c.run().await,
+        Command::Lease(c) => c.run().await,
         Command::Cleanup(c) => c.run().await,
         Command::Backup(c) => c.run().await,
         Command::Restore(c) => c.run().await,

@@ -2234,3 +2234,80 @@ fn tokens_have_a_lifetime_uses_and_an_accessor() {
     let audit = s.text(&["audit", "--json"], b"");
     assert!(audit.contains("token_create") && audit.contains("token_revoke"));
 }
+
+/// `strongroom db` and `strongroom lease`: a connection and a role written at the command
+/// line, a login made (it connects with its password: SCRAM for members of
+/// strongroom_password_login), listed by its full lease id, renewed, revoked (the login is
+/// gone); the connection's password never printed.
+#[test]
+fn dynamic_logins_from_the_command_line() {
+    let Some(url) = support::fresh_postgres_database() else {
+        return;
+    };
+    let s = Sandbox::new();
+    let (server, db) = url.rsplit_once('/').unwrap();
+    let host = server.split_once('@').unwrap().1;
+    let admin = format!("{server}/postgres");
+    support::postgres_batch(
+        &admin,
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'strongroom_password_login') \
+         THEN CREATE ROLE strongroom_password_login NOLOGIN; END IF; END $$",
+    )
+    .unwrap();
+    s.ok(
+        &[
+            "db",
+            "config",
+            "app-db",
+            "plugin_name=postgresql-database-plugin",
+            &format!("connection_url=postgresql://{{{{username}}}}:{{{{password}}}}@{host}/{db}"),
+            "username=postgres",
+            "password=never-printed-root-password",
+            "allowed_roles=app",
+        ],
+        b"",
+    );
+    let shown = s.text(&["db", "config", "app-db"], b"");
+    assert!(!shown.contains("never-printed"), "{shown}");
+    s.ok(
+        &[
+            "db",
+            "role",
+            "app",
+            "db_name=app-db",
+            "creation_statements=CREATE ROLE \"{{name}}\" LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}' IN ROLE strongroom_password_login",
+            "default_ttl=1h",
+            "max_ttl=2h",
+        ],
+        b"",
+    );
+    let made: serde_json::Value =
+        serde_json::from_slice(&s.ok(&["db", "creds", "app"], b"")).unwrap();
+    let (lease, user, password) = (
+        made["lease_id"].as_str().unwrap().to_owned(),
+        made["username"].as_str().unwrap().to_owned(),
+        made["password"].as_str().unwrap().to_owned(),
+    );
+    let login = format!("postgresql://{user}:{password}@{host}/{db}");
+    support::postgres_batch(&login, "SELECT 1").unwrap();
+    let wrong = format!("postgresql://{user}:not-{password}@{host}/{db}");
+    assert!(
+        support::postgres_batch(&wrong, "SELECT 1").is_err(),
+        "password authentication"
+    );
+    assert_eq!(s.text(&["lease", "list"], b"").trim(), lease);
+    let renewed = s.text(&["lease", "renew", &lease, "--increment", "10h"], b"");
+    assert!(
+        renewed.contains("7200 s left") || renewed.contains("7199 s left"),
+        "{renewed}"
+    );
+    s.ok(&["lease", "revoke", &lease], b"");
+    assert!(
+        support::postgres_batch(&login, "SELECT 1").is_err(),
+        "a revoked login connects"
+    );
+    assert_eq!(s.text(&["lease", "list"], b"").trim(), "");
+    let audit = s.text(&["audit", "--json"], b"");
+    assert!(audit.contains("lease_issue") && audit.contains("lease_revoke"));
+    assert!(!audit.contains(&password) && !audit.contains("never-printed"));
+}

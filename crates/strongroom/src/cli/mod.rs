@@ -11,8 +11,9 @@ pub use envs::{
 };
 pub use operations::{
     AuthArgs, AuthCommand, AuthRoleCommand, BackupArgs, BackupCommand, CleanupArgs,
-    CompletionsArgs, DoctorArgs, InitArgs, KeygenArgs, KeysArgs, KeysCommand, LoginArgs,
-    LoginMethod, ManArgs, MigrateArgs, RestoreArgs, RotateArgs, ServeArgs, TokenArgs, TokenCommand,
+    CompletionsArgs, DbArgs, DbCommand, DoctorArgs, InitArgs, KeygenArgs, KeysArgs, KeysCommand,
+    LeaseArgs, LeaseCommand, LoginArgs, LoginMethod, ManArgs, MigrateArgs, RestoreArgs, RotateArgs,
+    ServeArgs, TokenArgs, TokenCommand,
 };
 pub use secrets::{
     AuditArgs, AuditCommand, GetArgs, HistoryArgs, ListArgs, RmArgs, RollbackArgs, SetArgs,
@@ -96,6 +97,10 @@ pub enum Command {
     Login(LoginArgs),
     /// Auth methods (jwt, kubernetes, approle): enable, disable, list, configure, roles.
     Auth(AuthArgs),
+    /// Dynamic PostgreSQL logins: connections, roles, creds.
+    Db(DbArgs),
+    /// Leases of dynamic credentials: list, renew, revoke.
+    Lease(LeaseArgs),
     /// Remove expired secrets and old audit events.
     Cleanup(CleanupArgs),
     /// Copy the database consistently while it runs (`backup verify FILE`: check a copy).

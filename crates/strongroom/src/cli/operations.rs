@@ -393,3 +393,73 @@ pub enum AuthRoleCommand {
         fields: Vec<String>,
     },
 }
+
+/// Arguments of `strongroom db`: the database engine from the key's holder (no token).
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: DbCommand,
+}
+
+/// `db` actions. `FIELD=VALUE` pairs are Vault's fields, as for `strongroom auth`.
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Write a connection (`plugin_name=postgresql-database-plugin connection_url=…
+    /// username=… password=@FILE allowed_roles=app`), or show it when no field is given
+    /// (never its password).
+    Config {
+        /// The connection's name.
+        name: String,
+        /// Fields to write.
+        fields: Vec<String>,
+    },
+    /// Write a role (`db_name=… creation_statements=@FILE default_ttl=1h max_ttl=24h`), or
+    /// show it when no field is given.
+    Role {
+        /// The role's name.
+        name: String,
+        /// Fields to write.
+        fields: Vec<String>,
+    },
+    /// Make a login under a lease and print it as JSON (lease_id, username, password).
+    Creds {
+        /// The role.
+        role: String,
+    },
+}
+
+/// Arguments of `strongroom lease`.
+#[derive(Debug, Args)]
+pub struct LeaseArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: LeaseCommand,
+}
+
+/// `lease` actions.
+#[derive(Debug, Subcommand)]
+pub enum LeaseCommand {
+    /// Live leases under a prefix (default `database/creds/`), full ids.
+    List {
+        /// A path prefix.
+        #[arg(default_value = "database/creds/")]
+        prefix: String,
+    },
+    /// Renew a lease (never past its max ttl).
+    Renew {
+        /// The lease id.
+        lease_id: String,
+        /// How long from now (`1h`, `90m`; default: its ttl).
+        #[arg(long)]
+        increment: Option<String>,
+    },
+    /// Revoke a lease (its login is dropped), or every lease under `--prefix`.
+    Revoke {
+        /// The lease id.
+        lease_id: Option<String>,
+        /// Every lease under this path prefix.
+        #[arg(long, conflicts_with = "lease_id")]
+        prefix: Option<String>,
+    },
+}
