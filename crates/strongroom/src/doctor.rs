@@ -224,6 +224,7 @@ async fn store_checks(
             });
             out.push(token_check(&store).await);
             out.push(key_grammar_check(&store).await);
+            out.push(lease_check(&store).await);
         }
         Err(e) => out.push(Check::fail(
             "key fingerprints",
@@ -251,6 +252,53 @@ async fn token_check(store: &Store) -> Check {
              create the tokens anew (`strongroom token create`)",
         ),
         Err(e) => Check::fail("token rows", e.to_string(), "check the database connection"),
+    }
+}
+
+/// Leases whose login could not be dropped yet (the database unreachable): a server
+/// retries them for ever; each is named with its last error, and a lease whose record
+/// does not open under the key is named as forged.
+async fn lease_check(store: &Store) -> Check {
+    let rows = match store.lease_rows("").await {
+        Ok(rows) => rows,
+        Err(e) => return Check::fail("leases", e.to_string(), "check the database connection"),
+    };
+    let live: Vec<_> = rows.iter().filter(|r| r.state != "revoked").collect();
+    let forged: Vec<&str> = live
+        .iter()
+        .filter(|r| store.open_lease(r).is_err())
+        .map(|r| r.id.as_str())
+        .collect();
+    if !forged.is_empty() {
+        return Check::fail(
+            "leases",
+            format!("lease rows written without the key: {}", forged.join(", ")),
+            "they are never acted on: find who wrote to the database, then delete the rows",
+        );
+    }
+    let failing: Vec<String> = live
+        .iter()
+        .filter(|r| r.attempts > 0)
+        .map(|r| {
+            format!(
+                "{} ({} attempts, last: {})",
+                r.id,
+                r.attempts,
+                r.last_error.as_deref().unwrap_or("unknown")
+            )
+        })
+        .collect();
+    if failing.is_empty() {
+        Check::ok(
+            "leases",
+            format!("{} live lease(s), none failing", live.len()),
+        )
+    } else {
+        Check::warn(
+            "leases",
+            format!("logins not dropped yet: {}", failing.join("; ")),
+            "a running server retries them (backoff up to 5 min): make the database reachable from the server",
+        )
     }
 }
 
