@@ -123,7 +123,19 @@ pub async fn run(args: crate::cli::RunArgs, mask: bool) -> Result<ExitCode, Fail
             view.reads
         }
     };
-    let refused = crate::childenv::refused(reads.iter().map(|s| s.id().key.as_str()), allow_names);
+    let dynamic_names: Vec<String> = args
+        .dynamic
+        .iter()
+        .filter_map(|spec| spec.split_once('=').map(|(name, _)| name))
+        .flat_map(|name| [format!("{name}_USERNAME"), format!("{name}_PASSWORD")])
+        .collect();
+    let refused = crate::childenv::refused(
+        reads
+            .iter()
+            .map(|s| s.id().key.as_str())
+            .chain(dynamic_names.iter().map(String::as_str)),
+        allow_names,
+    );
     if !refused.is_empty() {
         return Err(Failure::input(format!(
             "refusing to run: these secrets would set variables that change what code runs \
@@ -156,6 +168,19 @@ pub async fn run(args: crate::cli::RunArgs, mask: bool) -> Result<ExitCode, Fail
         .await?;
     let mut injected = 0;
     let mut masked: Vec<&[u8]> = Vec::new();
+    // Dynamic logins last: made only once everything else is known to start.
+    let (dynamic, dynamic_vars) = if args.dynamic.is_empty() {
+        (None, Vec::new())
+    } else {
+        let (logins, vars) =
+            crate::dynamic_run::DynamicLogins::issue(store.clone(), &args.dynamic).await?;
+        (Some(logins), vars)
+    };
+    for (name, value) in &dynamic_vars {
+        child.env(name, value.expose_secret());
+        masked.push(value.expose_secret().as_bytes());
+        injected += 1;
+    }
     for secret in &secrets {
         let key = &secret.id.key;
         let Ok(value) = std::str::from_utf8(secret.value.expose_secret()) else {
@@ -170,8 +195,21 @@ pub async fn run(args: crate::cli::RunArgs, mask: bool) -> Result<ExitCode, Fail
         masked.push(value.as_bytes());
         injected += 1;
     }
+    supervise(child, command, &masked, mask, injected, dynamic).await
+}
+
+/// Starts the child with its environment, masks its output when asked, forwards signals,
+/// revokes its dynamic logins when it ends, and exits with its code.
+async fn supervise(
+    mut child: tokio::process::Command,
+    command: &[String],
+    masked: &[&[u8]],
+    mask: bool,
+    injected: usize,
+    dynamic: Option<crate::dynamic_run::DynamicLogins>,
+) -> Result<ExitCode, Failure> {
     let maskers = if mask {
-        masking_note(&masked);
+        masking_note(masked);
         strongroom::mask::Masker::new(masked.iter().copied())
             .zip(strongroom::mask::Masker::new(masked.iter().copied()))
     } else {
@@ -182,14 +220,22 @@ pub async fn run(args: crate::cli::RunArgs, mask: bool) -> Result<ExitCode, Fail
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
     }
-    let mut child = child.spawn().map_err(|e| Failure {
-        message: format!("cannot start {}: {e}", command[0]),
-        code: if e.kind() == std::io::ErrorKind::NotFound {
-            127
-        } else {
-            126
-        },
-    })?;
+    let mut child = match child.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            if let Some(dynamic) = dynamic {
+                dynamic.revoke_all().await;
+            }
+            return Err(Failure {
+                message: format!("cannot start {}: {e}", command[0]),
+                code: if e.kind() == std::io::ErrorKind::NotFound {
+                    127
+                } else {
+                    126
+                },
+            });
+        }
+    };
     announce(injected);
     let pumps = match (maskers, child.stdout.take(), child.stderr.take()) {
         (Some((out_masker, err_masker)), Some(stdout), Some(stderr)) => Some((
@@ -198,9 +244,11 @@ pub async fn run(args: crate::cli::RunArgs, mask: bool) -> Result<ExitCode, Fail
         )),
         _ => None,
     };
-    let status = wait_forwarding_signals(&mut child)
-        .await
-        .map_err(|e| Failure::io(format!("waiting for the command: {e}")))?;
+    let status = wait_forwarding_signals(&mut child).await;
+    if let Some(dynamic) = dynamic {
+        dynamic.revoke_all().await;
+    }
+    let status = status.map_err(|e| Failure::io(format!("waiting for the command: {e}")))?;
     if let Some((out, err)) = pumps {
         // The rest of the output (and a held-back tail) is written before exiting. A
         // closed stdout of ours ended its pump early; the child saw that as its own EPIPE.

@@ -9,6 +9,7 @@ mod db_cli;
 mod docs;
 mod doctor;
 mod dotenv;
+mod dynamic_run;
 mod envfiles;
 mod exit;
 mod files;

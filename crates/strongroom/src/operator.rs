@@ -17,7 +17,11 @@ pub(crate) struct Operator {
 impl Operator {
     /// Opens the configured database with the key.
     pub(crate) async fn open() -> Result<Self, Failure> {
-        let store = crate::commands::open().await?;
+        Self::with_store(crate::commands::open().await?)
+    }
+
+    /// The operator of a store already opened with the key.
+    pub(crate) fn with_store(store: strongroom_store::Store) -> Result<Self, Failure> {
         let principal = strongroom_store::tokens::Principal {
             id: None,
             name: store.actor_name().to_owned(),

@@ -2235,21 +2235,14 @@ fn tokens_have_a_lifetime_uses_and_an_accessor() {
     assert!(audit.contains("token_create") && audit.contains("token_revoke"));
 }
 
-/// `strongroom db` and `strongroom lease`: a connection and a role written at the command
-/// line, a login made (it connects with its password: SCRAM for members of
-/// strongroom_password_login), listed by its full lease id, renewed, revoked (the login is
-/// gone); the connection's password never printed.
-#[test]
-fn dynamic_logins_from_the_command_line() {
-    let Some(url) = support::fresh_postgres_database() else {
-        return;
-    };
-    let s = Sandbox::new();
+/// A connection `app-db` to `url`'s database and a role `app` (logins in the group whose
+/// members authenticate with their password), written at the command line; the
+/// `host:port` and database name.
+fn dynamic_setup(s: &Sandbox, url: &str) -> (String, String) {
     let (server, db) = url.rsplit_once('/').unwrap();
     let host = server.split_once('@').unwrap().1;
-    let admin = format!("{server}/postgres");
     support::postgres_batch(
-        &admin,
+        &format!("{server}/postgres"),
         "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'strongroom_password_login') \
          THEN CREATE ROLE strongroom_password_login NOLOGIN; END IF; END $$",
     )
@@ -2267,8 +2260,6 @@ fn dynamic_logins_from_the_command_line() {
         ],
         b"",
     );
-    let shown = s.text(&["db", "config", "app-db"], b"");
-    assert!(!shown.contains("never-printed"), "{shown}");
     s.ok(
         &[
             "db",
@@ -2281,6 +2272,33 @@ fn dynamic_logins_from_the_command_line() {
         ],
         b"",
     );
+    (host.to_owned(), db.to_owned())
+}
+
+/// Fails unless no role named `name` exists on the server of `url`.
+fn login_is_gone(url: &str, name: &str) -> Result<(), String> {
+    support::postgres_batch(
+        url,
+        &format!(
+            "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{name}') \
+             THEN RAISE EXCEPTION 'the login is still there'; END IF; END $$"
+        ),
+    )
+}
+
+/// `strongroom db` and `strongroom lease`: a connection and a role written at the command
+/// line, a login made (it connects with its password: SCRAM for members of
+/// strongroom_password_login), listed by its full lease id, renewed, revoked (the login is
+/// gone); the connection's password never printed.
+#[test]
+fn dynamic_logins_from_the_command_line() {
+    let Some(url) = support::fresh_postgres_database() else {
+        return;
+    };
+    let s = Sandbox::new();
+    let (host, db) = dynamic_setup(&s, &url);
+    let shown = s.text(&["db", "config", "app-db"], b"");
+    assert!(!shown.contains("never-printed"), "{shown}");
     let made: serde_json::Value =
         serde_json::from_slice(&s.ok(&["db", "creds", "app"], b"")).unwrap();
     let (lease, user, password) = (
@@ -2306,8 +2324,96 @@ fn dynamic_logins_from_the_command_line() {
         support::postgres_batch(&login, "SELECT 1").is_err(),
         "a revoked login connects"
     );
+    login_is_gone(&url, &user).unwrap();
     assert_eq!(s.text(&["lease", "list"], b"").trim(), "");
     let audit = s.text(&["audit", "--json"], b"");
     assert!(audit.contains("lease_issue") && audit.contains("lease_revoke"));
     assert!(!audit.contains(&password) && !audit.contains("never-printed"));
+}
+
+/// `run --dynamic DB=database/creds/app`: the command gets `DB_USERNAME` and
+/// `DB_PASSWORD` of a login that works while it runs (psycopg connects with them) and is
+/// gone once it ends, on a normal exit and when `run` is sent SIGTERM; a bad spec is one
+/// clear error and nothing runs.
+#[test]
+fn run_gives_a_command_a_login_of_its_own_for_as_long_as_it_runs() {
+    let Some(url) = support::fresh_postgres_database() else {
+        return;
+    };
+    let s = Sandbox::new();
+    let (host, db) = dynamic_setup(&s, &url);
+    let script = format!(
+        "import os, psycopg\n\
+         u, p = os.environ['DB_USERNAME'], os.environ['DB_PASSWORD']\n\
+         psycopg.connect(f'postgresql://{{u}}:{{p}}@{host}/{db}').execute('SELECT 1')\n\
+         open('login.txt', 'w').write(u)\n"
+    );
+    s.ok(
+        &[
+            "run",
+            "--no-mask",
+            "--dynamic",
+            "DB=database/creds/app",
+            "--",
+            "python3",
+            "-c",
+            &script,
+        ],
+        b"",
+    );
+    let user = std::fs::read_to_string(s.dir.path().join("login.txt")).unwrap();
+    assert!(user.starts_with("v-"), "{user}");
+    login_is_gone(&url, &user).unwrap();
+    assert_eq!(s.text(&["lease", "list"], b"").trim(), "");
+
+    // SIGTERM to `run`: passed to the command, and the login revoked once it ends.
+    let mut command = Command::new(env!("CARGO_BIN_EXE_strongroom"));
+    command.current_dir(s.dir.path()).env_remove("CI");
+    for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("STRONGROOM_")) {
+        command.env_remove(name);
+    }
+    command.envs(s.vars.iter().map(|(n, v)| (n, v)));
+    let mut child = command
+        .args([
+            "run",
+            "--dynamic",
+            "DB=database/creds/app",
+            "--",
+            "sh",
+            "-c",
+            "echo \"$DB_USERNAME\" > running.txt; exec sleep 30",
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let running = s.dir.path().join("running.txt");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::read_to_string(&running).map_or(true, |t| t.trim().is_empty())
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let user = std::fs::read_to_string(&running).unwrap().trim().to_owned();
+    assert!(
+        login_is_gone(&url, &user).is_err(),
+        "the login exists while the command runs"
+    );
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + 15), "{status:?}");
+    login_is_gone(&url, &user).unwrap();
+
+    for bad in ["DB", "DB=secret/data/x", "1DB=database/creds/app"] {
+        s.fails(&["run", "--dynamic", bad, "--", "true"], b"", 8);
+    }
+    s.fails(
+        &["run", "--dynamic", "DB=database/creds/nope", "--", "true"],
+        b"",
+        8,
+    );
 }

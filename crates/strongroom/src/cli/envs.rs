@@ -91,6 +91,11 @@ pub struct RunArgs {
     /// of leaving it out with a warning.
     #[arg(long)]
     pub strict: bool,
+    /// A dynamic database login for the command: `NAME=database/creds/ROLE` sets
+    /// `NAME_USERNAME` and `NAME_PASSWORD`, renews the lease while the command runs and
+    /// revokes it when the command ends (also on SIGINT/SIGTERM). Repeatable.
+    #[arg(long = "dynamic", value_name = "NAME=database/creds/ROLE")]
+    pub dynamic: Vec<String>,
     /// The command and its arguments, after `--`.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,

@@ -1,0 +1,285 @@
+//! What dynamic PostgreSQL logins cost, against PostgreSQL's own floor in the same run:
+//!
+//! ```text
+//! STRONGROOM_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:PORT/postgres \
+//!   cargo run --release -p strongroom-benches --bin dynamic -- [--seconds 10] [--clients 8]
+//! ```
+//!
+//! The real server on a SQLite file (WAL, synchronous=FULL) making logins in a fresh
+//! database of that PostgreSQL. Phases, the same clients: (1) the floor, `CREATE ROLE …
+//! LOGIN PASSWORD … VALID UNTIL …` then `GRANT` over connections held open (what the
+//! database itself can do); (2) `GET /v1/database/creds/app` through the API (a lease
+//! recorded, a connection opened, the statements in one transaction, the lease activated
+//! with its audit event); (3) 50 leases of 2 s, and the time from each one's expiry to the
+//! moment its login is gone from `pg_roles` (the sweeper's latency), p50 and p99. Prints
+//! each rate and the creds/floor ratio.
+
+// A measurement tool: a panic is the failure report; the casts are of counts.
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::too_many_lines
+)]
+
+/// The allocator the `strongroom` binary ships with, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::json;
+use strongroom_crypto::secrecy::SecretString;
+use strongroom_crypto::{Key, KeyRing};
+use strongroom_server::{AppState, Limits};
+use strongroom_store::tokens::Tokens;
+use strongroom_store::{KeySource, Store, StoreConfig};
+
+const ADMIN: &str = "dynamic-bench-admin-token-0123456789";
+
+fn arg(args: &[String], name: &str, default: u64) -> u64 {
+    args.windows(2)
+        .find(|w| w[0] == name)
+        .and_then(|w| w[1].parse().ok())
+        .unwrap_or(default)
+}
+
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+fn unix_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let seconds = arg(&args, "--seconds", 10);
+    let clients = arg(&args, "--clients", 8);
+    let server_url = std::env::var("STRONGROOM_TEST_POSTGRES_URL")
+        .expect("STRONGROOM_TEST_POSTGRES_URL: a PostgreSQL superuser URL (cargo xtask postgres)");
+    let (server_base, _) = server_url.rsplit_once('/').unwrap();
+    let db = format!("dyn_bench_{}", std::process::id());
+    let admin_pg = connect(&server_url).await;
+    admin_pg
+        .batch_execute(&format!("CREATE DATABASE {db}"))
+        .await
+        .unwrap();
+    let target = format!("{server_base}/{db}");
+    connect(&target)
+        .await
+        .batch_execute("CREATE TABLE orders (id int)")
+        .await
+        .unwrap();
+
+    // (1) The floor: the same statements over connections held open.
+    let done = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for c in 0..clients {
+        let (target, done) = (target.clone(), Arc::clone(&done));
+        handles.push(tokio::spawn(async move {
+            let client = connect(&target).await;
+            let mut n = 0;
+            while Instant::now() < deadline {
+                n += 1;
+                let name = format!("raw_{c}_{n}");
+                client
+                    .batch_execute(&format!(
+                        "BEGIN; CREATE ROLE \"{name}\" LOGIN PASSWORD 'Abcdefgh1234567890abcdefghijklmn' \
+                         VALID UNTIL '2099-01-01 00:00:00+00:00'; GRANT SELECT ON orders TO \"{name}\"; COMMIT"
+                    ))
+                    .await
+                    .unwrap();
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for handle in handles {
+        handle.await.unwrap();
+    }
+    let floor = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    // Roles are the cluster's, not the database's: drop the floor's.
+    connect(&target)
+        .await
+        .batch_execute(
+            "DO $$ DECLARE r record; BEGIN \
+             FOR r IN SELECT rolname FROM pg_roles WHERE rolname LIKE 'raw\\_%' LOOP \
+             EXECUTE format('DROP OWNED BY %I', r.rolname); \
+             EXECUTE format('DROP ROLE %I', r.rolname); END LOOP; END $$",
+        )
+        .await
+        .unwrap();
+
+    // The server, on a SQLite store.
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("dynamic.db").display());
+    let backend = strongroom_store::open_backend(&url).await.unwrap();
+    let store = Store::open(
+        backend,
+        KeySource::Ring(KeyRing::single(&Key::generate().unwrap())),
+        StoreConfig::default(),
+    )
+    .await
+    .unwrap();
+    let tokens = Tokens::new(&store, Some(&SecretString::from(ADMIN))).unwrap();
+    let router = strongroom_server::router(
+        AppState {
+            tokens,
+            store: Some(store.clone().into()),
+            gateway: None,
+            metrics: None,
+        },
+        Limits::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(strongroom_server::serve(
+        listener,
+        router,
+        std::future::pending(),
+    ));
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients as usize)
+        .build()
+        .unwrap();
+    let host_db = target.split_once('@').unwrap().1.to_owned();
+    let post = |path: &str, body: serde_json::Value| {
+        http.post(format!("{base}/v1/{path}"))
+            .header("X-Vault-Token", ADMIN)
+            .json(&body)
+            .send()
+    };
+    let answer = post(
+        "database/config/bench",
+        json!({
+            "plugin_name": "postgresql-database-plugin",
+            "connection_url": format!("postgresql://{{{{username}}}}:{{{{password}}}}@{host_db}"),
+            "username": "postgres", "password": "unused", "allowed_roles": "*",
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer.status(), 204, "{}", answer.text().await.unwrap());
+    let create = json!([
+        "CREATE ROLE \"{{name}}\" LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
+        "GRANT SELECT ON orders TO \"{{name}}\""
+    ]);
+    for (role, ttl) in [("app", "1h"), ("short", "2s")] {
+        let answer = post(
+            &format!("database/roles/{role}"),
+            json!({"db_name": "bench", "creation_statements": create, "default_ttl": ttl, "max_ttl": ttl}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(answer.status(), 204);
+    }
+
+    // (2) Creds through the API.
+    let done = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for _ in 0..clients {
+        let (http, base, done) = (http.clone(), base.clone(), Arc::clone(&done));
+        handles.push(tokio::spawn(async move {
+            while Instant::now() < deadline {
+                let response = http
+                    .get(format!("{base}/v1/database/creds/app"))
+                    .header("X-Vault-Token", ADMIN)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for handle in handles {
+        handle.await.unwrap();
+    }
+    let creds = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+
+    // (3) Expiry to revocation: 50 leases of 2 s.
+    let mut expiring = Vec::new();
+    for _ in 0..50 {
+        let issued = unix_ms();
+        let made: serde_json::Value = http
+            .get(format!("{base}/v1/database/creds/short"))
+            .header("X-Vault-Token", ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let ttl = u128::from(made["lease_duration"].as_u64().unwrap()) * 1000;
+        expiring.push((
+            made["data"]["username"].as_str().unwrap().to_owned(),
+            issued + ttl,
+        ));
+    }
+    let watcher = connect(&target).await;
+    let mut latencies = Vec::new();
+    let give_up = Instant::now() + Duration::from_mins(1);
+    while !expiring.is_empty() && Instant::now() < give_up {
+        let now = unix_ms();
+        let mut still = Vec::new();
+        for (name, expiry) in expiring {
+            let exists = watcher
+                .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&name])
+                .await
+                .unwrap()
+                .is_some();
+            if exists {
+                still.push((name, expiry));
+            } else {
+                latencies.push(now.saturating_sub(expiry) as f64 / 1000.0);
+            }
+        }
+        expiring = still;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        expiring.is_empty(),
+        "{} logins outlived their leases by a minute",
+        expiring.len()
+    );
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+
+    // Clean up: every lease revoked, the database dropped.
+    http.put(format!("{base}/v1/sys/leases/revoke-prefix/database/creds"))
+        .header("X-Vault-Token", ADMIN)
+        .send()
+        .await
+        .unwrap();
+    let _ = admin_pg
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+        .await;
+
+    println!("clients {clients}, {seconds} s per phase");
+    println!("floor: CREATE ROLE + GRANT over open connections  {floor:>8.0} /s");
+    println!("creds: GET /v1/database/creds/app                  {creds:>8.0} /s");
+    println!(
+        "ratio creds / floor                                 {:>8.3}",
+        creds / floor
+    );
+    println!(
+        "expiry to login dropped (50 leases of 2 s)          p50 {:.2} s  p99 {:.2} s",
+        at(0.5),
+        at(0.99)
+    );
+}
