@@ -237,6 +237,57 @@ assert role_exists(other["data"]["username"])
 admin.sys.revoke_prefix(prefix="database/creds/app")
 assert not role_exists(other["data"]["username"])
 
+# A PostgreSQL server not on UTC: VALID UNTIL is still the lease's end (the expiration
+# carries its offset), on create and on renew.
+with psycopg.connect(db_url, autocommit=True) as c:
+    c.execute(f"ALTER DATABASE {db} SET timezone = 'America/New_York'")
+    c.execute("ALTER ROLE postgres SET timezone = 'Asia/Kolkata'")
+try:
+    away = admin.secrets.database.generate_credentials(name="app")
+    looked = admin.sys.read_lease(lease_id=away["lease_id"])["data"]
+    assert abs(valid_until(away["data"]["username"]) - (time.time() + looked["ttl"])) < 5, "VALID UNTIL off UTC"
+    renewed = admin.sys.renew_lease(lease_id=away["lease_id"], increment=1800)
+    assert abs(valid_until(away["data"]["username"]) - (time.time() + renewed["lease_duration"])) < 5
+    admin.sys.revoke_lease(lease_id=away["lease_id"])
+finally:
+    with psycopg.connect(db_url, autocommit=True) as c:
+        c.execute(f"ALTER DATABASE {db} RESET timezone")
+        c.execute("ALTER ROLE postgres RESET timezone")
+
+# rotate-root: the connection's own login gets a password only Strongroom knows.
+with psycopg.connect(db_url, autocommit=True) as c:
+    c.execute(f"CREATE ROLE {db}_root LOGIN CREATEROLE PASSWORD 'initial-root-password' IN ROLE strongroom_password_login")
+    c.execute(f"GRANT SELECT ON orders TO {db}_root WITH GRANT OPTION")
+admin.secrets.database.configure(
+    name="rooted", plugin_name="postgresql-database-plugin",
+    connection_url=f"postgresql://{{{{username}}}}:{{{{password}}}}@{host_port}/{db}",
+    username=f"{db}_root", password="initial-root-password", allowed_roles=["rooted"],
+)
+admin.secrets.database.create_role(name="rooted", db_name="rooted", creation_statements=create, default_ttl="1h")
+admin.secrets.database.rotate_root_credentials(name="rooted")
+try:
+    connect_as(f"{db}_root", "initial-root-password").close()
+    raise AssertionError("the old root password still works after rotate-root")
+except psycopg.OperationalError:
+    pass
+rooted = admin.secrets.database.generate_credentials(name="rooted")
+with connect_as(rooted["data"]["username"], rooted["data"]["password"]) as c:
+    c.execute("SELECT count(*) FROM orders")
+admin.sys.revoke_lease(lease_id=rooted["lease_id"])
+assert not role_exists(rooted["data"]["username"])
+assert "initial-root-password" not in str(admin.secrets.database.read_connection(name="rooted"))
+
+# revoke-force: a lease whose database is gone for good is forgotten (audited), its login
+# dropped if the database answers.
+forced = admin.secrets.database.generate_credentials(name="app")
+admin.adapter.put("/v1/sys/leases/revoke-force/database/creds/app")
+assert not role_exists(forced["data"]["username"])
+try:
+    admin.sys.read_lease(lease_id=forced["lease_id"])
+    raise AssertionError("a forced lease is still found")
+except exceptions.InvalidRequest:
+    pass
+
 # Hostile names are refused before anything is stored.
 for bad in ['a"b', "a'b", "a b", "x" * 65]:
     try:

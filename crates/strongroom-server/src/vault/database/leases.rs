@@ -83,6 +83,7 @@ pub(super) fn routes() -> Router<AppState> {
         )
         .route("/sys/leases/revoke/{*lease}", any(revoke_path))
         .route("/sys/leases/revoke-prefix/{*prefix}", any(revoke_prefix))
+        .route("/sys/leases/revoke-force/{*prefix}", any(revoke_force))
         .route("/sys/leases/lookup/{*prefix}", any(list))
 }
 
@@ -249,6 +250,40 @@ async fn revoke_prefix(
             continue;
         };
         end(&state, &door, row, &record).await?;
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `PUT sys/leases/revoke-force/{prefix}` (a superuser's): every lease under the prefix
+/// ends now, its login dropped if the database answers and forgotten otherwise (for a
+/// login dropped by hand, or a database gone for good); each is a `lease_revoke` event.
+async fn revoke_force(
+    State(state): State<AppState>,
+    VaultCaller(caller): VaultCaller,
+    Path(prefix): Path<String>,
+) -> VaultResult {
+    if !caller.superuser {
+        return Err(VaultError::permission_denied());
+    }
+    let door = super::super::secrets(&state)?
+        .lease_door()
+        .with_actor(&caller.actor());
+    for row in door.rows(&as_path(&prefix)).await? {
+        if row.state == "revoked" {
+            continue;
+        }
+        if let Ok(record) = Record::of(&door, &row) {
+            let connection = connection_for(&door, &record).await;
+            let _ = pg::drop_login(&connection, &record.revocation_statements, &record.login).await;
+        }
+        let forgotten = LeaseRow {
+            state: "revoked".into(),
+            claimed_until: Timestamp(0),
+            last_error: Some("revoked by force".into()),
+            ..row.clone()
+        };
+        door.update(row, forgotten, Some(Action::LeaseRevoke))
+            .await?;
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -41,6 +41,12 @@ pub(super) fn routes() -> Router<AppState> {
         )
         .route("/database/config", any(list_configs))
         .route(
+            "/database/rotate-root/{name}",
+            axum::routing::post(rotate_root)
+                .put(rotate_root)
+                .fallback(unsupported),
+        )
+        .route(
             "/database/roles/{name}",
             get(read_role)
                 .post(write_role)
@@ -127,6 +133,7 @@ async fn write_config(
         "username",
         "password",
         "allowed_roles",
+        "root_rotation_statements",
     ] {
         if let Some(value) = update.get(field) {
             config.insert(field.into(), value.clone());
@@ -158,6 +165,50 @@ async fn write_config(
         })?;
     }
     save(&state, &caller, "config", &name, Some(config)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST database/rotate-root/{name}`: a new password for the connection's login, set in
+/// PostgreSQL (`ALTER ROLE … PASSWORD`, or the connection's `root_rotation_statements`)
+/// and then kept sealed: afterwards only Strongroom knows it. Should the store fail
+/// between the two, the connection's old password no longer works (the error says so).
+async fn rotate_root(
+    State(state): State<AppState>,
+    VaultCaller(caller): VaultCaller,
+    Path(name): Path<String>,
+) -> VaultResult {
+    let mut config = stored(&state, &caller, &setting("config", &name))
+        .await?
+        .ok_or_else(VaultError::not_found)?;
+    let connection = pg::Connection::from_value(&config)
+        .ok_or_else(|| VaultError::bad_request("the connection has no connection_url"))?;
+    if connection.username.is_empty() {
+        return Err(VaultError::bad_request(
+            "the connection has no username to rotate",
+        ));
+    }
+    let password = pg::new_password().map_err(|e| VaultError::bad_request(e.0))?;
+    let statements = pg::statements(config.get("root_rotation_statements"));
+    pg::rotate_password(&connection, &statements, &password)
+        .await
+        .map_err(|e| {
+            VaultError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the password was not changed: {}", e.0),
+            )
+        })?;
+    {
+        use strongroom_crypto::secrecy::ExposeSecret as _;
+        config["password"] = Value::String(password.expose_secret().to_owned());
+    }
+    save(&state, &caller, "config", &name, Some(config))
+        .await
+        .map_err(|_| {
+            VaultError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the login's password was changed but could not be stored: set a new one by hand and write the connection again",
+            )
+        })?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -267,6 +267,34 @@ pub(super) async fn renew_login(
     Ok(())
 }
 
+/// Sets a new password for the connection's own login (`root_rotation_statements` with
+/// `{{username}}`/`{{password}}`, else `ALTER ROLE … WITH PASSWORD`).
+pub(super) async fn rotate_password(
+    connection: &Connection,
+    statements: &[String],
+    password: &SecretString,
+) -> Result<(), DbFailure> {
+    let client = connection.connect().await?;
+    let name = connection.username.as_str();
+    let defaults = [format!(
+        "ALTER ROLE {} WITH PASSWORD '{}'",
+        quoted(name),
+        password.expose_secret()
+    )];
+    let statements: &[String] = if statements.is_empty() {
+        &defaults
+    } else {
+        statements
+    };
+    for statement in statements {
+        client
+            .batch_execute(&render(statement, name, password.expose_secret(), ""))
+            .await
+            .map_err(|e| DbFailure::of(&e))?;
+    }
+    Ok(())
+}
+
 /// Drops a login: the role's revocation statements, else its sessions ended, what it owns
 /// reassigned and dropped, the role dropped. A login that is already gone counts as
 /// dropped.
@@ -284,6 +312,12 @@ pub(super) async fn drop_login(
     if !exists {
         return Ok(());
     }
+    // A connection login with CREATEROLE (not a superuser) may end the login's sessions
+    // and take over what it owns only as a member of it: become one (harmless when it
+    // already is, or is a superuser).
+    let _ = client
+        .batch_execute(&format!("GRANT {} TO CURRENT_USER", quoted(name)))
+        .await;
     client
         .execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1",
