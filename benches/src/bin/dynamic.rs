@@ -96,13 +96,16 @@ async fn main() {
             while Instant::now() < deadline {
                 n += 1;
                 let name = format!("raw_{c}_{n}");
-                client
-                    .batch_execute(&format!(
-                        "BEGIN; CREATE ROLE \"{name}\" LOGIN PASSWORD 'Abcdefgh1234567890abcdefghijklmn' \
-                         VALID UNTIL '2099-01-01 00:00:00+00:00'; GRANT SELECT ON orders TO \"{name}\"; COMMIT"
-                    ))
-                    .await
-                    .unwrap();
+                let sql = format!(
+                    "BEGIN; CREATE ROLE \"{name}\" LOGIN PASSWORD 'Abcdefgh1234567890abcdefghijklmn' \
+                     VALID UNTIL '2099-01-01 00:00:00+00:00'; GRANT SELECT ON orders TO \"{name}\"; COMMIT"
+                );
+                // Concurrent GRANTs on one table race ("tuple concurrently updated"): run
+                // again, as the server does.
+                while let Err(e) = client.batch_execute(&sql).await {
+                    assert!(e.to_string().contains("concurrently"), "{e}");
+                    client.batch_execute("ROLLBACK").await.unwrap();
+                }
                 done.fetch_add(1, Ordering::Relaxed);
             }
         }));

@@ -218,8 +218,21 @@ fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// Whether a failed transaction may simply be run again: a serialization failure, a
+/// deadlock, or PostgreSQL's "tuple concurrently updated" (concurrent `GRANT`s on one
+/// object: two logins made at once for a role that grants on a table).
+fn retryable(error: &tokio_postgres::Error) -> bool {
+    error.code().is_some_and(|code| {
+        matches!(code.code(), "40001" | "40P01" | "XX000")
+            && error
+                .as_db_error()
+                .is_some_and(|db| code.code() != "XX000" || db.message().contains("concurrently"))
+    })
+}
+
 /// Runs a role's creation statements in one transaction: the login exists after it, or
-/// nothing was made.
+/// nothing was made. A transaction that lost a race with another (see [`retryable`]) is
+/// run again, up to five times.
 pub(super) async fn create_login(
     connection: &Connection,
     statements: &[String],
@@ -228,15 +241,30 @@ pub(super) async fn create_login(
     expires_ms: i64,
 ) -> Result<(), DbFailure> {
     let mut client = connection.connect().await?;
-    let tx = client.transaction().await.map_err(|e| DbFailure::of(&e))?;
     let expiry = expiration(expires_ms);
-    for statement in statements {
-        let sql = render(statement, name, password.expose_secret(), &expiry);
-        tx.batch_execute(&sql)
-            .await
-            .map_err(|e| DbFailure::of(&e))?;
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let outcome = async {
+            let tx = client.transaction().await?;
+            for statement in statements {
+                tx.batch_execute(&render(statement, name, password.expose_secret(), &expiry))
+                    .await?;
+            }
+            tx.commit().await
+        }
+        .await;
+        match outcome {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < 5 && retryable(&e) => {
+                let mut jitter = [0u8; 1];
+                let _ = getrandom::getrandom(&mut jitter);
+                let wait = 5 * u64::from(attempt) + u64::from(jitter[0] % 20);
+                tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+            }
+            Err(e) => return Err(DbFailure::of(&e)),
+        }
     }
-    tx.commit().await.map_err(|e| DbFailure::of(&e))
 }
 
 /// Moves a login's `VALID UNTIL` to a renewed expiry (the role's renew statements, else
