@@ -347,6 +347,8 @@ pub enum Action {
     LeaseRenew,
     /// A lease ended and its login was dropped (key: the lease id).
     LeaseRevoke,
+    /// A static role's password was rotated (key: its schedule's id; never a password).
+    PasswordRotate,
 }
 
 impl Action {
@@ -398,6 +400,7 @@ impl Action {
             Self::LeaseIssue => "lease_issue",
             Self::LeaseRenew => "lease_renew",
             Self::LeaseRevoke => "lease_revoke",
+            Self::PasswordRotate => "password_rotate",
         }
     }
 
@@ -431,6 +434,7 @@ impl Action {
             Self::LeaseIssue,
             Self::LeaseRenew,
             Self::LeaseRevoke,
+            Self::PasswordRotate,
         ]
         .into_iter()
         .find(|a| a.as_str() == name)

@@ -110,6 +110,19 @@ impl LeaseDoor {
         read_setting(&self.store, name).await
     }
 
+    /// Writes the current password of a static role (the setting
+    /// `database/static-creds/NAME`, and no other: this door writes nothing else).
+    pub(crate) async fn set_static_creds(
+        &self,
+        role: &str,
+        value: Option<&serde_json::Value>,
+    ) -> strongroom_store::Result<()> {
+        let bytes = value.map(|v| v.to_string().into_bytes());
+        self.store
+            .set_sealed_setting(&format!("database/static-creds/{role}"), bytes.as_deref())
+            .await
+    }
+
     /// The door acting as `actor` in audit events.
     pub(crate) fn with_actor(&self, actor: &str) -> Self {
         Self {

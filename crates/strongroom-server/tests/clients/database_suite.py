@@ -310,6 +310,51 @@ try:
 except exceptions.InvalidRequest:
     pass
 
+# Static roles: an existing login whose password Strongroom rotates at once, on demand and
+# on a period; readers get the current password, which works.
+with psycopg.connect(db_url, autocommit=True) as c:
+    for svc in ["svc", "tick"]:
+        c.execute(f"CREATE ROLE {db}_{svc} LOGIN PASSWORD 'initial-{svc}' IN ROLE strongroom_password_login")
+admin.secrets.database.configure(name="app-db", plugin_name="postgresql-database-plugin", allowed_roles=["app", "short", "broken", "owner", "svc", "tick"])
+rotate = ["ALTER ROLE \"{{name}}\" WITH PASSWORD '{{password}}'"]
+admin.secrets.database.create_static_role(name="svc", db_name="app-db", username=f"{db}_svc", rotation_statements=rotate, rotation_period=3600)
+first = admin.secrets.database.get_static_credentials(name="svc")["data"]
+assert first["username"] == f"{db}_svc" and 3590 <= first["ttl"] <= 3600 and first["last_vault_rotation"], first
+connect_as(first["username"], first["password"]).close()
+try:
+    connect_as(f"{db}_svc", "initial-svc").close()
+    raise AssertionError("the imported password still works: it was not rotated")
+except psycopg.OperationalError:
+    pass
+admin.secrets.database.rotate_static_role_credentials(name="svc")
+second = admin.secrets.database.get_static_credentials(name="svc")["data"]
+assert second["password"] != first["password"]
+connect_as(second["username"], second["password"]).close()
+try:
+    connect_as(first["username"], first["password"]).close()
+    raise AssertionError("the password before a rotation still works")
+except psycopg.OperationalError:
+    pass
+# On a period, with nobody asking.
+admin.secrets.database.create_static_role(name="tick", db_name="app-db", username=f"{db}_tick", rotation_statements=rotate, rotation_period=5)
+was = admin.secrets.database.get_static_credentials(name="tick")["data"]["password"]
+deadline = time.time() + 30
+now = was
+while now == was and time.time() < deadline:
+    time.sleep(0.5)
+    now = admin.secrets.database.get_static_credentials(name="tick")["data"]["password"]
+assert now != was, "a static role was not rotated on its period"
+connect_as(f"{db}_tick", now).close()
+# Read by a token with database/static-creds/svc:read only.
+reader = hvac.Client(url=base, token=admin.auth.token.create(policies=["database/static-creds/svc:read"], ttl="1h")["auth"]["client_token"])
+assert reader.secrets.database.get_static_credentials(name="svc")["data"]["password"] == second["password"]
+try:
+    reader.secrets.database.get_static_credentials(name="tick")
+    raise AssertionError("a token read another static role")
+except exceptions.Forbidden:
+    pass
+admin.secrets.database.delete_static_role(name="tick")
+
 # Hostile names are refused before anything is stored.
 for bad in ['a"b', "a'b", "a b", "x" * 65]:
     try:

@@ -385,6 +385,11 @@ pub(crate) async fn sweep(state: &AppState) -> strongroom_store::Result<usize> {
     let due = door.claim_due(now, CLAIM_MS, 100).await?;
     let count = due.len();
     for row in due {
+        if super::statics::is_schedule(&row) {
+            // A static role's rotation is due (its failure is kept on the row).
+            let _ = super::statics::rotate_claimed(state, &door, row).await;
+            continue;
+        }
         let Ok(record) = Record::of(&door, &row) else {
             // Written without the key: never acted on; looked at again in an hour.
             tracing::warn!(lease = %row.id, "a lease row whose record does not open under the key");
@@ -449,7 +454,10 @@ pub(crate) async fn counts(state: &AppState) -> Option<(u64, u64, u64)> {
     let door = state.store.as_ref()?.lease_door();
     let rows = door.rows("").await.ok()?;
     let mut counts = (0, 0, 0);
-    for row in rows.iter().filter(|r| r.state != "revoked") {
+    for row in rows
+        .iter()
+        .filter(|r| r.state != "revoked" && !super::statics::is_schedule(r))
+    {
         if row.attempts > 0 {
             counts.2 += 1;
         } else if row.state == "pending" {

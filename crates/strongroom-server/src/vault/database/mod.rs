@@ -27,6 +27,7 @@ use crate::AppState;
 mod creds;
 pub(crate) mod leases;
 mod pg;
+mod statics;
 
 /// The routes of `database/…` and `sys/leases/…`.
 pub(super) fn routes() -> Router<AppState> {
@@ -60,6 +61,7 @@ pub(super) fn routes() -> Router<AppState> {
             get(creds::issue).fallback(unsupported),
         )
         .merge(leases::routes())
+        .merge(statics::routes())
 }
 
 /// The sealed setting of a connection or a role.

@@ -302,8 +302,18 @@ pub(super) async fn rotate_password(
     statements: &[String],
     password: &SecretString,
 ) -> Result<(), DbFailure> {
+    set_password(connection, statements, &connection.username, password).await
+}
+
+/// Sets a new password for the login `name` through `connection` (`statements` with
+/// `{{name}}`/`{{username}}` and `{{password}}`, else `ALTER ROLE … WITH PASSWORD`).
+pub(super) async fn set_password(
+    connection: &Connection,
+    statements: &[String],
+    name: &str,
+    password: &SecretString,
+) -> Result<(), DbFailure> {
     let client = connection.connect().await?;
-    let name = connection.username.as_str();
     let defaults = [format!(
         "ALTER ROLE {} WITH PASSWORD '{}'",
         quoted(name),
