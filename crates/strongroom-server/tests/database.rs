@@ -74,3 +74,165 @@ async fn dynamic_logins_live_exactly_as_long_as_their_leases() {
         .filter(|e| e.action == strongroom_store::Action::LeaseIssue)
         .all(|e| e.key.starts_with("database/creds/")));
 }
+
+/// Three server instances over one PostgreSQL store, each with its sweeper, racing over the
+/// same expired leases: every login is dropped, and each lease is revoked exactly once
+/// (one `lease_revoke` event per lease).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_revoke_each_expired_lease_once() {
+    use strongroom_crypto::secrecy::SecretString;
+    use strongroom_crypto::{Key, KeyRing};
+    let Some(pg) = postgres_url() else {
+        return;
+    };
+    let (server, _) = pg.rsplit_once('/').unwrap();
+    let suffix = format!(
+        "{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
+    let (store_db, target_db) = (
+        format!("race_store_{suffix}"),
+        format!("race_target_{suffix}"),
+    );
+    let (admin, connection) = tokio_postgres::connect(&pg, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    for db in [&store_db, &target_db] {
+        admin
+            .batch_execute(&format!("CREATE DATABASE {db}"))
+            .await
+            .unwrap();
+    }
+    let key = Key::from_bytes(&[5; 32]);
+    let mut bases = Vec::new();
+    let mut stores = Vec::new();
+    for _ in 0..3 {
+        let backend = strongroom_store::open_backend(&format!("{server}/{store_db}"))
+            .await
+            .unwrap();
+        let store = strongroom_store::Store::open(
+            backend,
+            strongroom_store::KeySource::Ring(KeyRing::single(&key)),
+            strongroom_store::StoreConfig::default(),
+        )
+        .await
+        .unwrap();
+        let tokens =
+            strongroom_store::tokens::Tokens::new(&store, Some(&SecretString::from(ADMIN)))
+                .unwrap();
+        let router = strongroom_server::router(
+            strongroom_server::AppState {
+                tokens,
+                store: Some(store.clone().into()),
+                gateway: None,
+                metrics: None,
+            },
+            strongroom_server::Limits::default(),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        bases.push(format!("http://{}", listener.local_addr().unwrap()));
+        tokio::spawn(strongroom_server::serve(
+            listener,
+            router,
+            std::future::pending(),
+        ));
+        stores.push(store);
+    }
+    let http = reqwest::Client::new();
+    let host = server.split_once('@').unwrap().1;
+    let send =
+        |base: &str, method: reqwest::Method, path: &str, body: Option<serde_json::Value>| {
+            let mut request = http
+                .request(method, format!("{base}/v1/{path}"))
+                .header("X-Vault-Token", ADMIN);
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            request.send()
+        };
+    let configured = send(
+        &bases[0],
+        reqwest::Method::POST,
+        "database/config/race",
+        Some(serde_json::json!({
+            "plugin_name": "postgresql-database-plugin",
+            "connection_url": format!("postgresql://{{{{username}}}}:{{{{password}}}}@{host}/{target_db}"),
+            "username": "postgres", "password": "unused", "allowed_roles": "*",
+        })),
+    )
+    .await
+    .unwrap();
+    assert_eq!(configured.status(), 204);
+    let role = send(
+        &bases[1],
+        reqwest::Method::POST,
+        "database/roles/brief",
+        Some(serde_json::json!({
+            "db_name": "race",
+            "creation_statements": ["CREATE ROLE \"{{name}}\" LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'"],
+            "default_ttl": "2s", "max_ttl": "2s",
+        })),
+    )
+    .await
+    .unwrap();
+    assert_eq!(role.status(), 204);
+    let mut names = Vec::new();
+    for i in 0..30 {
+        let made: serde_json::Value = send(
+            &bases[i % 3],
+            reqwest::Method::GET,
+            "database/creds/brief",
+            None,
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        names.push(made["data"]["username"].as_str().unwrap().to_owned());
+    }
+    let (target, connection) =
+        tokio_postgres::connect(&format!("{server}/{target_db}"), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let left = target
+            .query_one(
+                "SELECT count(*) FROM pg_roles WHERE rolname = ANY($1)",
+                &[&names],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0);
+        if left == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{left} logins outlived their leases"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let revocations = stores[0]
+        .audit_all(strongroom_store::AuditQuery {
+            action: Some(strongroom_store::Action::LeaseRevoke),
+            ..strongroom_store::AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    let mut ids: Vec<&str> = revocations.iter().map(|e| e.key.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(
+        (revocations.len(), ids.len()),
+        (30, 30),
+        "each lease revoked exactly once"
+    );
+}
