@@ -2,7 +2,7 @@
 //! loopback and the real PostgreSQL that `cargo xtask ci` starts: driven by hvac
 //! unmodified, every issued login used with psycopg under password authentication.
 
-#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+#![allow(clippy::unwrap_used, clippy::too_many_lines)] // tests: a panic is the failure report
 
 mod common;
 
