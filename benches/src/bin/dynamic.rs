@@ -95,7 +95,7 @@ async fn main() {
             let mut n = 0;
             while Instant::now() < deadline {
                 n += 1;
-                let name = format!("raw_{c}_{n}");
+                let name = format!("raw_{}_{c}_{n}", std::process::id());
                 let sql = format!(
                     "BEGIN; CREATE ROLE \"{name}\" LOGIN PASSWORD 'Abcdefgh1234567890abcdefghijklmn' \
                      VALID UNTIL '2099-01-01 00:00:00+00:00'; GRANT SELECT ON orders TO \"{name}\"; COMMIT"
@@ -123,12 +123,13 @@ async fn main() {
     // Roles are the cluster's, not the database's: drop the floor's.
     connect(&target)
         .await
-        .batch_execute(
+        .batch_execute(&format!(
             "DO $$ DECLARE r record; BEGIN \
-             FOR r IN SELECT rolname FROM pg_roles WHERE rolname LIKE 'raw\\_%' LOOP \
+             FOR r IN SELECT rolname FROM pg_roles WHERE rolname LIKE 'raw\\_{}\\_%' LOOP \
              EXECUTE format('DROP OWNED BY %I', r.rolname); \
              EXECUTE format('DROP ROLE %I', r.rolname); END LOOP; END $$",
-        )
+            std::process::id()
+        ))
         .await
         .unwrap();
 

@@ -438,18 +438,29 @@ async fn hashicorps_go_client_unmodified_drives_kv_v2_and_sys() {
         String::from_utf8_lossy(&built.stderr)
     );
     let server = start().await;
-    let out = tokio::process::Command::new(&binary)
+    let mut command = tokio::process::Command::new(&binary);
+    command
         .env("VAULT_ADDR", &server.base)
-        .env("VAULT_TOKEN", ADMIN)
-        .output()
-        .await
-        .unwrap();
+        .env("VAULT_TOKEN", ADMIN);
+    // With the test PostgreSQL, the database engine too (logins made in its `postgres`
+    // database and revoked by the test).
+    let database = std::env::var("STRONGROOM_TEST_POSTGRES_URL").ok();
+    if let Some(url) = &database {
+        let (server_url, _) = url.rsplit_once('/').unwrap();
+        let host = server_url.split_once('@').unwrap().1;
+        command.env(
+            "STRONGROOM_GO_DATABASE_URL",
+            format!("postgresql://{{{{username}}}}:{{{{password}}}}@{host}/postgres"),
+        );
+    }
+    let out = command.output().await.unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success()
             && stdout.contains("checks passed")
             && stdout.contains("ok   LifetimeWatcher renewed before the end")
-            && stdout.contains("ok   a new login after the max ttl works"),
+            && stdout.contains("ok   a new login after the max ttl works")
+            && (database.is_none() || stdout.contains("ok   a revoked lease is gone")),
         "the Go client failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );

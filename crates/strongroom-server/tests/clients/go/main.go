@@ -148,6 +148,9 @@ func main() {
 	}
 	check("a secret whose metadata was deleted is gone", nil)
 	identity(client)
+	if target := os.Getenv("STRONGROOM_GO_DATABASE_URL"); target != "" {
+		database(client, target)
+	}
 	fmt.Printf("go client: %d checks passed\n", checks)
 }
 
@@ -277,4 +280,45 @@ func watchUntilMaxTTL(client *vault.Client) {
 			check("LifetimeWatcher", fmt.Errorf("never reached the max ttl"))
 		}
 	}
+}
+
+// database drives the database engine through Logical() and the lease helpers: a
+// connection, a role, creds, lookup, renewal capped by max_ttl, revocation.
+func database(client *vault.Client, target string) {
+	_, err := client.Logical().Write("database/config/go-db", map[string]interface{}{
+		"plugin_name":    "postgresql-database-plugin",
+		"connection_url": target,
+		"username":       "postgres",
+		"password":       "unused",
+		"allowed_roles":  "go",
+	})
+	check("database/config", err)
+	_, err = client.Logical().Write("database/roles/go", map[string]interface{}{
+		"db_name":             "go-db",
+		"creation_statements": `CREATE ROLE "{{name}}" LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'`,
+		"default_ttl":         "10m",
+		"max_ttl":             "20m",
+	})
+	check("database/roles", err)
+	creds, err := client.Logical().Read("database/creds/go")
+	check("database/creds", err)
+	if creds.LeaseID == "" || !creds.Renewable || creds.LeaseDuration != 600 || creds.Data["username"] == nil || creds.Data["password"] == nil {
+		check("database/creds shape", fmt.Errorf("%#v", creds))
+	}
+	looked, err := client.Sys().Lookup(creds.LeaseID)
+	check("Sys.Lookup", err)
+	expect("Sys.Lookup id", looked.Data["id"], creds.LeaseID)
+	renewed, err := client.Sys().Renew(creds.LeaseID, 36000)
+	check("Sys.Renew", err)
+	if renewed.LeaseDuration > 1200 || renewed.LeaseDuration < 1100 {
+		check("Sys.Renew capped by max_ttl", fmt.Errorf("%d", renewed.LeaseDuration))
+	}
+	check("Sys.Renew capped by max_ttl", nil)
+	err = client.Sys().Revoke(creds.LeaseID)
+	check("Sys.Revoke", err)
+	_, err = client.Sys().Lookup(creds.LeaseID)
+	if err == nil {
+		check("a revoked lease is gone", fmt.Errorf("still found"))
+	}
+	check("a revoked lease is gone", nil)
 }
