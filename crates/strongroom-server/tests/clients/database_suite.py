@@ -135,14 +135,14 @@ assert not role_exists(short["data"]["username"]), "an expired lease's login was
 
 # Statements that fail leave no login and no lease.
 with psycopg.connect(db_url) as c:
-    before = c.execute("SELECT count(*) FROM pg_roles WHERE rolname LIKE 'v-%%'").fetchone()[0]
+    before = c.execute("SELECT count(*) FROM pg_roles WHERE rolname LIKE 'v-%%-broken-%%'").fetchone()[0]
 try:
     admin.secrets.database.generate_credentials(name="broken")
     raise AssertionError("a failing role issued creds")
 except exceptions.InternalServerError as e:
     assert "SQLSTATE 42P01" in str(e), e
 with psycopg.connect(db_url) as c:
-    assert c.execute("SELECT count(*) FROM pg_roles WHERE rolname LIKE 'v-%%'").fetchone()[0] == before
+    assert c.execute("SELECT count(*) FROM pg_roles WHERE rolname LIKE 'v-%%-broken-%%'").fetchone()[0] == before
 
 # allowed_roles: a role the connection does not allow issues nothing.
 try:

@@ -27,6 +27,7 @@ use crate::AppState;
 mod creds;
 pub(crate) mod leases;
 mod pg;
+mod pool;
 mod statics;
 
 /// The routes of `database/…` and `sys/leases/…`.

@@ -91,7 +91,18 @@ impl Connection {
         Ok(url.to_string())
     }
 
-    /// A client connected as the connection's login.
+    /// A client of the pool for this connection, or a new one (see `pool.rs`).
+    pub(super) async fn client(&self) -> Result<super::pool::Pooled, DbFailure> {
+        let key = super::pool::key(&self.url()?);
+        let client = match super::pool::take(&key) {
+            Some(client) => client,
+            None => self.connect().await?,
+        };
+        Ok(super::pool::Pooled::new(client, key))
+    }
+
+    /// A new client connected as the connection's login (verifying a connection or a
+    /// password: never one from the pool).
     pub(super) async fn connect(&self) -> Result<tokio_postgres::Client, DbFailure> {
         let url = self.url()?;
         let connecting =
@@ -240,7 +251,7 @@ pub(super) async fn create_login(
     password: &SecretString,
     expires_ms: i64,
 ) -> Result<(), DbFailure> {
-    let mut client = connection.connect().await?;
+    let mut client = connection.client().await?;
     let expiry = expiration(expires_ms);
     let mut attempt = 0u32;
     loop {
@@ -275,7 +286,7 @@ pub(super) async fn renew_login(
     name: &str,
     expires_ms: i64,
 ) -> Result<(), DbFailure> {
-    let client = connection.connect().await?;
+    let client = connection.client().await?;
     let expiry = expiration(expires_ms);
     let defaults = [format!(
         "ALTER ROLE {} VALID UNTIL '{expiry}'",
@@ -313,7 +324,7 @@ pub(super) async fn set_password(
     name: &str,
     password: &SecretString,
 ) -> Result<(), DbFailure> {
-    let client = connection.connect().await?;
+    let client = connection.client().await?;
     let defaults = [format!(
         "ALTER ROLE {} WITH PASSWORD '{}'",
         quoted(name),
@@ -341,7 +352,7 @@ pub(super) async fn drop_login(
     statements: &[String],
     name: &str,
 ) -> Result<(), DbFailure> {
-    let client = connection.connect().await?;
+    let client = connection.client().await?;
     let exists = client
         .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&name])
         .await
