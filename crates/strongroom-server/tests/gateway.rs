@@ -676,3 +676,60 @@ async fn a_use_only_token_injects_a_key_it_can_never_read() {
         ]
     );
 }
+
+/// Tokens as identities on the gateway and `/metrics`: an expired token and a used-up one
+/// get exactly what an unknown token gets (401, the same body), and a refused request
+/// spends no use.
+#[tokio::test]
+async fn expired_and_used_up_tokens_are_refused_like_unknown_ones() {
+    use strongroom_store::tokens::TokenRequest;
+    let s = setup().await;
+    let make = |name: &str, ttl: Option<Duration>, uses: u32| {
+        let tokens = s.tokens.clone();
+        let name = name.to_owned();
+        async move {
+            let (_, secret) = tokens
+                .create_with(
+                    TokenRequest {
+                        name,
+                        superuser: true,
+                        ttl,
+                        num_uses: uses,
+                        ..TokenRequest::default()
+                    },
+                    None,
+                )
+                .await
+                .unwrap();
+            secret.expose_secret().to_owned()
+        }
+    };
+    let brief = make("brief", Some(Duration::from_secs(1)), 0).await;
+    let once = make("once", None, 1).await;
+    let call = |path: &str, token: &str| {
+        s.client
+            .get(format!("{}{path}", s.base))
+            .bearer_auth(token)
+            .send()
+    };
+    let unknown = call("/gateway/echo/x", "sr.000000000000.unknown")
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 401);
+    let unknown_body = unknown.text().await.unwrap();
+    assert_eq!(call("/gateway/echo/x", &once).await.unwrap().status(), 200);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for token in [&brief, &once] {
+        for path in ["/gateway/echo/x", "/metrics", "/api/secrets?env=prod"] {
+            let refused = call(path, token).await.unwrap();
+            assert_eq!(refused.status(), 401, "{path}");
+            if path.starts_with("/gateway") {
+                assert_eq!(refused.text().await.unwrap(), unknown_body, "{path}");
+            }
+        }
+    }
+    assert!(
+        s.log.lock().unwrap().len() <= 1,
+        "a refused token reached the upstream"
+    );
+}
