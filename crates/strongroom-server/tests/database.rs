@@ -67,8 +67,8 @@ async fn dynamic_logins_live_exactly_as_long_as_their_leases() {
     // app, owner, short, the scoped token's, the short-lived and the revoked token's, the
     // flaky database's, the other app login: each issued once and revoked once (the
     // failing role's lease was never issued).
-    // Then twelve at once, and the off-UTC, rotated-root and forced ones.
-    assert_eq!((issued, revoked), (23, 23));
+    // Then twelve at once, and the off-UTC, rotated-root, forced and stranded ones.
+    assert_eq!((issued, revoked), (24, 24));
     assert!(events
         .iter()
         .filter(|e| e.action == strongroom_store::Action::LeaseIssue)
@@ -235,4 +235,97 @@ async fn three_instances_revoke_each_expired_lease_once() {
         (30, 30),
         "each lease revoked exactly once"
     );
+}
+
+/// A server killed after recording a lease and making its login, before activating it,
+/// leaves a pending lease: once its grace has passed, a sweeper drops the login (none is
+/// left that nobody will revoke). The crash is simulated by putting a real lease back to
+/// `pending` with its grace over, as the dead server left it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_made_before_a_crash_is_dropped_by_the_sweeper() {
+    let Some(pg) = postgres_url() else {
+        return;
+    };
+    let server = common::start_sqlite(ADMIN, 9, strongroom_server::Surfaces::default()).await;
+    let (base, _) = pg.rsplit_once('/').unwrap();
+    let host = base.split_once('@').unwrap().1;
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: serde_json::Value| {
+        http.post(format!("{}/v1/{path}", server.base))
+            .header("X-Vault-Token", ADMIN)
+            .json(&body)
+            .send()
+    };
+    let written = post(
+        "database/config/crash",
+        serde_json::json!({
+            "plugin_name": "postgresql-database-plugin",
+            "connection_url": format!("postgresql://{{{{username}}}}:{{{{password}}}}@{host}/postgres"),
+            "username": "postgres", "password": "unused", "allowed_roles": "*",
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(written.status(), 204);
+    let written = post(
+        "database/roles/crash",
+        serde_json::json!({
+            "db_name": "crash",
+            "creation_statements": ["CREATE ROLE \"{{name}}\" LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'"],
+            "default_ttl": "1h",
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(written.status(), 204);
+    let made: serde_json::Value = http
+        .get(format!("{}/v1/database/creds/crash", server.base))
+        .header("X-Vault-Token", ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (lease, login) = (
+        made["lease_id"].as_str().unwrap().to_owned(),
+        made["data"]["username"].as_str().unwrap().to_owned(),
+    );
+    let row = server.store.lease_row(&lease).await.unwrap().unwrap();
+    let left_by_the_crash = strongroom_store::backend::LeaseRow {
+        state: "pending".into(),
+        next_attempt: strongroom_store::Timestamp::now(),
+        ..row.clone()
+    };
+    assert!(server
+        .store
+        .update_lease(row, left_by_the_crash, None)
+        .await
+        .unwrap());
+    let (client, connection) = tokio_postgres::connect(&pg, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while client
+        .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&login])
+        .await
+        .unwrap()
+        .is_some()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a login made before a crash was never dropped"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let state = server.store.lease_row(&lease).await.unwrap().unwrap().state;
+        if state == "revoked" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the lease is {state}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

@@ -355,6 +355,20 @@ except exceptions.Forbidden:
     pass
 admin.secrets.database.delete_static_role(name="tick")
 
+# Deleting the role and the connection strands nothing: the lease keeps what its
+# revocation needs.
+admin.secrets.database.configure(
+    name="doomed-db", plugin_name="postgresql-database-plugin",
+    connection_url=f"postgresql://{{{{username}}}}:{{{{password}}}}@{host_port}/{db}",
+    username="postgres", password="x", allowed_roles=["doomed"],
+)
+admin.secrets.database.create_role(name="doomed", db_name="doomed-db", creation_statements=create, default_ttl="1h")
+stranded = admin.secrets.database.generate_credentials(name="doomed")
+admin.secrets.database.delete_role(name="doomed")
+admin.secrets.database.delete_connection(name="doomed-db")
+admin.sys.revoke_lease(lease_id=stranded["lease_id"])
+assert not role_exists(stranded["data"]["username"]), "a deleted connection stranded a login"
+
 # Hostile names are refused before anything is stored.
 for bad in ['a"b', "a'b", "a b", "x" * 65]:
     try:
