@@ -63,6 +63,13 @@ admin.secrets.database.configure(
     username="postgres", password="root-password-not-used-by-trust",
     allowed_roles=["app", "short", "broken", "owner"],
 )
+# Options this engine does not implement are refused, not ignored.
+for option in [{"username_template": "{{.RoleName}}"}, {"password_policy": "strict"}]:
+    try:
+        admin.secrets.database.configure(name="app-db", plugin_name="postgresql-database-plugin", **option)
+        raise AssertionError(f"{option} was silently accepted")
+    except exceptions.InvalidRequest:
+        pass
 shown = admin.secrets.database.read_connection(name="app-db")["data"]
 assert "password" not in shown and "root-password" not in str(shown), shown
 

@@ -126,6 +126,17 @@ async fn write_config(
     let Value::Object(update) = body.json()? else {
         return Err(VaultError::bad_request("expected a JSON object"));
     };
+    // Vault's options this engine does not implement are refused, never ignored: a name
+    // or password made another way than the operator asked would be a surprise.
+    for field in ["username_template", "password_policy"] {
+        if update.get(field).is_some_and(|v| !v.is_null() && v != "") {
+            return Err(VaultError::bad_request(format!(
+                "{field} is not supported: names are v-{{token}}-{{role}}-{{random}}-{{time}} \
+                 (at most 63 bytes) and passwords 32 characters of A-Za-z0-9 \
+                 (docs/dynamic-credentials.md)"
+            )));
+        }
+    }
     let mut config = match stored(&state, &caller, &setting("config", &name)).await? {
         Some(Value::Object(map)) => map,
         _ => Map::new(),
