@@ -334,6 +334,7 @@ async fn connection_for(door: &LeaseDoor, record: &Record) -> pg::Connection {
             url_template: String::new(),
             username: String::new(),
             password: String::new().into(),
+            max_idle: 0,
         })
 }
 

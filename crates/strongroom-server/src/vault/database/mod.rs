@@ -148,6 +148,7 @@ async fn write_config(
         "password",
         "allowed_roles",
         "root_rotation_statements",
+        "max_open_connections",
     ] {
         if let Some(value) = update.get(field) {
             config.insert(field.into(), value.clone());

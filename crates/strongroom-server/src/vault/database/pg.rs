@@ -34,6 +34,8 @@ pub(super) struct Connection {
     pub(super) username: String,
     /// Its password (never returned).
     pub(super) password: SecretString,
+    /// How many connections are kept open between requests (`max_open_connections`).
+    pub(super) max_idle: usize,
 }
 
 impl std::fmt::Debug for Connection {
@@ -61,6 +63,15 @@ impl Connection {
                     .unwrap_or_default()
                     .to_owned(),
             ),
+            max_idle: value
+                .get("max_open_connections")
+                .and_then(|v| {
+                    v.as_u64()
+                        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                })
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(4)
+                .min(64),
         })
     }
 
@@ -70,6 +81,7 @@ impl Connection {
             "connection_url": self.url_template,
             "username": self.username,
             "password": self.password.expose_secret(),
+            "max_open_connections": self.max_idle,
         })
     }
 
@@ -98,7 +110,7 @@ impl Connection {
             Some(client) => client,
             None => self.connect().await?,
         };
-        Ok(super::pool::Pooled::new(client, key))
+        Ok(super::pool::Pooled::new(client, key, self.max_idle))
     }
 
     /// A new client connected as the connection's login (verifying a connection or a

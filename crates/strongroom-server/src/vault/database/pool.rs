@@ -1,7 +1,8 @@
 //! Connections to the databases logins are made in, kept open between requests: a
 //! request takes an idle client of its connection (the same URL, login and password) or
 //! opens one, and gives it back when done. Idle clients older than 30 s, and closed ones,
-//! are dropped; at most 16 are kept per connection. A rotated password is a different
+//! are dropped; at most the connection's `max_open_connections` (default 4, Vault's) are
+//! kept idle per connection. A rotated password is a different
 //! connection: clients opened with the old one are never reused.
 
 use std::collections::HashMap;
@@ -17,7 +18,6 @@ type Idle = Vec<(tokio_postgres::Client, Instant)>;
 static IDLE: LazyLock<Mutex<HashMap<[u8; 32], Idle>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
-const MAX_IDLE: usize = 16;
 const MAX_IDLE_AGE: Duration = Duration::from_secs(30);
 
 /// The key of a connection URL (never the URL: it holds a password).
@@ -44,13 +44,15 @@ pub(super) fn take(key: &[u8; 32]) -> Option<tokio_postgres::Client> {
 pub(super) struct Pooled {
     client: Option<tokio_postgres::Client>,
     key: [u8; 32],
+    max_idle: usize,
 }
 
 impl Pooled {
-    pub(super) fn new(client: tokio_postgres::Client, key: [u8; 32]) -> Self {
+    pub(super) fn new(client: tokio_postgres::Client, key: [u8; 32], max_idle: usize) -> Self {
         Self {
             client: Some(client),
             key,
+            max_idle,
         }
     }
 }
@@ -85,7 +87,7 @@ impl Drop for Pooled {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let clients = idle.entry(self.key).or_default();
         clients.retain(|(c, since)| !c.is_closed() && since.elapsed() < MAX_IDLE_AGE);
-        if clients.len() < MAX_IDLE {
+        if clients.len() < self.max_idle {
             clients.push((client, Instant::now()));
         }
     }
