@@ -165,14 +165,6 @@ function may(capability, namespace, env) {
     s.caps.includes(capability));
 }
 
-/** The envs a read of `env` tries, in order (as the server's fallback chains). */
-function chain(env) {
-  const rest = session.fallback[env] ?? [session.default_env];
-  const envs = [env];
-  for (const next of rest) if (!envs.includes(next)) envs.push(next);
-  return envs;
-}
-
 /** Suggests envs from the scopes and the fallback chains; a scoped token starts on its own. */
 function prepareEnvs() {
   const names = new Set([session.default_env, ...Object.keys(session.fallback)]);
@@ -222,24 +214,18 @@ function filters() {
 async function loadSecrets() {
   hideAllValues();
   const { namespace, env, prefix } = filters();
+  // With an env selected, the server answers what that env serves: its own secrets and,
+  // for keys it does not hold, those of the envs it falls back to (each item's `env` says
+  // where it comes from), ordered and paged on the server.
   const listed = await api("GET", `/api/secrets${query({
     namespace, env, prefix, page: secretsPage, perPage: PAGE_SIZE, details: true,
+    served: env ? true : undefined,
   })}`);
-  const rows = listed.items.map((item) => ({ item, requestedEnv: item.env, via: null }));
-  // Values the selected env falls back to (for example `global`): shown where they are
-  // not overridden, marked with where they come from.
-  if (env && secretsPage === 1) {
-    const own = new Set(listed.items.map((i) => i.key));
-    for (const next of chain(env).slice(1)) {
-      if (!may("list", namespace, next)) continue;
-      const more = await api("GET", `/api/secrets${query({ namespace, env: next, prefix, perPage: 500, details: true })}`);
-      for (const item of more.items) {
-        if (own.has(item.key)) continue;
-        own.add(item.key);
-        rows.push({ item, requestedEnv: env, via: next });
-      }
-    }
-  }
+  const rows = listed.items.map((item) => ({
+    item,
+    requestedEnv: env || item.env,
+    via: env && item.env !== env ? item.env : null,
+  }));
   const names = new Set([...$("env-names").options].map((o) => o.value));
   for (const { item } of rows) {
     if (!names.has(item.env)) {

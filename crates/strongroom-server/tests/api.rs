@@ -1820,3 +1820,69 @@ async fn versions_and_settings_over_the_native_api() {
         .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// `GET /api/secrets?env=prod&served=true`: what prod serves, computed on the server over
+/// every page: prod's own secrets shadow global's whatever the page (sixty overridden keys,
+/// past the first page), global's others are there from global, ordered by key and paged
+/// on the server; a token that may not list global sees only prod's.
+#[tokio::test]
+async fn the_served_listing_is_right_beyond_the_first_page() {
+    let server = start(true, Limits::default()).await;
+    let mut batch = Vec::new();
+    for i in 0..60 {
+        batch.push(json!({"key": format!("OVR_{i:02}"), "value": "prod", "env": "prod"}));
+        batch.push(json!({"key": format!("OVR_{i:02}"), "value": "global", "env": "global"}));
+    }
+    for i in 0..5 {
+        batch.push(json!({"key": format!("ZZ_GLOBAL_{i}"), "value": "g", "env": "global"}));
+    }
+    for item in batch {
+        let (status, body) = server.admin("POST", "/api/secrets", Some(item)).await;
+        assert!(status.is_success(), "{body}");
+    }
+    let mut seen = Vec::new();
+    for page in 1..=3 {
+        let (status, body) = server
+            .admin(
+                "GET",
+                &format!("/api/secrets?env=prod&served=true&perPage=25&page={page}&details=true"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["total"], 65, "{body}");
+        for item in body["items"].as_array().unwrap() {
+            seen.push((
+                item["key"].as_str().unwrap().to_owned(),
+                item["env"].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    assert_eq!(seen.len(), 65);
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted, "ordered by key across pages");
+    for (key, env) in &seen {
+        let wanted = if key.starts_with("OVR_") {
+            "prod"
+        } else {
+            "global"
+        };
+        assert_eq!(env, wanted, "{key} served from {env}");
+    }
+    // Without list on global: only prod's own.
+    let token = server.scoped("prod-only", &["default/prod:list"]).await;
+    let (status, body) = server
+        .call(
+            "GET",
+            "/api/secrets?env=prod&served=true&perPage=500",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["total"], 60);
+    // served needs an env.
+    let (status, _) = server.admin("GET", "/api/secrets?served=true", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

@@ -461,6 +461,23 @@ async fn every_page_works_in_a_real_browser() {
             .set("staging", &format!("PAGED_{i:02}"), "v", "")
             .await;
     }
+    // Namespace `team`: qa overrides thirty keys of global (past the first page) and
+    // falls back to global for one more.
+    for (env, key) in (0..30)
+        .flat_map(|i| {
+            [
+                ("qa", format!("OVR_{i:02}")),
+                ("global", format!("OVR_{i:02}")),
+            ]
+        })
+        .chain([("global", "ZZ_ONLY_GLOBAL".to_owned())])
+    {
+        server
+            .store
+            .set(&SecretId::new("team", env, key), SetRequest::value("v"))
+            .await
+            .unwrap();
+    }
     let scoped = server.token("prod-reader", "default/prod:list,read").await;
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -125,6 +125,11 @@ pub(crate) struct ListParams {
     namespace: Option<String>,
     /// Also `version`, `state` and `expires` per item.
     details: Option<bool>,
+    /// What `env` serves (needs `env`): its own secrets and, for each key it does not
+    /// hold, the one of the first env of its fallback chain that does (among the envs the
+    /// token may list), ordered by key and paged on the server; each item's `env` is where
+    /// it comes from.
+    served: Option<bool>,
 }
 
 /// One listed secret: never its value.
@@ -189,14 +194,27 @@ pub(crate) async fn list_secrets(
         ));
     }
     let offset = usize::try_from(u64::from(page - 1) * u64::from(per_page)).unwrap_or(usize::MAX);
-    let listed = listing
-        .page(ListQuery {
-            prefix: params.prefix,
-            limit: Some(per_page as usize),
-            offset: Some(offset),
-            ..ListQuery::default()
-        })
-        .await?;
+    let listed = if params.served.unwrap_or(false) {
+        let env = env.ok_or_else(|| ApiError::bad_request("served needs env"))?;
+        served(
+            &scoped,
+            &namespace,
+            &env,
+            params.prefix,
+            offset,
+            per_page as usize,
+        )
+        .await?
+    } else {
+        listing
+            .page(ListQuery {
+                prefix: params.prefix,
+                limit: Some(per_page as usize),
+                offset: Some(offset),
+                ..ListQuery::default()
+            })
+            .await?
+    };
     let items = listed
         .items
         .into_iter()
@@ -217,6 +235,58 @@ pub(crate) async fn list_secrets(
         items,
         total: listed.total,
     }))
+}
+
+/// What `env` serves, one page of it: every key of its chain's envs the caller may list,
+/// each from the first env of the chain that holds it (the env's own secret shadows a
+/// fallback whatever its state, as a read does).
+async fn served(
+    scoped: &crate::authz::Scoped<'_>,
+    namespace: &str,
+    env: &str,
+    prefix: Option<String>,
+    offset: usize,
+    limit: usize,
+) -> ApiResult<strongroom_store::Page<strongroom_store::SecretInfo>> {
+    let config = scoped.config();
+    let chain = if config.env_isolation {
+        config.chain(env)
+    } else {
+        vec![env.to_owned()]
+    };
+    let mut by_key = std::collections::BTreeMap::new();
+    for link in &chain {
+        // The requested env was checked by the caller; the others are left out unless
+        // the token may list them (a fallback it can not see is not shown).
+        let Ok(listing) = scoped.list_env(namespace, Some(link)) else {
+            continue;
+        };
+        let mut at = 0;
+        loop {
+            let page = listing
+                .page(ListQuery {
+                    prefix: prefix.clone(),
+                    limit: Some(500),
+                    offset: Some(at),
+                    ..ListQuery::default()
+                })
+                .await?;
+            let got = page.items.len();
+            for item in page.items {
+                by_key.entry(item.key.clone()).or_insert(item);
+            }
+            at += got;
+            if got < 500 {
+                break;
+            }
+        }
+    }
+    let total = u64::try_from(by_key.len()).unwrap_or(u64::MAX);
+    Ok(strongroom_store::Page {
+        items: by_key.into_values().skip(offset).take(limit).collect(),
+        total,
+        next_cursor: None,
+    })
 }
 
 /// `{"key", "value", "env"}`: `env` is the env that served (after fallback).

@@ -165,6 +165,26 @@ try:
     shared = row("SHARED_URL", "global")
     assert "fallback for prod" in shared.text
 
+    step("fallback rows are right beyond page one (computed by the server)")
+    namespace = driver.find_element(By.ID, "f-namespace")
+    namespace.clear()
+    namespace.send_keys("team")
+    filter_env("qa")
+    until(lambda: "Page 1 of 2 (31 secrets)" in driver.find_element(By.ID, "page-info").text, "team/qa's 31 served rows")
+    assert all(env == "qa" for _, env in rows()), rows()
+    driver.find_element(By.ID, "next-page").click()
+    until(lambda: "Page 2 of 2" in driver.find_element(By.ID, "page-info").text, "page 2 of team/qa")
+    until(lambda: ("ZZ_ONLY_GLOBAL", "global") in rows(), "the one fallback row")
+    second = rows()
+    assert ("OVR_29", "qa") in second and not any(k.startswith("OVR_") and e == "global" for k, e in second), second
+    assert "fallback for qa" in row("ZZ_ONLY_GLOBAL", "global").text
+    driver.find_element(By.ID, "prev-page").click()
+    namespace = driver.find_element(By.ID, "f-namespace")
+    namespace.clear()
+    namespace.send_keys("default")
+    filter_env("prod")
+    until(lambda: ("DB_URL", "prod") in rows() and all(env in ("prod", "global") for _, env in rows()), "back to default/prod")
+
     step("reveal is one click, audited, and hides again after 30 s")
     db = row("DB_URL", "prod")
     by_testid("reveal", db).click()
