@@ -174,8 +174,15 @@ function prepareEnvs() {
   $("env-names").replaceChildren(...[...names].sort().map((name) => el("option", { value: name })));
   const namespace = $("f-namespace").value.trim() || "default";
   if (!may("list", namespace, "*")) {
+    // Start where the token can look: a scope on a whole namespace (`payments/*`) lists
+    // all its envs; otherwise the first env a scope may list.
+    const all = session.scopes.map(parseScope);
+    const wide = all.find((s) => s.env === "*" && s.namespace !== "*" && s.caps.includes("list"));
     const first = scoped.find((s) => s.caps.includes("list"));
-    if (first) {
+    if (wide) {
+      $("f-namespace").value = wide.namespace;
+      $("f-env").value = "";
+    } else if (first) {
       $("f-namespace").value = first.namespace === "*" ? "default" : first.namespace;
       $("f-env").value = first.env;
     }
@@ -187,6 +194,8 @@ function prepareEnvs() {
 // ---- Views -------------------------------------------------------------------------------
 
 async function show(view) {
+  // A revealed value never outlives the view it was revealed in.
+  hideAllValues();
   for (const name of ["secrets", "audit", "tokens", "keys"]) {
     $(`view-${name}`).hidden = name !== view;
   }
@@ -217,10 +226,20 @@ async function loadSecrets() {
   // With an env selected, the server answers what that env serves: its own secrets and,
   // for keys it does not hold, those of the envs it falls back to (each item's `env` says
   // where it comes from), ordered and paged on the server.
-  const listed = await api("GET", `/api/secrets${query({
-    namespace, env, prefix, page: secretsPage, perPage: PAGE_SIZE, details: true,
-    served: env ? true : undefined,
-  })}`);
+  let listed;
+  try {
+    listed = await api("GET", `/api/secrets${query({
+      namespace, env, prefix, page: secretsPage, perPage: PAGE_SIZE, details: true,
+      served: env ? true : undefined,
+    })}`);
+  } catch (error) {
+    // A refused or failed listing leaves no rows of the previous filter behind.
+    $("secret-rows").replaceChildren();
+    $("page-info").textContent = "";
+    $("prev-page").disabled = true;
+    $("next-page").disabled = true;
+    throw error;
+  }
   const rows = listed.items.map((item) => ({
     item,
     requestedEnv: env || item.env,
@@ -300,20 +319,48 @@ function secretRow(namespace, { item, requestedEnv, via }) {
     el("td", {}, actions));
 }
 
-/** Delete asks once more in place, then deletes. */
-function deleteButton(namespace, item) {
-  const button = el("button", { type: "button", class: "danger", "data-testid": "delete" }, "Delete");
+/** How long a destructive button stays armed for its confirming click. */
+const CONFIRM_MS = 5_000;
+
+/**
+ * A destructive action asks once more in place: the first click arms the button
+ * ("Confirm …"), a second click within 5 s acts, and the button disarms on its own after
+ * that. While the action runs the button is disabled, so a double click acts once.
+ */
+function confirming(button, confirmLabel, action) {
+  const label = button.textContent;
+  let timer = null;
+  const disarm = () => {
+    clearTimeout(timer);
+    delete button.dataset.confirm;
+    button.textContent = label;
+  };
   button.addEventListener("click", guarded(async () => {
     if (button.dataset.confirm !== "yes") {
       button.dataset.confirm = "yes";
-      button.textContent = "Confirm delete";
+      button.textContent = confirmLabel;
+      timer = setTimeout(disarm, CONFIRM_MS);
       return;
     }
+    disarm();
+    button.disabled = true;
+    try {
+      await action();
+    } finally {
+      button.disabled = false;
+    }
+  }));
+  return button;
+}
+
+/** Delete asks once more in place, then deletes. */
+function deleteButton(namespace, item) {
+  const button = el("button", { type: "button", class: "danger", "data-testid": "delete", "aria-label": `Delete ${item.key}` }, "Delete");
+  return confirming(button, "Confirm delete", async () => {
     await api("DELETE", `${secretPath(item.key)}${query({ namespace, env: item.env })}`);
     showNotice(`Deleted ${item.key} (${item.env}).`);
     await loadSecrets();
-  }));
-  return button;
+  });
 }
 
 function hideAllValues() {
@@ -346,6 +393,18 @@ function closeEditor() {
 }
 
 async function saveSecret() {
+  // One write per Save: a second click while this one runs does nothing.
+  const save = $("editor").querySelector("button[type=submit]");
+  if (save.disabled) return;
+  save.disabled = true;
+  try {
+    await writeSecret();
+  } finally {
+    save.disabled = false;
+  }
+}
+
+async function writeSecret() {
   const { namespace } = filters();
   const key = $("key-input").value.trim();
   const env = $("env-input").value.trim() || undefined;
@@ -369,21 +428,21 @@ async function openHistory(namespace, item) {
   $("history-rows").replaceChildren(...history.items.map((v) => {
     const state = v.destroyed ? "destroyed" : v.deleted ? "deleted" : v.current ? "current" : "kept";
     const rollback = (canWrite && !v.current && !v.deleted && !v.destroyed)
-      ? el("button", {
-        type: "button", "data-testid": "rollback", "data-version": v.version,
-        onclick: guarded(async () => {
-          await api("POST", secretPath(item.key, `/rollback${query({ namespace })}`), { version: v.version, env: item.env });
-          showNotice(`Rolled ${item.key} back to version ${v.version}.`);
-          $("history-panel").hidden = true;
-          await loadSecrets();
-        }),
-      }, `Roll back to v${v.version}`)
+      ? confirming(el("button", { type: "button", "data-testid": "rollback", "data-version": v.version },
+        `Roll back to v${v.version}`), `Confirm roll back to v${v.version}`, async () => {
+        await api("POST", secretPath(item.key, `/rollback${query({ namespace })}`), { version: v.version, env: item.env });
+        showNotice(`Rolled ${item.key} back to version ${v.version}.`);
+        $("history-panel").hidden = true;
+        await loadSecrets();
+      })
       : null;
     return el("tr", { "data-testid": "version-row", "data-version": v.version },
       el("td", {}, `v${v.version}`), el("td", {}, String(v.kek_version)), el("td", { class: "when" }, when(v.created)),
       el("td", {}, v.actor), el("td", {}, state), el("td", {}, rollback));
   }));
   $("history-panel").hidden = false;
+  $("history-panel").scrollIntoView({ block: "nearest" });
+  $("history-close").focus();
 }
 
 // ---- Audit -------------------------------------------------------------------------------
@@ -433,14 +492,13 @@ async function loadChainStatus() {
 async function loadTokens() {
   const listed = await api("GET", "/api/tokens");
   $("token-rows").replaceChildren(...listed.items.map((t) => {
-    const revoke = t.revoked ? null : el("button", {
-      type: "button", class: "danger", "data-testid": "revoke",
-      onclick: guarded(async () => {
-        await api("DELETE", `/api/tokens/${encodeURIComponent(t.name)}`);
-        showNotice(`Revoked ${t.name}.`);
-        await loadTokens();
-      }),
-    }, "Revoke");
+    const revoke = t.revoked ? null : confirming(el("button", {
+      type: "button", class: "danger", "data-testid": "revoke", "aria-label": `Revoke ${t.name}`,
+    }, "Revoke"), t.superuser ? "Confirm: revoke a superuser" : "Confirm revoke", async () => {
+      await api("DELETE", `/api/tokens/${encodeURIComponent(t.name)}`);
+      showNotice(`Revoked ${t.name}.`);
+      await loadTokens();
+    });
     return el("tr", { "data-testid": "token-row", "data-name": t.name, "data-revoked": t.revoked ? "yes" : "no" },
       el("td", {}, t.name), el("td", {}, el("code", {}, t.id)),
       el("td", {}, el("code", { "data-testid": "token-accessor" }, t.accessor)),

@@ -478,7 +478,24 @@ async fn every_page_works_in_a_real_browser() {
             .await
             .unwrap();
     }
+    server
+        .set(
+            "prod",
+            "PEM",
+            "-----BEGIN KEY-----\nline two\n-----END KEY-----",
+            "",
+        )
+        .await;
+    server
+        .store
+        .set(
+            &SecretId::new("payments", "prod", "INVOICE_KEY"),
+            SetRequest::value("inv"),
+        )
+        .await
+        .unwrap();
     let scoped = server.token("prod-reader", "default/prod:list,read").await;
+    let namespace_wide = server.token("payments-team", "payments/*:list,read").await;
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/clients/console_suite.py"
@@ -495,6 +512,7 @@ async fn every_page_works_in_a_real_browser() {
             .env("CONSOLE_URL", base)
             .env("ADMIN_TOKEN", ADMIN)
             .env("SCOPED_TOKEN", scoped)
+            .env("NAMESPACE_TOKEN", namespace_wide)
             .env("HOSTILE_DESCRIPTION", HOSTILE)
             .env("SCREENSHOTS", screenshots)
             .output()

@@ -21,6 +21,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 BASE = os.environ["CONSOLE_URL"]
 ADMIN = os.environ["ADMIN_TOKEN"]
 SCOPED = os.environ["SCOPED_TOKEN"]
+NAMESPACE_WIDE = os.environ["NAMESPACE_TOKEN"]
 SHOTS = os.environ.get("SCREENSHOTS")
 HOSTILE = os.environ["HOSTILE_DESCRIPTION"]
 
@@ -209,7 +210,20 @@ try:
     assert copied == "postgres://prod-db/app", copied
     assert not by_testid("value", row("DB_URL", "prod")).is_displayed(), "copying reveals nothing"
 
-    step("create")
+    step("a multi-line value keeps its lines when revealed")
+    by_testid("reveal", row("PEM", "prod")).click()
+    until(lambda: by_testid("value", row("PEM", "prod")).text == "-----BEGIN KEY-----\nline two\n-----END KEY-----",
+          "the PEM's three lines")
+
+    step("a revealed value is gone after switching views")
+    driver.find_element(By.CSS_SELECTOR, "#nav [data-view='keys']").click()
+    until(lambda: "Active key version" in driver.find_element(By.ID, "keys-summary").text, "the keys view")
+    assert "line two" not in driver.page_source, "a revealed value outlived its view"
+    driver.find_element(By.CSS_SELECTOR, "#nav [data-view='secrets']").click()
+    until(lambda: ("PEM", "prod") in rows(), "the secrets again")
+    assert by_testid("masked", row("PEM", "prod")).is_displayed()
+
+    step("create (a double-clicked Save writes one version)")
     by_testid("new-secret").click()
     by_testid("key-input").send_keys("NEW_KEY")
     env_input = by_testid("env-input")
@@ -218,7 +232,7 @@ try:
     by_testid("value-input").send_keys("created-in-browser")
     driver.find_element(By.ID, "description-input").send_keys("made by the console test")
     driver.find_element(By.ID, "ttl-input").send_keys("90d")
-    by_testid("save").click()
+    driver.execute_script("const b = document.querySelector(\"[data-testid='save']\"); b.click(); b.click();")
     until(lambda: ("NEW_KEY", "prod") in rows(), "the new secret")
     created = row("NEW_KEY", "prod")
     assert "v1" in created.text and "expires" in created.text, created.text
@@ -235,15 +249,24 @@ try:
     shot("history")
     rollback = by_testid("rollback")
     assert rollback.get_attribute("data-version") == "1"
+    assert driver.execute_script("const r = arguments[0].getBoundingClientRect(); return r.top >= 0 && r.top < window.innerHeight;",
+                                 driver.find_element(By.ID, "history-panel")), "the history opened off-screen"
+    rollback.click()
+    assert rollback.text == "Confirm roll back to v1", rollback.text
+    assert "v2" in row("NEW_KEY", "prod").text, "one click rolled back"
     rollback.click()
     until(lambda: "v3" in row("NEW_KEY", "prod").text, "version 3 after the rollback")
     by_testid("reveal", row("NEW_KEY", "prod")).click()
     until(lambda: by_testid("value", row("NEW_KEY", "prod")).text == "created-in-browser", "the rolled-back value")
 
-    step("delete asks once more, then deletes")
+    step("delete asks once more, disarms after 5 s, then deletes")
     delete = by_testid("delete", row("NEW_KEY", "prod"))
+    assert delete.get_attribute("aria-label") == "Delete NEW_KEY"
     delete.click()
     assert ("NEW_KEY", "prod") in rows()
+    assert delete.text == "Confirm delete"
+    until(lambda: delete.text == "Delete", "the confirmation disarmed", timeout=8)
+    delete.click()
     assert delete.text == "Confirm delete"
     delete.click()
     until(lambda: ("NEW_KEY", "prod") not in rows(), "the deleted secret gone")
@@ -279,7 +302,11 @@ try:
     driver.find_element(By.ID, "token-dismiss").click()
     assert made not in driver.page_source
     shot("tokens")
-    by_testid("revoke", made_row).click()
+    revoke = by_testid("revoke", made_row)
+    revoke.click()
+    assert revoke.text == "Confirm revoke", revoke.text
+    assert made_row.get_attribute("data-revoked") == "no", "one click revoked"
+    revoke.click()
     until(lambda: driver.find_element(
         By.CSS_SELECTOR, "[data-testid='token-row'][data-name='console-made']").get_attribute("data-revoked") == "yes",
         "the token revoked")
@@ -309,6 +336,17 @@ try:
     assert not by_testid("new-secret").is_displayed()
     filter_env("staging")
     until(lambda: "lacks the `list` capability" in error_text(), "403 on an env outside the scope")
+    assert rows() == [], "a refused listing left the previous env's rows"
+
+    step("a token on a whole namespace starts there, with no error")
+    sign_out()
+    sign_in(NAMESPACE_WIDE)
+    until(lambda: ("INVOICE_KEY", "prod") in rows(), "the payments namespace's rows")
+    assert driver.find_element(By.ID, "f-namespace").get_attribute("value") == "payments"
+    assert error_text() == "", error_text()
+    sign_out()
+    sign_in(SCOPED)
+    until(lambda: len(rows()) > 0, "the scoped list")
 
     step("readable on a phone: nothing wider than the screen")
     filter_env("prod")
