@@ -95,10 +95,12 @@ function clearMessages() {
   $("notice").hidden = true;
 }
 
-/** Runs an action, reporting its failure in the error box. */
+/** Runs an action, reporting its failure in the error box; the previous action's message
+ * is cleared first, so what the box says is always about the last thing done. */
 function guarded(action) {
   return async (event) => {
     event?.preventDefault?.();
+    clearMessages();
     try {
       await action(event);
     } catch (error) {
@@ -107,10 +109,22 @@ function guarded(action) {
   };
 }
 
+/** A time as people read it ("3 minutes ago"), the exact local time on hover. */
 function when(text) {
   if (!text) return "";
   const date = new Date(text);
-  return Number.isNaN(date.getTime()) ? text : date.toLocaleString();
+  if (Number.isNaN(date.getTime())) return text;
+  return el("time", { datetime: date.toISOString(), title: date.toLocaleString() }, relative(date));
+}
+
+/** "3 minutes ago", "in 2 hours": the nearest whole unit, in the browser's language. */
+function relative(date) {
+  const seconds = Math.round((date.getTime() - Date.now()) / 1000);
+  const format = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+  const units = [["year", 31_536_000], ["month", 2_592_000], ["week", 604_800], ["day", 86_400],
+    ["hour", 3_600], ["minute", 60], ["second", 1]];
+  const [unit, size] = units.find(([, size]) => Math.abs(seconds) >= size) ?? ["second", 1];
+  return format.format(Math.round(seconds / size), unit);
 }
 
 // ---- Signing in and out ----------------------------------------------------------------
@@ -313,7 +327,7 @@ function secretRow(namespace, { item, requestedEnv, via }) {
     envCell,
     el("td", {}, masked, value, " ", canRead ? revealButton : null),
     el("td", {}, `v${item.version}`),
-    el("td", {}, state, item.expires ? el("div", { class: "hint" }, `expires ${when(item.expires)}`) : null),
+    el("td", {}, state, item.expires ? el("div", { class: "hint" }, "expires ", when(item.expires)) : null),
     el("td", { class: "desc", "data-testid": "description" }, item.description),
     el("td", { class: "when" }, when(item.updated)),
     el("td", {}, actions));

@@ -236,6 +236,9 @@ try:
     until(lambda: ("NEW_KEY", "prod") in rows(), "the new secret")
     created = row("NEW_KEY", "prod")
     assert "v1" in created.text and "expires" in created.text, created.text
+    updated = created.find_element(By.CSS_SELECTOR, "td.when time")
+    assert updated.get_attribute("title") and updated.get_attribute("datetime"), "the exact time on hover"
+    assert updated.text in ("now",) or "second" in updated.text or "minute" in updated.text, updated.text
 
     step("edit: a new version")
     by_testid("edit", created).click()
@@ -349,8 +352,11 @@ try:
     until(lambda: len(rows()) > 0, "the scoped list")
 
     step("readable on a phone: nothing wider than the screen")
+    filter_env("staging")
+    until(lambda: "lacks the `list` capability" in error_text(), "the 403 again")
     filter_env("prod")
     until(lambda: len(rows()) > 0, "the list again")
+    assert error_text() == "", "the last action's error outlived it"
     driver.set_window_size(390, 844)
     time.sleep(0.3)
     overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
