@@ -72,6 +72,46 @@ function query(params) {
   return text ? `?${text}` : "";
 }
 
+// ---- The address: the view and the secrets' filters live in the URL's fragment, so a
+// reload keeps them and Back returns to the previous view or filter. ----------------------
+
+let currentView = "secrets";
+
+/** The fragment for the current view and filters: `#secrets?namespace=…&env=…&page=2`. */
+function fragment() {
+  if (currentView !== "secrets") return `#${currentView}`;
+  const { namespace, env, prefix } = filters();
+  return `#secrets${query({
+    namespace: namespace === "default" ? undefined : namespace, env, prefix,
+    page: secretsPage > 1 ? secretsPage : undefined,
+  })}`;
+}
+
+/** Records the current state as a new history entry (unless it is the same). */
+function remember() {
+  const next = fragment();
+  if (location.hash !== next) history.pushState(null, "", next);
+}
+
+/** Applies a fragment: sets the filters and shows its view (true when there was one). */
+async function follow(hash) {
+  const match = /^#(secrets|audit|tokens|keys)(?:\?(.*))?$/.exec(hash);
+  if (!match) return false;
+  const [, view, search] = match;
+  if (view === "secrets") {
+    const params = new URLSearchParams(search ?? "");
+    $("f-namespace").value = params.get("namespace") ?? "default";
+    $("f-env").value = params.get("env") ?? "";
+    $("f-prefix").value = params.get("prefix") ?? "";
+    const page = Number.parseInt(params.get("page") ?? "1", 10);
+    secretsPage = Number.isFinite(page) && page > 0 ? page : 1;
+  }
+  const tab = document.querySelector(`#nav .tab[data-view='${view}']`);
+  if (tab?.hidden) return false;
+  await show(view, false);
+  return true;
+}
+
 function secretPath(key, suffix = "") {
   return `/api/secrets/${encodeURIComponent(key)}${suffix}`;
 }
@@ -141,12 +181,14 @@ async function signIn(token) {
   prepareEnvs();
   $("new-secret").hidden = !(me.superuser || me.scopes.some((s) => parseScope(s).caps.includes("write")));
   clearMessages();
-  await show("secrets");
+  if (!(await follow(location.hash))) await show("secrets");
 }
 
 function signOut() {
   session = null;
   sessionStorage.removeItem(TOKEN_KEY);
+  // The next token starts where it can look, not where this one was.
+  history.replaceState(null, "", location.pathname);
   hideAllValues();
   for (const body of ["secret-rows", "audit-rows", "token-rows", "key-rows", "history-rows"]) {
     $(body).replaceChildren();
@@ -207,9 +249,10 @@ function prepareEnvs() {
 
 // ---- Views -------------------------------------------------------------------------------
 
-async function show(view) {
+async function show(view, record = true) {
   // A revealed value never outlives the view it was revealed in.
   hideAllValues();
+  currentView = view;
   for (const name of ["secrets", "audit", "tokens", "keys"]) {
     $(`view-${name}`).hidden = name !== view;
   }
@@ -218,7 +261,8 @@ async function show(view) {
     if (tab.dataset.view === view) tab.setAttribute("aria-current", "page");
     else tab.removeAttribute("aria-current");
   }
-  if (view === "secrets") await loadSecrets();
+  if (view === "secrets") await loadSecrets(record);
+  else if (record) remember();
   if (view === "audit") await Promise.all([loadAudit(true), loadChainStatus()]);
   if (view === "tokens") await loadTokens();
   if (view === "keys") await loadKeys();
@@ -234,8 +278,9 @@ function filters() {
   };
 }
 
-async function loadSecrets() {
+async function loadSecrets(record = true) {
   hideAllValues();
+  if (record) remember();
   const { namespace, env, prefix } = filters();
   // With an env selected, the server answers what that env serves: its own secrets and,
   // for keys it does not hold, those of the envs it falls back to (each item's `env` says
@@ -589,6 +634,9 @@ function wire() {
     $("token-secret").textContent = "";
     $("token-once").hidden = true;
   });
+  window.addEventListener("popstate", guarded(async () => {
+    if (session) await follow(location.hash);
+  }));
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape") {
       closeEditor();

@@ -186,6 +186,18 @@ try:
     filter_env("prod")
     until(lambda: ("DB_URL", "prod") in rows() and all(env in ("prod", "global") for _, env in rows()), "back to default/prod")
 
+    step("the address keeps the view and the filters: reload, then Back")
+    until(lambda: "env=prod" in driver.current_url, "the filter in the address")
+    driver.refresh()
+    until(lambda: ("DB_URL", "prod") in rows() and all(env in ("prod", "global") for _, env in rows()),
+          "prod's rows after a reload")
+    assert driver.find_element(By.ID, "f-env").get_attribute("value") == "prod"
+    driver.find_element(By.CSS_SELECTOR, "#nav [data-view='keys']").click()
+    until(lambda: driver.current_url.endswith("#keys"), "the keys view in the address")
+    driver.back()
+    until(lambda: driver.find_element(By.ID, "view-secrets").is_displayed() and ("DB_URL", "prod") in rows(),
+          "Back to the secrets, still filtered on prod")
+
     step("reveal is one click, audited, and hides again after 30 s")
     db = row("DB_URL", "prod")
     by_testid("reveal", db).click()
