@@ -312,6 +312,7 @@ async function loadSecrets(record = true) {
     }
   }
   $("secret-rows").replaceChildren(...rows.map((row) => secretRow(namespace, row)));
+  labelCells($("secret-rows"));
   if (rows.length === 0) {
     $("secret-rows").append(el("tr", {}, el("td", { colspan: 8, class: "hint" }, "No secrets here.")));
   }
@@ -422,6 +423,17 @@ function deleteButton(namespace, item) {
   });
 }
 
+/** Gives each cell its column's name (`data-label`), shown before the value where the
+ * tables become cards (phone widths). */
+function labelCells(body) {
+  const names = [...body.closest("table").querySelectorAll("thead th")].map((th) => th.textContent);
+  for (const tr of body.rows) {
+    [...tr.cells].forEach((td, i) => {
+      if (names[i] && td.colSpan === 1) td.dataset.label = names[i];
+    });
+  }
+}
+
 function hideAllValues() {
   for (const timer of revealTimers) clearTimeout(timer);
   revealTimers.clear();
@@ -499,6 +511,7 @@ async function openHistory(namespace, item) {
       el("td", {}, `v${v.version}`), el("td", {}, String(v.kek_version)), el("td", { class: "when" }, when(v.created)),
       el("td", {}, v.actor), el("td", {}, state), el("td", {}, rollback));
   }));
+  labelCells($("history-rows"));
   $("history-panel").hidden = false;
   $("history-panel").scrollIntoView({ block: "nearest" });
   $("history-close").focus();
@@ -526,6 +539,7 @@ async function loadAudit(fresh) {
     el("td", {}, String(e.id)), el("td", { class: "when" }, when(e.time)), el("td", {}, e.actor), el("td", {}, e.action),
     el("td", {}, e.namespace), el("td", {}, e.env), el("td", { class: "key" }, e.key),
     el("td", {}, e.version === null ? "" : `v${e.version}`))));
+  labelCells($("audit-rows"));
   auditBefore = page.next;
   $("audit-more").disabled = page.next === null;
 }
@@ -569,6 +583,7 @@ async function loadTokens() {
       el("td", { class: "when" }, t.revoked ? when(t.revoked) : ""),
       el("td", {}, revoke));
   }));
+  labelCells($("token-rows"));
 }
 
 async function createToken() {
@@ -595,6 +610,7 @@ async function loadKeys() {
   $("key-rows").replaceChildren(...status.by_version.map((v) => el("tr", { "data-testid": "key-row" },
     el("td", {}, v.kek_version === status.active_version ? `${v.kek_version} (active)` : String(v.kek_version)),
     el("td", {}, String(v.current)), el("td", {}, String(v.history)))));
+  labelCells($("key-rows"));
 }
 
 // ---- Wiring ------------------------------------------------------------------------------

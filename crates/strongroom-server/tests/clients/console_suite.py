@@ -326,6 +326,21 @@ try:
         By.CSS_SELECTOR, "[data-testid='token-row'][data-name='console-made']").get_attribute("data-revoked") == "yes",
         "the token revoked")
 
+    step("every admin view on a phone: cards, nothing wider than the screen")
+    driver.set_window_size(390, 844)
+    for view in ["tokens", "audit", "keys", "secrets"]:
+        driver.find_element(By.CSS_SELECTOR, f"#nav [data-view='{view}']").click()
+        until(lambda: driver.find_element(By.ID, f"view-{view}").is_displayed(), f"the {view} view")
+        time.sleep(0.3)
+        overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 1, f"the {view} view is {overflow}px wider than a phone"
+    by_testid("history", row("DB_URL", "prod") if ("DB_URL", "prod") in rows() else all_testid("secret-row")[0]).click()
+    until(lambda: len(all_testid("version-row")) > 0, "the history on a phone")
+    overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1, f"the history is {overflow}px wider than a phone"
+    driver.find_element(By.ID, "history-close").click()
+    driver.set_window_size(1400, 900)
+
     step("keys: rotation status")
     driver.find_element(By.CSS_SELECTOR, "#nav [data-view='keys']").click()
     until(lambda: "Active key version 1" in driver.find_element(By.ID, "keys-summary").text, "the rotation status")
