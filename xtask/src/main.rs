@@ -316,7 +316,9 @@ fn ensure_test_tools() -> Result {
 /// committed `package-lock.json` (`npm ci`) when absent.
 fn ensure_node_vault() -> Result {
     let clients = root().join("crates/strongroom-server/tests/clients");
-    if clients.join("node_modules/node-vault").exists() {
+    if clients.join("node_modules/node-vault").exists()
+        && clients.join("node_modules/axe-core").exists()
+    {
         return Ok(());
     }
     run_in(

@@ -320,9 +320,14 @@ async fn main() {
         .await
         .unwrap()
         .unwrap();
-    let record = store.open_lease(&model_row).unwrap();
+    // The lease's sealed record decides (the sweeper trusts nothing else): each stale
+    // lease is the model's record with its end moved into the past.
     let expired_at =
         strongroom_store::Timestamp(strongroom_store::Timestamp::now().unix_ms() - 1000);
+    let mut record: serde_json::Value =
+        serde_json::from_slice(store.open_lease(&model_row).unwrap().expose_secret()).unwrap();
+    record["expires_ms"] = json!(expired_at.unix_ms());
+    let record = record.to_string();
     for i in 0..stale {
         let id = format!("database/creds/app/stale-{i:06}");
         store
@@ -331,7 +336,7 @@ async fn main() {
                 expires: expired_at,
                 next_attempt: expired_at,
                 state: "active".into(),
-                sealed: store.seal_lease(&id, record.expose_secret()).unwrap(),
+                sealed: store.seal_lease(&id, record.as_bytes()).unwrap(),
                 ..model_row.clone()
             })
             .await

@@ -41,6 +41,23 @@ def browser():
     return webdriver.Chrome(options=options, service=service)
 
 
+AXE = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "node_modules", "axe-core", "axe.min.js")).read()
+AXE_FOUND = []
+
+
+def axe(where):
+    """axe-core (Deque's accessibility engine) on the page as it is: every violation, of
+    any impact, is collected and reported at the end."""
+    if not driver.execute_script("return typeof window.axe !== 'undefined'"):
+        driver.execute_script(AXE)
+    found = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {resultTypes: ['violations']}).then("
+        "(r) => done(r.violations.map((v) => [v.id, v.impact, v.nodes.length, v.nodes[0].target.join(' ')])),"
+        "(e) => done([['axe failed', String(e), 0, '']]));")
+    AXE_FOUND.extend([where, *v] for v in found)
+
+
 driver = browser()
 wait = WebDriverWait(driver, 10)
 
@@ -110,6 +127,7 @@ def step(name):
 try:
     driver.get(f"{BASE}/_/")
     shot("sign-in")
+    axe("sign-in")
 
     step("a wrong token shows an error and signs nobody in")
     sign_in("sr.000000000000.not-a-real-token")
@@ -165,6 +183,7 @@ try:
           "the global value under prod, and only prod's rows")
     shared = row("SHARED_URL", "global")
     assert "fallback for prod" in shared.text
+    axe("secrets")
 
     step("fallback rows are right beyond page one (computed by the server)")
     namespace = driver.find_element(By.ID, "f-namespace")
@@ -262,6 +281,7 @@ try:
     by_testid("history", row("NEW_KEY", "prod")).click()
     until(lambda: len(all_testid("rollback")) == 1, "one version to roll back to")
     shot("history")
+    axe("history")
     rollback = by_testid("rollback")
     assert rollback.get_attribute("data-version") == "1"
     assert driver.execute_script("const r = arguments[0].getBoundingClientRect(); return r.top >= 0 && r.top < window.innerHeight;",
@@ -297,6 +317,7 @@ try:
     until(lambda: [r.get_attribute("data-action") for r in all_testid("audit-row")] == ["read", "read"],
           "exactly the two reads of DB_URL (the reveal and the copy)")
     shot("audit")
+    axe("audit")
 
     step("tokens: create shows the secret once, list, revoke")
     driver.find_element(By.CSS_SELECTOR, "#nav [data-view='tokens']").click()
@@ -317,6 +338,7 @@ try:
     driver.find_element(By.ID, "token-dismiss").click()
     assert made not in driver.page_source
     shot("tokens")
+    axe("tokens")
     revoke = by_testid("revoke", made_row)
     revoke.click()
     assert revoke.text == "Confirm revoke", revoke.text
@@ -345,6 +367,7 @@ try:
     driver.find_element(By.CSS_SELECTOR, "#nav [data-view='keys']").click()
     until(lambda: "Active key version 1" in driver.find_element(By.ID, "keys-summary").text, "the rotation status")
     shot("keys")
+    axe("keys")
 
     step("sign out forgets the token; the revoked token no longer signs in")
     sign_out()
@@ -389,7 +412,11 @@ try:
     overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 1, f"the page is {overflow}px wider than a phone"
     shot("phone")
+    axe("phone")
     driver.set_window_size(1400, 900)
+
+    step("axe-core: no accessibility violation of any impact on any view")
+    assert AXE_FOUND == [], "\n".join(map(str, AXE_FOUND))
 
     step("no Content-Security-Policy violation and no script error on any page")
     problems = [entry["message"] for entry in driver.get_log("browser")
