@@ -73,6 +73,12 @@ impl Problem {
     /// and hands the cause to the log layer.
     pub fn respond_as(self, status: StatusCode, body: impl IntoResponse) -> Response {
         let mut response = (status, body).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
         if let Some(cause) = self.cause {
             response.extensions_mut().insert(ErrorCause(cause));
         }
@@ -104,7 +110,18 @@ impl Problem {
             }
             ErrorKind::WrongKey => (StatusCode::INTERNAL_SERVER_ERROR, "wrong_key"),
             ErrorKind::Integrity => (StatusCode::INTERNAL_SERVER_ERROR, "integrity"),
-            ErrorKind::Config | ErrorKind::Unavailable | ErrorKind::Internal => {
+            ErrorKind::Unavailable => {
+                // The database could not be reached (no primary during a failover, a
+                // network cut): a client retries, so 503 with Retry-After, not 500. The
+                // driver's message stays in the server log.
+                return Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the database is unavailable; retry shortly (a write that was in flight may or may not have been made: retry it with check-and-set)",
+                )
+                .caused_by(error);
+            }
+            ErrorKind::Config | ErrorKind::Internal => {
                 // Driver and configuration messages stay in the server log.
                 return Self::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -237,5 +254,28 @@ impl From<strongroom_gateway::Refusal> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         Self(Problem::from(error))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database that can not be reached is a 503 with Retry-After on the native API and
+    /// on `/v1`, never a 500, and the driver's message is not sent.
+    #[test]
+    fn an_unreachable_database_is_503_with_retry_after() {
+        let error = || StoreError::Database("connection refused to 10.0.0.7:5432".into());
+        let native = ApiError::from(Problem::from(error())).into_response();
+        assert_eq!(native.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(native.headers()[axum::http::header::RETRY_AFTER], "1");
+        let vault = crate::vault::VaultError::from(error()).into_response();
+        assert_eq!(vault.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(vault.headers()[axum::http::header::RETRY_AFTER], "1");
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let body = runtime
+            .block_on(axum::body::to_bytes(native.into_body(), 1 << 16))
+            .unwrap();
+        assert!(!String::from_utf8_lossy(&body).contains("10.0.0.7"));
     }
 }
