@@ -272,7 +272,9 @@ mod tests {
         let vault = crate::vault::VaultError::from(error()).into_response();
         assert_eq!(vault.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(vault.headers()[axum::http::header::RETRY_AFTER], "1");
-        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let body = runtime
             .block_on(axum::body::to_bytes(native.into_body(), 1 << 16))
             .unwrap();

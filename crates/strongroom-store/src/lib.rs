@@ -21,6 +21,7 @@
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod action;
 mod audit;
 pub mod backend;
 mod config;
