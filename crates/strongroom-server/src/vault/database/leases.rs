@@ -6,8 +6,8 @@
 //! their logins. A revocation that fails (the database unreachable) keeps the lease, with
 //! the attempt counted and the next one backed off (1 s doubling to 5 min), for ever:
 //! nothing is forgotten. States: `pending` (recorded, the login maybe not made yet),
-//! `active`, `revoking` (asked to end while the database was unreachable), `revoked`. A lease's record is sealed; a row whose record does not open is
-//! never acted on.
+//! `active`, `revoking` (asked to end while the database was unreachable), `revoked`. A
+//! lease's record is sealed; a row whose record does not open is never acted on.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -236,12 +236,7 @@ async fn revoke_prefix(
     VaultCaller(caller): VaultCaller,
     Path(prefix): Path<String>,
 ) -> VaultResult {
-    if !caller.superuser {
-        return Err(VaultError::permission_denied());
-    }
-    let door = super::super::secrets(&state)?
-        .lease_door()
-        .with_actor(&caller.actor());
+    let door = superuser_door(&state, &caller)?;
     for row in door.rows(&as_path(&prefix)).await? {
         if row.state == "revoked" {
             continue;
@@ -262,12 +257,7 @@ async fn revoke_force(
     VaultCaller(caller): VaultCaller,
     Path(prefix): Path<String>,
 ) -> VaultResult {
-    if !caller.superuser {
-        return Err(VaultError::permission_denied());
-    }
-    let door = super::super::secrets(&state)?
-        .lease_door()
-        .with_actor(&caller.actor());
+    let door = superuser_door(&state, &caller)?;
     for row in door.rows(&as_path(&prefix)).await? {
         if row.state == "revoked" {
             continue;
@@ -294,10 +284,7 @@ async fn list(
     VaultCaller(caller): VaultCaller,
     Path(prefix): Path<String>,
 ) -> VaultResult {
-    if !caller.superuser {
-        return Err(VaultError::permission_denied());
-    }
-    let door = super::super::secrets(&state)?.lease_door();
+    let door = superuser_door(&state, &caller)?;
     let prefix = as_path(&prefix);
     let mut keys: Vec<String> = Vec::new();
     for row in door.rows(&prefix).await? {
@@ -347,33 +334,55 @@ async fn end(
     row: LeaseRow,
     record: &Record,
 ) -> VaultResult<()> {
-    let connection = connection_for(door, record).await;
-    match pg::drop_login(&connection, &record.revocation_statements, &record.login).await {
-        Ok(()) => {
-            let revoked = LeaseRow {
-                state: "revoked".into(),
-                claimed_until: Timestamp(0),
-                last_error: None,
-                ..row.clone()
-            };
-            door.update(row, revoked, Some(Action::LeaseRevoke)).await?;
-            if let Some(metrics) = &state.metrics {
-                metrics.lease_event("revoked");
-            }
-        }
-        Err(failure) => {
-            // Asked to end: remembered, and the sweeper drops it as soon as it can.
-            let later = LeaseRow {
-                state: "revoking".into(),
-                next_attempt: Timestamp::now(),
-                claimed_until: Timestamp(0),
-                last_error: Some(failure.0),
-                ..row.clone()
-            };
-            door.update(row, later, None).await?;
-        }
+    if let Some((row, failure)) = drop_and_mark(state, door, row, record).await? {
+        // Asked to end: remembered, and the sweeper drops it as soon as it can.
+        let later = LeaseRow {
+            state: "revoking".into(),
+            next_attempt: Timestamp::now(),
+            claimed_until: Timestamp(0),
+            last_error: Some(failure.0),
+            ..row.clone()
+        };
+        door.update(row, later, None).await?;
     }
     Ok(())
+}
+
+/// Drops a lease's login and marks the lease revoked (`lease_revoke`); when the database
+/// does not take it, the row and why, for the caller to schedule.
+async fn drop_and_mark(
+    state: &AppState,
+    door: &LeaseDoor,
+    row: LeaseRow,
+    record: &Record,
+) -> strongroom_store::Result<Option<(LeaseRow, pg::DbFailure)>> {
+    let connection = connection_for(door, record).await;
+    if let Err(failure) =
+        pg::drop_login(&connection, &record.revocation_statements, &record.login).await
+    {
+        return Ok(Some((row, failure)));
+    }
+    let revoked = LeaseRow {
+        state: "revoked".into(),
+        claimed_until: Timestamp(0),
+        last_error: None,
+        ..row.clone()
+    };
+    door.update(row, revoked, Some(Action::LeaseRevoke)).await?;
+    if let Some(metrics) = &state.metrics {
+        metrics.lease_event("revoked");
+    }
+    Ok(None)
+}
+
+/// The lease door for a superuser's request (`revoke-prefix`, `revoke-force`, listing).
+fn superuser_door(state: &AppState, caller: &Principal) -> VaultResult<LeaseDoor> {
+    if !caller.superuser {
+        return Err(VaultError::permission_denied());
+    }
+    Ok(super::super::secrets(state)?
+        .lease_door()
+        .with_actor(&caller.actor()))
 }
 
 /// The sweeper's one pass: claims the due leases and ends or reschedules each.
@@ -414,35 +423,20 @@ pub(crate) async fn sweep(state: &AppState) -> strongroom_store::Result<usize> {
             door.update(row, rescheduled, None).await?;
             continue;
         }
-        let connection = connection_for(&door, &record).await;
-        match pg::drop_login(&connection, &record.revocation_statements, &record.login).await {
-            Ok(()) => {
-                let revoked = LeaseRow {
-                    state: "revoked".into(),
-                    claimed_until: Timestamp(0),
-                    last_error: None,
-                    ..row.clone()
-                };
-                door.update(row, revoked, Some(Action::LeaseRevoke)).await?;
-                if let Some(metrics) = &state.metrics {
-                    metrics.lease_event("revoked");
-                }
-            }
-            Err(failure) => {
-                let shift = row.attempts.min(20);
-                let backoff = (1000_i64 << shift).min(MAX_BACKOFF_MS);
-                tracing::warn!(lease = %row.id, attempts = row.attempts + 1, why = %failure.0, "a lease's login could not be dropped; retrying");
-                let later = LeaseRow {
-                    attempts: row.attempts.saturating_add(1),
-                    next_attempt: Timestamp(now.unix_ms().saturating_add(backoff)),
-                    claimed_until: Timestamp(0),
-                    last_error: Some(failure.0),
-                    ..row.clone()
-                };
-                door.update(row, later, None).await?;
-                if let Some(metrics) = &state.metrics {
-                    metrics.lease_event("revocation_failed");
-                }
+        if let Some((row, failure)) = drop_and_mark(state, &door, row, &record).await? {
+            let shift = row.attempts.min(20);
+            let backoff = (1000_i64 << shift).min(MAX_BACKOFF_MS);
+            tracing::warn!(lease = %row.id, attempts = row.attempts + 1, why = %failure.0, "a lease's login could not be dropped; retrying");
+            let later = LeaseRow {
+                attempts: row.attempts.saturating_add(1),
+                next_attempt: Timestamp(now.unix_ms().saturating_add(backoff)),
+                claimed_until: Timestamp(0),
+                last_error: Some(failure.0),
+                ..row.clone()
+            };
+            door.update(row, later, None).await?;
+            if let Some(metrics) = &state.metrics {
+                metrics.lease_event("revocation_failed");
             }
         }
     }

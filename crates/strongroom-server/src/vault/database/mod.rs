@@ -90,6 +90,27 @@ async fn stored(
     Ok(settings.get(name).await?)
 }
 
+/// The stored setting `name` (a superuser's read) with the `fields` of `update` written
+/// over it: a write merges, as Vault's do.
+async fn merged(
+    state: &AppState,
+    caller: &strongroom_store::tokens::Principal,
+    name: &str,
+    update: &Map<String, Value>,
+    fields: &[&str],
+) -> VaultResult<Map<String, Value>> {
+    let mut stored = match stored(state, caller, name).await? {
+        Some(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    for field in fields {
+        if let Some(value) = update.get(*field) {
+            stored.insert((*field).to_owned(), value.clone());
+        }
+    }
+    Ok(stored)
+}
+
 /// Writes (or removes) a setting as a superuser, and keeps the index of its kind.
 async fn save(
     state: &AppState,
@@ -137,23 +158,22 @@ async fn write_config(
             )));
         }
     }
-    let mut config = match stored(&state, &caller, &setting("config", &name)).await? {
-        Some(Value::Object(map)) => map,
-        _ => Map::new(),
-    };
-    for field in [
-        "plugin_name",
-        "connection_url",
-        "username",
-        "password",
-        "allowed_roles",
-        "root_rotation_statements",
-        "max_open_connections",
-    ] {
-        if let Some(value) = update.get(field) {
-            config.insert(field.into(), value.clone());
-        }
-    }
+    let mut config = merged(
+        &state,
+        &caller,
+        &setting("config", &name),
+        &update,
+        &[
+            "plugin_name",
+            "connection_url",
+            "username",
+            "password",
+            "allowed_roles",
+            "root_rotation_statements",
+            "max_open_connections",
+        ],
+    )
+    .await?;
     match config.get("plugin_name").and_then(Value::as_str) {
         Some("postgresql-database-plugin") => {}
         _ => {
@@ -302,22 +322,21 @@ async fn write_role(
     let Value::Object(update) = body.json()? else {
         return Err(VaultError::bad_request("expected a JSON object"));
     };
-    let mut role = match stored(&state, &caller, &setting("roles", &name)).await? {
-        Some(Value::Object(map)) => map,
-        _ => Map::new(),
-    };
-    for field in [
-        "db_name",
-        "creation_statements",
-        "revocation_statements",
-        "renew_statements",
-        "default_ttl",
-        "max_ttl",
-    ] {
-        if let Some(value) = update.get(field) {
-            role.insert(field.into(), value.clone());
-        }
-    }
+    let mut role = merged(
+        &state,
+        &caller,
+        &setting("roles", &name),
+        &update,
+        &[
+            "db_name",
+            "creation_statements",
+            "revocation_statements",
+            "renew_statements",
+            "default_ttl",
+            "max_ttl",
+        ],
+    )
+    .await?;
     for field in [
         "creation_statements",
         "revocation_statements",

@@ -17,7 +17,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse as _;
 use axum::routing::{any, get, post};
 use axum::Router;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use strongroom_crypto::secrecy::ExposeSecret as _;
 use strongroom_store::backend::LeaseRow;
 use strongroom_store::tokens::Capability;
@@ -91,21 +91,19 @@ async fn write_role(
     let Value::Object(update) = body.json()? else {
         return Err(VaultError::bad_request("expected a JSON object"));
     };
-    let mut role =
-        match super::stored(&state, &caller, &super::setting("static-roles", &name)).await? {
-            Some(Value::Object(map)) => map,
-            _ => Map::new(),
-        };
-    for field in [
-        "db_name",
-        "username",
-        "rotation_period",
-        "rotation_statements",
-    ] {
-        if let Some(value) = update.get(field) {
-            role.insert(field.into(), value.clone());
-        }
-    }
+    let mut role = super::merged(
+        &state,
+        &caller,
+        &super::setting("static-roles", &name),
+        &update,
+        &[
+            "db_name",
+            "username",
+            "rotation_period",
+            "rotation_statements",
+        ],
+    )
+    .await?;
     let statements = pg::statements(role.get("rotation_statements"));
     role.insert("rotation_statements".into(), json!(statements));
     let role = Value::Object(role);
