@@ -45,3 +45,11 @@ pub fn fsync_latency_us(dir: &std::path::Path) -> f64 {
     samples.sort_by(f64::total_cmp);
     samples[samples.len() / 2]
 }
+
+/// The number after `name` on the command line (`--seconds 30`), else `default`.
+pub fn arg(args: &[String], name: &str, default: u64) -> u64 {
+    args.windows(2)
+        .find(|w| w[0] == name)
+        .and_then(|w| w[1].parse().ok())
+        .unwrap_or(default)
+}

@@ -40,12 +40,7 @@ use strongroom_store::{KeySource, Store, StoreConfig};
 
 const ADMIN: &str = "dynamic-bench-admin-token-0123456789";
 
-fn arg(args: &[String], name: &str, default: u64) -> u64 {
-    args.windows(2)
-        .find(|w| w[0] == name)
-        .and_then(|w| w[1].parse().ok())
-        .unwrap_or(default)
-}
+use strongroom_benches::arg;
 
 async fn connect(url: &str) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)

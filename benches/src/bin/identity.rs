@@ -35,12 +35,7 @@ use strongroom_store::{KeySource, SecretId, SetRequest, Store, StoreConfig};
 
 const ADMIN: &str = "identity-bench-admin-token-0123456789";
 
-fn arg(args: &[String], name: &str, default: u64) -> u64 {
-    args.windows(2)
-        .find(|w| w[0] == name)
-        .and_then(|w| w[1].parse().ok())
-        .unwrap_or(default)
-}
+use strongroom_benches::arg;
 
 /// Requests per second for `seconds` from `clients` loops of `request`.
 async fn rate<F, Fut>(clients: u64, seconds: u64, request: F) -> f64

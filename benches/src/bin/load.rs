@@ -52,12 +52,7 @@ struct ClientReport {
     last_acked: Option<u64>,
 }
 
-fn arg(args: &[String], name: &str, default: u64) -> u64 {
-    args.windows(2)
-        .find(|w| w[0] == name)
-        .and_then(|w| w[1].parse().ok())
-        .unwrap_or(default)
-}
+use strongroom_benches::arg;
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
