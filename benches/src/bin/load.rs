@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p strongroom-benches --bin load -- [--seconds 30] [--clients 64]
-//!     [--postgres postgres://USER@HOST:PORT/DB] [--servers N]
+//!     [--postgres postgres://USER@HOST:PORT/DB] [--servers N] [--log buffered|blocking]
 //! ```
 //!
 //! With `--postgres`, a fresh database on that server is used instead of a SQLite file;
@@ -59,6 +59,34 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let seconds = arg(&args, "--seconds", 30);
     let clients = arg(&args, "--clients", 64);
+    // The server's per-request log line at `info`, as `strongroom serve` writes it by
+    // default, to stderr (redirect it where a deployment would): `--log buffered` (the
+    // binary's: written by a thread of its own), `--log blocking` (written on the
+    // request's thread), or none (the default: the ceiling without logging).
+    let _log_writer = match args
+        .windows(2)
+        .find(|w| w[0] == "--log")
+        .map(|w| w[1].as_str())
+    {
+        Some("buffered") => {
+            let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+                .lossy(false)
+                .finish(std::io::stderr());
+            tracing_subscriber::fmt()
+                .with_env_filter("info")
+                .with_writer(writer)
+                .init();
+            Some(guard)
+        }
+        Some("blocking") => {
+            tracing_subscriber::fmt()
+                .with_env_filter("info")
+                .with_writer(std::io::stderr)
+                .init();
+            None
+        }
+        _ => None,
+    };
 
     let servers = arg(&args, "--servers", 1).max(1);
     let postgres = args

@@ -48,9 +48,8 @@ fn main() -> ExitCode {
     };
     harden::non_dumpable();
     let serving = matches!(cli.command, cli::Command::Serve(_));
-    if serving {
-        init_logging();
-    }
+    // Kept until `main` returns: dropping it writes out the lines still buffered.
+    let _log_writer = serving.then(init_logging);
     // The server uses every core; one-shot commands need only one thread.
     let mut builder = if serving {
         tokio::runtime::Builder::new_multi_thread()
@@ -148,18 +147,25 @@ fn usage_error(error: &clap::Error) -> ExitCode {
 
 /// Structured logs on stderr for `serve` (`RUST_LOG`, default `info`; `STRONGROOM_LOG_FORMAT=json`).
 /// Request logs carry method, path, status and latency: never headers, bodies or queries.
-fn init_logging() {
+/// Lines are formatted on the request's thread and written by a thread of their own
+/// (`tracing-appender`), so a request never waits on stderr; the buffer holds 128 000
+/// lines, and when it is full a request waits rather than a line being dropped.
+fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     if std::env::var("STRONGROOM_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().init();
     } else {
         builder.init();
     }
+    guard
 }
 
 /// Runs one command: each is an argument struct with its own `run`.
