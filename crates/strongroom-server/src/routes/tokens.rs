@@ -167,11 +167,15 @@ pub(crate) async fn create_token(
         .iter()
         .map(|text| Scope::parse(text))
         .collect::<Result<Vec<_>, _>>()?;
-    let (info, secret) = state
-        .tokens
-        .with_actor(&caller.actor())
-        .create(&body.name, body.superuser, &scopes)
-        .await?;
+    // Under the lease-count quotas like every other token the server issues.
+    let request = strongroom_store::tokens::TokenRequest {
+        name: body.name.clone(),
+        superuser: body.superuser,
+        scopes,
+        ..strongroom_store::tokens::TokenRequest::default()
+    };
+    let (info, secret) =
+        crate::vault::quotas::create_capped(&state, &caller.actor(), request, None).await?;
     Ok(Json(CreatedToken {
         id: info.id,
         name: info.name,

@@ -114,38 +114,41 @@ fn cap_of(name: &str, quota: &Value) -> VaultResult<LiveCap> {
 }
 
 /// Every quota as a cap (for a creation; a stored quota that no longer parses caps
-/// nothing rather than everything, and is refused when written).
-pub(crate) async fn live_caps(state: &AppState) -> VaultResult<Vec<LiveCap>> {
-    Ok(stored(state, None)
-        .await?
+/// nothing rather than everything, and is refused when written). None without a key.
+pub(crate) async fn live_caps(state: &AppState) -> strongroom_store::Result<Vec<LiveCap>> {
+    let Some(secrets) = &state.store else {
+        return Ok(Vec::new());
+    };
+    let quotas = match secrets.logins().get(QUOTAS).await? {
+        Some(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    Ok(quotas
         .iter()
         .filter_map(|(name, quota)| cap_of(name, quota).ok())
         .collect())
 }
 
-/// Creates a token under every quota: a cap reached is Vault's 429 (and counted in
-/// `/metrics`).
+/// Creates a token under every quota, whichever surface asks (`/v1` logins and child
+/// tokens, `/api/tokens`): a cap reached is [`StoreError::QuotaReached`] (429 on every
+/// surface), counted in `/metrics`.
 pub(crate) async fn create_capped(
     state: &AppState,
     actor: &str,
     request: TokenRequest,
     parent: Option<&Principal>,
-) -> VaultResult<(TokenInfo, SecretString)> {
+) -> strongroom_store::Result<(TokenInfo, SecretString)> {
     let caps = live_caps(state).await?;
-    match state
+    let created = state
         .tokens
         .with_actor(actor)
         .create_within(request, parent, &caps)
-        .await
+        .await;
+    if let (Err(StoreError::QuotaReached { quota, .. }), Some(metrics)) = (&created, &state.metrics)
     {
-        Err(StoreError::QuotaReached { quota, max }) => {
-            if let Some(metrics) = &state.metrics {
-                metrics.quota_refused(&quota);
-            }
-            Err(VaultError::from(StoreError::QuotaReached { quota, max }))
-        }
-        other => Ok(other?),
+        metrics.quota_refused(quota);
     }
+    created
 }
 
 /// `POST sys/quotas/lease-count/{name}` `{path, role, max_leases}` (a superuser's); a

@@ -102,6 +102,10 @@ admin.adapter.post("/v1/sys/quotas/lease-count/global", json={"path": "", "max_l
 admin.auth.token.create(policies=["default/dev:read"], ttl="1h")
 refused_by_quota(lambda: admin.auth.token.create(policies=["default/dev:read"], ttl="1h"), "a child token over the global cap")
 refused_by_quota(lambda: login(other_id, other_secret), "a login over the global cap")
+# The native API issues tokens under the same quotas.
+native = requests.post(f"{base}/api/tokens", headers={"Authorization": f"Bearer {admin_token}"},
+                       json={"name": "native-over", "superuser": False, "scopes": ["default/dev:read"]})
+assert native.status_code == 429 and native.json()["data"]["reason"] == "quota_reached", native.text
 
 # /metrics: the caps, what they count, and the refusals.
 text = requests.get(f"{base}/metrics", headers={"Authorization": f"Bearer {admin_token}"}).text
@@ -114,7 +118,7 @@ assert seen[("strongroom_quota_max_leases", "ci-two")] == 4, seen
 assert seen[("strongroom_quota_live_leases", "ci-two")] == 4, seen
 assert seen[("strongroom_quota_live_leases", "global")] == live + 1, seen
 assert seen[("strongroom_quota_refusals_total", "ci-two")] == 8, seen
-assert seen[("strongroom_quota_refusals_total", "global")] == 2, seen
+assert seen[("strongroom_quota_refusals_total", "global")] == 3, seen
 
 # Deleting the quota lifts the cap.
 admin.adapter.delete("/v1/sys/quotas/lease-count/global")

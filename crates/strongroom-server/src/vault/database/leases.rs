@@ -376,7 +376,7 @@ async fn drop_and_mark(
 }
 
 /// The lease door for a superuser's request (`revoke-prefix`, `revoke-force`, listing).
-fn superuser_door(state: &AppState, caller: &Principal) -> VaultResult<LeaseDoor> {
+pub(super) fn superuser_door(state: &AppState, caller: &Principal) -> VaultResult<LeaseDoor> {
     if !caller.superuser {
         return Err(VaultError::permission_denied());
     }

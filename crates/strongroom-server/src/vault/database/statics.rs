@@ -308,12 +308,7 @@ async fn rotate_role(
     VaultCaller(caller): VaultCaller,
     Path(name): Path<String>,
 ) -> VaultResult {
-    if !caller.superuser {
-        return Err(VaultError::permission_denied());
-    }
-    let door = super::super::secrets(&state)?
-        .lease_door()
-        .with_actor(&caller.actor());
+    let door = super::leases::superuser_door(&state, &caller)?;
     rotate_now(&state, &door, &name).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
