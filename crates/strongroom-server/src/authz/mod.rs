@@ -511,6 +511,28 @@ impl EnvListing<'_> {
             })
             .await
     }
+
+    /// Every secret of the listing whose key starts with `prefix` (empty: all), read a
+    /// page of 500 at a time.
+    pub(crate) async fn all(&self, prefix: &str) -> strongroom_store::Result<Vec<SecretInfo>> {
+        let mut items = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self
+                .page(ListQuery {
+                    prefix: (!prefix.is_empty()).then(|| prefix.to_owned()),
+                    limit: Some(500),
+                    cursor,
+                    ..ListQuery::default()
+                })
+                .await?;
+            items.extend(page.items);
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                return Ok(items);
+            }
+        }
+    }
 }
 
 /// A granted copy or move.

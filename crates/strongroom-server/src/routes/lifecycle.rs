@@ -5,7 +5,9 @@
 use axum::extract::Path;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use strongroom_store::SecretSettings;
+use std::collections::BTreeMap;
+
+use strongroom_store::{MetaUpdate, SecretInfo, SecretSettings};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -88,16 +90,41 @@ pub(crate) struct Settings {
     /// Whether every value write must give `"cas"`.
     #[serde(default)]
     cas_required: Option<bool>,
+    /// Labels kept with the secret, never secret (Vault's `custom_metadata`): at most 64,
+    /// names up to 128 bytes, values up to 512. A write replaces them all; absent keeps.
+    #[serde(default)]
+    custom_metadata: Option<BTreeMap<String, String>>,
 }
 
 impl Settings {
     /// The settings as answered: `max_versions` is the number actually kept.
-    fn shown(settings: SecretSettings, history_depth: u32) -> Self {
+    fn shown(settings: SecretSettings, history_depth: u32, info: Option<&SecretInfo>) -> Self {
+        let custom = info
+            .and_then(|i| i.metadata.as_ref())
+            .and_then(|m| m.get("custom_metadata"))
+            .and_then(|c| serde_json::from_value(c.clone()).ok())
+            .unwrap_or_default();
         Self {
             max_versions: Some(settings.max_versions.unwrap_or(history_depth)),
             cas_required: Some(settings.cas_required),
+            custom_metadata: Some(custom),
         }
     }
+}
+
+/// Vault's limits on `custom_metadata`, so what is written here reads back through `/v1`.
+fn check_custom(custom: &BTreeMap<String, String>) -> ApiResult<()> {
+    if custom.len() > 64 {
+        return Err(ApiError::bad_request("custom_metadata: at most 64 entries"));
+    }
+    for (name, value) in custom {
+        if name.is_empty() || name.len() > 128 || value.len() > 512 {
+            return Err(ApiError::bad_request(
+                "custom_metadata: names of 1 to 128 bytes, values up to 512 bytes",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A secret's own settings (needs `list`).
@@ -109,10 +136,13 @@ impl Settings {
 pub(crate) async fn read_settings(request: SecretRequest) -> ApiResult<Json<Settings>> {
     let scoped = request.scoped();
     let id = request.id()?;
-    let settings = scoped.list(&id)?.settings().await?;
+    let grant = scoped.list(&id)?;
+    let settings = grant.settings().await?;
+    let info = grant.info().await?;
     Ok(Json(Settings::shown(
         settings,
         scoped.config().history_depth,
+        info.as_ref(),
     )))
 }
 
@@ -131,6 +161,9 @@ pub(crate) async fn write_settings(
     let scoped = request.scoped();
     let id = request.id()?;
     let grant = scoped.write(&id)?;
+    if let Some(custom) = &body.custom_metadata {
+        check_custom(custom)?;
+    }
     let current = grant.settings().await?;
     let settings = SecretSettings {
         max_versions: match body.max_versions {
@@ -140,9 +173,28 @@ pub(crate) async fn write_settings(
         },
         cas_required: body.cas_required.unwrap_or(current.cas_required),
     };
-    grant.set_settings(settings).await?;
+    if settings != current {
+        grant.set_settings(settings).await?;
+    }
+    let mut info = grant.info().await?;
+    if let (Some(custom), Some(secret)) = (body.custom_metadata, info.as_mut()) {
+        let mut metadata = match secret.metadata.take() {
+            Some(serde_json::Value::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        };
+        metadata.insert("custom_metadata".into(), serde_json::json!(custom));
+        let metadata = serde_json::Value::Object(metadata);
+        grant
+            .update_meta(MetaUpdate {
+                metadata: Some(metadata.clone()),
+                ..MetaUpdate::default()
+            })
+            .await?;
+        secret.metadata = Some(metadata);
+    }
     Ok(Json(Settings::shown(
         settings,
         scoped.config().history_depth,
+        info.as_ref(),
     )))
 }

@@ -9,6 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::{ApiError, AppState, Secrets};
 
 pub(crate) mod audit;
+pub(crate) mod grid;
 pub(crate) mod lifecycle;
 pub(crate) mod secrets;
 pub(crate) mod system;
@@ -22,6 +23,7 @@ pub(crate) fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(crate::openapi::base())
         .merge(system::routes())
         .merge(secrets::routes())
+        .merge(grid::routes())
         .merge(versions::routes())
         .merge(transfer::routes())
         .merge(lifecycle::routes())

@@ -248,12 +248,7 @@ async fn served(
     offset: usize,
     limit: usize,
 ) -> ApiResult<strongroom_store::Page<strongroom_store::SecretInfo>> {
-    let config = scoped.config();
-    let chain = if config.env_isolation {
-        config.chain(env)
-    } else {
-        vec![env.to_owned()]
-    };
+    let chain = super::grid::read_chain(scoped.config(), env);
     let mut by_key = std::collections::BTreeMap::new();
     for link in &chain {
         // The requested env was checked by the caller; the others are left out unless
@@ -261,24 +256,8 @@ async fn served(
         let Ok(listing) = scoped.list_env(namespace, Some(link)) else {
             continue;
         };
-        let mut at = 0;
-        loop {
-            let page = listing
-                .page(ListQuery {
-                    prefix: prefix.clone(),
-                    limit: Some(500),
-                    offset: Some(at),
-                    ..ListQuery::default()
-                })
-                .await?;
-            let got = page.items.len();
-            for item in page.items {
-                by_key.entry(item.key.clone()).or_insert(item);
-            }
-            at += got;
-            if got < 500 {
-                break;
-            }
+        for item in listing.all(prefix.as_deref().unwrap_or_default()).await? {
+            by_key.entry(item.key.clone()).or_insert(item);
         }
     }
     let total = u64::try_from(by_key.len()).unwrap_or(u64::MAX);

@@ -45,6 +45,31 @@ impl Server {
         let (_, token) = self.tokens.create(name, false, &[scope]).await.unwrap();
         token.expose_secret().to_owned()
     }
+
+    /// `METHOD path` with a bearer token and an optional JSON body: the status and the
+    /// JSON answer (null when it is not JSON).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self
+            .client
+            .request(method.parse().unwrap(), format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
 }
 
 /// Starts [`Server`]: key ring of `key_byte` repeated, admin token `admin`, the given

@@ -5,10 +5,9 @@
 use axum::http::StatusCode;
 use axum::response::IntoResponse as _;
 use serde_json::{json, Map, Value};
-use strongroom_store::{ListQuery, MetaUpdate, SecretInfo, StoreError};
+use strongroom_store::{MetaUpdate, StoreError};
 
 use super::{custom_metadata, Kv};
-use crate::authz::EnvListing;
 use crate::vault::{envelope, time, VaultError, VaultResult};
 
 impl Kv<'_> {
@@ -193,7 +192,7 @@ impl Kv<'_> {
                 None => (path, String::new()),
             };
             let listing = self.scoped.list_env(&self.namespace, Some(env))?;
-            for info in all(&listing, &prefix).await? {
+            for info in listing.all(&prefix).await? {
                 let rest = &info.key[prefix.len()..];
                 keys.insert(match rest.find('/') {
                     Some(slash) => rest[..=slash].to_owned(),
@@ -205,27 +204,6 @@ impl Kv<'_> {
             return Err(VaultError::not_found());
         }
         Ok(envelope(json!({ "keys": keys })))
-    }
-}
-
-/// Every secret of a granted listing with `prefix` (empty: all), every page.
-async fn all(listing: &EnvListing<'_>, prefix: &str) -> VaultResult<Vec<SecretInfo>> {
-    let mut items = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = listing
-            .page(ListQuery {
-                prefix: (!prefix.is_empty()).then(|| prefix.to_owned()),
-                limit: Some(500),
-                cursor,
-                ..ListQuery::default()
-            })
-            .await?;
-        items.extend(page.items);
-        cursor = page.next_cursor;
-        if cursor.is_none() {
-            return Ok(items);
-        }
     }
 }
 

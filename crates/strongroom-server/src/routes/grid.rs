@@ -1,0 +1,186 @@
+//! The key × env grid of a namespace (`GET /api/grid`): one row per key, one cell per
+//! env the token may list, each saying what a read of that key in that env would find:
+//! the env's own value (`set`, `expired`, `deleted`, `destroyed`), another env's through
+//! the fallback chain (`fallback`), or nothing (`missing`). Never a value.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::extract::State;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use strongroom_store::{SecretInfo, State as SecretState, StoreConfig};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{secrets_of, ApiResult};
+use crate::extract::{ApiQuery, Caller};
+use crate::{ApiError, AppState};
+
+/// `/api/grid`.
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(grid))
+}
+
+/// Grid query parameters.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct GridParams {
+    /// Namespace (default `default`).
+    #[param(pattern = r"^[a-z0-9_-]{1,64}$")]
+    namespace: Option<String>,
+    /// Only keys starting with this prefix.
+    prefix: Option<String>,
+    /// Page of keys, from 1.
+    #[param(minimum = 1)]
+    page: Option<u32>,
+    /// Keys per page, 1 to 500 (default 50).
+    #[serde(rename = "perPage")]
+    #[param(minimum = 1, maximum = 500)]
+    per_page: Option<u32>,
+}
+
+/// What a read of one key in one env finds.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct GridCell {
+    env: String,
+    /// `set`, `expired`, `deleted`, `destroyed` (the env's own secret, in that state),
+    /// `fallback` (none of its own; `from` serves it) or `missing`.
+    state: &'static str,
+    /// The env whose secret a read falls back to (only with `fallback`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from: Option<String>,
+    /// The serving secret's current version (absent when `missing`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<u32>,
+    /// RFC 3339: when the serving secret last changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    updated: Option<String>,
+    /// RFC 3339: when the serving secret expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires: Option<String>,
+}
+
+/// One key and its cells, in the order of `envs`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct GridRow {
+    key: String,
+    cells: Vec<GridCell>,
+}
+
+/// `{"envs": [...], "items": [...], "total": N}`: `total` counts keys.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct GridResponse {
+    envs: Vec<String>,
+    items: Vec<GridRow>,
+    total: u64,
+}
+
+/// The key × env grid of a namespace, one page of keys, ordered by key. The columns are
+/// the envs the token may list that hold secrets or are named by the fallback chains; an
+/// env the token may not list is not a column and never serves a fallback here.
+#[utoipa::path(get, path = "/api/grid", tag = "secrets", params(GridParams),
+    responses((status = 200, body = GridResponse), (status = 400, body = crate::ErrorBody), (status = 401, body = crate::ErrorBody),
+        (status = 503, body = crate::ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn grid(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiQuery(params): ApiQuery<GridParams>,
+) -> ApiResult<Json<GridResponse>> {
+    let scoped = secrets_of(&state)?.caller(&caller);
+    let namespace = params.namespace.unwrap_or_else(|| "default".into());
+    let config = scoped.config();
+    config.check_namespace(&namespace)?;
+    let per_page = params.per_page.unwrap_or(50);
+    let page = params.page.unwrap_or(1);
+    if !(1..=500).contains(&per_page) || page == 0 {
+        return Err(ApiError::bad_request(
+            "page starts at 1; perPage must be 1 to 500",
+        ));
+    }
+    let prefix = params.prefix.unwrap_or_default();
+    let mut named: BTreeSet<String> = scoped.listable_envs(&namespace).await?;
+    named.insert(config.default_env.clone());
+    for (env, chain) in &config.fallback {
+        named.insert(env.clone());
+        named.extend(chain.iter().cloned());
+    }
+    // Every env the token may list, with its secrets by key.
+    let mut held: BTreeMap<String, BTreeMap<String, SecretInfo>> = BTreeMap::new();
+    for env in named {
+        let Ok(listing) = scoped.list_env(&namespace, Some(&env)) else {
+            continue;
+        };
+        let secrets = listing.all(&prefix).await?;
+        held.insert(
+            env,
+            secrets.into_iter().map(|s| (s.key.clone(), s)).collect(),
+        );
+    }
+    let keys: BTreeSet<&String> = held.values().flat_map(BTreeMap::keys).collect();
+    let total = u64::try_from(keys.len()).unwrap_or(u64::MAX);
+    let offset = usize::try_from(u64::from(page - 1) * u64::from(per_page)).unwrap_or(usize::MAX);
+    let items = keys
+        .into_iter()
+        .skip(offset)
+        .take(per_page as usize)
+        .map(|key| GridRow {
+            key: key.clone(),
+            cells: held
+                .keys()
+                .map(|env| cell(env, key, &read_chain(config, env), &held))
+                .collect(),
+        })
+        .collect();
+    Ok(Json(GridResponse {
+        envs: held.keys().cloned().collect(),
+        items,
+        total,
+    }))
+}
+
+/// The envs a read of `env` tries, in order (only `env` itself with isolation off).
+pub(crate) fn read_chain(config: &StoreConfig, env: &str) -> Vec<String> {
+    if config.env_isolation {
+        config.chain(env)
+    } else {
+        vec![env.to_owned()]
+    }
+}
+
+/// What a read of `key` in `env` finds: the first env of the chain holding the key (its
+/// own secret shadows a fallback whatever its state, as a read does).
+fn cell(
+    env: &str,
+    key: &str,
+    chain: &[String],
+    held: &BTreeMap<String, BTreeMap<String, SecretInfo>>,
+) -> GridCell {
+    let serving = chain
+        .iter()
+        .find_map(|link| held.get(link).and_then(|secrets| secrets.get(key)));
+    let Some(info) = serving else {
+        return GridCell {
+            env: env.to_owned(),
+            state: "missing",
+            from: None,
+            version: None,
+            updated: None,
+            expires: None,
+        };
+    };
+    let own = info.env == env;
+    GridCell {
+        env: env.to_owned(),
+        state: match (own, info.state) {
+            (false, _) => "fallback",
+            (true, SecretState::Active) => "set",
+            (true, other) => other.as_str(),
+        },
+        from: (!own).then(|| info.env.clone()),
+        version: Some(info.version),
+        updated: Some(info.updated.to_string()),
+        expires: info.expires_at.map(|t| t.to_string()),
+    }
+}
