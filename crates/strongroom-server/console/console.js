@@ -1,90 +1,44 @@
-// Strongroom console: a plain ES module, served from the binary. It talks only to this
+// Strongroom console: plain ES modules, served from the binary. It talks only to this
 // origin's /api with the signed-in token. Every piece of data from the API is rendered as
 // text (textContent, never HTML), and the token lives in this tab's sessionStorage only.
 
+import {
+  $, api, clearMessages, destructive, el, guarded, hideAllValues, labelCells, may, parseScope, query,
+  secretPath, session, setSession, showNotice, valueControls, when, whenSignedOut, wireConfirm,
+} from "./lib.js";
+import { forgetGrid, loadGrid } from "./grid.js";
+import { closeDetail, openDetail, wireDetail } from "./detail.js";
+
 const TOKEN_KEY = "strongroom.console.token";
-const REVEAL_MS = 30_000;
 const PAGE_SIZE = 25;
+const VIEWS = ["secrets", "audit", "tokens", "keys"];
 const ACTIONS = [
   "create", "update", "delete", "rollback", "rotate", "metadata_update", "expired_cleanup",
   "read", "gateway_read", "vault_read", "copy_out", "copy_in", "move_out", "move_in",
 ];
+/** The audit filters kept in the address, by field id. */
+const AUDIT_FIELDS = { actor: "a-actor", action: "a-action", key: "a-key", env: "a-env", since: "a-since", until: "a-until" };
 
-const $ = (id) => document.getElementById(id);
-
-/** The signed-in state: the token and who it is; null when signed out. */
-let session = null;
 let secretsPage = 1;
 let auditBefore = null;
-/** Timers that hide revealed values again. */
-const revealTimers = new Set();
-
-/** An element with attributes and children; strings become text nodes, never HTML. */
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-    else if (name === "class") node.className = value;
-    else node.setAttribute(name, value === true ? "" : String(value));
-  }
-  for (const child of children) {
-    if (child === undefined || child === null) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
-
-class ApiFailure extends Error {
-  constructor(status, message) {
-    super(message);
-    this.status = status;
-  }
-}
-
-/** One call to this origin's API with the signed-in token. */
-async function api(method, path, body, token = session?.token) {
-  const headers = { Authorization: `Bearer ${token}` };
-  const init = { method, headers, cache: "no-store", credentials: "omit", redirect: "error" };
-  if (body !== undefined) {
-    headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
-  }
-  const response = await fetch(path, init);
-  if (response.status === 204) return null;
-  const data = await response.json().catch(() => null);
-  if (!response.ok) {
-    const message = (data && typeof data.message === "string") ? data.message : `HTTP ${response.status}`;
-    if (response.status === 401 && session) {
-      signOut();
-    }
-    throw new ApiFailure(response.status, message);
-  }
-  return data;
-}
-
-function query(params) {
-  const search = new URLSearchParams();
-  for (const [name, value] of Object.entries(params)) {
-    if (value !== undefined && value !== null && value !== "") search.set(name, String(value));
-  }
-  const text = search.toString();
-  return text ? `?${text}` : "";
-}
-
-// ---- The address: the view and the secrets' filters live in the URL's fragment, so a
-// reload keeps them and Back returns to the previous view or filter. ----------------------
-
 let currentView = "secrets";
 
-/** The fragment for the current view and filters: `#secrets?namespace=…&env=…&page=2`. */
+// ---- The address: the view and its filters live in the URL's fragment
+// (`#/secrets?namespace=N&env=E&prefix=P`, `#/audit?actor=…`, `#/tokens`), so a reload keeps
+// them and Back returns to the previous view or filter. --------------------------------
+
 function fragment() {
-  if (currentView !== "secrets") return `#${currentView}`;
-  const { namespace, env, prefix } = filters();
-  return `#secrets${query({
-    namespace: namespace === "default" ? undefined : namespace, env, prefix,
-    page: secretsPage > 1 ? secretsPage : undefined,
-  })}`;
+  if (currentView === "secrets") {
+    const { namespace, env, prefix } = filters();
+    return `#/secrets${query({
+      namespace: namespace === "default" ? undefined : namespace, env, prefix,
+      page: secretsPage > 1 ? secretsPage : undefined,
+    })}`;
+  }
+  if (currentView === "audit") {
+    return `#/audit${query(Object.fromEntries(Object.entries(AUDIT_FIELDS).map(([name, id]) => [name, $(id).value.trim()])))}`;
+  }
+  return `#/${currentView}`;
 }
 
 /** Records the current state as a new history entry (unless it is the same). */
@@ -95,16 +49,19 @@ function remember() {
 
 /** Applies a fragment: sets the filters and shows its view (true when there was one). */
 async function follow(hash) {
-  const match = /^#(secrets|audit|tokens|keys)(?:\?(.*))?$/.exec(hash);
+  const match = /^#\/(secrets|audit|tokens|keys)(?:\?(.*))?$/.exec(hash);
   if (!match) return false;
   const [, view, search] = match;
+  const params = new URLSearchParams(search ?? "");
   if (view === "secrets") {
-    const params = new URLSearchParams(search ?? "");
     $("f-namespace").value = params.get("namespace") ?? "default";
     $("f-env").value = params.get("env") ?? "";
     $("f-prefix").value = params.get("prefix") ?? "";
     const page = Number.parseInt(params.get("page") ?? "1", 10);
     secretsPage = Number.isFinite(page) && page > 0 ? page : 1;
+  }
+  if (view === "audit") {
+    for (const [name, id] of Object.entries(AUDIT_FIELDS)) $(id).value = params.get(name) ?? "";
   }
   const tab = document.querySelector(`#nav .tab[data-view='${view}']`);
   if (tab?.hidden) return false;
@@ -112,66 +69,11 @@ async function follow(hash) {
   return true;
 }
 
-function secretPath(key, suffix = "") {
-  return `/api/secrets/${encodeURIComponent(key)}${suffix}`;
-}
-
-function showError(error) {
-  const box = $("error");
-  box.textContent = error instanceof Error ? error.message : String(error);
-  box.hidden = false;
-  $("notice").hidden = true;
-}
-
-function showNotice(text) {
-  const box = $("notice");
-  box.textContent = text;
-  box.hidden = false;
-  $("error").hidden = true;
-}
-
-function clearMessages() {
-  $("error").hidden = true;
-  $("notice").hidden = true;
-}
-
-/** Runs an action, reporting its failure in the error box; the previous action's message
- * is cleared first, so what the box says is always about the last thing done. */
-function guarded(action) {
-  return async (event) => {
-    event?.preventDefault?.();
-    clearMessages();
-    try {
-      await action(event);
-    } catch (error) {
-      showError(error);
-    }
-  };
-}
-
-/** A time as people read it ("3 minutes ago"), the exact local time on hover. */
-function when(text) {
-  if (!text) return "";
-  const date = new Date(text);
-  if (Number.isNaN(date.getTime())) return text;
-  return el("time", { datetime: date.toISOString(), title: date.toLocaleString() }, relative(date));
-}
-
-/** "3 minutes ago", "in 2 hours": the nearest whole unit, in the browser's language. */
-function relative(date) {
-  const seconds = Math.round((date.getTime() - Date.now()) / 1000);
-  const format = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
-  const units = [["year", 31_536_000], ["month", 2_592_000], ["week", 604_800], ["day", 86_400],
-    ["hour", 3_600], ["minute", 60], ["second", 1]];
-  const [unit, size] = units.find(([, size]) => Math.abs(seconds) >= size) ?? ["second", 1];
-  return format.format(Math.round(seconds / size), unit);
-}
-
 // ---- Signing in and out ----------------------------------------------------------------
 
 async function signIn(token) {
   const me = await api("GET", "/api/session", undefined, token);
-  session = { token, ...me };
+  setSession({ token, ...me });
   sessionStorage.setItem(TOKEN_KEY, token);
   $("token").value = "";
   $("who-name").textContent = me.superuser ? `${me.name} (superuser)` : me.name;
@@ -185,65 +87,39 @@ async function signIn(token) {
 }
 
 function signOut() {
-  session = null;
+  setSession(null);
   sessionStorage.removeItem(TOKEN_KEY);
   // The next token starts where it can look, not where this one was.
   history.replaceState(null, "", location.pathname);
+  closeDetail();
   hideAllValues();
-  for (const body of ["secret-rows", "audit-rows", "token-rows", "key-rows", "history-rows"]) {
+  forgetGrid();
+  for (const body of ["secret-rows", "grid-head", "grid-rows", "audit-rows", "token-rows", "key-rows"]) {
     $(body).replaceChildren();
   }
   $("token-secret").textContent = "";
   $("token-once").hidden = true;
   $("who").hidden = true;
   $("nav").hidden = true;
-  for (const id of ["view-secrets", "view-audit", "view-tokens", "view-keys"]) $(id).hidden = true;
+  for (const name of VIEWS) $(`view-${name}`).hidden = true;
   $("view-sign-in").hidden = false;
   $("token").focus();
 }
 
-// ---- Scopes ------------------------------------------------------------------------------
-
-/** `namespace/env[:caps]` as {namespace, env, caps}. */
-function parseScope(text) {
-  const [place, caps] = text.split(":");
-  const [namespace, env] = place.split("/");
-  const all = ["list", "read", "write", "delete", "use"];
-  return { namespace, env, caps: caps ? caps.split(",") : all };
-}
-
-function may(capability, namespace, env) {
-  if (!session) return false;
-  if (session.superuser) return true;
-  return session.scopes.map(parseScope).some((s) =>
-    (s.namespace === "*" || s.namespace === namespace) &&
-    (env === "*" ? s.env === "*" : (s.env === "*" || s.env === env)) &&
-    s.caps.includes(capability));
-}
-
-/** Suggests envs from the scopes and the fallback chains; a scoped token starts on its own. */
+/** Suggests envs from the scopes and the fallback chains; a token starts on a namespace it
+ * may look at (`payments/*` starts on `payments`). */
 function prepareEnvs() {
   const names = new Set([session.default_env, ...Object.keys(session.fallback)]);
   for (const chainEnvs of Object.values(session.fallback)) chainEnvs.forEach((e) => names.add(e));
-  const scoped = session.scopes.map(parseScope).filter((s) => s.env !== "*");
-  scoped.forEach((s) => names.add(s.env));
+  const scopes = session.scopes.map(parseScope);
+  scopes.filter((s) => s.env !== "*").forEach((s) => names.add(s.env));
   $("env-names").replaceChildren(...[...names].sort().map((name) => el("option", { value: name })));
+  $("f-env").value = "";
   const namespace = $("f-namespace").value.trim() || "default";
-  if (!may("list", namespace, "*")) {
-    // Start where the token can look: a scope on a whole namespace (`payments/*`) lists
-    // all its envs; otherwise the first env a scope may list.
-    const all = session.scopes.map(parseScope);
-    const wide = all.find((s) => s.env === "*" && s.namespace !== "*" && s.caps.includes("list"));
-    const first = scoped.find((s) => s.caps.includes("list"));
-    if (wide) {
-      $("f-namespace").value = wide.namespace;
-      $("f-env").value = "";
-    } else if (first) {
-      $("f-namespace").value = first.namespace === "*" ? "default" : first.namespace;
-      $("f-env").value = first.env;
-    }
-  } else {
-    $("f-env").value = "";
+  const listable = scopes.filter((s) => s.caps.includes("list"));
+  if (!session.superuser && !listable.some((s) => s.namespace === "*" || s.namespace === namespace)) {
+    const first = listable.find((s) => s.namespace !== "*");
+    if (first) $("f-namespace").value = first.namespace;
   }
 }
 
@@ -252,23 +128,22 @@ function prepareEnvs() {
 async function show(view, record = true) {
   // A revealed value never outlives the view it was revealed in.
   hideAllValues();
+  closeDetail();
   currentView = view;
-  for (const name of ["secrets", "audit", "tokens", "keys"]) {
-    $(`view-${name}`).hidden = name !== view;
-  }
+  for (const name of VIEWS) $(`view-${name}`).hidden = name !== view;
   $("view-sign-in").hidden = true;
   for (const tab of document.querySelectorAll("#nav .tab")) {
     if (tab.dataset.view === view) tab.setAttribute("aria-current", "page");
     else tab.removeAttribute("aria-current");
   }
-  if (view === "secrets") await loadSecrets(record);
-  else if (record) remember();
+  if (record) remember();
+  if (view === "secrets") await loadSecrets();
   if (view === "audit") await Promise.all([loadAudit(true), loadChainStatus()]);
   if (view === "tokens") await loadTokens();
   if (view === "keys") await loadKeys();
 }
 
-// ---- Secrets -----------------------------------------------------------------------------
+// ---- Secrets: the grid (every env) or the list (one env) ---------------------------------
 
 function filters() {
   return {
@@ -278,183 +153,114 @@ function filters() {
   };
 }
 
-async function loadSecrets(record = true) {
+/** Reloads the secrets view as the filters say: the grid without an env, else its list. */
+async function loadSecrets() {
   hideAllValues();
-  if (record) remember();
   const { namespace, env, prefix } = filters();
-  // With an env selected, the server answers what that env serves: its own secrets and,
-  // for keys it does not hold, those of the envs it falls back to (each item's `env` says
-  // where it comes from), ordered and paged on the server.
+  $("grid-section").hidden = Boolean(env);
+  $("list-section").hidden = !env;
+  $("secrets-title").textContent = env ? `What ${env} serves in ${namespace}` : `Every env of ${namespace}`;
+  let pages;
+  try {
+    pages = env ? await loadList(namespace, env, prefix) : (await loadGrid({ namespace, prefix, page: secretsPage }, {
+      open: (key, cellEnv, cell) => guarded(() => openDetail(namespace, key, cellEnv, cell.state === "fallback" ? cell.from : null))(),
+      create: (key, cellEnv) => openEditor(null, key, cellEnv),
+      pick: (picked) => guarded(() => { $("f-env").value = picked; secretsPage = 1; remember(); return loadSecrets(); })(),
+    })).pages;
+  } catch (error) {
+    pages = 0;
+    throw error;
+  } finally {
+    $("prev-page").disabled = !pages || secretsPage <= 1;
+    $("next-page").disabled = !pages || secretsPage >= pages;
+  }
+}
+
+/** What `env` serves: its own secrets and, where it has none, its fallbacks' (marked),
+ * computed and paged by the server. Returns the number of pages. */
+async function loadList(namespace, env, prefix) {
   let listed;
   try {
     listed = await api("GET", `/api/secrets${query({
-      namespace, env, prefix, page: secretsPage, perPage: PAGE_SIZE, details: true,
-      served: env ? true : undefined,
+      namespace, env, prefix, page: secretsPage, perPage: PAGE_SIZE, details: true, served: true,
     })}`);
   } catch (error) {
     // A refused or failed listing leaves no rows of the previous filter behind.
     $("secret-rows").replaceChildren();
     $("page-info").textContent = "";
-    $("prev-page").disabled = true;
-    $("next-page").disabled = true;
     throw error;
   }
-  const rows = listed.items.map((item) => ({
-    item,
-    requestedEnv: env || item.env,
-    via: env && item.env !== env ? item.env : null,
-  }));
-  const names = new Set([...$("env-names").options].map((o) => o.value));
-  for (const { item } of rows) {
-    if (!names.has(item.env)) {
-      names.add(item.env);
-      $("env-names").append(el("option", { value: item.env }));
-    }
-  }
-  $("secret-rows").replaceChildren(...rows.map((row) => secretRow(namespace, row)));
+  $("secret-rows").replaceChildren(...listed.items.map((item) => secretRow(namespace, env, item)));
   labelCells($("secret-rows"));
-  if (rows.length === 0) {
-    $("secret-rows").append(el("tr", {}, el("td", { colspan: 8, class: "hint" }, "No secrets here.")));
+  if (listed.items.length === 0) {
+    const hint = prefix ? `No key starts with ${prefix} in ${env}.` : `${env} holds no secrets and falls back to none: New secret adds one.`;
+    $("secret-rows").append(el("tr", {}, el("td", { colspan: 8, class: "hint" }, hint)));
   }
   const pages = Math.max(1, Math.ceil(listed.total / PAGE_SIZE));
   $("page-info").textContent = `Page ${secretsPage} of ${pages} (${listed.total} secrets)`;
-  $("prev-page").disabled = secretsPage <= 1;
-  $("next-page").disabled = secretsPage >= pages;
+  return pages;
 }
 
-function secretRow(namespace, { item, requestedEnv, via }) {
-  const masked = el("span", { class: "masked", "data-testid": "masked" }, item.masked_value);
-  const value = el("span", { class: "value", "data-testid": "value", hidden: true });
-  const revealButton = el("button", { type: "button", "data-testid": "reveal" }, "Reveal");
-  const hide = () => {
-    value.textContent = "";
-    value.hidden = true;
-    masked.hidden = false;
-    revealButton.textContent = "Reveal";
-  };
-  const fetchValue = async () => {
-    const read = await api("GET", `${secretPath(item.key)}${query({ namespace, env: requestedEnv })}`);
-    return read;
-  };
-  revealButton.addEventListener("click", guarded(async () => {
-    if (!value.hidden) return hide();
-    const read = await fetchValue();
-    value.textContent = read.value;
-    value.hidden = false;
-    masked.hidden = true;
-    revealButton.textContent = "Hide";
-    const timer = setTimeout(() => { revealTimers.delete(timer); hide(); }, REVEAL_MS);
-    revealTimers.add(timer);
-    value.dataset.timer = "armed";
-  }));
-  const copyButton = el("button", { type: "button", "data-testid": "copy" }, "Copy");
-  copyButton.addEventListener("click", guarded(async () => {
-    const text = value.hidden ? (await fetchValue()).value : value.textContent;
-    await navigator.clipboard.writeText(text);
-    showNotice(`Copied ${item.key} to the clipboard.`);
-  }));
-  const canWrite = may("write", namespace, item.env);
-  const canDelete = may("delete", namespace, item.env);
-  // A value is offered only while the secret is active: an expired, deleted or destroyed
-  // current version answers 410, so no Reveal or Copy is shown for it.
-  const canRead = may("read", namespace, requestedEnv) && item.state === "active";
-  const state = el("span", { class: `badge ${item.state}` }, item.state);
+function secretRow(namespace, env, item) {
+  const via = item.env !== env ? item.env : null;
+  const read = () => api("GET", `${secretPath(item.key)}${query({ namespace, env })}`);
+  const { masked, value, reveal, copy } = valueControls(item.key, read);
+  // A value is offered only while the secret is active: an expired or deleted current
+  // version answers 410, so no Reveal or Copy is shown for it.
+  const canRead = may("read", namespace, env) && item.state === "active";
   const envCell = el("td", {}, item.env);
-  if (via) envCell.append(" ", el("span", { class: "badge fallback", title: `read from ${via} when ${requestedEnv} has no value` }, `fallback for ${requestedEnv}`));
+  if (via) envCell.append(" ", el("span", { class: "badge fallback", title: `read from ${via} when ${env} has no value` }, `fallback for ${env}`));
   const actions = el("div", { class: "row-actions" });
-  if (canRead) actions.append(copyButton);
-  if (canWrite && !via) {
-    actions.append(el("button", { type: "button", "data-testid": "edit", onclick: () => openEditor(item) }, "Edit"));
+  if (canRead) actions.append(copy);
+  actions.append(el("button", { type: "button", "data-testid": "history", "aria-label": `Details of ${item.key}`,
+    onclick: guarded(() => openDetail(namespace, item.key, env, via)) }, "Details"));
+  if (may("write", namespace, item.env) && !via) {
+    actions.append(el("button", { type: "button", "data-testid": "edit", "aria-label": `Edit ${item.key}`, onclick: () => openEditor(item) }, "Edit"));
   }
-  actions.append(el("button", { type: "button", "data-testid": "history", onclick: guarded(() => openHistory(namespace, item)) }, "History"));
-  if (canDelete && !via) actions.append(deleteButton(namespace, item));
+  if (may("delete", namespace, item.env) && !via) {
+    actions.append(destructive({ "data-testid": "delete", "aria-label": `Delete ${item.key}` }, "Delete",
+      `Delete ${item.key} from ${item.env}, with every version? This can not be undone.`, "Delete", async () => {
+        await api("DELETE", `${secretPath(item.key)}${query({ namespace, env: item.env })}`);
+        showNotice(`Deleted ${item.key} from ${item.env}.`);
+        await changed();
+      }));
+  }
   return el("tr", { "data-testid": "secret-row", "data-key": item.key, "data-env": item.env },
     el("td", { class: "key" }, item.key),
     envCell,
-    el("td", {}, masked, value, " ", canRead ? revealButton : null),
+    el("td", {}, masked, value, " ", canRead ? reveal : null),
     el("td", {}, `v${item.version}`),
-    el("td", {}, state, item.expires ? el("div", { class: "hint" }, "expires ", when(item.expires)) : null),
+    el("td", {}, el("span", { class: `badge ${item.state}` }, item.state),
+      item.expires ? el("div", { class: "hint" }, "expires ", when(item.expires)) : null),
     el("td", { class: "desc", "data-testid": "description" }, item.description),
     el("td", { class: "when" }, when(item.updated)),
     el("td", {}, actions));
 }
 
-/** How long a destructive button stays armed for its confirming click. */
-const CONFIRM_MS = 5_000;
-
-/**
- * A destructive action asks once more in place: the first click arms the button
- * ("Confirm …"), a second click within 5 s acts, and the button disarms on its own after
- * that. While the action runs the button is disabled, so a double click acts once.
- */
-function confirming(button, confirmLabel, action) {
-  const label = button.textContent;
-  let timer = null;
-  const disarm = () => {
-    clearTimeout(timer);
-    delete button.dataset.confirm;
-    button.textContent = label;
-  };
-  button.addEventListener("click", guarded(async () => {
-    if (button.dataset.confirm !== "yes") {
-      button.dataset.confirm = "yes";
-      button.textContent = confirmLabel;
-      timer = setTimeout(disarm, CONFIRM_MS);
-      return;
-    }
-    disarm();
-    button.disabled = true;
-    try {
-      await action();
-    } finally {
-      button.disabled = false;
-    }
-  }));
-  return button;
+/** After a write: what was shown is stale. */
+async function changed() {
+  forgetGrid();
+  if (currentView === "secrets") await loadSecrets();
 }
 
-/** Delete asks once more in place, then deletes. */
-function deleteButton(namespace, item) {
-  const button = el("button", { type: "button", class: "danger", "data-testid": "delete", "aria-label": `Delete ${item.key}` }, "Delete");
-  return confirming(button, "Confirm delete", async () => {
-    await api("DELETE", `${secretPath(item.key)}${query({ namespace, env: item.env })}`);
-    showNotice(`Deleted ${item.key} (${item.env}).`);
-    await loadSecrets();
-  });
-}
-
-/** Gives each cell its column's name (`data-label`), shown before the value where the
- * tables become cards (phone widths). */
-function labelCells(body) {
-  const names = [...body.closest("table").querySelectorAll("thead th")].map((th) => th.textContent);
-  for (const tr of body.rows) {
-    [...tr.cells].forEach((td, i) => {
-      if (names[i] && td.colSpan === 1) td.dataset.label = names[i];
-    });
-  }
-}
-
-function hideAllValues() {
-  for (const timer of revealTimers) clearTimeout(timer);
-  revealTimers.clear();
-  for (const value of document.querySelectorAll("[data-testid=value]")) value.textContent = "";
-}
+// ---- The editor: a new secret, or a new version of one ---------------------------------
 
 let editing = null;
 
-function openEditor(item) {
+function openEditor(item, key = "", env = "") {
+  closeDetail();
   editing = item ?? null;
-  const { env } = filters();
-  $("editor-title").textContent = item ? `New version of ${item.key}` : "New secret";
-  $("key-input").value = item ? item.key : $("f-prefix").value.trim();
+  $("editor-title").textContent = item ? `New version of ${item.key} (${item.env})` : "New secret";
+  $("key-input").value = item ? item.key : key || filters().prefix;
   $("key-input").readOnly = Boolean(item);
-  $("env-input").value = item ? item.env : env;
+  $("env-input").value = item ? item.env : env || filters().env;
   $("env-input").readOnly = Boolean(item);
   $("value-input").value = "";
   $("description-input").value = item ? item.description : "";
   $("ttl-input").value = "";
   $("editor").hidden = false;
-  (item ? $("value-input") : $("key-input")).focus();
+  $("editor").scrollIntoView({ block: "nearest" });
+  (item || key ? $("value-input") : $("key-input")).focus();
 }
 
 function closeEditor() {
@@ -465,7 +271,7 @@ function closeEditor() {
 
 async function saveSecret() {
   // One write per Save: a second click while this one runs does nothing.
-  const save = $("editor").querySelector("button[type=submit]");
+  const save = $("save");
   if (save.disabled) return;
   save.disabled = true;
   try {
@@ -488,33 +294,8 @@ async function writeSecret() {
     await api("POST", `/api/secrets${query({ namespace })}`, { key, env, ...body });
   }
   closeEditor();
-  showNotice(`Saved ${key}.`);
-  await loadSecrets();
-}
-
-async function openHistory(namespace, item) {
-  const history = await api("GET", `${secretPath(item.key, "/history")}${query({ namespace, env: item.env })}`);
-  $("history-title").textContent = `History of ${item.key} (${item.env})`;
-  const canWrite = may("write", namespace, item.env);
-  $("history-rows").replaceChildren(...history.items.map((v) => {
-    const state = v.destroyed ? "destroyed" : v.deleted ? "deleted" : v.current ? "current" : "kept";
-    const rollback = (canWrite && !v.current && !v.deleted && !v.destroyed)
-      ? confirming(el("button", { type: "button", "data-testid": "rollback", "data-version": v.version },
-        `Roll back to v${v.version}`), `Confirm roll back to v${v.version}`, async () => {
-        await api("POST", secretPath(item.key, `/rollback${query({ namespace })}`), { version: v.version, env: item.env });
-        showNotice(`Rolled ${item.key} back to version ${v.version}.`);
-        $("history-panel").hidden = true;
-        await loadSecrets();
-      })
-      : null;
-    return el("tr", { "data-testid": "version-row", "data-version": v.version },
-      el("td", {}, `v${v.version}`), el("td", {}, String(v.kek_version)), el("td", { class: "when" }, when(v.created)),
-      el("td", {}, v.actor), el("td", {}, state), el("td", {}, rollback));
-  }));
-  labelCells($("history-rows"));
-  $("history-panel").hidden = false;
-  $("history-panel").scrollIntoView({ block: "nearest" });
-  $("history-close").focus();
+  showNotice(`Saved ${key}${env ? ` in ${env}` : ""}.`);
+  await changed();
 }
 
 // ---- Audit -------------------------------------------------------------------------------
@@ -539,6 +320,9 @@ async function loadAudit(fresh) {
     el("td", {}, String(e.id)), el("td", { class: "when" }, when(e.time)), el("td", {}, e.actor), el("td", {}, e.action),
     el("td", {}, e.namespace), el("td", {}, e.env), el("td", { class: "key" }, e.key),
     el("td", {}, e.version === null ? "" : `v${e.version}`))));
+  if (fresh && page.items.length === 0) {
+    $("audit-rows").append(el("tr", {}, el("td", { colspan: 8, class: "hint" }, "No event matches these filters.")));
+  }
   labelCells($("audit-rows"));
   auditBefore = page.next;
   $("audit-more").disabled = page.next === null;
@@ -565,13 +349,15 @@ async function loadChainStatus() {
 async function loadTokens() {
   const listed = await api("GET", "/api/tokens");
   $("token-rows").replaceChildren(...listed.items.map((t) => {
-    const revoke = t.revoked ? null : confirming(el("button", {
-      type: "button", class: "danger", "data-testid": "revoke", "aria-label": `Revoke ${t.name}`,
-    }, "Revoke"), t.superuser ? "Confirm: revoke a superuser" : "Confirm revoke", async () => {
-      await api("DELETE", `/api/tokens/${encodeURIComponent(t.name)}`);
-      showNotice(`Revoked ${t.name}.`);
-      await loadTokens();
-    });
+    const revoke = t.revoked ? null : destructive({ "data-testid": "revoke", "aria-label": `Revoke ${t.name}` }, "Revoke",
+      t.superuser
+        ? `Revoke ${t.name}? It is a superuser token: whatever uses it stops working at once.`
+        : `Revoke ${t.name}? Whatever uses it stops working at once.`,
+      "Revoke", async () => {
+        await api("DELETE", `/api/tokens/${encodeURIComponent(t.name)}`);
+        showNotice(`Revoked ${t.name}.`);
+        await loadTokens();
+      });
     return el("tr", { "data-testid": "token-row", "data-name": t.name, "data-revoked": t.revoked ? "yes" : "no" },
       el("td", {}, t.name), el("td", {}, el("code", {}, t.id)),
       el("td", {}, el("code", { "data-testid": "token-accessor" }, t.accessor)),
@@ -616,29 +402,33 @@ async function loadKeys() {
 // ---- Wiring ------------------------------------------------------------------------------
 
 function wire() {
+  whenSignedOut(signOut);
+  wireConfirm();
+  wireDetail({ changed, edit: (item) => openEditor(item), create: (key, env) => openEditor(null, key, env) });
   $("sign-in-form").addEventListener("submit", guarded(async () => {
     const token = $("token").value.trim();
     if (!token) throw new Error("Paste an API token to sign in.");
     try {
       await signIn(token);
     } catch (error) {
-      session = null;
+      setSession(null);
       sessionStorage.removeItem(TOKEN_KEY);
       throw error.status === 401 ? new Error("That token is not valid (unknown, revoked or mistyped).") : error;
     }
   }));
   $("sign-out").addEventListener("click", () => { signOut(); clearMessages(); });
   for (const tab of document.querySelectorAll("#nav .tab")) {
-    tab.addEventListener("click", guarded(() => { clearMessages(); return show(tab.dataset.view); }));
+    tab.addEventListener("click", guarded(() => show(tab.dataset.view)));
   }
-  $("secret-filters").addEventListener("submit", guarded(() => { secretsPage = 1; return loadSecrets(); }));
-  $("prev-page").addEventListener("click", guarded(() => { secretsPage -= 1; return loadSecrets(); }));
-  $("next-page").addEventListener("click", guarded(() => { secretsPage += 1; return loadSecrets(); }));
+  const reload = (page) => guarded(() => { secretsPage = page(); remember(); return loadSecrets(); });
+  $("secret-filters").addEventListener("submit", reload(() => 1));
+  $("prev-page").addEventListener("click", reload(() => secretsPage - 1));
+  $("next-page").addEventListener("click", reload(() => secretsPage + 1));
+  $("all-envs").addEventListener("click", guarded(() => { $("f-env").value = ""; secretsPage = 1; remember(); return loadSecrets(); }));
   $("new-secret").addEventListener("click", () => openEditor(null));
   $("editor").addEventListener("submit", guarded(saveSecret));
   $("editor-cancel").addEventListener("click", closeEditor);
-  $("history-close").addEventListener("click", () => { $("history-panel").hidden = true; });
-  $("audit-filters").addEventListener("submit", guarded(() => loadAudit(true)));
+  $("audit-filters").addEventListener("submit", guarded(() => { remember(); return loadAudit(true); }));
   $("audit-more").addEventListener("click", guarded(() => loadAudit(false)));
   $("action-names").replaceChildren(...ACTIONS.map((a) => el("option", { value: a })));
   $("token-form").addEventListener("submit", guarded(createToken));
@@ -654,10 +444,7 @@ function wire() {
     if (session) await follow(location.hash);
   }));
   document.addEventListener("keydown", (event) => {
-    if (event.key === "Escape") {
-      closeEditor();
-      $("history-panel").hidden = true;
-    }
+    if (event.key === "Escape" && !$("detail").open && !$("confirm").open) closeEditor();
   });
   const remembered = sessionStorage.getItem(TOKEN_KEY);
   if (remembered) {

@@ -1,4 +1,4 @@
-//! The web console at `/_/`: three files embedded in the binary (no JavaScript toolchain,
+//! The web console at `/_/`: six files embedded in the binary (no JavaScript toolchain,
 //! nothing fetched from another origin), served with a strict Content-Security-Policy.
 //! The console signs in with an API token and calls `/api` like any client, so scopes,
 //! capabilities and the audit apply unchanged (docs/console.md).
@@ -17,20 +17,29 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
      form-action 'none'; frame-ancestors 'none'";
 
 const INDEX: &str = include_str!("../console/index.html");
-const SCRIPT: &str = include_str!("../console/console.js");
+/// The ES modules, by file name: the entry point and the three it imports.
+const SCRIPTS: [(&str, &str); 4] = [
+    ("console.js", include_str!("../console/console.js")),
+    ("lib.js", include_str!("../console/lib.js")),
+    ("grid.js", include_str!("../console/grid.js")),
+    ("detail.js", include_str!("../console/detail.js")),
+];
 const STYLE: &str = include_str!("../console/console.css");
 
-/// `GET /_/` and its two assets; `/_` redirects to `/_/`.
+/// `GET /_/` and its assets; `/_` redirects to `/_/`.
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
+    let mut router = Router::new();
+    for (name, script) in SCRIPTS {
+        router = router.route(
+            &format!("/_/{name}"),
+            get(move || async move { asset(script, "text/javascript; charset=utf-8") }),
+        );
+    }
+    router
         .route("/_", get(|| async { Redirect::permanent("/_/") }))
         .route(
             "/_/",
             get(|| async { asset(INDEX, "text/html; charset=utf-8") }),
-        )
-        .route(
-            "/_/console.js",
-            get(|| async { asset(SCRIPT, "text/javascript; charset=utf-8") }),
         )
         .route(
             "/_/console.css",

@@ -1791,7 +1791,7 @@ async fn versions_and_settings_over_the_native_api() {
         (status, body),
         (
             StatusCode::OK,
-            json!({"max_versions": 3, "cas_required": true})
+            json!({"max_versions": 3, "cas_required": true, "custom_metadata": {}})
         )
     );
     let (_, body) = server
@@ -1802,7 +1802,7 @@ async fn versions_and_settings_over_the_native_api() {
             None,
         )
         .await;
-    assert_eq!(body, json!({"max_versions": 3, "cas_required": true}));
+    assert_eq!(body, json!({"max_versions": 3, "cas_required": true, "custom_metadata": {}}));
     let (status, body) = server
         .admin(
             "POST",

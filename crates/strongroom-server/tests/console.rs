@@ -35,7 +35,13 @@ impl Server {
     }
 }
 
-const SCRIPT: &str = include_str!("../console/console.js");
+/// Every module of the console, as one text for the checks below.
+const SCRIPTS: [&str; 4] = [
+    include_str!("../console/console.js"),
+    include_str!("../console/lib.js"),
+    include_str!("../console/grid.js"),
+    include_str!("../console/detail.js"),
+];
 const INDEX: &str = include_str!("../console/index.html");
 
 #[tokio::test]
@@ -44,6 +50,9 @@ async fn the_console_is_served_with_a_strict_policy_and_nothing_else_under_it() 
     for (path, content_type) in [
         ("/_/", "text/html; charset=utf-8"),
         ("/_/console.js", "text/javascript; charset=utf-8"),
+        ("/_/lib.js", "text/javascript; charset=utf-8"),
+        ("/_/grid.js", "text/javascript; charset=utf-8"),
+        ("/_/detail.js", "text/javascript; charset=utf-8"),
         ("/_/console.css", "text/css; charset=utf-8"),
     ] {
         let response = server
@@ -124,6 +133,8 @@ async fn no_console_turns_it_off() {
 /// nothing from another origin, no HTML built from strings, no persistent token storage.
 #[test]
 fn the_console_code_renders_text_only_and_keeps_the_token_in_the_tab() {
+    let script = SCRIPTS.concat();
+    let script = script.as_str();
     for forbidden in [
         "innerHTML",
         "outerHTML",
@@ -138,14 +149,14 @@ fn the_console_code_renders_text_only_and_keeps_the_token_in_the_tab() {
         "setAttribute(\"on",
     ] {
         assert!(
-            !SCRIPT.contains(forbidden),
-            "console.js must not use {forbidden}"
+            !script.contains(forbidden),
+            "the console's scripts must not use {forbidden}"
         );
     }
-    assert!(SCRIPT.contains("sessionStorage.removeItem"));
-    assert!(SCRIPT.contains("textContent"));
+    assert!(script.contains("sessionStorage.removeItem"));
+    assert!(script.contains("textContent"));
     // Attribute names the element helper sets: handlers only through addEventListener.
-    assert!(SCRIPT.contains("if (name.startsWith(\"on\")) node.addEventListener"));
+    assert!(script.contains("if (name.startsWith(\"on\")) node.addEventListener"));
     let lower = INDEX.to_ascii_lowercase();
     assert_eq!(
         lower.matches("<script").count(),
@@ -185,10 +196,21 @@ fn the_console_code_renders_text_only_and_keeps_the_token_in_the_tab() {
         "audit-row",
         "chain-status",
         "token-row",
+        "grid",
+        "grid-cell",
+        "detail",
+        "confirm",
+        "confirm-yes",
+        "cancel",
+        "delete",
+        "revoke",
+        "next-page",
+        "notice",
+        "loading",
     ] {
         let quoted = format!("\"{hook}\"");
         assert!(
-            INDEX.contains(&format!("data-testid={quoted}")) || SCRIPT.contains(&quoted),
+            INDEX.contains(&format!("data-testid={quoted}")) || script.contains(&quoted),
             "data-testid {hook}"
         );
     }
@@ -466,6 +488,20 @@ async fn every_page_works_in_a_real_browser() {
             "",
         )
         .await;
+    // Expired, and a secret with two versions (for single-version delete and destroy).
+    server
+        .store
+        .set(
+            &SecretId::new("default", "prod", "OLD"),
+            SetRequest {
+                expiry: strongroom_store::Expiry::At(1_000),
+                ..SetRequest::value("old")
+            },
+        )
+        .await
+        .unwrap();
+    server.set("prod", "ROTATED", "first", "").await;
+    server.set("prod", "ROTATED", "second", "").await;
     server
         .store
         .set(
@@ -523,13 +559,24 @@ async fn every_page_works_in_a_real_browser() {
     };
     assert_eq!(
         read("token:admin", "prod", "DB_URL"),
-        2,
-        "the reveal and the copy were audited"
+        3,
+        "the panel's reveal, the list's reveal and the copy were audited"
     );
     assert_eq!(
         read("token:admin", "global", "SHARED_URL"),
         1,
-        "the fallback read"
+        "the fallback read (through prod)"
+    );
+    let labels = server
+        .store
+        .info(&SecretId::new("default", "prod", "DB_URL"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        labels.metadata.unwrap()["custom_metadata"],
+        json!({"owner": "payments-team", "ticket": "OPS-12"}),
+        "the labels saved from the panel"
     );
     assert_eq!(
         read("token:prod-reader", "prod", "DB_URL"),

@@ -129,10 +129,32 @@ async fn the_grid_says_what_each_env_serves_and_nothing_a_token_may_not_list() {
         ]
     );
     assert_eq!(cells(&grid, "OLD")[1], cell("prod", "expired", None));
+    // A destroyed current version is `deleted` to the grid and the list alike.
+    seed(
+        &server,
+        "staging",
+        "ONLY_STAGING",
+        SetRequest::value("value-staging-2"),
+    )
+    .await;
+    let (status, _) = server
+        .call(
+            "POST",
+            "/api/secrets/ONLY_STAGING/versions/destroy?env=staging",
+            ADMIN,
+            Some(json!({"versions": [2]})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, grid) = server.call("GET", "/api/grid", ADMIN, None).await;
     assert_eq!(
         cells(&grid, "ONLY_STAGING")[2],
-        cell("staging", "set", None)
+        cell("staging", "deleted", None)
     );
+    let (_, listed) = server
+        .call("GET", "/api/secrets?env=staging&details=true", ADMIN, None)
+        .await;
+    assert_eq!(listed["items"][0]["state"], "deleted", "{listed}");
     assert!(!grid.to_string().contains("value-"), "a value in the grid");
 
     // Paging counts keys, in key order.

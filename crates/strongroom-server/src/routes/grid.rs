@@ -1,6 +1,6 @@
 //! The key × env grid of a namespace (`GET /api/grid`): one row per key, one cell per
 //! env the token may list, each saying what a read of that key in that env would find:
-//! the env's own value (`set`, `expired`, `deleted`, `destroyed`), another env's through
+//! the env's own value (`set`, `expired`, `deleted`), another env's through
 //! the fallback chain (`fallback`), or nothing (`missing`). Never a value.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -44,7 +44,8 @@ pub(crate) struct GridParams {
 #[derive(Serialize, ToSchema)]
 pub(crate) struct GridCell {
     env: String,
-    /// `set`, `expired`, `deleted`, `destroyed` (the env's own secret, in that state),
+    /// `set`, `expired`, `deleted` (the env's own secret, in that state; a destroyed
+    /// current version is `deleted`),
     /// `fallback` (none of its own; `from` serves it) or `missing`.
     state: &'static str,
     /// The env whose secret a read falls back to (only with `fallback`).
@@ -176,7 +177,7 @@ fn cell(
         state: match (own, info.state) {
             (false, _) => "fallback",
             (true, SecretState::Active) => "set",
-            (true, other) => other.as_str(),
+            (true, other) => super::secrets::shown_state(other),
         },
         from: (!own).then(|| info.env.clone()),
         version: Some(info.version),

@@ -149,8 +149,8 @@ pub(crate) struct ListItem {
     /// PocketBase's, field for field).
     #[serde(skip_serializing_if = "Option::is_none")]
     version: Option<u32>,
-    /// `active`, `expired`, `deleted` (the current version soft-deleted) or `destroyed`
-    /// (only with `?details=true`).
+    /// `active`, `expired` or `deleted` (the current version soft-deleted or destroyed;
+    /// the history tells which), only with `?details=true`.
     #[serde(skip_serializing_if = "Option::is_none")]
     state: Option<String>,
     /// RFC 3339, null when it never expires (only with `?details=true`).
@@ -227,7 +227,7 @@ pub(crate) async fn list_secrets(
             created: i.created.to_string(),
             updated: i.updated.to_string(),
             version: details.then_some(i.version),
-            state: details.then(|| i.state.as_str().to_owned()),
+            state: details.then(|| shown_state(i.state).to_owned()),
             expires: details.then(|| i.expires_at.map(|t| t.to_string())),
         })
         .collect();
@@ -235,6 +235,15 @@ pub(crate) async fn list_secrets(
         items,
         total: listed.total,
     }))
+}
+
+/// A secret's state as the API lists it: `active`, `expired` or `deleted` (a destroyed
+/// current version is unreadable as a deleted one is; the history tells them apart).
+pub(crate) fn shown_state(state: strongroom_store::State) -> &'static str {
+    match state {
+        strongroom_store::State::Destroyed => "deleted",
+        other => other.as_str(),
+    }
 }
 
 /// What `env` serves, one page of it: every key of its chain's envs the caller may list,
