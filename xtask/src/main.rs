@@ -193,6 +193,13 @@ fn ci() -> Result {
     ];
     let mut test_env = pg.to_vec();
     test_env.push(("STRONGROOM_GO", go.as_ref()));
+    // The failover test builds its own primary and standby from the same binaries, run
+    // as the same unprivileged user.
+    let bin = server.bin_dir().to_string_lossy().into_owned();
+    test_env.push(("STRONGROOM_TEST_PG_BIN", bin.as_str()));
+    if let Some(user) = server.user() {
+        test_env.push(("STRONGROOM_TEST_PG_USER", user));
+    }
     run_in(
         &root(),
         "cargo",

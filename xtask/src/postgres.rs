@@ -236,6 +236,11 @@ impl TestServer {
         &self.dir
     }
 
+    /// The unprivileged user the server runs as (when this runs as root).
+    pub fn user(&self) -> Option<&'static str> {
+        self.user
+    }
+
     /// The directory of the server's binaries and client tools (`psql`, `pg_dump`).
     pub fn bin_dir(&self) -> &Path {
         &self.bin

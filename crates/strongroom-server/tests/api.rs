@@ -1802,7 +1802,10 @@ async fn versions_and_settings_over_the_native_api() {
             None,
         )
         .await;
-    assert_eq!(body, json!({"max_versions": 3, "cas_required": true, "custom_metadata": {}}));
+    assert_eq!(
+        body,
+        json!({"max_versions": 3, "cas_required": true, "custom_metadata": {}})
+    );
     let (status, body) = server
         .admin(
             "POST",
