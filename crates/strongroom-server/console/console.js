@@ -347,7 +347,12 @@ async function loadChainStatus() {
 // ---- Tokens ------------------------------------------------------------------------------
 
 async function loadTokens() {
-  const listed = await api("GET", "/api/tokens");
+  const [listed, methods] = await Promise.all([
+    api("GET", "/api/tokens"),
+    // The sign-in methods (Vault's `sys/auth`); absent when the /v1 surface is off.
+    api("GET", "/v1/sys/auth").catch(() => null),
+  ]);
+  showMethods(methods?.data ?? null, listed.items);
   $("token-rows").replaceChildren(...listed.items.map((t) => {
     const revoke = t.revoked ? null : destructive({ "data-testid": "revoke", "aria-label": `Revoke ${t.name}` }, "Revoke",
       t.superuser
@@ -370,6 +375,22 @@ async function loadTokens() {
       el("td", {}, revoke));
   }));
   labelCells($("token-rows"));
+}
+
+/** The enabled sign-in methods, with how many live tokens each has issued. */
+function showMethods(mounts, tokens) {
+  if (!mounts) {
+    $("method-rows").replaceChildren(el("tr", {}, el("td", { colspan: 4, class: "hint" },
+      "The Vault-compatible API (/v1) is off on this server, so only tokens made here or by strongroom token create sign in.")));
+    return;
+  }
+  $("method-rows").replaceChildren(...Object.entries(mounts).map(([path, mount]) => {
+    const live = tokens.filter((t) => !t.revoked && (t.method === mount.type || t.method === path.replace(/\/$/, ""))).length;
+    return el("tr", { "data-testid": "auth-method", "data-path": path },
+      el("td", {}, el("code", {}, path)), el("td", {}, mount.type), el("td", {}, mount.description || ""),
+      el("td", {}, String(live)));
+  }));
+  labelCells($("method-rows"));
 }
 
 async function createToken() {

@@ -510,6 +510,15 @@ async fn every_page_works_in_a_real_browser() {
         )
         .await
         .unwrap();
+    let (status, _) = server
+        .call(
+            "POST",
+            "/v1/sys/auth/approle",
+            ADMIN,
+            Some(json!({"type": "approle", "description": "CI machines"})),
+        )
+        .await;
+    assert_eq!(status, 204);
     let scoped = server.token("prod-reader", "default/prod:list,read").await;
     let namespace_wide = server.token("payments-team", "payments/*:list,read").await;
     let script = concat!(

@@ -454,6 +454,9 @@ try:
     step("tokens: create shows the secret once, list, revoke after confirming")
     driver.find_element(By.CSS_SELECTOR, "#nav [data-view='tokens']").click()
     until(lambda: len(all_testid("token-row")) > 0, "the token list")
+    methods = {m.get_attribute("data-path"): m.text for m in all_testid("auth-method")}
+    assert set(methods) == {"token/", "approle/"}, methods
+    assert "CI machines" in methods["approle/"], methods
     by_testid("token-name").send_keys("console-made")
     by_testid("token-scopes").send_keys("default/staging:list")
     by_testid("create-token").click()
