@@ -179,6 +179,7 @@ async fn main() {
     )
     .await;
 
+    let lock_before = chain_lock(&stores);
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut handles = Vec::new();
@@ -272,6 +273,24 @@ async fn main() {
         stats.write_commits,
         stats.writes as f64 / stats.write_commits.max(1) as f64,
     );
+    // PostgreSQL: how long each transaction held the chain's lock during the mixed phase,
+    // and how busy the lock was (1.0: always held, so more instances can not help).
+    if let (Some(before), Some(after)) = (lock_before, chain_lock(&stores)) {
+        let holds = after.since(before);
+        let at_most = |q: f64| match holds.quantile_us(q) {
+            Some(u64::MAX) => "over 1 s".to_owned(),
+            Some(us) => format!("<= {:.2} ms", us as f64 / 1000.0),
+            None => "none".to_owned(),
+        };
+        println!(
+            "chain lock (mixed phase): {} holds, p50 {}, p99 {}, mean {:.2} ms; held {:.0} % of the time",
+            holds.count(),
+            at_most(0.50),
+            at_most(0.99),
+            holds.sum_us as f64 / holds.count().max(1) as f64 / 1000.0,
+            holds.sum_us as f64 / 1e6 / elapsed * 100.0,
+        );
+    }
     if let Some(peak) = peak_rss_mib() {
         println!("peak RSS of this process (server and clients): {peak:.0} MiB");
     }
@@ -385,4 +404,12 @@ fn peak_rss_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+/// Every instance's chain-lock holds added up (PostgreSQL only).
+fn chain_lock(stores: &[Store]) -> Option<strongroom_store::backend::LockHoldStats> {
+    stores
+        .iter()
+        .filter_map(|s| s.stats().backend.chain_lock)
+        .reduce(strongroom_store::backend::LockHoldStats::merged)
 }

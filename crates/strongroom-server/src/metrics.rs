@@ -82,6 +82,8 @@ pub struct Metrics {
     audit_events: Counter,
     transactions: Family<OutcomeLabels, Counter>,
     transaction_seconds: Counter<f64, AtomicU64>,
+    chain_lock_holds: Counter,
+    chain_lock_seconds: Counter<f64, AtomicU64>,
     cache_hits: Counter,
     cache_misses: Counter,
     cache_invalidations: Counter,
@@ -176,6 +178,7 @@ impl Default for Metrics {
 
 impl Metrics {
     /// A registry with every metric, all at zero.
+    #[allow(clippy::too_many_lines)] // one registration per metric, in the order shown
     pub fn new() -> Self {
         let mut r = Registry::with_prefix("strongroom");
         Self {
@@ -225,6 +228,18 @@ impl Metrics {
                 &mut r,
                 "store_transaction_seconds",
                 "Time in write transactions (commit and fsync included)",
+                Counter::default(),
+            ),
+            chain_lock_holds: add(
+                &mut r,
+                "chain_lock_holds",
+                "Write transactions that held the audit chain's lock (PostgreSQL)",
+                Counter::default(),
+            ),
+            chain_lock_seconds: add(
+                &mut r,
+                "chain_lock_hold_seconds",
+                "Time write transactions held the audit chain's lock (PostgreSQL); its rate is the share of time the lock is busy",
                 Counter::default(),
             ),
             cache_hits: add(
@@ -410,6 +425,14 @@ impl Metrics {
             self.transaction_seconds
                 .inner()
                 .store(stats.transaction_seconds.to_bits(), Ordering::Relaxed);
+            if let Some(holds) = stats.backend.chain_lock {
+                set(&self.chain_lock_holds, holds.count());
+                #[allow(clippy::cast_precision_loss)] // microseconds: exact below 2^53
+                let seconds = holds.sum_us as f64 / 1e6;
+                self.chain_lock_seconds
+                    .inner()
+                    .store(seconds.to_bits(), Ordering::Relaxed);
+            }
             if let Some(cache) = stats.backend.read_cache {
                 set(&self.cache_hits, cache.hits);
                 set(&self.cache_misses, cache.misses);

@@ -19,6 +19,8 @@ use async_trait::async_trait;
 
 use crate::{AuditEvent, AuditQuery, Result, SecretId, Timestamp};
 
+mod deferred;
+mod lock_holds;
 mod rows;
 pub mod sql;
 
@@ -31,6 +33,11 @@ pub mod sqlite;
 #[cfg(feature = "postgres")]
 pub(crate) mod transport;
 
+pub(crate) use deferred::provisional_index;
+pub use deferred::{DeferredAudit, FinalTie};
+#[cfg(feature = "postgres")]
+pub(crate) use lock_holds::LockHolds;
+pub use lock_holds::{LockHoldStats, LOCK_HOLD_BOUNDS_US};
 pub use rows::{
     AuditRecord, ChainHead, Change, Changes, History, KekUsage, KeptValue, LeaseRow, LinkedEvent,
     ListCursor, ListFilter, ListPage, NewEvent, NewVersion, PlacedVersion, RecordedKey,
@@ -86,6 +93,9 @@ pub struct BackendStats {
     pub read_cache: Option<ReadCacheStats>,
     /// The connection pool, when there is one.
     pub pool: Option<PoolStats>,
+    /// How long write transactions held the audit chain's lock, where it is a lock
+    /// between processes (PostgreSQL).
+    pub chain_lock: Option<LockHoldStats>,
 }
 
 /// A backend: the door to write transactions, the five groups of row reads, and what it
@@ -244,6 +254,29 @@ pub trait WriteTx: MetaTx + SecretTx + VersionTx + AuditTx + TokenTx + LeaseTx +
     async fn savepoint_end(&mut self, keep: bool) -> Result<()> {
         let _ = keep;
         Err(crate::StoreError::Defect("savepoint_end without savepoint"))
+    }
+
+    /// Asks this transaction to hold audit appends back to its end ([`DeferredAudit`]):
+    /// `true` where the chain's lock is shared with other processes and worth holding for
+    /// as short a time as possible (PostgreSQL). `false` (the default): appends go to the
+    /// log at once, as on SQLite, whose one writer holds the database anyway.
+    fn defer_audit(&mut self) -> bool {
+        false
+    }
+
+    /// The appends held back, when [`WriteTx::defer_audit`] said yes; it must mark and
+    /// roll back with the transaction's savepoints.
+    fn deferred_audit(&mut self) -> Option<&mut DeferredAudit> {
+        None
+    }
+
+    /// Gives version rows their final audit ties, in one statement where the backend
+    /// can. Only called on a backend that defers (the default refuses).
+    async fn retie_versions(&mut self, ties: &[FinalTie]) -> Result<()> {
+        let _ = ties;
+        Err(crate::StoreError::Defect(
+            "retie_versions on a backend that does not defer audit appends",
+        ))
     }
 }
 

@@ -228,22 +228,27 @@ impl Store {
         events: Vec<AuditRecord>,
         works: Vec<TxWork>,
     ) -> Result<Vec<Result<()>>> {
+        let chain = Arc::clone(&self.inner.chain);
         if events.is_empty() && works.len() == 1 {
             // One write alone needs no savepoint.
             let mut works = works;
             return Ok(match works.pop() {
-                Some(work) => vec![self.inner.backend.transaction(work).await],
+                Some(work) => vec![self.inner.backend.transaction(deferring(work, chain)).await],
                 None => Vec::new(),
             });
         }
-        let chain = Arc::clone(&self.inner.chain);
         let (grouped, result) = super::with_result(move |tx| {
             Box::pin(async move {
+                // Every append of the group waits for its end (where the backend defers):
+                // the chain's lock is then held from the last write to the commit only.
+                tx.defer_audit();
                 if !events.is_empty() {
-                    let mut audit = Appender::start(tx, &chain).await?;
+                    let mut audit = Appender::start_deferred(tx, &chain).await?;
                     audit.append_all(tx, &events).await?;
                 }
-                run_each(tx, works).await
+                let ran = run_each(tx, works).await?;
+                crate::audit::flush_deferred(tx, &chain).await?;
+                Ok(ran)
             })
         });
         self.inner.backend.transaction(grouped).await?;
@@ -260,6 +265,18 @@ impl Store {
             }
         }
     }
+}
+
+/// `work`, its audit appends held back to its end where the backend offers it, then
+/// appended in one go (the chain's lock held from there to the commit only).
+fn deferring(work: TxWork, chain: Arc<crate::audit::RingChain>) -> TxWork {
+    Box::new(move |tx| {
+        Box::pin(async move {
+            tx.defer_audit();
+            work(&mut *tx).await?;
+            crate::audit::flush_deferred(tx, &chain).await
+        })
+    })
 }
 
 /// What the shared transaction of a group of writes did.

@@ -118,7 +118,7 @@ pub(super) async fn apply_write(
             },
         )
         .await?;
-    let tag = audit.tie(&row.row_id, &record.id, row.version, seq);
+    let tag = audit.tie_version(tx, &row, &record.id, seq)?;
     tx.insert_version(NewVersion {
         row: &row,
         value: &value,
@@ -148,7 +148,8 @@ async fn write_all(
     let Some(now) = records.first().map(|r| r.now) else {
         return Ok(Vec::new());
     };
-    let mut audit = Appender::start(tx, &chain).await?;
+    // The chain's lock is taken at the end of the transaction where the backend defers.
+    let mut audit = Appender::start_deferred(tx, &chain).await?;
     check_writer_key(tx, &writer_key, now).await?;
     let mut outcomes = Vec::with_capacity(records.len());
     for record in records {

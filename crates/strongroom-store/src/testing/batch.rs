@@ -222,3 +222,79 @@ pub async fn reads_and_writes_share_commits_and_fail_alone(h: &dyn Harness) {
     );
     assert!(store.verify_audit().await.unwrap().broken_at.is_none());
 }
+
+/// One secret written by many writers at once while it keeps two versions: its writes
+/// share group commits, a later write of a group trims an earlier one's version before
+/// the group's events are appended (on a backend that appends at the end), a failing
+/// write among them takes back only its own event, and every kept version is tied to
+/// its own event: the chain and the ties verify, and each acknowledged write has one
+/// event whose version is the one it wrote.
+pub async fn one_secret_written_many_times_at_once_keeps_every_tie(h: &dyn Harness) {
+    let store = open(h).await;
+    set(&store, "prod", "HOT", "v0").await;
+    store
+        .set_settings(
+            &id("prod", "HOT"),
+            crate::SecretSettings {
+                max_versions: Some(2),
+                cas_required: false,
+            },
+        )
+        .await
+        .unwrap();
+    let writes = (0..40).map(|i| {
+        let writer = store.with_actor(&format!("hot-{i}"));
+        async move {
+            if i % 5 == 0 {
+                write_at_wrong_version(&writer, "HOT", i).await.map(|()| 0)
+            } else {
+                writer
+                    .set(&id("prod", "HOT"), SetRequest::value(format!("v{i}")))
+                    .await
+                    .map(|outcome| outcome.version)
+            }
+        }
+    });
+    let outcomes = futures_util::future::join_all(writes).await;
+    let mut written = Vec::new();
+    for (i, outcome) in outcomes.into_iter().enumerate() {
+        if i % 5 == 0 {
+            assert!(
+                matches!(outcome, Err(StoreError::Conflict { .. })),
+                "write {i}: {outcome:?}"
+            );
+        } else {
+            written.push((format!("hot-{i}"), outcome.unwrap()));
+        }
+    }
+    let updates = store
+        .audit_all(AuditQuery {
+            key: Some("HOT".into()),
+            action: Some(Action::Update),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        updates.len(),
+        written.len(),
+        "one event per acknowledged write"
+    );
+    for (actor, version) in &written {
+        assert!(
+            updates
+                .iter()
+                .any(|e| &e.actor == actor && e.version == Some(*version)),
+            "{actor}'s write of version {version} has no event"
+        );
+    }
+    let history = store.history(&id("prod", "HOT")).await.unwrap();
+    assert_eq!(history.len(), 2, "two versions kept");
+    assert_eq!(history[0].version, 33, "32 writes after the first");
+    let report = store.verify_audit().await.unwrap();
+    assert!(report.broken_at.is_none(), "{report:?}");
+    assert!(
+        report.versions >= 2,
+        "the kept versions' ties were checked: {report:?}"
+    );
+}

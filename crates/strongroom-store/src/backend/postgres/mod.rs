@@ -35,6 +35,8 @@ pub struct PostgresBackend {
     pool: Pool,
     /// The optional read cache and the task that keeps it invalidated.
     cache: Option<(std::sync::Arc<ReadCache>, tokio::task::AbortHandle)>,
+    /// How long this process's transactions held the chain lock.
+    lock_holds: super::LockHolds,
 }
 
 impl Drop for PostgresBackend {
@@ -190,7 +192,11 @@ impl PostgresBackend {
             .max_size(max_connections.max(1))
             .build()
             .map_err(db)?;
-        let mut backend = Self { pool, cache: None };
+        let mut backend = Self {
+            pool,
+            cache: None,
+            lock_holds: super::LockHolds::default(),
+        };
         if current < schema::known_version() {
             schema::migrate(&mut backend.client().await?).await?;
         }
@@ -248,20 +254,27 @@ impl Backend for PostgresBackend {
         let transaction = client.transaction().await.map_err(db)?;
         let mut tx = tx::PgTx::new(transaction);
         let outcome = work(&mut tx).await;
-        let (transaction, touched) = tx.into_parts();
-        match outcome {
-            Ok(out) => {
-                transaction.commit().await.map_err(db)?;
-                self.forget(&touched);
-                Ok(out)
-            }
+        let (transaction, touched, locked_at) = tx.into_parts();
+        let ended = match outcome {
+            Ok(out) => match transaction.commit().await {
+                Ok(()) => {
+                    self.forget(&touched);
+                    Ok(out)
+                }
+                Err(e) => Err(db(e)),
+            },
             Err(e) => {
                 // Roll back now: an advisory lock must not wait for a dropped
                 // transaction's deferred rollback.
                 let _ = transaction.rollback().await;
                 Err(e)
             }
+        };
+        // The lock is released with the transaction's end.
+        if let Some(locked_at) = locked_at {
+            self.lock_holds.record(locked_at.elapsed());
         }
+        ended
     }
 
     fn schema_version(&self) -> Option<i64> {
@@ -295,6 +308,7 @@ impl Backend for PostgresBackend {
                 available: status.available,
                 max: status.max_size,
             }),
+            chain_lock: Some(self.lock_holds.snapshot()),
         }
     }
 }

@@ -9,6 +9,8 @@ impl AuditTx for PgTx<'_> {
             .execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
             .await
             .map_err(db)?;
+        // Held until the transaction ends (the first grant counts; savepoints re-ask).
+        self.locked_at.get_or_insert_with(std::time::Instant::now);
         Ok(self
             .cached()
             .query_opt(

@@ -49,6 +49,10 @@ impl Touched {
 pub(super) struct PgTx<'a> {
     tx: Transaction<'a>,
     touched: Touched,
+    /// When the audit chain's lock was granted, if it was.
+    locked_at: Option<std::time::Instant>,
+    /// Audit appends held back to the end (group commits ask for it).
+    deferred: Option<crate::backend::DeferredAudit>,
 }
 
 impl<'a> PgTx<'a> {
@@ -56,11 +60,14 @@ impl<'a> PgTx<'a> {
         Self {
             tx,
             touched: Touched::Nothing,
+            locked_at: None,
+            deferred: None,
         }
     }
 
-    pub(super) fn into_parts(self) -> (Transaction<'a>, Touched) {
-        (self.tx, self.touched)
+    /// The transaction, what it touched, and when it took the chain lock.
+    pub(super) fn into_parts(self) -> (Transaction<'a>, Touched, Option<std::time::Instant>) {
+        (self.tx, self.touched, self.locked_at)
     }
 
     /// The transaction, its statements through the connection's statement cache.
@@ -120,6 +127,9 @@ impl WriteTx for PgTx<'_> {
             .batch_execute("SAVEPOINT strongroom_write")
             .await
             .map_err(db)?;
+        if let Some(deferred) = &mut self.deferred {
+            deferred.savepoint();
+        }
         Ok(true)
     }
 
@@ -129,6 +139,38 @@ impl WriteTx for PgTx<'_> {
         } else {
             "ROLLBACK TO SAVEPOINT strongroom_write; RELEASE SAVEPOINT strongroom_write"
         };
-        self.tx.batch_execute(sql).await.map_err(db)
+        self.tx.batch_execute(sql).await.map_err(db)?;
+        if let Some(deferred) = &mut self.deferred {
+            deferred.savepoint_end(keep);
+        }
+        Ok(())
+    }
+
+    fn defer_audit(&mut self) -> bool {
+        self.deferred.get_or_insert_with(Default::default);
+        true
+    }
+
+    fn deferred_audit(&mut self) -> Option<&mut crate::backend::DeferredAudit> {
+        self.deferred.as_mut()
+    }
+
+    async fn retie_versions(&mut self, ties: &[crate::backend::FinalTie]) -> Result<()> {
+        // One statement, one round trip, however many versions the group wrote.
+        let sids: Vec<i64> = ties.iter().map(|t| t.sid).collect();
+        let versions: Vec<i64> = ties.iter().map(|t| i64::from(t.version)).collect();
+        let seqs: Vec<i64> = ties.iter().map(|t| t.seq).collect();
+        let tags: Vec<&[u8]> = ties.iter().map(|t| t.tag.as_slice()).collect();
+        // A version a later write of the same group trimmed away has no row left to tie.
+        self.cached()
+            .execute(
+                "UPDATE strongroom_secret_versions AS v SET audit_seq = t.seq, audit_tag = t.tag
+                 FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BYTEA[]) AS t (sid, version, seq, tag)
+                 WHERE v.sid = t.sid AND v.version = t.version",
+                &[&sids, &versions, &seqs, &tags],
+            )
+            .await
+            .map(drop)
+            .map_err(db)
     }
 }
