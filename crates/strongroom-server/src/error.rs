@@ -149,15 +149,28 @@ pub struct ApiError(Problem);
 #[derive(Clone, Debug)]
 struct ErrorCause(String);
 
-/// A response layer: logs the cause of every server error once, with the request's span.
-pub(crate) async fn log_server_errors(
+/// The access log: one line per request at `info` (target `strongroom::access`: method,
+/// path without its query, status, microseconds), written after the response is made,
+/// and for a server error its cause, once, at `error`. Handlers' own lines carry the
+/// method and path through a `debug` span, which costs nothing at the default level.
+/// Never a header, a query string or a body. `RUST_LOG=info,strongroom::access=off`
+/// drops the per-request line and keeps every other.
+pub(crate) async fn access_log(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let mut response = next.run(request).await;
+    use tracing::Instrument as _;
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let span = tracing::debug_span!("request", method = %method, path = %path);
+    let mut response = next.run(request).instrument(span).await;
+    let status = response.status().as_u16();
     if let Some(ErrorCause(cause)) = response.extensions_mut().remove::<ErrorCause>() {
-        tracing::error!(error = %cause, status = response.status().as_u16(), "request failed");
+        tracing::error!(%method, %path, status, error = %cause, "request failed");
     }
+    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    tracing::info!(target: "strongroom::access", %method, %path, status, micros, "request");
     response
 }
 

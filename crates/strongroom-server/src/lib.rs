@@ -92,14 +92,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
 /// The router starts the lease sweeper of this server instance (dynamic credentials end
 /// on time; see `vault/database`), on the current Tokio runtime.
 pub fn router_with(state: AppState, limits: Limits, surfaces: Surfaces) -> Router {
-    use tower_http::trace::{DefaultOnResponse, TraceLayer};
     vault::database::leases::spawn_sweeper(state.clone());
-    let trace = TraceLayer::new_for_http()
-        // Method and path only: no query string, no headers (tokens), no bodies (values).
-        .make_span_with(|request: &axum::http::Request<_>| {
-            tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
-        })
-        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
     let mut routes = routes::router()
         .merge(vault::routes())
         .route("/metrics", axum::routing::get(metrics::scrape_with_token));
@@ -116,14 +109,13 @@ pub fn router_with(state: AppState, limits: Limits, surfaces: Surfaces) -> Route
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
-        .layer(axum::middleware::from_fn(error::log_server_errors))
         .layer(axum::middleware::from_fn(api_response_headers))
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_body))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout,
         ))
-        .layer(trace)
+        .layer(axum::middleware::from_fn(error::access_log))
 }
 
 /// Every error is JSON: an unknown path is a 404 in the API's error shape.
