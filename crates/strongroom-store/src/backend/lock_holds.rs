@@ -14,13 +14,15 @@ pub const LOCK_HOLD_BOUNDS_US: [u64; 20] = [
 
 const BUCKETS: usize = LOCK_HOLD_BOUNDS_US.len() + 1;
 
-/// The live histogram a backend records into.
+/// The live histogram a backend records into (PostgreSQL's; SQLite has no lock to share).
 #[derive(Debug, Default)]
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) struct LockHolds {
     counts: [AtomicU64; BUCKETS],
     sum_us: AtomicU64,
 }
 
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 impl LockHolds {
     /// Records one transaction that held the lock for `held`.
     pub(crate) fn record(&self, held: Duration) {
