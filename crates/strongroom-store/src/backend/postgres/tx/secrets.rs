@@ -34,7 +34,9 @@ impl SecretTx for PgTx<'_> {
                      metadata = CASE WHEN $7::BOOLEAN THEN $8::TEXT ELSE s.metadata END,
                      kind = CASE WHEN $9::BOOLEAN THEN $10::TEXT ELSE s.kind END,
                      expires_at = CASE WHEN $11::BOOLEAN THEN $12::BIGINT ELSE s.expires_at END
-                 RETURNING sid, row_id, version, (xmax = 0) AS created",
+                 RETURNING sid, row_id, version, (xmax = 0) AS created,
+                     (SELECT max_versions FROM strongroom_secret_settings t WHERE t.sid = s.sid),
+                     (SELECT cas_required FROM strongroom_secret_settings t WHERE t.sid = s.sid)",
                 &[
                     &new_row_id,
                     &id.namespace,
@@ -58,6 +60,14 @@ impl SecretTx for PgTx<'_> {
             crate::StoreError::InvalidInput("the secret has reached the last version number".into())
         })?;
         self.touched.secret(id);
+        // The secret's own settings came with the row: the write asks for them next.
+        self.upserted_settings = Some((
+            row.get(0),
+            SecretSettings {
+                max_versions: row.get::<_, Option<i64>>(4).map(u32_of),
+                cas_required: row.get::<_, Option<bool>>(5).unwrap_or(false),
+            },
+        ));
         Ok(UpsertedSecret {
             row: SecretRow {
                 sid: row.get(0),
@@ -157,6 +167,11 @@ impl SecretTx for PgTx<'_> {
     }
 
     async fn settings_of(&mut self, row: &SecretRow) -> Result<SecretSettings> {
+        if let Some((sid, settings)) = self.upserted_settings.take() {
+            if sid == row.sid {
+                return Ok(settings);
+            }
+        }
         let found = self
             .cached()
             .query_opt(
@@ -174,6 +189,7 @@ impl SecretTx for PgTx<'_> {
     }
 
     async fn set_settings(&mut self, row: &SecretRow, settings: SecretSettings) -> Result<()> {
+        self.upserted_settings = None;
         if settings == SecretSettings::default() {
             self.cached()
                 .execute(
