@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use super::{secrets_of, ApiResult};
 use crate::extract::{ApiQuery, Caller};
-use crate::{ApiError, AppState};
+use crate::AppState;
 
 /// `/api/grid`.
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -93,13 +93,7 @@ pub(crate) async fn grid(
     let namespace = params.namespace.unwrap_or_else(|| "default".into());
     let config = scoped.config();
     config.check_namespace(&namespace)?;
-    let per_page = params.per_page.unwrap_or(50);
-    let page = params.page.unwrap_or(1);
-    if !(1..=500).contains(&per_page) || page == 0 {
-        return Err(ApiError::bad_request(
-            "page starts at 1; perPage must be 1 to 500",
-        ));
-    }
+    let (offset, limit) = super::secrets::page_window(params.page, params.per_page, 50)?;
     let prefix = params.prefix.unwrap_or_default();
     let mut named: BTreeSet<String> = scoped.listable_envs(&namespace).await?;
     named.insert(config.default_env.clone());
@@ -121,11 +115,10 @@ pub(crate) async fn grid(
     }
     let keys: BTreeSet<&String> = held.values().flat_map(BTreeMap::keys).collect();
     let total = u64::try_from(keys.len()).unwrap_or(u64::MAX);
-    let offset = usize::try_from(u64::from(page - 1) * u64::from(per_page)).unwrap_or(usize::MAX);
     let items = keys
         .into_iter()
         .skip(offset)
-        .take(per_page as usize)
+        .take(limit)
         .map(|key| GridRow {
             key: key.clone(),
             cells: held

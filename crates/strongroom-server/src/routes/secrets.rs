@@ -186,30 +186,15 @@ pub(crate) async fn list_secrets(
     };
     let listing = scoped.list_env(&namespace, env.as_deref())?;
     let details = params.details.unwrap_or(false);
-    let per_page = params.per_page.unwrap_or(30);
-    let page = params.page.unwrap_or(1);
-    if !(1..=500).contains(&per_page) || page == 0 {
-        return Err(ApiError::bad_request(
-            "page starts at 1; perPage must be 1 to 500",
-        ));
-    }
-    let offset = usize::try_from(u64::from(page - 1) * u64::from(per_page)).unwrap_or(usize::MAX);
+    let (offset, limit) = page_window(params.page, params.per_page, 30)?;
     let listed = if params.served.unwrap_or(false) {
         let env = env.ok_or_else(|| ApiError::bad_request("served needs env"))?;
-        served(
-            &scoped,
-            &namespace,
-            &env,
-            params.prefix,
-            offset,
-            per_page as usize,
-        )
-        .await?
+        served(&scoped, &namespace, &env, params.prefix, offset, limit).await?
     } else {
         listing
             .page(ListQuery {
                 prefix: params.prefix,
-                limit: Some(per_page as usize),
+                limit: Some(limit),
                 offset: Some(offset),
                 ..ListQuery::default()
             })
@@ -235,6 +220,24 @@ pub(crate) async fn list_secrets(
         items,
         total: listed.total,
     }))
+}
+
+/// `(offset, limit)` of a `page` (from 1) of `per_page` items (1 to 500, else
+/// `default`); 400 for anything else.
+pub(crate) fn page_window(
+    page: Option<u32>,
+    per_page: Option<u32>,
+    default: u32,
+) -> ApiResult<(usize, usize)> {
+    let per_page = per_page.unwrap_or(default);
+    let page = page.unwrap_or(1);
+    if !(1..=500).contains(&per_page) || page == 0 {
+        return Err(ApiError::bad_request(
+            "page starts at 1; perPage must be 1 to 500",
+        ));
+    }
+    let offset = usize::try_from(u64::from(page - 1) * u64::from(per_page)).unwrap_or(usize::MAX);
+    Ok((offset, per_page as usize))
 }
 
 /// A secret's state as the API lists it: `active`, `expired` or `deleted` (a destroyed
