@@ -4,7 +4,7 @@
 //! primary is killed with SIGKILL and the standby promoted. Checked: while there is no
 //! primary every request answers 503 (never 500); every write acknowledged to a client is
 //! on the new primary; the audit chain verifies; tokens made before work after; the
-//! servers write again on their own. The time from the kill to the first successful
+//! servers write again on their own, and a read cache reconnects and agrees. The time from the kill to the first successful
 //! write is printed (`cargo test -p strongroom-server --test failover -- --nocapture`).
 //!
 //! It builds its own two clusters from the binaries `cargo xtask ci` found
@@ -260,11 +260,17 @@ async fn sql(url: &str, statement: &str) -> Vec<tokio_postgres::Row> {
     client.query(statement, &[]).await.unwrap()
 }
 
-/// One server instance over `url`; its base URL.
-async fn instance(url: &str) -> String {
+/// One server instance over `url` (with the read cache when `read_cache`); its base URL.
+async fn instance(url: &str, read_cache: bool) -> String {
     use strongroom_crypto::secrecy::SecretString;
     use strongroom_crypto::{Key, KeyRing};
-    let backend = strongroom_store::open_backend(url).await.unwrap();
+    let options = strongroom_store::BackendOptions {
+        read_cache,
+        ..strongroom_store::BackendOptions::default()
+    };
+    let backend = strongroom_store::open_backend_with(url, &options)
+        .await
+        .unwrap();
     let store = strongroom_store::Store::open(
         backend,
         strongroom_store::KeySource::Ring(KeyRing::single(&Key::from_bytes(&[6; 32]))),
@@ -357,9 +363,10 @@ async fn failover(pair: &Pair, synchronous: bool) -> usize {
         "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/failover_store?target_session_attrs=read-write",
         pair.primary_port, pair.standby_port
     );
+    // The third instance caches reads (LISTEN/NOTIFY): its cache must recover too.
     let mut bases = Vec::new();
-    for _ in 0..3 {
-        bases.push(instance(&url).await);
+    for n in 0..3 {
+        bases.push(instance(&url, n == 2).await);
     }
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -521,6 +528,16 @@ async fn failover(pair: &Pair, synchronous: bool) -> usize {
         if values.first().is_some_and(|n| *n < last) {
             missing += 1;
         }
+    }
+    // The caching instance is ready again: its LISTEN connection found the new primary.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let ready = http.get(format!("{}/api/ready", bases[2])).send().await.unwrap();
+        if ready.status() == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the read cache never reconnected");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // The chain verifies on the new primary, and each instance writes and reads again.
     let report: serde_json::Value = http
