@@ -386,6 +386,58 @@ async fn failover(pair: &Pair, synchronous: bool) -> usize {
         .unwrap()
         .to_owned();
 
+    // A dynamic login whose lease is made before the failover and ended after it; its
+    // database is the same pair, reached through the same multi-host URL.
+    let vault = |method: reqwest::Method, path: &str, body: Option<serde_json::Value>| {
+        let mut request = http
+            .request(method, format!("{}/v1/{path}", bases[0]))
+            .header("X-Vault-Token", ADMIN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send()
+    };
+    let configured = vault(
+        reqwest::Method::POST,
+        "database/config/pair",
+        Some(json!({
+            "plugin_name": "postgresql-database-plugin",
+            "connection_url": format!(
+                "postgresql://{{{{username}}}}:{{{{password}}}}@127.0.0.1:{},127.0.0.1:{}/postgres?target_session_attrs=read-write",
+                pair.primary_port, pair.standby_port
+            ),
+            "username": "postgres", "password": "unused", "allowed_roles": "*",
+        })),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        configured.status(),
+        204,
+        "{}",
+        configured.text().await.unwrap_or_default()
+    );
+    let role = vault(
+        reqwest::Method::POST,
+        "database/roles/app",
+        Some(json!({
+            "db_name": "pair",
+            "creation_statements": ["CREATE ROLE \"{{name}}\" LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'"],
+            "default_ttl": "1h", "max_ttl": "1h",
+        })),
+    )
+    .await
+    .unwrap();
+    assert_eq!(role.status(), 204);
+    let creds: serde_json::Value = vault(reqwest::Method::GET, "database/creds/app", None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let lease_id = creds["lease_id"].as_str().unwrap().to_owned();
+    let login = creds["data"]["username"].as_str().unwrap().to_owned();
+
     let seen = Arc::new(Mutex::new(Seen {
         acknowledged: vec![None; WRITERS],
         ..Seen::default()
@@ -532,11 +584,18 @@ async fn failover(pair: &Pair, synchronous: bool) -> usize {
     // The caching instance is ready again: its LISTEN connection found the new primary.
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let ready = http.get(format!("{}/api/ready", bases[2])).send().await.unwrap();
+        let ready = http
+            .get(format!("{}/api/ready", bases[2]))
+            .send()
+            .await
+            .unwrap();
         if ready.status() == 200 {
             break;
         }
-        assert!(Instant::now() < deadline, "the read cache never reconnected");
+        assert!(
+            Instant::now() < deadline,
+            "the read cache never reconnected"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // The chain verifies on the new primary, and each instance writes and reads again.
@@ -577,5 +636,47 @@ async fn failover(pair: &Pair, synchronous: bool) -> usize {
         !in_recovery[0].get::<_, bool>(0),
         "the standby was promoted"
     );
+    // The lease made before the failover is known after it, and ending it drops the
+    // login on the new primary.
+    let roles = |name: String| {
+        let url = pair.url(false, "postgres");
+        async move {
+            let rows = sql(
+                &url,
+                &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{name}'"),
+            )
+            .await;
+            rows[0].get::<_, i64>(0)
+        }
+    };
+    assert_eq!(
+        roles(login.clone()).await,
+        1,
+        "the login is on the new primary"
+    );
+    let looked = vault(
+        reqwest::Method::PUT,
+        "sys/leases/lookup",
+        Some(json!({"lease_id": lease_id})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(looked.status(), 200, "the lease survived the failover");
+    let revoked = vault(
+        reqwest::Method::PUT,
+        "sys/leases/revoke",
+        Some(json!({"lease_id": lease_id})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(revoked.status(), 204);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while roles(login.clone()).await != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the login outlived its revoked lease"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     missing
 }

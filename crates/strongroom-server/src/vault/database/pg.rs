@@ -85,22 +85,39 @@ impl Connection {
         })
     }
 
-    /// The URL with the username and password in place (percent-encoded).
+    /// The URL with the username and password in place (percent-encoded, so no character
+    /// of either can change the URL's shape). A `postgres://` URL with one host or several
+    /// (`host1:5432,host2:5432`, with `target_session_attrs=read-write` to follow a
+    /// failover), as libpq takes it.
     fn url(&self) -> Result<String, DbFailure> {
-        let invalid = || DbFailure("connection_url is not a URL".into());
-        let template = self
-            .url_template
-            .replace("{{username}}", "u")
-            .replace("{{password}}", "p");
-        let mut url = url::Url::parse(&template).map_err(|_| invalid())?;
-        if self.url_template.contains("{{username}}") {
-            url.set_username(&self.username).map_err(|()| invalid())?;
+        use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+        /// Everything but RFC 3986's unreserved characters.
+        const USERINFO: &AsciiSet = &NON_ALPHANUMERIC
+            .remove(b'-')
+            .remove(b'.')
+            .remove(b'_')
+            .remove(b'~');
+        let invalid = || {
+            DbFailure(
+                "connection_url is not a PostgreSQL URL (postgres://…, one host or several)".into(),
+            )
+        };
+        let template = &self.url_template;
+        if !(template.starts_with("postgres://") || template.starts_with("postgresql://")) {
+            return Err(invalid());
         }
-        if self.url_template.contains("{{password}}") {
-            url.set_password(Some(self.password.expose_secret()))
-                .map_err(|()| invalid())?;
-        }
-        Ok(url.to_string())
+        let url = template
+            .replace(
+                "{{username}}",
+                &utf8_percent_encode(&self.username, USERINFO).to_string(),
+            )
+            .replace(
+                "{{password}}",
+                &utf8_percent_encode(self.password.expose_secret(), USERINFO).to_string(),
+            );
+        url.parse::<tokio_postgres::Config>()
+            .map_err(|_| invalid())?;
+        Ok(url)
     }
 
     /// A client of the pool for this connection, or a new one (see `pool.rs`).
@@ -409,6 +426,61 @@ pub(super) async fn drop_login(
 mod tests {
     use super::*;
     use base64::Engine as _;
+
+    fn connection(template: &str, username: &str, password: &str) -> Connection {
+        Connection {
+            url_template: template.into(),
+            username: username.into(),
+            password: SecretString::from(password.to_owned()),
+            max_idle: 1,
+        }
+    }
+
+    /// Attack: a username or password holding URL syntax (`@`, `:`, `/`, `?`, `#`, `,`,
+    /// `%`) must not move the connection to another host, port, database or option; it
+    /// arrives as written. Several hosts (failover) are kept; other spellings refused.
+    #[test]
+    fn credentials_can_not_change_the_urls_shape_and_several_hosts_are_kept() {
+        let hostile = "p@evil.example:1/x?host=evil#,%41";
+        let made = connection(
+            "postgresql://{{username}}:{{password}}@127.0.0.1:5432/app?sslmode=disable",
+            "u@evil.example",
+            hostile,
+        )
+        .url()
+        .unwrap();
+        let config: tokio_postgres::Config = made.parse().unwrap();
+        assert_eq!(
+            config.get_hosts(),
+            [tokio_postgres::config::Host::Tcp("127.0.0.1".into())]
+        );
+        assert_eq!(config.get_ports(), [5432]);
+        assert_eq!(config.get_dbname(), Some("app"));
+        assert_eq!(config.get_user(), Some("u@evil.example"));
+        assert_eq!(config.get_password(), Some(hostile.as_bytes()));
+        let several = connection(
+            "postgres://{{username}}:{{password}}@10.0.0.1:5432,10.0.0.2:5433/app?target_session_attrs=read-write",
+            "app",
+            "pw",
+        )
+        .url()
+        .unwrap();
+        let config: tokio_postgres::Config = several.parse().unwrap();
+        assert_eq!(config.get_hosts().len(), 2);
+        assert_eq!(config.get_ports(), [5432, 5433]);
+        for refused in [
+            "host=db user={{username}}",
+            "mysql://{{username}}@db/x",
+            "postgres://[oops",
+        ] {
+            let failure = connection(refused, "u", "p").url().unwrap_err();
+            assert!(
+                !failure.0.contains('{'),
+                "the template is not echoed: {}",
+                failure.0
+            );
+        }
+    }
 
     #[test]
     fn statements_take_vaults_spellings_and_keep_plpgsql_whole() {
