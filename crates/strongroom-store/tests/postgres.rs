@@ -653,3 +653,71 @@ async fn a_database_written_by_the_previous_release_upgrades_resealed_and_chaine
     common::set(&store, "global", "AFTER", "x").await;
     assert_eq!(store.verify_audit().await.unwrap().broken_at, None);
 }
+
+/// Attack on the shorter critical section: a group commit takes the chain's lock last
+/// (after its row locks); an operation of another process that took the lock first and
+/// a row lock after would deadlock with it (PostgreSQL then aborts one: an error, a
+/// second's stall). Two processes hammer one secret, one writing values, the other
+/// changing its metadata, settings and versions, soft-deleting and undeleting: nothing
+/// fails, and the chain verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_one_secret_never_deadlock_on_the_chain_lock() {
+    let Some(harness) = postgres().await else {
+        return;
+    };
+    let (first, second, _) = writer_and_cached_reader(&harness).await;
+    let id = SecretId::new("default", "prod", "CONTENDED");
+    first
+        .set(&id, strongroom_store::SetRequest::value("v0"))
+        .await
+        .unwrap();
+    let writes = (0..60).map(|i| {
+        let store = first.with_actor(&format!("writer-{i}"));
+        let id = id.clone();
+        async move {
+            store
+                .set(&id, strongroom_store::SetRequest::value(format!("v{i}")))
+                .await
+                .map(drop)
+        }
+    });
+    let changes = (0..60).map(|i| {
+        let store = second.with_actor(&format!("changer-{i}"));
+        let id = id.clone();
+        async move {
+            match i % 3 {
+                0 => store
+                    .update_meta(
+                        &id,
+                        strongroom_store::MetaUpdate {
+                            description: Some(format!("d{i}")),
+                            ..strongroom_store::MetaUpdate::default()
+                        },
+                    )
+                    .await
+                    .map(drop),
+                1 => {
+                    store
+                        .set_settings(
+                            &id,
+                            strongroom_store::SecretSettings {
+                                max_versions: Some(5 + i % 4),
+                                cas_required: false,
+                            },
+                        )
+                        .await
+                }
+                _ => store.history(&id).await.map(drop),
+            }
+        }
+    });
+    let (written, changed) = tokio::join!(
+        futures_util::future::join_all(writes),
+        futures_util::future::join_all(changes)
+    );
+    for outcome in written.into_iter().chain(changed) {
+        outcome.unwrap();
+    }
+    let report = first.verify_audit().await.unwrap();
+    assert!(report.broken_at.is_none(), "{report:?}");
+}

@@ -100,21 +100,23 @@ impl Appender {
         self.chain.version_tag(row_id, id, version, seq)
     }
 
-    /// The tie to store now with `row`'s current version, written by the event `seq`:
-    /// the keyed tag; or, for a deferred append, an empty one, noted to be replaced when
-    /// the transaction's events are appended (`seq` is then the provisional number).
+    /// The tie to store now with `row`'s version `version` (under the identity `id`),
+    /// written by the event `seq`: the keyed tag; or, for a deferred append, an empty
+    /// one, noted to be replaced when the transaction's events are appended (`seq` is
+    /// then the provisional number, and is stored as it is until then).
     pub(crate) fn tie_version(
         &self,
         tx: &mut dyn WriteTx,
         row: &crate::backend::SecretRow,
         id: &SecretId,
+        version: u32,
         seq: i64,
     ) -> Result<Vec<u8>> {
         if self.deferred {
-            deferred_of(tx)?.push_tie(row, id, seq);
+            deferred_of(tx)?.push_tie(row, id, version, seq);
             return Ok(Vec::new());
         }
-        Ok(self.tie(&row.row_id, id, row.version, seq))
+        Ok(self.tie(&row.row_id, id, version, seq))
     }
 }
 

@@ -54,13 +54,20 @@ impl DeferredAudit {
         -i64::try_from(self.events.len()).unwrap_or(i64::MAX)
     }
 
-    /// Notes that `row`'s current version is tied to the event `provisional`.
-    pub(crate) fn push_tie(&mut self, row: &SecretRow, id: &SecretId, provisional: i64) {
+    /// Notes that `row`'s version `version` (under the identity `id`) is tied to the
+    /// event `provisional`.
+    pub(crate) fn push_tie(
+        &mut self,
+        row: &SecretRow,
+        id: &SecretId,
+        version: u32,
+        provisional: i64,
+    ) {
         self.ties.push(PendingTie {
             sid: row.sid,
             row_id: row.row_id.clone(),
             id: id.clone(),
-            version: row.version,
+            version,
             provisional,
         });
     }
@@ -123,11 +130,11 @@ mod tests {
         };
         deferred.savepoint();
         let first = deferred.push_event(record("A"));
-        deferred.push_tie(&row(1), &SecretId::new("default", "prod", "A"), first);
+        deferred.push_tie(&row(1), &SecretId::new("default", "prod", "A"), 1, first);
         deferred.savepoint_end(true);
         deferred.savepoint();
         let second = deferred.push_event(record("B"));
-        deferred.push_tie(&row(2), &SecretId::new("default", "prod", "B"), second);
+        deferred.push_tie(&row(2), &SecretId::new("default", "prod", "B"), 1, second);
         deferred.savepoint_end(false);
         deferred.savepoint();
         let third = deferred.push_event(record("C"));

@@ -153,7 +153,7 @@ impl Store {
         let (actor, now) = (self.actor.to_string(), now_ms());
         self.transact(move |tx| {
             Box::pin(async move {
-                let mut audit = Appender::start(tx, &chain).await?;
+                let mut audit = Appender::start_deferred(tx, &chain).await?;
                 check_writer_key(tx, &writer_key, now).await?;
                 let mut applied = 0;
                 for update in &updates {

@@ -45,7 +45,7 @@ impl Store {
         );
         self.transact(move |tx| {
             Box::pin(async move {
-                let mut audit = Appender::start(tx, &chain).await?;
+                let mut audit = Appender::start_deferred(tx, &chain).await?;
                 check_writer_key(tx, &writer_key, now).await?;
                 match tx.lock_secret(&from).await? {
                     None => return Err(StoreError::NotFound(from)),
@@ -92,7 +92,7 @@ impl Store {
         );
         self.transact(move |tx| {
             Box::pin(async move {
-                let mut audit = Appender::start(tx, &chain).await?;
+                let mut audit = Appender::start_deferred(tx, &chain).await?;
                 check_writer_key(tx, &writer_key, now).await?;
                 let Some(row) = tx.lock_secret(&from).await? else {
                     return Err(StoreError::NotFound(from));
@@ -148,7 +148,7 @@ impl Store {
                     )
                     .await?;
                 for (position, version, stored) in resealed {
-                    let tag = audit.tie(&row.row_id, &to, version, seq);
+                    let tag = audit.tie_version(tx, &row, &to, version, seq)?;
                     tx.retie_version(position, &stored, seq, &tag).await?;
                 }
                 Ok(WriteOutcome {

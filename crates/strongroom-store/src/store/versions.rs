@@ -62,7 +62,7 @@ impl Store {
         );
         self.transact(move |tx| {
             Box::pin(async move {
-                let mut audit = Appender::start(tx, &chain).await?;
+                let mut audit = Appender::start_deferred(tx, &chain).await?;
                 let Some(row) = tx.lock_secret(&id).await? else {
                     return Err(StoreError::NotFound(id));
                 };
@@ -102,7 +102,7 @@ impl Store {
         );
         self.transact(move |tx| {
             Box::pin(async move {
-                let mut audit = Appender::start(tx, &chain).await?;
+                let mut audit = Appender::start_deferred(tx, &chain).await?;
                 let Some(row) = tx.lock_secret(&id).await? else {
                     return Err(StoreError::NotFound(id));
                 };

@@ -118,7 +118,7 @@ pub(super) async fn apply_write(
             },
         )
         .await?;
-    let tag = audit.tie_version(tx, &row, &record.id, seq)?;
+    let tag = audit.tie_version(tx, &row, &record.id, row.version, seq)?;
     tx.insert_version(NewVersion {
         row: &row,
         value: &value,
@@ -394,7 +394,7 @@ impl Store {
         let info = self
             .transact(move |tx| {
                 Box::pin(async move {
-                    let mut audit = Appender::start(tx, &chain).await?;
+                    let mut audit = Appender::start_deferred(tx, &chain).await?;
                     let Some(row) = tx.lock_secret(&target).await? else {
                         return Ok(None);
                     };
@@ -425,7 +425,7 @@ impl Store {
         let deleted = self
             .transact(move |tx| {
                 Box::pin(async move {
-                    let mut audit = Appender::start(tx, &chain).await?;
+                    let mut audit = Appender::start_deferred(tx, &chain).await?;
                     let Some(row) = tx.lock_secret(&target).await? else {
                         return Ok(false);
                     };
@@ -455,7 +455,7 @@ impl Store {
         let (chain, actor) = (Arc::clone(&self.inner.chain), self.actor.to_string());
         self.transact(move |tx| {
             Box::pin(async move {
-                let mut audit = Appender::start(tx, &chain).await?;
+                let mut audit = Appender::start_deferred(tx, &chain).await?;
                 let expired = tx.expired_secrets(Timestamp(before)).await?;
                 for row in &expired {
                     tx.delete_secret(row).await?;
