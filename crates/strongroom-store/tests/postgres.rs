@@ -681,7 +681,7 @@ async fn two_processes_on_one_secret_never_deadlock_on_the_chain_lock() {
                 .map(drop)
         }
     });
-    let changes = (0..60).map(|i| {
+    let meddling = (0..60).map(|i| {
         let store = second.with_actor(&format!("changer-{i}"));
         let id = id.clone();
         async move {
@@ -711,11 +711,11 @@ async fn two_processes_on_one_secret_never_deadlock_on_the_chain_lock() {
             }
         }
     });
-    let (written, changed) = tokio::join!(
+    let (written, meddled) = tokio::join!(
         futures_util::future::join_all(writes),
-        futures_util::future::join_all(changes)
+        futures_util::future::join_all(meddling)
     );
-    for outcome in written.into_iter().chain(changed) {
+    for outcome in written.into_iter().chain(meddled) {
         outcome.unwrap();
     }
     let report = first.verify_audit().await.unwrap();
