@@ -262,6 +262,37 @@ async fn custom_metadata_is_kept_checked_and_read_back_through_vaults_api() {
     );
     assert_eq!(read["max_versions"], 10);
 
+    // The same rule on Vault's surface: a write or a merge that would break the limits is
+    // 400, and nothing of it is written (its max_versions neither).
+    let sixty_three: serde_json::Map<String, Value> =
+        (0..63).map(|i| (format!("m{i}"), json!("v"))).collect();
+    for (method, body) in [
+        ("POST", json!({"custom_metadata": many, "max_versions": 3})),
+        (
+            "POST",
+            json!({"custom_metadata": {"owner": "x".repeat(513)}, "max_versions": 3}),
+        ),
+        // Merged with the two labels already there: 65.
+        (
+            "PATCH",
+            json!({"custom_metadata": sixty_three, "max_versions": 3}),
+        ),
+    ] {
+        let (status, answer) = server
+            .call(method, "/v1/secret/metadata/prod/DB_URL", ADMIN, Some(body))
+            .await;
+        assert_eq!(status, 400, "{method}: {answer}");
+    }
+    let (_, read) = server.call("GET", path, ADMIN, None).await;
+    assert_eq!(
+        read["custom_metadata"]["owner"], "team-a",
+        "a refused /v1 write changed it"
+    );
+    assert_eq!(
+        read["max_versions"], 10,
+        "a refused /v1 write changed the settings"
+    );
+
     // Reading needs `list`; changing needs `write`.
     let reader = server.token("reader", "default/prod:list,read").await;
     let (status, _) = server.call("GET", path, &reader, None).await;

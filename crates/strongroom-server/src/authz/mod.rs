@@ -254,27 +254,42 @@ impl Scoped<'_> {
         &self,
         namespace: &str,
     ) -> strongroom_store::Result<std::collections::BTreeSet<String>> {
-        let mut envs = std::collections::BTreeSet::new();
+        Ok(self
+            .listable_secrets(namespace, "")
+            .await?
+            .into_keys()
+            .collect())
+    }
+
+    /// Every secret of `namespace` whose key starts with `prefix` (empty: all) in the envs
+    /// the caller may list, by env: one scan of the namespace, whatever its envs.
+    pub(crate) async fn listable_secrets(
+        &self,
+        namespace: &str,
+        prefix: &str,
+    ) -> strongroom_store::Result<std::collections::BTreeMap<String, Vec<SecretInfo>>> {
+        let mut by_env: std::collections::BTreeMap<String, Vec<SecretInfo>> =
+            std::collections::BTreeMap::new();
         let mut cursor = None;
         loop {
             let page = self
                 .store
                 .list(ListQuery {
                     namespace: Some(namespace.to_owned()),
+                    prefix: (!prefix.is_empty()).then(|| prefix.to_owned()),
                     limit: Some(500),
                     cursor,
                     ..ListQuery::default()
                 })
                 .await?;
-            envs.extend(
-                page.items
-                    .into_iter()
-                    .map(|info| info.env)
-                    .filter(|env| self.caller.may(Capability::List, namespace, env)),
-            );
+            for info in page.items {
+                if self.caller.may(Capability::List, namespace, &info.env) {
+                    by_env.entry(info.env.clone()).or_default().push(info);
+                }
+            }
             cursor = page.next_cursor;
             if cursor.is_none() {
-                return Ok(envs);
+                return Ok(by_env);
             }
         }
     }

@@ -95,23 +95,29 @@ pub(crate) async fn grid(
     config.check_namespace(&namespace)?;
     let (offset, limit) = super::secrets::page_window(params.page, params.per_page, 50)?;
     let prefix = params.prefix.unwrap_or_default();
-    let mut named: BTreeSet<String> = scoped.listable_envs(&namespace).await?;
-    named.insert(config.default_env.clone());
-    for (env, chain) in &config.fallback {
-        named.insert(env.clone());
-        named.extend(chain.iter().cloned());
-    }
-    // Every env the token may list, with its secrets by key.
-    let mut held: BTreeMap<String, BTreeMap<String, SecretInfo>> = BTreeMap::new();
+    // One scan of the namespace: every secret in the envs the token may list, by env.
+    let mut held: BTreeMap<String, BTreeMap<String, SecretInfo>> = scoped
+        .listable_secrets(&namespace, &prefix)
+        .await?
+        .into_iter()
+        .map(|(env, secrets)| {
+            (
+                env,
+                secrets.into_iter().map(|s| (s.key.clone(), s)).collect(),
+            )
+        })
+        .collect();
+    // Envs the chains name are columns too (empty ones), where the token may list them.
+    let named = std::iter::once(&config.default_env).chain(
+        config
+            .fallback
+            .iter()
+            .flat_map(|(env, chain)| std::iter::once(env).chain(chain)),
+    );
     for env in named {
-        let Ok(listing) = scoped.list_env(&namespace, Some(&env)) else {
-            continue;
-        };
-        let secrets = listing.all(&prefix).await?;
-        held.insert(
-            env,
-            secrets.into_iter().map(|s| (s.key.clone(), s)).collect(),
-        );
+        if scoped.list_env(&namespace, Some(env)).is_ok() {
+            held.entry(env.clone()).or_default();
+        }
     }
     let keys: BTreeSet<&String> = held.values().flat_map(BTreeMap::keys).collect();
     let total = u64::try_from(keys.len()).unwrap_or(u64::MAX);

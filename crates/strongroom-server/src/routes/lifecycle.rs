@@ -112,19 +112,26 @@ impl Settings {
     }
 }
 
-/// Vault's limits on `custom_metadata`, so what is written here reads back through `/v1`.
+/// Vault's limits on `custom_metadata` (at most 64 labels, names of 1 to 128 bytes,
+/// values up to 512), one rule for `/api` and `/v1`: what breaks it, in words.
+pub(crate) fn custom_metadata_fault<'a>(
+    count: usize,
+    mut labels: impl Iterator<Item = (&'a str, &'a str)>,
+) -> Option<&'static str> {
+    if count > 64 {
+        return Some("custom_metadata: at most 64 entries");
+    }
+    labels
+        .any(|(name, value)| name.is_empty() || name.len() > 128 || value.len() > 512)
+        .then_some("custom_metadata: names of 1 to 128 bytes, values up to 512 bytes")
+}
+
 fn check_custom(custom: &BTreeMap<String, String>) -> ApiResult<()> {
-    if custom.len() > 64 {
-        return Err(ApiError::bad_request("custom_metadata: at most 64 entries"));
+    let labels = custom.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+    match custom_metadata_fault(custom.len(), labels) {
+        Some(fault) => Err(ApiError::bad_request(fault)),
+        None => Ok(()),
     }
-    for (name, value) in custom {
-        if name.is_empty() || name.len() > 128 || value.len() > 512 {
-            return Err(ApiError::bad_request(
-                "custom_metadata: names of 1 to 128 bytes, values up to 512 bytes",
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// A secret's own settings (needs `list`).

@@ -111,7 +111,7 @@ impl Kv<'_> {
                 }
             }
             if let Some(custom) = custom {
-                let merged = merged_custom(pending.get("custom_metadata"), custom, merge);
+                let merged = merged_custom(pending.get("custom_metadata"), custom, merge)?;
                 pending.insert("custom_metadata".into(), merged);
             }
             grant
@@ -134,6 +134,21 @@ impl Kv<'_> {
                     .ok_or_else(|| VaultError::bad_request("invalid cas_required"))?,
             ),
         };
+        // The labels are checked before anything is written: a refused write changes
+        // nothing, settings included.
+        let metadata = match custom {
+            Some(custom) => {
+                let info = grant.info().await?.ok_or_else(data_first)?;
+                let mut metadata = match info.metadata {
+                    Some(Value::Object(map)) => map,
+                    _ => Map::new(),
+                };
+                let merged = merged_custom(metadata.get("custom_metadata"), custom, merge)?;
+                metadata.insert("custom_metadata".into(), merged);
+                Some(metadata)
+            }
+            None => None,
+        };
         if max_versions.is_some() || cas_required.is_some() {
             let current = match grant.settings().await {
                 Ok(current) => current,
@@ -146,14 +161,7 @@ impl Kv<'_> {
             };
             grant.set_settings(settings).await?;
         }
-        if let Some(custom) = custom {
-            let info = grant.info().await?.ok_or_else(data_first)?;
-            let mut metadata = match info.metadata {
-                Some(Value::Object(map)) => map,
-                _ => Map::new(),
-            };
-            let merged = merged_custom(metadata.get("custom_metadata"), custom, merge);
-            metadata.insert("custom_metadata".into(), merged);
+        if let Some(metadata) = metadata {
             grant
                 .update_meta(MetaUpdate {
                     metadata: Some(Value::Object(metadata)),
@@ -230,13 +238,11 @@ fn data_first() -> VaultError {
     )
 }
 
-/// `custom` over `current`: replaced whole, or merged (a `null` value removes its key).
-fn merged_custom(current: Option<&Value>, custom: &Value, merge: bool) -> Value {
-    if !merge {
-        return custom.clone();
-    }
-    let mut map = match current {
-        Some(Value::Object(map)) => map.clone(),
+/// `custom` over `current`: replaced whole, or merged (a `null` value removes its key);
+/// 400 when the result breaks Vault's limits (the same rule as `/api`'s settings).
+fn merged_custom(current: Option<&Value>, custom: &Value, merge: bool) -> VaultResult<Value> {
+    let mut map = match (merge, current) {
+        (true, Some(Value::Object(map))) => map.clone(),
         _ => Map::new(),
     };
     if let Value::Object(changes) = custom {
@@ -248,5 +254,11 @@ fn merged_custom(current: Option<&Value>, custom: &Value, merge: bool) -> Value 
             }
         }
     }
-    Value::Object(map)
+    let labels = map
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str().unwrap_or_default()));
+    if let Some(fault) = crate::routes::lifecycle::custom_metadata_fault(map.len(), labels) {
+        return Err(VaultError::bad_request(fault));
+    }
+    Ok(Value::Object(map))
 }
