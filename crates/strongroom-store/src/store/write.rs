@@ -119,6 +119,11 @@ pub(super) async fn apply_write(
         )
         .await?;
     let tag = audit.tie_version(tx, &row, &record.id, row.version, seq)?;
+    // History is trimmed first (only versions older than the new one go), so a backend
+    // can send the trim with the insert in one round trip.
+    let depth = settings.max_versions.unwrap_or(record.history_depth);
+    tx.trim_versions(&row, i64::from(row.version) - i64::from(depth.max(1)))
+        .await?;
     tx.insert_version(NewVersion {
         row: &row,
         value: &value,
@@ -128,9 +133,6 @@ pub(super) async fn apply_write(
         audit_tag: &tag,
     })
     .await?;
-    let depth = settings.max_versions.unwrap_or(record.history_depth);
-    tx.trim_versions(&row, i64::from(row.version) - i64::from(depth.max(1)))
-        .await?;
     Ok(WriteOutcome {
         id: row.row_id,
         version: row.version,

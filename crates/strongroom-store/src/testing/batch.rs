@@ -298,3 +298,61 @@ pub async fn one_secret_written_many_times_at_once_keeps_every_tie(h: &dyn Harne
         "the kept versions' ties were checked: {report:?}"
     );
 }
+
+/// A backend's savepoints keep or undo exactly what their write did, whatever it sent or
+/// held back: a savepoint whose write ran no statement, one whose only statement (a
+/// history trim, which a backend may hold back to send with the next statement) is undone,
+/// one whose trim is kept, and a trim undone after a kept one. Only the kept trim is
+/// stored once the transaction commits.
+pub async fn savepoints_keep_or_undo_exactly_their_own_statements(h: &dyn Harness) {
+    let store = open(h).await;
+    for value in ["v1", "v2", "v3", "v4"] {
+        set(&store, "prod", "TRIMMED", value).await;
+    }
+    let backend = h.backend().await;
+    let target = id("prod", "TRIMMED");
+    let supported = Arc::new(std::sync::Mutex::new(true));
+    let seen = Arc::clone(&supported);
+    backend
+        .transaction(Box::new(move |tx| {
+            Box::pin(async move {
+                let row = tx.lock_secret(&target).await?.expect("the secret exists");
+                if !tx.savepoint().await? {
+                    *seen.lock().unwrap() = false;
+                    return Ok(());
+                }
+                // No statement at all, undone; then kept.
+                tx.savepoint_end(false).await?;
+                tx.savepoint().await?;
+                tx.savepoint_end(true).await?;
+                // A trim alone, undone.
+                tx.savepoint().await?;
+                tx.trim_versions(&row, 2).await?;
+                tx.savepoint_end(false).await?;
+                // A trim alone, kept.
+                tx.savepoint().await?;
+                tx.trim_versions(&row, 1).await?;
+                tx.savepoint_end(true).await?;
+                // A deeper trim, undone after the kept one.
+                tx.savepoint().await?;
+                tx.trim_versions(&row, 3).await?;
+                tx.savepoint_end(false).await
+            })
+        }))
+        .await
+        .unwrap();
+    if !*supported.lock().unwrap() {
+        return;
+    }
+    let history = backend
+        .history(&id("prod", "TRIMMED"))
+        .await
+        .unwrap()
+        .unwrap();
+    let kept: Vec<u32> = history.versions.iter().map(|v| v.version).collect();
+    assert_eq!(
+        kept,
+        vec![4, 3, 2],
+        "only the kept trim (version 1) is stored"
+    );
+}

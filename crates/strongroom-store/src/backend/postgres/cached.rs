@@ -1,4 +1,5 @@
-//! Statements through the connection's statement cache.
+//! Statements through the connection's statement cache, and statements held back to ride
+//! with the next one.
 //!
 //! A statement given as text costs two round trips in `tokio-postgres`: one to parse it,
 //! one to bind and run it. Through the statement cache of the pooled connection
@@ -6,25 +7,55 @@
 //! one round trip. That matters most under the audit chain's lock, where every round trip
 //! of a write is time no other process can append.
 //!
+//! Statements whose answer nobody waits for (a savepoint's opening, a history trim, the
+//! chain lock before the head is read) are *held*: they are sent just before the next
+//! statement, in order, without waiting for each other's answers (`tokio-postgres`
+//! pipelines requests sent before their responses are awaited: each is written to the
+//! connection when its future is first polled). The server runs them in that order; an
+//! error of a held statement is the error of the statement it rode with (the transaction
+//! is then aborted, as it would have been).
+//!
 //! Only fixed statements go through it. List and audit queries, whose text is built from a
 //! request's filters, are sent uncached, so no client can grow a connection's cache.
 
 use deadpool_postgres::GenericClient;
+use futures_util::future::{join, join_all, BoxFuture, FutureExt as _};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Error, Row};
 
-/// `client`, whose statements go through its connection's statement cache.
-pub(super) struct Cached<'c, C: ?Sized>(pub(super) &'c C);
+/// A statement held back until the next one goes out.
+pub(super) enum Held {
+    /// A statement without parameters, sent as a simple query (savepoints).
+    Simple(&'static str),
+    /// A fixed statement and its parameters.
+    Statement(&'static str, Vec<Box<dyn ToSql + Send + Sync>>),
+}
 
-impl<C: GenericClient + ?Sized> Cached<'_, C> {
+/// `client`, whose statements go through its connection's statement cache, each preceded
+/// by the statements `held` back for it.
+pub(super) struct Cached<'c, C: ?Sized> {
+    pub(super) client: &'c C,
+    pub(super) held: Vec<Held>,
+}
+
+impl<'c, C: GenericClient + ?Sized> Cached<'c, C> {
+    /// `client`, nothing held.
+    pub(super) fn new(client: &'c C) -> Self {
+        Self {
+            client,
+            held: Vec::new(),
+        }
+    }
+
     /// Runs `sql`; the number of rows it changed.
     pub(super) async fn execute(
         &self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64, Error> {
-        let statement = self.0.prepare_cached(sql).await?;
-        self.0.execute(&statement, params).await
+        let statement = self.client.prepare_cached(sql).await?;
+        self.after_held(self.client.execute(&statement, params))
+            .await
     }
 
     /// The rows of `sql`.
@@ -33,8 +64,8 @@ impl<C: GenericClient + ?Sized> Cached<'_, C> {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, Error> {
-        let statement = self.0.prepare_cached(sql).await?;
-        self.0.query(&statement, params).await
+        let statement = self.client.prepare_cached(sql).await?;
+        self.after_held(self.client.query(&statement, params)).await
     }
 
     /// The one row of `sql`, if any (more than one is an error).
@@ -43,8 +74,9 @@ impl<C: GenericClient + ?Sized> Cached<'_, C> {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>, Error> {
-        let statement = self.0.prepare_cached(sql).await?;
-        self.0.query_opt(&statement, params).await
+        let statement = self.client.prepare_cached(sql).await?;
+        self.after_held(self.client.query_opt(&statement, params))
+            .await
     }
 
     /// The one row of `sql` (none, or more than one, is an error).
@@ -53,7 +85,54 @@ impl<C: GenericClient + ?Sized> Cached<'_, C> {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Row, Error> {
-        let statement = self.0.prepare_cached(sql).await?;
-        self.0.query_one(&statement, params).await
+        let statement = self.client.prepare_cached(sql).await?;
+        self.after_held(self.client.query_one(&statement, params))
+            .await
+    }
+
+    /// Sends the held statements alone (one round trip), when nothing follows them.
+    pub(super) async fn flush(&self) -> Result<(), Error> {
+        self.after_held(async { Ok(()) }).await
+    }
+
+    /// The held statements, then `next`, written to the connection in that order before
+    /// any answer is awaited; `next`'s answer, or the first error in order.
+    async fn after_held<T>(
+        &self,
+        next: impl std::future::Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        if self.held.is_empty() {
+            return next.await;
+        }
+        // Parse first (a cache miss is a round trip of its own): each send below then
+        // writes its request on its first poll, and `join_all` polls them in order.
+        let mut statements = Vec::with_capacity(self.held.len());
+        for held in &self.held {
+            statements.push(match held {
+                Held::Simple(_) => None,
+                Held::Statement(sql, _) => Some(self.client.prepare_cached(sql).await?),
+            });
+        }
+        let sends: Vec<BoxFuture<'_, Result<(), Error>>> = self
+            .held
+            .iter()
+            .zip(&statements)
+            .map(|(held, statement)| match (held, statement) {
+                (Held::Statement(_, params), Some(statement)) => {
+                    let params: Vec<&(dyn ToSql + Sync)> = params
+                        .iter()
+                        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                        .collect();
+                    async move { self.client.execute(statement, &params).await.map(drop) }.boxed()
+                }
+                (Held::Simple(sql), _) => self.client.batch_execute(sql).boxed(),
+                (Held::Statement(..), None) => async { Ok(()) }.boxed(),
+            })
+            .collect();
+        let (sent, answer) = join(join_all(sends), next).await;
+        for outcome in sent {
+            outcome?;
+        }
+        answer
     }
 }

@@ -253,7 +253,11 @@ impl Backend for PostgresBackend {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(db)?;
         let mut tx = tx::PgTx::new(transaction);
-        let outcome = work(&mut tx).await;
+        let outcome = match work(&mut tx).await {
+            // Anything still held goes out before the commit.
+            Ok(()) => tx.flush().await,
+            failed => failed,
+        };
         let (transaction, touched, locked_at) = tx.into_parts();
         let ended = match outcome {
             Ok(out) => match transaction.commit().await {

@@ -94,7 +94,7 @@ fn audit_event_from_row(r: &Row) -> AuditEvent {
 }
 
 pub(super) async fn meta(c: &impl GenericClient, name: &str) -> Result<Option<String>> {
-    let row = Cached(c)
+    let row = Cached::new(c)
         .query_opt(
             "SELECT value FROM strongroom_meta WHERE name = $1",
             &[&name],
@@ -105,7 +105,7 @@ pub(super) async fn meta(c: &impl GenericClient, name: &str) -> Result<Option<St
 }
 
 pub(super) async fn recorded_keys(c: &impl GenericClient) -> Result<Vec<RecordedKey>> {
-    let rows = Cached(c)
+    let rows = Cached::new(c)
         .query(
             "SELECT kek_version, fingerprint FROM strongroom_key_fingerprints ORDER BY kek_version",
             &[],
@@ -122,7 +122,7 @@ pub(super) async fn recorded_keys(c: &impl GenericClient) -> Result<Vec<Recorded
 }
 
 pub(super) async fn kek_versions_in_use(c: &impl GenericClient) -> Result<Vec<u32>> {
-    let rows = Cached(c)
+    let rows = Cached::new(c)
         .query(
             "SELECT DISTINCT kek_version FROM strongroom_secret_versions WHERE destroyed = FALSE ORDER BY kek_version",
             &[],
@@ -133,7 +133,7 @@ pub(super) async fn kek_versions_in_use(c: &impl GenericClient) -> Result<Vec<u3
 }
 
 pub(super) async fn fetch(c: &impl GenericClient, id: &SecretId) -> Result<Option<StoredSecret>> {
-    let row = Cached(c)
+    let row = Cached::new(c)
         .query_opt(
             &format!(
                 "SELECT {INFO_COLUMNS}, v.value, v.value_hash
@@ -163,7 +163,7 @@ pub(super) async fn fetch_version(
     id: &SecretId,
     version: u32,
 ) -> Result<Option<KeptValue>> {
-    let row = Cached(c)
+    let row = Cached::new(c)
         .query_opt(
             "SELECT v.value, v.value_hash, v.kek_version, v.deleted_at, v.destroyed
              FROM strongroom_secrets s JOIN strongroom_secret_versions v ON v.sid = s.sid
@@ -185,7 +185,7 @@ pub(super) async fn settings(
     c: &impl GenericClient,
     id: &SecretId,
 ) -> Result<Option<SecretSettings>> {
-    let row = Cached(c)
+    let row = Cached::new(c)
         .query_opt(
             "SELECT t.max_versions, coalesce(t.cas_required, FALSE)
              FROM strongroom_secrets s LEFT JOIN strongroom_secret_settings t ON t.sid = s.sid
@@ -201,7 +201,7 @@ pub(super) async fn settings(
 }
 
 pub(super) async fn history(c: &impl GenericClient, id: &SecretId) -> Result<Option<History>> {
-    let Some(secret) = Cached(c)
+    let Some(secret) = Cached::new(c)
         .query_opt(
             "SELECT sid, version FROM strongroom_secrets WHERE namespace = $1 AND env = $2 AND key = $3",
             &[&id.namespace, &id.env, &id.key],
@@ -212,7 +212,7 @@ pub(super) async fn history(c: &impl GenericClient, id: &SecretId) -> Result<Opt
         return Ok(None);
     };
     let (sid, current): (i64, i64) = (secret.get(0), secret.get(1));
-    let rows = Cached(c)
+    let rows = Cached::new(c)
         .query(
             "SELECT version, kek_version, created, actor, deleted_at, destroyed
              FROM strongroom_secret_versions WHERE sid = $1 ORDER BY version DESC",
@@ -242,7 +242,7 @@ pub(super) async fn history(c: &impl GenericClient, id: &SecretId) -> Result<Opt
 pub(super) async fn list(c: &impl GenericClient, filter: &ListFilter) -> Result<ListPage> {
     let (count, page) = sql::list(sql::POSTGRES, filter);
     let count_values = parameters(&count);
-    let total: i64 = Cached(c)
+    let total: i64 = Cached::new(c)
         .query_one(&count.sql, &refs(&count_values))
         .await
         .map_err(db)?
@@ -273,7 +273,7 @@ pub(super) async fn rotation_candidates(
     after: i64,
     limit: usize,
 ) -> Result<Vec<RotationCandidate>> {
-    let rows = Cached(c)
+    let rows = Cached::new(c)
         .query(
             "SELECT v.vid, s.namespace, s.env, s.key, v.version, v.value, v.value_hash, v.kek_version, s.row_id
              FROM strongroom_secret_versions v JOIN strongroom_secrets s ON s.sid = v.sid
@@ -301,7 +301,7 @@ pub(super) async fn count_rotation_candidates(
     target: u32,
     from: Option<u32>,
 ) -> Result<u64> {
-    let n: i64 = Cached(c)
+    let n: i64 = Cached::new(c)
         .query_one(
             "SELECT count(*) FROM strongroom_secret_versions WHERE kek_version != $1 AND ($2::BIGINT IS NULL OR kek_version = $2) AND destroyed = FALSE",
             &[&i64::from(target), &from.map(i64::from)],
@@ -313,7 +313,7 @@ pub(super) async fn count_rotation_candidates(
 }
 
 pub(super) async fn rotation_status(c: &impl GenericClient) -> Result<Vec<KekUsage>> {
-    let rows = Cached(c)
+    let rows = Cached::new(c)
         .query(
             "SELECT v.kek_version,
                     count(*) FILTER (WHERE v.version = s.version),
@@ -340,7 +340,7 @@ pub(super) async fn audit_links(
     after: i64,
     limit: usize,
 ) -> Result<Vec<LinkedEvent>> {
-    let rows = Cached(c)
+    let rows = Cached::new(c)
         .query(
             &format!(
                 "SELECT {EVENT_COLUMNS}, link FROM strongroom_audit_events WHERE id > $1 ORDER BY id LIMIT $2"
@@ -379,7 +379,7 @@ pub(super) async fn version_ties(
     after: i64,
     limit: usize,
 ) -> Result<TiePage> {
-    let rows = Cached(c)
+    let rows = Cached::new(c)
         .query(
             "SELECT v.vid, s.row_id, s.namespace, s.env, s.key, v.version, v.audit_seq, v.audit_tag
              FROM strongroom_secret_versions v JOIN strongroom_secrets s ON s.sid = v.sid
@@ -434,7 +434,7 @@ fn token_from_row(row: &Row) -> TokenRecord {
 }
 
 pub(super) async fn token_by_id(c: &impl GenericClient, id: &str) -> Result<Option<TokenRecord>> {
-    let row = Cached(c)
+    let row = Cached::new(c)
         .query_opt(
             &format!("SELECT {TOKEN_COLUMNS} FROM strongroom_api_tokens WHERE id = $1"),
             &[&id],
@@ -445,7 +445,7 @@ pub(super) async fn token_by_id(c: &impl GenericClient, id: &str) -> Result<Opti
 }
 
 pub(super) async fn tokens(c: &impl GenericClient) -> Result<Vec<TokenRecord>> {
-    let rows = Cached(c)
+    let rows = Cached::new(c)
         .query(
             &format!("SELECT {TOKEN_COLUMNS} FROM strongroom_api_tokens ORDER BY created, name"),
             &[],

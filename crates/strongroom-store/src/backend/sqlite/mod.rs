@@ -190,10 +190,19 @@ fn would_wait(error: &StoreError) -> bool {
         })
 }
 
+/// Runs one statement without parameters through the connection's statement cache (a
+/// transaction's `BEGIN` and `COMMIT` are parsed once per connection, not per commit).
+fn run_cached(conn: &Connection, sql: &str) -> Result<()> {
+    conn.prepare_cached(sql)
+        .and_then(|mut statement| statement.execute([]))
+        .map(drop)
+        .map_err(db)
+}
+
 /// Runs `work` in an immediate (write-locking) transaction on `conn`: commit on `Ok`,
 /// rollback on an error or a panic.
 fn run_transaction(conn: &mut Connection, work: TxWork) -> Result<()> {
-    conn.execute_batch("BEGIN IMMEDIATE").map_err(db)?;
+    run_cached(conn, "BEGIN IMMEDIATE")?;
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut tx = tx::SqliteTx::new(conn);
         // The rule of `TxWork`, enforced: the work awaits only this transaction's row
@@ -210,11 +219,11 @@ fn run_transaction(conn: &mut Connection, work: TxWork) -> Result<()> {
         ))
     });
     let committed = outcome.and_then(|out| {
-        conn.execute_batch("COMMIT").map_err(db)?;
+        run_cached(conn, "COMMIT")?;
         Ok(out)
     });
     if committed.is_err() {
-        let _ = conn.execute_batch("ROLLBACK");
+        let _ = run_cached(conn, "ROLLBACK");
     }
     committed
 }

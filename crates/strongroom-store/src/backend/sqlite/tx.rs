@@ -111,19 +111,17 @@ const ROW_COLUMNS: &str = "sid, row_id, namespace, env, key, version";
 #[async_trait]
 impl WriteTx for SqliteTx<'_> {
     async fn savepoint(&mut self) -> Result<bool> {
-        self.conn
-            .execute_batch("SAVEPOINT strongroom_write")
-            .map_err(db)?;
+        super::run_cached(self.conn, "SAVEPOINT strongroom_write")?;
         Ok(true)
     }
 
     async fn savepoint_end(&mut self, keep: bool) -> Result<()> {
-        let sql = if keep {
-            "RELEASE strongroom_write"
-        } else {
-            "ROLLBACK TO strongroom_write; RELEASE strongroom_write"
-        };
-        self.conn.execute_batch(sql).map_err(db)
+        if keep {
+            return super::run_cached(self.conn, "RELEASE strongroom_write");
+        }
+        self.conn
+            .execute_batch("ROLLBACK TO strongroom_write; RELEASE strongroom_write")
+            .map_err(db)
     }
 }
 

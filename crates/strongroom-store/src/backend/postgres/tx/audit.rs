@@ -5,24 +5,26 @@ use super::*;
 #[async_trait]
 impl AuditTx for PgTx<'_> {
     async fn lock_audit_head(&mut self) -> Result<Option<ChainHead>> {
-        self.cached()
-            .execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
-            .await
-            .map_err(db)?;
-        // Held until the transaction ends (the first grant counts; savepoints re-ask).
-        self.locked_at.get_or_insert_with(std::time::Instant::now);
-        Ok(self
+        // The lock and the head in one round trip: the server reads the head once the
+        // lock is granted.
+        self.hold(
+            "SELECT pg_advisory_xact_lock($1)",
+            vec![Box::new(AUDIT_LOCK)],
+        );
+        let head = self
             .cached()
             .query_opt(
                 "SELECT id, link FROM strongroom_audit_events ORDER BY id DESC LIMIT 1",
                 &[],
             )
             .await
-            .map_err(db)?
-            .map(|r| ChainHead {
-                seq: r.get(0),
-                link: r.get(1),
-            }))
+            .map_err(db)?;
+        // Held until the transaction ends (the first grant counts; savepoints re-ask).
+        self.locked_at.get_or_insert_with(std::time::Instant::now);
+        Ok(head.map(|r| ChainHead {
+            seq: r.get(0),
+            link: r.get(1),
+        }))
     }
 
     async fn insert_event(&mut self, seq: i64, record: &AuditRecord, link: &[u8]) -> Result<()> {
@@ -94,12 +96,13 @@ impl AuditTx for PgTx<'_> {
     }
 
     async fn audit_links(&mut self, after: i64, limit: usize) -> Result<Vec<LinkedEvent>> {
-        super::super::reads::audit_links(&self.tx, after, limit).await
+        super::super::reads::audit_links(self.sent().await?, after, limit).await
     }
 
     async fn relink_event(&mut self, seq: i64, link: &[u8]) -> Result<()> {
         // The append-only trigger lets a link change through only while this is set.
-        self.tx
+        self.sent()
+            .await?
             .batch_execute("SET LOCAL strongroom.rekey = 'on'")
             .await
             .map_err(db)?;
@@ -110,7 +113,8 @@ impl AuditTx for PgTx<'_> {
             )
             .await
             .map_err(db)?;
-        self.tx
+        self.sent()
+            .await?
             .batch_execute("SET LOCAL strongroom.rekey = 'off'")
             .await
             .map_err(db)
@@ -146,7 +150,8 @@ impl AuditTx for PgTx<'_> {
 
     async fn delete_events_through(&mut self, seq: i64) -> Result<u64> {
         // The append-only trigger lets deletes through only while this setting is on.
-        self.tx
+        self.sent()
+            .await?
             .batch_execute("SET LOCAL strongroom.retention = 'on'")
             .await
             .map_err(db)?;
@@ -158,7 +163,8 @@ impl AuditTx for PgTx<'_> {
             )
             .await
             .map_err(db)?;
-        self.tx
+        self.sent()
+            .await?
             .batch_execute("SET LOCAL strongroom.retention = 'off'")
             .await
             .map_err(db)?;

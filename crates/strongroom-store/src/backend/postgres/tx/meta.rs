@@ -5,7 +5,7 @@ use super::*;
 #[async_trait]
 impl MetaTx for PgTx<'_> {
     async fn meta(&mut self, name: &str) -> Result<Option<String>> {
-        super::super::reads::meta(&self.tx, name).await
+        super::super::reads::meta(self.sent().await?, name).await
     }
 
     async fn init_meta(&mut self, name: &str, value: &str) -> Result<String> {
@@ -55,14 +55,17 @@ impl MetaTx for PgTx<'_> {
         now: Timestamp,
     ) -> Result<String> {
         let now = now.unix_ms();
-        self.cached()
-            .execute(
-                "INSERT INTO strongroom_key_fingerprints (kek_version, fingerprint, recorded) VALUES ($1, $2, $3)
-                 ON CONFLICT (kek_version) DO NOTHING",
-                &[&i64::from(version), &fingerprint, &now],
-            )
-            .await
-            .map_err(db)?;
+        // Insert and read back in one round trip (two statements: the read sees a row
+        // another transaction committed while the insert waited on it).
+        self.hold(
+            "INSERT INTO strongroom_key_fingerprints (kek_version, fingerprint, recorded) VALUES ($1, $2, $3)
+             ON CONFLICT (kek_version) DO NOTHING",
+            vec![
+                Box::new(i64::from(version)),
+                Box::new(fingerprint.to_owned()),
+                Box::new(now),
+            ],
+        );
         Ok(self
             .cached()
             .query_one(

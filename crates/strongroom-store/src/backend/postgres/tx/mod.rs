@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{GenericClient as _, Transaction};
 use tokio_postgres::Row;
 
-use super::cached::Cached;
+use super::cached::{Cached, Held};
 use super::reads::{id_at, info_from_row, value_at};
 use super::{db, AUDIT_LOCK};
 use crate::backend::rows::{legacy_action, u32_of};
@@ -55,9 +55,38 @@ pub(super) struct PgTx<'a> {
     deferred: Option<crate::backend::DeferredAudit>,
     /// The settings of the secret the last upsert wrote (its `RETURNING` carries them).
     upserted_settings: Option<(i64, SecretSettings)>,
-    /// A kept savepoint whose `RELEASE` rides with the next statement batch (the commit
-    /// releases it otherwise): one round trip less per write of a group.
-    release_pending: bool,
+    /// Savepoint statements and statements without an awaited answer, held back to ride
+    /// with the next statement (`cached.rs`).
+    held: std::sync::Mutex<Pending>,
+}
+
+/// What a transaction has not sent yet.
+#[derive(Default)]
+struct Pending {
+    /// A kept savepoint whose `RELEASE` rides with the next savepoint's opening (the
+    /// commit releases it otherwise).
+    release: bool,
+    /// A savepoint asked for and not yet opened on the server: it opens with the next
+    /// statement, so a write's savepoint costs no round trip of its own.
+    open: bool,
+    /// Statements inside the current savepoint, sent before the next statement.
+    statements: Vec<Held>,
+}
+
+impl Pending {
+    /// Everything held, in the order the server must run it.
+    fn take(&mut self) -> Vec<Held> {
+        let mut held = Vec::with_capacity(self.statements.len() + 1);
+        if std::mem::take(&mut self.open) {
+            held.push(Held::Simple(if std::mem::take(&mut self.release) {
+                "RELEASE SAVEPOINT strongroom_write; SAVEPOINT strongroom_write"
+            } else {
+                "SAVEPOINT strongroom_write"
+            }));
+        }
+        held.append(&mut self.statements);
+        held
+    }
 }
 
 impl<'a> PgTx<'a> {
@@ -68,7 +97,7 @@ impl<'a> PgTx<'a> {
             locked_at: None,
             deferred: None,
             upserted_settings: None,
-            release_pending: false,
+            held: std::sync::Mutex::default(),
         }
     }
 
@@ -77,9 +106,44 @@ impl<'a> PgTx<'a> {
         (self.tx, self.touched, self.locked_at)
     }
 
-    /// The transaction, its statements through the connection's statement cache.
+    /// The transaction, its statements through the connection's statement cache, the
+    /// next one carrying everything held back.
     fn cached(&self) -> Cached<'_, Transaction<'a>> {
-        Cached(&self.tx)
+        Cached {
+            client: &self.tx,
+            held: self.pending().take(),
+        }
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Holds `sql` back to ride with the next statement (its answer is not awaited; its
+    /// error fails that statement).
+    fn hold(
+        &self,
+        sql: &'static str,
+        params: Vec<Box<dyn tokio_postgres::types::ToSql + Send + Sync>>,
+    ) {
+        self.pending().statements.push(Held::Statement(sql, params));
+    }
+
+    /// The transaction with everything held back sent, for statements that do not go
+    /// through [`PgTx::cached`].
+    async fn sent(&self) -> Result<&Transaction<'a>> {
+        let cached = self.cached();
+        if !cached.held.is_empty() {
+            cached.flush().await.map_err(db)?;
+        }
+        Ok(&self.tx)
+    }
+
+    /// Sends what is still held (before the commit).
+    pub(super) async fn flush(&self) -> Result<()> {
+        self.sent().await.map(drop)
     }
 
     /// Version rows matching `filter` (over `v`, the version, and `s`, its secret), with
@@ -130,12 +194,15 @@ const ROW_COLUMNS: &str = "sid, row_id, namespace, env, key, version";
 #[async_trait]
 impl WriteTx for PgTx<'_> {
     async fn savepoint(&mut self) -> Result<bool> {
-        let sql = if std::mem::take(&mut self.release_pending) {
-            "RELEASE SAVEPOINT strongroom_write; SAVEPOINT strongroom_write"
-        } else {
-            "SAVEPOINT strongroom_write"
+        // Opened with the write's first statement (and the previous one released there).
+        let unsent = {
+            let pending = self.pending();
+            pending.open || !pending.statements.is_empty()
         };
-        self.tx.batch_execute(sql).await.map_err(db)?;
+        if unsent {
+            self.flush().await?;
+        }
+        self.pending().open = true;
         if let Some(deferred) = &mut self.deferred {
             deferred.savepoint();
         }
@@ -144,16 +211,36 @@ impl WriteTx for PgTx<'_> {
 
     async fn savepoint_end(&mut self, keep: bool) -> Result<()> {
         self.upserted_settings = None;
-        if keep {
-            // Released with the next savepoint's statement, or by the commit.
-            self.release_pending = true;
+        let idle = {
+            let mut pending = self.pending();
+            let idle = pending.open && pending.statements.is_empty();
+            if idle {
+                pending.open = false;
+            }
+            idle
+        };
+        if idle {
+            // The write ran no statement: nothing to keep or undo, and the previous
+            // savepoint's release stays pending.
+        } else if keep {
+            // What the write held is sent now, so its errors stay its own; the release
+            // rides with the next savepoint's opening, or the commit does it.
+            self.flush().await?;
+            self.pending().release = true;
         } else {
-            self.tx
-                .batch_execute(
-                    "ROLLBACK TO SAVEPOINT strongroom_write; RELEASE SAVEPOINT strongroom_write",
-                )
-                .await
-                .map_err(db)?;
+            let opened = {
+                let mut pending = self.pending();
+                pending.statements.clear();
+                !std::mem::take(&mut pending.open)
+            };
+            if opened {
+                self.tx
+                    .batch_execute(
+                        "ROLLBACK TO SAVEPOINT strongroom_write; RELEASE SAVEPOINT strongroom_write",
+                    )
+                    .await
+                    .map_err(db)?;
+            }
         }
         if let Some(deferred) = &mut self.deferred {
             deferred.savepoint_end(keep);

@@ -77,14 +77,12 @@ impl VersionTx for PgTx<'_> {
     }
 
     async fn trim_versions(&mut self, row: &SecretRow, through: i64) -> Result<()> {
-        self.cached()
-            .execute(
-                "DELETE FROM strongroom_secret_versions WHERE sid = $1 AND version <= $2",
-                &[&row.sid, &through],
-            )
-            .await
-            .map(drop)
-            .map_err(db)
+        // No answer to wait for: it rides with the write's next statement.
+        self.hold(
+            "DELETE FROM strongroom_secret_versions WHERE sid = $1 AND version <= $2",
+            vec![Box::new(row.sid), Box::new(through)],
+        );
+        Ok(())
     }
 
     async fn swap_version_value(
@@ -144,7 +142,7 @@ impl VersionTx for PgTx<'_> {
     }
 
     async fn version_ties(&mut self, after: i64, limit: usize) -> Result<TiePage> {
-        super::super::reads::version_ties(&self.tx, after, limit).await
+        super::super::reads::version_ties(self.sent().await?, after, limit).await
     }
 
     async fn retag_version(&mut self, position: i64, tag: &[u8]) -> Result<()> {
