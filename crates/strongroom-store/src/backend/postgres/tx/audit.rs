@@ -51,18 +51,14 @@ impl AuditTx for PgTx<'_> {
     }
 
     async fn insert_events(&mut self, events: &[NewEvent<'_>]) -> Result<()> {
-        // One statement, one round trip, however many events the group commit carries.
+        // One statement however many events the group commit carries, held back to ride
+        // with the next one (the re-tie of the group's versions, or the commit's flush):
+        // the chain's lock is then held one round trip less.
+        let owned = |f: fn(&AuditRecord) -> &str| -> Vec<String> {
+            events.iter().map(|e| f(e.record).to_owned()).collect()
+        };
         let ids: Vec<i64> = events.iter().map(|e| e.seq).collect();
         let times: Vec<i64> = events.iter().map(|e| e.record.time.unix_ms()).collect();
-        let text = |f: fn(&AuditRecord) -> &str| -> Vec<&str> {
-            events.iter().map(|e| f(e.record)).collect()
-        };
-        let (actors, actions) = (text(|r| &r.actor), text(|r| r.action.as_str()));
-        let (namespaces, envs, keys) = (
-            text(|r| &r.id.namespace),
-            text(|r| &r.id.env),
-            text(|r| &r.id.key),
-        );
         let versions: Vec<Option<i64>> = events
             .iter()
             .map(|e| e.record.version.map(i64::from))
@@ -71,28 +67,25 @@ impl AuditTx for PgTx<'_> {
             .iter()
             .map(|e| e.record.kek_version.map(i64::from))
             .collect();
-        let links: Vec<&[u8]> = events.iter().map(|e| e.link.as_slice()).collect();
-        self.cached()
-            .execute(
-                "INSERT INTO strongroom_audit_events (id, time, actor, action, namespace, env, key, version, kek_version, link)
-                 SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::TEXT[],
-                                      $6::TEXT[], $7::TEXT[], $8::BIGINT[], $9::BIGINT[], $10::BYTEA[])",
-                &[
-                    &ids,
-                    &times,
-                    &actors,
-                    &actions,
-                    &namespaces,
-                    &envs,
-                    &keys,
-                    &versions,
-                    &kek_versions,
-                    &links,
-                ],
-            )
-            .await
-            .map(drop)
-            .map_err(db)
+        let links: Vec<Vec<u8>> = events.iter().map(|e| e.link.clone()).collect();
+        self.hold(
+            "INSERT INTO strongroom_audit_events (id, time, actor, action, namespace, env, key, version, kek_version, link)
+             SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::TEXT[],
+                                  $6::TEXT[], $7::TEXT[], $8::BIGINT[], $9::BIGINT[], $10::BYTEA[])",
+            vec![
+                Box::new(ids),
+                Box::new(times),
+                Box::new(owned(|r| &r.actor)),
+                Box::new(owned(|r| r.action.as_str())),
+                Box::new(owned(|r| &r.id.namespace)),
+                Box::new(owned(|r| &r.id.env)),
+                Box::new(owned(|r| &r.id.key)),
+                Box::new(versions),
+                Box::new(kek_versions),
+                Box::new(links),
+            ],
+        );
+        Ok(())
     }
 
     async fn audit_links(&mut self, after: i64, limit: usize) -> Result<Vec<LinkedEvent>> {
