@@ -115,6 +115,14 @@ pub trait Backend:
     /// rule the work keeps.
     async fn transaction(&self, work: TxWork) -> Result<()>;
 
+    /// How many group commits of one store may run at once (default one). More than one
+    /// only where transactions run side by side and a group spends most of its time
+    /// waiting on round trips: PostgreSQL. Such a backend must also keep row locks of
+    /// concurrent groups from deadlocking, which the store arranges (`store/batch.rs`).
+    fn commit_lanes(&self) -> usize {
+        1
+    }
+
     /// The schema version this backend's database is at after opening (the newest this
     /// build knows: opening migrates or refuses); `None` for a backend without versions.
     fn schema_version(&self) -> Option<i64> {

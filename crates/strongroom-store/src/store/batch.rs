@@ -5,148 +5,54 @@
 //! another, each in a savepoint of its own (a failing write undoes only itself), and each
 //! caller is answered after the commit that makes its write durable.
 //!
-//! No background task (the store runs on any executor): the first caller to find the turn
-//! free takes every item waiting at that moment and makes their commit one shared future,
-//! which it hands to every waiter of the batch; callers that arrive during a commit queue
-//! up, and the next caller with the turn commits them together, so a batch grows with the
-//! load and is one item when there is none. The commit belongs to the batch, not to the
-//! caller that started it: every waiter drives the same future, and the turn is released
-//! by the commit itself when it ends, so a caller going away (its client gone, a timeout)
-//! changes nothing for the others in its batch, who are answered with their real outcome.
+//! The queue, its turns and lanes are `store/group.rs`; this module says what is queued
+//! and how one group is committed. Where groups run side by side (PostgreSQL's lanes),
+//! they must not deadlock on row locks:
+//! - a write that names the one secret it touches ([`Footprint::Secret`]: a value write)
+//!   is shareable; each group runs its writes in key order, so every group takes secret
+//!   rows in one order, and the chain's lock last;
+//! - any other write ([`Footprint::Any`]: tokens, leases, settings, versions, rotation,
+//!   several secrets) runs in a group alone in this process;
+//! - read events take no row lock.
+//!
+//! Processes sharing one database can still meet on row locks (PostgreSQL then fails one
+//! of the two transactions after `deadlock_timeout`); `docs/scaling.md` says when.
 
-use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
-use futures_channel::oneshot;
-use futures_util::future::{select, BoxFuture, Either, FutureExt as _, Shared};
-use futures_util::lock::Mutex as AsyncMutex;
-
+use super::group::{GroupCommit, Shareable};
 use super::Store;
 use crate::audit::Appender;
 use crate::backend::{AuditRecord, TxWork, WriteTx};
-use crate::{Result, StoreError};
-
-/// Items waiting for the next group commit, and the turn to commit them.
-pub(super) struct GroupCommit<I, O> {
-    waiting: Mutex<Vec<(I, oneshot::Sender<Ticket<O>>)>>,
-    /// Held by the running commit (owned by its shared future, not by a caller).
-    turn: Arc<AsyncMutex<()>>,
-}
-
-impl<I, O> Default for GroupCommit<I, O> {
-    fn default() -> Self {
-        Self {
-            waiting: Mutex::new(Vec::new()),
-            turn: Arc::new(AsyncMutex::new(())),
-        }
-    }
-}
-
-/// The outcomes of one group commit, one slot per item, each taken by its waiter.
-type Outcomes<O> = Arc<Mutex<Vec<Option<Result<O>>>>>;
-
-/// One group commit, shared by every waiter of its batch: whichever of them is polled
-/// drives it.
-type SharedCommit<O> = Shared<BoxFuture<'static, Outcomes<O>>>;
-
-/// A waiter's place in a group commit.
-struct Ticket<O> {
-    commit: SharedCommit<O>,
-    index: usize,
-}
-
-impl<O> Ticket<O> {
-    /// Drives the shared commit (with the other waiters) and takes this item's outcome.
-    async fn outcome(self) -> Result<O> {
-        let outcomes = self.commit.await;
-        let mine = outcomes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_mut(self.index)
-            .and_then(Option::take);
-        mine.unwrap_or_else(|| {
-            Err(StoreError::Defect(
-                "a group commit left an item without its outcome",
-            ))
-        })
-    }
-}
+use crate::{Result, SecretId, StoreError};
 
 /// What waits for the next group commit.
 pub(super) enum Queued {
     /// The events of one read.
     ReadEvents(Vec<AuditRecord>),
-    /// One write transaction's work.
-    Write(TxWork),
+    /// One write transaction's work, and the rows it may lock.
+    Write(TxWork, Footprint),
+}
+
+/// The rows a write transaction may lock (besides the chain's lock, always taken last).
+#[derive(Debug, Clone)]
+pub(crate) enum Footprint {
+    /// One secret's rows (its row, its versions, its settings) and the writing key's
+    /// fingerprint row, in that order.
+    Secret(SecretId),
+    /// Anything.
+    Any,
+}
+
+impl Shareable for Queued {
+    fn shareable(&self) -> bool {
+        !matches!(self, Self::Write(_, Footprint::Any))
+    }
 }
 
 /// Reads' events and writes, committed with everything else waiting at the same time
 /// (a write's work leaves its own result where its caller reads it).
 pub(super) type Commits = GroupCommit<Queued, ()>;
-
-impl<I, O: Send + 'static> GroupCommit<I, O> {
-    /// Queues `item` and returns its own outcome once a commit covering it has run.
-    /// Whichever caller gets the turn calls `commit` with every item queued at that moment;
-    /// it returns one outcome per item, in order. A caller answered by another's commit
-    /// never waits for the turn, so it never queues behind newer callers; and a commit
-    /// runs to its end while any caller of its batch still waits, whoever started it.
-    pub(super) async fn submit<F, C>(&self, item: I, commit: C) -> Result<O>
-    where
-        C: FnOnce(Vec<I>) -> F,
-        F: Future<Output = Vec<Result<O>>> + Send + 'static,
-    {
-        let (done, ticket) = oneshot::channel();
-        self.waiting
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push((item, done));
-        let ticket = match select(ticket, Arc::clone(&self.turn).lock_owned()).await {
-            Either::Left((ticket, _)) => ticket,
-            Either::Right((turn, ticket)) => {
-                let batch = std::mem::take(
-                    &mut *self.waiting.lock().unwrap_or_else(PoisonError::into_inner),
-                );
-                if batch.is_empty() {
-                    // Our item went with an earlier commit; its ticket is on the way.
-                    drop(turn);
-                } else {
-                    let (items, waiters): (Vec<I>, Vec<_>) = batch.into_iter().unzip();
-                    let work = commit(items);
-                    let shared: SharedCommit<O> = async move {
-                        let outcomes = work.await;
-                        // The next batch may start only once this one is over.
-                        drop(turn);
-                        Arc::new(Mutex::new(outcomes.into_iter().map(Some).collect()))
-                    }
-                    .boxed()
-                    .shared();
-                    for (index, waiter) in waiters.into_iter().enumerate() {
-                        let commit = shared.clone();
-                        let _ = waiter.send(Ticket { commit, index });
-                    }
-                }
-                ticket.await
-            }
-        };
-        match ticket {
-            Ok(ticket) => ticket.outcome().await,
-            Err(canceled) => answered(Err(canceled)),
-        }
-    }
-}
-
-/// A waiter without a ticket: every caller of its batch went away before the commit was
-/// handed out (a defect, or the whole batch cancelled), so the outcome is unknown and the
-/// caller must act as if it failed.
-fn answered<O>(answer: std::result::Result<Result<O>, oneshot::Canceled>) -> Result<O> {
-    answer.map_err(|_| {
-        StoreError::Database(
-            "the group commit covering this request was interrupted; nothing was handed out, \
-             and a write may or may not be stored"
-                .into(),
-        )
-    })?
-}
 
 /// `n` answers of a batch's failure: the first keeps the error itself, the others share
 /// it (an error is not `Clone`), so each keeps its kind and source.
@@ -173,11 +79,12 @@ impl Store {
 
     /// Runs one write transaction's work in a group commit; returns its own outcome once
     /// the transaction holding it has committed (a failure of the commit itself fails
-    /// every write in it, and none of them is stored).
-    pub(super) async fn run_write(&self, work: TxWork) -> Result<()> {
+    /// every write in it, and none of them is stored). `footprint` says which rows it
+    /// may lock (see the module's lanes).
+    pub(super) async fn run_write(&self, work: TxWork, footprint: Footprint) -> Result<()> {
         self.inner
             .commits
-            .submit(Queued::Write(work), |items| {
+            .submit(Queued::Write(work, footprint), |items| {
                 let store = self.clone();
                 async move { store.commit_group(items).await }
             })
@@ -185,39 +92,43 @@ impl Store {
     }
 
     /// Commits one group: the reads' events first, then each write in its own savepoint,
-    /// all in one transaction. One outcome per item, in order.
+    /// in key order (writes of one key in the order they came), all in one transaction.
+    /// One outcome per item, in order.
     async fn commit_group(&self, items: Vec<Queued>) -> Vec<Result<()>> {
         let n = items.len();
         let mut events = Vec::new();
-        let mut works = Vec::new();
-        // For each item, in order: whether it is a write (writes' outcomes come back in order).
-        let mut is_write = Vec::with_capacity(n);
-        for item in items {
-            is_write.push(matches!(item, Queued::Write(_)));
+        // Each write with its place among the items.
+        let mut writes: Vec<(usize, TxWork, Footprint)> = Vec::new();
+        for (place, item) in items.into_iter().enumerate() {
             match item {
                 Queued::ReadEvents(records) => events.extend(records),
-                Queued::Write(work) => works.push(work),
+                Queued::Write(work, footprint) => writes.push((place, work, footprint)),
             }
         }
-        self.count_group_commit(events.len() as u64, works.len() as u64);
-        let mut writes = match self.commit_events_and_writes(events, works).await {
-            Ok(writes) => writes.into_iter(),
+        // One order of secret rows for every group (a stable sort: a key's writes keep
+        // their order, so its versions are numbered as they came).
+        writes.sort_by(|(_, _, a), (_, _, b)| a.order_key().cmp(&b.order_key()));
+        self.count_group_commit(events.len() as u64, writes.len() as u64);
+        let (places, works): (Vec<usize>, Vec<TxWork>) = writes
+            .into_iter()
+            .map(|(place, work, _)| (place, work))
+            .unzip();
+        let mut outcomes: Vec<Result<()>> = (0..n).map(|_| Ok(())).collect();
+        let ran = match self.commit_events_and_writes(events, works).await {
+            Ok(ran) => ran,
             // The whole group rolled back: nothing of it was written.
             Err(e) => return failed_all(n, e),
         };
-        is_write
-            .into_iter()
-            .map(|write| {
-                if !write {
-                    return Ok(());
-                }
-                writes.next().unwrap_or_else(|| {
-                    Err(StoreError::Defect(
-                        "a write lost its outcome in a group commit",
-                    ))
-                })
-            })
-            .collect()
+        if ran.len() != places.len() {
+            return failed_all(
+                n,
+                StoreError::Defect("a write lost its outcome in a group commit"),
+            );
+        }
+        for (place, outcome) in places.into_iter().zip(ran) {
+            outcomes[place] = outcome;
+        }
+        outcomes
     }
 
     /// One transaction: `events` appended, then each of `works` in a savepoint of its own.
@@ -267,6 +178,17 @@ impl Store {
     }
 }
 
+impl Footprint {
+    /// Where a write sorts in its group: secrets by identity; anything else (which runs
+    /// with no other group) first.
+    fn order_key(&self) -> Option<(&str, &str, &str)> {
+        match self {
+            Self::Secret(id) => Some((&id.namespace, &id.env, &id.key)),
+            Self::Any => None,
+        }
+    }
+}
+
 /// `work`, its audit appends held back to its end where the backend offers it, then
 /// appended in one go (the chain's lock held from there to the commit only).
 fn deferring(work: TxWork, chain: Arc<crate::audit::RingChain>) -> TxWork {
@@ -307,93 +229,4 @@ async fn run_each(tx: &mut dyn WriteTx, works: Vec<TxWork>) -> Result<Grouped> {
         outcomes.push(outcome);
     }
     Ok(Grouped::Ran(outcomes))
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    use futures_channel::oneshot;
-    use futures_util::StreamExt as _;
-
-    use super::GroupCommit;
-    use crate::Result;
-
-    /// Attack (third round): the leading request of a group commit is dropped mid-commit
-    /// (its client went away, or the 30 s timeout cut it). The commit is the batch's, not
-    /// the leader's: it runs to its end, and the request that waited in the same batch is
-    /// told its real outcome, never "may or may not be written".
-    #[tokio::test]
-    async fn dropping_the_leading_request_mid_commit_changes_nothing_for_the_others() {
-        let group: Arc<GroupCommit<u32, u32>> = Arc::new(GroupCommit::default());
-        // Hold the turn with a first commit so that two requests queue together.
-        let (first_started, first_running) = oneshot::channel::<()>();
-        let (release_first, first_gate) = oneshot::channel::<()>();
-        let first = {
-            let group = Arc::clone(&group);
-            tokio::spawn(async move {
-                group
-                    .submit(0, move |items| {
-                        let _ = first_started.send(());
-                        async move {
-                            let _ = first_gate.await;
-                            items.into_iter().map(Ok).collect::<Vec<Result<u32>>>()
-                        }
-                    })
-                    .await
-            })
-        };
-        first_running.await.unwrap();
-        // Two requests queue behind it; whichever takes the turn commits both, and its
-        // commit waits at a gate; then that leader is dropped.
-        let (release_batch, batch_gate) = oneshot::channel::<()>();
-        let batch_gate = Arc::new(std::sync::Mutex::new(Some(batch_gate)));
-        let (batch_started, batch_running) = futures_channel::mpsc::unbounded::<u32>();
-        let make = |item: u32| {
-            let group = Arc::clone(&group);
-            let gate = Arc::clone(&batch_gate);
-            let started = batch_started.clone();
-            tokio::spawn(async move {
-                group
-                    .submit(item, move |items| {
-                        let gate = gate.lock().unwrap().take();
-                        let _ = started.unbounded_send(item);
-                        async move {
-                            if let Some(gate) = gate {
-                                let _ = gate.await;
-                            }
-                            items
-                                .into_iter()
-                                .map(|i| Ok(i * 100))
-                                .collect::<Vec<Result<u32>>>()
-                        }
-                    })
-                    .await
-            })
-        };
-        let mut requests = vec![(1, make(1)), (2, make(2))];
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        release_first.send(()).unwrap();
-        assert_eq!(first.await.unwrap().unwrap(), 0);
-        // One of the two leads the commit of both; it says which. Drop it mid-commit.
-        let mut batch_running = batch_running;
-        let leader = batch_running.next().await.unwrap();
-        let position = requests
-            .iter()
-            .position(|(item, _)| *item == leader)
-            .unwrap();
-        let (_, leading) = requests.remove(position);
-        leading.abort();
-        let _ = leading.await;
-        release_batch.send(()).unwrap();
-        let (item, other) = requests.pop().unwrap();
-        let answer = tokio::time::timeout(Duration::from_secs(5), other)
-            .await
-            .expect("the batch's other request is answered")
-            .unwrap();
-        assert_eq!(answer.unwrap(), item * 100);
-    }
 }

@@ -17,6 +17,7 @@ use crate::{Result, SecretId, StoreConfig, StoreError};
 
 mod audit_ops;
 mod batch;
+mod group;
 mod leases;
 mod lock;
 mod maintenance;
@@ -264,6 +265,7 @@ impl Store {
         );
         let ring = Arc::new(ring);
         let chain = Arc::new(RingChain(Arc::clone(&ring)));
+        let backend_lanes = backend.commit_lanes();
         let store = Self {
             inner: Arc::new(Inner {
                 backend,
@@ -272,7 +274,7 @@ impl Store {
                 writer_key,
                 chain,
                 counters: Counters::default(),
-                commits: batch::Commits::default(),
+                commits: batch::Commits::with_lanes(backend_lanes),
             }),
             actor: Arc::from("library"),
         };
@@ -311,10 +313,22 @@ impl Store {
         T: Send + 'static,
         F: for<'t> FnOnce(&'t mut dyn WriteTx) -> Work<'t, T> + Send + 'static,
     {
+        self.transact_on(batch::Footprint::Any, work).await
+    }
+
+    /// [`Store::transact`] for work that locks only the rows `footprint` names, so its
+    /// group may run beside others (`batch.rs`, "Lanes").
+    pub(crate) async fn transact_on<T, F>(&self, footprint: batch::Footprint, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut dyn WriteTx) -> Work<'t, T> + Send + 'static,
+    {
         let started = std::time::Instant::now();
         let outcome = {
             let (work, result) = with_result(work);
-            self.run_write(work).await.and_then(|()| result.take())
+            self.run_write(work, footprint)
+                .await
+                .and_then(|()| result.take())
         };
         let counters = &self.inner.counters;
         let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);

@@ -247,8 +247,15 @@ impl Store {
     async fn apply(&self, records: Vec<WriteRecord>) -> Result<Vec<WriteOutcome>> {
         let chain = Arc::clone(&self.inner.chain);
         let writer_key = self.inner.writer_key.clone();
-        self.transact(move |tx| Box::pin(write_all(tx, chain, writer_key, records)))
-            .await
+        // One secret's write locks that secret's rows only; several, anything.
+        let footprint = match records.as_slice() {
+            [one] => super::batch::Footprint::Secret(one.id.clone()),
+            _ => super::batch::Footprint::Any,
+        };
+        self.transact_on(footprint, move |tx| {
+            Box::pin(write_all(tx, chain, writer_key, records))
+        })
+        .await
     }
 
     /// Writes `items` in one transaction as [`Store::set_many`] does, except that an empty
