@@ -2,8 +2,16 @@
 //!
 //! ```text
 //! cargo run --release -p strongroom-benches --bin gateway -- [--requests 3000] [--upstream-delay-ms 0]
-//!     [--clients 64 --seconds 10]
+//!     [--clients 64 --seconds 10] [--postgres postgres://USER@HOST:PORT/DB]
 //! ```
+//!
+//! With `--postgres`, the store is a fresh database on that server instead of a SQLite
+//! file. Either way the tool then breaks an audited read down at one caller, in process
+//! and interleaved: the token check, the fetch (decryption included), the durable `read`
+//! event, and the same database's bare durable commit of one row (SQLite: a scratch file
+//! with the store's settings, WAL and `synchronous=FULL`; PostgreSQL: one autocommitted
+//! `INSERT` on the same server), so what the store adds to the commit it cannot avoid is
+//! on one line.
 //!
 //! Requests alternate between direct and gateway so both see the same machine state.
 //! Prints p50 and p99 of each and the gateway's overhead. With `--clients N`, it then
@@ -66,7 +74,25 @@ async fn main() {
     tokio::spawn(async move { axum::serve(listener, upstream).await.unwrap() });
 
     let dir = tempfile::tempdir().unwrap();
-    let backend = Arc::new(SqliteBackend::open(dir.path().join("gw.db")).unwrap());
+    let args: Vec<String> = std::env::args().collect();
+    let postgres = args
+        .windows(2)
+        .find(|w| w[0] == "--postgres")
+        .map(|w| w[1].clone());
+    let postgres = match postgres {
+        Some(server) => Some(
+            strongroom_benches::fresh_postgres_database(
+                &server,
+                &format!("sr_gateway_{}", std::process::id()),
+            )
+            .await,
+        ),
+        None => None,
+    };
+    let backend: Arc<dyn strongroom_store::backend::Backend> = match &postgres {
+        Some(url) => strongroom_store::open_backend(url).await.unwrap(),
+        None => Arc::new(SqliteBackend::open(dir.path().join("gw.db")).unwrap()),
+    };
     let store = Store::open(
         backend,
         KeySource::Ring(KeyRing::single(&Key::generate().unwrap())),
@@ -92,6 +118,12 @@ async fn main() {
     .unwrap();
     let gateway = Gateway::new(config, Arc::new(store.clone())).unwrap();
     let admin = tokens.create("bench-admin", true, &[]).await.unwrap().1;
+    let breakdown = Breakdown {
+        tokens: tokens.clone(),
+        store: store.clone(),
+        id: SecretId::new("default", "prod", "API_KEY"),
+        token: SecretString::from(admin.expose_secret().to_owned()),
+    };
     let state = AppState {
         tokens,
         store: Some(store.into()),
@@ -179,6 +211,24 @@ async fn main() {
         overhead - fsync_us,
         durable_read - fsync_us
     );
+    println!(
+        "database: {}",
+        if postgres.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite (WAL, synchronous=FULL)"
+        }
+    );
+    let bare = match &postgres {
+        Some(url) => BareCommit::postgres(url).await,
+        None => BareCommit::sqlite(dir.path()),
+    };
+    // On a runtime worker, as the server's handlers run (the main thread is not one).
+    let beyond_leg = micros(percentile(read, 0.5)) - leg;
+    let rounds = requests.min(2000);
+    tokio::spawn(async move { breakdown.report(&bare, rounds, beyond_leg).await })
+        .await
+        .unwrap();
     if concurrent > 0 {
         let bearer = bearer.expose_secret().to_owned();
         let direct = throughput(&direct_url, "sk-direct", concurrent, seconds).await;
@@ -226,4 +276,125 @@ async fn timed_get(client: &reqwest::Client, url: &str, token: &str) -> Duration
         "an empty answer"
     );
     start.elapsed()
+}
+
+/// An audited read's parts at one caller, in process.
+struct Breakdown {
+    tokens: Tokens,
+    store: Store,
+    id: SecretId,
+    token: SecretString,
+}
+
+impl Breakdown {
+    /// Times each part `rounds` times, interleaved with `bare`'s commit, and prints the
+    /// medians against `beyond_leg` (the HTTP audited read beyond a no-database request).
+    async fn report(&self, bare: &BareCommit, rounds: u64, beyond_leg: f64) {
+        let mut parts: [Vec<Duration>; 5] = Default::default();
+        for _ in 0..rounds {
+            let whole = Instant::now();
+            let start = Instant::now();
+            assert!(self
+                .tokens
+                .authenticate(self.token.expose_secret())
+                .await
+                .unwrap()
+                .is_some());
+            parts[0].push(start.elapsed());
+            let start = Instant::now();
+            let read = self.store.get(&self.id).await.unwrap();
+            parts[1].push(start.elapsed());
+            let start = Instant::now();
+            let secret = read.commit().await.unwrap();
+            parts[2].push(start.elapsed());
+            parts[4].push(whole.elapsed());
+            assert!(!secret.value.expose_secret().is_empty());
+            parts[3].push(bare.commit().await);
+        }
+        let [token, fetch, event, commit, whole] = parts.map(|mut v| {
+            v.sort_unstable();
+            percentile(&v, 0.5).as_secs_f64() * 1e6
+        });
+        println!(
+            "in process, medians of {rounds}: token check {token:.1} µs, fetch {fetch:.1} µs, \
+             durable read event {event:.1} µs, the three in a row {whole:.1} µs; the database's \
+             bare durable commit of one row {commit:.1} µs"
+        );
+        println!(
+            "an audited read beyond a no-database request, {beyond_leg:.0} µs = the three in \
+             process {whole:.0} (bare commit {commit:.0} + {:.0} more) + HTTP handling and \
+             wake-ups {:.0} µs",
+            whole - commit,
+            beyond_leg - whole
+        );
+    }
+}
+
+/// The database's own durable commit of one small row, as a client that keeps no audit
+/// would pay it: the floor of an audited read's event.
+enum BareCommit {
+    Sqlite(std::sync::Mutex<rusqlite::Connection>),
+    Postgres(tokio_postgres::Client, tokio_postgres::Statement),
+}
+
+impl BareCommit {
+    /// A scratch SQLite file in `dir` with the store's durability and an audit-shaped table.
+    fn sqlite(dir: &std::path::Path) -> Self {
+        let conn = rusqlite::Connection::open(dir.join("bare.db")).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.pragma_update(None, "synchronous", "FULL").unwrap();
+        conn.execute_batch(
+            "CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL,
+                 actor TEXT NOT NULL, key TEXT NOT NULL, link BLOB NOT NULL);
+             CREATE INDEX events_key ON events (key, id);
+             CREATE INDEX events_time ON events (time);",
+        )
+        .unwrap();
+        Self::Sqlite(std::sync::Mutex::new(conn))
+    }
+
+    /// A scratch table in the database at `url`.
+    async fn postgres(url: &str) -> Self {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute(
+                "CREATE TABLE bare_events (id BIGSERIAL PRIMARY KEY, time BIGINT NOT NULL,
+                     actor TEXT NOT NULL, key TEXT NOT NULL, link BYTEA NOT NULL)",
+            )
+            .await
+            .unwrap();
+        let insert = client
+            .prepare(
+                "INSERT INTO bare_events (time, actor, key, link) VALUES ($1, 'bench', 'API_KEY', '\\x00')",
+            )
+            .await
+            .unwrap();
+        Self::Postgres(client, insert)
+    }
+
+    /// One committed row; how long it took.
+    async fn commit(&self) -> Duration {
+        let start = Instant::now();
+        match self {
+            Self::Sqlite(conn) => {
+                let conn = conn.lock().unwrap();
+                let mut insert = conn
+                    .prepare_cached(
+                        "INSERT INTO events (time, actor, key, link) VALUES (?1, 'bench', 'API_KEY', randomblob(32))",
+                    )
+                    .unwrap();
+                insert.execute([start.elapsed().as_nanos() as i64]).unwrap();
+            }
+            Self::Postgres(client, insert) => {
+                client
+                    .execute(insert, &[&(start.elapsed().as_nanos() as i64)])
+                    .await
+                    .unwrap();
+            }
+        }
+        start.elapsed()
+    }
 }

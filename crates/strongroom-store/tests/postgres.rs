@@ -721,3 +721,76 @@ async fn two_processes_on_one_secret_never_deadlock_on_the_chain_lock() {
     let report = first.verify_audit().await.unwrap();
     assert!(report.broken_at.is_none(), "{report:?}");
 }
+
+/// Attack on the commit that carries held statements: a group's events go out with its
+/// `COMMIT` in one round trip, so a failing event insert (here an event at a sequence
+/// number the log already has, as a row written by someone else would make it) must fail
+/// the transaction, with nothing of it stored, and leave the pooled connection usable
+/// (not stuck in an open or aborted transaction).
+#[tokio::test]
+async fn a_held_statement_that_fails_at_the_commit_stores_nothing() {
+    let Some(harness) = postgres().await else {
+        return;
+    };
+    let store = common::open(&harness).await;
+    common::set(&store, "global", "K", "v").await;
+    let count = || async {
+        harness
+            .client
+            .query_one(
+                "SELECT count(*) FROM strongroom.strongroom_audit_events",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    let before = count().await;
+    let backend = strongroom_store::testing::Harness::backend(&harness).await;
+    let failed = backend
+        .transaction(Box::new(|tx| {
+            Box::pin(async move {
+                tx.set_meta("held-probe", Some("written")).await?;
+                let record = strongroom_store::backend::AuditRecord {
+                    time: strongroom_store::Timestamp(0),
+                    actor: "attacker".into(),
+                    action: strongroom_store::Action::Read,
+                    id: SecretId::new("default", "global", "K"),
+                    version: Some(1),
+                    kek_version: Some(1),
+                };
+                // Sequence 1 exists: the insert fails on the primary key.
+                tx.insert_events(&[strongroom_store::backend::NewEvent {
+                    seq: 1,
+                    record: &record,
+                    link: vec![0; 32],
+                }])
+                .await
+            })
+        }))
+        .await;
+    assert!(
+        failed.is_err(),
+        "the commit carried a failing insert: {failed:?}"
+    );
+    assert_eq!(count().await, before, "no event stored");
+    assert_eq!(
+        backend.meta("held-probe").await.unwrap(),
+        None,
+        "nothing stored"
+    );
+    // Every pooled connection still works: more transactions than the pool holds.
+    for i in 0..8 {
+        common::set(&store, "global", &format!("AFTER_{i}"), "v").await;
+        backend
+            .transaction(Box::new(move |tx| {
+                Box::pin(async move { tx.set_meta("held-probe-after", Some(&i.to_string())).await })
+            }))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        backend.meta("held-probe-after").await.unwrap().as_deref(),
+        Some("7")
+    );
+}

@@ -47,6 +47,18 @@ impl<'c, C: GenericClient + ?Sized> Cached<'c, C> {
         }
     }
 
+    /// `client`, its next statement preceded by `held`.
+    pub(super) fn with_held(client: &'c C, held: Vec<Held>) -> Self {
+        Self { client, held }
+    }
+
+    /// Commits the transaction `client` is in, after the held statements (one round trip
+    /// for all). An error of a held statement is the answer (its transaction is then
+    /// aborted, and PostgreSQL's answer to the `COMMIT` is a rollback).
+    pub(super) async fn commit(&self) -> Result<(), Error> {
+        self.after_held(self.client.batch_execute("COMMIT")).await
+    }
+
     /// Runs `sql`; the number of rows it changed.
     pub(super) async fn execute(
         &self,

@@ -253,19 +253,26 @@ impl Backend for PostgresBackend {
         let mut client = self.client().await?;
         let transaction = client.transaction().await.map_err(db)?;
         let mut tx = tx::PgTx::new(transaction);
-        let outcome = match work(&mut tx).await {
-            // Anything still held goes out before the commit.
-            Ok(()) => tx.flush().await,
-            failed => failed,
-        };
+        let outcome = work(&mut tx).await;
+        let held = tx.take_held();
         let (transaction, touched, locked_at) = tx.into_parts();
         let ended = match outcome {
-            Ok(out) => match transaction.commit().await {
+            // Whatever is still held goes out with the COMMIT, in one round trip (under the
+            // chain's lock: the group's events and ties ride with it).
+            Ok(out) => match cached::Cached::with_held(&transaction, held).commit().await {
                 Ok(()) => {
+                    // The transaction is over (its COMMIT went out above, not through
+                    // `Transaction::commit`): its guard must not send the ROLLBACK it
+                    // sends when dropped unfinished. Forgetting it leaks nothing (it
+                    // borrows the pooled connection and owns no allocation).
+                    std::mem::forget(transaction);
                     self.forget(&touched);
                     Ok(out)
                 }
-                Err(e) => Err(db(e)),
+                Err(e) => {
+                    let _ = transaction.rollback().await;
+                    Err(db(e))
+                }
             },
             Err(e) => {
                 // Roll back now: an advisory lock must not wait for a dropped

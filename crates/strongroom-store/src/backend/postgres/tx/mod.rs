@@ -141,9 +141,14 @@ impl<'a> PgTx<'a> {
         Ok(&self.tx)
     }
 
-    /// Sends what is still held (before the commit).
+    /// Sends what is still held.
     pub(super) async fn flush(&self) -> Result<()> {
         self.sent().await.map(drop)
+    }
+
+    /// What is still held, to send with the commit.
+    pub(super) fn take_held(&self) -> Vec<Held> {
+        self.pending().take()
     }
 
     /// Version rows matching `filter` (over `v`, the version, and `s`, its secret), with
