@@ -153,11 +153,21 @@ async fn write_all(
     // The chain's lock is taken at the end of the transaction where the backend defers.
     let mut audit = Appender::start_deferred(tx, &chain).await?;
     check_writer_key(tx, &writer_key, now).await?;
-    let mut outcomes = Vec::with_capacity(records.len());
-    for record in records {
-        outcomes.push(apply_write(tx, &mut audit, record).await?);
+    // Secrets in key order (a stable sort: one key's writes keep their order), as every
+    // group commit takes them, so a write of several secrets and another process's group
+    // never lock two rows in opposite orders; outcomes come back in the order given.
+    let mut records: Vec<(usize, WriteRecord)> = records.into_iter().enumerate().collect();
+    records.sort_by(|(_, a), (_, b)| {
+        (&a.id.namespace, &a.id.env, &a.id.key).cmp(&(&b.id.namespace, &b.id.env, &b.id.key))
+    });
+    let mut outcomes: Vec<Option<WriteOutcome>> = records.iter().map(|_| None).collect();
+    for (place, record) in records {
+        outcomes[place] = Some(apply_write(tx, &mut audit, record).await?);
     }
-    Ok(outcomes)
+    outcomes
+        .into_iter()
+        .map(|outcome| outcome.ok_or(StoreError::Defect("a write of several lost its outcome")))
+        .collect()
 }
 
 /// An event about a secret that carries no value (a delete, an attribute change, ...).

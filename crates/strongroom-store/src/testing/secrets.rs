@@ -503,6 +503,21 @@ pub async fn set_many_is_all_or_nothing(h: &dyn Harness) {
         [2, 3]
     );
     assert_eq!(value(&store, "global", "A").await, "a3");
+    // Keys out of order (a store writes them in key order): each outcome is still its
+    // own item's, in the order given.
+    let unordered = vec![
+        (id("prod", "B"), SetRequest::value("b2")),
+        (id("global", "Z"), SetRequest::value("z")),
+        (id("global", "A"), SetRequest::value("a4")),
+    ];
+    let outcomes = store.set_many(unordered).await.unwrap();
+    assert_eq!(
+        outcomes
+            .iter()
+            .map(|o| (o.version, o.created))
+            .collect::<Vec<_>>(),
+        [(2, false), (1, true), (4, false)]
+    );
 }
 
 pub async fn check_and_set_writes_only_at_the_expected_version(h: &dyn Harness) {
