@@ -794,3 +794,68 @@ async fn a_held_statement_that_fails_at_the_commit_stores_nothing() {
         Some("7")
     );
 }
+
+/// Attack on a transaction cancelled midway (a request's future dropped after its `BEGIN`
+/// and the chain's lock went out): the pooled connection must not go back to the pool
+/// inside that transaction (the next user would run in it, or wait forever on the lock).
+/// It is closed instead: the server ends the transaction and releases the lock, and every
+/// later transaction runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_cancelled_midway_leaves_no_connection_inside_it() {
+    let Some(harness) = postgres().await else {
+        return;
+    };
+    let store = common::open(&harness).await;
+    common::set(&store, "global", "K", "v").await;
+    let backend = strongroom_store::testing::Harness::backend(&harness).await;
+    let (locked, is_locked) = tokio::sync::oneshot::channel::<()>();
+    let stuck = backend.transaction(Box::new(move |tx| {
+        Box::pin(async move {
+            tx.set_meta("cancelled-probe", Some("never")).await?;
+            tx.lock_audit_head().await?;
+            let _ = locked.send(());
+            std::future::pending::<()>().await;
+            Ok(())
+        })
+    }));
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        tokio::select! {
+            _ = stuck => unreachable!("the work never ends"),
+            _ = is_locked => {}
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "the transaction took the lock");
+    // The future is gone. The lock is free again, and no connection of ours is left
+    // inside a transaction.
+    for i in 0..8 {
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            common::set(&store, "global", &format!("AFTER_{i}"), "v"),
+        )
+        .await
+        .expect("a write after the cancelled transaction does not wait on its lock");
+        backend
+            .transaction(Box::new(move |tx| {
+                Box::pin(async move { tx.set_meta("after-probe", Some(&i.to_string())).await })
+            }))
+            .await
+            .unwrap();
+    }
+    assert_eq!(backend.meta("cancelled-probe").await.unwrap(), None);
+    assert_eq!(
+        backend.meta("after-probe").await.unwrap().as_deref(),
+        Some("7")
+    );
+    let inside: i64 = harness
+        .client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(inside, 0, "no connection left inside a transaction");
+}

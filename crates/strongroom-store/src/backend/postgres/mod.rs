@@ -243,6 +243,54 @@ impl PostgresBackend {
     }
 }
 
+/// A pooled connection inside a transaction opened with a plain `BEGIN`. Unless the
+/// transaction is known to have ended (committed, or rolled back), dropping it (a request's
+/// future cancelled mid-transaction, a failed `ROLLBACK`) takes the connection out of the
+/// pool and closes it, which ends the transaction on the server and releases its locks:
+/// a pooled connection is never handed out inside a transaction.
+struct InTransaction {
+    client: Option<deadpool_postgres::Object>,
+    ended: std::sync::atomic::AtomicBool,
+}
+
+impl InTransaction {
+    fn new(client: deadpool_postgres::Object) -> Self {
+        Self {
+            client: Some(client),
+            ended: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn client(&self) -> &deadpool_postgres::Client {
+        // Taken only in `drop`.
+        self.client
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("the connection is held until drop"))
+    }
+
+    /// The transaction is over: the connection goes back to the pool.
+    fn ended(&self) {
+        self.ended.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Rolls back; the connection goes back to the pool only if that worked.
+    async fn roll_back(&self) {
+        if self.client().batch_execute("ROLLBACK").await.is_ok() {
+            self.ended();
+        }
+    }
+}
+
+impl Drop for InTransaction {
+    fn drop(&mut self) {
+        if !self.ended.load(std::sync::atomic::Ordering::Acquire) {
+            if let Some(client) = self.client.take() {
+                drop(deadpool_postgres::Object::take(client));
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl Backend for PostgresBackend {
     fn name(&self) -> &'static str {
@@ -250,34 +298,35 @@ impl Backend for PostgresBackend {
     }
 
     async fn transaction(&self, work: TxWork) -> Result<()> {
-        let mut client = self.client().await?;
-        let transaction = client.transaction().await.map_err(db)?;
-        let mut tx = tx::PgTx::new(transaction);
+        let connection = InTransaction::new(self.client().await?);
+        let client = connection.client();
+        let mut tx = tx::PgTx::begin(client);
         let outcome = work(&mut tx).await;
+        let begun = tx.begun();
         let held = tx.take_held();
-        let (transaction, touched, locked_at) = tx.into_parts();
+        let (touched, locked_at) = tx.into_parts();
         let ended = match outcome {
-            // Whatever is still held goes out with the COMMIT, in one round trip (under the
-            // chain's lock: the group's events and ties ride with it).
-            Ok(out) => match cached::Cached::with_held(&transaction, held).commit().await {
+            // Whatever is still held (the `BEGIN` too, if nothing went out) goes out with
+            // the `COMMIT` in one round trip: under the chain's lock, the group's events
+            // and ties ride with it.
+            Ok(out) => match cached::Cached::with_held(client, held).commit().await {
                 Ok(()) => {
-                    // The transaction is over (its COMMIT went out above, not through
-                    // `Transaction::commit`): its guard must not send the ROLLBACK it
-                    // sends when dropped unfinished. Forgetting it leaks nothing (it
-                    // borrows the pooled connection and owns no allocation).
-                    std::mem::forget(transaction);
+                    connection.ended();
                     self.forget(&touched);
                     Ok(out)
                 }
                 Err(e) => {
-                    let _ = transaction.rollback().await;
+                    connection.roll_back().await;
                     Err(db(e))
                 }
             },
             Err(e) => {
-                // Roll back now: an advisory lock must not wait for a dropped
-                // transaction's deferred rollback.
-                let _ = transaction.rollback().await;
+                // Roll back now: the chain's lock and the rows are released with it.
+                if begun {
+                    connection.roll_back().await;
+                } else {
+                    connection.ended();
+                }
                 Err(e)
             }
         };

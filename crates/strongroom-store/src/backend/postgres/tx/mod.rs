@@ -9,7 +9,7 @@ mod tokens;
 mod versions;
 
 use async_trait::async_trait;
-use deadpool_postgres::{GenericClient as _, Transaction};
+use deadpool_postgres::{Client, GenericClient as _};
 use tokio_postgres::Row;
 
 use super::cached::{Cached, Held};
@@ -45,9 +45,11 @@ impl Touched {
     }
 }
 
-/// An open transaction and what it touched.
+/// An open transaction on a pooled connection, and what it touched. Its `BEGIN` is held
+/// back like any statement nobody waits on, and rides with its first statement; the
+/// backend ends it (`PostgresBackend::transaction`).
 pub(super) struct PgTx<'a> {
-    tx: Transaction<'a>,
+    tx: &'a Client,
     touched: Touched,
     /// When the audit chain's lock was granted, if it was.
     locked_at: Option<std::time::Instant>,
@@ -63,6 +65,8 @@ pub(super) struct PgTx<'a> {
 /// What a transaction has not sent yet.
 #[derive(Default)]
 struct Pending {
+    /// The transaction's `BEGIN`, not sent yet.
+    begin: bool,
     /// A kept savepoint whose `RELEASE` rides with the next savepoint's opening (the
     /// commit releases it otherwise).
     release: bool,
@@ -76,7 +80,10 @@ struct Pending {
 impl Pending {
     /// Everything held, in the order the server must run it.
     fn take(&mut self) -> Vec<Held> {
-        let mut held = Vec::with_capacity(self.statements.len() + 1);
+        let mut held = Vec::with_capacity(self.statements.len() + 2);
+        if std::mem::take(&mut self.begin) {
+            held.push(Held::Simple("BEGIN"));
+        }
         if std::mem::take(&mut self.open) {
             held.push(Held::Simple(if std::mem::take(&mut self.release) {
                 "RELEASE SAVEPOINT strongroom_write; SAVEPOINT strongroom_write"
@@ -90,27 +97,36 @@ impl Pending {
 }
 
 impl<'a> PgTx<'a> {
-    pub(super) fn new(tx: Transaction<'a>) -> Self {
+    /// A transaction on `client`, its `BEGIN` held back for the first statement.
+    pub(super) fn begin(client: &'a Client) -> Self {
         Self {
-            tx,
+            tx: client,
             touched: Touched::Nothing,
             locked_at: None,
             deferred: None,
             upserted_settings: None,
-            held: std::sync::Mutex::default(),
+            held: std::sync::Mutex::new(Pending {
+                begin: true,
+                ..Pending::default()
+            }),
         }
     }
 
-    /// The transaction, what it touched, and when it took the chain lock.
-    pub(super) fn into_parts(self) -> (Transaction<'a>, Touched, Option<std::time::Instant>) {
-        (self.tx, self.touched, self.locked_at)
+    /// Whether the `BEGIN` went out (else nothing of the transaction was sent).
+    pub(super) fn begun(&self) -> bool {
+        !self.pending().begin
+    }
+
+    /// What the transaction touched, and when it took the chain lock.
+    pub(super) fn into_parts(self) -> (Touched, Option<std::time::Instant>) {
+        (self.touched, self.locked_at)
     }
 
     /// The transaction, its statements through the connection's statement cache, the
     /// next one carrying everything held back.
-    fn cached(&self) -> Cached<'_, Transaction<'a>> {
+    fn cached(&self) -> Cached<'_, Client> {
         Cached {
-            client: &self.tx,
+            client: self.tx,
             held: self.pending().take(),
         }
     }
@@ -133,12 +149,12 @@ impl<'a> PgTx<'a> {
 
     /// The transaction with everything held back sent, for statements that do not go
     /// through [`PgTx::cached`].
-    async fn sent(&self) -> Result<&Transaction<'a>> {
+    async fn sent(&self) -> Result<&Client> {
         let cached = self.cached();
         if !cached.held.is_empty() {
             cached.flush().await.map_err(db)?;
         }
-        Ok(&self.tx)
+        Ok(self.tx)
     }
 
     /// Sends what is still held.
