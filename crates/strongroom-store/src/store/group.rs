@@ -97,9 +97,9 @@ impl<O> Ticket<O> {
 impl<I: Shareable, O: Send + 'static> GroupCommit<I, O> {
     /// Queues `item` and returns its own outcome once a commit covering it has run.
     /// Whichever caller gets a turn calls `commit` with the items queued at that moment
-    /// (every one on the first lane; the shareable ones on the others) and the turns it
-    /// must run under (for a group with an item that is not shareable: every lane, waited
-    /// for inside the commit); `commit` returns one outcome per item, in order. A caller
+    /// (every one on the first lane; the shareable ones on the others); a group holding an
+    /// item that is not shareable runs its commit only once it also holds every other
+    /// lane. `commit` returns one outcome per item, in order. A caller
     /// answered by another's commit never waits for a turn, so it never queues behind newer
     /// callers; and a commit runs to its end while any caller of its batch still waits,
     /// whoever started it.

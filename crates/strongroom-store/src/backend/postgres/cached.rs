@@ -34,17 +34,23 @@ pub(super) enum Held {
 /// `client`, whose statements go through its connection's statement cache, each preceded
 /// by the statements `held` back for it.
 pub(super) struct Cached<'c, C: ?Sized> {
-    pub(super) client: &'c C,
-    pub(super) held: Vec<Held>,
+    client: &'c C,
+    held: Vec<Held>,
+}
+
+/// A held statement ready to send (parsed, when it has parameters).
+enum Ready<'h> {
+    Simple(&'static str),
+    Statement(
+        tokio_postgres::Statement,
+        &'h [Box<dyn ToSql + Send + Sync>],
+    ),
 }
 
 impl<'c, C: GenericClient + ?Sized> Cached<'c, C> {
     /// `client`, nothing held.
     pub(super) fn new(client: &'c C) -> Self {
-        Self {
-            client,
-            held: Vec::new(),
-        }
+        Self::with_held(client, Vec::new())
     }
 
     /// `client`, its next statement preceded by `held`.
@@ -102,7 +108,7 @@ impl<'c, C: GenericClient + ?Sized> Cached<'c, C> {
             .await
     }
 
-    /// Sends the held statements alone (one round trip), when nothing follows them.
+    /// Sends the held statements alone (one round trip; none when nothing is held).
     pub(super) async fn flush(&self) -> Result<(), Error> {
         self.after_held(async { Ok(()) }).await
     }
@@ -118,27 +124,26 @@ impl<'c, C: GenericClient + ?Sized> Cached<'c, C> {
         }
         // Parse first (a cache miss is a round trip of its own): each send below then
         // writes its request on its first poll, and `join_all` polls them in order.
-        let mut statements = Vec::with_capacity(self.held.len());
+        let mut ready = Vec::with_capacity(self.held.len());
         for held in &self.held {
-            statements.push(match held {
-                Held::Simple(_) => None,
-                Held::Statement(sql, _) => Some(self.client.prepare_cached(sql).await?),
+            ready.push(match held {
+                Held::Simple(sql) => Ready::Simple(sql),
+                Held::Statement(sql, params) => {
+                    Ready::Statement(self.client.prepare_cached(sql).await?, params)
+                }
             });
         }
-        let sends: Vec<BoxFuture<'_, Result<(), Error>>> = self
-            .held
+        let sends: Vec<BoxFuture<'_, Result<(), Error>>> = ready
             .iter()
-            .zip(&statements)
-            .map(|(held, statement)| match (held, statement) {
-                (Held::Statement(_, params), Some(statement)) => {
+            .map(|statement| match statement {
+                Ready::Simple(sql) => self.client.batch_execute(sql).boxed(),
+                Ready::Statement(statement, params) => {
                     let params: Vec<&(dyn ToSql + Sync)> = params
                         .iter()
                         .map(|p| p.as_ref() as &(dyn ToSql + Sync))
                         .collect();
                     async move { self.client.execute(statement, &params).await.map(drop) }.boxed()
                 }
-                (Held::Simple(sql), _) => self.client.batch_execute(sql).boxed(),
-                (Held::Statement(..), None) => async { Ok(()) }.boxed(),
             })
             .collect();
         let (sent, answer) = join(join_all(sends), next).await;

@@ -125,10 +125,7 @@ impl<'a> PgTx<'a> {
     /// The transaction, its statements through the connection's statement cache, the
     /// next one carrying everything held back.
     fn cached(&self) -> Cached<'_, Client> {
-        Cached {
-            client: self.tx,
-            held: self.pending().take(),
-        }
+        Cached::with_held(self.tx, self.pending().take())
     }
 
     fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
@@ -150,10 +147,7 @@ impl<'a> PgTx<'a> {
     /// The transaction with everything held back sent, for statements that do not go
     /// through [`PgTx::cached`].
     async fn sent(&self) -> Result<&Client> {
-        let cached = self.cached();
-        if !cached.held.is_empty() {
-            cached.flush().await.map_err(db)?;
-        }
+        self.cached().flush().await.map_err(db)?;
         Ok(self.tx)
     }
 
@@ -216,6 +210,7 @@ const ROW_COLUMNS: &str = "sid, row_id, namespace, env, key, version";
 impl WriteTx for PgTx<'_> {
     async fn savepoint(&mut self) -> Result<bool> {
         // Opened with the write's first statement (and the previous one released there).
+        // Anything still held belongs before the savepoint: it goes out first.
         let unsent = {
             let pending = self.pending();
             pending.open || !pending.statements.is_empty()
