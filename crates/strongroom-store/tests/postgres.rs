@@ -795,6 +795,88 @@ async fn a_held_statement_that_fails_at_the_commit_stores_nothing() {
     );
 }
 
+/// Attack on statements that ride past their savepoint: a grouped write's version row is
+/// held after its savepoint is kept and goes out with the next write's first statement.
+/// If that row then fails, the kept savepoint was never released, and undoing "the next
+/// write" (a rollback to the savepoint of the same name) would undo the kept write while
+/// its caller was told it landed. The whole transaction must fail instead, with nothing of
+/// it stored, and the pooled connection stay usable.
+#[tokio::test]
+async fn a_kept_write_whose_held_row_fails_later_fails_the_whole_group() {
+    let Some(harness) = postgres().await else {
+        return;
+    };
+    let store = common::open(&harness).await;
+    common::set(&store, "global", "CARRIED", "v").await;
+    let sid: i64 = harness
+        .client
+        .query_one(
+            "SELECT sid FROM strongroom.strongroom_secrets WHERE key = 'CARRIED'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let backend = strongroom_store::testing::Harness::backend(&harness).await;
+    let kept = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let told = std::sync::Arc::clone(&kept);
+    let failed = backend
+        .transaction(Box::new(move |tx| {
+            Box::pin(async move {
+                assert!(tx.savepoint().await?);
+                tx.set_meta("carried-probe", Some("kept")).await?;
+                let row = strongroom_store::backend::SecretRow {
+                    sid,
+                    row_id: "carried".into(),
+                    id: SecretId::new("default", "global", "CARRIED"),
+                    version: 1,
+                };
+                let value = strongroom_store::backend::StoredValue {
+                    value: vec![1],
+                    value_hash: vec![2],
+                    kek_version: 1,
+                };
+                // Version 1 exists: the insert fails on (sid, version) when it goes out.
+                let inserted = tx
+                    .insert_version(strongroom_store::backend::NewVersion {
+                        row: &row,
+                        value: &value,
+                        created: strongroom_store::Timestamp(0),
+                        actor: "attacker",
+                        audit_seq: 0,
+                        audit_tag: &[0; 32],
+                    })
+                    .await;
+                let ended = tx.savepoint_end(inserted.is_ok()).await;
+                *told.lock().unwrap() = Some(inserted.is_ok() && ended.is_ok());
+                ended?;
+                inserted?;
+                // The next write: its first statement carries the failing row.
+                assert!(tx.savepoint().await?);
+                let next = tx.set_meta("carried-probe-next", Some("x")).await;
+                tx.savepoint_end(next.is_ok()).await
+            })
+        }))
+        .await;
+    let meta = backend.meta("carried-probe").await.unwrap();
+    if *kept.lock().unwrap() == Some(true) {
+        // The first write was told it landed: then it must be stored, or nothing was.
+        assert!(
+            failed.is_err() || meta.as_deref() == Some("kept"),
+            "a write told it landed was undone by the next one's rollback: {failed:?}"
+        );
+    }
+    assert!(
+        failed.is_err(),
+        "the failing row was not reported: {failed:?}"
+    );
+    assert_eq!(meta, None, "nothing of the failed transaction is stored");
+    assert_eq!(backend.meta("carried-probe-next").await.unwrap(), None);
+    for i in 0..8 {
+        common::set(&store, "global", &format!("CARRIED_{i}"), "v").await;
+    }
+}
+
 /// Attack on a transaction cancelled midway (a request's future dropped after its `BEGIN`
 /// and the chain's lock went out): the pooled connection must not go back to the pool
 /// inside that transaction (the next user would run in it, or wait forever on the lock).

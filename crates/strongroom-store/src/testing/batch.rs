@@ -425,3 +425,51 @@ pub async fn concurrent_groups_never_deadlock_on_secret_rows(h: &dyn Harness) {
         .unwrap();
     assert_eq!(updates.len(), 16 * 54, "one event per write");
 }
+
+/// Attack on a backend that remembers, within a transaction, which key it recorded (so a
+/// group's writes check the writing key once): the record made inside a write that was
+/// then undone is undone with it. A later write of the same transaction must record the
+/// key again, or the key version stays unrecorded and another key could claim it.
+pub async fn a_key_recorded_in_an_undone_write_is_recorded_again(h: &dyn Harness) {
+    let backend = h.backend().await;
+    let supported = Arc::new(std::sync::Mutex::new(true));
+    let seen = Arc::clone(&supported);
+    backend
+        .transaction(Box::new(move |tx| {
+            Box::pin(async move {
+                if !tx.savepoint().await? {
+                    *seen.lock().unwrap() = false;
+                    return Ok(());
+                }
+                let first = tx.record_key(4242, "fp-first", crate::Timestamp(1)).await?;
+                assert_eq!(first, "fp-first");
+                tx.savepoint_end(false).await?;
+                tx.savepoint().await?;
+                let again = tx.record_key(4242, "fp-first", crate::Timestamp(2)).await?;
+                assert_eq!(again, "fp-first");
+                tx.savepoint_end(true).await
+            })
+        }))
+        .await
+        .unwrap();
+    if !*supported.lock().unwrap() {
+        return;
+    }
+    let other = Arc::new(std::sync::Mutex::new(String::new()));
+    let answer = Arc::clone(&other);
+    backend
+        .transaction(Box::new(move |tx| {
+            Box::pin(async move {
+                let recorded = tx.record_key(4242, "fp-other", crate::Timestamp(3)).await?;
+                *answer.lock().unwrap() = recorded;
+                Ok(())
+            })
+        }))
+        .await
+        .unwrap();
+    assert_eq!(
+        *other.lock().unwrap(),
+        "fp-first",
+        "the kept write's record of the key is stored; another key can not claim its version"
+    );
+}

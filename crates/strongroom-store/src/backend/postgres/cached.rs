@@ -13,10 +13,14 @@
 //! pipelines requests sent before their responses are awaited: each is written to the
 //! connection when its future is first polled). The server runs them in that order; an
 //! error of a held statement is the error of the statement it rode with (the transaction
-//! is then aborted, as it would have been).
+//! is then aborted, as it would have been). Where the held statements include some of a
+//! savepoint already kept, their failure is also recorded (`Cached::poisoning`): only the
+//! whole transaction's rollback can undo it exactly.
 //!
 //! Only fixed statements go through it. List and audit queries, whose text is built from a
 //! request's filters, are sent uncached, so no client can grow a connection's cache.
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use deadpool_postgres::GenericClient;
 use futures_util::future::{join, join_all, BoxFuture, FutureExt as _};
@@ -36,6 +40,9 @@ pub(super) enum Held {
 pub(super) struct Cached<'c, C: ?Sized> {
     client: &'c C,
     held: Vec<Held>,
+    /// Set when a held statement fails, where `held` carries statements of savepoints
+    /// already kept (their failure then fails the whole transaction: `tx/mod.rs`).
+    poison: Option<&'c AtomicBool>,
 }
 
 /// A held statement ready to send (parsed, when it has parameters).
@@ -55,7 +62,27 @@ impl<'c, C: GenericClient + ?Sized> Cached<'c, C> {
 
     /// `client`, its next statement preceded by `held`.
     pub(super) fn with_held(client: &'c C, held: Vec<Held>) -> Self {
-        Self { client, held }
+        Self {
+            client,
+            held,
+            poison: None,
+        }
+    }
+
+    /// The same, and `poison` set if any held statement fails (or can not be sent).
+    pub(super) fn poisoning(self, poison: &'c AtomicBool) -> Self {
+        Self {
+            poison: Some(poison),
+            ..self
+        }
+    }
+
+    /// `error`, a held statement's, recorded where the caller asked (`poisoning`).
+    fn held_failed(&self, error: Error) -> Error {
+        if let Some(poison) = self.poison {
+            poison.store(true, Ordering::Release);
+        }
+        error
     }
 
     /// Commits the transaction `client` is in, after the held statements (one round trip
@@ -128,9 +155,10 @@ impl<'c, C: GenericClient + ?Sized> Cached<'c, C> {
         for held in &self.held {
             ready.push(match held {
                 Held::Simple(sql) => Ready::Simple(sql),
-                Held::Statement(sql, params) => {
-                    Ready::Statement(self.client.prepare_cached(sql).await?, params)
-                }
+                Held::Statement(sql, params) => match self.client.prepare_cached(sql).await {
+                    Ok(statement) => Ready::Statement(statement, params),
+                    Err(e) => return Err(self.held_failed(e)),
+                },
             });
         }
         let sends: Vec<BoxFuture<'_, Result<(), Error>>> = ready
@@ -148,7 +176,7 @@ impl<'c, C: GenericClient + ?Sized> Cached<'c, C> {
             .collect();
         let (sent, answer) = join(join_all(sends), next).await;
         for outcome in sent {
-            outcome?;
+            outcome.map_err(|e| self.held_failed(e))?;
         }
         answer
     }

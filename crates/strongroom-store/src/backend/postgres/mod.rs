@@ -303,8 +303,15 @@ impl Backend for PostgresBackend {
         let mut tx = tx::PgTx::begin(client);
         let outcome = work(&mut tx).await;
         let begun = tx.begun();
+        let poisoned = tx.poisoned();
         let held = tx.take_held();
         let (touched, locked_at) = tx.into_parts();
+        let outcome = match outcome {
+            Ok(()) if poisoned => Err(StoreError::Defect(
+                "a transaction whose held statement failed was about to commit",
+            )),
+            outcome => outcome,
+        };
         let ended = match outcome {
             // Whatever is still held (the `BEGIN` too, if nothing went out) goes out with
             // the `COMMIT` in one round trip: under the chain's lock, the group's events

@@ -9,6 +9,8 @@ mod tokens;
 mod versions;
 
 use async_trait::async_trait;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use deadpool_postgres::{Client, GenericClient as _};
 use tokio_postgres::Row;
 
@@ -60,6 +62,12 @@ pub(super) struct PgTx<'a> {
     /// Savepoint statements and statements without an awaited answer, held back to ride
     /// with the next statement (`cached.rs`).
     held: std::sync::Mutex<Pending>,
+    /// A statement of a kept savepoint failed when it went out (with a later write's
+    /// statement): the transaction can only fail as a whole.
+    poisoned: AtomicBool,
+    /// The writing key this transaction recorded or read (`MetaTx::record_key`), while no
+    /// savepoint since was undone: a group's writes check it once.
+    recorded_key: Option<(u32, String)>,
 }
 
 /// What a transaction has not sent yet.
@@ -67,6 +75,10 @@ pub(super) struct PgTx<'a> {
 struct Pending {
     /// The transaction's `BEGIN`, not sent yet.
     begin: bool,
+    /// Statements of kept savepoints (or of none) not sent yet: they go out before the
+    /// next savepoint's release and opening, so a grouped write's last statements cost no
+    /// round trip of their own. One of them failing fails the transaction.
+    carried: Vec<Held>,
     /// A kept savepoint whose `RELEASE` rides with the next savepoint's opening (the
     /// commit releases it otherwise).
     release: bool,
@@ -78,12 +90,15 @@ struct Pending {
 }
 
 impl Pending {
-    /// Everything held, in the order the server must run it.
-    fn take(&mut self) -> Vec<Held> {
-        let mut held = Vec::with_capacity(self.statements.len() + 2);
+    /// Everything held, in the order the server must run it, and whether it carries
+    /// statements of kept savepoints.
+    fn take(&mut self) -> (Vec<Held>, bool) {
+        let mut held = Vec::with_capacity(self.carried.len() + self.statements.len() + 2);
         if std::mem::take(&mut self.begin) {
             held.push(Held::Simple("BEGIN"));
         }
+        let carrying = !self.carried.is_empty();
+        held.append(&mut self.carried);
         if std::mem::take(&mut self.open) {
             held.push(Held::Simple(if std::mem::take(&mut self.release) {
                 "RELEASE SAVEPOINT strongroom_write; SAVEPOINT strongroom_write"
@@ -92,7 +107,7 @@ impl Pending {
             }));
         }
         held.append(&mut self.statements);
-        held
+        (held, carrying)
     }
 }
 
@@ -105,6 +120,8 @@ impl<'a> PgTx<'a> {
             locked_at: None,
             deferred: None,
             upserted_settings: None,
+            poisoned: AtomicBool::new(false),
+            recorded_key: None,
             held: std::sync::Mutex::new(Pending {
                 begin: true,
                 ..Pending::default()
@@ -117,6 +134,11 @@ impl<'a> PgTx<'a> {
         !self.pending().begin
     }
 
+    /// Whether a statement of a kept savepoint failed: the transaction must not commit.
+    pub(super) fn poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Acquire)
+    }
+
     /// What the transaction touched, and when it took the chain lock.
     pub(super) fn into_parts(self) -> (Touched, Option<std::time::Instant>) {
         (self.touched, self.locked_at)
@@ -125,7 +147,13 @@ impl<'a> PgTx<'a> {
     /// The transaction, its statements through the connection's statement cache, the
     /// next one carrying everything held back.
     fn cached(&self) -> Cached<'_, Client> {
-        Cached::with_held(self.tx, self.pending().take())
+        let (held, carrying) = self.pending().take();
+        let cached = Cached::with_held(self.tx, held);
+        if carrying {
+            cached.poisoning(&self.poisoned)
+        } else {
+            cached
+        }
     }
 
     fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
@@ -158,7 +186,7 @@ impl<'a> PgTx<'a> {
 
     /// What is still held, to send with the commit.
     pub(super) fn take_held(&self) -> Vec<Held> {
-        self.pending().take()
+        self.pending().take().0
     }
 
     /// Version rows matching `filter` (over `v`, the version, and `s`, its secret), with
@@ -210,15 +238,17 @@ const ROW_COLUMNS: &str = "sid, row_id, namespace, env, key, version";
 impl WriteTx for PgTx<'_> {
     async fn savepoint(&mut self) -> Result<bool> {
         // Opened with the write's first statement (and the previous one released there).
-        // Anything still held belongs before the savepoint: it goes out first.
-        let unsent = {
-            let pending = self.pending();
-            pending.open || !pending.statements.is_empty()
-        };
-        if unsent {
+        // A savepoint asked for and never ended goes out now.
+        if self.pending().open {
             self.flush().await?;
         }
-        self.pending().open = true;
+        {
+            // Anything held outside a savepoint goes out before this one opens.
+            let mut pending = self.pending();
+            let outside = std::mem::take(&mut pending.statements);
+            pending.carried.extend(outside);
+            pending.open = true;
+        }
         if let Some(deferred) = &mut self.deferred {
             deferred.savepoint();
         }
@@ -227,6 +257,18 @@ impl WriteTx for PgTx<'_> {
 
     async fn savepoint_end(&mut self, keep: bool) -> Result<()> {
         self.upserted_settings = None;
+        if self.poisoned() {
+            // A kept write's statement failed after it was told it landed: undoing this
+            // savepoint could undo that write too (the savepoint it belonged to was never
+            // released). Only the whole transaction's rollback is exact.
+            return Err(crate::StoreError::Database(
+                "a statement of an earlier write in this transaction failed; the transaction is rolled back".into(),
+            ));
+        }
+        if !keep {
+            // A key recorded inside the undone savepoint is undone with it.
+            self.recorded_key = None;
+        }
         let idle = {
             let mut pending = self.pending();
             let idle = pending.open && pending.statements.is_empty();
@@ -239,10 +281,17 @@ impl WriteTx for PgTx<'_> {
             // The write ran no statement: nothing to keep or undo, and the previous
             // savepoint's release stays pending.
         } else if keep {
-            // What the write held is sent now, so its errors stay its own; the release
-            // rides with the next savepoint's opening, or the commit does it.
-            self.flush().await?;
-            self.pending().release = true;
+            // What the write held rides with the next statement, before the release (which
+            // rides with the next savepoint's opening, or the commit does it). If it fails
+            // there, the transaction fails as a whole (`poisoned`).
+            let mut pending = self.pending();
+            let statements = std::mem::take(&mut pending.statements);
+            pending.carried.extend(statements);
+            if !std::mem::take(&mut pending.open) {
+                pending.release = true;
+            }
+            // A savepoint never opened on the server needs no release: its statements
+            // join the enclosing (kept) scope.
         } else {
             let opened = {
                 let mut pending = self.pending();

@@ -55,25 +55,25 @@ impl VersionTx for PgTx<'_> {
     }
 
     async fn insert_version(&mut self, v: NewVersion<'_>) -> Result<()> {
-        self.cached()
-            .execute(
-                "INSERT INTO strongroom_secret_versions (sid, version, value, value_hash, kek_version, created, actor, audit_seq, audit_tag)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                &[
-                    &v.row.sid,
-                    &i64::from(v.row.version),
-                    &v.value.value,
-                    &v.value.value_hash,
-                    &i64::from(v.value.kek_version),
-                    &v.created,
-                    &v.actor,
-                    &v.audit_seq,
-                    &v.audit_tag,
-                ],
-            )
-            .await
-            .map(drop)
-            .map_err(db)
+        // No answer to wait for: it rides with the next statement (in a group, the next
+        // write's first, or the commit). Its error fails that statement, and a kept
+        // write's failing later fails the whole transaction (`tx/mod.rs`).
+        self.hold(
+            "INSERT INTO strongroom_secret_versions (sid, version, value, value_hash, kek_version, created, actor, audit_seq, audit_tag)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            vec![
+                Box::new(v.row.sid),
+                Box::new(i64::from(v.row.version)),
+                Box::new(v.value.value.clone()),
+                Box::new(v.value.value_hash.clone()),
+                Box::new(i64::from(v.value.kek_version)),
+                Box::new(v.created),
+                Box::new(v.actor.to_owned()),
+                Box::new(v.audit_seq),
+                Box::new(v.audit_tag.to_vec()),
+            ],
+        );
+        Ok(())
     }
 
     async fn trim_versions(&mut self, row: &SecretRow, through: i64) -> Result<()> {
