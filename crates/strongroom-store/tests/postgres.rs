@@ -877,6 +877,75 @@ async fn a_kept_write_whose_held_row_fails_later_fails_the_whole_group() {
     }
 }
 
+/// Deleting a secret deletes every version row (its ciphertexts) with it: since schema 13
+/// by a trigger, not a foreign key's cascade. Counted in the table itself, where an orphan
+/// left behind would sit unseen (reads join the secret row).
+#[tokio::test]
+async fn deleting_a_secret_leaves_none_of_its_version_rows() {
+    let Some(harness) = postgres().await else {
+        return;
+    };
+    let store = common::open(&harness).await;
+    for value in ["v1", "v2", "v3"] {
+        common::set(&store, "global", "GONE", value).await;
+    }
+    common::set(&store, "global", "KEPT", "v").await;
+    let versions_of = |key: &'static str| {
+        let client = &harness.client;
+        async move {
+            client
+                .query_one(
+                    "SELECT count(*) FROM strongroom.strongroom_secret_versions v
+                     WHERE v.sid IN (SELECT sid FROM strongroom.strongroom_secrets WHERE key = $1)",
+                    &[&key],
+                )
+                .await
+                .unwrap()
+                .get::<_, i64>(0)
+        }
+    };
+    assert_eq!(versions_of("GONE").await, 3);
+    let all_before: i64 = harness
+        .client
+        .query_one(
+            "SELECT count(*) FROM strongroom.strongroom_secret_versions",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    store
+        .delete(&SecretId::new("default", "global", "GONE"))
+        .await
+        .unwrap();
+    let all_after: i64 = harness
+        .client
+        .query_one(
+            "SELECT count(*) FROM strongroom.strongroom_secret_versions",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        all_after,
+        all_before - 3,
+        "every version of the deleted secret is gone"
+    );
+    let orphans: i64 = harness
+        .client
+        .query_one(
+            "SELECT count(*) FROM strongroom.strongroom_secret_versions v
+             WHERE NOT EXISTS (SELECT 1 FROM strongroom.strongroom_secrets s WHERE s.sid = v.sid)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(orphans, 0);
+    assert_eq!(versions_of("KEPT").await, 1, "other secrets keep theirs");
+}
+
 /// Attack on a transaction cancelled midway (a request's future dropped after its `BEGIN`
 /// and the chain's lock went out): the pooled connection must not go back to the pool
 /// inside that transaction (the next user would run in it, or wait forever on the lock).

@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0010_token_bound_cidrs.sql"),
     include_str!("../../../migrations/postgres/0011_leases.sql"),
     include_str!("../../../migrations/postgres/0012_tie_updates_notify_nobody.sql"),
+    include_str!("../../../migrations/postgres/0013_versions_cascade_by_trigger.sql"),
 ];
 
 /// The newest schema version this build knows.
