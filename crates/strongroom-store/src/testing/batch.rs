@@ -473,3 +473,66 @@ pub async fn a_key_recorded_in_an_undone_write_is_recorded_again(h: &dyn Harness
         "the kept write's record of the key is stored; another key can not claim its version"
     );
 }
+
+/// Attack on point reads that share a statement (PostgreSQL batches the reads that arrive
+/// together): many readers at once, of different secrets, of one secret, of names that do
+/// not exist and of names written as an array literal's syntax would break them (quotes,
+/// commas, braces, backslashes, `NULL`), some of them dropped while they wait. Every
+/// answer is the asker's own secret, or none; nobody is stranded by a dropped neighbour.
+pub async fn concurrent_point_reads_each_get_their_own_answer(h: &dyn Harness) {
+    let store = open(h).await;
+    let stored: Vec<String> = (0..12).map(|i| format!("POINT_{i}")).collect();
+    for key in &stored {
+        set(&store, "prod", key, &format!("value-of-{key}")).await;
+    }
+    let backend = h.backend().await;
+    let mut asked: Vec<String> = stored.clone();
+    asked.extend(
+        [
+            "MISSING",
+            "Q'UOTE",
+            "A,B",
+            "{POINT_1}",
+            "\"POINT_2\"",
+            "BACK\\SLASH",
+            "NULL",
+            "",
+        ]
+        .map(String::from),
+    );
+    let mut readers = Vec::new();
+    for round in 0..400usize {
+        let key = asked[(round * 7) % asked.len()].clone();
+        let backend = Arc::clone(&backend);
+        readers.push(tokio::spawn(async move {
+            let wanted = SecretId::new("default", "prod", &key);
+            let read = backend.fetch(&wanted);
+            if round % 5 == 4 {
+                // Dropped after its first poll: queued, then gone.
+                let _ = tokio::time::timeout(std::time::Duration::ZERO, read).await;
+                return None;
+            }
+            Some((key, read.await))
+        }));
+    }
+    let mut answered = 0;
+    for reader in readers {
+        let Some((key, answer)) = reader.await.unwrap() else {
+            continue;
+        };
+        let answer = answer.unwrap_or_else(|e| panic!("reading {key:?}: {e}"));
+        match answer {
+            Some(found) => {
+                assert_eq!(found.info.id.key, key, "an answer for another name");
+                assert!(stored.contains(&key), "{key:?} was never stored");
+                assert_eq!(found.info.version, 1, "each was written once");
+            }
+            None => assert!(
+                !stored.contains(&key),
+                "{key:?} is stored but read as absent"
+            ),
+        }
+        answered += 1;
+    }
+    assert_eq!(answered, 320);
+}

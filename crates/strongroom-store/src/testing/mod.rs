@@ -170,6 +170,7 @@ macro_rules! backend_conformance_suite {
             one_secret_written_many_times_at_once_keeps_every_tie,
             savepoints_keep_or_undo_exactly_their_own_statements,
             a_key_recorded_in_an_undone_write_is_recorded_again,
+            concurrent_point_reads_each_get_their_own_answer,
             concurrent_groups_never_deadlock_on_secret_rows,
             reads_and_writes_share_commits_and_fail_alone,
             token_rows_from_before_tags_are_tagged_once_and_forged_ones_refused,

@@ -20,6 +20,7 @@ use super::{
 use crate::{AuditEvent, AuditQuery, Result, SecretId, StoreError};
 
 mod cached;
+mod fetches;
 mod reads;
 mod schema;
 mod tx;
@@ -37,6 +38,8 @@ pub struct PostgresBackend {
     cache: Option<(std::sync::Arc<ReadCache>, tokio::task::AbortHandle)>,
     /// How long this process's transactions held the chain lock.
     lock_holds: super::LockHolds,
+    /// Point reads waiting to share a statement.
+    fetches: std::sync::Arc<fetches::Fetches>,
 }
 
 impl Drop for PostgresBackend {
@@ -196,6 +199,7 @@ impl PostgresBackend {
             pool,
             cache: None,
             lock_holds: super::LockHolds::default(),
+            fetches: std::sync::Arc::default(),
         };
         if current < schema::known_version() {
             schema::migrate(&mut backend.client().await?).await?;
@@ -407,12 +411,12 @@ impl MetaReads for PostgresBackend {
 impl SecretReads for PostgresBackend {
     async fn fetch(&self, id: &SecretId) -> Result<Option<StoredSecret>> {
         let Some((cache, _)) = &self.cache else {
-            return reads::fetch(&self.client().await?, id).await;
+            return self.fetches.fetch(&self.pool, id).await;
         };
         match cache.get(id) {
             Ok(answer) => Ok(answer),
             Err(ticket) => {
-                let answer = reads::fetch(&self.client().await?, id).await?;
+                let answer = self.fetches.fetch(&self.pool, id).await?;
                 cache.fill(ticket, id, answer.clone());
                 Ok(answer)
             }

@@ -144,18 +144,62 @@ pub(super) async fn fetch(c: &impl GenericClient, id: &SecretId) -> Result<Optio
         )
         .await
         .map_err(db)?;
-    Ok(row.map(|row| {
-        let info = info_from_row(&row);
-        let kek_version = info.kek_version;
-        StoredSecret {
-            info,
-            value: StoredValue {
-                value: row.get(14),
-                value_hash: row.get(15),
-                kek_version,
-            },
-        }
-    }))
+    Ok(row.as_ref().map(stored_secret))
+}
+
+/// The current value of each of `ids`, in order: one statement for all of them (each name
+/// found by its own index lookup: the `LIMIT` keeps the planner from turning the lookups
+/// into one join over every secret).
+pub(super) async fn fetch_many(
+    c: &impl GenericClient,
+    ids: &[SecretId],
+) -> Result<Vec<Option<StoredSecret>>> {
+    let namespaces: Vec<&str> = ids.iter().map(|id| id.namespace.as_str()).collect();
+    let envs: Vec<&str> = ids.iter().map(|id| id.env.as_str()).collect();
+    let keys: Vec<&str> = ids.iter().map(|id| id.key.as_str()).collect();
+    let rows = Cached::new(c)
+        .query(
+            &format!(
+                "SELECT found.*, wanted.place
+                 FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[]) WITH ORDINALITY
+                      AS wanted (namespace, env, key, place)
+                 CROSS JOIN LATERAL (
+                     SELECT {INFO_COLUMNS}, v.value, v.value_hash
+                     FROM strongroom_secrets s
+                     JOIN strongroom_secret_versions v ON v.sid = s.sid AND v.version = s.version
+                     WHERE s.namespace = wanted.namespace AND s.env = wanted.env AND s.key = wanted.key
+                     LIMIT 1) AS found"
+            ),
+            &[&namespaces, &envs, &keys],
+        )
+        .await
+        .map_err(db)?;
+    let mut answers: Vec<Option<StoredSecret>> = ids.iter().map(|_| None).collect();
+    for row in &rows {
+        let place: i64 = row.get(16);
+        let slot = usize::try_from(place - 1)
+            .ok()
+            .and_then(|at| answers.get_mut(at))
+            .ok_or(crate::StoreError::Defect(
+                "a batched read answered a place it was not asked",
+            ))?;
+        *slot = Some(stored_secret(row));
+    }
+    Ok(answers)
+}
+
+/// A [`StoredSecret`] from [`INFO_COLUMNS`] and the value and its hash after them.
+fn stored_secret(row: &Row) -> StoredSecret {
+    let info = info_from_row(row);
+    let kek_version = info.kek_version;
+    StoredSecret {
+        info,
+        value: StoredValue {
+            value: row.get(14),
+            value_hash: row.get(15),
+            kek_version,
+        },
+    }
 }
 
 pub(super) async fn fetch_version(
