@@ -845,6 +845,7 @@ async fn a_kept_write_whose_held_row_fails_later_fails_the_whole_group() {
                         actor: "attacker",
                         audit_seq: 0,
                         audit_tag: &[0; 32],
+                        trim_through: 0,
                     })
                     .await;
                 let ended = tx.savepoint_end(inserted.is_ok()).await;

@@ -369,7 +369,8 @@ pub trait VersionTx: Send {
         now: Timestamp,
     ) -> Result<bool>;
 
-    /// Inserts a version row.
+    /// Inserts a version row, after deleting the row's versions numbered
+    /// [`NewVersion::trim_through`] and below.
     async fn insert_version(&mut self, version: NewVersion<'_>) -> Result<()>;
 
     /// Deletes the versions of `row` numbered `through` and below.

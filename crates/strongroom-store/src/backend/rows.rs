@@ -184,6 +184,9 @@ pub struct NewVersion<'a> {
     pub audit_seq: i64,
     /// Keyed tie of the version to that event.
     pub audit_tag: &'a [u8],
+    /// The row's versions numbered this and below are deleted first (the history depth;
+    /// zero or less deletes none).
+    pub trim_through: i64,
 }
 
 /// An audit event to append.

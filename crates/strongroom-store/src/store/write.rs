@@ -119,11 +119,9 @@ pub(super) async fn apply_write(
         )
         .await?;
     let tag = audit.tie_version(tx, &row, &record.id, row.version, seq)?;
-    // History is trimmed first (only versions older than the new one go), so a backend
-    // can send the trim with the insert in one round trip.
+    // History is trimmed with the insert (only versions older than the new one go), so a
+    // backend can do both in one statement.
     let depth = settings.max_versions.unwrap_or(record.history_depth);
-    tx.trim_versions(&row, i64::from(row.version) - i64::from(depth.max(1)))
-        .await?;
     tx.insert_version(NewVersion {
         row: &row,
         value: &value,
@@ -131,6 +129,7 @@ pub(super) async fn apply_write(
         actor: &record.actor,
         audit_seq: seq,
         audit_tag: &tag,
+        trim_through: i64::from(row.version) - i64::from(depth.max(1)),
     })
     .await?;
     Ok(WriteOutcome {

@@ -346,6 +346,7 @@ impl VersionTx for SqliteTx<'_> {
     }
 
     async fn insert_version(&mut self, v: NewVersion<'_>) -> Result<()> {
+        self.trim_versions(v.row, v.trim_through).await?;
         self.execute(
             "INSERT INTO secret_versions (sid, version, value, value_hash, kek_version, created, actor, audit_seq, audit_tag)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",

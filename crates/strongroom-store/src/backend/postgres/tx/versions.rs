@@ -55,11 +55,15 @@ impl VersionTx for PgTx<'_> {
     }
 
     async fn insert_version(&mut self, v: NewVersion<'_>) -> Result<()> {
-        // No answer to wait for: it rides with the next statement (in a group, the next
-        // write's first, or the commit). Its error fails that statement, and a kept
-        // write's failing later fails the whole transaction (`tx/mod.rs`).
+        // One statement with the history's trim (the trim only deletes versions older than
+        // this one, so neither part sees the other's row). No answer to wait for: it rides
+        // with the next statement (in a group, the next write's first, or the commit).
+        // Its error fails that statement, and a kept write's failing later fails the whole
+        // transaction (`tx/mod.rs`).
         self.hold(
-            "INSERT INTO strongroom_secret_versions (sid, version, value, value_hash, kek_version, created, actor, audit_seq, audit_tag)
+            "WITH trimmed AS (
+                 DELETE FROM strongroom_secret_versions WHERE sid = $1 AND version <= $10)
+             INSERT INTO strongroom_secret_versions (sid, version, value, value_hash, kek_version, created, actor, audit_seq, audit_tag)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             vec![
                 Box::new(v.row.sid),
@@ -71,6 +75,7 @@ impl VersionTx for PgTx<'_> {
                 Box::new(v.actor.to_owned()),
                 Box::new(v.audit_seq),
                 Box::new(v.audit_tag.to_vec()),
+                Box::new(v.trim_through),
             ],
         );
         Ok(())
