@@ -323,21 +323,25 @@ impl WriteTx for PgTx<'_> {
     }
 
     async fn retie_versions(&mut self, ties: &[crate::backend::FinalTie]) -> Result<()> {
-        // One statement, one round trip, however many versions the group wrote.
+        // One statement however many versions the group wrote, held with the group's
+        // events to ride with the `COMMIT`: under the chain's lock, one round trip after
+        // the head's. Its error is the commit's (the whole group fails, nothing stored).
         let sids: Vec<i64> = ties.iter().map(|t| t.sid).collect();
         let versions: Vec<i64> = ties.iter().map(|t| i64::from(t.version)).collect();
         let seqs: Vec<i64> = ties.iter().map(|t| t.seq).collect();
-        let tags: Vec<&[u8]> = ties.iter().map(|t| t.tag.as_slice()).collect();
+        let tags: Vec<Vec<u8>> = ties.iter().map(|t| t.tag.clone()).collect();
         // A version a later write of the same group trimmed away has no row left to tie.
-        self.cached()
-            .execute(
-                "UPDATE strongroom_secret_versions AS v SET audit_seq = t.seq, audit_tag = t.tag
-                 FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BYTEA[]) AS t (sid, version, seq, tag)
-                 WHERE v.sid = t.sid AND v.version = t.version",
-                &[&sids, &versions, &seqs, &tags],
-            )
-            .await
-            .map(drop)
-            .map_err(db)
+        self.hold(
+            "UPDATE strongroom_secret_versions AS v SET audit_seq = t.seq, audit_tag = t.tag
+             FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BYTEA[]) AS t (sid, version, seq, tag)
+             WHERE v.sid = t.sid AND v.version = t.version",
+            vec![
+                Box::new(sids),
+                Box::new(versions),
+                Box::new(seqs),
+                Box::new(tags),
+            ],
+        );
+        Ok(())
     }
 }
