@@ -878,6 +878,15 @@ async fn a_kept_write_whose_held_row_fails_later_fails_the_whole_group() {
     }
 }
 
+/// The count `sql` answers (its one parameter `key`, when given).
+async fn count(client: &tokio_postgres::Client, sql: &str, key: Option<&str>) -> i64 {
+    let row = match key {
+        Some(key) => client.query_one(sql, &[&key]).await,
+        None => client.query_one(sql, &[]).await,
+    };
+    row.unwrap().get(0)
+}
+
 /// Deleting a secret deletes every version row (its ciphertexts) with it: since schema 13
 /// by a trigger, not a foreign key's cascade. Counted in the table itself, where an orphan
 /// left behind would sit unseen (reads join the secret row).
@@ -891,59 +900,40 @@ async fn deleting_a_secret_leaves_none_of_its_version_rows() {
         common::set(&store, "global", "GONE", value).await;
     }
     common::set(&store, "global", "KEPT", "v").await;
+    let client = &harness.client;
     let versions_of = |key: &'static str| {
-        let client = &harness.client;
-        async move {
-            client
-                .query_one(
-                    "SELECT count(*) FROM strongroom.strongroom_secret_versions v
-                     WHERE v.sid IN (SELECT sid FROM strongroom.strongroom_secrets WHERE key = $1)",
-                    &[&key],
-                )
-                .await
-                .unwrap()
-                .get::<_, i64>(0)
-        }
+        count(
+            client,
+            "SELECT count(*) FROM strongroom.strongroom_secret_versions v
+             WHERE v.sid IN (SELECT sid FROM strongroom.strongroom_secrets WHERE key = $1)",
+            Some(key),
+        )
+    };
+    let all = || {
+        count(
+            client,
+            "SELECT count(*) FROM strongroom.strongroom_secret_versions",
+            None,
+        )
     };
     assert_eq!(versions_of("GONE").await, 3);
-    let all_before: i64 = harness
-        .client
-        .query_one(
-            "SELECT count(*) FROM strongroom.strongroom_secret_versions",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let all_before = all().await;
     store
         .delete(&SecretId::new("default", "global", "GONE"))
         .await
         .unwrap();
-    let all_after: i64 = harness
-        .client
-        .query_one(
-            "SELECT count(*) FROM strongroom.strongroom_secret_versions",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
     assert_eq!(
-        all_after,
+        all().await,
         all_before - 3,
         "every version of the deleted secret is gone"
     );
-    let orphans: i64 = harness
-        .client
-        .query_one(
-            "SELECT count(*) FROM strongroom.strongroom_secret_versions v
-             WHERE NOT EXISTS (SELECT 1 FROM strongroom.strongroom_secrets s WHERE s.sid = v.sid)",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(orphans, 0);
+    let orphans = count(
+        client,
+        "SELECT count(*) FROM strongroom.strongroom_secret_versions v
+         WHERE NOT EXISTS (SELECT 1 FROM strongroom.strongroom_secrets s WHERE s.sid = v.sid)",
+        None,
+    );
+    assert_eq!(orphans.await, 0);
     assert_eq!(versions_of("KEPT").await, 1, "other secrets keep theirs");
 }
 
