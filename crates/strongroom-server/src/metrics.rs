@@ -88,6 +88,7 @@ pub struct Metrics {
     cache_misses: Counter,
     cache_invalidations: Counter,
     cache_live: Gauge,
+    commit_lanes: Gauge,
     pool: Family<PoolLabels, Gauge>,
     values: Family<KeyVersionLabels, Gauge>,
     tokens: Family<TokenLabels, Gauge>,
@@ -266,6 +267,12 @@ impl Metrics {
                 "1 while the read cache's LISTEN connection is up",
                 Gauge::default(),
             ),
+            commit_lanes: add(
+                &mut r,
+                "group_commit_lanes",
+                "Group commits this instance may run at once (PostgreSQL: 2, or 1 while another instance appends to the audit chain)",
+                Gauge::default(),
+            ),
             pool: add(
                 &mut r,
                 "db_pool_connections",
@@ -425,6 +432,8 @@ impl Metrics {
             self.transaction_seconds
                 .inner()
                 .store(stats.transaction_seconds.to_bits(), Ordering::Relaxed);
+            self.commit_lanes
+                .set(i64::try_from(stats.commit_lanes).unwrap_or(i64::MAX));
             if let Some(holds) = stats.backend.chain_lock {
                 set(&self.chain_lock_holds, holds.count());
                 #[allow(clippy::cast_precision_loss)] // microseconds: exact below 2^53

@@ -878,6 +878,42 @@ async fn a_kept_write_whose_held_row_fails_later_fails_the_whole_group() {
     }
 }
 
+/// Two processes appending to one audit chain share its lock: each finds the other's
+/// events at the head it reads and then commits one group at a time (fewer, larger groups
+/// taking the shared lock less often); a process appending alone keeps the backend's two
+/// lanes. Reported as `commit_lanes` (`/metrics`: `group_commit_lanes`).
+#[tokio::test]
+async fn a_store_that_shares_the_chain_commits_one_group_at_a_time() {
+    let Some(harness) = postgres().await else {
+        return;
+    };
+    let (first, second, _) = writer_and_cached_reader(&harness).await;
+    let id = |key: &str| SecretId::new("default", "prod", key);
+    let write = |store: &strongroom_store::Store, key: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .set(&id(key), strongroom_store::SetRequest::value("v"))
+                .await
+                .unwrap();
+        }
+    };
+    // Alone: every head `first` reads is its own.
+    for key in ["A1", "A2", "A3"] {
+        write(&first, key).await;
+    }
+    assert_eq!(first.stats().commit_lanes, 2, "alone on the chain");
+    // `second` appends once (it has no append of its own to compare yet), then `first`,
+    // then `second` again: it finds `first`'s event at the head.
+    write(&second, "B1").await;
+    write(&first, "A4").await;
+    assert_eq!(first.stats().commit_lanes, 1, "first found second's event");
+    write(&second, "B2").await;
+    assert_eq!(second.stats().commit_lanes, 1, "second found first's event");
+    let verified = first.verify_audit().await.unwrap();
+    assert_eq!(verified.broken_at, None);
+}
+
 /// The count `sql` answers (its one parameter `key`, when given).
 async fn count(client: &tokio_postgres::Client, sql: &str, key: Option<&str>) -> i64 {
     let row = match key {

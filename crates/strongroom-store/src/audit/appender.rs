@@ -44,6 +44,7 @@ impl Appender {
                 .await?
                 .map_or((0, None), |a| (a.seq, Some(a.link))),
         };
+        chain.sharing.saw_head(last_seq);
         Ok(Self {
             chain: Arc::clone(chain),
             next_seq: last_seq + 1,
@@ -65,6 +66,7 @@ impl Appender {
         let seq = self.next_seq;
         let link = self.chain.link(self.previous.as_deref(), seq, record);
         tx.insert_event(seq, record, &link).await?;
+        self.chain.sharing.wrote_through(seq);
         self.next_seq += 1;
         self.previous = Some(link);
         Ok(seq)
@@ -92,7 +94,9 @@ impl Appender {
             self.previous = Some(link.clone());
             events.push(NewEvent { seq, record, link });
         }
-        tx.insert_events(&events).await
+        tx.insert_events(&events).await?;
+        self.chain.sharing.wrote_through(self.next_seq - 1);
+        Ok(())
     }
 
     /// The keyed tie of a version to the event `seq` that wrote it.

@@ -24,8 +24,74 @@ use crate::backend::{AuditRecord, Backend, ChainHead, LinkedEvent, TiePage, Vers
 use crate::model::{format_time, now_ms};
 use crate::{AuditEvent, Result, SecretId, StoreError, Timestamp};
 
-/// The keyed values of the chain, under the key ring's keyed-hash subkey.
-pub(crate) struct RingChain(pub(crate) Arc<KeyRing>);
+/// The keyed values of the chain, under the key ring's keyed-hash subkey, and whether
+/// other processes append to it too.
+pub(crate) struct RingChain {
+    /// The key ring.
+    pub(crate) ring: Arc<KeyRing>,
+    /// Whether another process has appended lately.
+    pub(crate) sharing: ChainSharing,
+}
+
+impl RingChain {
+    /// The chain keyed by `ring`, no other process seen yet.
+    pub(crate) fn new(ring: Arc<KeyRing>) -> Self {
+        Self {
+            ring,
+            sharing: ChainSharing::default(),
+        }
+    }
+}
+
+/// How many groups in a row must find the chain's head their own process's before the
+/// chain counts as unshared again.
+const QUIET_GROUPS: u32 = 256;
+
+/// Whether other processes append to the chain this process appends to: each append
+/// compares the head it reads under the chain's lock with the last event this process
+/// wrote. A head someone else wrote means another instance shares the chain (and its
+/// lock); after [`QUIET_GROUPS`] appends that find only their own heads, it counts as
+/// unshared again. A heuristic for how many groups to commit at once (`store/batch.rs`),
+/// never for what is written.
+pub(crate) struct ChainSharing {
+    last_own: std::sync::atomic::AtomicI64,
+    quiet: std::sync::atomic::AtomicU32,
+}
+
+impl Default for ChainSharing {
+    fn default() -> Self {
+        Self {
+            last_own: std::sync::atomic::AtomicI64::new(0),
+            quiet: std::sync::atomic::AtomicU32::new(QUIET_GROUPS),
+        }
+    }
+}
+
+impl ChainSharing {
+    /// An append read `head` (the chain's last sequence number, 0 when empty).
+    pub(crate) fn saw_head(&self, head: i64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let own = self.last_own.load(Relaxed);
+        if own != 0 && head != own {
+            self.quiet.store(0, Relaxed);
+        } else {
+            let _ = self
+                .quiet
+                .fetch_update(Relaxed, Relaxed, |q| Some(q.saturating_add(1)));
+        }
+    }
+
+    /// This process appended through sequence number `last`.
+    pub(crate) fn wrote_through(&self, last: i64) {
+        self.last_own
+            .store(last, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether another process appended within the last [`QUIET_GROUPS`] appends.
+    pub(crate) fn shared(&self) -> bool {
+        self.quiet.load(std::sync::atomic::Ordering::Relaxed) < QUIET_GROUPS
+    }
+}
 
 fn tag_context() -> Context {
     Context::new("audit-chain")
@@ -79,7 +145,7 @@ fn checkpoint_input(seq: i64, link: &[u8], time: i64) -> Vec<u8> {
 
 impl RingChain {
     fn tag(&self, input: &[u8]) -> Vec<u8> {
-        self.0.keyed_hash(&tag_context(), input).to_bytes()
+        self.ring.keyed_hash(&tag_context(), input).to_bytes()
     }
 
     /// Whether `stored` is the tag of `input` (constant time). A tag under a KEK version
@@ -88,7 +154,7 @@ impl RingChain {
         let Ok(stored) = KeyedHash::from_bytes(stored) else {
             return Ok(false);
         };
-        self.0
+        self.ring
             .verify_keyed_hash(&tag_context(), input, &stored)
             .map_err(|e| match e {
                 strongroom_crypto::Error::KeyVersionUnavailable { version } => {

@@ -34,7 +34,7 @@ fn not_rekeyed(at: i64, why: &str) -> StoreError {
 /// refused, never laundered), then recomputes each under the active key. Values already
 /// under the active key are left as they are, so a second run writes nothing.
 pub(crate) async fn rekey(tx: &mut dyn WriteTx, chain: &RingChain, now: i64) -> Result<Rekeyed> {
-    let active = chain.0.active().version().to_string();
+    let active = chain.ring.active().version().to_string();
     if tx.meta(CHAIN_KEY_META).await?.as_deref() == Some(active.as_str()) {
         return Ok(Rekeyed::default());
     }

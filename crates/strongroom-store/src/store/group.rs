@@ -40,6 +40,8 @@ pub(super) struct GroupCommit<I, O> {
     /// One per lane, each held by a running commit (owned by its shared future, not by a
     /// caller). Lane 0 takes every item; the others take shareable items only.
     turns: Vec<Arc<AsyncMutex<()>>>,
+    /// How many of the lanes new groups may take (the rest finish what they run).
+    in_use: std::sync::atomic::AtomicUsize,
 }
 
 impl<I, O> Default for GroupCommit<I, O> {
@@ -60,7 +62,21 @@ impl<I, O> GroupCommit<I, O> {
             turns: (0..lanes.max(1))
                 .map(|_| Arc::new(AsyncMutex::new(())))
                 .collect(),
+            in_use: std::sync::atomic::AtomicUsize::new(lanes.max(1)),
         }
+    }
+
+    /// Lets new groups take `lanes` lanes (at least one, at most as many as there are).
+    pub(super) fn use_lanes(&self, lanes: usize) {
+        self.in_use.store(
+            lanes.clamp(1, self.turns.len()),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// How many lanes new groups may take.
+    pub(super) fn lanes_in_use(&self) -> usize {
+        self.in_use.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -112,7 +128,7 @@ impl<I: Shareable, O: Send + 'static> GroupCommit<I, O> {
         let (done, ticket) = oneshot::channel();
         // An item that must run alone waits for the first lane only.
         let lanes = if item.shareable() {
-            self.turns.len()
+            self.lanes_in_use()
         } else {
             1
         };
@@ -291,6 +307,35 @@ mod tests {
 
     fn started(seen: &Seen) -> Vec<(Vec<&'static str>, usize)> {
         seen.started.lock().unwrap().clone()
+    }
+
+    /// With two lanes of which one is in use (another process shares the chain), a second
+    /// group waits for the first instead of running beside it.
+    #[tokio::test]
+    async fn a_lane_out_of_use_takes_no_new_group() {
+        let group = Arc::new(GroupCommit::with_lanes(2));
+        group.use_lanes(1);
+        assert_eq!(group.lanes_in_use(), 1);
+        let seen = Arc::new(Seen::default());
+        let (open_first, first_gate) = oneshot::channel();
+        let first = submit(&group, &seen, Item("first", true), Some(first_gate));
+        settle().await;
+        let second = submit(&group, &seen, Item("second", true), None);
+        settle().await;
+        assert_eq!(
+            started(&seen).len(),
+            1,
+            "the second group waits for the lane"
+        );
+        open_first.send(()).unwrap();
+        assert_eq!(first.await.unwrap().unwrap(), "first");
+        assert_eq!(second.await.unwrap().unwrap(), "second");
+        assert_eq!(
+            started(&seen),
+            vec![(vec!["first"], 1), (vec!["second"], 1)]
+        );
+        group.use_lanes(9);
+        assert_eq!(group.lanes_in_use(), 2, "never more lanes than there are");
     }
 
     /// With two lanes, a second group commits while the first still runs.

@@ -195,6 +195,9 @@ pub struct StoreStats {
     pub write_commits: u64,
     /// Write transactions those group commits carried.
     pub writes: u64,
+    /// Group commits this store may run at once now: the backend's lanes (PostgreSQL: two),
+    /// or one while another process appends to the same audit chain.
+    pub commit_lanes: u64,
 }
 
 /// A secrets store. Cheap to clone; clones share the backend and keys.
@@ -264,7 +267,7 @@ impl Store {
             ring.active().fingerprint().to_string(),
         );
         let ring = Arc::new(ring);
-        let chain = Arc::new(RingChain(Arc::clone(&ring)));
+        let chain = Arc::new(RingChain::new(Arc::clone(&ring)));
         let backend_lanes = backend.commit_lanes();
         let store = Self {
             inner: Arc::new(Inner {
@@ -357,6 +360,7 @@ impl Store {
             group_commits: counters.group_commits.load(Ordering::Relaxed),
             write_commits: counters.write_commits.load(Ordering::Relaxed),
             writes: counters.writes.load(Ordering::Relaxed),
+            commit_lanes: self.inner.commits.lanes_in_use() as u64,
         }
     }
 
