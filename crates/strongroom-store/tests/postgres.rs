@@ -734,18 +734,14 @@ async fn a_held_statement_that_fails_at_the_commit_stores_nothing() {
     };
     let store = common::open(&harness).await;
     common::set(&store, "global", "K", "v").await;
-    let count = || async {
-        harness
-            .client
-            .query_one(
-                "SELECT count(*) FROM strongroom.strongroom_audit_events",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get::<_, i64>(0)
+    let events = || {
+        count(
+            &harness.client,
+            "SELECT count(*) FROM strongroom.strongroom_audit_events",
+            None,
+        )
     };
-    let before = count().await;
+    let before = events().await;
     let backend = strongroom_store::testing::Harness::backend(&harness).await;
     let failed = backend
         .transaction(Box::new(|tx| {
@@ -773,7 +769,7 @@ async fn a_held_statement_that_fails_at_the_commit_stores_nothing() {
         failed.is_err(),
         "the commit carried a failing insert: {failed:?}"
     );
-    assert_eq!(count().await, before, "no event stored");
+    assert_eq!(events().await, before, "no event stored");
     assert_eq!(
         backend.meta("held-probe").await.unwrap(),
         None,
@@ -912,6 +908,41 @@ async fn a_store_that_shares_the_chain_commits_one_group_at_a_time() {
     assert_eq!(second.stats().commit_lanes, 1, "second found first's event");
     let verified = first.verify_audit().await.unwrap();
     assert_eq!(verified.broken_at, None);
+}
+
+/// Attack with a row someone else wrote: since schema 13 no foreign key stops a database
+/// writer from adding a version row of no secret, here under a key version the store has
+/// never had. Such a row is never read, and must not count anywhere either: the store
+/// still opens (it would refuse, asking for key version 77), and rotation counts only
+/// versions of secrets.
+#[tokio::test]
+async fn a_version_row_of_no_secret_is_ignored_everywhere() {
+    let Some(harness) = postgres().await else {
+        return;
+    };
+    let store = common::open(&harness).await;
+    common::set(&store, "global", "REAL", "v").await;
+    harness
+        .client
+        .execute(
+            "INSERT INTO strongroom.strongroom_secret_versions
+                 (sid, version, value, value_hash, kek_version, created, actor)
+             VALUES (987654321, 1, '\\x00', '\\x00', 77, 0, 'attacker')",
+            &[],
+        )
+        .await
+        .unwrap();
+    drop(store);
+    let reopened = common::open(&harness).await;
+    let status = reopened.rotation_status().await.unwrap();
+    assert!(
+        status
+            .by_version
+            .iter()
+            .all(|usage| usage.kek_version != 77),
+        "{status:?}"
+    );
+    assert_eq!(common::value(&reopened, "global", "REAL").await, "v");
 }
 
 /// The count `sql` answers (its one parameter `key`, when given).

@@ -124,7 +124,11 @@ pub(super) async fn recorded_keys(c: &impl GenericClient) -> Result<Vec<Recorded
 pub(super) async fn kek_versions_in_use(c: &impl GenericClient) -> Result<Vec<u32>> {
     let rows = Cached::new(c)
         .query(
-            "SELECT DISTINCT kek_version FROM strongroom_secret_versions WHERE destroyed = FALSE ORDER BY kek_version",
+            // Only versions of a secret: since schema 13 no foreign key keeps a row written
+            // by someone else from naming none, and such a row is never read.
+            "SELECT DISTINCT v.kek_version FROM strongroom_secret_versions v
+             WHERE v.destroyed = FALSE AND EXISTS (SELECT 1 FROM strongroom_secrets s WHERE s.sid = v.sid)
+             ORDER BY v.kek_version",
             &[],
         )
         .await
@@ -347,7 +351,8 @@ pub(super) async fn count_rotation_candidates(
 ) -> Result<u64> {
     let n: i64 = Cached::new(c)
         .query_one(
-            "SELECT count(*) FROM strongroom_secret_versions WHERE kek_version != $1 AND ($2::BIGINT IS NULL OR kek_version = $2) AND destroyed = FALSE",
+            "SELECT count(*) FROM strongroom_secret_versions v JOIN strongroom_secrets s ON s.sid = v.sid
+             WHERE v.kek_version != $1 AND ($2::BIGINT IS NULL OR v.kek_version = $2) AND v.destroyed = FALSE",
             &[&i64::from(target), &from.map(i64::from)],
         )
         .await
