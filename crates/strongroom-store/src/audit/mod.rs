@@ -15,6 +15,7 @@
 //! - a **checkpoint** covers a sequence number, its link and the time it was taken; kept
 //!   outside the database, it proves nothing up to it was removed or changed since.
 
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering::Relaxed};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -54,15 +55,15 @@ const QUIET_GROUPS: u32 = 256;
 /// unshared again. A heuristic for how many groups to commit at once (`store/batch.rs`),
 /// never for what is written.
 pub(crate) struct ChainSharing {
-    last_own: std::sync::atomic::AtomicI64,
-    quiet: std::sync::atomic::AtomicU32,
+    last_own: AtomicI64,
+    quiet: AtomicU32,
 }
 
 impl Default for ChainSharing {
     fn default() -> Self {
         Self {
-            last_own: std::sync::atomic::AtomicI64::new(0),
-            quiet: std::sync::atomic::AtomicU32::new(QUIET_GROUPS),
+            last_own: AtomicI64::new(0),
+            quiet: AtomicU32::new(QUIET_GROUPS),
         }
     }
 }
@@ -70,7 +71,6 @@ impl Default for ChainSharing {
 impl ChainSharing {
     /// An append read `head` (the chain's last sequence number, 0 when empty).
     pub(crate) fn saw_head(&self, head: i64) {
-        use std::sync::atomic::Ordering::Relaxed;
         let own = self.last_own.load(Relaxed);
         if own != 0 && head != own {
             self.quiet.store(0, Relaxed);
@@ -83,13 +83,12 @@ impl ChainSharing {
 
     /// This process appended through sequence number `last`.
     pub(crate) fn wrote_through(&self, last: i64) {
-        self.last_own
-            .store(last, std::sync::atomic::Ordering::Relaxed);
+        self.last_own.store(last, Relaxed);
     }
 
     /// Whether another process appended within the last [`QUIET_GROUPS`] appends.
     pub(crate) fn shared(&self) -> bool {
-        self.quiet.load(std::sync::atomic::Ordering::Relaxed) < QUIET_GROUPS
+        self.quiet.load(Relaxed) < QUIET_GROUPS
     }
 }
 

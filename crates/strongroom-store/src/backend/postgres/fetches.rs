@@ -130,10 +130,7 @@ impl Drop for Running<'_> {
 
 /// One statement for `ids` (the single-row statement for one).
 async fn fetch_all(pool: &Pool, ids: &[SecretId]) -> Result<Vec<Option<StoredSecret>>> {
-    let client = pool
-        .get()
-        .await
-        .map_err(|e| StoreError::Database(format!("cannot connect to PostgreSQL: {e}")))?;
+    let client = super::pooled(pool).await?;
     match ids {
         [one] => Ok(vec![reads::fetch(&client, one).await?]),
         many => reads::fetch_many(&client, many).await,

@@ -228,10 +228,7 @@ impl PostgresBackend {
 
     /// A pooled connection.
     async fn client(&self) -> Result<deadpool_postgres::Object> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| StoreError::Database(format!("cannot connect to PostgreSQL: {e}")))
+        pooled(&self.pool).await
     }
 
     /// After a commit of this process, drops what it changed from the read cache at once
@@ -245,6 +242,13 @@ impl PostgresBackend {
             }
         }
     }
+}
+
+/// A connection from `pool`.
+async fn pooled(pool: &Pool) -> Result<deadpool_postgres::Object> {
+    pool.get()
+        .await
+        .map_err(|e| StoreError::Database(format!("cannot connect to PostgreSQL: {e}")))
 }
 
 /// A pooled connection inside a transaction opened with a plain `BEGIN`. Unless the
@@ -351,7 +355,8 @@ impl Backend for PostgresBackend {
     /// Two group commits at once: while one waits on its round trips the other runs.
     /// Measured (`docs/performance.md`, 2026-12-07): two lanes gave 1.23× the mixed load of
     /// one with the chain's lock busy 45 % of the time; three, 1.26× at 68 %; four, less at
-    /// 84 %: beyond two, groups queue on the lock other processes share.
+    /// 84 %: beyond two, groups queue on the lock other processes share. The store uses
+    /// one while another process appends to the chain (`store/batch.rs`).
     fn commit_lanes(&self) -> usize {
         2
     }
