@@ -50,7 +50,13 @@ struct ClientReport {
     errors: u64,
     writes_acked: u64,
     last_acked: Option<u64>,
+    /// Requests slower than [`SLOW`]: when each began (from the phase's start), how long
+    /// it took, and whether it was a write.
+    slow: Vec<(Duration, Duration, bool)>,
 }
+
+/// A request this slow is listed on its own.
+const SLOW: Duration = Duration::from_millis(200);
 
 use strongroom_benches::arg;
 
@@ -193,10 +199,8 @@ async fn main() {
             while Instant::now() < deadline {
                 n = n.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
                 let start = Instant::now();
-                let ok = if (n >> 33) % 10 < 8 {
-                    let key = format!("SHARED_{}", (n >> 40) as usize % SHARED);
-                    http.get(format!("{base}/api/secrets/{key}?env=prod")).bearer_auth(ADMIN).send().await.is_ok_and(|r| r.status() == 200)
-                } else {
+                let write = (n >> 33) % 10 >= 8;
+                let ok = if write {
                     counter += 1;
                     let ok = http
                         .post(format!("{base}/api/secrets"))
@@ -210,8 +214,15 @@ async fn main() {
                         report.last_acked = Some(counter);
                     }
                     ok
+                } else {
+                    let key = format!("SHARED_{}", (n >> 40) as usize % SHARED);
+                    http.get(format!("{base}/api/secrets/{key}?env=prod")).bearer_auth(ADMIN).send().await.is_ok_and(|r| r.status() == 200)
                 };
-                report.latencies_us.push(u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX));
+                let took = start.elapsed();
+                if took >= SLOW {
+                    report.slow.push((start - started, took, write));
+                }
+                report.latencies_us.push(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
                 if !ok {
                     report.errors += 1;
                 }
@@ -301,6 +312,44 @@ async fn main() {
         percentile(0.99) as f64 / 1000.0,
         percentile(1.0) as f64 / 1000.0
     );
+    let mut slow: Vec<_> = reports
+        .iter()
+        .flat_map(|r| r.slow.iter().copied())
+        .collect();
+    slow.sort_unstable_by_key(|(began, ..)| *began);
+    if !slow.is_empty() {
+        // Requests that began within 10 ms of each other and took about as long waited
+        // for one thing (a group commit): one entry each.
+        let mut stalls: Vec<(Duration, Duration, u32, u32)> = Vec::new();
+        for (began, took, write) in &slow {
+            match stalls.last_mut() {
+                Some((b, t, reads, writes))
+                    if began.saturating_sub(*b) < Duration::from_millis(10)
+                        && took.abs_diff(*t) < Duration::from_millis(10) =>
+                {
+                    *if *write { writes } else { reads } += 1;
+                }
+                _ => stalls.push((*began, *took, u32::from(!write), u32::from(*write))),
+            }
+        }
+        let shown: Vec<String> = stalls
+            .iter()
+            .take(12)
+            .map(|(began, took, reads, writes)| {
+                format!(
+                    "{reads} reads and {writes} writes at {:.3} s took {:.0} ms",
+                    began.as_secs_f64(),
+                    took.as_secs_f64() * 1000.0
+                )
+            })
+            .collect();
+        println!(
+            "slower than {} ms: {} requests ({})",
+            SLOW.as_millis(),
+            slow.len(),
+            shown.join("; ")
+        );
+    }
 
     // Nothing lost: the last acknowledged write of every client is what is stored, and
     // the audit trail has one create/update event per acknowledged write.
