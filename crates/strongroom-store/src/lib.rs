@@ -45,8 +45,8 @@ pub use model::{
     State, Timestamp, VersionInfo, WriteOutcome, MASK,
 };
 pub use store::{
-    is_empty, EnvLock, EnvView, KeySource, LeftOut, LockEntry, PendingRead, RotateOptions, Store,
-    StoreStats, TokenProblem, ValuesCheck,
+    is_empty, CredentialSpend, EnvLock, EnvView, KeySource, LeftOut, LockEntry, PendingRead,
+    RotateOptions, Store, StoreStats, TokenProblem, ValuesCheck,
 };
 /// The key types this crate's signatures use, so one dependency suffices.
 pub use strongroom_crypto::{secrecy, Key, KeyRing};

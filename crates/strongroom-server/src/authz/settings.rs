@@ -51,30 +51,6 @@ impl Logins<'_> {
         read_setting(self.store, name).await
     }
 
-    /// A login that spends a credential kept in the setting `name` (see
-    /// `Store::login_spending_setting`): false when it changed meanwhile.
-    pub(crate) async fn spend(
-        &self,
-        actor: &str,
-        name: &str,
-        expected: &serde_json::Value,
-        new: Option<&serde_json::Value>,
-        method: &str,
-        role: &str,
-    ) -> strongroom_store::Result<bool> {
-        let new = new.map(|v| v.to_string().into_bytes());
-        self.store
-            .with_actor(actor)
-            .login_spending_setting(
-                name,
-                expected.to_string().as_bytes(),
-                new.as_deref(),
-                method,
-                role,
-            )
-            .await
-    }
-
     /// Records a successful login (never the credential).
     pub(crate) async fn record(
         &self,

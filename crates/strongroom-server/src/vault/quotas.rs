@@ -138,11 +138,28 @@ pub(crate) async fn create_capped(
     request: TokenRequest,
     parent: Option<&Principal>,
 ) -> strongroom_store::Result<(TokenInfo, SecretString)> {
+    create_capped_spending(state, actor, request, parent, None)
+        .await?
+        .ok_or(StoreError::Defect(
+            "a token made without a credential to spend found one spent",
+        ))
+}
+
+/// [`create_capped`] for a login that spends a credential: spent with the token's
+/// creation, or (a quota reached, any refusal) not at all. `None`, nothing written, when
+/// the credential was spent or changed meanwhile.
+pub(crate) async fn create_capped_spending(
+    state: &AppState,
+    actor: &str,
+    request: TokenRequest,
+    parent: Option<&Principal>,
+    spend: Option<strongroom_store::CredentialSpend>,
+) -> strongroom_store::Result<Option<(TokenInfo, SecretString)>> {
     let caps = live_caps(state).await?;
     let created = state
         .tokens
         .with_actor(actor)
-        .create_within(request, parent, &caps)
+        .create_spending(request, parent, &caps, spend)
         .await;
     if let (Err(StoreError::QuotaReached { quota, .. }), Some(metrics)) = (&created, &state.metrics)
     {

@@ -124,4 +124,23 @@ assert seen[("strongroom_quota_refusals_total", "global")] == 3, seen
 admin.adapter.delete("/v1/sys/quotas/lease-count/global")
 admin.adapter.delete("/v1/sys/quotas/lease-count/ci-two")
 login(ci_id, ci_secret)
+# Attack: a login refused by a quota spends nothing. A single-use secret ID refused at the
+# cap still logs in once a place is free (Vault checks quotas before the login).
+admin.auth.approle.create_or_update_approle(role_name="once", token_policies=["default/dev:read"], token_ttl="10m",
+                                            secret_id_num_uses=1)
+once_id = admin.auth.approle.read_role_id("once")["data"]["role_id"]
+admin.adapter.post("/v1/sys/quotas/lease-count/once-one", json={"path": "auth/approle/", "role": "once", "max_leases": 1})
+holder = login(once_id, admin.auth.approle.generate_secret_id("once")["data"]["secret_id"])
+single = admin.auth.approle.generate_secret_id("once")["data"]["secret_id"]
+refused_by_quota(lambda: login(once_id, single), "a second token under a cap of one")
+refused_by_quota(lambda: login(once_id, single), "still at the cap")
+admin.auth.token.revoke_accessor(holder["accessor"])
+login(once_id, single)  # its one use was not spent by the refusals
+try:
+    login(once_id, single)
+    raise AssertionError("a single-use secret ID logged in twice")
+except exceptions.InvalidRequest:
+    pass
+admin.adapter.delete("/v1/sys/quotas/lease-count/once-one")
+
 print("quota: every check passed")

@@ -35,7 +35,9 @@ pub use read::{EnvView, LeftOut, PendingRead};
 pub use rotation::RotateOptions;
 #[cfg(feature = "testing")]
 pub(crate) use rotation::RotationUpdate;
+pub use sealed_settings::CredentialSpend;
 pub(crate) use token_rows::keyless;
+pub(crate) use token_rows::TokenInsert;
 pub use token_rows::TokenProblem;
 pub(crate) use write::EMPTY_VALUE;
 

@@ -16,7 +16,7 @@ use strongroom_crypto::Context;
 use super::write::check_writer_key;
 use super::Store;
 use crate::audit::Appender;
-use crate::backend::AuditRecord;
+use crate::backend::{AuditRecord, WriteTx};
 use crate::model::now_ms;
 use crate::{Action, Result, SecretId, StoreError, Timestamp};
 
@@ -85,58 +85,34 @@ impl Store {
         .await
     }
 
-    /// A login that spends a credential kept in the sealed setting `name`: replaces its
-    /// value `expected` (plaintext) with `new` (or removes it) and records the `login`
-    /// event, in one transaction under the audit log's lock, only while it still holds
-    /// `expected` — so two logins racing for a single-use credential do not both get it.
-    /// False (nothing written) when it changed meanwhile.
-    ///
-    /// # Errors
-    /// The database failing; a stored value that does not open under the key.
-    pub async fn login_spending_setting(
-        &self,
-        name: &str,
-        expected: &[u8],
-        new: Option<&[u8]>,
-        method: &str,
-        role: &str,
-    ) -> Result<bool> {
-        use strongroom_crypto::secrecy::ExposeSecret as _;
-        let stored = new
-            .map(|plaintext| self.inner.ring.seal(&context(name), plaintext))
+    /// `spend` ready to apply inside a transaction: its replacement sealed, its `login`
+    /// event made.
+    pub(crate) fn prepare_spend(&self, spend: CredentialSpend) -> Result<PreparedSpend> {
+        let sealed = spend
+            .replacement
+            .map(|plaintext| {
+                use strongroom_crypto::secrecy::ExposeSecret as _;
+                self.inner
+                    .ring
+                    .seal(&context(&spend.setting), plaintext.expose_secret())
+            })
             .transpose()?
             .map(|sealed| base64::engine::general_purpose::STANDARD.encode(sealed));
-        let (meta, ring, chain) = (
-            meta_name(name),
-            Arc::clone(&self.inner.ring),
-            Arc::clone(&self.inner.chain),
-        );
-        let (expected, setting) = (expected.to_vec(), name.to_owned());
-        let event = AuditRecord {
-            time: Timestamp(now_ms()),
-            actor: self.actor.to_string(),
-            action: Action::Login,
-            id: SecretId::new("", method, role),
-            version: None,
-            kek_version: None,
-        };
-        self.transact(move |tx| {
-            Box::pin(async move {
-                let mut audit = Appender::start(tx, &chain).await?;
-                let current = tx.meta(&meta).await?;
-                let still = current
-                    .and_then(|text| base64::engine::general_purpose::STANDARD.decode(text).ok())
-                    .and_then(|sealed| ring.open(&context(&setting), &sealed).ok())
-                    .is_some_and(|plain| plain.expose_secret() == expected.as_slice());
-                if !still {
-                    return Ok(false);
-                }
-                tx.set_meta(&meta, stored.as_deref()).await?;
-                audit.append(tx, &event).await?;
-                Ok(true)
-            })
+        Ok(PreparedSpend {
+            meta: meta_name(&spend.setting),
+            context: context(&spend.setting),
+            ring: Arc::clone(&self.inner.ring),
+            expected: spend.expected,
+            sealed,
+            event: AuditRecord {
+                time: Timestamp(now_ms()),
+                actor: self.actor.to_string(),
+                action: Action::Login,
+                id: SecretId::new("", &spend.method, &spend.role),
+                version: None,
+                kek_version: None,
+            },
         })
-        .await
     }
 
     /// Records a login (`login`: the method's path as env, the role as key), outside any
@@ -154,5 +130,53 @@ impl Store {
             kek_version: None,
         };
         self.append_read_events(vec![record]).await
+    }
+}
+
+/// A login that spends a credential kept in a sealed setting (a single-use secret ID: its
+/// remaining uses): the setting must still hold `expected` when the login is written, and
+/// then holds `replacement` (or nothing). The plaintexts are secrets: redacted in `Debug`,
+/// zeroized when dropped.
+#[derive(Debug)]
+pub struct CredentialSpend {
+    /// The sealed setting's name.
+    pub setting: String,
+    /// The value it must still hold (plaintext).
+    pub expected: SecretSlice<u8>,
+    /// What it holds afterwards (plaintext); `None` removes it.
+    pub replacement: Option<SecretSlice<u8>>,
+    /// The auth method's path (the `login` event's env).
+    pub method: String,
+    /// The role (the `login` event's key).
+    pub role: String,
+}
+
+/// A [`CredentialSpend`] ready to apply inside a write transaction.
+pub(crate) struct PreparedSpend {
+    meta: String,
+    context: Context,
+    ring: Arc<strongroom_crypto::KeyRing>,
+    expected: SecretSlice<u8>,
+    sealed: Option<String>,
+    event: AuditRecord,
+}
+
+impl PreparedSpend {
+    /// Spends the credential and appends the `login` event, while the setting still holds
+    /// what was expected; false (nothing written) when it does not. The caller holds the
+    /// chain's lock (`audit` was started in this transaction).
+    pub(crate) async fn apply(&self, tx: &mut dyn WriteTx, audit: &mut Appender) -> Result<bool> {
+        use strongroom_crypto::secrecy::ExposeSecret as _;
+        let current = tx.meta(&self.meta).await?;
+        let still = current
+            .and_then(|text| base64::engine::general_purpose::STANDARD.decode(text).ok())
+            .and_then(|sealed| self.ring.open(&self.context, &sealed).ok())
+            .is_some_and(|plain| plain.expose_secret() == self.expected.expose_secret());
+        if !still {
+            return Ok(false);
+        }
+        tx.set_meta(&self.meta, self.sealed.as_deref()).await?;
+        audit.append(tx, &self.event).await?;
+        Ok(true)
     }
 }

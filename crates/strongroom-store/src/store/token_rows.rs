@@ -32,6 +32,17 @@ impl core::fmt::Display for TokenProblem {
     }
 }
 
+/// What inserting a token row did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TokenInsert {
+    /// Inserted, with its events.
+    Inserted,
+    /// The name (case-insensitively) or id is taken: nothing written.
+    NameTaken,
+    /// The login's credential no longer held what it was expected to: nothing written.
+    CredentialChanged,
+}
+
 /// The audit record of a token event: the token's name in the key field.
 fn token_event(actor: &str, action: Action, name: &str, now: i64, kek: u32) -> AuditRecord {
     AuditRecord {
@@ -50,13 +61,16 @@ impl Store {
         record::check(&self.inner.ring, record)
     }
 
-    /// Inserts a new token row, tagged, with its `token_create` event; false when the
-    /// name (case-insensitively) or id is taken.
+    /// Inserts a new token row, tagged, with its `token_create` event, after spending the
+    /// login's credential when one is given (its `login` event first), all in one
+    /// transaction: a refusal (a quota reached, the name taken, the credential spent
+    /// meanwhile) writes nothing and spends nothing.
     pub(crate) async fn insert_token_row(
         &self,
         mut record: TokenRecord,
         caps: Vec<crate::tokens::LiveCap>,
-    ) -> Result<bool> {
+        spend: Option<super::sealed_settings::PreparedSpend>,
+    ) -> Result<TokenInsert> {
         record.tag = Some(record::tag(&self.inner.ring, &record));
         let chain = Arc::clone(&self.inner.chain);
         let writer_key = self.inner.writer_key.clone();
@@ -84,8 +98,14 @@ impl Store {
                         });
                     }
                 }
+                if let Some(spend) = &spend {
+                    if !spend.apply(tx, &mut audit).await? {
+                        // Nothing written yet.
+                        return Ok(TokenInsert::CredentialChanged);
+                    }
+                }
                 if !tx.insert_token(&record).await? {
-                    return Ok(false);
+                    return Ok(TokenInsert::NameTaken);
                 }
                 let event = token_event(
                     &actor,
@@ -95,7 +115,7 @@ impl Store {
                     kek,
                 );
                 audit.append(tx, &event).await?;
-                Ok(true)
+                Ok(TokenInsert::Inserted)
             })
         })
         .await

@@ -182,6 +182,7 @@ macro_rules! backend_conformance_suite {
             a_token_identity_edited_without_the_key_is_refused,
             sealed_settings_written_without_the_key_are_refused,
             live_token_caps_count_in_the_creating_transaction,
+            a_login_refused_its_token_spends_nothing,
             leases_are_sealed_claimed_once_and_updated_by_compare_and_swap
         );
     };

@@ -23,10 +23,13 @@ use subtle::ConstantTimeEq as _;
 
 use crate::backend::{Backend, TokenRecord};
 use crate::model::{now_ms, Timestamp};
+use crate::store::TokenInsert;
 use crate::{Result, Store, StoreError};
+use request::{check_request, lifetimes, ms_of};
 
 mod lifetime;
 pub(crate) mod record;
+mod request;
 mod scope;
 
 pub use scope::{Capabilities, Capability, Principal, Scope};
@@ -167,13 +170,6 @@ pub fn accessor_of(id: &str) -> String {
     hex::encode(&hasher.finalize()[..12])
 }
 
-fn ms_of(duration: std::time::Duration) -> Result<i64> {
-    i64::try_from(duration.as_millis())
-        .ok()
-        .filter(|ms| *ms > 0)
-        .ok_or_else(|| StoreError::InvalidInput("a ttl must be longer than zero and finite".into()))
-}
-
 /// Token management and authentication.
 #[derive(Clone)]
 pub struct Tokens {
@@ -304,6 +300,28 @@ impl Tokens {
         parent: Option<&Principal>,
         caps: &[LiveCap],
     ) -> Result<(TokenInfo, SecretString)> {
+        self.create_spending(request, parent, caps, None)
+            .await?
+            .ok_or(StoreError::Defect(
+                "a token made without a credential to spend found one spent",
+            ))
+    }
+
+    /// [`Tokens::create_within`] for a login that spends a credential (a single-use
+    /// secret ID): the credential is spent, the `login` event appended and the token made
+    /// in one transaction, so a refusal (a quota reached, a bad request) spends nothing.
+    /// `None`, nothing written, when the credential no longer held what `spend` expected
+    /// (spent by a racing login, or changed).
+    ///
+    /// # Errors
+    /// As [`Tokens::create_within`].
+    pub async fn create_spending(
+        &self,
+        request: TokenRequest,
+        parent: Option<&Principal>,
+        caps: &[LiveCap],
+        spend: Option<crate::CredentialSpend>,
+    ) -> Result<Option<(TokenInfo, SecretString)>> {
         check_request(&request)?;
         let store = self.keyed()?;
         let now = now_ms();
@@ -376,22 +394,24 @@ impl Tokens {
             bound_cidrs,
             tag: None,
         };
-        if !store
-            .insert_token_row(record.clone(), caps.to_vec())
+        let spend = spend.map(|spend| store.prepare_spend(spend)).transpose()?;
+        match store
+            .insert_token_row(record.clone(), caps.to_vec(), spend)
             .await?
         {
-            return Err(StoreError::conflict(
+            TokenInsert::Inserted => Ok(Some((
+                info_of(record, true),
+                SecretString::from(format!("sr.{id}.{secret}")),
+            ))),
+            TokenInsert::CredentialChanged => Ok(None),
+            TokenInsert::NameTaken => Err(StoreError::conflict(
                 crate::ConflictKind::NameTaken,
                 format!(
                     "a token named {:?} already exists (names are compared case-insensitively)",
                     record.name
                 ),
-            ));
+            )),
         }
-        Ok((
-            info_of(record, true),
-            SecretString::from(format!("sr.{id}.{secret}")),
-        ))
     }
 
     fn info(&self, record: TokenRecord) -> TokenInfo {
@@ -515,52 +535,6 @@ impl Tokens {
             scopes,
         }))
     }
-}
-
-/// The name and scope rules of a new token.
-fn check_request(request: &TokenRequest) -> Result<()> {
-    let name = request.name.as_str();
-    if name.is_empty()
-        || name.len() > 64
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
-    {
-        return Err(StoreError::InvalidInput(
-            "token name: expected 1-64 characters of A-Z a-z 0-9 _ . -".into(),
-        ));
-    }
-    if RESERVED_NAMES.contains(&name.to_ascii_lowercase().as_str()) {
-        return Err(StoreError::InvalidInput(format!(
-            "token name {name:?} is reserved (admin is STRONGROOM_ADMIN_TOKEN; cli and \
-             library are audit actors of their own)"
-        )));
-    }
-    if request.superuser != request.scopes.is_empty() {
-        return Err(StoreError::InvalidInput(
-            "a token is either --superuser or has at least one --scope".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// A new token's ttl and max ttl in ms, checked against each other.
-fn lifetimes(request: &TokenRequest) -> Result<(Option<i64>, Option<i64>)> {
-    let ttl = request.ttl.map(ms_of).transpose()?;
-    let max_ttl = request.max_ttl.map(ms_of).transpose()?;
-    if let (Some(ttl), Some(max)) = (ttl, max_ttl) {
-        if ttl > max {
-            return Err(StoreError::InvalidInput(
-                "the ttl is longer than the max ttl".into(),
-            ));
-        }
-    }
-    if request.renewable && ttl.is_none() {
-        return Err(StoreError::InvalidInput(
-            "a renewable token needs a ttl (renewal extends it by its ttl)".into(),
-        ));
-    }
-    Ok((ttl, max_ttl))
 }
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {

@@ -276,21 +276,25 @@ pub(super) async fn login(
                 Some(fewer)
             }
         };
-        if logins
-            .spend(&actor, &name, &entry, next.as_ref(), path, &role_name)
-            .await?
+        // The secret ID's use is spent with the token's creation, or not at all (a
+        // quota's refusal spends nothing).
+        let spend = strongroom_store::CredentialSpend {
+            setting: name.clone(),
+            expected: entry.to_string().into_bytes().into(),
+            replacement: next.map(|next| next.to_string().into_bytes().into()),
+            method: path.to_owned(),
+            role: role_name.clone(),
+        };
+        let extras = super::LoginExtras {
+            metadata: serde_json::Map::new(),
+            spend: Some(spend),
+        };
+        let display = actor.replace(':', "-");
+        if let Some(answer) =
+            super::issue_spending_login_token(state, path, &actor, &display, &role, peer, extras)
+                .await?
         {
-            let display = actor.replace(':', "-");
-            return super::issue_login_token(
-                state,
-                path,
-                &actor,
-                &display,
-                &role,
-                peer,
-                serde_json::Map::new(),
-            )
-            .await;
+            return Ok(answer);
         }
         // Spent or changed meanwhile: read it again.
     }

@@ -259,6 +259,40 @@ pub(super) async fn issue_login_token(
     peer: std::net::IpAddr,
     metadata: Map<String, Value>,
 ) -> VaultResult<Response> {
+    let extras = LoginExtras {
+        metadata,
+        spend: None,
+    };
+    issue_spending_login_token(state, path, actor, display, role, peer, extras)
+        .await?
+        .ok_or_else(|| {
+            VaultError::from(strongroom_store::StoreError::Defect(
+                "a token made without a credential to spend found one spent",
+            ))
+        })
+}
+
+/// What a login adds to the token it issues: the `auth` block's metadata, and the
+/// credential it spends (a single-use secret ID) in the token's own transaction.
+pub(super) struct LoginExtras {
+    /// Shown in the answer's `auth.metadata`.
+    pub(super) metadata: Map<String, Value>,
+    /// Spent with the token's creation, or not at all.
+    pub(super) spend: Option<strongroom_store::CredentialSpend>,
+}
+
+/// [`issue_login_token`] for a login that spends a credential: the credential is spent
+/// only if the token is made (a quota's refusal spends nothing). `None`, nothing written,
+/// when the credential was spent or changed meanwhile.
+pub(super) async fn issue_spending_login_token(
+    state: &AppState,
+    path: &str,
+    actor: &str,
+    display: &str,
+    role: &Value,
+    peer: std::net::IpAddr,
+    extras: LoginExtras,
+) -> VaultResult<Option<Response>> {
     use strongroom_crypto::secrecy::ExposeSecret as _;
     if !peer_within(role, peer)? {
         return Err(VaultError::bad_request(
@@ -286,12 +320,16 @@ pub(super) async fn issue_login_token(
             "the role has no token_policies: a token would reach nothing",
         ));
     }
-    let (info, token) = super::quotas::create_capped(state, actor, request, None).await?;
+    let Some((info, token)) =
+        super::quotas::create_capped_spending(state, actor, request, None, extras.spend).await?
+    else {
+        return Ok(None);
+    };
     let mut answer = token::auth_json(&info, token.expose_secret());
     if let Some(shown) = answer["auth"]["metadata"].as_object_mut() {
-        shown.extend(metadata);
+        shown.extend(extras.metadata);
     }
-    Ok(Json(answer).into_response())
+    Ok(Some(Json(answer).into_response()))
 }
 
 /// Whether `peer` may log in under `role`: inside one of its `token_bound_cidrs`, or the
