@@ -32,6 +32,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -146,12 +147,30 @@ async fn main() {
     }
     let store = stores[0].clone();
     let base = bases[0].clone();
+    // `--token stored`: the clients present a token kept in the database (a superuser's),
+    // looked up on every request as a deployment's tokens are; by default the bootstrap
+    // admin token, which is checked in memory.
+    let stored_token = args
+        .windows(2)
+        .any(|w| w[0] == "--token" && w[1] == "stored");
+    let bearer: Arc<str> = if stored_token {
+        let tokens = Tokens::new(&store, None).unwrap();
+        let (_, secret) = tokens.create("load", true, &[]).await.unwrap();
+        secret.expose_secret().into()
+    } else {
+        ADMIN.into()
+    };
     println!(
-        "database: {}; {servers} server instance(s)",
+        "database: {}; {servers} server instance(s); {}",
         if postgres.is_some() {
             "PostgreSQL"
         } else {
             "SQLite (WAL, synchronous=FULL)"
+        },
+        if stored_token {
+            "a token kept in the database"
+        } else {
+            "the bootstrap admin token (checked in memory)"
         }
     );
 
@@ -162,7 +181,7 @@ async fn main() {
     for i in 0..SHARED {
         let response = http
             .post(format!("{base}/api/secrets"))
-            .bearer_auth(ADMIN)
+            .bearer_auth(&*bearer)
             .json(&json!({"key": format!("SHARED_{i}"), "value": format!("shared-value-{i}"), "env": "prod"}))
             .send()
             .await
@@ -172,12 +191,20 @@ async fn main() {
 
     let fsync_us = strongroom_benches::fsync_latency_us(dir.path());
     let phase = (seconds / 3).max(1);
-    let (health_per_s, _) =
-        one_route(&http, &bases, |_| "/api/health".into(), clients, phase).await;
+    let (health_per_s, _) = one_route(
+        &http,
+        &bearer,
+        &bases,
+        |_| "/api/health".into(),
+        clients,
+        phase,
+    )
+    .await;
     // Audited reads alone, the same clients: each a fetch, a durable `read` event
     // (group-committed), and the value.
     let (only_reads_per_s, only_reads_p99) = one_route(
         &http,
+        &bearer,
         &bases,
         |n| format!("/api/secrets/SHARED_{}?env=prod", n as usize % SHARED),
         clients,
@@ -192,6 +219,7 @@ async fn main() {
     for client in 0..clients {
         let http = http.clone();
         let base = bases[client as usize % bases.len()].clone();
+        let bearer = Arc::clone(&bearer);
         handles.push(tokio::spawn(async move {
             let mut report = ClientReport::default();
             let mut n: u64 = client * 7919;
@@ -204,7 +232,7 @@ async fn main() {
                     counter += 1;
                     let ok = http
                         .post(format!("{base}/api/secrets"))
-                        .bearer_auth(ADMIN)
+                        .bearer_auth(&*bearer)
                         .json(&json!({"key": format!("CLIENT_{client}"), "value": counter.to_string(), "env": "prod"}))
                         .send()
                         .await
@@ -216,7 +244,7 @@ async fn main() {
                     ok
                 } else {
                     let key = format!("SHARED_{}", (n >> 40) as usize % SHARED);
-                    http.get(format!("{base}/api/secrets/{key}?env=prod")).bearer_auth(ADMIN).send().await.is_ok_and(|r| r.status() == 200)
+                    http.get(format!("{base}/api/secrets/{key}?env=prod")).bearer_auth(&*bearer).send().await.is_ok_and(|r| r.status() == 200)
                 };
                 let took = start.elapsed();
                 if took >= SLOW {
@@ -403,11 +431,12 @@ async fn main() {
 }
 
 /// Requests per second `clients` clients get in `seconds` from `GET {base}{path}` with
-/// the admin token (spread over `bases`), each answer checked for 200, and the p99
+/// `bearer` (spread over `bases`), each answer checked for 200, and the p99
 /// latency in microseconds. `/api/health` (no database, no audit) is the HTTP stack's
 /// ceiling on this machine, measured in this run.
 async fn one_route(
     http: &reqwest::Client,
+    bearer: &Arc<str>,
     bases: &[String],
     path: fn(u64) -> String,
     clients: u64,
@@ -418,6 +447,7 @@ async fn one_route(
     let mut handles = Vec::new();
     for client in 0..clients {
         let (http, base) = (http.clone(), bases[client as usize % bases.len()].clone());
+        let bearer = Arc::clone(bearer);
         handles.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut n = client;
@@ -426,7 +456,7 @@ async fn one_route(
                 let start = Instant::now();
                 let response = http
                     .get(format!("{base}{}", path(n)))
-                    .bearer_auth(ADMIN)
+                    .bearer_auth(&*bearer)
                     .send()
                     .await;
                 assert!(

@@ -26,6 +26,7 @@ mod audit;
 mod batch;
 mod leases;
 mod lifecycle;
+mod point_reads;
 mod secrets;
 mod tokens;
 mod transfer;
@@ -34,6 +35,7 @@ pub use audit::*;
 pub use batch::*;
 pub use leases::*;
 pub use lifecycle::*;
+pub use point_reads::*;
 pub use secrets::*;
 pub use tokens::*;
 pub use transfer::*;
@@ -171,6 +173,7 @@ macro_rules! backend_conformance_suite {
             savepoints_keep_or_undo_exactly_their_own_statements,
             a_key_recorded_in_an_undone_write_is_recorded_again,
             concurrent_point_reads_each_get_their_own_answer,
+            concurrent_token_lookups_each_get_their_own_row,
             concurrent_groups_never_deadlock_on_secret_rows,
             reads_and_writes_share_commits_and_fail_alone,
             token_rows_from_before_tags_are_tagged_once_and_forged_ones_refused,

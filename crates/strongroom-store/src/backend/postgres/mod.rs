@@ -38,8 +38,10 @@ pub struct PostgresBackend {
     cache: Option<(std::sync::Arc<ReadCache>, tokio::task::AbortHandle)>,
     /// How long this process's transactions held the chain lock.
     lock_holds: super::LockHolds,
-    /// Point reads waiting to share a statement.
-    fetches: std::sync::Arc<fetches::Fetches>,
+    /// Point reads of secrets waiting to share a statement.
+    fetches: std::sync::Arc<fetches::Fetches<fetches::Secrets>>,
+    /// Token lookups waiting to share a statement.
+    token_lookups: std::sync::Arc<fetches::Fetches<fetches::Tokens>>,
 }
 
 impl Drop for PostgresBackend {
@@ -200,6 +202,7 @@ impl PostgresBackend {
             cache: None,
             lock_holds: super::LockHolds::default(),
             fetches: std::sync::Arc::default(),
+            token_lookups: std::sync::Arc::default(),
         };
         if current < schema::known_version() {
             schema::migrate(&mut backend.client().await?).await?;
@@ -416,12 +419,12 @@ impl MetaReads for PostgresBackend {
 impl SecretReads for PostgresBackend {
     async fn fetch(&self, id: &SecretId) -> Result<Option<StoredSecret>> {
         let Some((cache, _)) = &self.cache else {
-            return self.fetches.fetch(&self.pool, id).await;
+            return self.fetches.fetch(&self.pool, id.clone()).await;
         };
         match cache.get(id) {
             Ok(answer) => Ok(answer),
             Err(ticket) => {
-                let answer = self.fetches.fetch(&self.pool, id).await?;
+                let answer = self.fetches.fetch(&self.pool, id.clone()).await?;
                 cache.fill(ticket, id, answer.clone());
                 Ok(answer)
             }
@@ -488,7 +491,7 @@ impl AuditReads for PostgresBackend {
 #[async_trait]
 impl TokenReads for PostgresBackend {
     async fn token_by_id(&self, id: &str) -> Result<Option<TokenRecord>> {
-        reads::token_by_id(&self.client().await?, id).await
+        self.token_lookups.fetch(&self.pool, id.to_owned()).await
     }
 
     async fn tokens(&self) -> Result<Vec<TokenRecord>> {

@@ -178,16 +178,23 @@ pub(super) async fn fetch_many(
         )
         .await
         .map_err(db)?;
-    let mut answers: Vec<Option<StoredSecret>> = ids.iter().map(|_| None).collect();
-    for row in &rows {
-        let place: i64 = row.get(16);
+    by_place(ids.len(), &rows, stored_secret)
+}
+
+/// The answers of a batched read, each row put back at its `place` (1-based, as `WITH
+/// ORDINALITY` numbers them); `None` where no row came back. A place out of range is a
+/// defect, never another asker's slot.
+fn by_place<T>(asked: usize, rows: &[Row], of: impl Fn(&Row) -> T) -> Result<Vec<Option<T>>> {
+    let mut answers: Vec<Option<T>> = (0..asked).map(|_| None).collect();
+    for row in rows {
+        let place: i64 = row.get("place");
         let slot = usize::try_from(place - 1)
             .ok()
             .and_then(|at| answers.get_mut(at))
             .ok_or(crate::StoreError::Defect(
                 "a batched read answered a place it was not asked",
             ))?;
-        *slot = Some(stored_secret(row));
+        *slot = Some(of(row));
     }
     Ok(answers)
 }
@@ -491,6 +498,27 @@ pub(super) async fn token_by_id(c: &impl GenericClient, id: &str) -> Result<Opti
         .await
         .map_err(db)?;
     Ok(row.as_ref().map(token_from_row))
+}
+
+/// The row of each of `ids`, in order: one statement for all of them.
+pub(super) async fn tokens_by_ids(
+    c: &impl GenericClient,
+    ids: &[String],
+) -> Result<Vec<Option<TokenRecord>>> {
+    let rows = Cached::new(c)
+        .query(
+            &format!(
+                "SELECT found.*, wanted.place
+                 FROM UNNEST($1::TEXT[]) WITH ORDINALITY AS wanted (id, place)
+                 CROSS JOIN LATERAL (
+                     SELECT {TOKEN_COLUMNS} FROM strongroom_api_tokens t WHERE t.id = wanted.id
+                 ) AS found"
+            ),
+            &[&ids],
+        )
+        .await
+        .map_err(db)?;
+    by_place(ids.len(), &rows, token_from_row)
 }
 
 pub(super) async fn tokens(c: &impl GenericClient) -> Result<Vec<TokenRecord>> {
