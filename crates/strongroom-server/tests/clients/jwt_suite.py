@@ -309,6 +309,14 @@ refused_at("down", sign(claims(), key=other_rsa, kid="rsa-new"), "an unknown kid
 mount("slow", [jwk(rsa_key, "rsa-1", "RS256")])
 login_at("slow", sign(claims()))
 SLOW.add("slow")
+# A configuration written on another mount keeps this mount's keys: a login with a known
+# key still does not wait on the slow issuer (before, any method's config or role write
+# dropped every mount's keys, and this login waited 5 s for the slow issuer and failed).
+admin.auth.jwt.create_role(
+    name="r2", role_type="jwt", user_claim="sub", allowed_redirect_uris=[],
+    bound_audiences=["https://github.com/acme"], token_policies=["default/prod:read"], path="rotating",
+)
+login_at("slow", sign(claims()))
 finished = []
 
 

@@ -291,8 +291,7 @@ pub(super) async fn login(
         };
         let display = actor.replace(':', "-");
         if let Some(answer) =
-            super::issue_spending_login_token(state, path, &actor, &display, &role, peer, extras)
-                .await?
+            super::issue_login_token(state, path, &actor, &display, &role, peer, extras).await?
         {
             return Ok(answer);
         }

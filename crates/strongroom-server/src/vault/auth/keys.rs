@@ -17,15 +17,25 @@ use super::jwt::{check_jwks_url, decoding_keys_of_pem, refused, string_list};
 /// How often an unknown `kid` may refetch a JWKS.
 const REFETCH_EVERY: Duration = Duration::from_secs(10);
 
-/// Drops every cached key set (a configuration changed).
-pub(super) fn forget_keys() {
-    JWKS.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clear();
-    DISCOVERY
+/// Drops the cached keys a method's configuration `config` names (it was just written):
+/// its JWKS, its discovery document and the JWKS that document named. Other methods' keys
+/// stay: a write to one mount never makes another's logins wait on their issuer.
+pub(super) fn forget_keys_of(config: &Value) {
+    let named = |field: &str| config.get(field).and_then(Value::as_str).map(str::to_owned);
+    let mut urls: Vec<String> = named("jwks_url").into_iter().collect();
+    if let Some(discovery) = named("oidc_discovery_url") {
+        let discovered = DISCOVERY
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&discovery);
+        urls.extend(discovered.map(|(jwks_uri, _, _)| jwks_uri));
+    }
+    let mut cached = JWKS
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clear();
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for url in urls {
+        cached.remove(&url);
+    }
 }
 
 /// What OIDC discovery found for an issuer: its `jwks_uri` and `issuer`, and when.

@@ -195,25 +195,19 @@ pub(super) async fn login(
     }
     let actor = format!("{path}:{role_name}");
     let display = format!("{}-{}", account.namespace, account.name);
-    let answer = super::issue_login_token(
-        state,
-        path,
-        &actor,
-        &display,
-        &role,
-        peer,
-        serde_json::Map::from_iter([
-            (
-                "service_account_name".to_owned(),
-                Value::String(account.name.clone()),
-            ),
-            (
-                "service_account_namespace".to_owned(),
-                Value::String(account.namespace.clone()),
-            ),
-        ]),
-    )
-    .await?;
+    let extras = super::LoginExtras::metadata(serde_json::Map::from_iter([
+        (
+            "service_account_name".to_owned(),
+            Value::String(account.name.clone()),
+        ),
+        (
+            "service_account_namespace".to_owned(),
+            Value::String(account.namespace.clone()),
+        ),
+    ]));
+    let answer = super::spent_nothing(
+        super::issue_login_token(state, path, &actor, &display, &role, peer, extras).await?,
+    )?;
     logins.record(&actor, path, &role_name).await?;
     Ok(answer)
 }

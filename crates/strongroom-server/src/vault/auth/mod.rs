@@ -208,7 +208,8 @@ pub(super) async fn stored(
     })
 }
 
-/// Writes the method's setting (an `auth_config` event); cached keys are dropped.
+/// Writes the method's setting (an `auth_config` event); the keys its configuration names
+/// are dropped from the cache (no other method's).
 pub(super) async fn save(
     state: &AppState,
     caller: &strongroom_store::tokens::Principal,
@@ -216,10 +217,13 @@ pub(super) async fn save(
     value: Map<String, Value>,
 ) -> VaultResult<()> {
     let settings = super::secrets(state)?.caller(caller).auth_settings()?;
+    let config = value.get("config").cloned();
     settings
         .set(&setting(path), Some(&Value::Object(value)))
         .await?;
-    keys::forget_keys();
+    if let Some(config) = config {
+        keys::forget_keys_of(&config);
+    }
     Ok(())
 }
 
@@ -248,30 +252,6 @@ pub(super) fn role_scopes(role: &Value) -> VaultResult<Vec<strongroom_store::tok
     .map_err(VaultError::from)
 }
 
-/// Issues the token a login through `path` gets under `role` (its scopes, ttls and use
-/// count), named from `display`, made by `actor` (`path:role`): Vault's `auth` block.
-pub(super) async fn issue_login_token(
-    state: &AppState,
-    path: &str,
-    actor: &str,
-    display: &str,
-    role: &Value,
-    peer: std::net::IpAddr,
-    metadata: Map<String, Value>,
-) -> VaultResult<Response> {
-    let extras = LoginExtras {
-        metadata,
-        spend: None,
-    };
-    issue_spending_login_token(state, path, actor, display, role, peer, extras)
-        .await?
-        .ok_or_else(|| {
-            VaultError::from(strongroom_store::StoreError::Defect(
-                "a token made without a credential to spend found one spent",
-            ))
-        })
-}
-
 /// What a login adds to the token it issues: the `auth` block's metadata, and the
 /// credential it spends (a single-use secret ID) in the token's own transaction.
 pub(super) struct LoginExtras {
@@ -281,10 +261,32 @@ pub(super) struct LoginExtras {
     pub(super) spend: Option<strongroom_store::CredentialSpend>,
 }
 
-/// [`issue_login_token`] for a login that spends a credential: the credential is spent
-/// only if the token is made (a quota's refusal spends nothing). `None`, nothing written,
-/// when the credential was spent or changed meanwhile.
-pub(super) async fn issue_spending_login_token(
+impl LoginExtras {
+    /// Metadata only: a login that spends nothing.
+    pub(super) fn metadata(metadata: Map<String, Value>) -> Self {
+        Self {
+            metadata,
+            spend: None,
+        }
+    }
+}
+
+/// The answer of a login that spends nothing (its token is always made, or refused with
+/// an error).
+pub(super) fn spent_nothing(answer: Option<Response>) -> VaultResult<Response> {
+    answer.ok_or_else(|| {
+        VaultError::from(strongroom_store::StoreError::Defect(
+            "a token made without a credential to spend found one spent",
+        ))
+    })
+}
+
+/// Issues the token a login through `path` gets under `role` (its scopes, ttls and use
+/// count), named from `display`, made by `actor` (`path:role`): Vault's `auth` block. A
+/// credential the login spends (`extras.spend`) is spent only if the token is made (a
+/// quota's refusal spends nothing); `None`, nothing written, when it was spent or changed
+/// meanwhile.
+pub(super) async fn issue_login_token(
     state: &AppState,
     path: &str,
     actor: &str,
