@@ -138,11 +138,15 @@ pub(crate) async fn create_capped(
     request: TokenRequest,
     parent: Option<&Principal>,
 ) -> strongroom_store::Result<(TokenInfo, SecretString)> {
-    create_capped_spending(state, actor, request, parent, None)
-        .await?
-        .ok_or(StoreError::Defect(
-            "a token made without a credential to spend found one spent",
-        ))
+    spent_nothing(create_capped_spending(state, actor, request, parent, None).await?)
+}
+
+/// What a creation that spends nothing made: always something (a refusal is an error), so
+/// `None` is a defect.
+pub(crate) fn spent_nothing<T>(made: Option<T>) -> strongroom_store::Result<T> {
+    made.ok_or(StoreError::Defect(
+        "a token made without a credential to spend found one spent",
+    ))
 }
 
 /// [`create_capped`] for a login that spends a credential: spent with the token's

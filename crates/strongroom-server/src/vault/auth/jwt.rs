@@ -367,7 +367,7 @@ pub(super) async fn login(
     let actor = format!("{path}:{role_name}");
     let metadata = role.metadata(&claims);
     let extras = super::LoginExtras::metadata(metadata);
-    let answer = super::spent_nothing(
+    let answer = super::super::quotas::spent_nothing(
         super::issue_login_token(state, &path, &actor, &display, &role_value, peer, extras).await?,
     )?;
     logins.record(&actor, &path, &role_name).await?;

@@ -205,7 +205,7 @@ pub(super) async fn login(
             Value::String(account.namespace.clone()),
         ),
     ]));
-    let answer = super::spent_nothing(
+    let answer = super::super::quotas::spent_nothing(
         super::issue_login_token(state, path, &actor, &display, &role, peer, extras).await?,
     )?;
     logins.record(&actor, path, &role_name).await?;

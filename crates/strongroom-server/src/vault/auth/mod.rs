@@ -271,16 +271,6 @@ impl LoginExtras {
     }
 }
 
-/// The answer of a login that spends nothing (its token is always made, or refused with
-/// an error).
-pub(super) fn spent_nothing(answer: Option<Response>) -> VaultResult<Response> {
-    answer.ok_or_else(|| {
-        VaultError::from(strongroom_store::StoreError::Defect(
-            "a token made without a credential to spend found one spent",
-        ))
-    })
-}
-
 /// Issues the token a login through `path` gets under `role` (its scopes, ttls and use
 /// count), named from `display`, made by `actor` (`path:role`): Vault's `auth` block. A
 /// credential the login spends (`extras.spend`) is spent only if the token is made (a
