@@ -329,3 +329,21 @@ async fn a_login_made_before_a_crash_is_dropped_by_the_sweeper() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// The lease sweeper looks once a second; with no lease due it only reads. (It claimed in
+/// a write transaction each time: a commit a second on an idle server, and on PostgreSQL
+/// a group that must run alone, holding back the others.)
+#[tokio::test]
+async fn an_idle_server_with_no_lease_due_commits_nothing() {
+    let server =
+        common::start_sqlite_with(ADMIN, 9, strongroom_server::Surfaces::default(), false).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let before = server.store.stats();
+    tokio::time::sleep(std::time::Duration::from_millis(3_500)).await;
+    let after = server.store.stats();
+    assert_eq!(
+        (after.group_commits, after.committed_transactions),
+        (before.group_commits, before.committed_transactions),
+        "an idle server committed"
+    );
+}

@@ -144,6 +144,14 @@ impl LeaseDoor {
         self.store.lease_rows(prefix).await
     }
 
+    /// See [`Store::any_lease_due`].
+    pub(crate) async fn any_due(
+        &self,
+        now: strongroom_store::Timestamp,
+    ) -> strongroom_store::Result<bool> {
+        self.store.any_lease_due(now).await
+    }
+
     /// See [`Store::claim_due_leases`].
     pub(crate) async fn claim_due(
         &self,

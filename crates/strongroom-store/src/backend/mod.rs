@@ -167,7 +167,8 @@ pub trait Backend:
     }
 }
 
-/// Reads of store-wide rows: settings and the keys that wrote the database.
+/// Reads of store-wide rows: settings, the keys that wrote the database, and whether
+/// any lease's work is due.
 #[async_trait]
 pub trait MetaReads: Send + Sync {
     /// A store-wide setting (password parameters, the rotation cursor, ...).
@@ -178,6 +179,10 @@ pub trait MetaReads: Send + Sync {
 
     /// The KEK versions used by stored values (current and kept versions).
     async fn kek_versions_in_use(&self) -> Result<Vec<u32>>;
+
+    /// Whether a lease not revoked has its next attempt and its claim passed at `now`
+    /// (what [`LeaseTx::due_leases`] would return some of), read without a write.
+    async fn any_lease_due(&self, now: Timestamp) -> Result<bool>;
 }
 
 /// Reads of secret rows and their current values.

@@ -119,6 +119,15 @@ impl Store {
             .await
     }
 
+    /// Whether any lease's work is due at `now`: a read, so a sweeper with nothing to do
+    /// writes nothing (then [`Store::claim_due_leases`] claims under a write).
+    ///
+    /// # Errors
+    /// The database failing.
+    pub async fn any_lease_due(&self, now: Timestamp) -> Result<bool> {
+        self.inner.backend.any_lease_due(now).await
+    }
+
     /// Claims up to `limit` leases whose work is due at `now` for `claim_ms`: each is
     /// returned to one caller only, whichever of several server instances asks (a claim is
     /// a compare-and-swap in the same transaction as the read).

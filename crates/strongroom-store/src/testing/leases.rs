@@ -26,12 +26,18 @@ fn row(store: &crate::Store, id: &str, next_attempt: i64) -> LeaseRow {
 
 pub async fn leases_are_sealed_claimed_once_and_updated_by_compare_and_swap(h: &dyn Harness) {
     let store = open(h).await;
+    assert!(
+        !store.any_lease_due(Timestamp(5_000)).await.unwrap(),
+        "no lease, nothing due"
+    );
     let a = row(&store, "database/creds/app/a", 1_000);
     let b = row(&store, "database/creds/app/b", 1_500);
     let later = row(&store, "database/creds/app2/c", 9_000);
     for lease in [&a, &b, &later] {
         assert!(store.record_lease(lease.clone()).await.unwrap());
     }
+    assert!(!store.any_lease_due(Timestamp(999)).await.unwrap());
+    assert!(store.any_lease_due(Timestamp(1_000)).await.unwrap());
     assert!(
         !store.record_lease(a.clone()).await.unwrap(),
         "an id is recorded once"
@@ -72,6 +78,7 @@ pub async fn leases_are_sealed_claimed_once_and_updated_by_compare_and_swap(h: &
         .await
         .unwrap()
         .is_empty());
+    assert!(!store.any_lease_due(Timestamp(5_000)).await.unwrap());
 
     // An update holds only against what it read; with an event, audited.
     let current = store.lease_row(&a.id).await.unwrap().unwrap();
@@ -96,6 +103,19 @@ pub async fn leases_are_sealed_claimed_once_and_updated_by_compare_and_swap(h: &
         .unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].key, a.id);
+    // `later` is due once its time comes; a revoked lease never is (each of the three
+    // revoked, whatever its times).
+    assert!(!store.any_lease_due(Timestamp(8_999)).await.unwrap());
+    assert!(store.any_lease_due(Timestamp(9_000)).await.unwrap());
+    for id in [&b.id, &later.id] {
+        let now = store.lease_row(id).await.unwrap().unwrap();
+        let revoked = LeaseRow {
+            state: "revoked".into(),
+            ..now.clone()
+        };
+        assert!(store.update_lease(now, revoked, None).await.unwrap());
+    }
+    assert!(!store.any_lease_due(Timestamp(20_000)).await.unwrap());
 }
 
 async fn futures_claims(store: &crate::Store) -> Vec<Vec<LeaseRow>> {

@@ -385,13 +385,18 @@ pub(super) fn superuser_door(state: &AppState, caller: &Principal) -> VaultResul
         .with_actor(&caller.actor()))
 }
 
-/// The sweeper's one pass: claims the due leases and ends or reschedules each.
+/// The sweeper's one pass: claims the due leases and ends or reschedules each. With none
+/// due it only reads (a claim is a write that may touch any lease: on PostgreSQL a group
+/// that runs alone).
 pub(crate) async fn sweep(state: &AppState) -> strongroom_store::Result<usize> {
     let Some(secrets) = &state.store else {
         return Ok(0);
     };
     let door = secrets.lease_door().with_actor("lease-sweeper");
     let now = Timestamp::now();
+    if !door.any_due(now).await? {
+        return Ok(0);
+    }
     let due = door.claim_due(now, CLAIM_MS, 100).await?;
     let count = due.len();
     for row in due {

@@ -413,6 +413,10 @@ impl MetaReads for PostgresBackend {
     async fn kek_versions_in_use(&self) -> Result<Vec<u32>> {
         reads::kek_versions_in_use(&self.client().await?).await
     }
+
+    async fn any_lease_due(&self, now: crate::Timestamp) -> Result<bool> {
+        reads::any_lease_due(&self.client().await?, now).await
+    }
 }
 
 #[async_trait]

@@ -335,6 +335,10 @@ impl MetaReads for SqliteBackend {
     async fn kek_versions_in_use(&self) -> Result<Vec<u32>> {
         self.read(reads::kek_versions_in_use).await
     }
+
+    async fn any_lease_due(&self, now: crate::Timestamp) -> Result<bool> {
+        self.read(move |c| reads::any_lease_due(c, now)).await
+    }
 }
 
 #[async_trait]
