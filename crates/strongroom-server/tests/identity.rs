@@ -218,3 +218,102 @@ async fn tokens_bound_to_networks_work_only_from_inside_them() {
         (200, 403)
     );
 }
+
+/// A login is one durable commit: its token, its `login` event and (AppRole) the secret
+/// ID's use together. (A jwt login recorded its event in a second commit after the
+/// token's: a crash between left a token with no login, and every login paid two flushes.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_is_one_commit_with_its_token_and_its_login_event() {
+    let server =
+        common::start_sqlite_with(ADMIN, 9, strongroom_server::Surfaces::default(), false).await;
+    let client = reqwest::Client::new();
+    let base = server.base.as_str();
+    let admin = Some(ADMIN);
+    // A jwt method with one key of our own (ES256, PEM), and a role.
+    let key = rcgen::KeyPair::generate().unwrap();
+    for (path, body) in [
+        ("/v1/sys/auth/jwt", json!({"type": "jwt"})),
+        (
+            "/v1/auth/jwt/config",
+            json!({"jwt_validation_pubkeys": [key.public_key_pem()], "bound_issuer": "https://issuer.example"}),
+        ),
+        (
+            "/v1/auth/jwt/role/deploy",
+            json!({"role_type": "jwt", "user_claim": "sub", "bound_audiences": ["strongroom"],
+                   "token_policies": ["default/prod:read"], "token_ttl": "10m"}),
+        ),
+        ("/v1/sys/auth/approle", json!({"type": "approle"})),
+        (
+            "/v1/auth/approle/role/app",
+            json!({"token_policies": ["default/prod:read"], "secret_id_num_uses": 2}),
+        ),
+    ] {
+        let (status, answer) = call(&client, base, "POST", path, admin, Some(body)).await;
+        assert!(status < 300, "{path}: {status} {answer}");
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = json!({"iss": "https://issuer.example", "aud": "strongroom", "sub": "ci-job",
+                        "iat": now, "nbf": now, "exp": now + 300});
+    let jwt = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let (_, role_id) = call(
+        &client,
+        base,
+        "GET",
+        "/v1/auth/approle/role/app/role-id",
+        admin,
+        None,
+    )
+    .await;
+    let (_, secret_id) = call(
+        &client,
+        base,
+        "POST",
+        "/v1/auth/approle/role/app/secret-id",
+        admin,
+        None,
+    )
+    .await;
+    let logins = [
+        (
+            "/v1/auth/jwt/login",
+            json!({"role": "deploy", "jwt": jwt}),
+            ("jwt", "deploy"),
+        ),
+        (
+            "/v1/auth/approle/login",
+            json!({"role_id": role_id["data"]["role_id"], "secret_id": secret_id["data"]["secret_id"]}),
+            ("approle", "app"),
+        ),
+    ];
+    for (path, body, (method, role)) in logins {
+        let before = server.store.stats();
+        let (status, answer) = call(&client, base, "POST", path, None, Some(body)).await;
+        assert_eq!(status, 200, "{path}: {answer}");
+        let after = server.store.stats();
+        assert_eq!(
+            after.group_commits - before.group_commits,
+            1,
+            "{path}: a login took more than one commit"
+        );
+        let events = server
+            .store
+            .audit_all(strongroom_store::AuditQuery {
+                action: Some(strongroom_store::Action::Login),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(
+            events.iter().any(|e| e.env == method && e.key == role),
+            "{path}: no login event"
+        );
+    }
+}

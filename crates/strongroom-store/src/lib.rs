@@ -45,7 +45,7 @@ pub use model::{
     State, Timestamp, VersionInfo, WriteOutcome, MASK,
 };
 pub use store::{
-    is_empty, CredentialSpend, EnvLock, EnvView, KeySource, LeftOut, LockEntry, PendingRead,
+    is_empty, CredentialSpend, EnvLock, EnvView, KeySource, LeftOut, LockEntry, Login, PendingRead,
     RotateOptions, Store, StoreStats, TokenProblem, ValuesCheck,
 };
 /// The key types this crate's signatures use, so one dependency suffices.

@@ -37,7 +37,8 @@ impl AuthSettings {
     }
 }
 
-/// What a login reads and records: the settings of auth methods, and the `login` event.
+/// What a login reads: the settings of auth methods (its `login` event is written with
+/// its token, `quotas::create_capped_login`).
 pub(crate) struct Logins<'a> {
     store: &'a Store,
 }
@@ -49,19 +50,6 @@ impl Logins<'_> {
         name: &str,
     ) -> strongroom_store::Result<Option<serde_json::Value>> {
         read_setting(self.store, name).await
-    }
-
-    /// Records a successful login (never the credential).
-    pub(crate) async fn record(
-        &self,
-        actor: &str,
-        method: &str,
-        role: &str,
-    ) -> strongroom_store::Result<()> {
-        self.store
-            .with_actor(actor)
-            .record_login(method, role)
-            .await
     }
 }
 

@@ -138,7 +138,7 @@ pub(crate) async fn create_capped(
     request: TokenRequest,
     parent: Option<&Principal>,
 ) -> strongroom_store::Result<(TokenInfo, SecretString)> {
-    spent_nothing(create_capped_spending(state, actor, request, parent, None).await?)
+    spent_nothing(create_capped_login(state, actor, request, parent, None).await?)
 }
 
 /// What a creation that spends nothing made: always something (a refusal is an error), so
@@ -149,22 +149,22 @@ pub(crate) fn spent_nothing<T>(made: Option<T>) -> strongroom_store::Result<T> {
     ))
 }
 
-/// [`create_capped`] for a login that spends a credential: spent with the token's
-/// creation, or (a quota reached, any refusal) not at all. `None`, nothing written, when
-/// the credential was spent or changed meanwhile.
-pub(crate) async fn create_capped_spending(
+/// [`create_capped`] for a login's token: its `login` event and the credential it spends
+/// written with the token, or (a quota reached, any refusal) not at all. `None`, nothing
+/// written, when the credential was spent or changed meanwhile.
+pub(crate) async fn create_capped_login(
     state: &AppState,
     actor: &str,
     request: TokenRequest,
     parent: Option<&Principal>,
-    spend: Option<strongroom_store::CredentialSpend>,
+    login: Option<strongroom_store::Login>,
 ) -> strongroom_store::Result<Option<(TokenInfo, SecretString)>> {
     let caps = live_caps(state).await?;
-    let created = state
-        .tokens
-        .with_actor(actor)
-        .create_spending(request, parent, &caps, spend)
-        .await;
+    let tokens = state.tokens.with_actor(actor);
+    let created = match login {
+        Some(login) => tokens.create_for_login(request, parent, &caps, login).await,
+        None => tokens.create_within(request, parent, &caps).await.map(Some),
+    };
     if let (Err(StoreError::QuotaReached { quota, .. }), Some(metrics)) = (&created, &state.metrics)
     {
         metrics.quota_refused(quota);

@@ -20,6 +20,7 @@ mod batch;
 mod group;
 mod leases;
 mod lock;
+mod logins;
 mod maintenance;
 mod read;
 mod rotation;
@@ -30,12 +31,12 @@ mod versions;
 mod write;
 
 pub use lock::{EnvLock, LockEntry};
+pub use logins::{CredentialSpend, Login};
 pub use maintenance::{is_empty, ValuesCheck};
 pub use read::{EnvView, LeftOut, PendingRead};
 pub use rotation::RotateOptions;
 #[cfg(feature = "testing")]
 pub(crate) use rotation::RotationUpdate;
-pub use sealed_settings::CredentialSpend;
 pub(crate) use token_rows::keyless;
 pub(crate) use token_rows::TokenInsert;
 pub use token_rows::TokenProblem;

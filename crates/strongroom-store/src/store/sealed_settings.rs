@@ -16,17 +16,17 @@ use strongroom_crypto::Context;
 use super::write::check_writer_key;
 use super::Store;
 use crate::audit::Appender;
-use crate::backend::{AuditRecord, WriteTx};
+use crate::backend::AuditRecord;
 use crate::model::now_ms;
 use crate::{Action, Result, SecretId, StoreError, Timestamp};
 
 /// The meta name of the sealed setting `name`.
-fn meta_name(name: &str) -> String {
+pub(super) fn meta_name(name: &str) -> String {
     format!("sealed:{name}")
 }
 
 /// The context a sealed setting is bound to: its name.
-fn context(name: &str) -> Context {
+pub(super) fn context(name: &str) -> Context {
     Context::new("sealed-setting").with(name)
 }
 
@@ -83,100 +83,5 @@ impl Store {
             })
         })
         .await
-    }
-
-    /// `spend` ready to apply inside a transaction: its replacement sealed, its `login`
-    /// event made.
-    pub(crate) fn prepare_spend(&self, spend: CredentialSpend) -> Result<PreparedSpend> {
-        let sealed = spend
-            .replacement
-            .map(|plaintext| {
-                use strongroom_crypto::secrecy::ExposeSecret as _;
-                self.inner
-                    .ring
-                    .seal(&context(&spend.setting), plaintext.expose_secret())
-            })
-            .transpose()?
-            .map(|sealed| base64::engine::general_purpose::STANDARD.encode(sealed));
-        Ok(PreparedSpend {
-            meta: meta_name(&spend.setting),
-            context: context(&spend.setting),
-            ring: Arc::clone(&self.inner.ring),
-            expected: spend.expected,
-            sealed,
-            event: AuditRecord {
-                time: Timestamp(now_ms()),
-                actor: self.actor.to_string(),
-                action: Action::Login,
-                id: SecretId::new("", &spend.method, &spend.role),
-                version: None,
-                kek_version: None,
-            },
-        })
-    }
-
-    /// Records a login (`login`: the method's path as env, the role as key), outside any
-    /// other write.
-    ///
-    /// # Errors
-    /// The database failing.
-    pub async fn record_login(&self, method: &str, role: &str) -> Result<()> {
-        let record = AuditRecord {
-            time: Timestamp(now_ms()),
-            actor: self.actor.to_string(),
-            action: Action::Login,
-            id: SecretId::new("", method, role),
-            version: None,
-            kek_version: None,
-        };
-        self.append_read_events(vec![record]).await
-    }
-}
-
-/// A login that spends a credential kept in a sealed setting (a single-use secret ID: its
-/// remaining uses): the setting must still hold `expected` when the login is written, and
-/// then holds `replacement` (or nothing). The plaintexts are secrets: redacted in `Debug`,
-/// zeroized when dropped.
-#[derive(Debug)]
-pub struct CredentialSpend {
-    /// The sealed setting's name.
-    pub setting: String,
-    /// The value it must still hold (plaintext).
-    pub expected: SecretSlice<u8>,
-    /// What it holds afterwards (plaintext); `None` removes it.
-    pub replacement: Option<SecretSlice<u8>>,
-    /// The auth method's path (the `login` event's env).
-    pub method: String,
-    /// The role (the `login` event's key).
-    pub role: String,
-}
-
-/// A [`CredentialSpend`] ready to apply inside a write transaction.
-pub(crate) struct PreparedSpend {
-    meta: String,
-    context: Context,
-    ring: Arc<strongroom_crypto::KeyRing>,
-    expected: SecretSlice<u8>,
-    sealed: Option<String>,
-    event: AuditRecord,
-}
-
-impl PreparedSpend {
-    /// Spends the credential and appends the `login` event, while the setting still holds
-    /// what was expected; false (nothing written) when it does not. The caller holds the
-    /// chain's lock (`audit` was started in this transaction).
-    pub(crate) async fn apply(&self, tx: &mut dyn WriteTx, audit: &mut Appender) -> Result<bool> {
-        use strongroom_crypto::secrecy::ExposeSecret as _;
-        let current = tx.meta(&self.meta).await?;
-        let still = current
-            .and_then(|text| base64::engine::general_purpose::STANDARD.decode(text).ok())
-            .and_then(|sealed| self.ring.open(&self.context, &sealed).ok())
-            .is_some_and(|plain| plain.expose_secret() == self.expected.expose_secret());
-        if !still {
-            return Ok(false);
-        }
-        tx.set_meta(&self.meta, self.sealed.as_deref()).await?;
-        audit.append(tx, &self.event).await?;
-        Ok(true)
     }
 }

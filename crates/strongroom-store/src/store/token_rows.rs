@@ -61,15 +61,15 @@ impl Store {
         record::check(&self.inner.ring, record)
     }
 
-    /// Inserts a new token row, tagged, with its `token_create` event, after spending the
-    /// login's credential when one is given (its `login` event first), all in one
-    /// transaction: a refusal (a quota reached, the name taken, the credential spent
-    /// meanwhile) writes nothing and spends nothing.
+    /// Inserts a new token row, tagged, with its `token_create` event, after the login's
+    /// writes when it is a login's token (its `login` event, the credential it spends),
+    /// all in one transaction: a refusal (a quota reached, the name taken, the credential
+    /// spent meanwhile) writes nothing and spends nothing.
     pub(crate) async fn insert_token_row(
         &self,
         mut record: TokenRecord,
         caps: Vec<crate::tokens::LiveCap>,
-        spend: Option<super::sealed_settings::PreparedSpend>,
+        login: Option<super::logins::PreparedLogin>,
     ) -> Result<TokenInsert> {
         record.tag = Some(record::tag(&self.inner.ring, &record));
         let chain = Arc::clone(&self.inner.chain);
@@ -98,8 +98,8 @@ impl Store {
                         });
                     }
                 }
-                if let Some(spend) = &spend {
-                    if !spend.apply(tx, &mut audit).await? {
+                if let Some(login) = &login {
+                    if !login.apply(tx, &mut audit).await? {
                         // Nothing written yet.
                         return Ok(TokenInsert::CredentialChanged);
                     }

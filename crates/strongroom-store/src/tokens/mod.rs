@@ -300,27 +300,40 @@ impl Tokens {
         parent: Option<&Principal>,
         caps: &[LiveCap],
     ) -> Result<(TokenInfo, SecretString)> {
-        self.create_spending(request, parent, caps, None)
+        self.create_with_login(request, parent, caps, None)
             .await?
             .ok_or(StoreError::Defect(
                 "a token made without a credential to spend found one spent",
             ))
     }
 
-    /// [`Tokens::create_within`] for a login that spends a credential (a single-use
-    /// secret ID): the credential is spent, the `login` event appended and the token made
-    /// in one transaction, so a refusal (a quota reached, a bad request) spends nothing.
-    /// `None`, nothing written, when the credential no longer held what `spend` expected
-    /// (spent by a racing login, or changed).
+    /// [`Tokens::create_within`] for a login's token: the `login` event appended, the
+    /// credential it spends (a single-use secret ID) spent and the token made in one
+    /// transaction, so a refusal (a quota reached, a bad request) writes and spends
+    /// nothing, and a crash can not leave a token without its login. `None`, nothing
+    /// written, when the credential no longer held what was expected (spent by a racing
+    /// login, or changed).
     ///
     /// # Errors
     /// As [`Tokens::create_within`].
-    pub async fn create_spending(
+    pub async fn create_for_login(
         &self,
         request: TokenRequest,
         parent: Option<&Principal>,
         caps: &[LiveCap],
-        spend: Option<crate::CredentialSpend>,
+        login: crate::Login,
+    ) -> Result<Option<(TokenInfo, SecretString)>> {
+        self.create_with_login(request, parent, caps, Some(login))
+            .await
+    }
+
+    /// The creation both of the above run.
+    async fn create_with_login(
+        &self,
+        request: TokenRequest,
+        parent: Option<&Principal>,
+        caps: &[LiveCap],
+        login: Option<crate::Login>,
     ) -> Result<Option<(TokenInfo, SecretString)>> {
         check_request(&request)?;
         let store = self.keyed()?;
@@ -394,9 +407,9 @@ impl Tokens {
             bound_cidrs,
             tag: None,
         };
-        let spend = spend.map(|spend| store.prepare_spend(spend)).transpose()?;
+        let login = login.map(|login| store.prepare_login(login)).transpose()?;
         match store
-            .insert_token_row(record.clone(), caps.to_vec(), spend)
+            .insert_token_row(record.clone(), caps.to_vec(), login)
             .await?
         {
             TokenInsert::Inserted => Ok(Some((

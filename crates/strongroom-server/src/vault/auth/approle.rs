@@ -282,8 +282,6 @@ pub(super) async fn login(
             setting: name.clone(),
             expected: entry.to_string().into_bytes().into(),
             replacement: next.map(|next| next.to_string().into_bytes().into()),
-            method: path.to_owned(),
-            role: role_name.clone(),
         };
         let extras = super::LoginExtras {
             metadata: serde_json::Map::new(),
@@ -291,7 +289,7 @@ pub(super) async fn login(
         };
         let display = actor.replace(':', "-");
         if let Some(answer) =
-            super::issue_login_token(state, path, &actor, &display, &role, peer, extras).await?
+            super::issue_login_token(state, path, &role_name, &display, &role, peer, extras).await?
         {
             return Ok(answer);
         }

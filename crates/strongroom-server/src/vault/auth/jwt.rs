@@ -364,14 +364,20 @@ pub(super) async fn login(
             )))
         }
     };
-    let actor = format!("{path}:{role_name}");
-    let metadata = role.metadata(&claims);
-    let extras = super::LoginExtras::metadata(metadata);
-    let answer = super::super::quotas::spent_nothing(
-        super::issue_login_token(state, &path, &actor, &display, &role_value, peer, extras).await?,
-    )?;
-    logins.record(&actor, &path, &role_name).await?;
-    Ok(answer)
+    let extras = super::LoginExtras::metadata(role.metadata(&claims));
+    super::super::quotas::spent_nothing(
+        super::issue_login_token(
+            state,
+            &path,
+            &role_name,
+            &display,
+            &role_value,
+            peer,
+            extras,
+        )
+        .await?,
+    )
+    .map_err(Into::into)
 }
 
 /// A unique token name from the JWT's `user_claim` value (Vault's display name).

@@ -193,7 +193,6 @@ pub(super) async fn login(
             "the service account's namespace is not bound to the role",
         ));
     }
-    let actor = format!("{path}:{role_name}");
     let display = format!("{}-{}", account.namespace, account.name);
     let extras = super::LoginExtras::metadata(serde_json::Map::from_iter([
         (
@@ -205,11 +204,10 @@ pub(super) async fn login(
             Value::String(account.namespace.clone()),
         ),
     ]));
-    let answer = super::super::quotas::spent_nothing(
-        super::issue_login_token(state, path, &actor, &display, &role, peer, extras).await?,
-    )?;
-    logins.record(&actor, path, &role_name).await?;
-    Ok(answer)
+    super::super::quotas::spent_nothing(
+        super::issue_login_token(state, path, &role_name, &display, &role, peer, extras).await?,
+    )
+    .map_err(Into::into)
 }
 
 /// Offline: the JWT verified against `pem_keys`, its issuer and audience checked.

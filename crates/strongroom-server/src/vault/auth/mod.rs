@@ -253,7 +253,8 @@ pub(super) fn role_scopes(role: &Value) -> VaultResult<Vec<strongroom_store::tok
 }
 
 /// What a login adds to the token it issues: the `auth` block's metadata, and the
-/// credential it spends (a single-use secret ID) in the token's own transaction.
+/// credential it spends (a single-use secret ID) in the token's own transaction (with the
+/// `login` event every login writes there).
 pub(super) struct LoginExtras {
     /// Shown in the answer's `auth.metadata`.
     pub(super) metadata: Map<String, Value>,
@@ -271,15 +272,17 @@ impl LoginExtras {
     }
 }
 
-/// Issues the token a login through `path` gets under `role` (its scopes, ttls and use
-/// count), named from `display`, made by `actor` (`path:role`): Vault's `auth` block. A
-/// credential the login spends (`extras.spend`) is spent only if the token is made (a
-/// quota's refusal spends nothing); `None`, nothing written, when it was spent or changed
+/// Issues the token a login through `path` gets under the role `role_name` (`role`: its
+/// scopes, ttls and use count), named from `display`, made by `path:role_name`: Vault's
+/// `auth` block. The `login` event, and the credential the login spends
+/// (`extras.spend`), are written with the token or not at all (a quota's refusal writes
+/// and spends nothing); `None`, nothing written, when the credential was spent or changed
 /// meanwhile.
+#[allow(clippy::too_many_arguments)] // a login's parts, each named at the call
 pub(super) async fn issue_login_token(
     state: &AppState,
     path: &str,
-    actor: &str,
+    role_name: &str,
     display: &str,
     role: &Value,
     peer: std::net::IpAddr,
@@ -312,8 +315,14 @@ pub(super) async fn issue_login_token(
             "the role has no token_policies: a token would reach nothing",
         ));
     }
+    let login = strongroom_store::Login {
+        method: path.to_owned(),
+        role: role_name.to_owned(),
+        spend: extras.spend,
+    };
+    let actor = format!("{path}:{role_name}");
     let Some((info, token)) =
-        super::quotas::create_capped_spending(state, actor, request, None, extras.spend).await?
+        super::quotas::create_capped_login(state, &actor, request, None, Some(login)).await?
     else {
         return Ok(None);
     };
