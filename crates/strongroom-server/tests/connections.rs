@@ -50,6 +50,23 @@ async fn start(
     (address, stop)
 }
 
+/// Limits with a 1 s head deadline, the rest as default.
+fn one_second_heads() -> strongroom_server::ConnectionLimits {
+    strongroom_server::ConnectionLimits {
+        header_read_timeout: Duration::from_secs(1),
+        ..Default::default()
+    }
+}
+
+/// A server with `limits`, and one connection to it.
+async fn connect(
+    limits: strongroom_server::ConnectionLimits,
+) -> (TcpStream, String, tokio::sync::oneshot::Sender<()>) {
+    let (address, stop) = start(limits).await;
+    let stream = TcpStream::connect(&address).await.unwrap();
+    (stream, address, stop)
+}
+
 /// Whether a health request on a new connection is answered.
 async fn healthy(address: &str) -> bool {
     let Ok(mut stream) = TcpStream::connect(address).await else {
@@ -64,35 +81,33 @@ async fn healthy(address: &str) -> bool {
     answer.starts_with(b"HTTP/1.1 200")
 }
 
-#[tokio::test]
-async fn a_client_dripping_its_headers_is_cut_at_the_header_deadline() {
-    let (address, _stop) = start(strongroom_server::ConnectionLimits {
-        header_read_timeout: Duration::from_secs(1),
-        ..Default::default()
-    })
-    .await;
-    let mut stream = TcpStream::connect(&address).await.unwrap();
+/// Sends a request line, then one header byte every `every`, `times` times: whether the
+/// server gave up on the head meanwhile (closed, reset, or answered with a 408).
+async fn drip_a_head(stream: &mut TcpStream, every: Duration, times: usize) -> bool {
     stream
         .write_all(b"GET /api/health HTTP/1.1\r\n")
         .await
         .unwrap();
-    // One header byte a second, for up to 20 s: the server must close the connection
-    // long before the head is complete (the header never ends).
-    let mut cut = false;
-    for _ in 0..20 {
-        tokio::time::sleep(Duration::from_secs(1)).await;
+    for _ in 0..times {
+        tokio::time::sleep(every).await;
         if stream.write_all(b"x").await.is_err() {
-            cut = true;
-            break;
+            return true;
         }
         let mut byte = [0u8; 512];
         let read = tokio::time::timeout(Duration::from_millis(10), stream.read(&mut byte));
-        // Closed, reset, or answered (a 408): the server gave up on the head.
         if read.await.is_ok() {
-            cut = true;
-            break;
+            return true;
         }
     }
+    false
+}
+
+#[tokio::test]
+async fn a_client_dripping_its_headers_is_cut_at_the_header_deadline() {
+    let (mut stream, address, _stop) = connect(one_second_heads()).await;
+    // One header byte a second, for up to 20 s: the server must close the connection
+    // long before the head is complete (the header never ends).
+    let cut = drip_a_head(&mut stream, Duration::from_secs(1), 20).await;
     assert!(cut, "a dripping client kept its connection for 20 s");
     assert!(healthy(&address).await, "other clients are served");
 }
@@ -144,12 +159,7 @@ async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
 
 #[tokio::test]
 async fn a_kept_alive_connection_idle_past_the_header_deadline_is_still_served() {
-    let (address, _stop) = start(strongroom_server::ConnectionLimits {
-        header_read_timeout: Duration::from_secs(1),
-        ..Default::default()
-    })
-    .await;
-    let mut stream = TcpStream::connect(&address).await.unwrap();
+    let (mut stream, _address, _stop) = connect(one_second_heads()).await;
     assert!(ask(&mut stream).await);
     // Idle three header deadlines: a client's pool reuses the connection now.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -161,33 +171,11 @@ async fn a_kept_alive_connection_idle_past_the_header_deadline_is_still_served()
 
 #[tokio::test]
 async fn a_kept_alive_connection_dripping_its_next_head_is_cut() {
-    let (address, _stop) = start(strongroom_server::ConnectionLimits {
-        header_read_timeout: Duration::from_secs(1),
-        ..Default::default()
-    })
-    .await;
-    let mut stream = TcpStream::connect(&address).await.unwrap();
+    let (mut stream, _address, _stop) = connect(one_second_heads()).await;
     assert!(ask(&mut stream).await);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    stream
-        .write_all(b"GET /api/health HTTP/1.1\r\n")
-        .await
-        .unwrap();
     // One byte every 300 ms: each byte is activity, but the head never completes.
-    let mut cut = false;
-    for _ in 0..30 {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        if stream.write_all(b"x").await.is_err() {
-            cut = true;
-            break;
-        }
-        let mut byte = [0u8; 512];
-        let read = tokio::time::timeout(Duration::from_millis(10), stream.read(&mut byte));
-        if read.await.is_ok() {
-            cut = true;
-            break;
-        }
-    }
+    let cut = drip_a_head(&mut stream, Duration::from_millis(300), 30).await;
     assert!(
         cut,
         "a dripping head on a kept-alive connection was never cut"
@@ -196,12 +184,7 @@ async fn a_kept_alive_connection_dripping_its_next_head_is_cut() {
 
 #[tokio::test]
 async fn a_new_connection_that_sends_nothing_is_closed_at_the_header_deadline() {
-    let (address, _stop) = start(strongroom_server::ConnectionLimits {
-        header_read_timeout: Duration::from_secs(1),
-        ..Default::default()
-    })
-    .await;
-    let mut stream = TcpStream::connect(&address).await.unwrap();
+    let (mut stream, _address, _stop) = connect(one_second_heads()).await;
     assert!(
         closed_within(&mut stream, Duration::from_secs(10)).await,
         "a silent new connection was kept past the header deadline"
