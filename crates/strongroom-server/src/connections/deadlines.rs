@@ -14,6 +14,12 @@
 //! connection (its first bytes are the client preface) requests are counted, and bytes
 //! read while none is open (window updates, pings, a new stream) keep it idle: its frames
 //! are not a head that can be dripped (hyper's own header timer never covered HTTP/2).
+//! So a client's pings keep an HTTP/2 connection as a request every few minutes would
+//! keep an HTTP/1 one: either way it holds one of `max_connections`, and no more.
+//!
+//! The server answers no protocol upgrade (WebSocket): an upgraded connection's frames
+//! would be read as heads here and cut after `header_read_timeout`; one that serves
+//! upgrades needs a phase of its own.
 
 use std::future::Future;
 use std::io;
