@@ -220,7 +220,7 @@ async fn ask_http2(sender: &mut h2::client::SendRequest<bytes::Bytes>) -> bool {
 async fn an_idle_http2_connection_is_kept_past_the_header_deadline_and_closed_at_the_idle_one() {
     let (address, _stop) = start(strongroom_server::ConnectionLimits {
         header_read_timeout: Duration::from_secs(1),
-        idle_timeout: Duration::from_secs(4),
+        idle_timeout: Duration::from_secs(6),
         ..Default::default()
     })
     .await;
