@@ -183,6 +183,9 @@ pub trait MetaReads: Send + Sync {
     /// Whether a lease not revoked has its next attempt and its claim passed at `now`
     /// (what [`LeaseTx::due_leases`] would return some of), read without a write.
     async fn any_lease_due(&self, now: Timestamp) -> Result<bool>;
+
+    /// [`LeaseTx::leases_with_prefix`], read without a write.
+    async fn lease_rows(&self, prefix: &str) -> Result<Vec<LeaseRow>>;
 }
 
 /// Reads of secret rows and their current values.

@@ -114,9 +114,7 @@ impl Store {
     /// # Errors
     /// The database failing.
     pub async fn lease_rows(&self, prefix: &str) -> Result<Vec<LeaseRow>> {
-        let prefix = prefix.to_owned();
-        self.transact(move |tx| Box::pin(async move { tx.leases_with_prefix(&prefix).await }))
-            .await
+        self.inner.backend.lease_rows(prefix).await
     }
 
     /// Whether any lease's work is due at `now`: a read, so a sweeper with nothing to do

@@ -417,6 +417,11 @@ impl MetaReads for PostgresBackend {
     async fn any_lease_due(&self, now: crate::Timestamp) -> Result<bool> {
         reads::any_lease_due(&self.client().await?, now).await
     }
+
+    async fn lease_rows(&self, prefix: &str) -> Result<Vec<super::LeaseRow>> {
+        let client = self.client().await?;
+        tx::leases::with_prefix(&cached::Cached::new(&client), prefix).await
+    }
 }
 
 #[async_trait]

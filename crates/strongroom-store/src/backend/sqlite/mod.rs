@@ -339,6 +339,12 @@ impl MetaReads for SqliteBackend {
     async fn any_lease_due(&self, now: crate::Timestamp) -> Result<bool> {
         self.read(move |c| reads::any_lease_due(c, now)).await
     }
+
+    async fn lease_rows(&self, prefix: &str) -> Result<Vec<super::LeaseRow>> {
+        let prefix = prefix.to_owned();
+        self.read(move |c| tx::leases::with_prefix(c, &prefix))
+            .await
+    }
 }
 
 #[async_trait]

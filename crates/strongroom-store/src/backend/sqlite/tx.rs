@@ -545,4 +545,4 @@ mod tokens;
 
 /// Lease rows inside the transaction.
 #[path = "tx_leases.rs"]
-mod leases;
+pub(super) mod leases;

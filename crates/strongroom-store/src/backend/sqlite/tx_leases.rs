@@ -26,11 +26,36 @@ fn lease_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<LeaseRow> {
     })
 }
 
+/// The lease rows `sql` selects.
+fn query(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    values: impl rusqlite::Params,
+) -> Result<Vec<LeaseRow>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(db)?;
+    let rows = stmt.query_map(values, lease_from_row).map_err(db)?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+}
+
+/// The lease rows whose id starts with `prefix` (revoked ones included), in id order: in a
+/// transaction or on a reader.
+pub(in crate::backend::sqlite) fn with_prefix(
+    conn: &rusqlite::Connection,
+    prefix: &str,
+) -> Result<Vec<LeaseRow>> {
+    query(
+        conn,
+        &format!(
+            "SELECT {LEASE_COLUMNS} FROM leases
+             WHERE substr(id, 1, length(?1)) = ?1 ORDER BY id"
+        ),
+        [prefix],
+    )
+}
+
 impl SqliteTx<'_> {
     fn lease_query(&self, sql: &str, values: impl rusqlite::Params) -> Result<Vec<LeaseRow>> {
-        let mut stmt = self.conn.prepare_cached(sql).map_err(db)?;
-        let rows = stmt.query_map(values, lease_from_row).map_err(db)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        query(self.conn, sql, values)
     }
 }
 
@@ -66,13 +91,7 @@ impl LeaseTx for SqliteTx<'_> {
     }
 
     async fn leases_with_prefix(&mut self, prefix: &str) -> Result<Vec<LeaseRow>> {
-        self.lease_query(
-            &format!(
-                "SELECT {LEASE_COLUMNS} FROM leases
-                 WHERE substr(id, 1, length(?1)) = ?1 ORDER BY id"
-            ),
-            [prefix],
-        )
+        with_prefix(self.conn, prefix)
     }
 
     async fn due_leases(&mut self, now: Timestamp, limit: u32) -> Result<Vec<LeaseRow>> {

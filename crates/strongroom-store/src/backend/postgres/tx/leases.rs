@@ -7,6 +7,27 @@ use crate::backend::{LeaseRow, LeaseTx};
 const LEASE_COLUMNS: &str =
     "id, issued, expires, state, attempts, next_attempt, claimed_until, last_error, sealed";
 
+/// The lease rows whose id starts with `prefix` (revoked ones included), in id order: in a
+/// transaction or on a pooled connection.
+pub(in crate::backend::postgres) async fn with_prefix<
+    C: deadpool_postgres::GenericClient + ?Sized,
+>(
+    cached: &Cached<'_, C>,
+    prefix: &str,
+) -> Result<Vec<LeaseRow>> {
+    let rows = cached
+        .query(
+            &format!(
+                "SELECT {LEASE_COLUMNS} FROM strongroom_leases
+                 WHERE left(id, length($1)) = $1 ORDER BY id"
+            ),
+            &[&prefix],
+        )
+        .await
+        .map_err(db)?;
+    Ok(rows.iter().map(lease_from_row).collect())
+}
+
 fn lease_from_row(row: &tokio_postgres::Row) -> LeaseRow {
     LeaseRow {
         id: row.get(0),
@@ -60,18 +81,7 @@ impl LeaseTx for PgTx<'_> {
     }
 
     async fn leases_with_prefix(&mut self, prefix: &str) -> Result<Vec<LeaseRow>> {
-        let rows = self
-            .cached()
-            .query(
-                &format!(
-                    "SELECT {LEASE_COLUMNS} FROM strongroom_leases
-                     WHERE left(id, length($1)) = $1 ORDER BY id"
-                ),
-                &[&prefix],
-            )
-            .await
-            .map_err(db)?;
-        Ok(rows.iter().map(lease_from_row).collect())
+        with_prefix(&self.cached(), prefix).await
     }
 
     async fn due_leases(&mut self, now: Timestamp, limit: u32) -> Result<Vec<LeaseRow>> {

@@ -2,7 +2,7 @@
 //! traits of [`crate::backend`] are grouped.
 
 mod audit;
-mod leases;
+pub(super) mod leases;
 mod meta;
 mod secrets;
 mod tokens;
