@@ -186,6 +186,9 @@ pub trait MetaReads: Send + Sync {
 
     /// [`LeaseTx::leases_with_prefix`], read without a write.
     async fn lease_rows(&self, prefix: &str) -> Result<Vec<LeaseRow>>;
+
+    /// [`LeaseTx::lease`], read without a write.
+    async fn lease_row(&self, id: &str) -> Result<Option<LeaseRow>>;
 }
 
 /// Reads of secret rows and their current values.

@@ -104,9 +104,7 @@ impl Store {
     /// # Errors
     /// The database failing.
     pub async fn lease_row(&self, id: &str) -> Result<Option<LeaseRow>> {
-        let id = id.to_owned();
-        self.transact(move |tx| Box::pin(async move { tx.lease(&id).await }))
-            .await
+        self.inner.backend.lease_row(id).await
     }
 
     /// The lease rows whose id starts with `prefix` (revoked ones included), in id order.

@@ -64,8 +64,15 @@ pub async fn leases_are_sealed_claimed_once_and_updated_by_compare_and_swap(h: &
     assert!(store.open_lease(&forged).is_err());
 
     // A prefix is a prefix of ids (the caller makes it a path).
+    let commits = store.stats().group_commits;
     let listed = store.lease_rows("database/creds/app/").await.unwrap();
     assert_eq!(listed.len(), 2);
+    // Looking leases up and listing them are reads: nothing committed (a static role's
+    // credentials are read through one on every request).
+    assert_eq!(store.lease_row(&a.id).await.unwrap(), Some(a.clone()));
+    assert_eq!(store.lease_row("database/creds/none").await.unwrap(), None);
+    assert!(!store.any_lease_due(Timestamp(0)).await.unwrap());
+    assert_eq!(store.stats().group_commits, commits, "a lookup committed");
 
     // Due work: claimed by one of four concurrent claimers, each lease once.
     let claims = futures_claims(&store).await;

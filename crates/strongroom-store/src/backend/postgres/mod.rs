@@ -422,6 +422,11 @@ impl MetaReads for PostgresBackend {
         let client = self.client().await?;
         tx::leases::with_prefix(&cached::Cached::new(&client), prefix).await
     }
+
+    async fn lease_row(&self, id: &str) -> Result<Option<super::LeaseRow>> {
+        let client = self.client().await?;
+        tx::leases::by_id(&cached::Cached::new(&client), id).await
+    }
 }
 
 #[async_trait]

@@ -345,6 +345,11 @@ impl MetaReads for SqliteBackend {
         self.read(move |c| tx::leases::with_prefix(c, &prefix))
             .await
     }
+
+    async fn lease_row(&self, id: &str) -> Result<Option<super::LeaseRow>> {
+        let id = id.to_owned();
+        self.read(move |c| tx::leases::by_id(c, &id)).await
+    }
 }
 
 #[async_trait]

@@ -37,6 +37,19 @@ fn query(
     rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
 }
 
+/// The lease `id`: in a transaction or on a reader.
+pub(in crate::backend::sqlite) fn by_id(
+    conn: &rusqlite::Connection,
+    id: &str,
+) -> Result<Option<LeaseRow>> {
+    Ok(query(
+        conn,
+        &format!("SELECT {LEASE_COLUMNS} FROM leases WHERE id = ?1"),
+        [id],
+    )?
+    .pop())
+}
+
 /// The lease rows whose id starts with `prefix` (revoked ones included), in id order: in a
 /// transaction or on a reader.
 pub(in crate::backend::sqlite) fn with_prefix(
@@ -82,12 +95,7 @@ impl LeaseTx for SqliteTx<'_> {
     }
 
     async fn lease(&mut self, id: &str) -> Result<Option<LeaseRow>> {
-        Ok(self
-            .lease_query(
-                &format!("SELECT {LEASE_COLUMNS} FROM leases WHERE id = ?1"),
-                [id],
-            )?
-            .pop())
+        by_id(self.conn, id)
     }
 
     async fn leases_with_prefix(&mut self, prefix: &str) -> Result<Vec<LeaseRow>> {

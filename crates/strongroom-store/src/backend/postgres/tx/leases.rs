@@ -7,6 +7,21 @@ use crate::backend::{LeaseRow, LeaseTx};
 const LEASE_COLUMNS: &str =
     "id, issued, expires, state, attempts, next_attempt, claimed_until, last_error, sealed";
 
+/// The lease `id`: in a transaction or on a pooled connection.
+pub(in crate::backend::postgres) async fn by_id<C: deadpool_postgres::GenericClient + ?Sized>(
+    cached: &Cached<'_, C>,
+    id: &str,
+) -> Result<Option<LeaseRow>> {
+    let row = cached
+        .query_opt(
+            &format!("SELECT {LEASE_COLUMNS} FROM strongroom_leases WHERE id = $1"),
+            &[&id],
+        )
+        .await
+        .map_err(db)?;
+    Ok(row.as_ref().map(lease_from_row))
+}
+
 /// The lease rows whose id starts with `prefix` (revoked ones included), in id order: in a
 /// transaction or on a pooled connection.
 pub(in crate::backend::postgres) async fn with_prefix<
@@ -69,15 +84,7 @@ impl LeaseTx for PgTx<'_> {
     }
 
     async fn lease(&mut self, id: &str) -> Result<Option<LeaseRow>> {
-        let row = self
-            .cached()
-            .query_opt(
-                &format!("SELECT {LEASE_COLUMNS} FROM strongroom_leases WHERE id = $1"),
-                &[&id],
-            )
-            .await
-            .map_err(db)?;
-        Ok(row.as_ref().map(lease_from_row))
+        by_id(&self.cached(), id).await
     }
 
     async fn leases_with_prefix(&mut self, prefix: &str) -> Result<Vec<LeaseRow>> {
