@@ -138,7 +138,13 @@ pub(crate) async fn create_capped(
     request: TokenRequest,
     parent: Option<&Principal>,
 ) -> strongroom_store::Result<(TokenInfo, SecretString)> {
-    spent_nothing(create_capped_login(state, actor, request, parent, None).await?)
+    let caps = live_caps(state).await?;
+    let created = state
+        .tokens
+        .with_actor(actor)
+        .create_within(request, parent, &caps)
+        .await;
+    counted(state, created)
 }
 
 /// What a creation that spends nothing made: always something (a refusal is an error), so
@@ -156,15 +162,22 @@ pub(crate) async fn create_capped_login(
     state: &AppState,
     actor: &str,
     request: TokenRequest,
-    parent: Option<&Principal>,
-    login: Option<strongroom_store::Login>,
+    login: strongroom_store::Login,
 ) -> strongroom_store::Result<Option<(TokenInfo, SecretString)>> {
     let caps = live_caps(state).await?;
-    let tokens = state.tokens.with_actor(actor);
-    let created = match login {
-        Some(login) => tokens.create_for_login(request, parent, &caps, login).await,
-        None => tokens.create_within(request, parent, &caps).await.map(Some),
-    };
+    let created = state
+        .tokens
+        .with_actor(actor)
+        .create_for_login(request, None, &caps, login)
+        .await;
+    counted(state, created)
+}
+
+/// `created`, with a quota's refusal counted in `/metrics`.
+fn counted<T>(
+    state: &AppState,
+    created: strongroom_store::Result<T>,
+) -> strongroom_store::Result<T> {
     if let (Err(StoreError::QuotaReached { quota, .. }), Some(metrics)) = (&created, &state.metrics)
     {
         metrics.quota_refused(quota);

@@ -322,7 +322,7 @@ pub(super) async fn issue_login_token(
     };
     let actor = format!("{path}:{role_name}");
     let Some((info, token)) =
-        super::quotas::create_capped_login(state, &actor, request, None, Some(login)).await?
+        super::quotas::create_capped_login(state, &actor, request, login).await?
     else {
         return Ok(None);
     };

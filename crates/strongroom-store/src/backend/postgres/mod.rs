@@ -415,7 +415,8 @@ impl MetaReads for PostgresBackend {
     }
 
     async fn any_lease_due(&self, now: crate::Timestamp) -> Result<bool> {
-        reads::any_lease_due(&self.client().await?, now).await
+        let client = self.client().await?;
+        tx::leases::any_due(&cached::Cached::new(&client), now).await
     }
 
     async fn lease_rows(&self, prefix: &str) -> Result<Vec<super::LeaseRow>> {

@@ -104,18 +104,6 @@ pub(super) async fn meta(c: &impl GenericClient, name: &str) -> Result<Option<St
     Ok(row.map(|r| r.get(0)))
 }
 
-pub(super) async fn any_lease_due(c: &impl GenericClient, now: crate::Timestamp) -> Result<bool> {
-    let row = Cached::new(c)
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM strongroom_leases
-               WHERE state <> 'revoked' AND next_attempt <= $1 AND claimed_until <= $1)",
-            &[&now],
-        )
-        .await
-        .map_err(db)?;
-    Ok(row.get(0))
-}
-
 pub(super) async fn recorded_keys(c: &impl GenericClient) -> Result<Vec<RecordedKey>> {
     let rows = Cached::new(c)
         .query(

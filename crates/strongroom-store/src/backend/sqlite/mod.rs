@@ -337,7 +337,7 @@ impl MetaReads for SqliteBackend {
     }
 
     async fn any_lease_due(&self, now: crate::Timestamp) -> Result<bool> {
-        self.read(move |c| reads::any_lease_due(c, now)).await
+        self.read(move |c| tx::leases::any_due(c, now)).await
     }
 
     async fn lease_rows(&self, prefix: &str) -> Result<Vec<super::LeaseRow>> {

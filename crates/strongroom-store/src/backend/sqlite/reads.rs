@@ -112,15 +112,6 @@ pub(super) fn recorded_keys(c: &Connection) -> Result<Vec<RecordedKey>> {
     collect(rows)
 }
 
-pub(super) fn any_lease_due(c: &Connection, now: crate::Timestamp) -> Result<bool> {
-    c.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM leases
-           WHERE state <> 'revoked' AND next_attempt <= ?1 AND claimed_until <= ?1)",
-    )
-    .and_then(|mut s| s.query_row([now], |r| r.get(0)))
-    .map_err(db)
-}
-
 pub(super) fn kek_versions_in_use(c: &Connection) -> Result<Vec<u32>> {
     let mut stmt = c
         .prepare("SELECT DISTINCT kek_version FROM secret_versions WHERE destroyed = FALSE ORDER BY kek_version")

@@ -37,6 +37,19 @@ fn query(
     rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
 }
 
+/// Leases whose work is due at `?1`: not revoked, their next attempt and claim passed.
+const DUE: &str = "state <> 'revoked' AND next_attempt <= ?1 AND claimed_until <= ?1";
+
+/// Whether any lease's work is due at `now` (what `due_leases` would return some of).
+pub(in crate::backend::sqlite) fn any_due(
+    conn: &rusqlite::Connection,
+    now: Timestamp,
+) -> Result<bool> {
+    conn.prepare_cached(&format!("SELECT EXISTS (SELECT 1 FROM leases WHERE {DUE})"))
+        .and_then(|mut s| s.query_row([now], |r| r.get(0)))
+        .map_err(db)
+}
+
 /// The lease `id`: in a transaction or on a reader.
 pub(in crate::backend::sqlite) fn by_id(
     conn: &rusqlite::Connection,
@@ -105,9 +118,7 @@ impl LeaseTx for SqliteTx<'_> {
     async fn due_leases(&mut self, now: Timestamp, limit: u32) -> Result<Vec<LeaseRow>> {
         self.lease_query(
             &format!(
-                "SELECT {LEASE_COLUMNS} FROM leases
-                 WHERE state <> 'revoked' AND next_attempt <= ?1 AND claimed_until <= ?1
-                 ORDER BY next_attempt LIMIT ?2"
+                "SELECT {LEASE_COLUMNS} FROM leases WHERE {DUE} ORDER BY next_attempt LIMIT ?2"
             ),
             params![now, limit],
         )

@@ -7,6 +7,24 @@ use crate::backend::{LeaseRow, LeaseTx};
 const LEASE_COLUMNS: &str =
     "id, issued, expires, state, attempts, next_attempt, claimed_until, last_error, sealed";
 
+/// Leases whose work is due at `$1`: not revoked, their next attempt and claim passed.
+const DUE: &str = "state <> 'revoked' AND next_attempt <= $1 AND claimed_until <= $1";
+
+/// Whether any lease's work is due at `now` (what `due_leases` would return some of).
+pub(in crate::backend::postgres) async fn any_due<C: deadpool_postgres::GenericClient + ?Sized>(
+    cached: &Cached<'_, C>,
+    now: Timestamp,
+) -> Result<bool> {
+    let row = cached
+        .query_one(
+            &format!("SELECT EXISTS (SELECT 1 FROM strongroom_leases WHERE {DUE})"),
+            &[&now],
+        )
+        .await
+        .map_err(db)?;
+    Ok(row.get(0))
+}
+
 /// The lease `id`: in a transaction or on a pooled connection.
 pub(in crate::backend::postgres) async fn by_id<C: deadpool_postgres::GenericClient + ?Sized>(
     cached: &Cached<'_, C>,
@@ -97,8 +115,7 @@ impl LeaseTx for PgTx<'_> {
             .query(
                 &format!(
                     "SELECT {LEASE_COLUMNS} FROM strongroom_leases
-                     WHERE state <> 'revoked' AND next_attempt <= $1 AND claimed_until <= $1
-                     ORDER BY next_attempt LIMIT $2"
+                     WHERE {DUE} ORDER BY next_attempt LIMIT $2"
                 ),
                 &[&now, &i64::from(limit)],
             )
