@@ -8,6 +8,11 @@
 //! of a kept-alive connection ([`ConnectionLimits::idle_timeout`]). Connections beyond
 //! [`ConnectionLimits::max_connections`] are closed at once, before TLS or HTTP.
 //!
+//! Every accepted socket gets `TCP_NODELAY`, as Go's `net/http` (Vault) and most HTTP
+//! servers set it: hyper and TLS write an answer in one or more writes already sized to
+//! go out, and Nagle's algorithm would hold a small last write until the client acknowledged
+//! the one before it, which a client that delays its acknowledgements does for up to 40 ms.
+//!
 //! hyper's own header timer is not used: it also runs while a kept-alive connection is
 //! idle, so a client reusing its connection just as the timer fired had its request cut
 //! without an answer, and it does not run before a new connection's first byte.
@@ -21,6 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum_server::accept::Accept;
+use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
 use deadlines::{Held, Marked};
@@ -73,9 +79,9 @@ pub(crate) struct Capped<A> {
     limits: ConnectionLimits,
 }
 
-impl<I, S, A> Accept<I, S> for Capped<A>
+impl<S, A> Accept<TcpStream, S> for Capped<A>
 where
-    A: Accept<I, S>,
+    A: Accept<TcpStream, S>,
     A::Future: Send + 'static,
     A::Stream: Send + 'static,
     A::Service: Send + 'static,
@@ -84,7 +90,7 @@ where
     type Service = Marked<A::Service>;
     type Future = Pin<Box<dyn Future<Output = io::Result<(Self::Stream, Self::Service)>> + Send>>;
 
-    fn accept(&self, stream: I, service: S) -> Self::Future {
+    fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
         let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() else {
             // Dropping the stream closes the connection before any byte is read.
             drop(stream);
@@ -92,11 +98,52 @@ where
                 "connection limit reached",
             ))));
         };
+        if let Err(error) = stream.set_nodelay(true) {
+            // The connection still works, only with Nagle's algorithm.
+            tracing::debug!(%error, "TCP_NODELAY could not be set");
+        }
         let accepting = self.inner.accept(stream, service);
         let limits = self.limits;
         Box::pin(async move {
             let (stream, service) = accepting.await?;
             Ok(deadlines::watch(stream, service, permit, limits))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An inner acceptor that reports what it was given.
+    #[derive(Clone)]
+    struct Inspect;
+    impl<S: Send + 'static> Accept<TcpStream, S> for Inspect {
+        type Stream = TcpStream;
+        type Service = S;
+        type Future = std::future::Ready<io::Result<(TcpStream, S)>>;
+        fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
+            assert!(stream.nodelay().unwrap(), "TCP_NODELAY is not set");
+            std::future::ready(Ok((stream, service)))
+        }
+    }
+
+    /// An accepted connection has `TCP_NODELAY` (the kernel's default is off), and it is
+    /// set before the inner acceptor (TLS) sees the stream.
+    #[tokio::test]
+    async fn an_accepted_connection_does_not_wait_for_acknowledgements() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let _client = TcpStream::connect(address).await.unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        assert!(!accepted.nodelay().unwrap(), "the kernel's default changed");
+
+        let capped = Capped {
+            inner: Inspect,
+            permits: Arc::new(Semaphore::new(1)),
+            limits: ConnectionLimits::default(),
+        };
+        let (held, _) = capped.accept(accepted, ()).await.unwrap();
+        drop(held);
     }
 }
