@@ -193,15 +193,18 @@ async fn main() {
 
     let fsync_us = strongroom_benches::fsync_latency_us(dir.path());
     let phase = (seconds / 3).max(1);
-    let (health_before, _) = one_route(
-        &http,
-        &bearer,
-        &bases,
-        |_| "/api/health".into(),
-        clients,
-        phase,
-    )
-    .await;
+    // The ceiling, before the phases and again after them.
+    let ceiling = || {
+        one_route(
+            &http,
+            &bearer,
+            &bases,
+            |_| "/api/health".into(),
+            clients,
+            phase,
+        )
+    };
+    let (health_before, _) = ceiling().await;
     // Audited reads alone, the same clients: each a fetch, a durable `read` event
     // (group-committed), and the value.
     let (only_reads_per_s, only_reads_p99) = one_route(
@@ -267,15 +270,7 @@ async fn main() {
     let elapsed = started.elapsed().as_secs_f64();
     // The ceiling again, after the phases: on a shared host it drifts within a run, so
     // the ratios are of the mean of the two.
-    let (health_after, _) = one_route(
-        &http,
-        &bearer,
-        &bases,
-        |_| "/api/health".into(),
-        clients,
-        phase,
-    )
-    .await;
+    let (health_after, _) = ceiling().await;
     let health_per_s = f64::midpoint(health_before, health_after);
 
     let mut latencies: Vec<u64> = reports
